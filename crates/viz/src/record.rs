@@ -1,0 +1,552 @@
+//! Run records: everything needed to trust and redraw a result, written so that a crash loses nothing.
+//!
+//! ```text
+//! records/<milestone>/<name>/
+//!   config.toml     the full resolved config, exactly as the run used it
+//!   meta.json       seed, git commit (+ dirty flag), start/end time, wall seconds, cores, status, summary
+//!   metrics.jsonl   one {"step":…, "key":…, "value":…} per line, appended and flushed as the run goes
+//!   artifacts/      named JSON or text (attention maps, samples, tables…)
+//! ```
+//!
+//! Whole files are written to a temporary name and renamed; metrics are appended line by line. A run
+//! killed mid-write therefore leaves a `meta.json` that says `running` and a metrics file whose complete
+//! lines all parse (a torn last line is skipped on load).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{write_atomic, Context};
+
+/// Life of a run, as stored in `meta.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Finished,
+    Failed,
+}
+
+/// `meta.json`: who, when, with what code, and the headline numbers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub milestone: String,
+    pub name: String,
+    pub seed: u64,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    /// Unix seconds.
+    pub started: u64,
+    pub ended: Option<u64>,
+    pub wall_s: Option<f64>,
+    pub cores: usize,
+    pub status: Status,
+    /// Headline numbers of the run (final validation loss, accuracy…), for tables and the log.
+    #[serde(default)]
+    pub summary: BTreeMap<String, f64>,
+}
+
+/// One scalar observation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scalar {
+    pub step: u64,
+    pub key: String,
+    pub value: f64,
+}
+
+/// Writes one run's record. Dropping it without [`RunWriter::finish`] marks the run `failed`.
+pub struct RunWriter {
+    dir: PathBuf,
+    meta: RunMeta,
+    metrics: File,
+    clock: Instant,
+    done: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn check_name(what: &str, s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !ok || s.starts_with('.') {
+        bail!("record {what} `{s}` must be non-empty and use only letters, digits, '_', '-', '.'");
+    }
+    Ok(())
+}
+
+/// The commit of the working tree at `root` and whether it has uncommitted changes to tracked files.
+/// Outside a git checkout (a tarball) both are reported honestly as unknown / not dirty.
+pub fn git_state(root: &Path) -> (String, bool) {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
+    (commit, dirty)
+}
+
+impl RunWriter {
+    /// Start a run `records/<milestone>/<name>/`, replacing any earlier record of the same name.
+    pub fn create(
+        ctx: &Context,
+        milestone: &str,
+        name: &str,
+        config: &impl Serialize,
+        seed: u64,
+    ) -> Result<RunWriter> {
+        Self::create_in(&ctx.records, &ctx.root, milestone, name, config, seed)
+    }
+
+    /// As [`RunWriter::create`], with explicit records root and git root (for tests).
+    pub fn create_in(
+        records: &Path,
+        git_root: &Path,
+        milestone: &str,
+        name: &str,
+        config: &impl Serialize,
+        seed: u64,
+    ) -> Result<RunWriter> {
+        check_name("milestone", milestone)?;
+        check_name("name", name)?;
+        let dir = records.join(milestone).join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("removing old record {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.join("artifacts"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let config_toml =
+            toml::to_string_pretty(config).context("serialising the run config to TOML")?;
+        write_atomic(&dir.join("config.toml"), config_toml.as_bytes())?;
+        let (git_commit, git_dirty) = git_state(git_root);
+        let meta = RunMeta {
+            milestone: milestone.into(),
+            name: name.into(),
+            seed,
+            git_commit,
+            git_dirty,
+            started: unix_now(),
+            ended: None,
+            wall_s: None,
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            status: Status::Running,
+            summary: BTreeMap::new(),
+        };
+        let metrics_path = dir.join("metrics.jsonl");
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("opening {}", metrics_path.display()))?;
+        let w = RunWriter {
+            dir,
+            meta,
+            metrics,
+            clock: Instant::now(),
+            done: false,
+        };
+        w.write_meta()?;
+        Ok(w)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write_meta(&self) -> Result<()> {
+        let json = serde_json::to_vec_pretty(&self.meta)?;
+        write_atomic(&self.dir.join("meta.json"), &json)
+    }
+
+    /// Append one scalar; flushed immediately so a crash keeps it.
+    pub fn scalar(&mut self, step: u64, key: &str, value: f64) -> Result<()> {
+        self.scalars(step, &[(key, value)])
+    }
+
+    /// Append several scalars of one step in a single write.
+    pub fn scalars(&mut self, step: u64, kv: &[(&str, f64)]) -> Result<()> {
+        let mut buf = String::new();
+        for (key, value) in kv {
+            let s = Scalar {
+                step,
+                key: (*key).to_string(),
+                value: *value,
+            };
+            buf.push_str(&serde_json::to_string(&s)?);
+            buf.push('\n');
+        }
+        self.metrics
+            .write_all(buf.as_bytes())
+            .and_then(|_| self.metrics.flush())
+            .with_context(|| format!("appending metrics to {}", self.dir.display()))
+    }
+
+    /// Record a headline number (stored in `meta.json`, rewritten at once).
+    pub fn summary(&mut self, key: &str, value: f64) {
+        self.meta.summary.insert(key.to_string(), value);
+        // A failed meta write is reported at finish(); a summary must never abort a long run.
+        let _ = self.write_meta();
+    }
+
+    /// Store a JSON artifact `artifacts/<name>.json`.
+    pub fn artifact<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        check_name("artifact", name)?;
+        let json =
+            serde_json::to_vec(value).with_context(|| format!("serialising artifact {name}"))?;
+        write_atomic(
+            &self.dir.join("artifacts").join(format!("{name}.json")),
+            &json,
+        )
+    }
+
+    /// Store a text artifact `artifacts/<name>.txt`.
+    pub fn text(&self, name: &str, text: &str) -> Result<()> {
+        check_name("artifact", name)?;
+        write_atomic(
+            &self.dir.join("artifacts").join(format!("{name}.txt")),
+            text.as_bytes(),
+        )
+    }
+
+    /// Mark the run finished and stamp its end time and wall seconds.
+    pub fn finish(mut self) -> Result<()> {
+        self.close(Status::Finished)
+    }
+
+    /// Mark the run failed explicitly (a dropped writer does the same).
+    pub fn fail(mut self) -> Result<()> {
+        self.close(Status::Failed)
+    }
+
+    fn close(&mut self, status: Status) -> Result<()> {
+        self.done = true;
+        self.meta.status = status;
+        self.meta.ended = Some(unix_now());
+        self.meta.wall_s = Some(self.clock.elapsed().as_secs_f64());
+        self.write_meta()
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.close(Status::Failed);
+        }
+    }
+}
+
+/// A record as loaded from disk.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub dir: PathBuf,
+    pub meta: RunMeta,
+    pub config: toml::Value,
+    pub scalars: Vec<Scalar>,
+}
+
+impl Record {
+    /// Load `records/<milestone>/<name>`.
+    pub fn load(ctx: &Context, milestone: &str, name: &str) -> Result<Record> {
+        Self::load_dir(&ctx.records.join(milestone).join(name))
+    }
+
+    /// Load a record directory. A torn last metrics line (a crash mid-append) is skipped; any other
+    /// malformed line is an error naming the file and line.
+    pub fn load_dir(dir: &Path) -> Result<Record> {
+        let meta_path = dir.join("meta.json");
+        let meta: RunMeta =
+            serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| {
+                format!(
+                    "reading {} (has this experiment been run?)",
+                    meta_path.display()
+                )
+            })?)
+            .with_context(|| format!("parsing {}", meta_path.display()))?;
+        let config_path = dir.join("config.toml");
+        let config: toml::Value = toml::from_str(
+            &std::fs::read_to_string(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", config_path.display()))?;
+        let metrics_path = dir.join("metrics.jsonl");
+        let mut scalars = Vec::new();
+        if metrics_path.exists() {
+            let f = File::open(&metrics_path)
+                .with_context(|| format!("opening {}", metrics_path.display()))?;
+            let lines: Vec<String> = BufReader::new(f).lines().collect::<std::io::Result<_>>()?;
+            let n = lines.len();
+            for (i, line) in lines.iter().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Scalar>(line) {
+                    Ok(s) => scalars.push(s),
+                    Err(_) if i + 1 == n && meta.status != Status::Finished => {} // torn final line of a crashed run
+                    Err(e) => bail!(
+                        "{}:{}: malformed metrics line: {e}",
+                        metrics_path.display(),
+                        i + 1
+                    ),
+                }
+            }
+        }
+        Ok(Record {
+            dir: dir.to_path_buf(),
+            meta,
+            config,
+            scalars,
+        })
+    }
+
+    /// `(step, value)` pairs of one key, in step order.
+    pub fn series(&self, key: &str) -> Vec<(f64, f64)> {
+        let mut v: Vec<(f64, f64)> = self
+            .scalars
+            .iter()
+            .filter(|s| s.key == key)
+            .map(|s| (s.step as f64, s.value))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
+    }
+
+    /// Last logged value of a key.
+    pub fn last(&self, key: &str) -> Option<f64> {
+        self.series(key).last().map(|p| p.1)
+    }
+
+    /// A headline number from `meta.json`.
+    pub fn summary(&self, key: &str) -> Option<f64> {
+        self.meta.summary.get(key).copied()
+    }
+
+    /// A headline number that must exist (error names the record and key).
+    pub fn require(&self, key: &str) -> Result<f64> {
+        self.summary(key)
+            .with_context(|| format!("record {} has no summary value `{key}`", self.dir.display()))
+    }
+
+    /// A JSON artifact.
+    pub fn artifact<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let p = self.dir.join("artifacts").join(format!("{name}.json"));
+        let bytes =
+            std::fs::read(&p).with_context(|| format!("reading artifact {}", p.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing artifact {}", p.display()))
+    }
+
+    /// A text artifact.
+    pub fn text(&self, name: &str) -> Result<String> {
+        let p = self.dir.join("artifacts").join(format!("{name}.txt"));
+        std::fs::read_to_string(&p).with_context(|| format!("reading artifact {}", p.display()))
+    }
+
+    /// The stored config as a typed value.
+    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T> {
+        self.config.clone().try_into().with_context(|| {
+            format!(
+                "config of record {} does not match the expected shape",
+                self.dir.display()
+            )
+        })
+    }
+
+    /// Short provenance line for the log: commit, seed, wall time.
+    pub fn provenance(&self) -> String {
+        let commit: String = self.meta.git_commit.chars().take(10).collect();
+        format!(
+            "commit `{}`{}, seed {}, {:.0} s on {} cores",
+            commit,
+            if self.meta.git_dirty {
+                " (dirty tree)"
+            } else {
+                ""
+            },
+            self.meta.seed,
+            self.meta.wall_s.unwrap_or(f64::NAN),
+            self.meta.cores
+        )
+    }
+}
+
+/// Every record directory under `records` (`<milestone>/<name>`), sorted.
+pub fn list_records(records: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !records.exists() {
+        return Ok(out);
+    }
+    for m in std::fs::read_dir(records).with_context(|| format!("listing {}", records.display()))? {
+        let m = m?.path();
+        if !m.is_dir() {
+            continue;
+        }
+        for r in std::fs::read_dir(&m)? {
+            let r = r?.path();
+            if r.join("meta.json").exists() {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Cfg {
+        lr: f64,
+        layers: Vec<usize>,
+    }
+
+    #[test]
+    fn round_trip_and_status() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Cfg {
+            lr: 0.1,
+            layers: vec![2, 16, 2],
+        };
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m2", "moons", &cfg, 7).unwrap();
+        w.scalar(1, "train/loss", 0.5).unwrap();
+        w.scalars(2, &[("train/loss", 0.25), ("val/acc", 0.9)])
+            .unwrap();
+        w.summary("val/acc", 0.9);
+        w.artifact("grid", &vec![vec![1u8, 2], vec![3, 4]]).unwrap();
+        w.text("sample", "to be").unwrap();
+        let dir = w.dir().to_path_buf();
+        assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Running);
+        w.finish().unwrap();
+        let r = Record::load_dir(&dir).unwrap();
+        assert_eq!(r.meta.status, Status::Finished);
+        assert_eq!(r.meta.seed, 7);
+        assert_eq!(r.series("train/loss"), vec![(1.0, 0.5), (2.0, 0.25)]);
+        assert_eq!(r.last("val/acc"), Some(0.9));
+        assert_eq!(r.summary("val/acc"), Some(0.9));
+        assert_eq!(
+            r.artifact::<Vec<Vec<u8>>>("grid").unwrap(),
+            vec![vec![1, 2], vec![3, 4]]
+        );
+        assert_eq!(r.text("sample").unwrap(), "to be");
+        assert_eq!(r.config.get("lr").and_then(|v| v.as_float()), Some(0.1));
+    }
+
+    #[test]
+    fn dropped_writer_is_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = {
+            let mut w = RunWriter::create_in(
+                tmp.path(),
+                tmp.path(),
+                "m1",
+                "x",
+                &Cfg {
+                    lr: 1.0,
+                    layers: vec![],
+                },
+                0,
+            )
+            .unwrap();
+            w.scalar(0, "a", 1.0).unwrap();
+            w.dir().to_path_buf()
+        };
+        assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Failed);
+    }
+
+    /// A process killed while appending leaves a torn last line and a meta.json saying `running`:
+    /// the record must still load, with every complete line.
+    #[test]
+    fn record_killed_mid_write_still_parses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = RunWriter::create_in(
+            tmp.path(),
+            tmp.path(),
+            "m6",
+            "gpt",
+            &Cfg {
+                lr: 1.0,
+                layers: vec![1],
+            },
+            3,
+        )
+        .unwrap();
+        for step in 0..10 {
+            w.scalar(step, "train/loss", 1.0 / (step as f64 + 1.0))
+                .unwrap();
+        }
+        let dir = w.dir().to_path_buf();
+        // Simulate the kill: no finish, no Drop (as with SIGKILL), and half a line appended.
+        std::mem::forget(w);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("metrics.jsonl"))
+            .unwrap();
+        f.write_all(br#"{"step":10,"key":"train/lo"#).unwrap();
+        drop(f);
+        let r = Record::load_dir(&dir).unwrap();
+        assert_eq!(r.meta.status, Status::Running);
+        assert_eq!(r.series("train/loss").len(), 10);
+        // No temporary files left behind by the atomic writes.
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn malformed_middle_line_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = RunWriter::create_in(
+            tmp.path(),
+            tmp.path(),
+            "m1",
+            "y",
+            &Cfg {
+                lr: 1.0,
+                layers: vec![],
+            },
+            0,
+        )
+        .unwrap();
+        let dir = w.dir().to_path_buf();
+        w.finish().unwrap();
+        std::fs::write(dir.join("metrics.jsonl"), "{\"step\":0,\"key\":\"a\",\"value\":1}\nnot json\n{\"step\":1,\"key\":\"a\",\"value\":1}\n").unwrap();
+        let err = format!("{:#}", Record::load_dir(&dir).unwrap_err());
+        assert!(err.contains("metrics.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Cfg {
+            lr: 1.0,
+            layers: vec![],
+        };
+        assert!(RunWriter::create_in(tmp.path(), tmp.path(), "m1", "a/b", &cfg, 0).is_err());
+        assert!(RunWriter::create_in(tmp.path(), tmp.path(), "", "a", &cfg, 0).is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! `cargo xtask bench`: training speed of the bench config, ours against PyTorch on the same machine.
+//!
+//! Each of our trainer versions (e.g. plain autograd, fused ops, fused + data-parallel) and, with
+//! `--torch PYTHON`, `shared/bench/torch_gpt.py` train the bench model for the same number of steps,
+//! alternating A B A B so that machine load drifts hit both alike. Reported: training tokens/s,
+//! achieved GFLOP/s (6·params·tokens + attention, nanoGPT's estimate) and peak resident memory. The
+//! result is recorded (`records/m6/bench`), and every invocation is appended to its history.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use viz::record::{Record, RunWriter};
+
+use crate::data::{tiny_shakespeare, TINY_SHAKESPEARE_FILE};
+use crate::experiments::m6::{build_tokenizer, Corpus, TokenizerSpec, BENCH_RUN, MILESTONE};
+use crate::model::GptConfig;
+use crate::tokenizer::Tokenizer;
+use crate::train::{RunConfig, TrainConfig, Trainer};
+
+/// One trainer version to time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchVariant {
+    pub name: String,
+    pub ops: String,
+    pub workers: usize,
+}
+
+/// `configs/phase2/bench.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchConfig {
+    pub model: GptConfig,
+    pub train: TrainConfig,
+    /// Steps timed per trainer and round (the `--steps` flag overrides it).
+    pub steps: usize,
+    /// A B A B: how many times each trainer runs.
+    pub rounds: usize,
+    pub variants: Vec<BenchVariant>,
+}
+
+/// One trainer's measured speed (mean over rounds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRow {
+    /// Variant name, or "pytorch".
+    pub trainer: String,
+    pub tokens_per_s: f64,
+    pub gflops: f64,
+    /// Peak resident memory (MiB): our whole process, or the PyTorch child process.
+    pub peak_mem_mib: f64,
+    pub steps: usize,
+    /// Per-round tokens/s, in run order.
+    pub rounds: Vec<f64>,
+}
+
+/// One line of the speed history kept across invocations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub git_commit: String,
+    pub started: f64,
+    pub rows: Vec<BenchRow>,
+}
+
+/// Training FLOPs per token: 6 per parameter (forward 2, backward 4) plus the attention score and
+/// value products, 12 · layers · d_model · T (nanoGPT's `estimate_mfu`).
+pub fn flops_per_token(m: &GptConfig) -> f64 {
+    6.0 * m.n_params() as f64 + 12.0 * (m.n_layer * m.d_model * m.block_size) as f64
+}
+
+/// Peak resident set size of a process (`VmHWM` in `/proc/<pid>/status`), in MiB.
+pub fn peak_rss_mib(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn time_ours(cfg: &RunConfig, train: &[u32], steps: usize) -> Result<f64> {
+    let mut trainer = Trainer::new(cfg.clone())?;
+    let start = Instant::now();
+    for _ in 0..steps {
+        trainer.step(train)?;
+    }
+    Ok((steps * trainer.tokens_per_step()) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Output of one `torch_gpt.py` run.
+#[derive(Debug, Clone, Deserialize)]
+struct TorchResult {
+    train_tokens_per_s: f64,
+    val_loss: f64,
+}
+
+fn time_torch(python: &Path, script: &Path, data: &Path, steps: usize, threads: usize) -> Result<(TorchResult, f64)> {
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg("--data")
+        .arg(data)
+        .args(["--iters", &steps.to_string(), "--threads", &threads.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
+    let pid = child.id().to_string();
+    let mut stdout = child.stdout.take().context("no stdout")?;
+    let mut stderr = child.stderr.take().context("no stderr")?;
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    // VmHWM is a high-water mark, so the last reading before the process exits is its peak.
+    let mut peak = 0.0f64;
+    let status = loop {
+        if let Some(m) = peak_rss_mib(&pid) {
+            peak = peak.max(m);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_thread.join().unwrap_or_default();
+    let err = err_thread.join().unwrap_or_default();
+    if !status.success() {
+        bail!("{} {} failed ({status}):\n{err}", python.display(), script.display());
+    }
+    let last = out.lines().rev().find(|l| l.trim_start().starts_with('{')).with_context(|| {
+        format!("{} printed no JSON result line; output:\n{out}", script.display())
+    })?;
+    let parsed: TorchResult =
+        serde_json::from_str(last).with_context(|| format!("parsing torch_gpt.py's result line: {last}"))?;
+    Ok((parsed, peak))
+}
+
+/// Time every trainer version (and PyTorch, given its interpreter), print a table, record it.
+pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usize>) -> Result<()> {
+    let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let steps = steps.unwrap_or(cfg.steps);
+    if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
+        bail!("bench: steps, rounds and variants must be non-empty / > 0");
+    }
+    let corpus = Corpus::load(ctx)?;
+    let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
+    tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
+    let tokenizer = build_tokenizer(&TokenizerSpec { kind: "char".into(), vocab_size: None, train_chars: None }, &corpus)?;
+    let train = tokenizer.encode(&corpus.train_text);
+    let mut model = cfg.model.clone();
+    model.vocab_size = tokenizer.vocab_size();
+    let fpt = flops_per_token(&model);
+    let script = ctx.root.join("..").join("shared").join("bench").join("torch_gpt.py");
+    if torch_python.is_some() && !script.exists() {
+        bail!("--torch given but {} does not exist", script.display());
+    }
+
+    let previous: Vec<HistoryEntry> = Record::load(ctx, MILESTONE, BENCH_RUN)
+        .ok()
+        .and_then(|r| r.artifact("history").ok())
+        .unwrap_or_default();
+    let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_RUN, &raw, cfg.train.seed)?;
+    let n_trainers = cfg.variants.len() + usize::from(torch_python.is_some());
+    let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); n_trainers];
+    let mut torch_peak = 0.0f64;
+    let mut torch_val = f64::NAN;
+    let bar = ctx.progress((cfg.rounds * n_trainers) as u64, "bench");
+    for round in 0..cfg.rounds {
+        for (i, v) in cfg.variants.iter().enumerate() {
+            let mut train_cfg = cfg.train.clone();
+            train_cfg.ops = v.ops.clone();
+            train_cfg.workers = v.workers;
+            let run = RunConfig { model: model.clone(), train: train_cfg };
+            let tps = time_ours(&run, &train, steps).with_context(|| format!("bench variant {}", v.name))?;
+            writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
+            rounds[i].push(tps);
+            bar.inc(1);
+            bar.set_message(format!("{} {tps:.0} tok/s", v.name));
+        }
+        if let Some(python) = torch_python {
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(2);
+            let (res, peak) = time_torch(python, &script, &data_file, steps, threads)?;
+            writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
+            rounds[n_trainers - 1].push(res.train_tokens_per_s);
+            torch_peak = torch_peak.max(peak);
+            torch_val = res.val_loss;
+            bar.inc(1);
+            bar.set_message(format!("pytorch {:.0} tok/s", res.train_tokens_per_s));
+        }
+    }
+    bar.finish_and_clear();
+    let own_peak = peak_rss_mib("self").unwrap_or(f64::NAN);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut rows: Vec<BenchRow> = cfg
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| BenchRow {
+            trainer: v.name.clone(),
+            tokens_per_s: mean(&rounds[i]),
+            gflops: mean(&rounds[i]) * fpt / 1e9,
+            peak_mem_mib: own_peak,
+            steps,
+            rounds: rounds[i].clone(),
+        })
+        .collect();
+    if torch_python.is_some() {
+        let r = &rounds[n_trainers - 1];
+        rows.push(BenchRow {
+            trainer: "pytorch".into(),
+            tokens_per_s: mean(r),
+            gflops: mean(r) * fpt / 1e9,
+            peak_mem_mib: torch_peak,
+            steps,
+            rounds: r.clone(),
+        });
+        writer.summary("pytorch_val_loss", torch_val);
+    }
+    println!("bench: {} steps of the bench config ({} params, {:.2} MFLOP/token), {} round(s)", steps, model.n_params(), fpt / 1e6, cfg.rounds);
+    println!("{:<18} {:>12} {:>9} {:>12}", "trainer", "tokens/s", "GFLOP/s", "peak MiB");
+    for r in &rows {
+        println!("{:<18} {:>12.0} {:>9.2} {:>12.0}", r.trainer, r.tokens_per_s, r.gflops, r.peak_mem_mib);
+        writer.summary(&format!("tokens_per_s_{}", r.trainer.replace(['+', '-'], "_")), r.tokens_per_s);
+    }
+    let best = rows.iter().filter(|r| r.trainer != "pytorch").map(|r| r.tokens_per_s).fold(0.0, f64::max);
+    if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
+        println!("ratio ours (best) / PyTorch: {:.2}", best / t.tokens_per_s);
+        writer.summary("ratio_vs_pytorch", best / t.tokens_per_s);
+    }
+    let (git_commit, _) = viz::record::git_state(&ctx.root);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut history = previous;
+    history.push(HistoryEntry { git_commit, started, rows: rows.clone() });
+    writer.artifact("rows", &rows)?;
+    writer.artifact("history", &history)?;
+    writer.finish()
+}

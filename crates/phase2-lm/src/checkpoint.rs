@@ -1,0 +1,164 @@
+//! Checkpoints: everything needed to sample from a model, or to continue its training exactly.
+//!
+//! A checkpoint is a directory:
+//!
+//! ```text
+//! model.safetensors      parameters, named as in Gpt::vars (torch layout)
+//! optimizer.safetensors  AdamW moments `m.<name>` / `v.<name>`
+//! state.json             steps done, AdamW step count, the batch sampler's seed and stream position
+//! config.toml            model + training config
+//! tokenizer.json         the tokenizer (phase2_lm::tokenizer::AnyTokenizer)
+//! ```
+//!
+//! It is written into a temporary sibling directory and renamed into place, so a crash mid-write
+//! leaves the previous checkpoint whole.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use candle_core::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Gpt;
+use crate::tokenizer::AnyTokenizer;
+use crate::train::{RunConfig, Trainer};
+
+const MODEL: &str = "model.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const STATE: &str = "state.json";
+const CONFIG: &str = "config.toml";
+const TOKENIZER: &str = "tokenizer.json";
+
+/// The scalar part of the training state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    step: usize,
+    adam_t: i32,
+    rng_seed: [u8; 32],
+    /// The sampler's position in its ChaCha stream (u128, stored as a decimal string for JSON).
+    rng_word_pos: String,
+}
+
+/// Save `trainer` (+ `tokenizer`) as the checkpoint directory `dir`, atomically.
+pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<()> {
+    let parent = dir.parent().context("checkpoint path has no parent directory")?;
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = dir.file_name().context("checkpoint path has no name")?.to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).with_context(|| format!("removing stale {}", tmp.display()))?;
+    }
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+
+    let vars = trainer.model.vars();
+    let model: HashMap<String, Tensor> =
+        vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    candle_core::safetensors::save(&model, tmp.join(MODEL))?;
+    let mut opt = HashMap::new();
+    for (i, (n, _)) in vars.iter().enumerate() {
+        if let (Some(m), Some(v)) = (trainer.opt.m.get(i), trainer.opt.v.get(i)) {
+            opt.insert(format!("m.{n}"), m.clone());
+            opt.insert(format!("v.{n}"), v.clone());
+        }
+    }
+    candle_core::safetensors::save(&opt, tmp.join(OPTIMIZER))?;
+    let state = State {
+        step: trainer.step,
+        adam_t: trainer.opt.t,
+        rng_seed: trainer.rng.get_seed(),
+        rng_word_pos: trainer.rng.get_word_pos().to_string(),
+    };
+    fs::write(tmp.join(STATE), serde_json::to_vec_pretty(&state)?)?;
+    fs::write(tmp.join(CONFIG), toml::to_string_pretty(&trainer.cfg)?)?;
+    tokenizer.save(&tmp.join(TOKENIZER))?;
+
+    // Swap in: old -> .old, tmp -> dir, drop .old. Between the renames the previous checkpoint still
+    // exists under .old, so some complete checkpoint is on disk at every instant.
+    let old = parent.join(format!(".{name}.old"));
+    if old.exists() {
+        fs::remove_dir_all(&old)?;
+    }
+    if dir.exists() {
+        fs::rename(dir, &old).with_context(|| format!("moving aside {}", dir.display()))?;
+    }
+    fs::rename(&tmp, dir).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+fn read_config(dir: &Path) -> Result<RunConfig> {
+    let path = dir.join(CONFIG);
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// The model and tokenizer of a checkpoint (for sampling and inspection).
+pub fn load_model(dir: &Path) -> Result<(Gpt, AnyTokenizer, RunConfig)> {
+    if !dir.is_dir() {
+        bail!("checkpoint directory {} does not exist", dir.display());
+    }
+    let cfg = read_config(dir)?;
+    let model = Gpt::new(&cfg.model, cfg.train.seed)?;
+    model
+        .load_tensors(&read_tensors(&dir.join(MODEL))?)
+        .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
+    let tokenizer = AnyTokenizer::load(&dir.join(TOKENIZER))?;
+    Ok((model, tokenizer, cfg))
+}
+
+/// Everything: a [`Trainer`] that continues exactly where the saved one stopped.
+pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
+    let (model, tokenizer, cfg) = load_model(dir)?;
+    let mut trainer = Trainer::with_model(cfg, model)?;
+    let state_path = dir.join(STATE);
+    let state: State = serde_json::from_slice(
+        &fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", state_path.display()))?;
+    trainer.step = state.step;
+    trainer.opt.t = state.adam_t;
+    let mut rng: ChaCha8Rng = rand::SeedableRng::from_seed(state.rng_seed);
+    let pos: u128 = state
+        .rng_word_pos
+        .parse()
+        .with_context(|| format!("{}: bad rng_word_pos", state_path.display()))?;
+    rng.set_word_pos(pos);
+    trainer.rng = rng;
+    if state.adam_t > 0 {
+        let opt = read_tensors(&dir.join(OPTIMIZER))?;
+        let (mut m, mut v) = (Vec::new(), Vec::new());
+        for (n, _) in trainer.model.vars() {
+            let get = |k: String| {
+                opt.get(&k)
+                    .cloned()
+                    .with_context(|| format!("{OPTIMIZER} has no tensor `{k}`"))
+            };
+            m.push(get(format!("m.{n}"))?);
+            v.push(get(format!("v.{n}"))?);
+        }
+        trainer.opt.m = m;
+        trainer.opt.v = v;
+    }
+    Ok((trainer, tokenizer))
+}
+
+/// Where the checkpoints of run `run` live: `<records>/../checkpoints/<run>` — next to the records
+/// (git-ignored `checkpoints/` in the repository, or the scratch folder of a quick run).
+pub fn dir_for(ctx: &viz::Context, run: &str) -> PathBuf {
+    ctx.records
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| ctx.root.clone())
+        .join("checkpoints")
+        .join(run)
+}

@@ -1,0 +1,565 @@
+//! m6 — training a GPT on tiny-shakespeare: a character model (the bench config of
+//! `shared/bench/torch_gpt.py`, so its validation loss is comparable with nanoGPT's 1.88), a BPE
+//! model compared with it in bits per character, a KV-cache speed check, and four ablations.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use viz::plot::{GroupedBars, LineChart, Series};
+use viz::record::{Record, RunWriter};
+
+use crate::checkpoint;
+use crate::data::{tiny_shakespeare, train_val_split};
+use crate::generate::{self, Sampling};
+use crate::model::GptConfig;
+use crate::tokenizer::{AnyTokenizer, BpeTokenizer, CharTokenizer, Tokenizer};
+use crate::train::{RunConfig, TrainConfig, Trainer};
+
+pub const GPT: &str = "m6_gpt";
+pub const ABLATIONS: &str = "m6_ablations";
+pub const EXPERIMENTS: &[&str] = &[GPT, ABLATIONS];
+
+/// Milestone folder of the records.
+pub const MILESTONE: &str = "m6";
+/// Record names.
+pub const CHAR_RUN: &str = "gpt_char";
+pub const BPE_RUN: &str = "gpt_bpe";
+pub const BENCH_RUN: &str = "bench";
+/// nanoGPT's published CPU validation loss for the bench config (nats per character).
+pub const NANOGPT_VAL_LOSS: f64 = 1.88;
+
+/// Which tokenizer a model reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSpec {
+    /// "char" or "bpe".
+    pub kind: String,
+    /// BPE only: vocabulary size (256 bytes + merges).
+    #[serde(default)]
+    pub vocab_size: Option<usize>,
+    /// BPE only: learn the merges from the first this many characters of the training split.
+    #[serde(default)]
+    pub train_chars: Option<usize>,
+}
+
+/// One trained model: tokenizer, model, optimisation, and when to print samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRun {
+    pub tokenizer: TokenizerSpec,
+    pub model: GptConfig,
+    pub train: TrainConfig,
+    /// Steps (before which) a sample is generated; the final model is always sampled.
+    #[serde(default)]
+    pub sample_at: Vec<usize>,
+}
+
+/// How samples are drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSpec {
+    pub prompt: String,
+    /// Characters of text for the char model; BPE models get as many tokens divided by their
+    /// measured characters per token, so samples are about the same length.
+    pub chars: usize,
+    pub temperature: f64,
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    pub seed: u64,
+}
+
+/// The KV-cache speed check: generate `new_tokens` with and without the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvBenchSpec {
+    pub new_tokens: usize,
+    /// A model with this context length is used (the trained char model when equal to its
+    /// block size; otherwise a fresh model of the same shape — speed does not depend on weights).
+    pub block_size: usize,
+}
+
+/// `configs/phase2/m6_gpt.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GptExperiment {
+    pub char: ModelRun,
+    pub bpe: ModelRun,
+    pub samples: SampleSpec,
+    pub kv_cache: KvBenchSpec,
+}
+
+/// One ablation: the base config with some fields overridden.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub n_layer: Option<usize>,
+    #[serde(default)]
+    pub n_head: Option<usize>,
+    #[serde(default)]
+    pub pos_emb: Option<bool>,
+    #[serde(default)]
+    pub warmup: Option<usize>,
+}
+
+/// `configs/phase2/m6_ablations.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AblationExperiment {
+    pub model: GptConfig,
+    pub train: TrainConfig,
+    pub variants: Vec<Variant>,
+}
+
+impl Variant {
+    fn apply(&self, model: &GptConfig, train: &TrainConfig) -> RunConfig {
+        let mut cfg = RunConfig { model: model.clone(), train: train.clone() };
+        if let Some(n) = self.n_layer {
+            cfg.model.n_layer = n;
+        }
+        if let Some(h) = self.n_head {
+            cfg.model.n_head = h;
+        }
+        if let Some(p) = self.pos_emb {
+            cfg.model.pos_emb = p;
+        }
+        if let Some(w) = self.warmup {
+            cfg.train.warmup = w;
+        }
+        cfg
+    }
+}
+
+pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
+    match name {
+        GPT => run_gpt(ctx),
+        ABLATIONS => run_ablations(ctx),
+        other => bail!("unknown m6 experiment `{other}`; valid: {}", EXPERIMENTS.join(", ")),
+    }
+}
+
+/// The corpus split 90/10 by character (so char and BPE models validate on the same text).
+pub struct Corpus {
+    pub train_text: String,
+    pub val_text: String,
+}
+
+impl Corpus {
+    pub fn load(ctx: &viz::Context) -> Result<Corpus> {
+        let text = tiny_shakespeare(ctx)?;
+        let chars: Vec<char> = text.chars().collect();
+        let (train, val) = train_val_split(&chars);
+        Ok(Corpus { train_text: train.into_iter().collect(), val_text: val.into_iter().collect() })
+    }
+}
+
+/// Build the tokenizer a run asks for.
+pub fn build_tokenizer(spec: &TokenizerSpec, corpus: &Corpus) -> Result<AnyTokenizer> {
+    match spec.kind.as_str() {
+        // The vocabulary of the whole text (as nanoGPT): 65 characters for tiny-shakespeare.
+        "char" => Ok(CharTokenizer::from_text(&format!("{}{}", corpus.train_text, corpus.val_text)).into()),
+        "bpe" => {
+            let vocab = spec.vocab_size.context("tokenizer.vocab_size is required for kind = \"bpe\"")?;
+            let n = spec.train_chars.unwrap_or(usize::MAX);
+            let sample: String = corpus.train_text.chars().take(n).collect();
+            Ok(BpeTokenizer::train(&sample, vocab, true)?.into())
+        }
+        other => bail!("tokenizer.kind = {other:?}: expected \"char\" or \"bpe\""),
+    }
+}
+
+/// What a finished training run reports.
+pub struct RunOutcome {
+    pub trainer: Trainer,
+    pub tokenizer: AnyTokenizer,
+    pub val_loss: f64,
+    pub tokens_per_s: f64,
+}
+
+/// Train one model end to end, recording `train_loss`, `val_loss`, `val_bpc`, `lr`, `tokens_per_s`,
+/// checkpointing at every evaluation, and generating samples at `sample_at` steps.
+#[allow(clippy::too_many_arguments)]
+pub fn train_recorded(
+    ctx: &viz::Context,
+    writer: &mut RunWriter,
+    cfg: RunConfig,
+    tokenizer: AnyTokenizer,
+    corpus: &Corpus,
+    sample_at: &[usize],
+    samples: Option<&SampleSpec>,
+    label: &str,
+) -> Result<RunOutcome> {
+    let train_ids = tokenizer.encode(&corpus.train_text);
+    let val_ids = tokenizer.encode(&corpus.val_text);
+    // Characters per token on the validation text: converts nats/token into bits/character.
+    let chars_per_token = corpus.val_text.chars().count() as f64 / val_ids.len() as f64;
+    let mut trainer = Trainer::new(cfg)?;
+    let val_batches = trainer.val_batches(&val_ids)?;
+    let steps = trainer.cfg.train.steps;
+    let t = trainer.cfg.train.clone();
+    let ckpt = checkpoint::dir_for(ctx, &writer_name(writer));
+    writer.summary("params", trainer.cfg.model.n_params() as f64);
+    writer.summary("chars_per_token", chars_per_token);
+    let bar = ctx.progress(steps as u64, label);
+    let mut sample_log = String::new();
+    let sample_now = |trainer: &Trainer, log: &mut String| -> Result<()> {
+        if let Some(s) = samples {
+            let n_tokens = ((s.chars as f64) / chars_per_token).ceil() as usize;
+            let sampling = Sampling { temperature: s.temperature, top_k: s.top_k, top_p: s.top_p };
+            let text = generate::continue_text(&trainer.model, &tokenizer, &s.prompt, n_tokens, &sampling, s.seed)?;
+            log.push_str(&format!("### step {}\n\n```text\n{}\n```\n\n", trainer.step, text.trim_end()));
+        }
+        Ok(())
+    };
+    let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
+    let mut train_secs = 0.0f64;
+    let mut val_loss = f64::NAN;
+    for step in 0..steps {
+        if sample_at.contains(&step) {
+            sample_now(&trainer, &mut sample_log)?;
+        }
+        let start = Instant::now();
+        let stats = trainer.step(&train_ids)?;
+        train_secs += start.elapsed().as_secs_f64();
+        loss_sum += stats.loss as f64;
+        loss_n += 1;
+        let done = step + 1;
+        let tps = (done * trainer.tokens_per_step()) as f64 / train_secs;
+        if done % t.log_interval == 0 || done == steps {
+            writer.scalars(
+                done as u64,
+                &[
+                    ("train_loss", loss_sum / loss_n as f64),
+                    ("lr", stats.lr),
+                    ("grad_norm", stats.grad_norm),
+                    ("tokens_per_s", tps),
+                ],
+            )?;
+            (loss_sum, loss_n) = (0.0, 0);
+        }
+        if done % t.eval_interval == 0 || done == steps {
+            val_loss = trainer.evaluate(&val_batches)?;
+            let bpc = val_loss / chars_per_token / std::f64::consts::LN_2;
+            writer.scalars(
+                done as u64,
+                &[("val_loss", val_loss), ("val_bpc", bpc), ("val_perplexity", val_loss.exp())],
+            )?;
+            checkpoint::save(&ckpt, &trainer, &tokenizer)?;
+        }
+        bar.inc(1);
+        bar.set_message(format!("loss {:.3} val {:.3} {:.0} tok/s", stats.loss, val_loss, tps));
+    }
+    bar.finish_and_clear();
+    sample_now(&trainer, &mut sample_log)?;
+    if samples.is_some() {
+        writer.text("samples", &sample_log)?;
+    }
+    let tokens_per_s = (steps * trainer.tokens_per_step()) as f64 / train_secs;
+    writer.summary("val_loss", val_loss);
+    writer.summary("val_bpc", val_loss / chars_per_token / std::f64::consts::LN_2);
+    writer.summary("tokens_per_s", tokens_per_s);
+    writer.summary("train_seconds", train_secs);
+    writer.summary("steps", steps as f64);
+    Ok(RunOutcome { trainer, tokenizer, val_loss, tokens_per_s })
+}
+
+fn writer_name(writer: &RunWriter) -> String {
+    writer
+        .dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into())
+}
+
+fn run_gpt(ctx: &viz::Context) -> Result<()> {
+    let clock = Instant::now();
+    let (cfg, raw): (GptExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, GPT)?;
+    let corpus = Corpus::load(ctx)?;
+    let mut summary = Vec::new();
+    for (run, spec) in [(CHAR_RUN, &cfg.char), (BPE_RUN, &cfg.bpe)] {
+        let tokenizer = build_tokenizer(&spec.tokenizer, &corpus)
+            .with_context(|| format!("{}: building the {run} tokenizer", ctx.config_path(crate::experiments::PHASE, GPT).display()))?;
+        let mut model = spec.model.clone();
+        model.vocab_size = tokenizer.vocab_size();
+        let run_cfg = RunConfig { model, train: spec.train.clone() };
+        let mut writer = RunWriter::create(ctx, MILESTONE, run, &raw, spec.train.seed)?;
+        let out = train_recorded(ctx, &mut writer, run_cfg, tokenizer, &corpus, &spec.sample_at, Some(&cfg.samples), run)?;
+        if run == CHAR_RUN {
+            let (cached, full) = kv_cache_speed(&out, &cfg.kv_cache, &cfg.samples)?;
+            writer.summary("kv_tokens_per_s", cached);
+            writer.summary("recompute_tokens_per_s", full);
+            summary.push(format!("kv-cache {:.0} vs recompute {:.0} tok/s ({:.1}x)", cached, full, cached / full));
+        }
+        summary.push(format!("{run} val {:.3} ({:.0} tok/s)", out.val_loss, out.tokens_per_s));
+        writer.finish()?;
+    }
+    println!("{GPT}: {} ({:.0} s)", summary.join(", "), clock.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Tokens per second generating `new_tokens` greedily, with and without the KV cache.
+fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<(f64, f64)> {
+    let model = if spec.block_size == out.trainer.cfg.model.block_size {
+        out.trainer.model.clone()
+    } else {
+        let cfg = GptConfig { block_size: spec.block_size, ..out.trainer.cfg.model.clone() };
+        crate::model::Gpt::new(&cfg, out.trainer.cfg.train.seed)?
+    };
+    let prompt = out.tokenizer.try_encode(&samples.prompt)?;
+    let greedy = Sampling { temperature: 0.0, top_k: None, top_p: None };
+    let mut speed = [0.0; 2];
+    for (i, use_cache) in [true, false].into_iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(samples.seed);
+        let start = Instant::now();
+        generate::generate(&model, &prompt, spec.new_tokens, &greedy, &mut rng, use_cache)?;
+        speed[i] = spec.new_tokens as f64 / start.elapsed().as_secs_f64();
+    }
+    Ok((speed[0], speed[1]))
+}
+
+fn run_ablations(ctx: &viz::Context) -> Result<()> {
+    let clock = Instant::now();
+    let (cfg, raw): (AblationExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
+    let corpus = Corpus::load(ctx)?;
+    let tokenizer: AnyTokenizer = build_tokenizer(
+        &TokenizerSpec { kind: "char".into(), vocab_size: None, train_chars: None },
+        &corpus,
+    )?;
+    let mut summary = Vec::new();
+    for v in &cfg.variants {
+        let mut run_cfg = v.apply(&cfg.model, &cfg.train);
+        run_cfg.model.vocab_size = tokenizer.vocab_size();
+        let name = format!("ablation_{}", v.name);
+        let mut writer = RunWriter::create(ctx, MILESTONE, &name, &raw, run_cfg.train.seed)?;
+        let out = train_recorded(ctx, &mut writer, run_cfg, tokenizer.clone(), &corpus, &[], None, &name)?;
+        writer.summary("variant_index", summary.len() as f64);
+        writer.text("label", &v.label)?;
+        writer.finish()?;
+        summary.push(format!("{} {:.3}", v.name, out.val_loss));
+    }
+    println!("{ABLATIONS}: val loss {} ({:.0} s)", summary.join(", "), clock.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn load(ctx: &viz::Context, name: &str) -> Option<Record> {
+    Record::load(ctx, MILESTONE, name).ok()
+}
+
+/// The ablation records in config order.
+fn ablation_records(ctx: &viz::Context) -> Result<Vec<(String, Record)>> {
+    let (cfg, _): (AblationExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
+    Ok(cfg
+        .variants
+        .iter()
+        .filter_map(|v| load(ctx, &format!("ablation_{}", v.name)).map(|r| (v.label.clone(), r)))
+        .collect())
+}
+
+pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if let (Some(ch), Some(bpe)) = (load(ctx, CHAR_RUN), load(ctx, BPE_RUN)) {
+        let path = ctx.figure("m6_loss_curves.png");
+        LineChart::new(
+            "GPT on tiny-shakespeare (character level, bench config)",
+            "step",
+            "loss (nats per character)",
+        )
+        .series(Series::new("train (mean over 10 steps)", ch.series("train_loss")))
+        .series(Series::new("validation (fixed batches)", ch.series("val_loss")))
+        .hline(format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"), NANOGPT_VAL_LOSS)
+        .render(&path)?;
+        out.push(path);
+
+        let path = ctx.figure("m6_perplexity.png");
+        let ppl = LineChart::new("Validation perplexity (per token)", "step", "perplexity")
+            .series(Series::new("char model", ch.series("val_perplexity")))
+            .series(Series::new("BPE model", bpe.series("val_perplexity")))
+            .log_y();
+        let bpc = LineChart::new("Validation bits per character (comparable)", "step", "bits per character")
+            .series(Series::new("char model", ch.series("val_bpc")))
+            .series(Series::new("BPE model", bpe.series("val_bpc")));
+        viz::plot::line_grid("Character vs BPE model", &[ppl, bpc], 2, &path)?;
+        out.push(path);
+    }
+    let abl = ablation_records(ctx)?;
+    if !abl.is_empty() {
+        let path = ctx.figure("m6_ablations.png");
+        let mut chart = LineChart::new("Ablations: validation loss", "step", "validation loss (nats per character)");
+        for (label, r) in &abl {
+            chart = chart.series(Series::new(label.clone(), r.series("val_loss")));
+        }
+        chart.render(&path)?;
+        out.push(path);
+    }
+    if let Some(bench) = load(ctx, BENCH_RUN) {
+        let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
+        let ours: Vec<&crate::bench::BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
+        let path = ctx.figure("m6_training_throughput.png");
+        let mut bars = GroupedBars::new(
+            "Training throughput, bench config (2 cores)",
+            "training tokens / s",
+            ours.iter().map(|r| r.trainer.clone()).collect(),
+        )
+        .group("ours", ours.iter().map(|r| r.tokens_per_s).collect());
+        if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
+            bars = bars.hline(format!("PyTorch eager ({:.0} tok/s)", t.tokens_per_s), t.tokens_per_s);
+        }
+        bars.render(&path)?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
+    let mut out = Vec::new();
+    if let (Some(ch), Some(bpe)) = (load(ctx, CHAR_RUN), load(ctx, BPE_RUN)) {
+        out.push(gpt_entry(ctx, &ch, &bpe)?);
+    }
+    let abl = ablation_records(ctx)?;
+    if !abl.is_empty() {
+        out.push(ablation_entry(&abl)?);
+    }
+    Ok(out)
+}
+
+fn fmt_rate(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::LogEntry> {
+    let cfg: GptExperiment = ch.config_as()?;
+    let (c, b) = (&cfg.char, &cfg.bpe);
+    let table = viz::table::metric_table(
+        "model",
+        &["char (bench config)".to_string(), format!("BPE ({} tokens)", bpe_vocab(b))],
+        &[
+            viz::table::MetricCol::new("params", vec![ch.require("params")?, bpe.require("params")?], true, 0),
+            viz::table::MetricCol::new("steps", vec![ch.require("steps")?, bpe.require("steps")?], false, 0),
+            viz::table::MetricCol::new("val loss (nats/token)", vec![ch.require("val_loss")?, bpe.require("val_loss")?], true, 3),
+            viz::table::MetricCol::new("chars/token", vec![ch.require("chars_per_token")?, bpe.require("chars_per_token")?], false, 2),
+            viz::table::MetricCol::new("val bits/char", vec![ch.require("val_bpc")?, bpe.require("val_bpc")?], true, 3),
+            viz::table::MetricCol::new("train tokens/s", vec![ch.require("tokens_per_s")?, bpe.require("tokens_per_s")?], false, 0),
+        ],
+    );
+    let kv = ch.require("kv_tokens_per_s")?;
+    let full = ch.require("recompute_tokens_per_s")?;
+    let mut speed = format!(
+        "\nGeneration of {} new tokens (greedy, context {} tokens): KV cache **{} tokens/s**, full recomputation {} tokens/s — **{:.1}×**.\n",
+        cfg.kv_cache.new_tokens, cfg.kv_cache.block_size, fmt_rate(kv), fmt_rate(full), kv / full
+    );
+    let bench = load(ctx, BENCH_RUN);
+    if let Some(bench) = &bench {
+        let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
+        let mut t = viz::table::Table::new(&["trainer", "training tokens/s", "GFLOP/s", "peak memory (MiB)"]);
+        for r in &rows {
+            t.push(vec![r.trainer.clone(), fmt_rate(r.tokens_per_s), format!("{:.2}", r.gflops), format!("{:.0}", r.peak_mem_mib)]);
+        }
+        speed.push_str(&format!(
+            "\nTraining speed (`cargo xtask bench`, {} steps per trainer, trainers alternated, same machine and session; {}):\n\n{}",
+            rows.first().map_or(0, |r| r.steps),
+            bench.provenance(),
+            t.markdown()
+        ));
+        if let Some(ratio) = bench.summary("ratio_vs_pytorch") {
+            speed.push_str(&format!("\nOur fastest trainer runs at {ratio:.2}× PyTorch's tokens/s.\n"));
+        }
+    }
+    let samples = ch.text("samples").unwrap_or_default();
+    let results = format!(
+        "{table}\n{speed}\n#### Samples from the character model during training (prompt {:?}, temperature {}, top-k {:?}, top-p {:?})\n\n{samples}",
+        cfg.samples.prompt, cfg.samples.temperature, cfg.samples.top_k, cfg.samples.top_p
+    );
+    let val = ch.require("val_loss")?;
+    let verdict = if val <= NANOGPT_VAL_LOSS { "meets" } else { "misses" };
+    Ok(viz::log::LogEntry {
+        id: "m6_gpt".into(),
+        milestone: 6,
+        title: "m6 — Training a GPT on tiny-shakespeare".into(),
+        question: format!(
+            "Does our GPT, trained from scratch on candle-core, reach nanoGPT's CPU validation loss ({NANOGPT_VAL_LOSS} nats \
+             per character) with the same config, and how does a BPE model compare when both are measured in bits per character?"
+        ),
+        setup: format!(
+            "Character model = the bench config of `shared/bench/torch_gpt.py`: {} layers, {} heads, d_model {}, block {}, \
+             batch {}, {} steps, lr {} → {} (warm-up {} + cosine), AdamW β=({}, {}), weight decay {} on matrices only, \
+             clip {}, no dropout; evaluation = mean over {} fixed validation batches every {} steps. BPE model: vocabulary \
+             {}, {} layers, d_model {}, block {}, batch {}, {} steps (sized to the time budget). 90/10 split by character. {}",
+            c.model.n_layer, c.model.n_head, c.model.d_model, c.model.block_size, c.train.batch_size, c.train.steps,
+            c.train.max_lr, c.train.min_lr, c.train.warmup, c.train.beta1, c.train.beta2, c.train.weight_decay,
+            c.train.grad_clip, c.train.eval_iters, c.train.eval_interval, bpe_vocab(b), b.model.n_layer, b.model.d_model,
+            b.model.block_size, b.train.batch_size, b.train.steps, ch.provenance()
+        ),
+        results,
+        figures: {
+            let mut f = vec!["m6_loss_curves.png".to_string(), "m6_perplexity.png".to_string()];
+            if bench.is_some() {
+                f.push("m6_training_throughput.png".into());
+            }
+            f
+        },
+        discussion: format!(
+            "The character model ends at {val:.3} nats per character on validation, which {verdict} nanoGPT's {NANOGPT_VAL_LOSS}. \
+             Per token the BPE model's loss ({:.3} nats) is higher because each token carries {:.2} characters, so the \
+             fair comparison is bits per character: {:.3} (char) vs {:.3} (BPE). The samples show the usual progression — \
+             random characters, then word shapes and line breaks, then speaker names and verse-like lines.",
+            bpe.require("val_loss")?, bpe.require("chars_per_token")?, ch.require("val_bpc")?, bpe.require("val_bpc")?
+        ),
+    })
+}
+
+fn bpe_vocab(b: &ModelRun) -> String {
+    b.tokenizer.vocab_size.map_or("?".into(), |v| v.to_string())
+}
+
+fn ablation_entry(abl: &[(String, Record)]) -> Result<viz::log::LogEntry> {
+    let cfg: AblationExperiment = abl[0].1.config_as()?;
+    let labels: Vec<String> = abl.iter().map(|(l, _)| l.clone()).collect();
+    let vals: Vec<f64> = abl.iter().map(|(_, r)| r.require("val_loss")).collect::<Result<_>>()?;
+    let params: Vec<f64> = abl.iter().map(|(_, r)| r.require("params")).collect::<Result<_>>()?;
+    let table = viz::table::metric_table(
+        "variant",
+        &labels,
+        &[
+            viz::table::MetricCol::new("params", params, true, 0),
+            viz::table::MetricCol::new("final val loss", vals.clone(), true, 3),
+        ],
+    );
+    let base = vals[0];
+    let deltas: Vec<String> = labels
+        .iter()
+        .zip(&vals)
+        .skip(1)
+        .map(|(l, v)| format!("{l}: {:+.3}", v - base))
+        .collect();
+    Ok(viz::log::LogEntry {
+        id: "m6_ablations".into(),
+        milestone: 6,
+        title: "m6 — Which parts of the GPT matter?".into(),
+        question: "How much does validation loss suffer without position embeddings, with 1 head instead of 4, with 2 \
+                   layers instead of 4, and without learning-rate warm-up?"
+            .into(),
+        setup: format!(
+            "Baseline: {} layers, {} heads, d_model {}, block {}, batch {}, lr {} → {}, warm-up {}, {} steps (shorter than \
+             the m6 model to fit the 20-minute budget, so absolute losses are higher), same seed {} for every variant; \
+             one setting changed per variant. {}",
+            cfg.model.n_layer, cfg.model.n_head, cfg.model.d_model, cfg.model.block_size, cfg.train.batch_size,
+            cfg.train.max_lr, cfg.train.min_lr, cfg.train.warmup, cfg.train.steps, cfg.train.seed, abl[0].1.provenance()
+        ),
+        results: table,
+        figures: vec!["m6_ablations.png".into()],
+        discussion: format!(
+            "Change in final validation loss relative to {} ({base:.3}): {}. Single runs with one seed: differences of a \
+             few hundredths are within run-to-run noise; larger ones are the effect of the change.",
+            labels[0],
+            deltas.join("; ")
+        ),
+    })
+}

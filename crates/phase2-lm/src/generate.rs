@@ -1,0 +1,198 @@
+//! Sampling text from a trained GPT: temperature, top-k and top-p (nucleus) sampling, with a KV cache.
+//!
+//! The context window: the model sees at most `block_size` tokens. When the window is full, the
+//! oldest half is dropped and generation continues from the newest `block_size / 2` tokens. With
+//! the KV cache this costs one re-encoding of half a window every `block_size / 2` tokens (instead of
+//! one per token), and the full-recomputation path applies the very same rule, so both produce the
+//! same logits at every step (tested).
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::attention::KvCache;
+use crate::model::Gpt;
+use crate::ops::Plain;
+use crate::tokenizer::Tokenizer;
+
+/// How the next token is drawn from the logits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    /// Logits are divided by this; 0 means greedy (always the most likely token).
+    pub temperature: f64,
+    /// Keep only the `k` most likely tokens.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of most likely tokens whose probability sums to at least `p`.
+    pub top_p: Option<f64>,
+}
+
+impl Sampling {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0) {
+            bail!("temperature must be >= 0, got {}", self.temperature);
+        }
+        if self.top_k == Some(0) {
+            bail!("top_k must be >= 1");
+        }
+        if let Some(p) = self.top_p {
+            if !(p > 0.0 && p <= 1.0) {
+                bail!("top_p must be in (0, 1], got {p}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The filtered, renormalised distribution sampling draws from (probabilities indexed by token).
+pub fn distribution(logits: &[f32], s: &Sampling) -> Vec<f64> {
+    let n = logits.len();
+    let argmax = (0..n)
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    if s.temperature == 0.0 {
+        let mut p = vec![0.0; n];
+        p[argmax] = 1.0;
+        return p;
+    }
+    let max = logits[argmax] as f64;
+    let mut p: Vec<f64> = logits
+        .iter()
+        .map(|&l| ((l as f64 - max) / s.temperature).exp())
+        .collect();
+    let z: f64 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= z);
+    // Tokens by decreasing probability (ties: lower id first, so the order is deterministic).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    let mut keep = n;
+    if let Some(k) = s.top_k {
+        keep = keep.min(k);
+    }
+    if let Some(top_p) = s.top_p {
+        let mut cum = 0.0;
+        for (rank, &i) in order.iter().enumerate() {
+            cum += p[i];
+            if cum >= top_p {
+                keep = keep.min(rank + 1);
+                break;
+            }
+        }
+    }
+    for &i in &order[keep..] {
+        p[i] = 0.0;
+    }
+    let z: f64 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= z);
+    p
+}
+
+/// Draw one token from the logits of one position.
+pub fn sample_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+    let p = distribution(logits, s);
+    let u: f64 = rng.gen();
+    let mut cum = 0.0;
+    let mut last = 0;
+    for (i, &pi) in p.iter().enumerate() {
+        if pi > 0.0 {
+            last = i;
+            cum += pi;
+            if u < cum {
+                return i as u32;
+            }
+        }
+    }
+    last as u32
+}
+
+/// Generate `max_new` tokens after `prompt`. Returns the new tokens and, per step, the logits they
+/// were drawn from (for the cache-equivalence test). `use_cache` picks the KV-cache path or full
+/// recomputation of the window at every step; both follow the same window rule.
+pub fn generate(
+    model: &Gpt,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut ChaCha8Rng,
+    use_cache: bool,
+) -> Result<(Vec<u32>, Vec<Vec<f32>>)> {
+    s.validate()?;
+    if prompt.is_empty() {
+        bail!("the prompt must contain at least one token");
+    }
+    let block = model.cfg.block_size;
+    let keep = (block / 2).max(1);
+    // The window starts as the prompt's last `block` tokens (or its last `keep` if it fills it).
+    let mut window: Vec<u32> = prompt[prompt.len().saturating_sub(block)..].to_vec();
+    if window.len() == block {
+        window.drain(..block - keep);
+    }
+    let mut caches = vec![KvCache::default(); model.cfg.n_layer];
+    let mut cached = 0; // tokens of `window` already in the caches
+    let mut out = Vec::with_capacity(max_new);
+    let mut all_logits = Vec::with_capacity(max_new);
+    for _ in 0..max_new {
+        let logits = if use_cache {
+            let new = &window[cached..];
+            let idx = Tensor::from_slice(new, (1, new.len()), &Device::Cpu)?;
+            let l = model.forward_cached(&idx, cached, &mut caches)?;
+            cached = window.len();
+            l
+        } else {
+            let idx = Tensor::from_slice(&window, (1, window.len()), &Device::Cpu)?;
+            model.forward(&idx, &Plain)?
+        };
+        let last: Vec<f32> = logits
+            .squeeze(0)?
+            .narrow(0, logits.dim(1)? - 1, 1)?
+            .squeeze(0)?
+            .to_vec1()?;
+        let next = sample_token(&last, s, rng);
+        all_logits.push(last);
+        out.push(next);
+        window.push(next);
+        if window.len() == block {
+            // Full: keep the newest half; positions restart at 0, so the cache must be rebuilt.
+            window.drain(..block - keep);
+            caches.iter_mut().for_each(|c| *c = KvCache::default());
+            cached = 0;
+        }
+    }
+    Ok((out, all_logits))
+}
+
+/// Text continuation of `prompt` by a model with its tokenizer.
+pub fn continue_text(
+    model: &Gpt,
+    tokenizer: &dyn Tokenizer,
+    prompt: &str,
+    max_new: usize,
+    s: &Sampling,
+    seed: u64,
+) -> Result<String> {
+    let ids = tokenizer.try_encode(prompt)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (new, _) = generate(model, &ids, max_new, s, &mut rng, true)?;
+    Ok(format!("{prompt}{}", tokenizer.decode(&new)))
+}
+
+/// `cargo xtask sample`: load a checkpoint directory and continue `prompt`.
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    _ctx: &viz::Context,
+    checkpoint: &Path,
+    prompt: &str,
+    max_new_tokens: usize,
+    temperature: f64,
+    top_k: Option<usize>,
+    top_p: Option<f64>,
+    seed: u64,
+) -> Result<String> {
+    let (model, tokenizer, _) = crate::checkpoint::load_model(checkpoint)?;
+    let s = Sampling { temperature, top_k, top_p };
+    continue_text(&model, &tokenizer, prompt, max_new_tokens, &s, seed)
+}

@@ -1,0 +1,290 @@
+//! A GPT (Radford et al. 2018/2019), top to bottom in one file, in the style of nanoGPT's model.py.
+//!
+//! tokens -> token embedding + learned position embedding -> N pre-LayerNorm decoder blocks
+//! (`x + attn(ln1(x))`, then `x + mlp(ln2(x))`) -> final LayerNorm -> logits through the *same*
+//! matrix as the token embedding (tied weights, Press & Wolf 2017).
+//!
+//! The architecture, initialisation and parameter names match `shared/bench/torch_gpt.py`, so our
+//! numbers can be compared with PyTorch's: Linear/Embedding weights ~ N(0, 0.02), biases 0,
+//! LayerNorm weight 1 / bias 0, GELU in its erf form. The arithmetic goes through an [`Ops`], so
+//! the same model runs on candle primitives ([`crate::ops::Plain`]) or on fused kernels.
+
+use anyhow::{bail, Context as _};
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{CausalSelfAttention, KvCache};
+use crate::ops::{Ops, Plain};
+
+/// The model's shape. Stored with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GptConfig {
+    /// Number of distinct tokens (filled in from the tokenizer when omitted from a config).
+    #[serde(default)]
+    pub vocab_size: usize,
+    /// Longest context the model sees (rows of the position-embedding table).
+    pub block_size: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub d_model: usize,
+    /// Learned position embeddings (`false` only for the ablation: attention alone is then blind
+    /// to order, except through the causal mask).
+    #[serde(default = "yes")]
+    pub pos_emb: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl GptConfig {
+    /// Errors naming the offending field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.vocab_size == 0 {
+            bail!("model.vocab_size must be > 0");
+        }
+        if self.n_head == 0 || self.d_model % self.n_head != 0 {
+            bail!(
+                "model.d_model = {} must be a multiple of model.n_head = {}",
+                self.d_model,
+                self.n_head
+            );
+        }
+        if self.block_size == 0 || self.n_layer == 0 {
+            bail!("model.block_size and model.n_layer must be > 0");
+        }
+        Ok(())
+    }
+
+    /// Parameter count (the tied head counted once), as `sum(p.numel())` in PyTorch.
+    pub fn n_params(&self) -> usize {
+        let d = self.d_model;
+        let per_block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d);
+        let pos = if self.pos_emb { self.block_size * d } else { 0 };
+        self.vocab_size * d + pos + self.n_layer * per_block + 2 * d
+    }
+}
+
+/// One pre-LayerNorm decoder block.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub ln1_w: Var,
+    pub ln1_b: Var,
+    pub attn: CausalSelfAttention,
+    pub ln2_w: Var,
+    pub ln2_b: Var,
+    /// `[4d, d]` and `[d, 4d]`: the MLP widens the stream fourfold, applies GELU, narrows it back.
+    pub fc_w: Var,
+    pub fc_b: Var,
+    pub proj_w: Var,
+    pub proj_b: Var,
+}
+
+impl Block {
+    fn forward(
+        &self,
+        x: &Tensor,
+        ops: &dyn Ops,
+        cache: Option<&mut KvCache>,
+        want_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let h = ops.layer_norm(x, self.ln1_w.as_tensor(), self.ln1_b.as_tensor())?;
+        let (a, weights) = self.attn.forward(&h, ops, cache, want_weights)?;
+        let x = (x + a)?;
+        let h = ops.layer_norm(&x, self.ln2_w.as_tensor(), self.ln2_b.as_tensor())?;
+        let h = ops.linear(&h, self.fc_w.as_tensor(), Some(self.fc_b.as_tensor()))?;
+        let h = ops.linear(&ops.gelu(&h)?, self.proj_w.as_tensor(), Some(self.proj_b.as_tensor()))?;
+        Ok(((x + h)?, weights))
+    }
+}
+
+/// The whole model: embeddings, blocks, final LayerNorm; the head reuses `tok_emb`.
+#[derive(Debug, Clone)]
+pub struct Gpt {
+    pub cfg: GptConfig,
+    /// `[V, d]`: token embedding, and (transposed) the output head.
+    pub tok_emb: Var,
+    /// `[T, d]`, absent in the no-position ablation.
+    pub pos_emb: Option<Var>,
+    pub blocks: Vec<Block>,
+    pub ln_f_w: Var,
+    pub ln_f_b: Var,
+}
+
+impl Gpt {
+    /// A freshly initialised model (f32, CPU). Every random number comes from one ChaCha stream
+    /// seeded with `seed`, drawn in [`Gpt::vars`] order, so a seed names one exact model.
+    pub fn new(cfg: &GptConfig, seed: u64) -> anyhow::Result<Gpt> {
+        cfg.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let d = cfg.d_model;
+        let mut randn = |shape: (usize, usize)| -> Result<Var> {
+            let v: Vec<f32> = (0..shape.0 * shape.1).map(|_| 0.02 * std_normal(&mut rng)).collect();
+            Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu)?)
+        };
+        let tok_emb = randn((cfg.vocab_size, d))?;
+        let pos_emb = if cfg.pos_emb { Some(randn((cfg.block_size, d))?) } else { None };
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for _ in 0..cfg.n_layer {
+            let qkv_w = randn((3 * d, d))?;
+            let proj_w = randn((d, d))?;
+            let fc_w = randn((4 * d, d))?;
+            let mlp_proj_w = randn((d, 4 * d))?;
+            blocks.push(Block {
+                ln1_w: ones(d)?,
+                ln1_b: zeros(d)?,
+                attn: CausalSelfAttention {
+                    qkv_w,
+                    qkv_b: zeros(3 * d)?,
+                    proj_w,
+                    proj_b: zeros(d)?,
+                    n_head: cfg.n_head,
+                },
+                ln2_w: ones(d)?,
+                ln2_b: zeros(d)?,
+                fc_w,
+                fc_b: zeros(4 * d)?,
+                proj_w: mlp_proj_w,
+                proj_b: zeros(d)?,
+            });
+        }
+        Ok(Gpt {
+            cfg: cfg.clone(),
+            tok_emb,
+            pos_emb,
+            blocks,
+            ln_f_w: ones(d)?,
+            ln_f_b: zeros(d)?,
+        })
+    }
+
+    /// Every parameter with its safetensors name, in a fixed order (the optimizer's order too).
+    pub fn vars(&self) -> Vec<(String, Var)> {
+        let mut out = vec![("tok_emb".to_string(), self.tok_emb.clone())];
+        if let Some(p) = &self.pos_emb {
+            out.push(("pos_emb".to_string(), p.clone()));
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            let name = |s: &str| format!("blocks.{i}.{s}");
+            out.extend([
+                (name("ln1.weight"), b.ln1_w.clone()),
+                (name("ln1.bias"), b.ln1_b.clone()),
+                (name("attn.qkv.weight"), b.attn.qkv_w.clone()),
+                (name("attn.qkv.bias"), b.attn.qkv_b.clone()),
+                (name("attn.proj.weight"), b.attn.proj_w.clone()),
+                (name("attn.proj.bias"), b.attn.proj_b.clone()),
+                (name("ln2.weight"), b.ln2_w.clone()),
+                (name("ln2.bias"), b.ln2_b.clone()),
+                (name("mlp.fc.weight"), b.fc_w.clone()),
+                (name("mlp.fc.bias"), b.fc_b.clone()),
+                (name("mlp.proj.weight"), b.proj_w.clone()),
+                (name("mlp.proj.bias"), b.proj_b.clone()),
+            ]);
+        }
+        out.push(("ln_f.weight".to_string(), self.ln_f_w.clone()));
+        out.push(("ln_f.bias".to_string(), self.ln_f_b.clone()));
+        out
+    }
+
+    /// Overwrite every parameter from named tensors (a loaded checkpoint); names and shapes must match.
+    pub fn load_tensors(
+        &self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> anyhow::Result<()> {
+        for (name, var) in self.vars() {
+            let t = tensors
+                .get(&name)
+                .with_context(|| format!("checkpoint has no tensor `{name}`"))?;
+            if t.dims() != var.dims() {
+                bail!("tensor `{name}` has shape {:?}, model expects {:?}", t.dims(), var.dims());
+            }
+            var.set(&t.to_dtype(DType::F32)?)?;
+        }
+        Ok(())
+    }
+
+    /// Logits `[B, T, V]` for token ids `idx: [B, T]` (u32).
+    pub fn forward(&self, idx: &Tensor, ops: &dyn Ops) -> Result<Tensor> {
+        Ok(self.run(idx, 0, ops, None, false)?.0)
+    }
+
+    /// Mean next-token cross-entropy (nats) of `idx: [B, T]` against `targets: [B, T]`.
+    pub fn loss(&self, idx: &Tensor, targets: &Tensor, ops: &dyn Ops) -> Result<Tensor> {
+        let logits = self.forward(idx, ops)?;
+        let (b, t, v) = logits.dims3()?;
+        ops.cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
+    }
+
+    /// Logits and every layer's attention weights `[B, H, T, T]` (reference ops).
+    pub fn forward_with_attention(&self, idx: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        self.run(idx, 0, &Plain, None, true)
+    }
+
+    /// Logits `[B, T_new, V]` of new tokens at positions `start..start+T_new`, using and extending
+    /// one [`KvCache`] per layer (generation).
+    pub fn forward_cached(
+        &self,
+        idx: &Tensor,
+        start: usize,
+        caches: &mut [KvCache],
+    ) -> Result<Tensor> {
+        Ok(self.run(idx, start, &Plain, Some(caches), false)?.0)
+    }
+
+    fn run(
+        &self,
+        idx: &Tensor,
+        start: usize,
+        ops: &dyn Ops,
+        mut caches: Option<&mut [KvCache]>,
+        want_weights: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t) = idx.dims2()?;
+        let d = self.cfg.d_model;
+        if start + t > self.cfg.block_size {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds block_size {}",
+                start + t,
+                self.cfg.block_size
+            );
+        }
+        // Token embeddings, plus the embedding of each position.
+        let mut x = self
+            .tok_emb
+            .as_tensor()
+            .index_select(&idx.flatten_all()?, 0)?
+            .reshape((b, t, d))?;
+        if let Some(pos) = &self.pos_emb {
+            x = x.broadcast_add(&pos.as_tensor().narrow(0, start, t)?)?;
+        }
+        let mut weights = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let cache = caches.as_deref_mut().map(|c| &mut c[i]);
+            let (y, w) = block.forward(&x, ops, cache, want_weights)?;
+            x = y;
+            weights.extend(w);
+        }
+        let x = ops.layer_norm(&x, self.ln_f_w.as_tensor(), self.ln_f_b.as_tensor())?;
+        // Tied head: logits = x @ tok_emb^T.
+        let logits = ops.linear(&x, self.tok_emb.as_tensor(), None)?;
+        Ok((logits, weights))
+    }
+}
+
+fn ones(n: usize) -> Result<Var> {
+    Var::ones(n, DType::F32, &Device::Cpu)
+}
+
+fn zeros(n: usize) -> Result<Var> {
+    Var::zeros(n, DType::F32, &Device::Cpu)
+}
+
+/// One draw from N(0, 1) by the Box–Muller transform (so only `rand` is needed).
+fn std_normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f64 = 1.0 - rng.gen::<f64>(); // (0, 1]: ln is finite
+    let u2: f64 = rng.gen();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}

@@ -347,7 +347,7 @@ fn learn_merges(pieces: &[(&[u8], u64)], n_merges: usize) -> Vec<(u32, u32)> {
     let mut ends = Vec::with_capacity(pieces.len());
     for (piece, w) in pieces {
         tok.extend(piece.iter().map(|&b| b as u32));
-        weight.extend(std::iter::repeat(*w as i64).take(piece.len()));
+        weight.extend(std::iter::repeat_n(*w as i64, piece.len()));
         ends.push(tok.len());
     }
     let mut seq = Seq::new(tok);
@@ -363,9 +363,9 @@ fn learn_merges(pieces: &[(&[u8], u64)], n_merges: usize) -> Vec<(u32, u32)> {
         heap: BinaryHeap::new(),
         touched: Vec::new(),
     };
-    for i in 0..seq.tok.len() {
+    for (i, &w) in weight.iter().enumerate() {
         if let Some(j) = seq.right(i) {
-            pairs.add((seq.tok[i], seq.tok[j]), i as u32, weight[i]);
+            pairs.add((seq.tok[i], seq.tok[j]), i as u32, w);
         }
     }
     pairs.flush_touched();

@@ -55,6 +55,9 @@ pub struct BenchRow {
     pub steps: usize,
     /// Per-round tokens/s, in run order.
     pub rounds: Vec<f64>,
+    /// Validation loss after the last round (ours: the fixed validation batches; PyTorch: its own
+    /// `eval_iters` random batches). Comparable with nanoGPT's 1.88 only when `steps` = 2000.
+    pub val_loss: f64,
 }
 
 /// One line of the speed history kept across invocations.
@@ -79,13 +82,16 @@ pub fn peak_rss_mib(pid: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn time_ours(cfg: &RunConfig, train: &[u32], steps: usize) -> Result<f64> {
+/// Tokens/s of `steps` training steps from a fresh model, and its validation loss afterwards.
+fn time_ours(cfg: &RunConfig, train: &[u32], val: &[u32], steps: usize) -> Result<(f64, f64)> {
     let mut trainer = Trainer::new(cfg.clone())?;
     let start = Instant::now();
     for _ in 0..steps {
         trainer.step(train)?;
     }
-    Ok((steps * trainer.tokens_per_step()) as f64 / start.elapsed().as_secs_f64())
+    let tps = (steps * trainer.tokens_per_step()) as f64 / start.elapsed().as_secs_f64();
+    let val_loss = trainer.evaluate(&trainer.val_batches(val)?)?;
+    Ok((tps, val_loss))
 }
 
 /// Output of one `torch_gpt.py` run.
@@ -154,6 +160,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
     let tokenizer = build_tokenizer(&TokenizerSpec { kind: "char".into(), vocab_size: None, train_chars: None }, &corpus)?;
     let train = tokenizer.encode(&corpus.train_text);
+    let val = tokenizer.encode(&corpus.val_text);
     let mut model = cfg.model.clone();
     model.vocab_size = tokenizer.vocab_size();
     let fpt = flops_per_token(&model);
@@ -171,6 +178,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); n_trainers];
     let mut torch_peak = 0.0f64;
     let mut torch_val = f64::NAN;
+    let mut our_val = vec![f64::NAN; cfg.variants.len()];
     let bar = ctx.progress((cfg.rounds * n_trainers) as u64, "bench");
     for round in 0..cfg.rounds {
         for (i, v) in cfg.variants.iter().enumerate() {
@@ -178,7 +186,9 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             train_cfg.ops = v.ops.clone();
             train_cfg.workers = v.workers;
             let run = RunConfig { model: model.clone(), train: train_cfg };
-            let tps = time_ours(&run, &train, steps).with_context(|| format!("bench variant {}", v.name))?;
+            let (tps, val_loss) =
+                time_ours(&run, &train, &val, steps).with_context(|| format!("bench variant {}", v.name))?;
+            our_val[i] = val_loss;
             writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
             rounds[i].push(tps);
             bar.inc(1);
@@ -209,6 +219,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             peak_mem_mib: own_peak,
             steps,
             rounds: rounds[i].clone(),
+            val_loss: our_val[i],
         })
         .collect();
     if torch_python.is_some() {
@@ -220,13 +231,16 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             peak_mem_mib: torch_peak,
             steps,
             rounds: r.clone(),
+            val_loss: torch_val,
         });
-        writer.summary("pytorch_val_loss", torch_val);
     }
     println!("bench: {} steps of the bench config ({} params, {:.2} MFLOP/token), {} round(s)", steps, model.n_params(), fpt / 1e6, cfg.rounds);
-    println!("{:<18} {:>12} {:>9} {:>12}", "trainer", "tokens/s", "GFLOP/s", "peak MiB");
+    println!("{:<18} {:>12} {:>9} {:>12} {:>9}", "trainer", "tokens/s", "GFLOP/s", "peak MiB", "val loss");
     for r in &rows {
-        println!("{:<18} {:>12.0} {:>9.2} {:>12.0}", r.trainer, r.tokens_per_s, r.gflops, r.peak_mem_mib);
+        println!(
+            "{:<18} {:>12.0} {:>9.2} {:>12.0} {:>9.3}",
+            r.trainer, r.tokens_per_s, r.gflops, r.peak_mem_mib, r.val_loss
+        );
         writer.summary(&format!("tokens_per_s_{}", r.trainer.replace(['+', '-'], "_")), r.tokens_per_s);
     }
     let best = rows.iter().filter(|r| r.trainer != "pytorch").map(|r| r.tokens_per_s).fold(0.0, f64::max);

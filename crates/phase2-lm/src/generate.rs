@@ -33,14 +33,14 @@ pub struct Sampling {
 
 impl Sampling {
     pub fn validate(&self) -> Result<()> {
-        if !(self.temperature >= 0.0) {
+        if self.temperature.is_nan() || self.temperature < 0.0 {
             bail!("temperature must be >= 0, got {}", self.temperature);
         }
         if self.top_k == Some(0) {
             bail!("top_k must be >= 1");
         }
         if let Some(p) = self.top_p {
-            if !(p > 0.0 && p <= 1.0) {
+            if p.is_nan() || p <= 0.0 || p > 1.0 {
                 bail!("top_p must be in (0, 1], got {p}");
             }
         }

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Gpt, GptConfig};
-use crate::ops::{Ops, Plain};
+use crate::ops::{Fused, Ops, Plain};
 
 /// The optimisation half of a config (`[train]`). Defaults are `torch_gpt.py`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,10 +73,10 @@ fn d_log() -> usize {
     10
 }
 fn d_ops() -> String {
-    "plain".into()
+    "fused".into()
 }
 fn d_workers() -> usize {
-    1
+    2
 }
 
 impl TrainConfig {
@@ -105,7 +105,8 @@ impl TrainConfig {
 pub fn ops_by_name(name: &str) -> anyhow::Result<Box<dyn Ops>> {
     match name {
         "plain" => Ok(Box::new(Plain)),
-        other => bail!("train.ops = {other:?}: expected \"plain\""),
+        "fused" => Ok(Box::new(Fused)),
+        other => bail!("train.ops = {other:?}: expected \"plain\" or \"fused\""),
     }
 }
 
@@ -227,15 +228,18 @@ pub fn sample_batch(
     ))
 }
 
-/// Mean loss and the gradient of every parameter (in [`Gpt::vars`] order) on one batch.
-/// This is the one place the trainer differentiates, so its implementation can be swapped.
+/// Mean loss and the gradient of every parameter (in [`Gpt::vars`] order) on one batch: on this
+/// thread with one worker, else split over `workers` threads ([`crate::parallel::loss_and_grads`]).
 pub fn loss_and_grads(
     model: &Gpt,
     x: &Tensor,
     y: &Tensor,
     ops: &dyn Ops,
-    _workers: usize,
+    workers: usize,
 ) -> Result<(f32, Vec<Tensor>)> {
+    if workers > 1 {
+        return crate::parallel::loss_and_grads(model, x, y, ops, workers);
+    }
     let loss = model.loss(x, y, ops)?;
     let grads = loss.backward()?;
     let mut out = Vec::new();

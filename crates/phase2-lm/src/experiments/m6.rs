@@ -458,9 +458,21 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
     let bench = load(ctx, BENCH_RUN);
     if let Some(bench) = &bench {
         let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
-        let mut t = viz::table::Table::new(&["trainer", "training tokens/s", "GFLOP/s", "peak memory (MiB)"]);
+        let mut t = viz::table::Table::new(&[
+            "trainer",
+            "training tokens/s",
+            "GFLOP/s",
+            "peak memory (MiB)",
+            "val loss after the timed steps",
+        ]);
         for r in &rows {
-            t.push(vec![r.trainer.clone(), fmt_rate(r.tokens_per_s), format!("{:.2}", r.gflops), format!("{:.0}", r.peak_mem_mib)]);
+            t.push(vec![
+                r.trainer.clone(),
+                fmt_rate(r.tokens_per_s),
+                format!("{:.2}", r.gflops),
+                format!("{:.0}", r.peak_mem_mib),
+                format!("{:.3}", r.val_loss),
+            ]);
         }
         speed.push_str(&format!(
             "\nTraining speed (`cargo xtask bench`, {} steps per trainer, trainers alternated, same machine and session; {}):\n\n{}",

@@ -182,8 +182,13 @@ fn m4_tokenizers_round_trip_through_json() {
     );
 }
 
-fn small_bpe(regex_split: bool) -> BpeTokenizer {
-    BpeTokenizer::train(SAMPLE, 256 + 100, regex_split).unwrap()
+/// Small BPEs trained once for all property-test cases (with and without the regex split).
+fn small_bpe(regex_split: bool) -> &'static BpeTokenizer {
+    static BPE: std::sync::OnceLock<[BpeTokenizer; 2]> = std::sync::OnceLock::new();
+    &BPE.get_or_init(|| {
+        [false, true]
+            .map(|regex_split| BpeTokenizer::train(SAMPLE, 256 + 100, regex_split).unwrap())
+    })[regex_split as usize]
 }
 
 proptest! {

@@ -659,10 +659,10 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
              {val_tokens:.0} for validation (90/10 split by position). Interpolated Kneser–Ney models for n in {:?} \
              (`ngram.rs`; discounts D = n1 / (n1 + 2 n2) from the training counts, nothing tuned on validation); all \
              orders score the same validation positions. Neural bigram (`bigram.rs`): a {vocab:.0}×{vocab:.0} table of \
-             logits from zero, log-softmax from candle primitives, phase 1's Adam, schedule {:?}, batch {}, seed {}. \
+             logits from zero, log-softmax from candle primitives, phase 1's Adam, learning rate {}, batch {}, seed {}. \
              {}",
             cfg.orders,
-            cfg.neural_bigram.schedule,
+            describe_schedule(&cfg.neural_bigram.schedule),
             cfg.neural_bigram.batch_size,
             cfg.seed,
             rec.provenance()
@@ -678,4 +678,26 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
         figures: vec![FIG_NGRAM.into(), FIG_HEATMAP.into()],
         discussion,
     })
+}
+
+/// A learning-rate schedule in words, for the log.
+fn describe_schedule(s: &LrSchedule) -> String {
+    match *s {
+        LrSchedule::Constant { lr } => format!("{lr} (constant)"),
+        LrSchedule::Step {
+            lr,
+            step_size,
+            gamma,
+        } => {
+            format!("{lr}, times {gamma} every {step_size} steps")
+        }
+        LrSchedule::WarmupCosine {
+            max_lr,
+            min_lr,
+            warmup,
+            total,
+        } => format!(
+            "{max_lr} after {warmup} warm-up steps, cosine-decayed to {min_lr} at step {total}"
+        ),
+    }
 }

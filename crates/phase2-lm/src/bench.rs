@@ -101,12 +101,23 @@ struct TorchResult {
     val_loss: f64,
 }
 
-fn time_torch(python: &Path, script: &Path, data: &Path, steps: usize, threads: usize) -> Result<(TorchResult, f64)> {
+fn time_torch(
+    python: &Path,
+    script: &Path,
+    data: &Path,
+    steps: usize,
+    threads: usize,
+) -> Result<(TorchResult, f64)> {
     let mut child = Command::new(python)
         .arg(script)
         .arg("--data")
         .arg(data)
-        .args(["--iters", &steps.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--iters",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -138,19 +149,31 @@ fn time_torch(python: &Path, script: &Path, data: &Path, steps: usize, threads: 
     let out = out_thread.join().unwrap_or_default();
     let err = err_thread.join().unwrap_or_default();
     if !status.success() {
-        bail!("{} {} failed ({status}):\n{err}", python.display(), script.display());
+        bail!(
+            "{} {} failed ({status}):\n{err}",
+            python.display(),
+            script.display()
+        );
     }
-    let last = out.lines().rev().find(|l| l.trim_start().starts_with('{')).with_context(|| {
-        format!("{} printed no JSON result line; output:\n{out}", script.display())
-    })?;
-    let parsed: TorchResult =
-        serde_json::from_str(last).with_context(|| format!("parsing torch_gpt.py's result line: {last}"))?;
+    let last = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| {
+            format!(
+                "{} printed no JSON result line; output:\n{out}",
+                script.display()
+            )
+        })?;
+    let parsed: TorchResult = serde_json::from_str(last)
+        .with_context(|| format!("parsing torch_gpt.py's result line: {last}"))?;
     Ok((parsed, peak))
 }
 
 /// Time every trainer version (and PyTorch, given its interpreter), print a table, record it.
 pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usize>) -> Result<()> {
-    let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let (cfg, raw): (BenchConfig, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, "bench")?;
     let steps = steps.unwrap_or(cfg.steps);
     if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
         bail!("bench: steps, rounds and variants must be non-empty / > 0");
@@ -158,13 +181,25 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     let corpus = Corpus::load(ctx)?;
     let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
     tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
-    let tokenizer = build_tokenizer(&TokenizerSpec { kind: "char".into(), vocab_size: None, train_chars: None }, &corpus)?;
+    let tokenizer = build_tokenizer(
+        &TokenizerSpec {
+            kind: "char".into(),
+            vocab_size: None,
+            train_chars: None,
+        },
+        &corpus,
+    )?;
     let train = tokenizer.encode(&corpus.train_text);
     let val = tokenizer.encode(&corpus.val_text);
     let mut model = cfg.model.clone();
     model.vocab_size = tokenizer.vocab_size();
     let fpt = flops_per_token(&model);
-    let script = ctx.root.join("..").join("shared").join("bench").join("torch_gpt.py");
+    let script = ctx
+        .root
+        .join("..")
+        .join("shared")
+        .join("bench")
+        .join("torch_gpt.py");
     if torch_python.is_some() && !script.exists() {
         bail!("--torch given but {} does not exist", script.display());
     }
@@ -185,9 +220,12 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             let mut train_cfg = cfg.train.clone();
             train_cfg.ops = v.ops.clone();
             train_cfg.workers = v.workers;
-            let run = RunConfig { model: model.clone(), train: train_cfg };
-            let (tps, val_loss) =
-                time_ours(&run, &train, &val, steps).with_context(|| format!("bench variant {}", v.name))?;
+            let run = RunConfig {
+                model: model.clone(),
+                train: train_cfg,
+            };
+            let (tps, val_loss) = time_ours(&run, &train, &val, steps)
+                .with_context(|| format!("bench variant {}", v.name))?;
             our_val[i] = val_loss;
             writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
             rounds[i].push(tps);
@@ -195,7 +233,10 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             bar.set_message(format!("{} {tps:.0} tok/s", v.name));
         }
         if let Some(python) = torch_python {
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(2);
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(2);
             let (res, peak) = time_torch(python, &script, &data_file, steps, threads)?;
             writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
             rounds[n_trainers - 1].push(res.train_tokens_per_s);
@@ -234,16 +275,32 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             val_loss: torch_val,
         });
     }
-    println!("bench: {} steps of the bench config ({} params, {:.2} MFLOP/token), {} round(s)", steps, model.n_params(), fpt / 1e6, cfg.rounds);
-    println!("{:<18} {:>12} {:>9} {:>12} {:>9}", "trainer", "tokens/s", "GFLOP/s", "peak MiB", "val loss");
+    println!(
+        "bench: {} steps of the bench config ({} params, {:.2} MFLOP/token), {} round(s)",
+        steps,
+        model.n_params(),
+        fpt / 1e6,
+        cfg.rounds
+    );
+    println!(
+        "{:<18} {:>12} {:>9} {:>12} {:>9}",
+        "trainer", "tokens/s", "GFLOP/s", "peak MiB", "val loss"
+    );
     for r in &rows {
         println!(
             "{:<18} {:>12.0} {:>9.2} {:>12.0} {:>9.3}",
             r.trainer, r.tokens_per_s, r.gflops, r.peak_mem_mib, r.val_loss
         );
-        writer.summary(&format!("tokens_per_s_{}", r.trainer.replace(['+', '-'], "_")), r.tokens_per_s);
+        writer.summary(
+            &format!("tokens_per_s_{}", r.trainer.replace(['+', '-'], "_")),
+            r.tokens_per_s,
+        );
     }
-    let best = rows.iter().filter(|r| r.trainer != "pytorch").map(|r| r.tokens_per_s).fold(0.0, f64::max);
+    let best = rows
+        .iter()
+        .filter(|r| r.trainer != "pytorch")
+        .map(|r| r.tokens_per_s)
+        .fold(0.0, f64::max);
     if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
         println!("ratio ours (best) / PyTorch: {:.2}", best / t.tokens_per_s);
         writer.summary("ratio_vs_pytorch", best / t.tokens_per_s);
@@ -254,7 +311,11 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut history = previous;
-    history.push(HistoryEntry { git_commit, started, rows: rows.clone() });
+    history.push(HistoryEntry {
+        git_commit,
+        started,
+        rows: rows.clone(),
+    });
     writer.artifact("rows", &rows)?;
     writer.artifact("history", &history)?;
     writer.finish()

@@ -44,9 +44,14 @@ struct State {
 
 /// Save `trainer` (+ `tokenizer`) as the checkpoint directory `dir`, atomically.
 pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<()> {
-    let parent = dir.parent().context("checkpoint path has no parent directory")?;
+    let parent = dir
+        .parent()
+        .context("checkpoint path has no parent directory")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = dir.file_name().context("checkpoint path has no name")?.to_string_lossy();
+    let name = dir
+        .file_name()
+        .context("checkpoint path has no name")?
+        .to_string_lossy();
     let tmp = parent.join(format!(".{name}.tmp"));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).with_context(|| format!("removing stale {}", tmp.display()))?;
@@ -54,8 +59,10 @@ pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<(
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
 
     let vars = trainer.model.vars();
-    let model: HashMap<String, Tensor> =
-        vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let model: HashMap<String, Tensor> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
     candle_core::safetensors::save(&model, tmp.join(MODEL))?;
     let mut opt = HashMap::new();
     for (i, (n, _)) in vars.iter().enumerate() {

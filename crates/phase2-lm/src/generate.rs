@@ -193,6 +193,10 @@ pub fn sample(
     seed: u64,
 ) -> Result<String> {
     let (model, tokenizer, _) = crate::checkpoint::load_model(checkpoint)?;
-    let s = Sampling { temperature, top_k, top_p };
+    let s = Sampling {
+        temperature,
+        top_k,
+        top_p,
+    };
     continue_text(&model, &tokenizer, prompt, max_new_tokens, &s, seed)
 }

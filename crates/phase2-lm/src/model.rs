@@ -46,7 +46,7 @@ impl GptConfig {
         if self.vocab_size == 0 {
             bail!("model.vocab_size must be > 0");
         }
-        if self.n_head == 0 || self.d_model % self.n_head != 0 {
+        if self.n_head == 0 || !self.d_model.is_multiple_of(self.n_head) {
             bail!(
                 "model.d_model = {} must be a multiple of model.n_head = {}",
                 self.d_model,
@@ -62,7 +62,12 @@ impl GptConfig {
     /// Parameter count (the tied head counted once), as `sum(p.numel())` in PyTorch.
     pub fn n_params(&self) -> usize {
         let d = self.d_model;
-        let per_block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d);
+        let per_block = 2 * d
+            + (3 * d * d + 3 * d)
+            + (d * d + d)
+            + 2 * d
+            + (4 * d * d + 4 * d)
+            + (4 * d * d + d);
         let pos = if self.pos_emb { self.block_size * d } else { 0 };
         self.vocab_size * d + pos + self.n_layer * per_block + 2 * d
     }
@@ -96,7 +101,11 @@ impl Block {
         let x = (x + a)?;
         let h = ops.layer_norm(&x, self.ln2_w.as_tensor(), self.ln2_b.as_tensor())?;
         let h = ops.linear(&h, self.fc_w.as_tensor(), Some(self.fc_b.as_tensor()))?;
-        let h = ops.linear(&ops.gelu(&h)?, self.proj_w.as_tensor(), Some(self.proj_b.as_tensor()))?;
+        let h = ops.linear(
+            &ops.gelu(&h)?,
+            self.proj_w.as_tensor(),
+            Some(self.proj_b.as_tensor()),
+        )?;
         Ok(((x + h)?, weights))
     }
 }
@@ -122,11 +131,17 @@ impl Gpt {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let d = cfg.d_model;
         let mut randn = |shape: (usize, usize)| -> Result<Var> {
-            let v: Vec<f32> = (0..shape.0 * shape.1).map(|_| 0.02 * std_normal(&mut rng)).collect();
+            let v: Vec<f32> = (0..shape.0 * shape.1)
+                .map(|_| 0.02 * std_normal(&mut rng))
+                .collect();
             Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu)?)
         };
         let tok_emb = randn((cfg.vocab_size, d))?;
-        let pos_emb = if cfg.pos_emb { Some(randn((cfg.block_size, d))?) } else { None };
+        let pos_emb = if cfg.pos_emb {
+            Some(randn((cfg.block_size, d))?)
+        } else {
+            None
+        };
         let mut blocks = Vec::with_capacity(cfg.n_layer);
         for _ in 0..cfg.n_layer {
             let qkv_w = randn((3 * d, d))?;
@@ -199,7 +214,11 @@ impl Gpt {
                 .get(&name)
                 .with_context(|| format!("checkpoint has no tensor `{name}`"))?;
             if t.dims() != var.dims() {
-                bail!("tensor `{name}` has shape {:?}, model expects {:?}", t.dims(), var.dims());
+                bail!(
+                    "tensor `{name}` has shape {:?}, model expects {:?}",
+                    t.dims(),
+                    var.dims()
+                );
             }
             var.set(&t.to_dtype(DType::F32)?)?;
         }

@@ -163,7 +163,7 @@ mod tests {
     fn m6_plain_gelu_linear_softmax_ce_match_finite_differences() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let x = rand_var(&mut rng, &[2, 3, 4]);
-        check(&[x.clone()], &|t| Plain.gelu(&t[0]));
+        check(std::slice::from_ref(&x), &|t| Plain.gelu(&t[0]));
         let w = rand_var(&mut rng, &[5, 4]);
         let b = rand_var(&mut rng, &[5]);
         check(&[x, w, b], &|t| Plain.linear(&t[0], &t[1], Some(&t[2])));

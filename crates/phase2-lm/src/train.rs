@@ -161,15 +161,22 @@ impl Optimizer for AdamW {
             );
         }
         if self.m.is_empty() {
-            self.m = grads.iter().map(|g| g.zeros_like()).collect::<Result<_>>()?;
-            self.v = grads.iter().map(|g| g.zeros_like()).collect::<Result<_>>()?;
+            self.m = grads
+                .iter()
+                .map(|g| g.zeros_like())
+                .collect::<Result<_>>()?;
+            self.v = grads
+                .iter()
+                .map(|g| g.zeros_like())
+                .collect::<Result<_>>()?;
         }
         self.t += 1;
         let bias1 = 1.0 - self.beta1.powi(self.t);
         let bias2 = 1.0 - self.beta2.powi(self.t);
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
             let m = (self.m[i].affine(self.beta1, 0.0)? + g.affine(1.0 - self.beta1, 0.0)?)?;
-            let v = (self.v[i].affine(self.beta2, 0.0)? + g.sqr()?.affine(1.0 - self.beta2, 0.0)?)?;
+            let v =
+                (self.v[i].affine(self.beta2, 0.0)? + g.sqr()?.affine(1.0 - self.beta2, 0.0)?)?;
             let m_hat = m.affine(1.0 / bias1, 0.0)?;
             let v_hat = v.affine(1.0 / bias2, 0.0)?;
             let direction = (m_hat / v_hat.sqrt()?.affine(1.0, self.eps)?)?;
@@ -213,7 +220,11 @@ pub fn sample_batch(
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<(Tensor, Tensor)> {
     if data.len() <= block + 1 {
-        bail!("{} tokens are too few for windows of {} + 1", data.len(), block);
+        bail!(
+            "{} tokens are too few for windows of {} + 1",
+            data.len(),
+            block
+        );
     }
     let mut x = Vec::with_capacity(batch * block);
     let mut y = Vec::with_capacity(batch * block);
@@ -287,7 +298,14 @@ impl Trainer {
         let opt = AdamW::new(&cfg.train, decay);
         let rng = ChaCha8Rng::seed_from_u64(cfg.train.seed.wrapping_add(1));
         let ops = ops_by_name(&cfg.train.ops)?;
-        Ok(Trainer { cfg, model, opt, step: 0, rng, ops })
+        Ok(Trainer {
+            cfg,
+            model,
+            opt,
+            step: 0,
+            rng,
+            ops,
+        })
     }
 
     pub fn ops(&self) -> &dyn Ops {
@@ -302,7 +320,12 @@ impl Trainer {
     /// One optimisation step on a fresh random batch of `train`.
     pub fn step(&mut self, train: &[u32]) -> anyhow::Result<StepStats> {
         let t = &self.cfg.train;
-        let (x, y) = sample_batch(train, t.batch_size, self.cfg.model.block_size, &mut self.rng)?;
+        let (x, y) = sample_batch(
+            train,
+            t.batch_size,
+            self.cfg.model.block_size,
+            &mut self.rng,
+        )?;
         let (loss, mut grads) = loss_and_grads(&self.model, &x, &y, self.ops.as_ref(), t.workers)?;
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
@@ -312,14 +335,21 @@ impl Trainer {
         let params: Vec<Var> = self.model.vars().into_iter().map(|(_, v)| v).collect();
         self.opt.step(&params, &grads, lr)?;
         self.step += 1;
-        Ok(StepStats { loss, lr, grad_norm })
+        Ok(StepStats {
+            loss,
+            lr,
+            grad_norm,
+        })
     }
 
     /// Mean loss over fixed validation batches (no gradient).
     pub fn evaluate(&self, batches: &[(Tensor, Tensor)]) -> anyhow::Result<f64> {
         let mut sum = 0.0;
         for (x, y) in batches {
-            sum += self.model.loss(x, y, self.ops.as_ref())?.to_scalar::<f32>()? as f64;
+            sum += self
+                .model
+                .loss(x, y, self.ops.as_ref())?
+                .to_scalar::<f32>()? as f64;
         }
         Ok(sum / batches.len() as f64)
     }

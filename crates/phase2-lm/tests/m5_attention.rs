@@ -9,7 +9,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn tiny() -> GptConfig {
-    GptConfig { vocab_size: 11, block_size: 8, n_layer: 2, n_head: 2, d_model: 16, pos_emb: true }
+    GptConfig {
+        vocab_size: 11,
+        block_size: 8,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        pos_emb: true,
+    }
 }
 
 fn random_ids(n: usize, t: usize, v: u32, seed: u64) -> Vec<u32> {
@@ -20,7 +27,9 @@ fn random_ids(n: usize, t: usize, v: u32, seed: u64) -> Vec<u32> {
 fn weights_of(model: &Gpt, ids: &[u32], b: usize, t: usize) -> Vec<Vec<f32>> {
     let idx = Tensor::from_slice(ids, (b, t), &Device::Cpu).unwrap();
     let (_, w) = model.forward_with_attention(&idx).unwrap();
-    w.iter().map(|w| w.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+    w.iter()
+        .map(|w| w.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
 }
 
 #[test]
@@ -31,7 +40,13 @@ fn m5_attention_rows_sum_to_one() {
     assert_eq!(weights.len(), 2);
     for w in &weights {
         assert_eq!(w.dims(), &[3, 2, 8, 8]);
-        let sums = w.sum(D::Minus1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let sums = w
+            .sum(D::Minus1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for s in sums {
             assert!((s - 1.0).abs() < 1e-5, "row sums to {s}");
         }
@@ -62,13 +77,26 @@ fn m5_changing_future_tokens_leaves_past_outputs_unchanged() {
         for (k, x) in b.iter_mut().enumerate().skip(t + 1) {
             *x = (*x + 1 + k as u32) % 11;
         }
-        let la = model.forward(&Tensor::from_slice(&a, (1, 8), &Device::Cpu).unwrap(), &Plain).unwrap();
-        let lb = model.forward(&Tensor::from_slice(&b, (1, 8), &Device::Cpu).unwrap(), &Plain).unwrap();
+        let la = model
+            .forward(
+                &Tensor::from_slice(&a, (1, 8), &Device::Cpu).unwrap(),
+                &Plain,
+            )
+            .unwrap();
+        let lb = model
+            .forward(
+                &Tensor::from_slice(&b, (1, 8), &Device::Cpu).unwrap(),
+                &Plain,
+            )
+            .unwrap();
         let la = la.squeeze(0).unwrap().to_vec2::<f32>().unwrap();
         let lb = lb.squeeze(0).unwrap().to_vec2::<f32>().unwrap();
         for pos in 0..8 {
             if pos <= t {
-                assert_eq!(la[pos], lb[pos], "position {pos} changed when tokens after {t} changed");
+                assert_eq!(
+                    la[pos], lb[pos],
+                    "position {pos} changed when tokens after {t} changed"
+                );
             }
         }
         // ... and the change is visible after t (the test could fail).
@@ -110,20 +138,32 @@ fn m5_attention_layer_gradients_match_finite_differences() {
     let eps = 1e-6;
     let mut checked = 0;
     for (name, p) in &params {
-        let g = grads.get(p).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let g = grads
+            .get(p)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let base = p.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         for i in (0..base.len()).step_by(3) {
             let eval = |delta: f64| {
                 let mut v = base.clone();
                 v[i] += delta;
-                p.set(&Tensor::from_vec(v, p.dims(), &Device::Cpu).unwrap()).unwrap();
+                p.set(&Tensor::from_vec(v, p.dims(), &Device::Cpu).unwrap())
+                    .unwrap();
                 let out = f(&attn, x.as_tensor()).to_scalar::<f64>().unwrap();
-                p.set(&Tensor::from_vec(base.clone(), p.dims(), &Device::Cpu).unwrap()).unwrap();
+                p.set(&Tensor::from_vec(base.clone(), p.dims(), &Device::Cpu).unwrap())
+                    .unwrap();
                 out
             };
             let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
             let err = (numeric - g[i]).abs() / (1e-3 + numeric.abs().max(g[i].abs()));
-            assert!(err < 1e-5, "{name}[{i}]: finite difference {numeric} vs autograd {}", g[i]);
+            assert!(
+                err < 1e-5,
+                "{name}[{i}]: finite difference {numeric} vs autograd {}",
+                g[i]
+            );
             checked += 1;
         }
     }
@@ -141,5 +181,8 @@ fn m5_head_scores_are_probabilities_and_repeat_is_detected() {
     }
     // An untrained model predicts near-uniformly: about ln(11) nats on both copies.
     assert!((first - 11f64.ln()).abs() < 0.5 && (second - 11f64.ln()).abs() < 0.5);
-    assert!(phase2_lm::experiments::m5::head_scores(&model, 5, 3, 1).is_err(), "2L > block must fail");
+    assert!(
+        phase2_lm::experiments::m5::head_scores(&model, 5, 3, 1).is_err(),
+        "2L > block must fail"
+    );
 }

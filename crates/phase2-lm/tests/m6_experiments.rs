@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use phase2_lm::experiments::{m5, m6};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 #[test]
@@ -23,11 +26,18 @@ fn m6_quick_experiments_write_records_figures_and_log() {
     assert!(ch.require("kv_tokens_per_s").unwrap() > 0.0);
     assert!(!ch.series("val_bpc").is_empty());
     let samples = ch.text("samples").unwrap();
-    assert!(samples.contains("### step 0") && samples.contains("### step 20"), "{samples}");
+    assert!(
+        samples.contains("### step 0") && samples.contains("### step 20"),
+        "{samples}"
+    );
     // The checkpoint loads and samples through the public entry point.
     let ckpt = phase2_lm::checkpoint::dir_for(&ctx, m6::CHAR_RUN);
-    let text = phase2_lm::generate::sample(&ctx, &ckpt, "ROMEO:", 10, 0.8, Some(5), None, 1).unwrap();
-    assert!(text.starts_with("ROMEO:") && text.chars().count() == 16, "{text:?}");
+    let text =
+        phase2_lm::generate::sample(&ctx, &ckpt, "ROMEO:", 10, 0.8, Some(5), None, 1).unwrap();
+    assert!(
+        text.starts_with("ROMEO:") && text.chars().count() == 16,
+        "{text:?}"
+    );
 
     let figs: Vec<String> = m6::figures(&ctx)
         .unwrap()
@@ -35,11 +45,22 @@ fn m6_quick_experiments_write_records_figures_and_log() {
         .chain(m5::figures(&ctx).unwrap())
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for f in ["m6_loss_curves.png", "m6_perplexity.png", "m6_ablations.png", "m5_attention_heatmap.png", "m5_head_specialization.png"] {
+    for f in [
+        "m6_loss_curves.png",
+        "m6_perplexity.png",
+        "m6_ablations.png",
+        "m5_attention_heatmap.png",
+        "m5_head_specialization.png",
+    ] {
         assert!(figs.contains(&f.to_string()), "missing {f} in {figs:?}");
         assert!(ctx.figure(f).metadata().unwrap().len() > 1000);
     }
-    let entries: Vec<String> = m6::log_entries(&ctx).unwrap().into_iter().chain(m5::log_entries(&ctx).unwrap()).map(|e| e.id).collect();
+    let entries: Vec<String> = m6::log_entries(&ctx)
+        .unwrap()
+        .into_iter()
+        .chain(m5::log_entries(&ctx).unwrap())
+        .map(|e| e.id)
+        .collect();
     assert_eq!(entries, vec!["m6_gpt", "m6_ablations", "m5_attention"]);
 }
 
@@ -51,9 +72,16 @@ fn m6_quick_bench_records_rows_and_history() {
     phase2_lm::bench::bench(&ctx, None, None).unwrap();
     let rec = viz::record::Record::load(&ctx, "m6", m6::BENCH_RUN).unwrap();
     let rows: Vec<phase2_lm::bench::BenchRow> = rec.artifact("rows").unwrap();
-    assert!(!rows.is_empty() && rows.iter().all(|r| r.tokens_per_s > 0.0 && r.rounds.len() == 2));
+    assert!(
+        !rows.is_empty()
+            && rows
+                .iter()
+                .all(|r| r.tokens_per_s > 0.0 && r.rounds.len() == 2)
+    );
     let history: Vec<phase2_lm::bench::HistoryEntry> = rec.artifact("history").unwrap();
     assert_eq!(history.len(), 2);
     let figs = m6::figures(&ctx).unwrap();
-    assert!(figs.iter().any(|p| p.ends_with("m6_training_throughput.png")));
+    assert!(figs
+        .iter()
+        .any(|p| p.ends_with("m6_training_throughput.png")));
 }

@@ -11,14 +11,22 @@ use phase2_lm::train::{AdamW, RunConfig, TrainConfig, Trainer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const TEXT: &str = "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat by a log.\n";
+const TEXT: &str =
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat by a log.\n";
 
 fn text() -> String {
     TEXT.repeat(20)
 }
 
 fn tiny_model(vocab: usize) -> GptConfig {
-    GptConfig { vocab_size: vocab, block_size: 8, n_layer: 2, n_head: 2, d_model: 16, pos_emb: true }
+    GptConfig {
+        vocab_size: vocab,
+        block_size: 8,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        pos_emb: true,
+    }
 }
 
 fn tiny_train(steps: usize) -> TrainConfig {
@@ -31,11 +39,22 @@ fn tiny_train(steps: usize) -> TrainConfig {
 fn setup(steps: usize) -> (RunConfig, AnyTokenizer, Vec<u32>) {
     let tok: AnyTokenizer = CharTokenizer::from_text(&text()).into();
     let ids = tok.encode(&text());
-    (RunConfig { model: tiny_model(tok.vocab_size()), train: tiny_train(steps) }, tok, ids)
+    (
+        RunConfig {
+            model: tiny_model(tok.vocab_size()),
+            train: tiny_train(steps),
+        },
+        tok,
+        ids,
+    )
 }
 
 fn weights(t: &Trainer) -> Vec<Vec<f32>> {
-    t.model.vars().iter().map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap()).collect()
+    t.model
+        .vars()
+        .iter()
+        .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
+        .collect()
 }
 
 #[test]
@@ -44,7 +63,15 @@ fn m6_parameters_have_the_contract_names_shapes_and_count() {
     let model = Gpt::new(&cfg, 0).unwrap();
     let vars = model.vars();
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(&names[..4], &["tok_emb", "pos_emb", "blocks.0.ln1.weight", "blocks.0.ln1.bias"]);
+    assert_eq!(
+        &names[..4],
+        &[
+            "tok_emb",
+            "pos_emb",
+            "blocks.0.ln1.weight",
+            "blocks.0.ln1.bias"
+        ]
+    );
     let shape = |n: &str| vars.iter().find(|(k, _)| k == n).unwrap().1.dims().to_vec();
     assert_eq!(shape("blocks.1.attn.qkv.weight"), vec![48, 16]);
     assert_eq!(shape("blocks.1.mlp.fc.weight"), vec![64, 16]);
@@ -58,9 +85,25 @@ fn m6_parameters_have_the_contract_names_shapes_and_count() {
     assert!((std - 0.02).abs() < 0.006, "std {std}");
     // Same seed, same model; another seed, another model.
     let again = Gpt::new(&cfg, 0).unwrap();
-    assert_eq!(w, again.tok_emb.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    assert_eq!(
+        w,
+        again
+            .tok_emb
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    );
     let other = Gpt::new(&cfg, 1).unwrap();
-    assert_ne!(w, other.tok_emb.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    assert_ne!(
+        w,
+        other
+            .tok_emb
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    );
 }
 
 #[test]
@@ -70,7 +113,11 @@ fn m6_untrained_loss_is_near_uniform_and_training_reduces_it() {
     let v = trainer.cfg.model.vocab_size as f64;
     let val = trainer.val_batches(&ids).unwrap();
     let before = trainer.evaluate(&val).unwrap();
-    assert!((before - v.ln()).abs() < 0.2, "initial loss {before} vs ln V {}", v.ln());
+    assert!(
+        (before - v.ln()).abs() < 0.2,
+        "initial loss {before} vs ln V {}",
+        v.ln()
+    );
     for _ in 0..60 {
         trainer.step(&ids).unwrap();
     }
@@ -84,14 +131,22 @@ fn m6_adamw_matches_phase1_adamw_exactly() {
     use rand::Rng;
     let mk = |rng: &mut ChaCha8Rng, shape: &[usize]| {
         let n: usize = shape.iter().product();
-        Tensor::from_vec((0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
+        Tensor::from_vec(
+            (0..n)
+                .map(|_| rng.gen_range(-1.0f32..1.0))
+                .collect::<Vec<_>>(),
+            shape,
+            &Device::Cpu,
+        )
+        .unwrap()
     };
     let p0 = [mk(&mut rng, &[3, 4]), mk(&mut rng, &[4])];
     let a: Vec<Var> = p0.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let b: Vec<Var> = p0.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let train = tiny_train(10);
     let mut ours = AdamW::new(&train, vec![true, false]);
-    let mut theirs = phase1_mlp::optim::AdamW::new(0.9, 0.99, 1e-8, 0.1).with_decay_mask(vec![true, false]);
+    let mut theirs =
+        phase1_mlp::optim::AdamW::new(0.9, 0.99, 1e-8, 0.1).with_decay_mask(vec![true, false]);
     for step in 0..5 {
         let g = [mk(&mut rng, &[3, 4]), mk(&mut rng, &[4])];
         let lr = 1e-2 * (step + 1) as f64;
@@ -127,7 +182,10 @@ fn m6_resume_from_checkpoint_continues_exactly() {
     assert_eq!(weights(&straight), weights(&second));
     // Saving again replaces the checkpoint in place and leaves no temporary directory behind.
     checkpoint::save(&ckpt, &second, &tok).unwrap();
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(entries, vec![std::ffi::OsString::from("ckpt")]);
 }
 
@@ -140,7 +198,11 @@ fn m6_checkpoint_errors_name_the_problem() {
     let t = Trainer::new(cfg).unwrap();
     let ckpt = dir.path().join("c");
     checkpoint::save(&ckpt, &t, &tok).unwrap();
-    std::fs::write(ckpt.join("config.toml"), "[model]\nblock_size = 8\nbogus = 1\n").unwrap();
+    std::fs::write(
+        ckpt.join("config.toml"),
+        "[model]\nblock_size = 8\nbogus = 1\n",
+    )
+    .unwrap();
     let err = format!("{:#}", checkpoint::load(&ckpt).err().unwrap());
     assert!(err.contains("config.toml"), "{err}");
 }
@@ -149,7 +211,11 @@ fn m6_checkpoint_errors_name_the_problem() {
 fn m6_config_rejects_unknown_keys() {
     let err = toml::from_str::<TrainConfig>("steps = 1\nbatch_size = 1\nmax_lr = 1\nmin_lr = 1\nwarmup = 0\neval_interval = 1\neval_iters = 1\nseed = 0\nlearning_rate = 3").err().unwrap();
     assert!(err.to_string().contains("learning_rate"), "{err}");
-    let err = toml::from_str::<GptConfig>("block_size = 8\nn_layer = 1\nn_head = 1\nd_model = 4\nn_heads = 2").err().unwrap();
+    let err = toml::from_str::<GptConfig>(
+        "block_size = 8\nn_layer = 1\nn_head = 1\nd_model = 4\nn_heads = 2",
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("n_heads"), "{err}");
     let mut t = tiny_train(1);
     t.ops = "turbo".into();
@@ -163,26 +229,62 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     for _ in 0..20 {
         trainer.step(&ids).unwrap();
     }
-    let s = Sampling { temperature: 1.0, top_k: Some(5), top_p: Some(0.9) };
+    let s = Sampling {
+        temperature: 1.0,
+        top_k: Some(5),
+        top_p: Some(0.9),
+    };
     // 30 new tokens with block 8: the window is halved and the cache rebuilt several times.
     let prompt = &ids[..3];
-    let (a, la) = generate(&trainer.model, prompt, 30, &s, &mut ChaCha8Rng::seed_from_u64(4), true).unwrap();
-    let (b, lb) = generate(&trainer.model, prompt, 30, &s, &mut ChaCha8Rng::seed_from_u64(4), false).unwrap();
+    let (a, la) = generate(
+        &trainer.model,
+        prompt,
+        30,
+        &s,
+        &mut ChaCha8Rng::seed_from_u64(4),
+        true,
+    )
+    .unwrap();
+    let (b, lb) = generate(
+        &trainer.model,
+        prompt,
+        30,
+        &s,
+        &mut ChaCha8Rng::seed_from_u64(4),
+        false,
+    )
+    .unwrap();
     assert_eq!(a, b);
     for (x, y) in la.iter().zip(&lb) {
         for (p, q) in x.iter().zip(y) {
-            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "cached {p} vs recomputed {q}");
+            assert!(
+                (p - q).abs() <= 1e-4 * (1.0 + q.abs()),
+                "cached {p} vs recomputed {q}"
+            );
         }
     }
     // The cached forward equals the full forward position by position.
     let idx = Tensor::from_slice(&ids[..8], (1, 8), &Device::Cpu).unwrap();
-    let full: Vec<Vec<f32>> = trainer.model.forward(&idx, &Plain).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+    let full: Vec<Vec<f32>> = trainer
+        .model
+        .forward(&idx, &Plain)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
     let mut caches = vec![phase2_lm::attention::KvCache::default(); 2];
-    let head = trainer.model.forward_cached(&idx.narrow(1, 0, 5).unwrap(), 0, &mut caches).unwrap();
+    let head = trainer
+        .model
+        .forward_cached(&idx.narrow(1, 0, 5).unwrap(), 0, &mut caches)
+        .unwrap();
     let head: Vec<Vec<f32>> = head.squeeze(0).unwrap().to_vec2().unwrap();
     let mut rows = head;
     for t in 5..8 {
-        let l = trainer.model.forward_cached(&idx.narrow(1, t, 1).unwrap(), t, &mut caches).unwrap();
+        let l = trainer
+            .model
+            .forward_cached(&idx.narrow(1, t, 1).unwrap(), t, &mut caches)
+            .unwrap();
         rows.push(l.squeeze(0).unwrap().squeeze(0).unwrap().to_vec1().unwrap());
     }
     for (r, f) in rows.iter().zip(&full) {
@@ -195,26 +297,80 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
 #[test]
 fn m6_sampling_filters_respect_temperature_top_k_and_top_p() {
     let logits = [2.0f32, 1.0, 0.5, 0.0, -1.0];
-    let greedy = distribution(&logits, &Sampling { temperature: 0.0, top_k: None, top_p: None });
+    let greedy = distribution(
+        &logits,
+        &Sampling {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+        },
+    );
     assert_eq!(greedy, vec![1.0, 0.0, 0.0, 0.0, 0.0]);
-    let k2 = distribution(&logits, &Sampling { temperature: 1.0, top_k: Some(2), top_p: None });
+    let k2 = distribution(
+        &logits,
+        &Sampling {
+            temperature: 1.0,
+            top_k: Some(2),
+            top_p: None,
+        },
+    );
     assert!(k2[2..].iter().all(|&p| p == 0.0));
     let e = (1.0f64).exp();
     assert!((k2[0] - e / (e + 1.0)).abs() < 1e-9);
-    let full = distribution(&logits, &Sampling { temperature: 1.0, top_k: None, top_p: None });
+    let full = distribution(
+        &logits,
+        &Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+        },
+    );
     // top-p 0.8: the smallest prefix of sorted tokens with mass >= 0.8.
-    let p = distribution(&logits, &Sampling { temperature: 1.0, top_k: None, top_p: Some(0.8) });
+    let p = distribution(
+        &logits,
+        &Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: Some(0.8),
+        },
+    );
     let kept = p.iter().filter(|&&x| x > 0.0).count();
     let mass: f64 = full[..kept].iter().sum();
     let mass_less: f64 = full[..kept - 1].iter().sum();
     assert!(mass >= 0.8 && mass_less < 0.8, "kept {kept}");
     assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     // Low temperature sharpens, high temperature flattens.
-    let cold = distribution(&logits, &Sampling { temperature: 0.5, top_k: None, top_p: None });
-    let hot = distribution(&logits, &Sampling { temperature: 2.0, top_k: None, top_p: None });
+    let cold = distribution(
+        &logits,
+        &Sampling {
+            temperature: 0.5,
+            top_k: None,
+            top_p: None,
+        },
+    );
+    let hot = distribution(
+        &logits,
+        &Sampling {
+            temperature: 2.0,
+            top_k: None,
+            top_p: None,
+        },
+    );
     assert!(cold[0] > full[0] && full[0] > hot[0]);
-    assert!(Sampling { temperature: -1.0, top_k: None, top_p: None }.validate().is_err());
-    assert!(Sampling { temperature: 1.0, top_k: None, top_p: Some(1.5) }.validate().is_err());
+    assert!(Sampling {
+        temperature: -1.0,
+        top_k: None,
+        top_p: None
+    }
+    .validate()
+    .is_err());
+    assert!(Sampling {
+        temperature: 1.0,
+        top_k: None,
+        top_p: Some(1.5)
+    }
+    .validate()
+    .is_err());
 }
 
 #[test]
@@ -228,7 +384,12 @@ fn m6_fused_parallel_trainer_matches_plain_trainer() {
     let mut fast = Trainer::new(cfg).unwrap();
     for _ in 0..5 {
         let (a, b) = (plain.step(&ids).unwrap(), fast.step(&ids).unwrap());
-        assert!(((a.loss - b.loss) / a.loss).abs() < 1e-4, "plain {} vs fused+parallel {}", a.loss, b.loss);
+        assert!(
+            ((a.loss - b.loss) / a.loss).abs() < 1e-4,
+            "plain {} vs fused+parallel {}",
+            a.loss,
+            b.loss
+        );
         assert!(((a.grad_norm - b.grad_norm) / a.grad_norm).abs() < 1e-4);
     }
     for (x, y) in weights(&plain).iter().zip(weights(&fast)) {

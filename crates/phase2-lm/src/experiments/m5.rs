@@ -72,9 +72,17 @@ fn to_nested(weights: &[Tensor]) -> Result<Vec<Vec<Vec<Vec<f64>>>>> {
 
 /// Previous-token and induction scores of every head, averaged over `n` random sequences of length
 /// `len` each repeated twice. Also returns the model's loss on the first and second copy.
-pub fn head_scores(model: &Gpt, len: usize, n: usize, seed: u64) -> Result<(Vec<HeadScore>, f64, f64)> {
+pub fn head_scores(
+    model: &Gpt,
+    len: usize,
+    n: usize,
+    seed: u64,
+) -> Result<(Vec<HeadScore>, f64, f64)> {
     if 2 * len > model.cfg.block_size || len < 2 {
-        bail!("repeat_len = {len}: need 2 <= 2 * repeat_len <= block_size = {}", model.cfg.block_size);
+        bail!(
+            "repeat_len = {len}: need 2 <= 2 * repeat_len <= block_size = {}",
+            model.cfg.block_size
+        );
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let v = model.cfg.vocab_size as u32;
@@ -90,7 +98,9 @@ pub fn head_scores(model: &Gpt, len: usize, n: usize, seed: u64) -> Result<(Vec<
     for (layer, w) in weights.iter().enumerate() {
         // [n, H, 2L, 2L]
         let w = w.to_dtype(candle_core::DType::F64)?;
-        let w: Vec<Vec<Vec<Vec<f64>>>> = (0..n).map(|b| w.get(b)?.to_vec3::<f64>()).collect::<candle_core::Result<_>>()?;
+        let w: Vec<Vec<Vec<Vec<f64>>>> = (0..n)
+            .map(|b| w.get(b)?.to_vec3::<f64>())
+            .collect::<candle_core::Result<_>>()?;
         for head in 0..model.cfg.n_head {
             let (mut prev, mut ind) = (0.0, 0.0);
             for seq in &w {
@@ -98,7 +108,12 @@ pub fn head_scores(model: &Gpt, len: usize, n: usize, seed: u64) -> Result<(Vec<
                 prev += (1..2 * len).map(|i| a[i][i - 1]).sum::<f64>() / (2 * len - 1) as f64;
                 ind += (len..2 * len).map(|i| a[i][i - len + 1]).sum::<f64>() / len as f64;
             }
-            scores.push(HeadScore { layer, head, prev_token: prev / n as f64, induction: ind / n as f64 });
+            scores.push(HeadScore {
+                layer,
+                head,
+                prev_token: prev / n as f64,
+                induction: ind / n as f64,
+            });
         }
     }
     // Next-token loss on each copy: a model that copies gets the second copy nearly free.
@@ -117,15 +132,23 @@ pub fn head_scores(model: &Gpt, len: usize, n: usize, seed: u64) -> Result<(Vec<
             }
         }
     }
-    Ok((scores, first / (n * (len - 1)) as f64, second / (n * (len - 1)) as f64))
+    Ok((
+        scores,
+        first / (n * (len - 1)) as f64,
+        second / (n * (len - 1)) as f64,
+    ))
 }
 
 pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     if name != ATTENTION {
-        bail!("unknown m5 experiment `{name}`; valid: {}", EXPERIMENTS.join(", "));
+        bail!(
+            "unknown m5 experiment `{name}`; valid: {}",
+            EXPERIMENTS.join(", ")
+        );
     }
     let clock = Instant::now();
-    let (cfg, raw): (AttentionConfig, toml::Value) = ctx.load_config(crate::experiments::PHASE, ATTENTION)?;
+    let (cfg, raw): (AttentionConfig, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, ATTENTION)?;
     let dir = checkpoint::dir_for(ctx, m6::CHAR_RUN);
     let (model, tokenizer, _) = checkpoint::load_model(&dir)
         .with_context(|| format!("m5 reads the m6 character model: run `{}` first", m6::GPT))?;
@@ -136,9 +159,16 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     let idx = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu)?;
     let (_, weights) = model.forward_with_attention(&idx)?;
     let tokens = ids.iter().map(|&t| tokenizer.decode(&[t])).collect();
-    writer.artifact("attention_maps", &AttentionMaps { tokens, maps: to_nested(&weights)? })?;
+    writer.artifact(
+        "attention_maps",
+        &AttentionMaps {
+            tokens,
+            maps: to_nested(&weights)?,
+        },
+    )?;
 
-    let (scores, loss_first, loss_second) = head_scores(&model, cfg.repeat_len, cfg.n_sequences, cfg.seed)?;
+    let (scores, loss_first, loss_second) =
+        head_scores(&model, cfg.repeat_len, cfg.n_sequences, cfg.seed)?;
     writer.artifact("head_scores", &scores)?;
     let best = scores
         .iter()
@@ -147,7 +177,10 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     writer.summary("best_induction", best.induction);
     writer.summary("best_induction_layer", best.layer as f64);
     writer.summary("best_induction_head", best.head as f64);
-    let prev = scores.iter().max_by(|a, b| a.prev_token.total_cmp(&b.prev_token)).context("no heads")?;
+    let prev = scores
+        .iter()
+        .max_by(|a, b| a.prev_token.total_cmp(&b.prev_token))
+        .context("no heads")?;
     writer.summary("best_prev_token", prev.prev_token);
     writer.summary("best_prev_layer", prev.layer as f64);
     writer.summary("best_prev_head", prev.head as f64);
@@ -191,17 +224,31 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         }
     }
     let heat = ctx.figure("m5_attention_heatmap.png");
-    viz::plot::heatmap_grid("Attention weights of the m6 character model (rows: layers, columns: heads)", &panels, n_head, &heat)?;
+    viz::plot::heatmap_grid(
+        "Attention weights of the m6 character model (rows: layers, columns: heads)",
+        &panels,
+        n_head,
+        &heat,
+    )?;
 
     let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let spec = ctx.figure("m5_head_specialization.png");
     GroupedBars::new(
         "Head specialization on repeated random tokens",
         "mean attention weight",
-        scores.iter().map(|s| format!("L{}H{}", s.layer, s.head)).collect(),
+        scores
+            .iter()
+            .map(|s| format!("L{}H{}", s.layer, s.head))
+            .collect(),
     )
-    .group("previous-token score", scores.iter().map(|s| s.prev_token).collect())
-    .group("induction score", scores.iter().map(|s| s.induction).collect())
+    .group(
+        "previous-token score",
+        scores.iter().map(|s| s.prev_token).collect(),
+    )
+    .group(
+        "induction score",
+        scores.iter().map(|s| s.induction).collect(),
+    )
     .render(&spec)?;
     Ok(vec![heat, spec])
 }
@@ -214,11 +261,23 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
     let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let mut table = viz::table::Table::new(&["head", "previous-token score", "induction score"]);
     for s in &scores {
-        table.push(vec![format!("L{}H{}", s.layer, s.head), format!("{:.3}", s.prev_token), format!("{:.3}", s.induction)]);
+        table.push(vec![
+            format!("L{}H{}", s.layer, s.head),
+            format!("{:.3}", s.prev_token),
+            format!("{:.3}", s.induction),
+        ]);
     }
     let get = |k: &str| rec.require(k);
-    let (bl, bh, bi) = (get("best_induction_layer")?, get("best_induction_head")?, get("best_induction")?);
-    let (pl, ph, pv) = (get("best_prev_layer")?, get("best_prev_head")?, get("best_prev_token")?);
+    let (bl, bh, bi) = (
+        get("best_induction_layer")?,
+        get("best_induction_head")?,
+        get("best_induction")?,
+    );
+    let (pl, ph, pv) = (
+        get("best_prev_layer")?,
+        get("best_prev_head")?,
+        get("best_prev_token")?,
+    );
     let (l1, l2) = (get("loss_first_copy")?, get("loss_second_copy")?);
     let uniform = 1.0 / cfg.repeat_len as f64;
     Ok(vec![viz::log::LogEntry {

@@ -121,7 +121,10 @@ pub struct AblationExperiment {
 
 impl Variant {
     fn apply(&self, model: &GptConfig, train: &TrainConfig) -> RunConfig {
-        let mut cfg = RunConfig { model: model.clone(), train: train.clone() };
+        let mut cfg = RunConfig {
+            model: model.clone(),
+            train: train.clone(),
+        };
         if let Some(n) = self.n_layer {
             cfg.model.n_layer = n;
         }
@@ -142,7 +145,10 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     match name {
         GPT => run_gpt(ctx),
         ABLATIONS => run_ablations(ctx),
-        other => bail!("unknown m6 experiment `{other}`; valid: {}", EXPERIMENTS.join(", ")),
+        other => bail!(
+            "unknown m6 experiment `{other}`; valid: {}",
+            EXPERIMENTS.join(", ")
+        ),
     }
 }
 
@@ -157,7 +163,10 @@ impl Corpus {
         let text = tiny_shakespeare(ctx)?;
         let chars: Vec<char> = text.chars().collect();
         let (train, val) = train_val_split(&chars);
-        Ok(Corpus { train_text: train.into_iter().collect(), val_text: val.into_iter().collect() })
+        Ok(Corpus {
+            train_text: train.into_iter().collect(),
+            val_text: val.into_iter().collect(),
+        })
     }
 }
 
@@ -165,9 +174,15 @@ impl Corpus {
 pub fn build_tokenizer(spec: &TokenizerSpec, corpus: &Corpus) -> Result<AnyTokenizer> {
     match spec.kind.as_str() {
         // The vocabulary of the whole text (as nanoGPT): 65 characters for tiny-shakespeare.
-        "char" => Ok(CharTokenizer::from_text(&format!("{}{}", corpus.train_text, corpus.val_text)).into()),
+        "char" => Ok(CharTokenizer::from_text(&format!(
+            "{}{}",
+            corpus.train_text, corpus.val_text
+        ))
+        .into()),
         "bpe" => {
-            let vocab = spec.vocab_size.context("tokenizer.vocab_size is required for kind = \"bpe\"")?;
+            let vocab = spec
+                .vocab_size
+                .context("tokenizer.vocab_size is required for kind = \"bpe\"")?;
             let n = spec.train_chars.unwrap_or(usize::MAX);
             let sample: String = corpus.train_text.chars().take(n).collect();
             Ok(BpeTokenizer::train(&sample, vocab, true)?.into())
@@ -213,9 +228,24 @@ pub fn train_recorded(
     let sample_now = |trainer: &Trainer, log: &mut String| -> Result<()> {
         if let Some(s) = samples {
             let n_tokens = ((s.chars as f64) / chars_per_token).ceil() as usize;
-            let sampling = Sampling { temperature: s.temperature, top_k: s.top_k, top_p: s.top_p };
-            let text = generate::continue_text(&trainer.model, &tokenizer, &s.prompt, n_tokens, &sampling, s.seed)?;
-            log.push_str(&format!("### step {}\n\n```text\n{}\n```\n\n", trainer.step, text.trim_end()));
+            let sampling = Sampling {
+                temperature: s.temperature,
+                top_k: s.top_k,
+                top_p: s.top_p,
+            };
+            let text = generate::continue_text(
+                &trainer.model,
+                &tokenizer,
+                &s.prompt,
+                n_tokens,
+                &sampling,
+                s.seed,
+            )?;
+            log.push_str(&format!(
+                "### step {}\n\n```text\n{}\n```\n\n",
+                trainer.step,
+                text.trim_end()
+            ));
         }
         Ok(())
     };
@@ -250,12 +280,19 @@ pub fn train_recorded(
             let bpc = val_loss / chars_per_token / std::f64::consts::LN_2;
             writer.scalars(
                 done as u64,
-                &[("val_loss", val_loss), ("val_bpc", bpc), ("val_perplexity", val_loss.exp())],
+                &[
+                    ("val_loss", val_loss),
+                    ("val_bpc", bpc),
+                    ("val_perplexity", val_loss.exp()),
+                ],
             )?;
             checkpoint::save(&ckpt, &trainer, &tokenizer)?;
         }
         bar.inc(1);
-        bar.set_message(format!("loss {:.3} val {:.3} {:.0} tok/s", stats.loss, val_loss, tps));
+        bar.set_message(format!(
+            "loss {:.3} val {:.3} {:.0} tok/s",
+            stats.loss, val_loss, tps
+        ));
     }
     bar.finish_and_clear();
     sample_now(&trainer, &mut sample_log)?;
@@ -264,11 +301,19 @@ pub fn train_recorded(
     }
     let tokens_per_s = (steps * trainer.tokens_per_step()) as f64 / train_secs;
     writer.summary("val_loss", val_loss);
-    writer.summary("val_bpc", val_loss / chars_per_token / std::f64::consts::LN_2);
+    writer.summary(
+        "val_bpc",
+        val_loss / chars_per_token / std::f64::consts::LN_2,
+    );
     writer.summary("tokens_per_s", tokens_per_s);
     writer.summary("train_seconds", train_secs);
     writer.summary("steps", steps as f64);
-    Ok(RunOutcome { trainer, tokenizer, val_loss, tokens_per_s })
+    Ok(RunOutcome {
+        trainer,
+        tokenizer,
+        val_loss,
+        tokens_per_s,
+    })
 }
 
 fn writer_name(writer: &RunWriter) -> String {
@@ -281,45 +326,92 @@ fn writer_name(writer: &RunWriter) -> String {
 
 fn run_gpt(ctx: &viz::Context) -> Result<()> {
     let clock = Instant::now();
-    let (cfg, raw): (GptExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, GPT)?;
+    let (cfg, raw): (GptExperiment, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, GPT)?;
     let corpus = Corpus::load(ctx)?;
     let mut summary = Vec::new();
     for (run, spec) in [(CHAR_RUN, &cfg.char), (BPE_RUN, &cfg.bpe)] {
-        let tokenizer = build_tokenizer(&spec.tokenizer, &corpus)
-            .with_context(|| format!("{}: building the {run} tokenizer", ctx.config_path(crate::experiments::PHASE, GPT).display()))?;
+        let tokenizer = build_tokenizer(&spec.tokenizer, &corpus).with_context(|| {
+            format!(
+                "{}: building the {run} tokenizer",
+                ctx.config_path(crate::experiments::PHASE, GPT).display()
+            )
+        })?;
         let mut model = spec.model.clone();
         model.vocab_size = tokenizer.vocab_size();
-        let run_cfg = RunConfig { model, train: spec.train.clone() };
+        let run_cfg = RunConfig {
+            model,
+            train: spec.train.clone(),
+        };
         let mut writer = RunWriter::create(ctx, MILESTONE, run, &raw, spec.train.seed)?;
-        let out = train_recorded(ctx, &mut writer, run_cfg, tokenizer, &corpus, &spec.sample_at, Some(&cfg.samples), run)?;
+        let out = train_recorded(
+            ctx,
+            &mut writer,
+            run_cfg,
+            tokenizer,
+            &corpus,
+            &spec.sample_at,
+            Some(&cfg.samples),
+            run,
+        )?;
         if run == CHAR_RUN {
             let (cached, full) = kv_cache_speed(&out, &cfg.kv_cache, &cfg.samples)?;
             writer.summary("kv_tokens_per_s", cached);
             writer.summary("recompute_tokens_per_s", full);
-            summary.push(format!("kv-cache {:.0} vs recompute {:.0} tok/s ({:.1}x)", cached, full, cached / full));
+            summary.push(format!(
+                "kv-cache {:.0} vs recompute {:.0} tok/s ({:.1}x)",
+                cached,
+                full,
+                cached / full
+            ));
         }
-        summary.push(format!("{run} val {:.3} ({:.0} tok/s)", out.val_loss, out.tokens_per_s));
+        summary.push(format!(
+            "{run} val {:.3} ({:.0} tok/s)",
+            out.val_loss, out.tokens_per_s
+        ));
         writer.finish()?;
     }
-    println!("{GPT}: {} ({:.0} s)", summary.join(", "), clock.elapsed().as_secs_f64());
+    println!(
+        "{GPT}: {} ({:.0} s)",
+        summary.join(", "),
+        clock.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Tokens per second generating `new_tokens` greedily, with and without the KV cache.
-fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<(f64, f64)> {
+fn kv_cache_speed(
+    out: &RunOutcome,
+    spec: &KvBenchSpec,
+    samples: &SampleSpec,
+) -> Result<(f64, f64)> {
     let model = if spec.block_size == out.trainer.cfg.model.block_size {
         out.trainer.model.clone()
     } else {
-        let cfg = GptConfig { block_size: spec.block_size, ..out.trainer.cfg.model.clone() };
+        let cfg = GptConfig {
+            block_size: spec.block_size,
+            ..out.trainer.cfg.model.clone()
+        };
         crate::model::Gpt::new(&cfg, out.trainer.cfg.train.seed)?
     };
     let prompt = out.tokenizer.try_encode(&samples.prompt)?;
-    let greedy = Sampling { temperature: 0.0, top_k: None, top_p: None };
+    let greedy = Sampling {
+        temperature: 0.0,
+        top_k: None,
+        top_p: None,
+    };
     let mut speed = [0.0; 2];
     for (i, use_cache) in [true, false].into_iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(samples.seed);
         let start = Instant::now();
-        generate::generate(&model, &prompt, spec.new_tokens, &greedy, &mut rng, use_cache)?;
+        generate::generate(
+            &model,
+            &prompt,
+            spec.new_tokens,
+            &greedy,
+            &mut rng,
+            use_cache,
+        )?;
         speed[i] = spec.new_tokens as f64 / start.elapsed().as_secs_f64();
     }
     Ok((speed[0], speed[1]))
@@ -327,10 +419,15 @@ fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) ->
 
 fn run_ablations(ctx: &viz::Context) -> Result<()> {
     let clock = Instant::now();
-    let (cfg, raw): (AblationExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
+    let (cfg, raw): (AblationExperiment, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
     let corpus = Corpus::load(ctx)?;
     let tokenizer: AnyTokenizer = build_tokenizer(
-        &TokenizerSpec { kind: "char".into(), vocab_size: None, train_chars: None },
+        &TokenizerSpec {
+            kind: "char".into(),
+            vocab_size: None,
+            train_chars: None,
+        },
         &corpus,
     )?;
     let mut summary = Vec::new();
@@ -339,13 +436,26 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
         run_cfg.model.vocab_size = tokenizer.vocab_size();
         let name = format!("ablation_{}", v.name);
         let mut writer = RunWriter::create(ctx, MILESTONE, &name, &raw, run_cfg.train.seed)?;
-        let out = train_recorded(ctx, &mut writer, run_cfg, tokenizer.clone(), &corpus, &[], None, &name)?;
+        let out = train_recorded(
+            ctx,
+            &mut writer,
+            run_cfg,
+            tokenizer.clone(),
+            &corpus,
+            &[],
+            None,
+            &name,
+        )?;
         writer.summary("variant_index", summary.len() as f64);
         writer.text("label", &v.label)?;
         writer.finish()?;
         summary.push(format!("{} {:.3}", v.name, out.val_loss));
     }
-    println!("{ABLATIONS}: val loss {} ({:.0} s)", summary.join(", "), clock.elapsed().as_secs_f64());
+    println!(
+        "{ABLATIONS}: val loss {} ({:.0} s)",
+        summary.join(", "),
+        clock.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -355,7 +465,8 @@ fn load(ctx: &viz::Context, name: &str) -> Option<Record> {
 
 /// The ablation records in config order.
 fn ablation_records(ctx: &viz::Context) -> Result<Vec<(String, Record)>> {
-    let (cfg, _): (AblationExperiment, toml::Value) = ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
+    let (cfg, _): (AblationExperiment, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
     Ok(cfg
         .variants
         .iter()
@@ -372,9 +483,18 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
             "step",
             "loss (nats per character)",
         )
-        .series(Series::new("train (mean over 10 steps)", ch.series("train_loss")))
-        .series(Series::new("validation (fixed batches)", ch.series("val_loss")))
-        .hline(format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"), NANOGPT_VAL_LOSS)
+        .series(Series::new(
+            "train (mean over 10 steps)",
+            ch.series("train_loss"),
+        ))
+        .series(Series::new(
+            "validation (fixed batches)",
+            ch.series("val_loss"),
+        ))
+        .hline(
+            format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"),
+            NANOGPT_VAL_LOSS,
+        )
         .render(&path)?;
         out.push(path);
 
@@ -383,16 +503,24 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
             .series(Series::new("char model", ch.series("val_perplexity")))
             .series(Series::new("BPE model", bpe.series("val_perplexity")))
             .log_y();
-        let bpc = LineChart::new("Validation bits per character (comparable)", "step", "bits per character")
-            .series(Series::new("char model", ch.series("val_bpc")))
-            .series(Series::new("BPE model", bpe.series("val_bpc")));
+        let bpc = LineChart::new(
+            "Validation bits per character (comparable)",
+            "step",
+            "bits per character",
+        )
+        .series(Series::new("char model", ch.series("val_bpc")))
+        .series(Series::new("BPE model", bpe.series("val_bpc")));
         viz::plot::line_grid("Character vs BPE model", &[ppl, bpc], 2, &path)?;
         out.push(path);
     }
     let abl = ablation_records(ctx)?;
     if !abl.is_empty() {
         let path = ctx.figure("m6_ablations.png");
-        let mut chart = LineChart::new("Ablations: validation loss", "step", "validation loss (nats per character)");
+        let mut chart = LineChart::new(
+            "Ablations: validation loss",
+            "step",
+            "validation loss (nats per character)",
+        );
         for (label, r) in &abl {
             chart = chart.series(Series::new(label.clone(), r.series("val_loss")));
         }
@@ -401,7 +529,8 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     }
     if let Some(bench) = load(ctx, BENCH_RUN) {
         let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
-        let ours: Vec<&crate::bench::BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
+        let ours: Vec<&crate::bench::BenchRow> =
+            rows.iter().filter(|r| r.trainer != "pytorch").collect();
         let path = ctx.figure("m6_training_throughput.png");
         let mut bars = GroupedBars::new(
             "Training throughput, bench config (2 cores)",
@@ -410,7 +539,10 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         )
         .group("ours", ours.iter().map(|r| r.tokens_per_s).collect());
         if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
-            bars = bars.hline(format!("PyTorch eager ({:.0} tok/s)", t.tokens_per_s), t.tokens_per_s);
+            bars = bars.hline(
+                format!("PyTorch eager ({:.0} tok/s)", t.tokens_per_s),
+                t.tokens_per_s,
+            );
         }
         bars.render(&path)?;
         out.push(path);
@@ -439,14 +571,50 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
     let (c, b) = (&cfg.char, &cfg.bpe);
     let table = viz::table::metric_table(
         "model",
-        &["char (bench config)".to_string(), format!("BPE ({} tokens)", bpe_vocab(b))],
         &[
-            viz::table::MetricCol::new("params", vec![ch.require("params")?, bpe.require("params")?], true, 0),
-            viz::table::MetricCol::new("steps", vec![ch.require("steps")?, bpe.require("steps")?], false, 0),
-            viz::table::MetricCol::new("val loss (nats/token)", vec![ch.require("val_loss")?, bpe.require("val_loss")?], true, 3),
-            viz::table::MetricCol::new("chars/token", vec![ch.require("chars_per_token")?, bpe.require("chars_per_token")?], false, 2),
-            viz::table::MetricCol::new("val bits/char", vec![ch.require("val_bpc")?, bpe.require("val_bpc")?], true, 3),
-            viz::table::MetricCol::new("train tokens/s", vec![ch.require("tokens_per_s")?, bpe.require("tokens_per_s")?], false, 0),
+            "char (bench config)".to_string(),
+            format!("BPE ({} tokens)", bpe_vocab(b)),
+        ],
+        &[
+            viz::table::MetricCol::new(
+                "params",
+                vec![ch.require("params")?, bpe.require("params")?],
+                true,
+                0,
+            ),
+            viz::table::MetricCol::new(
+                "steps",
+                vec![ch.require("steps")?, bpe.require("steps")?],
+                false,
+                0,
+            ),
+            viz::table::MetricCol::new(
+                "val loss (nats/token)",
+                vec![ch.require("val_loss")?, bpe.require("val_loss")?],
+                true,
+                3,
+            ),
+            viz::table::MetricCol::new(
+                "chars/token",
+                vec![
+                    ch.require("chars_per_token")?,
+                    bpe.require("chars_per_token")?,
+                ],
+                false,
+                2,
+            ),
+            viz::table::MetricCol::new(
+                "val bits/char",
+                vec![ch.require("val_bpc")?, bpe.require("val_bpc")?],
+                true,
+                3,
+            ),
+            viz::table::MetricCol::new(
+                "train tokens/s",
+                vec![ch.require("tokens_per_s")?, bpe.require("tokens_per_s")?],
+                false,
+                0,
+            ),
         ],
     );
     let kv = ch.require("kv_tokens_per_s")?;
@@ -481,7 +649,9 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
             t.markdown()
         ));
         if let Some(ratio) = bench.summary("ratio_vs_pytorch") {
-            speed.push_str(&format!("\nOur fastest trainer runs at {ratio:.2}× PyTorch's tokens/s.\n"));
+            speed.push_str(&format!(
+                "\nOur fastest trainer runs at {ratio:.2}× PyTorch's tokens/s.\n"
+            ));
         }
     }
     let samples = ch.text("samples").unwrap_or_default();
@@ -490,7 +660,11 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         cfg.samples.prompt, cfg.samples.temperature, cfg.samples.top_k, cfg.samples.top_p
     );
     let val = ch.require("val_loss")?;
-    let verdict = if val <= NANOGPT_VAL_LOSS { "meets" } else { "misses" };
+    let verdict = if val <= NANOGPT_VAL_LOSS {
+        "meets"
+    } else {
+        "misses"
+    };
     Ok(viz::log::LogEntry {
         id: "m6_gpt".into(),
         milestone: 6,
@@ -534,8 +708,14 @@ fn bpe_vocab(b: &ModelRun) -> String {
 fn ablation_entry(abl: &[(String, Record)]) -> Result<viz::log::LogEntry> {
     let cfg: AblationExperiment = abl[0].1.config_as()?;
     let labels: Vec<String> = abl.iter().map(|(l, _)| l.clone()).collect();
-    let vals: Vec<f64> = abl.iter().map(|(_, r)| r.require("val_loss")).collect::<Result<_>>()?;
-    let params: Vec<f64> = abl.iter().map(|(_, r)| r.require("params")).collect::<Result<_>>()?;
+    let vals: Vec<f64> = abl
+        .iter()
+        .map(|(_, r)| r.require("val_loss"))
+        .collect::<Result<_>>()?;
+    let params: Vec<f64> = abl
+        .iter()
+        .map(|(_, r)| r.require("params"))
+        .collect::<Result<_>>()?;
     let table = viz::table::metric_table(
         "variant",
         &labels,

@@ -156,6 +156,92 @@ impl DatasetSpec {
     }
 }
 
+impl DatasetSpec {
+    /// The Bayes-optimal prediction for a point: the class whose generating distribution makes
+    /// the point most likely (classes are equally frequent). No classifier can beat its accuracy
+    /// on average, so it is the reference a trained network is measured against.
+    /// `None` for CSV data (unknown distribution) and for noise-free XOR/ties.
+    pub fn bayes_class(&self, p: [f64; 2]) -> Option<usize> {
+        // Likelihood of p under isotropic noise around a curve, averaged over the curve's
+        // parameter (uniform, as in `build`).
+        let along_curve =
+            |curve: &dyn Fn(f64) -> (f64, f64), lo: f64, hi: f64, noise: f64| -> f64 {
+                const STEPS: usize = 720;
+                (0..STEPS)
+                    .map(|i| {
+                        let t = lo + (i as f64 + 0.5) / STEPS as f64 * (hi - lo);
+                        let (cx, cy) = curve(t);
+                        (-((p[0] - cx).powi(2) + (p[1] - cy).powi(2)) / (2.0 * noise * noise)).exp()
+                    })
+                    .sum()
+            };
+        let argmax = |l: &[f64]| -> Option<usize> {
+            let best = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (best > 0.0).then(|| l.iter().position(|&v| v == best).expect("max is present"))
+        };
+        match *self {
+            DatasetSpec::Moons { noise, .. } if noise > 0.0 => argmax(&[
+                along_curve(&|t| (t.cos(), t.sin()), 0.0, PI, noise),
+                along_curve(&|t| (1.0 - t.cos(), 0.5 - t.sin()), 0.0, PI, noise),
+            ]),
+            DatasetSpec::Circles { noise, factor, .. } if noise > 0.0 => argmax(&[
+                along_curve(&|t| (t.cos(), t.sin()), 0.0, 2.0 * PI, noise),
+                along_curve(
+                    &|t| (factor * t.cos(), factor * t.sin()),
+                    0.0,
+                    2.0 * PI,
+                    noise,
+                ),
+            ]),
+            DatasetSpec::Spirals { classes, noise, .. } if noise > 0.0 => {
+                // The radius is exact (noise only turns the point), so for radius r the angle of
+                // arm k is Normal(4k + 4r, noise^2), wrapped around the circle.
+                let r = (p[0] * p[0] + p[1] * p[1]).sqrt();
+                if r >= 1.0 {
+                    return None;
+                }
+                let theta = p[0].atan2(p[1]);
+                let l: Vec<f64> = (0..classes)
+                    .map(|k| {
+                        let mean = 4.0 * k as f64 + 4.0 * r;
+                        (-8..=8)
+                            .map(|m| {
+                                let d = theta + 2.0 * PI * m as f64 - mean;
+                                (-d * d / (2.0 * noise * noise)).exp()
+                            })
+                            .sum()
+                    })
+                    .collect();
+                argmax(&l)
+            }
+            DatasetSpec::Xor { noise: 0.0, .. } => Some(usize::from((p[0] > 0.0) != (p[1] > 0.0))),
+            DatasetSpec::Blobs {
+                centers, radius, ..
+            } => {
+                // Equal isotropic Gaussians: the nearest centre is the most likely.
+                let d: Vec<f64> = (0..centers)
+                    .map(|k| {
+                        let a = 2.0 * PI * k as f64 / centers as f64;
+                        -((p[0] - radius * a.cos()).powi(2) + (p[1] - radius * a.sin()).powi(2))
+                    })
+                    .collect();
+                let best = d.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                d.iter().position(|&v| v == best)
+            }
+            _ => None,
+        }
+    }
+
+    /// Accuracy of [`bayes_class`](Self::bayes_class) on `data`, or `None` where it is unknown.
+    pub fn bayes_accuracy(&self, data: &Dataset) -> Option<f64> {
+        let mut correct = 0;
+        for (p, &l) in data.points.iter().zip(&data.labels) {
+            correct += usize::from(self.bayes_class(*p)? == l);
+        }
+        Some(correct as f64 / data.len().max(1) as f64)
+    }
+}
+
 impl Dataset {
     fn empty(classes: usize) -> Self {
         Self {

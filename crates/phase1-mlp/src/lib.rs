@@ -9,6 +9,7 @@
 //! [`experiments`] runs every milestone from its config and draws the figures from records.
 
 pub mod data;
+pub mod experiments;
 pub mod gradcheck;
 pub mod layers;
 pub mod mlp;

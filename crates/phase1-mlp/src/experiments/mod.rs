@@ -1,0 +1,89 @@
+//! The phase-1 experiments, run end to end by `cargo xtask phase1`.
+//!
+//! Each experiment reads `configs/phase1/<name>.toml`, trains or checks, and writes one
+//! [`viz::record::RunWriter`] per run. Figures and log entries are then rebuilt from those
+//! records alone ([`figures`], [`log_entries`]), so they can be redrawn without rerunning.
+//!
+//! * [`m1`] — gradient check of the hand-written backward pass.
+//! * [`m2`] — classifiers on 2-D datasets; gradient norms and dead ReLUs.
+//! * [`m3`] — optimizer comparison, learning-rate sensitivity, Rosenbrock paths.
+
+pub mod m1;
+pub mod m2;
+pub mod m3;
+
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+use viz::log::LogEntry;
+use viz::Context;
+
+/// Config folder name: `configs/phase1/`.
+pub const PHASE: &str = "phase1";
+
+/// Every experiment, in run order.
+pub const EXPERIMENTS: &[&str] = &[
+    "m1_gradient_check",
+    "m2_classifiers",
+    "m2_gradient_norms",
+    "m2_dead_relu",
+    "m3_optimizer_comparison",
+    "m3_lr_sensitivity",
+    "m3_optimizer_paths",
+];
+
+/// Runs one experiment end to end from its config, writing its records.
+pub fn run(ctx: &Context, name: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let summary = match name {
+        "m1_gradient_check" => m1::run_gradient_check(ctx)?,
+        "m2_classifiers" => m2::run_classifiers(ctx)?,
+        "m2_gradient_norms" => m2::run_diagnostics(ctx, m2::Diagnostic::GradientNorms)?,
+        "m2_dead_relu" => m2::run_diagnostics(ctx, m2::Diagnostic::DeadRelu)?,
+        "m3_optimizer_comparison" => m3::run_comparison(ctx)?,
+        "m3_lr_sensitivity" => m3::run_lr_sensitivity(ctx)?,
+        "m3_optimizer_paths" => m3::run_paths(ctx)?,
+        _ => bail!(
+            "unknown phase1 experiment `{name}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
+    };
+    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Redraws every figure of the phase from records. Returns the files written.
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    out.extend(m1::figures(ctx)?);
+    out.extend(m2::figures(ctx)?);
+    out.extend(m3::figures(ctx)?);
+    Ok(out)
+}
+
+/// The phase's entries of `experiments_log.md`, built from records.
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let mut out = Vec::new();
+    out.extend(m1::log_entries(ctx)?);
+    out.extend(m2::log_entries(ctx)?);
+    out.extend(m3::log_entries(ctx)?);
+    Ok(out)
+}
+
+/// Rounds to `digits` decimals so committed artifacts stay small (plots need no more).
+pub(crate) fn round(v: f64, digits: i32) -> f64 {
+    let s = 10f64.powi(digits);
+    (v * s).round() / s
+}
+
+/// Mean and (population) standard deviation.
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// A percentage with one decimal, e.g. `98.5%`.
+pub(crate) fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}

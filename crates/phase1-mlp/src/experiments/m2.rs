@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use viz::log::LogEntry;
 use viz::plot::{decision_boundaries, line_grid, DecisionPanel, LineChart, Series};
 use viz::record::{Record, RunWriter};
-use viz::table::{metric_table, MetricCol, Table};
+use viz::table::Table;
 use viz::Context;
 
 const MILESTONE: &str = "m2";
@@ -627,16 +627,23 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         ratio.push(g1 / gl);
         accs.push(rec.require("val_acc")?);
     }
-    let table = metric_table(
+    let mut table = Table::new(&[
         "run",
-        &rows,
-        &[
-            MetricCol::new("|dW1| at step 0", first_norm.clone(), false, 4),
-            MetricCol::new("|dW_last| at step 0", last_norm.clone(), false, 4),
-            MetricCol::new("ratio first/last", ratio.clone(), false, 4),
-            MetricCol::new("final val accuracy", accs.clone(), false, 3),
-        ],
-    );
+        "‖dW1‖ at step 0",
+        "‖dW_last‖ at step 0",
+        "ratio first / last",
+        "final val accuracy",
+    ]);
+    for i in 0..rows.len() {
+        table = table.row(vec![
+            rows[i].clone(),
+            format!("{:.2e}", first_norm[i]),
+            format!("{:.2e}", last_norm[i]),
+            format!("{:.2e}", ratio[i]),
+            pct(accs[i]),
+        ]);
+    }
+    let table = table.markdown();
     let runs_text: Vec<String> = runs
         .iter()
         .map(|(r, _)| {
@@ -735,9 +742,10 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         discussion: format!(
             "{}. A dead unit's gradient is exactly zero (the ReLU mask of m1 is zero for every \
              example), so no optimizer can revive it: a too-large step pushes biases and weights \
-             so far that the pre-activation is negative everywhere, and a bad initialisation can \
-             start units there. Dead units are capacity lost for good, which shows up in the \
-             validation accuracy.",
+             so far that the pre-activation is negative everywhere, and a negative initial bias \
+             starts units there. Dead units are capacity lost for good; whether that costs \
+             accuracy depends on how much capacity is left for the task (compare the validation \
+             accuracies).",
             texts.join("; ")
         ),
     });

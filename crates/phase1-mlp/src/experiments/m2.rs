@@ -409,7 +409,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .map(|(r, rec)| {
             let mut c = LineChart::new(
                 format!(
-                    "{} (final val {})",
+                    "{}: val {}",
                     r.label,
                     pct(rec.summary("val_acc").unwrap_or(f64::NAN))
                 ),
@@ -439,7 +439,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .map(|(r, rec)| {
             let mut c = LineChart::new(
                 format!(
-                    "{} (final val {})",
+                    "{}: val {}",
                     r.label,
                     pct(rec.summary("val_acc").unwrap_or(f64::NAN))
                 ),

@@ -1,9 +1,11 @@
-//! Numerical gradients by central finite differences, and the relative error used to compare
-//! them with analytical (hand-derived or autograd) gradients.
+//! Gradient checking: numerical gradients by central finite differences, the relative error
+//! used to compare them with analytical ones, and [`check_mlp`], which puts the hand-written
+//! backward pass, finite differences and candle's autograd side by side for every parameter.
 //!
-//! Central differences have truncation error O(eps^2), so in f64 with eps around 1e-6 a correct
-//! gradient agrees to roughly 1e-8..1e-10 relative error, while a wrong one is off by O(1).
-//! These two helpers are deliberately independent of tensors so phase 2 can reuse them on any
+//! Central differences have truncation error O(eps^2) and rounding error about
+//! 1e-16 |f| / eps, so in f64 with eps around 1e-5 a correct gradient agrees to roughly
+//! 1e-7..1e-10 relative error, while a wrong one is off by O(1). [`finite_difference`] and
+//! [`rel_error`] are deliberately independent of tensors so phase 2 can reuse them on any
 //! function it can evaluate.
 
 use crate::layers::{mse, softmax_cross_entropy, softmax_cross_entropy_loss, Bug};

@@ -1220,13 +1220,21 @@ impl GroupedBars {
             .chain(self.hlines.iter().map(|h| h.1));
         let (lo, hi) = finite_range(vals, self.log_y)
             .ok_or_else(|| anyhow!("grouped bars `{}` has no data", self.title))?;
+        // Headroom above the tallest bar for the legend, so it never covers a bar: the legend takes
+        // about 26 px per entry of the ~640 px plot, and the bars get the rest.
+        let entries = self.groups.len() + self.hlines.len();
+        let legend = ((entries as f64 * 26.0 + 40.0) / 640.0).min(0.6);
         render_png(path, 800, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
             if self.log_y {
-                let yr = padded(lo, hi, true);
+                let (l, h) = (lo.log10(), hi.log10());
+                let bottom = l - ((h - l) * 0.05).max(0.05);
+                let top = bottom + (h - bottom) / (1.0 - legend);
+                let yr = 10f64.powf(bottom)..10f64.powf(top);
                 self.draw_in(&area, yr.clone().log_scale(), yr.start)
             } else {
-                let yr = 0f64.min(lo)..hi * 1.12;
+                let base = 0f64.min(lo);
+                let yr = base..base + (hi - base) / (1.0 - legend);
                 self.draw_in(&area, yr.clone(), 0f64.max(yr.start))
             }
         })

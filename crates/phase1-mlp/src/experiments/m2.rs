@@ -501,6 +501,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         "dataset",
         "data",
         "val accuracy",
+        "Bayes-optimal",
         "target",
         "met",
         "train accuracy",

@@ -79,6 +79,11 @@ impl CausalSelfAttention {
         let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
         let weights = if scores.dim(2)? == scores.dim(3)? {
             ops.causal_softmax(&scores)?
+        } else if scores.dim(2)? == 1 {
+            // One new query at the end of the sequence sees every key: a plain softmax.
+            let max = scores.max_keepdim(candle_core::D::Minus1)?;
+            let e = scores.broadcast_sub(&max)?.exp()?;
+            e.broadcast_div(&e.sum_keepdim(candle_core::D::Minus1)?)?
         } else {
             // Queries at the end of a longer key sequence (cached generation): the reference
             // implementation handles the offset mask; no gradient is needed here.

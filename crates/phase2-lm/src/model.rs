@@ -249,8 +249,9 @@ impl Gpt {
         idx: &Tensor,
         start: usize,
         caches: &mut [KvCache],
+        ops: &dyn Ops,
     ) -> Result<Tensor> {
-        Ok(self.run(idx, start, &Plain, Some(caches), false)?.0)
+        Ok(self.run(idx, start, ops, Some(caches), false)?.0)
     }
 
     fn run(

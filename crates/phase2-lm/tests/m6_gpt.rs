@@ -276,14 +276,14 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     let mut caches = vec![phase2_lm::attention::KvCache::default(); 2];
     let head = trainer
         .model
-        .forward_cached(&idx.narrow(1, 0, 5).unwrap(), 0, &mut caches)
+        .forward_cached(&idx.narrow(1, 0, 5).unwrap(), 0, &mut caches, &Plain)
         .unwrap();
     let head: Vec<Vec<f32>> = head.squeeze(0).unwrap().to_vec2().unwrap();
     let mut rows = head;
     for t in 5..8 {
         let l = trainer
             .model
-            .forward_cached(&idx.narrow(1, t, 1).unwrap(), t, &mut caches)
+            .forward_cached(&idx.narrow(1, t, 1).unwrap(), t, &mut caches, &Plain)
             .unwrap();
         rows.push(l.squeeze(0).unwrap().squeeze(0).unwrap().to_vec1().unwrap());
     }

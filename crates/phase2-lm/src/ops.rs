@@ -94,7 +94,15 @@ pub fn causal_mask(
 ) -> Result<Tensor> {
     let offset = t_k.saturating_sub(t_q);
     let data: Vec<f32> = (0..t_q)
-        .flat_map(|i| (0..t_k).map(move |j| if j <= i + offset { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..t_k).map(move |j| {
+                if j <= i + offset {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
     Tensor::from_vec(data, (t_q, t_k), device)?.to_dtype(dtype)
 }
@@ -131,7 +139,13 @@ mod tests {
         let grads = loss.backward().unwrap();
         let h = 1e-6;
         for (k, v) in vars.iter().enumerate() {
-            let g = grads.get(v).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let g = grads
+                .get(v)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
             let base = v.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             for i in 0..base.len() {
                 let eval = |delta: f64| {
@@ -143,7 +157,11 @@ mod tests {
                 };
                 let numeric = (eval(h) - eval(-h)) / (2.0 * h);
                 let err = (numeric - g[i]).abs() / (1.0 + numeric.abs());
-                assert!(err < 1e-6, "input {k} elem {i}: fd {numeric} vs autograd {}", g[i]);
+                assert!(
+                    err < 1e-6,
+                    "input {k} elem {i}: fd {numeric} vs autograd {}",
+                    g[i]
+                );
             }
         }
     }
@@ -179,7 +197,13 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let s = rand_var(&mut rng, &[2, 3, 5, 5]).as_detached_tensor();
         let p = Plain.causal_softmax(&s).unwrap();
-        let rows = p.sum(D::Minus1).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let rows = p
+            .sum(D::Minus1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         assert!(rows.iter().all(|r| (r - 1.0).abs() < 1e-12));
         let flat = p.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         for (idx, val) in flat.iter().enumerate() {

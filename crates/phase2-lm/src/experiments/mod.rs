@@ -14,8 +14,10 @@ pub const PHASE: &str = "phase2";
 
 /// Every experiment of the phase, in run order (m5's figures read the model m6 trains, so m6 runs first).
 pub const EXPERIMENTS: &[&str] = &[
-    m4::TOKENIZERS, m4::NGRAMS,
-    m6::GPT, m6::ABLATIONS,
+    m4::TOKENIZERS,
+    m4::NGRAMS,
+    m6::GPT,
+    m6::ABLATIONS,
     m5::ATTENTION,
 ];
 
@@ -25,7 +27,10 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
         n if m4::EXPERIMENTS.contains(&n) => m4::run(ctx, n),
         n if m5::EXPERIMENTS.contains(&n) => m5::run(ctx, n),
         n if m6::EXPERIMENTS.contains(&n) => m6::run(ctx, n),
-        other => bail!("unknown phase2 experiment `{other}`; valid names: {}", EXPERIMENTS.join(", ")),
+        other => bail!(
+            "unknown phase2 experiment `{other}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
     }
 }
 

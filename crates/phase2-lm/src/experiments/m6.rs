@@ -654,10 +654,24 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
             ));
         }
     }
-    let samples = ch.text("samples").unwrap_or_default();
+    // The record stores each sample under a `### step N` line; inside a log entry (itself a `##`
+    // section) a bold label reads better than a heading.
+    let samples: String = ch
+        .text("samples")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| match l.strip_prefix("### step ") {
+            Some(n) => format!("**At step {n}:**\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "off".into());
     let results = format!(
-        "{table}\n{speed}\n#### Samples from the character model during training (prompt {:?}, temperature {}, top-k {:?}, top-p {:?})\n\n{samples}",
-        cfg.samples.prompt, cfg.samples.temperature, cfg.samples.top_k, cfg.samples.top_p
+        "{table}\n{speed}\n**Samples from the character model during training** (prompt {:?}, temperature {}, top-k {}, top-p {})\n\n{samples}",
+        cfg.samples.prompt,
+        cfg.samples.temperature,
+        opt(cfg.samples.top_k.map(|k| k.to_string())),
+        opt(cfg.samples.top_p.map(|p| p.to_string()))
     );
     let val = ch.require("val_loss")?;
     let verdict = if val <= NANOGPT_VAL_LOSS {

@@ -704,6 +704,9 @@ impl Heatmap {
                 })
             }))
             .map_err(err)?;
+        // At most one tick label per 18 px of panel, so labels never run into each other.
+        let (w_px, h_px) = area.dim_in_pixel();
+        let (max_x, max_y) = ((w_px as usize / 18).max(1), (h_px as usize / 18).max(1));
         let (xt, yt) = (self.x_ticks.clone(), self.y_ticks.clone());
         let (fx, fy) = (
             |v: &f64| category_label(&xt, *v),
@@ -713,8 +716,8 @@ impl Heatmap {
         mesh.disable_mesh()
             .label_style(font(TICK_PX))
             .axis_desc_style(font(LABEL_PX))
-            .x_labels(if x_ticks { cols } else { 0 })
-            .y_labels(if y_ticks { rows } else { 0 })
+            .x_labels(if x_ticks { cols.min(max_x) } else { 0 })
+            .y_labels(if y_ticks { rows.min(max_y) } else { 0 })
             .x_label_formatter(&fx)
             .y_label_formatter(&fy);
         if x_ticks && !self.x_label.is_empty() {

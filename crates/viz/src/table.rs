@@ -31,8 +31,26 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Numeric columns (numbers, percentages, ratios) are right-aligned, text columns left-aligned.
     pub fn markdown(&self) -> String {
         let n = self.headers.len();
+        let numeric = |c: usize| {
+            let cells: Vec<&str> = self
+                .rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.trim_matches(|ch| ch == '*' || ch == ' '))
+                .filter(|s| !s.is_empty() && *s != "—" && *s != "–")
+                .collect();
+            !cells.is_empty()
+                && cells.iter().all(|s| {
+                    s.trim_end_matches(['%', '×', 'x'])
+                        .trim()
+                        .replace(',', "")
+                        .parse::<f64>()
+                        .is_ok()
+                })
+        };
         let mut out = String::new();
         out.push_str(&format!(
             "| {} |\n",
@@ -45,7 +63,7 @@ impl Table {
         out.push_str(&format!(
             "|{}\n",
             (0..n)
-                .map(|i| if i == 0 { " --- |" } else { " ---: |" })
+                .map(|i| if numeric(i) { " ---: |" } else { " --- |" })
                 .collect::<String>()
         ));
         for r in &self.rows {

@@ -207,6 +207,31 @@ fn legend_corner(
         .clone()
 }
 
+/// The mesh of a chart with numeric axes: light grid, axis titles, and tick labels without float noise.
+/// Shared by line charts and scatter plots so both read alike.
+fn numeric_mesh<X, Y>(
+    chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+    x_label: &str,
+    y_label: &str,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style(font(LABEL_PX))
+        .label_style(font(TICK_PX))
+        .x_label_formatter(&|v| fmt_num(*v))
+        .y_label_formatter(&|v| fmt_num(*v))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(err)
+}
+
 // ------------------------------------------------------------------------------------------------
 // Line charts
 // ------------------------------------------------------------------------------------------------
@@ -391,18 +416,7 @@ impl LineChart {
             b.caption(t, bold(PANEL_TITLE_PX));
         }
         let mut chart = b.build_cartesian_2d(xs, ys).map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .axis_desc_style(font(LABEL_PX))
-            .label_style(font(TICK_PX))
-            .x_label_formatter(&|v| fmt_num(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(err)?;
+        numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
         let mut all_points = Vec::new();
         for (i, s) in self.series.iter().enumerate() {
             let c = colour(i);
@@ -985,18 +999,7 @@ impl Scatter {
             .y_label_area_size(100)
             .build_cartesian_2d(xs, ys)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .axis_desc_style(font(LABEL_PX))
-            .label_style(font(TICK_PX))
-            .x_label_formatter(&|v| fmt_num(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(err)?;
+        numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
         let mut pts_all = Vec::new();
         if self.identity {
             let line: Vec<(f64, f64)> = if self.log_log {

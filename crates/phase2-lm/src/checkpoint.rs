@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -65,10 +65,14 @@ pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<(
         .collect();
     candle_core::safetensors::save(&model, tmp.join(MODEL))?;
     let mut opt = HashMap::new();
-    for (i, (n, _)) in vars.iter().enumerate() {
-        if let (Some(m), Some(v)) = (trainer.opt.m.get(i), trainer.opt.v.get(i)) {
-            opt.insert(format!("m.{n}"), m.clone());
-            opt.insert(format!("v.{n}"), v.clone());
+    if !trainer.opt.m.is_empty() {
+        let mut start = 0;
+        for (n, var) in &vars {
+            let (len, dev) = (var.elem_count(), var.device());
+            let slice = |x: &[f32]| Tensor::from_slice(&x[start..start + len], var.shape(), dev);
+            opt.insert(format!("m.{n}"), slice(&trainer.opt.m)?);
+            opt.insert(format!("v.{n}"), slice(&trainer.opt.v)?);
+            start += len;
         }
     }
     candle_core::safetensors::save(&opt, tmp.join(OPTIMIZER))?;
@@ -144,14 +148,22 @@ pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
     if state.adam_t > 0 {
         let opt = read_tensors(&dir.join(OPTIMIZER))?;
         let (mut m, mut v) = (Vec::new(), Vec::new());
-        for (n, _) in trainer.model.vars() {
-            let get = |k: String| {
-                opt.get(&k)
-                    .cloned()
-                    .with_context(|| format!("{OPTIMIZER} has no tensor `{k}`"))
+        for (n, var) in trainer.model.vars() {
+            let get = |k: String| -> Result<Vec<f32>> {
+                let t = opt
+                    .get(&k)
+                    .with_context(|| format!("{OPTIMIZER} has no tensor `{k}`"))?;
+                if t.dims() != var.dims() {
+                    bail!(
+                        "{OPTIMIZER}: `{k}` has shape {:?}, the parameter {:?}",
+                        t.dims(),
+                        var.dims()
+                    );
+                }
+                Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?)
             };
-            m.push(get(format!("m.{n}"))?);
-            v.push(get(format!("v.{n}"))?);
+            m.extend(get(format!("m.{n}"))?);
+            v.extend(get(format!("v.{n}"))?);
         }
         trainer.opt.m = m;
         trainer.opt.v = v;

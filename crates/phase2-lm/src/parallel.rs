@@ -91,7 +91,7 @@ where
 }
 
 /// Splits `rows` into at most `workers` contiguous `(start, len)` parts, sizes differing by at most 1.
-fn split_rows(rows: usize, workers: usize) -> Vec<(usize, usize)> {
+pub(crate) fn split_rows(rows: usize, workers: usize) -> Vec<(usize, usize)> {
     let n = workers.min(rows);
     let mut start = 0;
     (0..n)

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::fast::{self, FastGpt, Offsets};
 use crate::model::{Gpt, GptConfig};
 use crate::ops::{Fused, Ops, Plain};
 
@@ -46,6 +47,7 @@ pub struct TrainConfig {
     pub log_interval: usize,
     /// Seeds the initialisation, the batch sampler and the validation batches.
     pub seed: u64,
+    /// "fast" (the hand-written forward/backward of [`crate::fast`]), or candle autograd over
     /// "plain" (candle primitives) or "fused" (the fused kernels).
     #[serde(default = "d_ops")]
     pub ops: String,
@@ -73,7 +75,7 @@ fn d_log() -> usize {
     10
 }
 fn d_ops() -> String {
-    "fused".into()
+    "fast".into()
 }
 fn d_workers() -> usize {
     2
@@ -96,7 +98,9 @@ impl TrainConfig {
         if self.eval_interval == 0 || self.log_interval == 0 || self.workers == 0 {
             bail!("train.eval_interval, train.log_interval and train.workers must be > 0");
         }
-        ops_by_name(&self.ops)?;
+        if self.ops != "fast" {
+            ops_by_name(&self.ops)?;
+        }
         Ok(())
     }
 }
@@ -106,7 +110,7 @@ pub fn ops_by_name(name: &str) -> anyhow::Result<Box<dyn Ops>> {
     match name {
         "plain" => Ok(Box::new(Plain)),
         "fused" => Ok(Box::new(Fused)),
-        other => bail!("train.ops = {other:?}: expected \"plain\" or \"fused\""),
+        other => bail!("train.ops = {other:?}: expected \"fast\", \"fused\" or \"plain\""),
     }
 }
 
@@ -118,8 +122,11 @@ pub struct RunConfig {
     pub train: TrainConfig,
 }
 
-/// AdamW exactly as `phase1_mlp::optim::AdamW` (and `torch.optim.AdamW`), with its state public so a
-/// checkpoint can store and restore it. A test checks it against phase 1's bit for bit.
+/// AdamW exactly as `phase1_mlp::optim::AdamW` (and `torch.optim.AdamW`), over one flat `f32`
+/// parameter vector in one pass, with its state public so a checkpoint can store and restore it.
+///
+/// Each line does the same `f32` arithmetic, in the same order, as phase 1's tensor version (candle's
+/// `affine(mul, add)` is `x * mul + add` in `f32`), so the two agree bit for bit (tested).
 #[derive(Debug, Clone)]
 pub struct AdamW {
     pub beta1: f64,
@@ -130,10 +137,42 @@ pub struct AdamW {
     pub decay: Vec<bool>,
     /// Steps taken.
     pub t: i32,
-    /// First and second moments, one per parameter (empty before the first step).
-    pub m: Vec<Tensor>,
-    pub v: Vec<Tensor>,
+    /// First and second moments, flat like the parameters (empty before the first step).
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
 }
+
+/// The per-step constants of one AdamW update, in `f32`.
+struct AdamStep {
+    b1: f32,
+    b2: f32,
+    c1: f32,
+    c2: f32,
+    inv_bias1: f32,
+    inv_bias2: f32,
+    eps: f32,
+    lr: f32,
+    shrink: f32,
+}
+
+simd_f32!(
+    fn adamw_kernel(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        k: &AdamStep,
+        decay: bool,
+    ) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = *m * k.b1 + g * k.c1;
+            *v = *v * k.b2 + (g * g) * k.c2;
+            let direction = (*m * k.inv_bias1) / ((*v * k.inv_bias2).sqrt() + k.eps);
+            let p_k = if decay { *p * k.shrink } else { *p };
+            *p = p_k - direction * k.lr;
+        }
+    }
+);
 
 impl AdamW {
     pub fn new(cfg: &TrainConfig, decay: Vec<bool>) -> Self {
@@ -148,45 +187,128 @@ impl AdamW {
             v: Vec::new(),
         }
     }
-}
 
-impl Optimizer for AdamW {
-    fn step(&mut self, params: &[Var], grads: &[Tensor], lr: f64) -> Result<()> {
-        if params.len() != grads.len() || params.len() != self.decay.len() {
-            candle_core::bail!(
-                "adamw: {} params, {} grads, {} decay flags",
+    /// One update of every parameter: parameter `i` is `params[spans[i].0 ..][.. spans[i].1]` (the
+    /// spans tile the vector in order), its gradient the same range of `grads`. The parameters are
+    /// shared out over `threads` threads in contiguous groups.
+    pub fn step_flat(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        spans: &[(usize, usize)],
+        lr: f64,
+        threads: usize,
+    ) -> anyhow::Result<()> {
+        let tiled = spans
+            .iter()
+            .try_fold(0, |next, &(start, n)| (start == next).then_some(start + n));
+        if spans.len() != self.decay.len()
+            || tiled != Some(params.len())
+            || grads.len() != params.len()
+        {
+            bail!(
+                "adamw: {} parameters, {} decay flags, {} values, {} gradients (spans must tile them)",
+                spans.len(),
+                self.decay.len(),
                 params.len(),
-                grads.len(),
-                self.decay.len()
+                grads.len()
             );
         }
         if self.m.is_empty() {
-            self.m = grads
-                .iter()
-                .map(|g| g.zeros_like())
-                .collect::<Result<_>>()?;
-            self.v = grads
-                .iter()
-                .map(|g| g.zeros_like())
-                .collect::<Result<_>>()?;
+            self.m = vec![0.0; params.len()];
+            self.v = vec![0.0; params.len()];
+        }
+        if self.m.len() != params.len() || self.v.len() != params.len() {
+            bail!(
+                "adamw: moments hold {} values, parameters {}",
+                self.m.len(),
+                params.len()
+            );
         }
         self.t += 1;
-        let bias1 = 1.0 - self.beta1.powi(self.t);
-        let bias2 = 1.0 - self.beta2.powi(self.t);
-        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let m = (self.m[i].affine(self.beta1, 0.0)? + g.affine(1.0 - self.beta1, 0.0)?)?;
-            let v =
-                (self.v[i].affine(self.beta2, 0.0)? + g.sqr()?.affine(1.0 - self.beta2, 0.0)?)?;
-            let m_hat = m.affine(1.0 / bias1, 0.0)?;
-            let v_hat = v.affine(1.0 / bias2, 0.0)?;
-            let direction = (m_hat / v_hat.sqrt()?.affine(1.0, self.eps)?)?;
-            let mut p_new = p.as_detached_tensor();
-            if self.decay[i] && self.weight_decay != 0.0 {
-                p_new = p_new.affine(1.0 - lr * self.weight_decay, 0.0)?;
+        let k = AdamStep {
+            b1: self.beta1 as f32,
+            b2: self.beta2 as f32,
+            c1: (1.0 - self.beta1) as f32,
+            c2: (1.0 - self.beta2) as f32,
+            inv_bias1: (1.0 / (1.0 - self.beta1.powi(self.t))) as f32,
+            inv_bias2: (1.0 / (1.0 - self.beta2.powi(self.t))) as f32,
+            eps: self.eps as f32,
+            lr: lr as f32,
+            shrink: (1.0 - lr * self.weight_decay) as f32,
+        };
+        let decay: Vec<bool> = self
+            .decay
+            .iter()
+            .map(|&d| d && self.weight_decay != 0.0)
+            .collect();
+        // Contiguous groups of whole parameters, about `total / threads` values each.
+        let target = params.len().div_ceil(threads.max(1)).max(1);
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        for i in 0..spans.len() {
+            match groups.last_mut() {
+                Some(r) if spans[r.start].0 + target > spans[i].0 => r.end = i + 1,
+                _ => groups.push(i..i + 1),
             }
-            p.set(&(p_new - direction.affine(lr, 0.0)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+        }
+        let (mut p, mut g, mut m, mut v) =
+            (params, grads, self.m.as_mut_slice(), self.v.as_mut_slice());
+        let (k, decay) = (&k, &decay);
+        std::thread::scope(|s| {
+            for (gi, group) in groups.iter().enumerate() {
+                let len: usize = spans[group.clone()].iter().map(|&(_, n)| n).sum();
+                let (p_now, p_rest) = std::mem::take(&mut p).split_at_mut(len);
+                let (g_now, g_rest) = g.split_at(len);
+                let (m_now, m_rest) = std::mem::take(&mut m).split_at_mut(len);
+                let (v_now, v_rest) = std::mem::take(&mut v).split_at_mut(len);
+                (p, g, m, v) = (p_rest, g_rest, m_rest, v_rest);
+                let base = spans[group.start].0;
+                let group = group.clone();
+                let work = move || {
+                    for i in group {
+                        let (start, n) = spans[i];
+                        let r = start - base..start - base + n;
+                        adamw_kernel(
+                            &mut p_now[r.clone()],
+                            &g_now[r.clone()],
+                            &mut m_now[r.clone()],
+                            &mut v_now[r],
+                            k,
+                            decay[i],
+                        );
+                    }
+                };
+                if gi + 1 == groups.len() {
+                    work();
+                } else {
+                    s.spawn(work);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The same update on candle `Var`s (what phase 1's optimizers implement).
+impl Optimizer for AdamW {
+    fn step(&mut self, params: &[Var], grads: &[Tensor], lr: f64) -> Result<()> {
+        if params.len() != grads.len() {
+            candle_core::bail!("adamw: {} params, {} grads", params.len(), grads.len());
+        }
+        let (mut flat_p, mut flat_g, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, g) in params.iter().zip(grads) {
+            spans.push((flat_p.len(), p.elem_count()));
+            flat_p.extend(p.flatten_all()?.to_vec1::<f32>()?);
+            flat_g.extend(g.flatten_all()?.to_vec1::<f32>()?);
+        }
+        self.step_flat(&mut flat_p, &flat_g, &spans, lr, 1)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        for (p, &(start, n)) in params.iter().zip(&spans) {
+            p.set(&Tensor::from_slice(
+                &flat_p[start..start + n],
+                p.shape(),
+                p.device(),
+            )?)?;
         }
         Ok(())
     }
@@ -194,6 +316,43 @@ impl Optimizer for AdamW {
         "adamw"
     }
 }
+
+/// [`clip_grad_norm`] over one flat gradient vector.
+pub fn clip_grad_norm_flat(grads: &mut [f32], max_norm: f64) -> f64 {
+    // f32 partial sums over short chunks (vectorised), accumulated in f64.
+    let norm = grads
+        .chunks(1024)
+        .map(|c| sum_sq(c) as f64)
+        .sum::<f64>()
+        .sqrt();
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        scale_in_place(grads, coef as f32);
+    }
+    norm
+}
+
+simd_f32!(
+    fn sum_sq(v: &[f32]) -> f32 {
+        let mut acc = [0f32; 16];
+        let chunks = v.chunks_exact(16);
+        let rest: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+        for c in chunks {
+            for k in 0..16 {
+                acc[k] += c[k] * c[k];
+            }
+        }
+        acc.iter().sum::<f32>() + rest
+    }
+);
+
+simd_f32!(
+    fn scale_in_place(v: &mut [f32], a: f32) {
+        for x in v.iter_mut() {
+            *x *= a;
+        }
+    }
+);
 
 /// Scale all gradients together so their global L2 norm is at most `max_norm`, as
 /// `torch.nn.utils.clip_grad_norm_`. Returns the norm before clipping.
@@ -212,13 +371,32 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
     Ok(norm)
 }
 
-/// A batch of `batch` random windows: inputs `[B, T]` and the same windows shifted by one.
+/// `b` windows of `t` tokens (`x`) and the same windows shifted by one (`y`), row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub x: Vec<u32>,
+    pub y: Vec<u32>,
+    pub b: usize,
+    pub t: usize,
+}
+
+impl Batch {
+    /// `[b, t]` u32 tensors for the candle model.
+    pub fn tensors(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            Tensor::from_slice(&self.x, (self.b, self.t), &Device::Cpu)?,
+            Tensor::from_slice(&self.y, (self.b, self.t), &Device::Cpu)?,
+        ))
+    }
+}
+
+/// A batch of `batch` random windows of `block` tokens.
 pub fn sample_batch(
     data: &[u32],
     batch: usize,
     block: usize,
     rng: &mut ChaCha8Rng,
-) -> anyhow::Result<(Tensor, Tensor)> {
+) -> anyhow::Result<Batch> {
     if data.len() <= block + 1 {
         bail!(
             "{} tokens are too few for windows of {} + 1",
@@ -233,10 +411,39 @@ pub fn sample_batch(
         x.extend_from_slice(&data[i..i + block]);
         y.extend_from_slice(&data[i + 1..i + 1 + block]);
     }
-    Ok((
-        Tensor::from_vec(x, (batch, block), &Device::Cpu)?,
-        Tensor::from_vec(y, (batch, block), &Device::Cpu)?,
-    ))
+    Ok(Batch {
+        x,
+        y,
+        b: batch,
+        t: block,
+    })
+}
+
+/// Every window of the whole split, back to back: starts `0, block, 2·block, …` while a window
+/// and its shifted target fit, in batches of at most `batch` windows. Scoring all of them is the
+/// split's loss with no sampling noise.
+pub fn all_windows(data: &[u32], block: usize, batch: usize) -> Vec<Batch> {
+    let starts: Vec<usize> = (0..)
+        .map(|k| k * block)
+        .take_while(|&i| i + block < data.len())
+        .collect();
+    starts
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let mut x = Vec::with_capacity(chunk.len() * block);
+            let mut y = Vec::with_capacity(chunk.len() * block);
+            for &i in chunk {
+                x.extend_from_slice(&data[i..i + block]);
+                y.extend_from_slice(&data[i + 1..i + 1 + block]);
+            }
+            Batch {
+                x,
+                y,
+                b: chunk.len(),
+                t: block,
+            }
+        })
+        .collect()
 }
 
 /// Mean loss and the gradient of every parameter (in [`Gpt::vars`] order) on one batch: on this
@@ -263,16 +470,34 @@ pub fn loss_and_grads(
     Ok((loss.to_scalar::<f32>()?, out))
 }
 
+/// How loss and gradients are computed. Both give the same numbers (within float rounding, tested);
+/// they differ in speed.
+enum Engine {
+    /// candle's autograd over [`Ops`] (`"plain"` or `"fused"`), the batch split over `workers`
+    /// graphs ([`crate::parallel`]).
+    Candle(Box<dyn Ops>),
+    /// The hand-written forward/backward of [`crate::fast`] (`"fast"`).
+    Fast(FastGpt),
+}
+
 /// The whole state of a training run.
 pub struct Trainer {
     pub cfg: RunConfig,
+    /// The model being trained. The trainer updates its own flat copy of the parameters and writes
+    /// it into `model` after every step, so read `model` freely, but to start from other weights
+    /// build a new trainer ([`Trainer::with_model`]) rather than setting them here.
     pub model: Gpt,
     pub opt: AdamW,
     /// Steps completed.
     pub step: usize,
     /// The batch sampler's random stream (saved in checkpoints by seed + word position).
     pub rng: ChaCha8Rng,
-    ops: Box<dyn Ops>,
+    engine: Engine,
+    /// Where each parameter sits in `params` / `grads`.
+    off: Offsets,
+    /// Flat copies of the parameters and their gradients, reused every step.
+    params: Vec<f32>,
+    grads: Vec<f32>,
 }
 
 /// What one training step reports.
@@ -293,23 +518,39 @@ impl Trainer {
 
     /// A fresh optimizer and sampler around an existing model.
     pub fn with_model(cfg: RunConfig, model: Gpt) -> anyhow::Result<Trainer> {
+        cfg.train.validate()?;
         // Weight decay on matrices only (embeddings and Linear weights), never on biases or gains.
         let decay = model.vars().iter().map(|(_, v)| v.rank() >= 2).collect();
         let opt = AdamW::new(&cfg.train, decay);
         let rng = ChaCha8Rng::seed_from_u64(cfg.train.seed.wrapping_add(1));
-        let ops = ops_by_name(&cfg.train.ops)?;
+        let engine = match cfg.train.ops.as_str() {
+            "fast" => Engine::Fast(FastGpt::new(&cfg.model, cfg.train.workers)?),
+            other => Engine::Candle(ops_by_name(other)?),
+        };
+        let off = Offsets::new(&cfg.model);
+        let grads = vec![0.0; off.total()];
+        let mut params = Vec::new();
+        fast::gather(&model, &off, &mut params)?;
         Ok(Trainer {
             cfg,
             model,
             opt,
             step: 0,
             rng,
-            ops,
+            engine,
+            off,
+            params,
+            grads,
         })
     }
 
+    /// The candle ops for forward passes outside training (attention maps, generation): the
+    /// configured ones, or the fused kernels when training runs on the hand-written engine.
     pub fn ops(&self) -> &dyn Ops {
-        self.ops.as_ref()
+        match &self.engine {
+            Engine::Candle(ops) => ops.as_ref(),
+            Engine::Fast(_) => &Fused,
+        }
     }
 
     /// Tokens consumed per step.
@@ -320,20 +561,43 @@ impl Trainer {
     /// One optimisation step on a fresh random batch of `train`.
     pub fn step(&mut self, train: &[u32]) -> anyhow::Result<StepStats> {
         let t = &self.cfg.train;
-        let (x, y) = sample_batch(
+        let batch = sample_batch(
             train,
             t.batch_size,
             self.cfg.model.block_size,
             &mut self.rng,
         )?;
-        let (loss, mut grads) = loss_and_grads(&self.model, &x, &y, self.ops.as_ref(), t.workers)?;
+        let loss = match &mut self.engine {
+            Engine::Fast(f) => f.loss_and_grads(
+                &self.params,
+                &batch.x,
+                &batch.y,
+                batch.b,
+                batch.t,
+                Some(&mut self.grads),
+            )?,
+            Engine::Candle(ops) => {
+                let (x, y) = batch.tensors()?;
+                let (loss, grads) = loss_and_grads(&self.model, &x, &y, ops.as_ref(), t.workers)?;
+                for (g, &(start, n)) in grads.iter().zip(self.off.spans()) {
+                    self.grads[start..start + n].copy_from_slice(&g.flatten_all()?.to_vec1()?);
+                }
+                loss
+            }
+        };
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
         }
-        let grad_norm = clip_grad_norm(&mut grads, t.grad_clip)?;
+        let grad_norm = clip_grad_norm_flat(&mut self.grads, t.grad_clip);
         let lr = t.schedule().lr_at(self.step);
-        let params: Vec<Var> = self.model.vars().into_iter().map(|(_, v)| v).collect();
-        self.opt.step(&params, &grads, lr)?;
+        self.opt.step_flat(
+            &mut self.params,
+            &self.grads,
+            self.off.spans(),
+            lr,
+            t.workers,
+        )?;
+        fast::scatter(&self.params, &self.off, &self.model)?;
         self.step += 1;
         Ok(StepStats {
             loss,
@@ -342,26 +606,44 @@ impl Trainer {
         })
     }
 
-    /// Mean loss over fixed validation batches (no gradient).
-    pub fn evaluate(&self, batches: &[(Tensor, Tensor)]) -> anyhow::Result<f64> {
-        let mut sum = 0.0;
-        for (x, y) in batches {
-            sum += self
-                .model
-                .loss(x, y, self.ops.as_ref())?
-                .to_scalar::<f32>()? as f64;
+    /// Mean loss per token over `batches` (no gradient).
+    pub fn evaluate(&mut self, batches: &[Batch]) -> anyhow::Result<f64> {
+        let (mut sum, mut tokens) = (0.0, 0usize);
+        for batch in batches {
+            let n = batch.b * batch.t;
+            let loss = match &mut self.engine {
+                Engine::Fast(f) => {
+                    f.loss_and_grads(&self.params, &batch.x, &batch.y, batch.b, batch.t, None)?
+                }
+                Engine::Candle(ops) => {
+                    let (x, y) = batch.tensors()?;
+                    self.model.loss(&x, &y, ops.as_ref())?.to_scalar::<f32>()?
+                }
+            };
+            sum += loss as f64 * n as f64;
+            tokens += n;
         }
-        Ok(sum / batches.len() as f64)
+        if tokens == 0 {
+            bail!("evaluate: no batches");
+        }
+        Ok(sum / tokens as f64)
     }
 
     /// The validation batches of this config: drawn once from their own seed, so every evaluation
     /// (and every resumed run) scores the same windows.
-    pub fn val_batches(&self, val: &[u32]) -> anyhow::Result<Vec<(Tensor, Tensor)>> {
+    pub fn val_batches(&self, val: &[u32]) -> anyhow::Result<Vec<Batch>> {
         let t = &self.cfg.train;
         let mut rng = ChaCha8Rng::seed_from_u64(t.seed.wrapping_add(2));
         (0..t.eval_iters)
             .map(|_| sample_batch(val, t.batch_size, self.cfg.model.block_size, &mut rng))
             .collect::<anyhow::Result<_>>()
             .context("drawing the validation batches")
+    }
+
+    /// Mean loss over *every* window of `val` ([`all_windows`]): the split's loss without the
+    /// sampling noise of a few random batches.
+    pub fn evaluate_full(&mut self, val: &[u32]) -> anyhow::Result<f64> {
+        let windows = all_windows(val, self.cfg.model.block_size, 64);
+        self.evaluate(&windows)
     }
 }

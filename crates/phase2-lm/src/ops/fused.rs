@@ -228,26 +228,6 @@ pub fn erf_f32(x: f32) -> f32 {
     x * p / q
 }
 
-/// Runs `$body` (an expression generic over the element type) compiled once normally and once with
-/// AVX2+FMA enabled, picking the second at run time where the CPU has it. Only used for `f32`
-/// elementwise loops, where 8-wide vectors pay.
-macro_rules! simd_f32 {
-    (fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn fast($($arg: $ty),*) $body
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU supports the features `fast` was compiled for.
-                    return unsafe { fast($($arg),*) };
-                }
-            }
-            $body
-        }
-    };
-}
-
 // ---- storage helpers ----------------------------------------------------------------------------
 
 /// The contiguous slice a layout covers, or an error naming the op.

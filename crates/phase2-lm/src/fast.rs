@@ -1,0 +1,1092 @@
+//! The GPT of [`crate::model`] once more, forward *and backward* written out by hand over flat `f32`
+//! buffers, in the manner of Karpathy's llm.c: the trainer `cargo xtask phase2` uses by default.
+//!
+//! Why a second implementation? On this model (d_model 128, 64-token windows) every candle op costs
+//! an allocation, a zero-fill of its gradient and a trip through the autograd graph, and those fixed
+//! costs are as large as the arithmetic. Here every activation has a buffer that is allocated once
+//! and reused every step, every matrix product is one call into the `gemm` crate (the kernels candle
+//! itself uses) reading its operands in place through strides (no transposes, no copies of heads),
+//! and each backward formula is the derivative of the forward line it mirrors.
+//!
+//! Correctness is not taken on trust: tests compare the loss and every parameter's gradient with
+//! candle's autograd through [`crate::ops::Plain`] (within 1e-4), and the trainer built on it with
+//! the plain trainer step by step.
+//!
+//! Parameters and gradients are single flat vectors laid out in [`crate::model::Gpt::vars`] order
+//! ([`Offsets`]), so clipping and AdamW are one pass over memory.
+//!
+//! Notation as in llm.c: `B` windows of `T` tokens, `C = d_model` channels, `NH` heads of
+//! `HS = C / NH`, vocabulary `V`; activations are row-major `[B·T, …]`.
+
+use anyhow::{bail, ensure, Result};
+use candle_core::{Device, Tensor};
+
+use crate::model::{Gpt, GptConfig};
+use crate::ops::{erf_f32, exp_f32, LN_EPS};
+
+// ---- where each parameter lives in the flat vector ------------------------------------------------
+
+/// Offsets of one block's parameters.
+#[derive(Debug, Clone, Copy)]
+struct BlockOffsets {
+    ln1_w: usize,
+    ln1_b: usize,
+    qkv_w: usize,
+    qkv_b: usize,
+    attn_proj_w: usize,
+    attn_proj_b: usize,
+    ln2_w: usize,
+    ln2_b: usize,
+    fc_w: usize,
+    fc_b: usize,
+    proj_w: usize,
+    proj_b: usize,
+}
+
+/// Start of every parameter in the flat vector, in [`Gpt::vars`] order.
+#[derive(Debug, Clone)]
+pub struct Offsets {
+    wte: usize,
+    wpe: Option<usize>,
+    blocks: Vec<BlockOffsets>,
+    lnf_w: usize,
+    lnf_b: usize,
+    /// `(offset, element count)` of each parameter, in order.
+    spans: Vec<(usize, usize)>,
+    total: usize,
+}
+
+impl Offsets {
+    pub fn new(cfg: &GptConfig) -> Offsets {
+        let (c, v) = (cfg.d_model, cfg.vocab_size);
+        let mut spans = Vec::new();
+        let mut next = 0;
+        let mut take = |n: usize| {
+            spans.push((next, n));
+            next += n;
+            next - n
+        };
+        let wte = take(v * c);
+        let wpe = cfg.pos_emb.then(|| take(cfg.block_size * c));
+        let blocks = (0..cfg.n_layer)
+            .map(|_| BlockOffsets {
+                ln1_w: take(c),
+                ln1_b: take(c),
+                qkv_w: take(3 * c * c),
+                qkv_b: take(3 * c),
+                attn_proj_w: take(c * c),
+                attn_proj_b: take(c),
+                ln2_w: take(c),
+                ln2_b: take(c),
+                fc_w: take(4 * c * c),
+                fc_b: take(4 * c),
+                proj_w: take(4 * c * c),
+                proj_b: take(c),
+            })
+            .collect();
+        let lnf_w = take(c);
+        let lnf_b = take(c);
+        Offsets {
+            wte,
+            wpe,
+            blocks,
+            lnf_w,
+            lnf_b,
+            spans,
+            total: next,
+        }
+    }
+
+    /// Number of parameters (the tied head counted once).
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// `(offset, len)` of each parameter in [`Gpt::vars`] order.
+    pub fn spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+}
+
+/// Copies the model's parameters into one flat vector (in [`Gpt::vars`] order).
+pub fn gather(model: &Gpt, off: &Offsets, flat: &mut Vec<f32>) -> Result<()> {
+    let vars = model.vars();
+    ensure!(
+        vars.len() == off.spans.len(),
+        "model has {} parameters, layout {}",
+        vars.len(),
+        off.spans.len()
+    );
+    flat.clear();
+    flat.reserve(off.total);
+    for ((name, var), &(start, len)) in vars.iter().zip(&off.spans) {
+        let t = var.as_tensor().flatten_all()?;
+        ensure!(
+            t.elem_count() == len && flat.len() == start,
+            "parameter `{name}` does not fit the layout"
+        );
+        flat.extend_from_slice(&t.to_vec1::<f32>()?);
+    }
+    Ok(())
+}
+
+/// Writes a flat vector back into the model's parameters.
+pub fn scatter(flat: &[f32], off: &Offsets, model: &Gpt) -> Result<()> {
+    ensure!(
+        flat.len() == off.total,
+        "flat parameters have the wrong length"
+    );
+    for ((_, var), &(start, len)) in model.vars().iter().zip(&off.spans) {
+        let t = Tensor::from_slice(&flat[start..start + len], var.shape(), &Device::Cpu)?;
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+// ---- activations ---------------------------------------------------------------------------------
+
+/// What the backward pass needs from one block's forward pass.
+struct LayerActs {
+    ln1: Vec<f32>,      // [BT, C]
+    ln1_mean: Vec<f32>, // [BT]
+    ln1_rstd: Vec<f32>, // [BT]
+    qkv: Vec<f32>,      // [BT, 3C]
+    att: Vec<f32>,      // [B, NH, T, T] attention weights
+    atty: Vec<f32>,     // [BT, C] heads' outputs, concatenated
+    res2: Vec<f32>,     // [BT, C] residual after attention
+    ln2: Vec<f32>,      // [BT, C]
+    ln2_mean: Vec<f32>,
+    ln2_rstd: Vec<f32>,
+    fch: Vec<f32>,      // [BT, 4C] before GELU
+    fch_cdf: Vec<f32>,  // [BT, 4C] Φ(fch), kept for the backward pass
+    fch_gelu: Vec<f32>, // [BT, 4C] fch · Φ(fch)
+    res3: Vec<f32>,     // [BT, C] block output
+}
+
+/// All buffers one worker needs for windows of shape `[b, t]`, allocated once.
+pub struct Workspace {
+    b: usize,
+    t: usize,
+    x0: Vec<f32>, // [BT, C] token + position embeddings
+    layers: Vec<LayerActs>,
+    lnf: Vec<f32>,
+    lnf_mean: Vec<f32>,
+    lnf_rstd: Vec<f32>,
+    /// `[BT, V]`: logits, then probabilities, then (backward) their gradient.
+    logits: Vec<f32>,
+    // Backward scratch, reused by every layer.
+    dres: Vec<f32>,   // [BT, C] gradient of the residual stream
+    dln: Vec<f32>,    // [BT, C]
+    datty: Vec<f32>,  // [BT, C]
+    dqkv: Vec<f32>,   // [BT, 3C]
+    dfch: Vec<f32>,   // [BT, 4C]
+    dscore: Vec<f32>, // [T, T]
+    /// This worker's parameter gradients (flat, [`Offsets`] layout).
+    grads: Vec<f32>,
+}
+
+impl Workspace {
+    pub fn new(cfg: &GptConfig, b: usize, t: usize) -> Workspace {
+        let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
+        let bt = b * t;
+        let z = |n: usize| vec![0f32; n];
+        let layers = (0..cfg.n_layer)
+            .map(|_| LayerActs {
+                ln1: z(bt * c),
+                ln1_mean: z(bt),
+                ln1_rstd: z(bt),
+                qkv: z(bt * 3 * c),
+                att: z(b * nh * t * t),
+                atty: z(bt * c),
+                res2: z(bt * c),
+                ln2: z(bt * c),
+                ln2_mean: z(bt),
+                ln2_rstd: z(bt),
+                fch: z(bt * 4 * c),
+                fch_cdf: z(bt * 4 * c),
+                fch_gelu: z(bt * 4 * c),
+                res3: z(bt * c),
+            })
+            .collect();
+        Workspace {
+            b,
+            t,
+            x0: z(bt * c),
+            layers,
+            lnf: z(bt * c),
+            lnf_mean: z(bt),
+            lnf_rstd: z(bt),
+            logits: z(bt * v),
+            dres: z(bt * c),
+            dln: z(bt * c),
+            datty: z(bt * c),
+            dqkv: z(bt * 3 * c),
+            dfch: z(bt * 4 * c),
+            dscore: z(t * t),
+            grads: z(Offsets::new(cfg).total),
+        }
+    }
+}
+
+// ---- the model ------------------------------------------------------------------------------------
+
+/// Loss (and, optionally, gradients) of the GPT over flat parameters, split over worker threads.
+pub struct FastGpt {
+    pub cfg: GptConfig,
+    pub off: Offsets,
+    workers: usize,
+    /// One per worker, kept between calls of the same shape.
+    spaces: Vec<Workspace>,
+}
+
+impl FastGpt {
+    pub fn new(cfg: &GptConfig, workers: usize) -> Result<FastGpt> {
+        cfg.validate()?;
+        ensure!(workers > 0, "workers must be > 0");
+        Ok(FastGpt {
+            cfg: cfg.clone(),
+            off: Offsets::new(cfg),
+            workers,
+            spaces: Vec::new(),
+        })
+    }
+
+    /// Mean next-token cross-entropy of `x: [b, t]` against `y`, and (when `grads` is given) its
+    /// gradient with respect to every parameter, written to `grads` (flat layout).
+    ///
+    /// The rows are split into `workers` contiguous parts, each run on its own thread with its own
+    /// workspace; every part scales its gradient by `1 / (b·t)` so the parts simply add up to the
+    /// gradient of the whole-batch mean. Summation order is fixed: results are deterministic.
+    pub fn loss_and_grads(
+        &mut self,
+        params: &[f32],
+        x: &[u32],
+        y: &[u32],
+        b: usize,
+        t: usize,
+        grads: Option<&mut [f32]>,
+    ) -> Result<f32> {
+        ensure!(
+            params.len() == self.off.total,
+            "params: {} values, model has {}",
+            params.len(),
+            self.off.total
+        );
+        ensure!(
+            x.len() == b * t && y.len() == b * t,
+            "x and y must hold b·t = {} tokens",
+            b * t
+        );
+        ensure!(
+            t > 0 && t <= self.cfg.block_size,
+            "windows of {t} tokens: must be 1..={}",
+            self.cfg.block_size
+        );
+        if let Some(v) = x
+            .iter()
+            .chain(y)
+            .find(|&&v| v as usize >= self.cfg.vocab_size)
+        {
+            bail!(
+                "token id {v} is outside the vocabulary ({})",
+                self.cfg.vocab_size
+            );
+        }
+        if let Some(g) = grads.as_deref() {
+            ensure!(g.len() == self.off.total, "grads has the wrong length");
+        }
+        let parts = crate::parallel::split_rows(b, self.workers);
+        let fits = self.spaces.len() == parts.len()
+            && self
+                .spaces
+                .iter()
+                .zip(&parts)
+                .all(|(s, &(_, n))| s.b == n && s.t == t);
+        if !fits {
+            self.spaces = parts
+                .iter()
+                .map(|&(_, n)| Workspace::new(&self.cfg, n, t))
+                .collect();
+        }
+        let want_grads = grads.is_some();
+        let scale = 1.0 / (b * t) as f32;
+        let (cfg, off) = (&self.cfg, &self.off);
+        let run = |ws: &mut Workspace, (start, n): (usize, usize)| -> f64 {
+            let (xs, ys) = (
+                &x[start * t..(start + n) * t],
+                &y[start * t..(start + n) * t],
+            );
+            let loss = forward(cfg, off, params, ws, xs, ys);
+            if want_grads {
+                backward(cfg, off, params, ws, xs, ys, scale);
+            }
+            loss
+        };
+        let run = &run;
+        let mut losses = vec![0f64; parts.len()];
+        std::thread::scope(|s| {
+            let mut spaces = self.spaces.iter_mut();
+            let first = spaces.next().expect("at least one part");
+            let handles: Vec<_> = spaces
+                .zip(&parts[1..])
+                .map(|(ws, &p)| s.spawn(move || run(ws, p)))
+                .collect();
+            losses[0] = run(first, parts[0]);
+            for (l, h) in losses[1..].iter_mut().zip(handles) {
+                *l = h.join().expect("a training worker panicked");
+            }
+        });
+        if let Some(g) = grads {
+            // Sum the workers' gradients, each thread taking one contiguous piece of the vector.
+            let spaces = &self.spaces;
+            let piece = g.len().div_ceil(spaces.len());
+            std::thread::scope(|s| {
+                for (k, out) in g.chunks_mut(piece).enumerate() {
+                    let range = k * piece..k * piece + out.len();
+                    let mut sum = move || {
+                        out.copy_from_slice(&spaces[0].grads[range.clone()]);
+                        for ws in &spaces[1..] {
+                            add_assign(out, &ws.grads[range.clone()]);
+                        }
+                    };
+                    if k + 1 == spaces.len() {
+                        sum();
+                    } else {
+                        s.spawn(sum);
+                    }
+                }
+            });
+        }
+        Ok((losses.iter().sum::<f64>() / (b * t) as f64) as f32)
+    }
+}
+
+/// Forward pass over one worker's windows; returns the *sum* of the token losses and leaves the
+/// probabilities in `ws.logits`.
+fn forward(
+    cfg: &GptConfig,
+    off: &Offsets,
+    p: &[f32],
+    ws: &mut Workspace,
+    x: &[u32],
+    y: &[u32],
+) -> f64 {
+    let (b, t) = (ws.b, ws.t);
+    let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
+    let bt = b * t;
+    let w = |start: usize, len: usize| &p[start..start + len];
+
+    // Token embedding + position embedding.
+    for (r, (row, &tok)) in ws.x0.chunks_exact_mut(c).zip(x).enumerate() {
+        row.copy_from_slice(w(off.wte + tok as usize * c, c));
+        if let Some(wpe) = off.wpe {
+            add_assign(row, w(wpe + (r % t) * c, c));
+        }
+    }
+    for l in 0..cfg.n_layer {
+        let o = off.blocks[l];
+        let (before, rest) = ws.layers.split_at_mut(l);
+        let la = &mut rest[0];
+        let inp: &[f32] = if l == 0 { &ws.x0 } else { &before[l - 1].res3 };
+
+        // x + attn(ln1(x))
+        layer_norm_fwd(
+            &mut la.ln1,
+            &mut la.ln1_mean,
+            &mut la.ln1_rstd,
+            inp,
+            w(o.ln1_w, c),
+            w(o.ln1_b, c),
+            c,
+        );
+        linear_fwd(
+            &mut la.qkv,
+            &la.ln1,
+            w(o.qkv_w, 3 * c * c),
+            Some(w(o.qkv_b, 3 * c)),
+            bt,
+            c,
+            3 * c,
+            false,
+        );
+        attention_fwd(&mut la.atty, &mut la.att, &la.qkv, b, t, c, nh);
+        la.res2.copy_from_slice(inp);
+        linear_fwd(
+            &mut la.res2,
+            &la.atty,
+            w(o.attn_proj_w, c * c),
+            Some(w(o.attn_proj_b, c)),
+            bt,
+            c,
+            c,
+            true,
+        );
+
+        // x + mlp(ln2(x))
+        layer_norm_fwd(
+            &mut la.ln2,
+            &mut la.ln2_mean,
+            &mut la.ln2_rstd,
+            &la.res2,
+            w(o.ln2_w, c),
+            w(o.ln2_b, c),
+            c,
+        );
+        linear_fwd(
+            &mut la.fch,
+            &la.ln2,
+            w(o.fc_w, 4 * c * c),
+            Some(w(o.fc_b, 4 * c)),
+            bt,
+            c,
+            4 * c,
+            false,
+        );
+        gelu_fwd(&la.fch, &mut la.fch_gelu, &mut la.fch_cdf);
+        la.res3.copy_from_slice(&la.res2);
+        linear_fwd(
+            &mut la.res3,
+            &la.fch_gelu,
+            w(o.proj_w, 4 * c * c),
+            Some(w(o.proj_b, c)),
+            bt,
+            4 * c,
+            c,
+            true,
+        );
+    }
+    let last = ws.layers.last().map_or(&ws.x0, |la| &la.res3);
+    layer_norm_fwd(
+        &mut ws.lnf,
+        &mut ws.lnf_mean,
+        &mut ws.lnf_rstd,
+        last,
+        w(off.lnf_w, c),
+        w(off.lnf_b, c),
+        c,
+    );
+    // Tied head: logits = lnf · wteᵀ.
+    linear_fwd(
+        &mut ws.logits,
+        &ws.lnf,
+        w(off.wte, v * c),
+        None,
+        bt,
+        c,
+        v,
+        false,
+    );
+    softmax_cross_entropy(&mut ws.logits, y, v)
+}
+
+/// Backward pass after [`forward`]: parameter gradients of `scale · Σ loss` into `ws.grads`.
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    cfg: &GptConfig,
+    off: &Offsets,
+    p: &[f32],
+    ws: &mut Workspace,
+    x: &[u32],
+    y: &[u32],
+    scale: f32,
+) {
+    let (b, t) = (ws.b, ws.t);
+    let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
+    let bt = b * t;
+    let w = |start: usize, len: usize| &p[start..start + len];
+    let g = &mut ws.grads;
+    g.fill(0.0);
+
+    // d loss / d logits = (softmax − one-hot) · scale, in place over the probabilities.
+    for (row, &tgt) in ws.logits.chunks_exact_mut(v).zip(y) {
+        row[tgt as usize] -= 1.0;
+        for e in row.iter_mut() {
+            *e *= scale;
+        }
+    }
+    // Tied head, then the final layer norm; `dres` becomes d loss / d (last block's output).
+    {
+        let (dwte, _) = g[off.wte..].split_at_mut(v * c);
+        linear_bwd(
+            Some(&mut ws.dln),
+            dwte,
+            None,
+            &ws.logits,
+            &ws.lnf,
+            w(off.wte, v * c),
+            bt,
+            c,
+            v,
+        );
+    }
+    ws.dres.fill(0.0);
+    let last = ws.layers.last().map_or(&ws.x0, |la| &la.res3);
+    {
+        let (dw, db) = g[off.lnf_w..off.lnf_w + 2 * c].split_at_mut(c);
+        layer_norm_bwd(
+            &mut ws.dres,
+            dw,
+            db,
+            &ws.dln,
+            last,
+            w(off.lnf_w, c),
+            &ws.lnf_mean,
+            &ws.lnf_rstd,
+            c,
+        );
+    }
+    for l in (0..cfg.n_layer).rev() {
+        let o = off.blocks[l];
+        let la = &ws.layers[l];
+        let inp: &[f32] = if l == 0 {
+            &ws.x0
+        } else {
+            &ws.layers[l - 1].res3
+        };
+
+        // res3 = res2 + fch_gelu · proj_wᵀ + proj_b: the residual passes `dres` through unchanged.
+        {
+            let (dw, db) = two(g, o.proj_w, 4 * c * c, o.proj_b, c);
+            linear_bwd(
+                Some(&mut ws.dfch),
+                dw,
+                Some(db),
+                &ws.dres,
+                &la.fch_gelu,
+                w(o.proj_w, 4 * c * c),
+                bt,
+                4 * c,
+                c,
+            );
+        }
+        gelu_bwd_in_place(&la.fch, &la.fch_cdf, &mut ws.dfch);
+        {
+            let (dw, db) = two(g, o.fc_w, 4 * c * c, o.fc_b, 4 * c);
+            linear_bwd(
+                Some(&mut ws.dln),
+                dw,
+                Some(db),
+                &ws.dfch,
+                &la.ln2,
+                w(o.fc_w, 4 * c * c),
+                bt,
+                c,
+                4 * c,
+            );
+        }
+        {
+            let (dw, db) = two(g, o.ln2_w, c, o.ln2_b, c);
+            layer_norm_bwd(
+                &mut ws.dres,
+                dw,
+                db,
+                &ws.dln,
+                &la.res2,
+                w(o.ln2_w, c),
+                &la.ln2_mean,
+                &la.ln2_rstd,
+                c,
+            );
+        }
+        // res2 = inp + atty · attn_proj_wᵀ + attn_proj_b
+        {
+            let (dw, db) = two(g, o.attn_proj_w, c * c, o.attn_proj_b, c);
+            linear_bwd(
+                Some(&mut ws.datty),
+                dw,
+                Some(db),
+                &ws.dres,
+                &la.atty,
+                w(o.attn_proj_w, c * c),
+                bt,
+                c,
+                c,
+            );
+        }
+        attention_bwd(
+            &mut ws.dqkv,
+            &mut ws.dscore,
+            &ws.datty,
+            &la.att,
+            &la.qkv,
+            b,
+            t,
+            c,
+            nh,
+        );
+        {
+            let (dw, db) = two(g, o.qkv_w, 3 * c * c, o.qkv_b, 3 * c);
+            linear_bwd(
+                Some(&mut ws.dln),
+                dw,
+                Some(db),
+                &ws.dqkv,
+                &la.ln1,
+                w(o.qkv_w, 3 * c * c),
+                bt,
+                c,
+                3 * c,
+            );
+        }
+        {
+            let (dw, db) = two(g, o.ln1_w, c, o.ln1_b, c);
+            layer_norm_bwd(
+                &mut ws.dres,
+                dw,
+                db,
+                &ws.dln,
+                inp,
+                w(o.ln1_w, c),
+                &la.ln1_mean,
+                &la.ln1_rstd,
+                c,
+            );
+        }
+    }
+    // Embeddings: each row's gradient goes to its token's and its position's row.
+    for (r, (row, &tok)) in ws.dres.chunks_exact(c).zip(x).enumerate() {
+        let s = off.wte + tok as usize * c;
+        add_assign(&mut g[s..s + c], row);
+        if let Some(wpe) = off.wpe {
+            let s = wpe + (r % t) * c;
+            add_assign(&mut g[s..s + c], row);
+        }
+    }
+}
+
+/// Two disjoint mutable parameter slices `[a, a+na)` and `[b, b+nb)` with `a + na <= b`.
+fn two(g: &mut [f32], a: usize, na: usize, b: usize, nb: usize) -> (&mut [f32], &mut [f32]) {
+    let (lo, hi) = g.split_at_mut(b);
+    (&mut lo[a..a + na], &mut hi[..nb])
+}
+
+// ---- kernels ---------------------------------------------------------------------------------------
+
+/// `C[m×n] = (acc ? C : 0) + scale · A[m×k] · B[k×n]`, every matrix given by a slice that starts at
+/// its first element and its (row, column) strides, so heads and transposes are read in place.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    (m, n, k): (usize, usize, usize),
+    c: &mut [f32],
+    c_rs: usize,
+    acc: bool,
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+    scale: f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * c_rs + n, "gemm: C too short");
+    assert!(
+        k == 0 || a.len() > (m - 1) * a_rs + (k - 1) * a_cs,
+        "gemm: A too short"
+    );
+    assert!(
+        k == 0 || b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
+        "gemm: B too short"
+    );
+    // SAFETY: the asserts keep every element the strides reach inside its slice; `c` is borrowed
+    // mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            c_rs as isize,
+            acc,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `out[N×O] (+)= inp[N×I] · Wᵀ + bias`, `W: [O×I]` (torch's `nn.Linear` layout). With `acc`, adds
+/// to what `out` holds (the residual connection, for free).
+#[allow(clippy::too_many_arguments)]
+fn linear_fwd(
+    out: &mut [f32],
+    inp: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    i: usize,
+    o: usize,
+    acc: bool,
+) {
+    if let Some(bias) = bias {
+        for row in out.chunks_exact_mut(o) {
+            if acc {
+                add_assign(row, bias);
+            } else {
+                row.copy_from_slice(bias);
+            }
+        }
+    }
+    // B(k, j) = W[j, k]: row stride 1, column stride I.
+    gemm(
+        (n, o, i),
+        out,
+        o,
+        acc || bias.is_some(),
+        inp,
+        (i, 1),
+        w,
+        (1, i),
+        1.0,
+    );
+}
+
+/// Backward of [`linear_fwd`]: `dinp = dout · W` (overwritten), `dW += doutᵀ · inp`,
+/// `dbias += Σ_rows dout`.
+#[allow(clippy::too_many_arguments)]
+fn linear_bwd(
+    dinp: Option<&mut [f32]>,
+    dw: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    dout: &[f32],
+    inp: &[f32],
+    w: &[f32],
+    n: usize,
+    i: usize,
+    o: usize,
+) {
+    if let Some(dinp) = dinp {
+        gemm((n, i, o), dinp, i, false, dout, (o, 1), w, (i, 1), 1.0);
+    }
+    // A(r, k) = dout[k, r]: row stride 1, column stride O.
+    gemm((o, i, n), dw, i, true, dout, (1, o), inp, (i, 1), 1.0);
+    if let Some(db) = dbias {
+        for row in dout.chunks_exact(o) {
+            add_assign(db, row);
+        }
+    }
+}
+
+/// Causal multi-head attention on the packed `qkv: [BT, 3C]` (queries, keys, values of every head
+/// side by side): weights `att: [B, NH, T, T]` and output `atty: [BT, C]`.
+#[allow(clippy::too_many_arguments)]
+fn attention_fwd(
+    atty: &mut [f32],
+    att: &mut [f32],
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    for bi in 0..b {
+        let base = bi * t * 3 * c;
+        for h in 0..nh {
+            let q = &qkv[base + h * hs..];
+            let k = &qkv[base + c + h * hs..];
+            let v = &qkv[base + 2 * c + h * hs..];
+            let p = &mut att[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
+            // scores = scale · Q Kᵀ (Kᵀ read through strides), then the masked softmax in place.
+            gemm((t, t, hs), p, t, false, q, (3 * c, 1), k, (1, 3 * c), scale);
+            causal_softmax_in_place(p, t);
+            // Y = P V, written straight into this head's columns of `atty`.
+            let y = &mut atty[bi * t * c + h * hs..];
+            gemm((t, hs, t), y, c, false, p, (t, 1), v, (3 * c, 1), 1.0);
+        }
+    }
+}
+
+/// Backward of [`attention_fwd`]: fills every element of `dqkv`.
+#[allow(clippy::too_many_arguments)]
+fn attention_bwd(
+    dqkv: &mut [f32],
+    dscore: &mut [f32],
+    datty: &[f32],
+    att: &[f32],
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    for bi in 0..b {
+        let base = bi * t * 3 * c;
+        for h in 0..nh {
+            let (q, k, v) = (
+                &qkv[base + h * hs..],
+                &qkv[base + c + h * hs..],
+                &qkv[base + 2 * c + h * hs..],
+            );
+            let p = &att[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
+            let dy = &datty[bi * t * c + h * hs..];
+            // dP = dY Vᵀ ; dV = Pᵀ dY
+            gemm((t, t, hs), dscore, t, false, dy, (c, 1), v, (1, 3 * c), 1.0);
+            gemm(
+                (t, hs, t),
+                &mut dqkv[base + 2 * c + h * hs..],
+                3 * c,
+                false,
+                p,
+                (1, t),
+                dy,
+                (c, 1),
+                1.0,
+            );
+            // dS = P ⊙ (dP − rowsum(P ⊙ dP)), zero above the diagonal.
+            causal_softmax_bwd_in_place(p, dscore, t);
+            // dQ = scale · dS K ; dK = scale · dSᵀ Q
+            gemm(
+                (t, hs, t),
+                &mut dqkv[base + h * hs..],
+                3 * c,
+                false,
+                dscore,
+                (t, 1),
+                k,
+                (3 * c, 1),
+                scale,
+            );
+            gemm(
+                (t, hs, t),
+                &mut dqkv[base + c + h * hs..],
+                3 * c,
+                false,
+                dscore,
+                (1, t),
+                q,
+                (3 * c, 1),
+                scale,
+            );
+        }
+    }
+}
+
+/// `Σ a[k]·b[k]` with 8 independent accumulators: a float sum in one running variable cannot be
+/// vectorised (its order is fixed), eight lanes can. Inlined into the `simd_f32!` kernels.
+#[inline(always)]
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `Σ a[k]` in 8 lanes (see [`dot8`]).
+#[inline(always)]
+fn sum8(a: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let c = a.chunks_exact(8);
+    let rest: f32 = c.remainder().iter().sum();
+    for x in c {
+        for k in 0..8 {
+            acc[k] += x[k];
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `max a[k]` in 8 lanes.
+#[inline(always)]
+fn max8(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let c = a.chunks_exact(8);
+    let rest = c
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    for x in c {
+        for k in 0..8 {
+            acc[k] = if x[k] > acc[k] { x[k] } else { acc[k] };
+        }
+    }
+    acc.iter().fold(rest, |m, &x| if x > m { x } else { m })
+}
+
+simd_f32!(
+    /// Row `i` of the `[t, t]` block keeps columns `0..=i`, softmaxed in place; the rest become 0.
+    fn causal_softmax_in_place(p: &mut [f32], t: usize) {
+        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+            let (seen, future) = row.split_at_mut(i + 1);
+            let max = max8(seen);
+            for e in seen.iter_mut() {
+                *e = exp_f32(*e - max);
+            }
+            let inv = 1.0 / sum8(seen);
+            for e in seen.iter_mut() {
+                *e *= inv;
+            }
+            future.fill(0.0);
+        }
+    }
+);
+
+simd_f32!(
+    fn causal_softmax_bwd_in_place(p: &[f32], d: &mut [f32], t: usize) {
+        for (i, (pr, dr)) in p.chunks_exact(t).zip(d.chunks_exact_mut(t)).enumerate() {
+            let (pv, dv) = (&pr[..=i], &mut dr[..=i]);
+            let dot = dot8(pv, dv);
+            for (dd, &a) in dv.iter_mut().zip(pv) {
+                *dd = a * (*dd - dot);
+            }
+            dr[i + 1..].fill(0.0);
+        }
+    }
+);
+
+simd_f32!(
+    /// GELU, exact form: `y = x · Φ(x)` with `Φ(x) = (1 + erf(x/√2)) / 2`; `Φ` is kept for backward.
+    fn gelu_fwd(x: &[f32], y: &mut [f32], cdf: &mut [f32]) {
+        for ((yv, cv), &xv) in y.iter_mut().zip(cdf.iter_mut()).zip(x) {
+            *cv = 0.5 * (1.0 + erf_f32(xv * std::f32::consts::FRAC_1_SQRT_2));
+            *yv = xv * *cv;
+        }
+    }
+);
+
+simd_f32!(
+    /// `d ← d · (Φ(x) + x·φ(x))`, with φ the standard normal density.
+    fn gelu_bwd_in_place(x: &[f32], cdf: &[f32], d: &mut [f32]) {
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        for ((dv, &xv), &cv) in d.iter_mut().zip(x).zip(cdf) {
+            let pdf = INV_SQRT_2PI * exp_f32(-0.5 * xv * xv);
+            *dv *= cv + xv * pdf;
+        }
+    }
+);
+
+simd_f32!(
+    fn add_assign(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+);
+
+simd_f32!(
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_fwd(
+        out: &mut [f32],
+        mean: &mut [f32],
+        rstd: &mut [f32],
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        c: usize,
+    ) {
+        let inv_c = 1.0 / c as f32;
+        for (r, (xr, or)) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)).enumerate() {
+            let m = sum8(xr) * inv_c;
+            // The centred row goes through `or` first: two-pass variance, as accurate as torch's.
+            for k in 0..c {
+                or[k] = xr[k] - m;
+            }
+            let var = dot8(or, or) * inv_c;
+            let s = 1.0 / (var + LN_EPS as f32).sqrt();
+            for k in 0..c {
+                or[k] = or[k] * s * w[k] + b[k];
+            }
+            mean[r] = m;
+            rstd[r] = s;
+        }
+    }
+);
+
+simd_f32!(
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_bwd(
+        dx: &mut [f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        dout: &[f32],
+        x: &[f32],
+        w: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        c: usize,
+    ) {
+        // With n = (x − mean)·rstd and dn = dout ⊙ w:
+        // dx += rstd · (dn − mean(dn) − n · mean(dn ⊙ n)); dw += dout ⊙ n; db += dout.
+        let inv_c = 1.0 / c as f32;
+        for (r, ((dxr, dr), xr)) in dx
+            .chunks_exact_mut(c)
+            .zip(dout.chunks_exact(c))
+            .zip(x.chunks_exact(c))
+            .enumerate()
+        {
+            let (m, s) = (mean[r], rstd[r]);
+            // Σ dn = Σ dout·w ; Σ dn·n = Σ dout·w·(x − m)·s
+            let dn_mean = dot8(dr, w) * inv_c;
+            let mut acc = [0f32; 8];
+            let (cd, cw, cx) = (dr.chunks_exact(8), w.chunks_exact(8), xr.chunks_exact(8));
+            let mut rest = 0f32;
+            for ((d, wv), xv) in cd
+                .remainder()
+                .iter()
+                .zip(cw.remainder())
+                .zip(cx.remainder())
+            {
+                rest += d * wv * (xv - m);
+            }
+            for ((d, wv), xv) in cd.zip(cw).zip(cx) {
+                for k in 0..8 {
+                    acc[k] += d[k] * wv[k] * (xv[k] - m);
+                }
+            }
+            let dnn_mean = (acc.iter().sum::<f32>() + rest) * s * inv_c;
+            for k in 0..c {
+                let n = (xr[k] - m) * s;
+                let dn = dr[k] * w[k];
+                db[k] += dr[k];
+                dw[k] += dr[k] * n;
+                dxr[k] += s * (dn - dn_mean - n * dnn_mean);
+            }
+        }
+    }
+);
+
+simd_f32!(
+    fn softmax_cross_entropy(logits: &mut [f32], targets: &[u32], v: usize) -> f64 {
+        // Turns each row of logits into probabilities; returns Σ −log p[target].
+        let mut total = 0f64;
+        for (row, &tgt) in logits.chunks_exact_mut(v).zip(targets) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let picked = row[tgt as usize] - max;
+            let mut sum = 0f32;
+            for e in row.iter_mut() {
+                *e = exp_f32(*e - max);
+                sum += *e;
+            }
+            // −log softmax[tgt] = log Σ e^(l − max) − (l_tgt − max)
+            total += (sum.ln() - picked) as f64;
+            let inv = 1.0 / sum;
+            for e in row.iter_mut() {
+                *e *= inv;
+            }
+        }
+        total
+    }
+);

@@ -7,6 +7,7 @@
 //! cargo xtask log                                        regenerate the log and crate README sections
 //! cargo xtask check                                      dangling links, orphan figures, broken records
 //! cargo xtask bench [--torch PYTHON] [--steps N]         GPT training throughput (vs PyTorch)
+//! cargo xtask bench --full [--torch PYTHON]             the whole bench config: validation loss vs PyTorch
 //! cargo xtask sample --checkpoint DIR --prompt TEXT      generate text from a trained GPT
 //! ```
 
@@ -73,6 +74,10 @@ enum Cmd {
         /// Training steps per measurement (default: the bench config's).
         #[arg(long)]
         steps: Option<usize>,
+        /// Instead of the speed runs: the whole bench config (2000 steps) once with our default
+        /// trainer and once with PyTorch, for the validation loss (records m6/bench_full).
+        #[arg(long, conflicts_with = "steps")]
+        full: bool,
         #[arg(long)]
         quiet: bool,
     },
@@ -154,10 +159,15 @@ fn main() -> Result<()> {
         Cmd::Bench {
             torch,
             steps,
+            full,
             quiet,
         } => {
             let ctx = viz::Context::full(&root(), quiet);
-            phase2_lm::bench::bench(&ctx, torch.as_deref(), steps)?;
+            if full {
+                phase2_lm::bench::bench_full(&ctx, torch.as_deref())?;
+            } else {
+                phase2_lm::bench::bench(&ctx, torch.as_deref(), steps)?;
+            }
         }
         Cmd::Sample {
             checkpoint,

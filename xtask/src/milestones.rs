@@ -88,7 +88,10 @@ fn headline(ctx: &viz::Context, m: u32) -> Option<String> {
         }
         6 => {
             let r = load(ctx, "m6", "gpt_char")?;
-            let mut s = format!("val loss {:.3} nats/char", r.summary("val_loss")?);
+            let mut s = match r.summary("val_loss_full") {
+                Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
+                None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
+            };
             if let Some(b) = load(ctx, "m6", "bench") {
                 if let Some(ratio) = b.summary("ratio_vs_pytorch") {
                     let _ = write!(s, "; {ratio:.2}× PyTorch tokens/s");

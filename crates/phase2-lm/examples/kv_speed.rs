@@ -1,9 +1,10 @@
-//! Generation speed with and without the KV cache on the m6 kv_cache shape (block 512, 256 new tokens).
+//! Generation speed with and without the KV cache on the m6 kv_cache shape (block 512, 256 new tokens),
+//! on the candle model and on the hand-written engine.
 //! `cargo run --release -p phase2-lm --example kv_speed`
 
 use std::time::Instant;
 
-use phase2_lm::generate::{generate, Sampling};
+use phase2_lm::generate::{generate, generate_fast, Sampling};
 use phase2_lm::model::{Gpt, GptConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -27,20 +28,21 @@ fn main() -> anyhow::Result<()> {
         top_p: None,
     };
     let prompt = [1u32, 2, 3, 4, 5, 6, 7];
-    for use_cache in [true, false, true, false] {
-        let start = Instant::now();
-        generate(
-            &model,
-            &prompt,
-            256,
-            &greedy,
-            &mut ChaCha8Rng::seed_from_u64(0),
-            use_cache,
-        )?;
-        println!(
-            "cache {use_cache}: {:.0} tokens/s",
-            256.0 / start.elapsed().as_secs_f64()
-        );
+    for fast in [false, true] {
+        for use_cache in [true, false, true, false] {
+            let start = Instant::now();
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            if fast {
+                generate_fast(&model, &prompt, 256, &greedy, &mut rng, use_cache)?;
+            } else {
+                generate(&model, &prompt, 256, &greedy, &mut rng, use_cache)?;
+            }
+            println!(
+                "{} cache {use_cache}: {:.0} tokens/s",
+                if fast { "fast engine" } else { "candle" },
+                256.0 / start.elapsed().as_secs_f64()
+            );
+        }
     }
     Ok(())
 }

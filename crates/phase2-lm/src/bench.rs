@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 
 use crate::data::{tiny_shakespeare, TINY_SHAKESPEARE_FILE};
-use crate::experiments::m6::{build_tokenizer, Corpus, TokenizerSpec, BENCH_RUN, MILESTONE};
+use crate::experiments::m6::{
+    build_tokenizer, Corpus, TokenizerSpec, BENCH_FULL_RUN, BENCH_RUN, MILESTONE,
+};
 use crate::model::GptConfig;
 use crate::tokenizer::Tokenizer;
 use crate::train::{RunConfig, TrainConfig, Trainer};
@@ -50,7 +52,8 @@ pub struct BenchRow {
     pub trainer: String,
     pub tokens_per_s: f64,
     pub gflops: f64,
-    /// Peak resident memory (MiB): our whole process, or the PyTorch child process.
+    /// Peak resident memory (MiB): our process while this trainer ran (the high-water mark is reset
+    /// before each run), or the PyTorch child process.
     pub peak_mem_mib: f64,
     pub steps: usize,
     /// Per-round tokens/s, in run order.
@@ -58,6 +61,9 @@ pub struct BenchRow {
     /// Validation loss after the last round (ours: the fixed validation batches; PyTorch: its own
     /// `eval_iters` random batches). Comparable with nanoGPT's 1.88 only when `steps` = 2000.
     pub val_loss: f64,
+    /// Ours only, in the full-length run: mean loss over every window of the validation split.
+    #[serde(default)]
+    pub val_loss_full: Option<f64>,
 }
 
 /// One line of the speed history kept across invocations.
@@ -74,6 +80,13 @@ pub fn flops_per_token(m: &GptConfig) -> f64 {
     6.0 * m.n_params() as f64 + 12.0 * (m.n_layer * m.d_model * m.block_size) as f64
 }
 
+/// Resets this process's peak resident set size (`VmHWM`) to its current size (Linux ≥ 4.0: writing 5
+/// to `/proc/self/clear_refs`), so the next [`peak_rss_mib`] reading is the peak of what ran since.
+/// Returns false where the kernel does not allow it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// Peak resident set size of a process (`VmHWM` in `/proc/<pid>/status`), in MiB.
 pub fn peak_rss_mib(pid: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -82,16 +95,38 @@ pub fn peak_rss_mib(pid: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// What one timed run of our trainer gives.
+struct OursRun {
+    tokens_per_s: f64,
+    /// Mean over the fixed validation batches.
+    val_loss: f64,
+    /// Peak resident memory of this run (MiB), where the kernel lets us reset the high-water mark.
+    peak_mib: f64,
+    trainer: Trainer,
+}
+
 /// Tokens/s of `steps` training steps from a fresh model, and its validation loss afterwards.
-fn time_ours(cfg: &RunConfig, train: &[u32], val: &[u32], steps: usize) -> Result<(f64, f64)> {
+fn time_ours(cfg: &RunConfig, train: &[u32], val: &[u32], steps: usize) -> Result<OursRun> {
+    let reset = reset_peak_rss();
     let mut trainer = Trainer::new(cfg.clone())?;
     let start = Instant::now();
     for _ in 0..steps {
         trainer.step(train)?;
     }
-    let tps = (steps * trainer.tokens_per_step()) as f64 / start.elapsed().as_secs_f64();
-    let val_loss = trainer.evaluate(&trainer.val_batches(val)?)?;
-    Ok((tps, val_loss))
+    let tokens_per_s = (steps * trainer.tokens_per_step()) as f64 / start.elapsed().as_secs_f64();
+    let batches = trainer.val_batches(val)?;
+    let val_loss = trainer.evaluate(&batches)?;
+    let peak_mib = if reset {
+        peak_rss_mib("self").unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
+    };
+    Ok(OursRun {
+        tokens_per_s,
+        val_loss,
+        peak_mib,
+        trainer,
+    })
 }
 
 /// Output of one `torch_gpt.py` run.
@@ -194,15 +229,10 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     let mut model = cfg.model.clone();
     model.vocab_size = tokenizer.vocab_size();
     let fpt = flops_per_token(&model);
-    let script = ctx
-        .root
-        .join("..")
-        .join("shared")
-        .join("bench")
-        .join("torch_gpt.py");
-    if torch_python.is_some() && !script.exists() {
-        bail!("--torch given but {} does not exist", script.display());
-    }
+    let script = match torch_python {
+        Some(_) => torch_script(ctx)?,
+        None => std::path::PathBuf::new(),
+    };
 
     let previous: Vec<HistoryEntry> = Record::load(ctx, MILESTONE, BENCH_RUN)
         .ok()
@@ -214,6 +244,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     let mut torch_peak = 0.0f64;
     let mut torch_val = f64::NAN;
     let mut our_val = vec![f64::NAN; cfg.variants.len()];
+    let mut our_peak = vec![0.0f64; cfg.variants.len()];
     let bar = ctx.progress((cfg.rounds * n_trainers) as u64, "bench");
     for round in 0..cfg.rounds {
         for (i, v) in cfg.variants.iter().enumerate() {
@@ -224,9 +255,11 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
                 model: model.clone(),
                 train: train_cfg,
             };
-            let (tps, val_loss) = time_ours(&run, &train, &val, steps)
+            let ours = time_ours(&run, &train, &val, steps)
                 .with_context(|| format!("bench variant {}", v.name))?;
-            our_val[i] = val_loss;
+            let tps = ours.tokens_per_s;
+            our_val[i] = ours.val_loss;
+            our_peak[i] = our_peak[i].max(ours.peak_mib);
             writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
             rounds[i].push(tps);
             bar.inc(1);
@@ -257,10 +290,15 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             trainer: v.name.clone(),
             tokens_per_s: mean(&rounds[i]),
             gflops: mean(&rounds[i]) * fpt / 1e9,
-            peak_mem_mib: own_peak,
+            peak_mem_mib: if our_peak[i].is_nan() {
+                own_peak
+            } else {
+                our_peak[i]
+            },
             steps,
             rounds: rounds[i].clone(),
             val_loss: our_val[i],
+            val_loss_full: None,
         })
         .collect();
     if torch_python.is_some() {
@@ -273,6 +311,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             steps,
             rounds: r.clone(),
             val_loss: torch_val,
+            val_loss_full: None,
         });
     }
     println!(
@@ -319,4 +358,102 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     writer.artifact("rows", &rows)?;
     writer.artifact("history", &history)?;
     writer.finish()
+}
+
+/// `cargo xtask bench --full`: the whole bench config (2000 steps) once with our default trainer
+/// and once with PyTorch, for the validation loss the speed runs are too short to show. Recorded as
+/// `m6/bench_full`.
+pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>) -> Result<()> {
+    let (cfg, raw): (BenchConfig, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let corpus = Corpus::load(ctx)?;
+    let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
+    tiny_shakespeare(ctx)?;
+    let tokenizer = build_tokenizer(
+        &TokenizerSpec {
+            kind: "char".into(),
+            vocab_size: None,
+            train_chars: None,
+        },
+        &corpus,
+    )?;
+    let train = tokenizer.encode(&corpus.train_text);
+    let val = tokenizer.encode(&corpus.val_text);
+    let mut model = cfg.model.clone();
+    model.vocab_size = tokenizer.vocab_size();
+    let fpt = flops_per_token(&model);
+    let steps = cfg.train.steps;
+    let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_FULL_RUN, &raw, cfg.train.seed)?;
+    let bar = ctx.progress(1 + u64::from(torch_python.is_some()), "bench --full");
+    bar.set_message(format!(
+        "ours ({}, {} workers)",
+        cfg.train.ops, cfg.train.workers
+    ));
+    let run = RunConfig {
+        model: model.clone(),
+        train: cfg.train.clone(),
+    };
+    let mut ours = time_ours(&run, &train, &val, steps)?;
+    let full = ours.trainer.evaluate_full(&val)?;
+    bar.inc(1);
+    let mut rows = vec![BenchRow {
+        trainer: format!("ours ({} x{})", cfg.train.ops, cfg.train.workers),
+        tokens_per_s: ours.tokens_per_s,
+        gflops: ours.tokens_per_s * fpt / 1e9,
+        peak_mem_mib: ours.peak_mib,
+        steps,
+        rounds: vec![ours.tokens_per_s],
+        val_loss: ours.val_loss,
+        val_loss_full: Some(full),
+    }];
+    if let Some(python) = torch_python {
+        let script = torch_script(ctx)?;
+        bar.set_message("pytorch");
+        let (res, peak) = time_torch(python, &script, &data_file, steps, 2)?;
+        bar.inc(1);
+        rows.push(BenchRow {
+            trainer: "pytorch".into(),
+            tokens_per_s: res.train_tokens_per_s,
+            gflops: res.train_tokens_per_s * fpt / 1e9,
+            peak_mem_mib: peak,
+            steps,
+            rounds: vec![res.train_tokens_per_s],
+            val_loss: res.val_loss,
+            val_loss_full: None,
+        });
+    }
+    bar.finish_and_clear();
+    for r in &rows {
+        println!(
+            "{:<18} {:>9.0} tok/s  val loss {:.3} (full split {})  peak {:.0} MiB",
+            r.trainer,
+            r.tokens_per_s,
+            r.val_loss,
+            r.val_loss_full.map_or("-".into(), |v| format!("{v:.3}")),
+            r.peak_mem_mib
+        );
+    }
+    writer.summary("val_loss", ours.val_loss);
+    writer.summary("val_loss_full", full);
+    writer.summary("tokens_per_s", ours.tokens_per_s);
+    if let Some(t) = rows.get(1) {
+        writer.summary("pytorch_val_loss", t.val_loss);
+        writer.summary("pytorch_tokens_per_s", t.tokens_per_s);
+    }
+    writer.artifact("rows", &rows)?;
+    writer.finish()
+}
+
+/// `../shared/bench/torch_gpt.py`, or an error saying where it was looked for.
+fn torch_script(ctx: &viz::Context) -> Result<std::path::PathBuf> {
+    let script = ctx
+        .root
+        .join("..")
+        .join("shared")
+        .join("bench")
+        .join("torch_gpt.py");
+    if !script.exists() {
+        bail!("--torch given but {} does not exist", script.display());
+    }
+    Ok(script)
 }

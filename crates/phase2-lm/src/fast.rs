@@ -166,7 +166,9 @@ struct LayerActs {
 /// All buffers one worker needs for windows of shape `[b, t]`, allocated once.
 pub struct Workspace {
     b: usize,
+    /// Window length of the current pass; buffers hold `t_cap`.
     t: usize,
+    t_cap: usize,
     x0: Vec<f32>, // [BT, C] token + position embeddings
     layers: Vec<LayerActs>,
     lnf: Vec<f32>,
@@ -181,7 +183,7 @@ pub struct Workspace {
     dqkv: Vec<f32>,   // [BT, 3C]
     dfch: Vec<f32>,   // [BT, 4C]
     dscore: Vec<f32>, // [T, T]
-    /// This worker's parameter gradients (flat, [`Offsets`] layout).
+    /// This worker's parameter gradients (flat, [`Offsets`] layout; allocated by the first backward).
     grads: Vec<f32>,
 }
 
@@ -211,6 +213,7 @@ impl Workspace {
         Workspace {
             b,
             t,
+            t_cap: t,
             x0: z(bt * c),
             layers,
             lnf: z(bt * c),
@@ -223,7 +226,7 @@ impl Workspace {
             dqkv: z(bt * 3 * c),
             dfch: z(bt * 4 * c),
             dscore: z(t * t),
-            grads: z(Offsets::new(cfg).total),
+            grads: Vec::new(),
         }
     }
 }
@@ -237,6 +240,8 @@ pub struct FastGpt {
     workers: usize,
     /// One per worker, kept between calls of the same shape.
     spaces: Vec<Workspace>,
+    /// For [`FastGpt::next_logprobs`]: one window of up to `block_size` tokens.
+    infer: Option<Workspace>,
 }
 
 impl FastGpt {
@@ -248,6 +253,7 @@ impl FastGpt {
             off: Offsets::new(cfg),
             workers,
             spaces: Vec::new(),
+            infer: None,
         })
     }
 
@@ -374,10 +380,12 @@ fn forward(
     let (b, t) = (ws.b, ws.t);
     let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
     let bt = b * t;
+    // Buffers may be longer than this pass needs (a workspace reused for shorter windows).
+    let n = bt;
     let w = |start: usize, len: usize| &p[start..start + len];
 
     // Token embedding + position embedding.
-    for (r, (row, &tok)) in ws.x0.chunks_exact_mut(c).zip(x).enumerate() {
+    for (r, (row, &tok)) in ws.x0[..n * c].chunks_exact_mut(c).zip(x).enumerate() {
         row.copy_from_slice(w(off.wte + tok as usize * c, c));
         if let Some(wpe) = off.wpe {
             add_assign(row, w(wpe + (r % t) * c, c));
@@ -387,21 +395,25 @@ fn forward(
         let o = off.blocks[l];
         let (before, rest) = ws.layers.split_at_mut(l);
         let la = &mut rest[0];
-        let inp: &[f32] = if l == 0 { &ws.x0 } else { &before[l - 1].res3 };
+        let inp: &[f32] = if l == 0 {
+            &ws.x0[..n * c]
+        } else {
+            &before[l - 1].res3[..n * c]
+        };
 
         // x + attn(ln1(x))
         layer_norm_fwd(
-            &mut la.ln1,
-            &mut la.ln1_mean,
-            &mut la.ln1_rstd,
+            &mut la.ln1[..n * c],
+            &mut la.ln1_mean[..n],
+            &mut la.ln1_rstd[..n],
             inp,
             w(o.ln1_w, c),
             w(o.ln1_b, c),
             c,
         );
         linear_fwd(
-            &mut la.qkv,
-            &la.ln1,
+            &mut la.qkv[..n * 3 * c],
+            &la.ln1[..n * c],
             w(o.qkv_w, 3 * c * c),
             Some(w(o.qkv_b, 3 * c)),
             bt,
@@ -409,11 +421,19 @@ fn forward(
             3 * c,
             false,
         );
-        attention_fwd(&mut la.atty, &mut la.att, &la.qkv, b, t, c, nh);
-        la.res2.copy_from_slice(inp);
+        attention_fwd(
+            &mut la.atty[..n * c],
+            &mut la.att[..b * nh * t * t],
+            &la.qkv[..n * 3 * c],
+            b,
+            t,
+            c,
+            nh,
+        );
+        la.res2[..n * c].copy_from_slice(inp);
         linear_fwd(
-            &mut la.res2,
-            &la.atty,
+            &mut la.res2[..n * c],
+            &la.atty[..n * c],
             w(o.attn_proj_w, c * c),
             Some(w(o.attn_proj_b, c)),
             bt,
@@ -424,17 +444,17 @@ fn forward(
 
         // x + mlp(ln2(x))
         layer_norm_fwd(
-            &mut la.ln2,
-            &mut la.ln2_mean,
-            &mut la.ln2_rstd,
-            &la.res2,
+            &mut la.ln2[..n * c],
+            &mut la.ln2_mean[..n],
+            &mut la.ln2_rstd[..n],
+            &la.res2[..n * c],
             w(o.ln2_w, c),
             w(o.ln2_b, c),
             c,
         );
         linear_fwd(
-            &mut la.fch,
-            &la.ln2,
+            &mut la.fch[..n * 4 * c],
+            &la.ln2[..n * c],
             w(o.fc_w, 4 * c * c),
             Some(w(o.fc_b, 4 * c)),
             bt,
@@ -442,11 +462,15 @@ fn forward(
             4 * c,
             false,
         );
-        gelu_fwd(&la.fch, &mut la.fch_gelu, &mut la.fch_cdf);
-        la.res3.copy_from_slice(&la.res2);
+        gelu_fwd(
+            &la.fch[..n * 4 * c],
+            &mut la.fch_gelu[..n * 4 * c],
+            &mut la.fch_cdf[..n * 4 * c],
+        );
+        la.res3[..n * c].copy_from_slice(&la.res2[..n * c]);
         linear_fwd(
-            &mut la.res3,
-            &la.fch_gelu,
+            &mut la.res3[..n * c],
+            &la.fch_gelu[..n * 4 * c],
             w(o.proj_w, 4 * c * c),
             Some(w(o.proj_b, c)),
             bt,
@@ -455,11 +479,14 @@ fn forward(
             true,
         );
     }
-    let last = ws.layers.last().map_or(&ws.x0, |la| &la.res3);
+    let last = ws
+        .layers
+        .last()
+        .map_or(&ws.x0[..n * c], |la| &la.res3[..n * c]);
     layer_norm_fwd(
-        &mut ws.lnf,
-        &mut ws.lnf_mean,
-        &mut ws.lnf_rstd,
+        &mut ws.lnf[..n * c],
+        &mut ws.lnf_mean[..n],
+        &mut ws.lnf_rstd[..n],
         last,
         w(off.lnf_w, c),
         w(off.lnf_b, c),
@@ -467,8 +494,8 @@ fn forward(
     );
     // Tied head: logits = lnf · wteᵀ.
     linear_fwd(
-        &mut ws.logits,
-        &ws.lnf,
+        &mut ws.logits[..n * v],
+        &ws.lnf[..n * c],
         w(off.wte, v * c),
         None,
         bt,
@@ -476,7 +503,7 @@ fn forward(
         v,
         false,
     );
-    softmax_cross_entropy(&mut ws.logits, y, v)
+    softmax_cross_entropy(&mut ws.logits[..n * v], y, v)
 }
 
 /// Backward pass after [`forward`]: parameter gradients of `scale · Σ loss` into `ws.grads`.
@@ -493,8 +520,10 @@ fn backward(
     let (b, t) = (ws.b, ws.t);
     let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
     let bt = b * t;
+    assert_eq!(t, ws.t_cap, "backward needs a workspace of the exact shape");
     let w = |start: usize, len: usize| &p[start..start + len];
     let g = &mut ws.grads;
+    g.resize(off.total, 0.0);
     g.fill(0.0);
 
     // d loss / d logits = (softmax − one-hot) · scale, in place over the probabilities.
@@ -653,6 +682,256 @@ fn backward(
         }
     }
 }
+
+// ---- generation ------------------------------------------------------------------------------------
+
+/// Keys and values of every layer for the positions of one sequence seen so far, plus the scratch
+/// vectors one decoding step needs (allocated once).
+pub struct FastKvCache {
+    /// Per layer `[block_size, C]`: row `j` holds position `j`'s keys (values) of all heads.
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    y: Vec<f32>,
+    fc: Vec<f32>,
+    cdf: Vec<f32>,
+    act: Vec<f32>,
+    scores: Vec<f32>,
+    logits: Vec<f32>,
+    stats: [Vec<f32>; 2],
+}
+
+impl FastKvCache {
+    pub fn new(cfg: &GptConfig) -> FastKvCache {
+        let (c, t) = (cfg.d_model, cfg.block_size);
+        let z = |n: usize| vec![0f32; n];
+        FastKvCache {
+            k: (0..cfg.n_layer).map(|_| z(t * c)).collect(),
+            v: (0..cfg.n_layer).map(|_| z(t * c)).collect(),
+            len: 0,
+            x: z(c),
+            h: z(c),
+            qkv: z(3 * c),
+            y: z(c),
+            fc: z(4 * c),
+            cdf: z(4 * c),
+            act: z(4 * c),
+            scores: z(t),
+            logits: z(cfg.vocab_size),
+            stats: [z(1), z(1)],
+        }
+    }
+
+    /// Positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget every position (the window was re-based).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl FastGpt {
+    /// Log-probabilities of the next token after `tokens`, which continue the sequence in `cache`
+    /// (they take positions `cache.len()..`). Each token costs one row of every matrix product and
+    /// one row of attention over the cached keys: incremental decoding.
+    pub fn next_logprobs_cached(
+        &self,
+        p: &[f32],
+        tokens: &[u32],
+        cache: &mut FastKvCache,
+    ) -> Result<Vec<f32>> {
+        ensure!(!tokens.is_empty(), "no tokens to decode");
+        ensure!(
+            cache.len + tokens.len() <= self.cfg.block_size,
+            "{} cached + {} new tokens exceed block_size {}",
+            cache.len,
+            tokens.len(),
+            self.cfg.block_size
+        );
+        for &tok in tokens {
+            ensure!(
+                (tok as usize) < self.cfg.vocab_size,
+                "token id {tok} is outside the vocabulary ({})",
+                self.cfg.vocab_size
+            );
+            decode_one(&self.cfg, &self.off, p, cache, tok);
+        }
+        let mut out = cache.logits.clone();
+        log_softmax(&mut out);
+        Ok(out)
+    }
+
+    /// The same log-probabilities recomputed from scratch: a full forward pass over `tokens`
+    /// (positions `0..`), no cache. The baseline the cache is measured against.
+    pub fn next_logprobs(&mut self, p: &[f32], tokens: &[u32]) -> Result<Vec<f32>> {
+        let t = tokens.len();
+        ensure!(
+            t > 0 && t <= self.cfg.block_size,
+            "windows of {t} tokens: must be 1..={}",
+            self.cfg.block_size
+        );
+        ensure!(p.len() == self.off.total, "params have the wrong length");
+        let (cfg, off) = (&self.cfg, &self.off);
+        let ws = self
+            .infer
+            .get_or_insert_with(|| Workspace::new(cfg, 1, cfg.block_size));
+        ws.t = t;
+        let targets = vec![0u32; t];
+        forward(cfg, off, p, ws, tokens, &targets);
+        let v = cfg.vocab_size;
+        let mut out: Vec<f32> = ws.logits[(t - 1) * v..t * v].to_vec();
+        for x in out.iter_mut() {
+            *x = x.max(f32::MIN_POSITIVE).ln();
+        }
+        Ok(out)
+    }
+}
+
+/// One token through the model at position `cache.len`, its keys and values appended to the cache;
+/// leaves the next-token logits in `cache.logits`.
+fn decode_one(cfg: &GptConfig, off: &Offsets, p: &[f32], cache: &mut FastKvCache, tok: u32) {
+    let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let pos = cache.len;
+    let w = |start: usize, len: usize| &p[start..start + len];
+    let cc = cache;
+    cc.x.copy_from_slice(w(off.wte + tok as usize * c, c));
+    if let Some(wpe) = off.wpe {
+        add_assign(&mut cc.x, w(wpe + pos * c, c));
+    }
+    let [mean, rstd] = &mut cc.stats;
+    for (l, o) in off.blocks.iter().enumerate() {
+        layer_norm_fwd(
+            &mut cc.h,
+            mean,
+            rstd,
+            &cc.x,
+            w(o.ln1_w, c),
+            w(o.ln1_b, c),
+            c,
+        );
+        linear_fwd(
+            &mut cc.qkv,
+            &cc.h,
+            w(o.qkv_w, 3 * c * c),
+            Some(w(o.qkv_b, 3 * c)),
+            1,
+            c,
+            3 * c,
+            false,
+        );
+        let (kc, vc) = (&mut cc.k[l], &mut cc.v[l]);
+        kc[pos * c..(pos + 1) * c].copy_from_slice(&cc.qkv[c..2 * c]);
+        vc[pos * c..(pos + 1) * c].copy_from_slice(&cc.qkv[2 * c..3 * c]);
+        for h in 0..nh {
+            let q = &cc.qkv[h * hs..(h + 1) * hs];
+            let scores = &mut cc.scores[..=pos];
+            for (j, sc) in scores.iter_mut().enumerate() {
+                *sc = dot8(q, &kc[j * c + h * hs..j * c + (h + 1) * hs]) * scale;
+            }
+            // This query is the newest position: it sees every cached key.
+            let max = max8(scores);
+            for sc in scores.iter_mut() {
+                *sc = exp_f32(*sc - max);
+            }
+            let inv = 1.0 / sum8(scores);
+            let y = &mut cc.y[h * hs..(h + 1) * hs];
+            y.fill(0.0);
+            for (j, &sc) in scores.iter().enumerate() {
+                axpy(y, sc * inv, &vc[j * c + h * hs..j * c + (h + 1) * hs]);
+            }
+        }
+        linear_fwd(
+            &mut cc.x,
+            &cc.y,
+            w(o.attn_proj_w, c * c),
+            Some(w(o.attn_proj_b, c)),
+            1,
+            c,
+            c,
+            true,
+        );
+        layer_norm_fwd(
+            &mut cc.h,
+            mean,
+            rstd,
+            &cc.x,
+            w(o.ln2_w, c),
+            w(o.ln2_b, c),
+            c,
+        );
+        linear_fwd(
+            &mut cc.fc,
+            &cc.h,
+            w(o.fc_w, 4 * c * c),
+            Some(w(o.fc_b, 4 * c)),
+            1,
+            c,
+            4 * c,
+            false,
+        );
+        gelu_fwd(&cc.fc, &mut cc.act, &mut cc.cdf);
+        linear_fwd(
+            &mut cc.x,
+            &cc.act,
+            w(o.proj_w, 4 * c * c),
+            Some(w(o.proj_b, c)),
+            1,
+            4 * c,
+            c,
+            true,
+        );
+    }
+    layer_norm_fwd(
+        &mut cc.h,
+        mean,
+        rstd,
+        &cc.x,
+        w(off.lnf_w, c),
+        w(off.lnf_b, c),
+        c,
+    );
+    linear_fwd(
+        &mut cc.logits,
+        &cc.h,
+        w(off.wte, v * c),
+        None,
+        1,
+        c,
+        v,
+        false,
+    );
+    cc.len += 1;
+}
+
+/// `l ← l − log Σ e^l`, stably.
+fn log_softmax(l: &mut [f32]) {
+    let max = max8(l);
+    let z: f32 = l.iter().map(|&x| (x - max).exp()).sum();
+    let shift = max + z.ln();
+    for x in l.iter_mut() {
+        *x -= shift;
+    }
+}
+
+simd_f32!(
+    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += a * xv;
+        }
+    }
+);
 
 /// Two disjoint mutable parameter slices `[a, a+na)` and `[b, b+nb)` with `a + na <= b`.
 fn two(g: &mut [f32], a: usize, na: usize, b: usize, nb: usize) -> (&mut [f32], &mut [f32]) {

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::KvCache;
+use crate::fast::{FastGpt, FastKvCache};
 use crate::model::Gpt;
 use crate::ops::Plain;
 use crate::tokenizer::Tokenizer;
@@ -109,10 +110,54 @@ pub fn sample_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     last as u32
 }
 
-/// Generate `max_new` tokens after `prompt`. Returns the new tokens and, per step, the logits they
-/// were drawn from (for the cache-equivalence test). `use_cache` picks the KV-cache path or full
-/// recomputation of the window at every step; both follow the same window rule. Both run on the
-/// plain ops: for one token at a time they are faster than the fused kernels (measured).
+/// The generation loop every backend shares: keeps the window (see the module docs), asks
+/// `next(window, rebased)` for the logits (or log-probabilities) of the token after `window`, and
+/// samples. `rebased` says the window was just cut, so positions restart at 0 and any cache must be
+/// rebuilt. Returns the new tokens and, per step, the scores they were drawn from.
+fn generate_with<F>(
+    block: usize,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut ChaCha8Rng,
+    mut next: F,
+) -> Result<(Vec<u32>, Vec<Vec<f32>>)>
+where
+    F: FnMut(&[u32], bool) -> Result<Vec<f32>>,
+{
+    s.validate()?;
+    if prompt.is_empty() {
+        bail!("the prompt must contain at least one token");
+    }
+    let keep = (block / 2).max(1);
+    // The window starts as the prompt's last `block` tokens (or its last `keep` if it fills it).
+    let mut window: Vec<u32> = prompt[prompt.len().saturating_sub(block)..].to_vec();
+    if window.len() == block {
+        window.drain(..block - keep);
+    }
+    let mut rebased = true;
+    let mut out = Vec::with_capacity(max_new);
+    let mut all = Vec::with_capacity(max_new);
+    for _ in 0..max_new {
+        let scores = next(&window, rebased)?;
+        rebased = false;
+        let tok = sample_token(&scores, s, rng);
+        all.push(scores);
+        out.push(tok);
+        window.push(tok);
+        if window.len() == block {
+            // Full: keep the newest half; positions restart at 0.
+            window.drain(..block - keep);
+            rebased = true;
+        }
+    }
+    Ok((out, all))
+}
+
+/// Generate `max_new` tokens after `prompt` with the candle model (the readable reference). Returns
+/// the new tokens and, per step, the logits they were drawn from (for the cache-equivalence test).
+/// `use_cache` picks the KV-cache path or full recomputation of the window at every step; both
+/// follow the same window rule and run on the plain ops.
 pub fn generate(
     model: &Gpt,
     prompt: &[u32],
@@ -121,49 +166,72 @@ pub fn generate(
     rng: &mut ChaCha8Rng,
     use_cache: bool,
 ) -> Result<(Vec<u32>, Vec<Vec<f32>>)> {
-    s.validate()?;
-    if prompt.is_empty() {
-        bail!("the prompt must contain at least one token");
-    }
-    let block = model.cfg.block_size;
-    let keep = (block / 2).max(1);
-    // The window starts as the prompt's last `block` tokens (or its last `keep` if it fills it).
-    let mut window: Vec<u32> = prompt[prompt.len().saturating_sub(block)..].to_vec();
-    if window.len() == block {
-        window.drain(..block - keep);
-    }
     let mut caches = vec![KvCache::default(); model.cfg.n_layer];
-    let mut cached = 0; // tokens of `window` already in the caches
-    let mut out = Vec::with_capacity(max_new);
-    let mut all_logits = Vec::with_capacity(max_new);
-    for _ in 0..max_new {
-        let logits = if use_cache {
+    let mut cached = 0; // tokens of the window already in the caches
+    let last_row = |logits: Tensor| -> Result<Vec<f32>> {
+        let t = logits.dim(1)?;
+        Ok(logits
+            .squeeze(0)?
+            .narrow(0, t - 1, 1)?
+            .squeeze(0)?
+            .to_vec1()?)
+    };
+    generate_with(
+        model.cfg.block_size,
+        prompt,
+        max_new,
+        s,
+        rng,
+        |window, rebased| {
+            if !use_cache {
+                let idx = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
+                return last_row(model.forward(&idx, &Plain)?);
+            }
+            if rebased {
+                caches.iter_mut().for_each(|c| *c = KvCache::default());
+                cached = 0;
+            }
             let new = &window[cached..];
             let idx = Tensor::from_slice(new, (1, new.len()), &Device::Cpu)?;
-            let l = model.forward_cached(&idx, cached, &mut caches, &Plain)?;
+            let logits = model.forward_cached(&idx, cached, &mut caches, &Plain)?;
             cached = window.len();
-            l
-        } else {
-            let idx = Tensor::from_slice(&window, (1, window.len()), &Device::Cpu)?;
-            model.forward(&idx, &Plain)?
-        };
-        let last: Vec<f32> = logits
-            .squeeze(0)?
-            .narrow(0, logits.dim(1)? - 1, 1)?
-            .squeeze(0)?
-            .to_vec1()?;
-        let next = sample_token(&last, s, rng);
-        all_logits.push(last);
-        out.push(next);
-        window.push(next);
-        if window.len() == block {
-            // Full: keep the newest half; positions restart at 0, so the cache must be rebuilt.
-            window.drain(..block - keep);
-            caches.iter_mut().for_each(|c| *c = KvCache::default());
-            cached = 0;
-        }
-    }
-    Ok((out, all_logits))
+            last_row(logits)
+        },
+    )
+}
+
+/// [`generate`] on the hand-written engine ([`crate::fast`]): the scores are log-probabilities (the
+/// same distribution as the logits). With `use_cache`, one decoding step per token over a
+/// [`FastKvCache`]; without, a full forward pass over the window every token.
+pub fn generate_fast(
+    model: &Gpt,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut ChaCha8Rng,
+    use_cache: bool,
+) -> Result<(Vec<u32>, Vec<Vec<f32>>)> {
+    let mut fast = FastGpt::new(&model.cfg, 1)?;
+    let mut params = Vec::new();
+    crate::fast::gather(model, &fast.off, &mut params)?;
+    let mut cache = FastKvCache::new(&model.cfg);
+    generate_with(
+        model.cfg.block_size,
+        prompt,
+        max_new,
+        s,
+        rng,
+        |window, rebased| {
+            if !use_cache {
+                return fast.next_logprobs(&params, window);
+            }
+            if rebased {
+                cache.clear();
+            }
+            let new = &window[cache.len()..];
+            fast.next_logprobs_cached(&params, new, &mut cache)
+        },
+    )
 }
 
 /// Text continuation of `prompt` by a model with its tokenizer.
@@ -177,7 +245,7 @@ pub fn continue_text(
 ) -> Result<String> {
     let ids = tokenizer.try_encode(prompt)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (new, _) = generate(model, &ids, max_new, s, &mut rng, true)?;
+    let (new, _) = generate_fast(model, &ids, max_new, s, &mut rng, true)?;
     Ok(format!("{prompt}{}", tokenizer.decode(&new)))
 }
 

@@ -477,7 +477,7 @@ enum Engine {
     /// graphs ([`crate::parallel`]).
     Candle(Box<dyn Ops>),
     /// The hand-written forward/backward of [`crate::fast`] (`"fast"`).
-    Fast(FastGpt),
+    Fast(Box<FastGpt>),
 }
 
 /// The whole state of a training run.
@@ -524,7 +524,7 @@ impl Trainer {
         let opt = AdamW::new(&cfg.train, decay);
         let rng = ChaCha8Rng::seed_from_u64(cfg.train.seed.wrapping_add(1));
         let engine = match cfg.train.ops.as_str() {
-            "fast" => Engine::Fast(FastGpt::new(&cfg.model, cfg.train.workers)?),
+            "fast" => Engine::Fast(Box::new(FastGpt::new(&cfg.model, cfg.train.workers)?)),
             other => Engine::Candle(ops_by_name(other)?),
         };
         let off = Offsets::new(&cfg.model);

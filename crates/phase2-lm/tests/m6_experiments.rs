@@ -84,4 +84,16 @@ fn m6_quick_bench_records_rows_and_history() {
     assert!(figs
         .iter()
         .any(|p| p.ends_with("m6_training_throughput.png")));
+
+    // --full: the whole (quick) config once, scored on the whole validation split too.
+    phase2_lm::bench::bench_full(&ctx, None).unwrap();
+    let rec = viz::record::Record::load(&ctx, "m6", m6::BENCH_FULL_RUN).unwrap();
+    let rows: Vec<phase2_lm::bench::BenchRow> = rec.artifact("rows").unwrap();
+    assert_eq!(rows.len(), 1);
+    let full = rows[0].val_loss_full.unwrap();
+    assert!(
+        full.is_finite() && full < 65f64.ln(),
+        "whole-split loss {full}"
+    );
+    assert_eq!(rec.summary("val_loss_full"), Some(full));
 }

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor, Var};
 use phase1_mlp::optim::Optimizer;
 use phase2_lm::checkpoint;
-use phase2_lm::generate::{distribution, generate, Sampling};
+use phase2_lm::generate::{distribution, generate, generate_fast, Sampling};
 use phase2_lm::model::{Gpt, GptConfig};
 use phase2_lm::ops::Plain;
 use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
@@ -294,6 +294,49 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     }
 }
 
+/// The hand-written engine's KV-cache decoding equals its full recomputation and the candle model:
+/// same tokens, and log-probabilities equal to the candle logits' log-softmax.
+#[test]
+fn m6_fast_kv_cache_generation_equals_recomputation_and_candle() {
+    let (cfg, _, ids) = setup(20);
+    let mut trainer = Trainer::new(cfg).unwrap();
+    for _ in 0..20 {
+        trainer.step(&ids).unwrap();
+    }
+    let s = Sampling {
+        temperature: 1.0,
+        top_k: Some(5),
+        top_p: Some(0.9),
+    };
+    let prompt = &ids[..3];
+    let run = |fast: bool, cache: bool| {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        if fast {
+            generate_fast(&trainer.model, prompt, 30, &s, &mut rng, cache).unwrap()
+        } else {
+            generate(&trainer.model, prompt, 30, &s, &mut rng, cache).unwrap()
+        }
+    };
+    let (reference, logits) = run(false, false);
+    let log_softmax = |l: &[f32]| -> Vec<f64> {
+        let max = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let z = l.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+        l.iter().map(|&x| x as f64 - max - z).collect()
+    };
+    for cache in [true, false] {
+        let (tokens, scores) = run(true, cache);
+        assert_eq!(tokens, reference, "fast engine, cache {cache}");
+        for (x, y) in scores.iter().zip(&logits) {
+            for (p, q) in x.iter().zip(log_softmax(y)) {
+                assert!(
+                    (*p as f64 - q).abs() <= 1e-4 * (1.0 + q.abs()),
+                    "cache {cache}: {p} vs candle {q}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn m6_sampling_filters_respect_temperature_top_k_and_top_p() {
     let logits = [2.0f32, 1.0, 0.5, 0.0, -1.0];
@@ -401,4 +444,19 @@ fn m6_fused_parallel_and_fast_trainers_match_plain_trainer() {
             }
         }
     }
+}
+
+#[test]
+fn m6_all_windows_tile_the_split_without_overlap() {
+    let data: Vec<u32> = (0..20).collect();
+    let batches = phase2_lm::train::all_windows(&data, 4, 3);
+    assert_eq!(
+        batches.iter().map(|b| b.b).collect::<Vec<_>>(),
+        vec![3, 1],
+        "starts 0, 4, 8 | 12; 16 has no target for its last token"
+    );
+    let xs: Vec<u32> = batches.iter().flat_map(|b| b.x.clone()).collect();
+    let ys: Vec<u32> = batches.iter().flat_map(|b| b.y.clone()).collect();
+    assert_eq!(xs, (0..16).collect::<Vec<u32>>());
+    assert_eq!(ys, (1..17).collect::<Vec<u32>>());
 }

@@ -29,6 +29,7 @@ pub const MILESTONE: &str = "m6";
 pub const CHAR_RUN: &str = "gpt_char";
 pub const BPE_RUN: &str = "gpt_bpe";
 pub const BENCH_RUN: &str = "bench";
+pub const BENCH_FULL_RUN: &str = "bench_full";
 /// nanoGPT's published CPU validation loss for the bench config (nats per character).
 pub const NANOGPT_VAL_LOSS: f64 = 1.88;
 
@@ -196,6 +197,8 @@ pub struct RunOutcome {
     pub trainer: Trainer,
     pub tokenizer: AnyTokenizer,
     pub val_loss: f64,
+    /// Final model, every window of the validation split.
+    pub val_loss_full: f64,
     pub tokens_per_s: f64,
 }
 
@@ -300,6 +303,16 @@ pub fn train_recorded(
         writer.text("samples", &sample_log)?;
     }
     let tokens_per_s = (steps * trainer.tokens_per_step()) as f64 / train_secs;
+    // The final model on every window of the validation split: no sampling noise.
+    let val_loss_full = trainer.evaluate_full(&val_ids)?;
+    let windows = crate::train::all_windows(&val_ids, trainer.cfg.model.block_size, 64);
+    let predictions: usize = windows.iter().map(|w| w.b * w.t).sum();
+    writer.summary("val_loss_full", val_loss_full);
+    writer.summary("val_predictions_full", predictions as f64);
+    writer.summary(
+        "val_bpc_full",
+        val_loss_full / chars_per_token / std::f64::consts::LN_2,
+    );
     writer.summary("val_loss", val_loss);
     writer.summary(
         "val_bpc",
@@ -312,6 +325,7 @@ pub fn train_recorded(
         trainer,
         tokenizer,
         val_loss,
+        val_loss_full,
         tokens_per_s,
     })
 }
@@ -355,9 +369,12 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
             run,
         )?;
         if run == CHAR_RUN {
-            let (cached, full) = kv_cache_speed(&out, &cfg.kv_cache, &cfg.samples)?;
+            let [cached, full, candle_cached, candle_full] =
+                kv_cache_speed(&out, &cfg.kv_cache, &cfg.samples)?;
             writer.summary("kv_tokens_per_s", cached);
             writer.summary("recompute_tokens_per_s", full);
+            writer.summary("candle_kv_tokens_per_s", candle_cached);
+            writer.summary("candle_recompute_tokens_per_s", candle_full);
             summary.push(format!(
                 "kv-cache {:.0} vs recompute {:.0} tok/s ({:.1}x)",
                 cached,
@@ -366,8 +383,8 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
             ));
         }
         summary.push(format!(
-            "{run} val {:.3} ({:.0} tok/s)",
-            out.val_loss, out.tokens_per_s
+            "{run} val {:.3} (whole split {:.3}, {:.0} tok/s)",
+            out.val_loss, out.val_loss_full, out.tokens_per_s
         ));
         writer.finish()?;
     }
@@ -379,12 +396,10 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
     Ok(())
 }
 
-/// Tokens per second generating `new_tokens` greedily, with and without the KV cache.
-fn kv_cache_speed(
-    out: &RunOutcome,
-    spec: &KvBenchSpec,
-    samples: &SampleSpec,
-) -> Result<(f64, f64)> {
+/// Tokens per second generating `new_tokens` greedily, with and without the KV cache, on the
+/// hand-written engine and on the candle model: `[fast cached, fast recomputed, candle cached,
+/// candle recomputed]`.
+fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<[f64; 4]> {
     let model = if spec.block_size == out.trainer.cfg.model.block_size {
         out.trainer.model.clone()
     } else {
@@ -400,11 +415,19 @@ fn kv_cache_speed(
         top_k: None,
         top_p: None,
     };
-    let mut speed = [0.0; 2];
-    for (i, use_cache) in [true, false].into_iter().enumerate() {
+    let mut speed = [0.0; 4];
+    for (i, (fast, use_cache)) in [(true, true), (true, false), (false, true), (false, false)]
+        .into_iter()
+        .enumerate()
+    {
         let mut rng = ChaCha8Rng::seed_from_u64(samples.seed);
         let start = Instant::now();
-        generate::generate(
+        let run = if fast {
+            generate::generate_fast
+        } else {
+            generate::generate
+        };
+        run(
             &model,
             &prompt,
             spec.new_tokens,
@@ -414,7 +437,7 @@ fn kv_cache_speed(
         )?;
         speed[i] = spec.new_tokens as f64 / start.elapsed().as_secs_f64();
     }
-    Ok((speed[0], speed[1]))
+    Ok(speed)
 }
 
 fn run_ablations(ctx: &viz::Context) -> Result<()> {
@@ -620,9 +643,50 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
     let kv = ch.require("kv_tokens_per_s")?;
     let full = ch.require("recompute_tokens_per_s")?;
     let mut speed = format!(
-        "\nGeneration of {} new tokens (greedy, context {} tokens): KV cache **{} tokens/s**, full recomputation {} tokens/s — **{:.1}×**.\n",
+        "\nGeneration of {} new tokens (greedy, context up to {} tokens) on the hand-written engine: KV cache \
+         **{} tokens/s**, full recomputation of the window for every token {} tokens/s — **{:.1}×**.",
         cfg.kv_cache.new_tokens, cfg.kv_cache.block_size, fmt_rate(kv), fmt_rate(full), kv / full
     );
+    if let (Some(ck), Some(cf)) = (
+        ch.summary("candle_kv_tokens_per_s"),
+        ch.summary("candle_recompute_tokens_per_s"),
+    ) {
+        speed.push_str(&format!(
+            " The candle model (reference ops), same rule: {} vs {} tokens/s ({:.1}×): with one token per \
+             call its time goes to per-op overhead rather than arithmetic.",
+            fmt_rate(ck),
+            fmt_rate(cf),
+            ck / cf
+        ));
+    }
+    speed.push('\n');
+    if let Some(bf) = load(ctx, BENCH_FULL_RUN) {
+        let rows: Vec<crate::bench::BenchRow> = bf.artifact("rows")?;
+        let mut t = viz::table::Table::new(&[
+            "trainer",
+            "steps",
+            "training tokens/s",
+            "val loss (20 batches)",
+            "val loss (whole split)",
+            "peak memory (MiB)",
+        ]);
+        for r in &rows {
+            t.push(vec![
+                r.trainer.clone(),
+                r.steps.to_string(),
+                fmt_rate(r.tokens_per_s),
+                format!("{:.3}", r.val_loss),
+                r.val_loss_full.map_or("—".into(), |v| format!("{v:.3}")),
+                format!("{:.0}", r.peak_mem_mib),
+            ]);
+        }
+        speed.push_str(&format!(
+            "\nThe whole bench config, ours and `torch_gpt.py` one after the other (`cargo xtask bench --full`; {}). \
+             PyTorch's validation loss is its own mean over 20 random validation batches:\n\n{}",
+            bf.provenance(),
+            t.markdown()
+        ));
+    }
     let bench = load(ctx, BENCH_RUN);
     if let Some(bench) = &bench {
         let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
@@ -673,7 +737,8 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         opt(cfg.samples.top_k.map(|k| k.to_string())),
         opt(cfg.samples.top_p.map(|p| p.to_string()))
     );
-    let val = ch.require("val_loss")?;
+    let val_batches = ch.require("val_loss")?;
+    let val = ch.require("val_loss_full")?;
     let verdict = if val <= NANOGPT_VAL_LOSS {
         "meets"
     } else {
@@ -690,12 +755,15 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         setup: format!(
             "Character model = the bench config of `shared/bench/torch_gpt.py`: {} layers, {} heads, d_model {}, block {}, \
              batch {}, {} steps, lr {} → {} (warm-up {} + cosine), AdamW β=({}, {}), weight decay {} on matrices only, \
-             clip {}, no dropout; evaluation = mean over {} fixed validation batches every {} steps. BPE model: vocabulary \
-             {}, {} layers, d_model {}, block {}, batch {}, {} steps (sized to the time budget). 90/10 split by character. {}",
+             clip {}, no dropout; evaluation = mean over {} fixed validation batches every {} steps, and the final model \
+             on every window of the validation split ({} predictions for the character model). BPE model: vocabulary \
+             {}, {} layers, d_model {}, block {}, batch {}, {} steps (sized to the time budget). 90/10 split by character. \
+             Trainer: `ops = \"{}\"`, {} worker thread(s). {}",
             c.model.n_layer, c.model.n_head, c.model.d_model, c.model.block_size, c.train.batch_size, c.train.steps,
             c.train.max_lr, c.train.min_lr, c.train.warmup, c.train.beta1, c.train.beta2, c.train.weight_decay,
-            c.train.grad_clip, c.train.eval_iters, c.train.eval_interval, bpe_vocab(b), b.model.n_layer, b.model.d_model,
-            b.model.block_size, b.train.batch_size, b.train.steps, ch.provenance()
+            c.train.grad_clip, c.train.eval_iters, c.train.eval_interval,
+            ch.require("val_predictions_full")?, bpe_vocab(b), b.model.n_layer, b.model.d_model,
+            b.model.block_size, b.train.batch_size, b.train.steps, c.train.ops, c.train.workers, ch.provenance()
         ),
         results,
         figures: {
@@ -706,7 +774,8 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
             f
         },
         discussion: format!(
-            "The character model ends at {val:.3} nats per character on validation, which {verdict} nanoGPT's {NANOGPT_VAL_LOSS}. \
+            "The character model ends at {val:.3} nats per character on the whole validation split ({val_batches:.3} on \
+             the 20 fixed batches), which {verdict} nanoGPT's {NANOGPT_VAL_LOSS}. \
              Per token the BPE model's loss ({:.3} nats) is higher because each token carries {:.2} characters, so the \
              fair comparison is bits per character: {:.3} (char) vs {:.3} (BPE). The samples show the usual progression — \
              random characters, then word shapes and line breaks, then speaker names and verse-like lines.",

@@ -7,7 +7,7 @@
 //! cargo xtask log                                        regenerate the log and crate README sections
 //! cargo xtask check                                      dangling links, orphan figures, broken records
 //! cargo xtask bench [--torch PYTHON] [--steps N]         GPT training throughput (vs PyTorch)
-//! cargo xtask bench --full [--torch PYTHON]             the whole bench config: validation loss vs PyTorch
+//! cargo xtask bench --full [--seeds N] [--torch PYTHON] the whole bench config: validation loss vs PyTorch
 //! cargo xtask sample --checkpoint DIR --prompt TEXT      generate text from a trained GPT
 //! ```
 
@@ -78,6 +78,9 @@ enum Cmd {
         /// trainer and once with PyTorch, for the validation loss (records m6/bench_full).
         #[arg(long, conflicts_with = "steps")]
         full: bool,
+        /// With --full: how many seeds (the config's seed, +1, ...).
+        #[arg(long, default_value_t = 1, requires = "full")]
+        seeds: usize,
         #[arg(long)]
         quiet: bool,
     },
@@ -160,11 +163,12 @@ fn main() -> Result<()> {
             torch,
             steps,
             full,
+            seeds,
             quiet,
         } => {
             let ctx = viz::Context::full(&root(), quiet);
             if full {
-                phase2_lm::bench::bench_full(&ctx, torch.as_deref())?;
+                phase2_lm::bench::bench_full(&ctx, torch.as_deref(), seeds)?;
             } else {
                 phase2_lm::bench::bench(&ctx, torch.as_deref(), steps)?;
             }

@@ -64,6 +64,9 @@ pub struct BenchRow {
     /// Ours only, in the full-length run: mean loss over every window of the validation split.
     #[serde(default)]
     pub val_loss_full: Option<f64>,
+    /// The run's seed, in the full-length runs (one row per trainer and seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// One line of the speed history kept across invocations.
@@ -142,6 +145,7 @@ fn time_torch(
     data: &Path,
     steps: usize,
     threads: usize,
+    seed: u64,
 ) -> Result<(TorchResult, f64)> {
     let mut child = Command::new(python)
         .arg(script)
@@ -152,6 +156,8 @@ fn time_torch(
             &steps.to_string(),
             "--threads",
             &threads.to_string(),
+            "--seed",
+            &seed.to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -270,7 +276,8 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .min(2);
-            let (res, peak) = time_torch(python, &script, &data_file, steps, threads)?;
+            let (res, peak) =
+                time_torch(python, &script, &data_file, steps, threads, cfg.train.seed)?;
             writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
             rounds[n_trainers - 1].push(res.train_tokens_per_s);
             torch_peak = torch_peak.max(peak);
@@ -299,6 +306,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             rounds: rounds[i].clone(),
             val_loss: our_val[i],
             val_loss_full: None,
+            seed: None,
         })
         .collect();
     if torch_python.is_some() {
@@ -312,6 +320,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
             rounds: r.clone(),
             val_loss: torch_val,
             val_loss_full: None,
+            seed: None,
         });
     }
     println!(
@@ -360,12 +369,16 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     writer.finish()
 }
 
-/// `cargo xtask bench --full`: the whole bench config (2000 steps) once with our default trainer
-/// and once with PyTorch, for the validation loss the speed runs are too short to show. Recorded as
+/// `cargo xtask bench --full`: the whole bench config (2000 steps) with our default trainer and, given
+/// its interpreter, PyTorch, for `seeds` seeds (the config's seed, +1, ...): the validation loss the
+/// speed runs are too short to show, and how much of it is the luck of one seed. Recorded as
 /// `m6/bench_full`.
-pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>) -> Result<()> {
+pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize) -> Result<()> {
     let (cfg, raw): (BenchConfig, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, "bench")?;
+    if seeds == 0 {
+        bail!("bench --full: --seeds must be >= 1");
+    }
     let corpus = Corpus::load(ctx)?;
     let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
     tiny_shakespeare(ctx)?;
@@ -383,49 +396,75 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>) -> Result<()>
     model.vocab_size = tokenizer.vocab_size();
     let fpt = flops_per_token(&model);
     let steps = cfg.train.steps;
-    let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_FULL_RUN, &raw, cfg.train.seed)?;
-    let bar = ctx.progress(1 + u64::from(torch_python.is_some()), "bench --full");
-    bar.set_message(format!(
-        "ours ({}, {} workers)",
-        cfg.train.ops, cfg.train.workers
-    ));
-    let run = RunConfig {
-        model: model.clone(),
-        train: cfg.train.clone(),
+    let script = match torch_python {
+        Some(_) => Some(torch_script(ctx)?),
+        None => None,
     };
-    let mut ours = time_ours(&run, &train, &val, steps)?;
-    let full = ours.trainer.evaluate_full(&val)?;
-    bar.inc(1);
-    let mut rows = vec![BenchRow {
-        trainer: format!("ours ({} x{})", cfg.train.ops, cfg.train.workers),
-        tokens_per_s: ours.tokens_per_s,
-        gflops: ours.tokens_per_s * fpt / 1e9,
-        peak_mem_mib: ours.peak_mib,
-        steps,
-        rounds: vec![ours.tokens_per_s],
-        val_loss: ours.val_loss,
-        val_loss_full: Some(full),
-    }];
-    if let Some(python) = torch_python {
-        let script = torch_script(ctx)?;
-        bar.set_message("pytorch");
-        let (res, peak) = time_torch(python, &script, &data_file, steps, 2)?;
+    let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_FULL_RUN, &raw, cfg.train.seed)?;
+    let per_seed = 1 + u64::from(torch_python.is_some());
+    let bar = ctx.progress(per_seed * seeds as u64, "bench --full");
+    let ours_name = format!("ours ({} x{})", cfg.train.ops, cfg.train.workers);
+    let mut rows = Vec::new();
+    for k in 0..seeds {
+        let seed = cfg.train.seed + k as u64;
+        bar.set_message(format!("{ours_name}, seed {seed}"));
+        let mut train_cfg = cfg.train.clone();
+        train_cfg.seed = seed;
+        let run = RunConfig {
+            model: model.clone(),
+            train: train_cfg,
+        };
+        let mut ours = time_ours(&run, &train, &val, steps)?;
+        let full = ours.trainer.evaluate_full(&val)?;
         bar.inc(1);
+        writer.scalars(
+            seed,
+            &[
+                ("val_loss", ours.val_loss),
+                ("val_loss_full", full),
+                ("tokens_per_s", ours.tokens_per_s),
+            ],
+        )?;
         rows.push(BenchRow {
-            trainer: "pytorch".into(),
-            tokens_per_s: res.train_tokens_per_s,
-            gflops: res.train_tokens_per_s * fpt / 1e9,
-            peak_mem_mib: peak,
+            trainer: ours_name.clone(),
+            tokens_per_s: ours.tokens_per_s,
+            gflops: ours.tokens_per_s * fpt / 1e9,
+            peak_mem_mib: ours.peak_mib,
             steps,
-            rounds: vec![res.train_tokens_per_s],
-            val_loss: res.val_loss,
-            val_loss_full: None,
+            rounds: vec![ours.tokens_per_s],
+            val_loss: ours.val_loss,
+            val_loss_full: Some(full),
+            seed: Some(seed),
         });
+        if let (Some(python), Some(script)) = (torch_python, &script) {
+            bar.set_message(format!("pytorch, seed {seed}"));
+            let (res, peak) = time_torch(python, script, &data_file, steps, 2, seed)?;
+            bar.inc(1);
+            writer.scalars(
+                seed,
+                &[
+                    ("pytorch_val_loss", res.val_loss),
+                    ("pytorch_tokens_per_s", res.train_tokens_per_s),
+                ],
+            )?;
+            rows.push(BenchRow {
+                trainer: "pytorch".into(),
+                tokens_per_s: res.train_tokens_per_s,
+                gflops: res.train_tokens_per_s * fpt / 1e9,
+                peak_mem_mib: peak,
+                steps,
+                rounds: vec![res.train_tokens_per_s],
+                val_loss: res.val_loss,
+                val_loss_full: None,
+                seed: Some(seed),
+            });
+        }
     }
     bar.finish_and_clear();
     for r in &rows {
         println!(
-            "{:<18} {:>9.0} tok/s  val loss {:.3} (full split {})  peak {:.0} MiB",
+            "seed {:<5} {:<16} {:>7.0} tok/s  val loss {:.3} (whole split {})  peak {:.0} MiB",
+            r.seed.unwrap_or(0),
             r.trainer,
             r.tokens_per_s,
             r.val_loss,
@@ -433,13 +472,30 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>) -> Result<()>
             r.peak_mem_mib
         );
     }
-    writer.summary("val_loss", ours.val_loss);
-    writer.summary("val_loss_full", full);
-    writer.summary("tokens_per_s", ours.tokens_per_s);
-    if let Some(t) = rows.get(1) {
-        writer.summary("pytorch_val_loss", t.val_loss);
-        writer.summary("pytorch_tokens_per_s", t.tokens_per_s);
+    let mean = |f: &dyn Fn(&BenchRow) -> Option<f64>, torch: bool| -> Option<f64> {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| (r.trainer == "pytorch") == torch)
+            .filter_map(f)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let summaries = [
+        ("val_loss", mean(&|r| Some(r.val_loss), false)),
+        ("val_loss_full", mean(&|r| r.val_loss_full, false)),
+        ("tokens_per_s", mean(&|r| Some(r.tokens_per_s), false)),
+        ("pytorch_val_loss", mean(&|r| Some(r.val_loss), true)),
+        (
+            "pytorch_tokens_per_s",
+            mean(&|r| Some(r.tokens_per_s), true),
+        ),
+    ];
+    for (name, v) in summaries {
+        if let Some(v) = v {
+            writer.summary(name, v);
+        }
     }
+    writer.summary("seeds", seeds as f64);
     writer.artifact("rows", &rows)?;
     writer.finish()
 }

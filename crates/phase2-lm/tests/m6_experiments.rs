@@ -85,15 +85,18 @@ fn m6_quick_bench_records_rows_and_history() {
         .iter()
         .any(|p| p.ends_with("m6_training_throughput.png")));
 
-    // --full: the whole (quick) config once, scored on the whole validation split too.
-    phase2_lm::bench::bench_full(&ctx, None).unwrap();
+    // --full: the whole (quick) config for two seeds, scored on the whole validation split too.
+    phase2_lm::bench::bench_full(&ctx, None, 2).unwrap();
     let rec = viz::record::Record::load(&ctx, "m6", m6::BENCH_FULL_RUN).unwrap();
     let rows: Vec<phase2_lm::bench::BenchRow> = rec.artifact("rows").unwrap();
-    assert_eq!(rows.len(), 1);
-    let full = rows[0].val_loss_full.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].seed, rows[1].seed), (Some(1337), Some(1338)));
+    let full: Vec<f64> = rows.iter().map(|r| r.val_loss_full.unwrap()).collect();
     assert!(
-        full.is_finite() && full < 65f64.ln(),
-        "whole-split loss {full}"
+        full.iter().all(|v| v.is_finite() && *v < 65f64.ln()),
+        "whole-split loss {full:?}"
     );
-    assert_eq!(rec.summary("val_loss_full"), Some(full));
+    assert_ne!(full[0], full[1], "different seeds, different runs");
+    let mean = (full[0] + full[1]) / 2.0;
+    assert!((rec.summary("val_loss_full").unwrap() - mean).abs() < 1e-12);
 }

@@ -99,9 +99,21 @@ pub fn git_state(root: &Path) -> (String, bool) {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let commit = run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-        .map(|s| !s.is_empty())
-        .unwrap_or(false);
+    // Dirty = the code or configs differ from the commit. What runs themselves write (records,
+    // figures, the generated log and READMEs) does not count: otherwise every record after the first
+    // of a multi-experiment run would call itself dirty because of its predecessors' outputs.
+    let dirty = run(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)records",
+        ":(exclude)visualizations",
+        ":(exclude)*.md",
+    ])
+    .map(|s| !s.is_empty())
+    .unwrap_or(false);
     (commit, dirty)
 }
 
@@ -548,5 +560,53 @@ mod tests {
         };
         assert!(RunWriter::create_in(tmp.path(), tmp.path(), "m1", "a/b", &cfg, 0).is_err());
         assert!(RunWriter::create_in(tmp.path(), tmp.path(), "", "a", &cfg, 0).is_err());
+    }
+
+    /// Outputs of runs (records, figures, Markdown) leave a tree clean; code and configs do not.
+    #[test]
+    fn dirty_means_code_or_config_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(args)
+                .current_dir(tmp.path())
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        for (path, text) in [
+            ("src/lib.rs", "a"),
+            ("configs/x.toml", "a"),
+            ("records/m1/r/meta.json", "a"),
+            ("visualizations/m1_x.png", "a"),
+            ("experiments_log.md", "a"),
+        ] {
+            let p = tmp.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        git(&["add", "-A"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ]);
+        assert!(!git_state(tmp.path()).1);
+        for out in [
+            "records/m1/r/meta.json",
+            "visualizations/m1_x.png",
+            "experiments_log.md",
+        ] {
+            std::fs::write(tmp.path().join(out), "b").unwrap();
+        }
+        assert!(!git_state(tmp.path()).1, "run outputs alone are not dirty");
+        std::fs::write(tmp.path().join("configs/x.toml"), "b").unwrap();
+        assert!(git_state(tmp.path()).1, "a changed config is dirty");
     }
 }

@@ -58,7 +58,7 @@ pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<(
     }
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
 
-    let vars = trainer.model.vars();
+    let vars = trainer.model().vars();
     let model: HashMap<String, Tensor> = vars
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
@@ -148,7 +148,7 @@ pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
     if state.adam_t > 0 {
         let opt = read_tensors(&dir.join(OPTIMIZER))?;
         let (mut m, mut v) = (Vec::new(), Vec::new());
-        for (n, var) in trainer.model.vars() {
+        for (n, var) in trainer.model().vars() {
             let get = |k: String| -> Result<Vec<f32>> {
                 let t = opt
                     .get(&k)

@@ -6,9 +6,9 @@
 //! bottom in one file), [`train`] (AdamW, schedule, clipping, checkpoints), [`generate`] (sampling with a
 //! KV cache), and [`experiments`] (what `cargo xtask phase2` runs).
 
-/// Runs `$body` (an expression generic over the element type) compiled once normally and once with
-/// AVX2+FMA enabled, picking the second at run time where the CPU has it. Only used for `f32`
-/// elementwise loops, where 8-wide vectors pay.
+/// Runs `$body` (an expression generic over the element type) compiled three times — plain, with
+/// AVX2+FMA, and with AVX-512 — picking the widest the CPU has at run time. Only used for `f32`
+/// elementwise loops, where 8- or 16-wide vectors pay.
 macro_rules! simd_f32 {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -16,8 +16,19 @@ macro_rules! simd_f32 {
             #[cfg(target_arch = "x86_64")]
             {
                 $(#[$meta])*
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) $(-> $ret)? $body
+                $(#[$meta])*
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn fast($($arg: $ty),*) $(-> $ret)? $body
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU supports the features `wide` was compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the CPU supports the features `fast` was compiled for.
                     return unsafe { fast($($arg),*) };

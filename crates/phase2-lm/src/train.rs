@@ -483,10 +483,12 @@ enum Engine {
 /// The whole state of a training run.
 pub struct Trainer {
     pub cfg: RunConfig,
-    /// The model being trained. The trainer updates its own flat copy of the parameters and writes
-    /// it into `model` after every step, so read `model` freely, but to start from other weights
-    /// build a new trainer ([`Trainer::with_model`]) rather than setting them here.
-    pub model: Gpt,
+    /// The candle view of the weights. The trainer owns them as one flat vector (`params`) and
+    /// copies them into this model only when someone asks for it ([`Trainer::model`]): the copy is
+    /// two passes over 3 MB, a few percent of a step.
+    gpt: Gpt,
+    /// `gpt` is behind `params`.
+    stale: std::cell::Cell<bool>,
     pub opt: AdamW,
     /// Steps completed.
     pub step: usize,
@@ -533,7 +535,8 @@ impl Trainer {
         fast::gather(&model, &off, &mut params)?;
         Ok(Trainer {
             cfg,
-            model,
+            gpt: model,
+            stale: std::cell::Cell::new(false),
             opt,
             step: 0,
             rng,
@@ -542,6 +545,17 @@ impl Trainer {
             params,
             grads,
         })
+    }
+
+    /// The model with the current weights (to evaluate, sample from, or save). To start from other
+    /// weights, build a new trainer ([`Trainer::with_model`]) rather than setting them here.
+    pub fn model(&self) -> &Gpt {
+        if self.stale.get() {
+            fast::scatter(&self.params, &self.off, &self.gpt)
+                .expect("the flat parameters were laid out from this model");
+            self.stale.set(false);
+        }
+        &self.gpt
     }
 
     /// The candle ops for forward passes outside training (attention maps, generation): the
@@ -567,6 +581,9 @@ impl Trainer {
             self.cfg.model.block_size,
             &mut self.rng,
         )?;
+        if let Engine::Candle(_) = self.engine {
+            self.model(); // the candle engine reads the weights through the model
+        }
         let loss = match &mut self.engine {
             Engine::Fast(f) => f.loss_and_grads(
                 &self.params,
@@ -578,7 +595,7 @@ impl Trainer {
             )?,
             Engine::Candle(ops) => {
                 let (x, y) = batch.tensors()?;
-                let (loss, grads) = loss_and_grads(&self.model, &x, &y, ops.as_ref(), t.workers)?;
+                let (loss, grads) = loss_and_grads(&self.gpt, &x, &y, ops.as_ref(), t.workers)?;
                 for (g, &(start, n)) in grads.iter().zip(self.off.spans()) {
                     self.grads[start..start + n].copy_from_slice(&g.flatten_all()?.to_vec1()?);
                 }
@@ -597,7 +614,7 @@ impl Trainer {
             lr,
             t.workers,
         )?;
-        fast::scatter(&self.params, &self.off, &self.model)?;
+        self.stale.set(true);
         self.step += 1;
         Ok(StepStats {
             loss,
@@ -608,6 +625,9 @@ impl Trainer {
 
     /// Mean loss per token over `batches` (no gradient).
     pub fn evaluate(&mut self, batches: &[Batch]) -> anyhow::Result<f64> {
+        if let Engine::Candle(_) = self.engine {
+            self.model();
+        }
         let (mut sum, mut tokens) = (0.0, 0usize);
         for batch in batches {
             let n = batch.b * batch.t;
@@ -617,7 +637,7 @@ impl Trainer {
                 }
                 Engine::Candle(ops) => {
                     let (x, y) = batch.tensors()?;
-                    self.model.loss(&x, &y, ops.as_ref())?.to_scalar::<f32>()?
+                    self.gpt.loss(&x, &y, ops.as_ref())?.to_scalar::<f32>()?
                 }
             };
             sum += loss as f64 * n as f64;

@@ -50,7 +50,7 @@ fn setup(steps: usize) -> (RunConfig, AnyTokenizer, Vec<u32>) {
 }
 
 fn weights(t: &Trainer) -> Vec<Vec<f32>> {
-    t.model
+    t.model()
         .vars()
         .iter()
         .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
@@ -237,7 +237,7 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     // 30 new tokens with block 8: the window is halved and the cache rebuilt several times.
     let prompt = &ids[..3];
     let (a, la) = generate(
-        &trainer.model,
+        trainer.model(),
         prompt,
         30,
         &s,
@@ -246,7 +246,7 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     )
     .unwrap();
     let (b, lb) = generate(
-        &trainer.model,
+        trainer.model(),
         prompt,
         30,
         &s,
@@ -266,7 +266,7 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
     // The cached forward equals the full forward position by position.
     let idx = Tensor::from_slice(&ids[..8], (1, 8), &Device::Cpu).unwrap();
     let full: Vec<Vec<f32>> = trainer
-        .model
+        .model()
         .forward(&idx, &Plain)
         .unwrap()
         .squeeze(0)
@@ -275,14 +275,14 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
         .unwrap();
     let mut caches = vec![phase2_lm::attention::KvCache::default(); 2];
     let head = trainer
-        .model
+        .model()
         .forward_cached(&idx.narrow(1, 0, 5).unwrap(), 0, &mut caches, &Plain)
         .unwrap();
     let head: Vec<Vec<f32>> = head.squeeze(0).unwrap().to_vec2().unwrap();
     let mut rows = head;
     for t in 5..8 {
         let l = trainer
-            .model
+            .model()
             .forward_cached(&idx.narrow(1, t, 1).unwrap(), t, &mut caches, &Plain)
             .unwrap();
         rows.push(l.squeeze(0).unwrap().squeeze(0).unwrap().to_vec1().unwrap());
@@ -312,9 +312,9 @@ fn m6_fast_kv_cache_generation_equals_recomputation_and_candle() {
     let run = |fast: bool, cache: bool| {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         if fast {
-            generate_fast(&trainer.model, prompt, 30, &s, &mut rng, cache).unwrap()
+            generate_fast(trainer.model(), prompt, 30, &s, &mut rng, cache).unwrap()
         } else {
-            generate(&trainer.model, prompt, 30, &s, &mut rng, cache).unwrap()
+            generate(trainer.model(), prompt, 30, &s, &mut rng, cache).unwrap()
         }
     };
     let (reference, logits) = run(false, false);

@@ -237,7 +237,7 @@ pub fn train_recorded(
                 top_p: s.top_p,
             };
             let text = generate::continue_text(
-                &trainer.model,
+                trainer.model(),
                 &tokenizer,
                 &s.prompt,
                 n_tokens,
@@ -401,7 +401,7 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
 /// candle recomputed]`.
 fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<[f64; 4]> {
     let model = if spec.block_size == out.trainer.cfg.model.block_size {
-        out.trainer.model.clone()
+        out.trainer.model().clone()
     } else {
         let cfg = GptConfig {
             block_size: spec.block_size,

@@ -211,6 +211,41 @@ fn time_torch(
     Ok((parsed, peak))
 }
 
+/// What every bench run reads: the character-level corpus, the bench model sized to its vocabulary,
+/// and the data file PyTorch's script is given.
+struct BenchData {
+    train: Vec<u32>,
+    val: Vec<u32>,
+    model: GptConfig,
+    /// Training FLOPs per token of `model`.
+    fpt: f64,
+    data_file: std::path::PathBuf,
+}
+
+impl BenchData {
+    fn load(ctx: &viz::Context, cfg: &BenchConfig) -> Result<BenchData> {
+        let corpus = Corpus::load(ctx)?;
+        tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
+        let tokenizer = build_tokenizer(
+            &TokenizerSpec {
+                kind: "char".into(),
+                vocab_size: None,
+                train_chars: None,
+            },
+            &corpus,
+        )?;
+        let mut model = cfg.model.clone();
+        model.vocab_size = tokenizer.vocab_size();
+        Ok(BenchData {
+            train: tokenizer.encode(&corpus.train_text),
+            val: tokenizer.encode(&corpus.val_text),
+            fpt: flops_per_token(&model),
+            model,
+            data_file: ctx.data_cache.join(TINY_SHAKESPEARE_FILE),
+        })
+    }
+}
+
 /// Time every trainer version (and PyTorch, given its interpreter), print a table, record it.
 pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usize>) -> Result<()> {
     let (cfg, raw): (BenchConfig, toml::Value) =
@@ -219,22 +254,13 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
         bail!("bench: steps, rounds and variants must be non-empty / > 0");
     }
-    let corpus = Corpus::load(ctx)?;
-    let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
-    tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
-    let tokenizer = build_tokenizer(
-        &TokenizerSpec {
-            kind: "char".into(),
-            vocab_size: None,
-            train_chars: None,
-        },
-        &corpus,
-    )?;
-    let train = tokenizer.encode(&corpus.train_text);
-    let val = tokenizer.encode(&corpus.val_text);
-    let mut model = cfg.model.clone();
-    model.vocab_size = tokenizer.vocab_size();
-    let fpt = flops_per_token(&model);
+    let BenchData {
+        train,
+        val,
+        model,
+        fpt,
+        data_file,
+    } = BenchData::load(ctx, &cfg)?;
     let script = match torch_python {
         Some(_) => torch_script(ctx)?,
         None => std::path::PathBuf::new(),
@@ -379,22 +405,13 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
     if seeds == 0 {
         bail!("bench --full: --seeds must be >= 1");
     }
-    let corpus = Corpus::load(ctx)?;
-    let data_file = ctx.data_cache.join(TINY_SHAKESPEARE_FILE);
-    tiny_shakespeare(ctx)?;
-    let tokenizer = build_tokenizer(
-        &TokenizerSpec {
-            kind: "char".into(),
-            vocab_size: None,
-            train_chars: None,
-        },
-        &corpus,
-    )?;
-    let train = tokenizer.encode(&corpus.train_text);
-    let val = tokenizer.encode(&corpus.val_text);
-    let mut model = cfg.model.clone();
-    model.vocab_size = tokenizer.vocab_size();
-    let fpt = flops_per_token(&model);
+    let BenchData {
+        train,
+        val,
+        model,
+        fpt,
+        data_file,
+    } = BenchData::load(ctx, &cfg)?;
     let steps = cfg.train.steps;
     let script = match torch_python {
         Some(_) => Some(torch_script(ctx)?),

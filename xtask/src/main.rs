@@ -8,6 +8,7 @@
 //! cargo xtask check                                      dangling links, orphan figures, broken records
 //! cargo xtask bench [--torch PYTHON] [--steps N]         GPT training throughput (vs PyTorch)
 //! cargo xtask bench --full [--seeds N] [--torch PYTHON] the whole bench config: validation loss vs PyTorch
+//! cargo xtask bench --parity --torch PYTHON             PyTorch replays our run: same init, same batches
 //! cargo xtask sample --checkpoint DIR --prompt TEXT      generate text from a trained GPT
 //! ```
 
@@ -81,6 +82,10 @@ enum Cmd {
         /// With --full: how many seeds (the config's seed, +1, ...).
         #[arg(long, default_value_t = 1, requires = "full")]
         seeds: usize,
+        /// Instead of the speed runs: PyTorch replays our bench-config run from the same initial
+        /// weights on the same batches (needs --torch; records m6/torch_parity).
+        #[arg(long, conflicts_with_all = ["steps", "full"], requires = "torch")]
+        parity: bool,
         #[arg(long)]
         quiet: bool,
     },
@@ -164,10 +169,13 @@ fn main() -> Result<()> {
             steps,
             full,
             seeds,
+            parity,
             quiet,
         } => {
             let ctx = viz::Context::full(&root(), quiet);
-            if full {
+            if let (true, Some(python)) = (parity, torch.as_deref()) {
+                phase2_lm::bench::bench_parity(&ctx, python)?;
+            } else if full {
                 phase2_lm::bench::bench_full(&ctx, torch.as_deref(), seeds)?;
             } else {
                 phase2_lm::bench::bench(&ctx, torch.as_deref(), steps)?;

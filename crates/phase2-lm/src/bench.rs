@@ -17,7 +17,7 @@ use viz::record::{Record, RunWriter};
 
 use crate::data::{tiny_shakespeare, TINY_SHAKESPEARE_FILE};
 use crate::experiments::m6::{
-    build_tokenizer, Corpus, TokenizerSpec, BENCH_FULL_RUN, BENCH_RUN, MILESTONE,
+    build_tokenizer, Corpus, TokenizerSpec, BENCH_FULL_RUN, BENCH_RUN, MILESTONE, PARITY_RUN,
 };
 use crate::model::GptConfig;
 use crate::tokenizer::Tokenizer;
@@ -529,4 +529,150 @@ fn torch_script(ctx: &viz::Context) -> Result<std::path::PathBuf> {
         bail!("--torch given but {} does not exist", script.display());
     }
     Ok(script)
+}
+
+/// What `scripts/torch_parity.py` prints.
+#[derive(Debug, Clone, Deserialize)]
+struct ParityResult {
+    losses: Vec<f64>,
+    val_loss_full: f64,
+    torch: String,
+}
+
+/// `cargo xtask bench --parity --torch PYTHON`: our trainer and PyTorch from the *same* initial
+/// weights on the *same* batches. Our run writes its initial weights and every step's window
+/// starts, trains the bench config, and `scripts/torch_parity.py` replays it with
+/// `shared/bench/torch_gpt.py`'s model and training loop. Any gap between the two loss curves is a
+/// difference between the implementations, not between random streams. Recorded as
+/// `m6/torch_parity`.
+pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
+    use rand::Rng;
+    use std::io::Write;
+
+    let (cfg, raw): (BenchConfig, toml::Value) =
+        ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let BenchData {
+        train,
+        val,
+        model,
+        data_file,
+        ..
+    } = BenchData::load(ctx, &cfg)?;
+    let torch_gpt = torch_script(ctx)?;
+    let replay = ctx
+        .root
+        .join("crates")
+        .join("phase2-lm")
+        .join("scripts")
+        .join("torch_parity.py");
+    let steps = cfg.train.steps;
+    let mut trainer = Trainer::new(RunConfig {
+        model: model.clone(),
+        train: cfg.train.clone(),
+    })?;
+
+    // The replay's inputs: initial weights (f32, `vars()` order), their names and shapes, and the
+    // window starts the sampler will draw (a clone of its stream, so the run itself is untouched).
+    let dir = tempfile::tempdir().context("creating a folder for the replay's inputs")?;
+    let mut init = std::io::BufWriter::new(std::fs::File::create(dir.path().join("init.bin"))?);
+    let mut names = String::new();
+    for (name, var) in trainer.model().vars() {
+        for x in var.flatten_all()?.to_vec1::<f32>()? {
+            init.write_all(&x.to_le_bytes())?;
+        }
+        names.push_str(&format!("{name} {:?}\n", var.dims()));
+    }
+    init.flush()?;
+    std::fs::write(dir.path().join("names.txt"), names)?;
+    let mut rng = trainer.rng.clone();
+    let mut starts = String::new();
+    for _ in 0..steps {
+        let row: Vec<String> = (0..cfg.train.batch_size)
+            .map(|_| rng.gen_range(0..train.len() - model.block_size).to_string())
+            .collect();
+        starts.push_str(&row.join(" "));
+        starts.push('\n');
+    }
+    std::fs::write(dir.path().join("starts.txt"), starts)?;
+
+    let mut writer = RunWriter::create(ctx, MILESTONE, PARITY_RUN, &raw, cfg.train.seed)?;
+    let bar = ctx.progress(steps as u64, "parity: ours");
+    let mut ours = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        ours.push(trainer.step(&train)?.loss as f64);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let ours_full = trainer.evaluate_full(&val)?;
+
+    if !ctx.quiet {
+        eprintln!("parity: PyTorch replays the run ({steps} steps)…");
+    }
+    let out = Command::new(python)
+        .arg(&replay)
+        .arg("--torch-gpt")
+        .arg(&torch_gpt)
+        .arg("--data")
+        .arg(&data_file)
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--block",
+            &model.block_size.to_string(),
+            "--d",
+            &model.d_model.to_string(),
+            "--heads",
+            &model.n_head.to_string(),
+            "--layers",
+            &model.n_layer.to_string(),
+            "--lr",
+            &cfg.train.max_lr.to_string(),
+            "--min-lr",
+            &cfg.train.min_lr.to_string(),
+            "--warmup",
+            &cfg.train.warmup.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("starting {} {}", python.display(), replay.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}",
+            replay.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("{} printed no JSON line", replay.display()))?;
+    let theirs: ParityResult = serde_json::from_str(line).context("parsing the replay's result")?;
+    if theirs.losses.len() != steps {
+        bail!("the replay ran {} steps, ours {steps}", theirs.losses.len());
+    }
+    let mut max_diff = 0f64;
+    for (i, (a, b)) in ours.iter().zip(&theirs.losses).enumerate() {
+        let step = (i + 1) as u64;
+        writer.scalars(
+            step,
+            &[
+                ("ours_loss", *a),
+                ("torch_loss", *b),
+                ("abs_diff", (a - b).abs()),
+            ],
+        )?;
+        max_diff = max_diff.max((a - b).abs());
+    }
+    writer.summary("max_abs_loss_diff", max_diff);
+    writer.summary("ours_val_loss_full", ours_full);
+    writer.summary("torch_val_loss_full", theirs.val_loss_full);
+    writer.summary("steps", steps as f64);
+    writer.text("torch_version", &theirs.torch)?;
+    println!(
+        "parity: {steps} steps, largest |loss ours − torch| {max_diff:.2e}; whole-split val loss ours {ours_full:.6}, torch {:.6}",
+        theirs.val_loss_full
+    );
+    writer.finish()
 }

@@ -30,6 +30,7 @@ pub const CHAR_RUN: &str = "gpt_char";
 pub const BPE_RUN: &str = "gpt_bpe";
 pub const BENCH_RUN: &str = "bench";
 pub const BENCH_FULL_RUN: &str = "bench_full";
+pub const PARITY_RUN: &str = "torch_parity";
 /// nanoGPT's published CPU validation loss for the bench config (nats per character).
 pub const NANOGPT_VAL_LOSS: f64 = 1.88;
 
@@ -550,6 +551,30 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         chart.render(&path)?;
         out.push(path);
     }
+    if let Some(p) = load(ctx, PARITY_RUN) {
+        let path = ctx.figure("m6_torch_parity.png");
+        let curves = LineChart::new(
+            "Training loss, same start and batches",
+            "step",
+            "training loss (nats per character)",
+        )
+        .series(Series::new("ours", p.series("ours_loss")))
+        .series(Series::new("PyTorch", p.series("torch_loss")));
+        let diff = LineChart::new(
+            "|ours − PyTorch| per step",
+            "step",
+            "absolute loss difference (nats)",
+        )
+        .series(Series::new("|difference|", p.series("abs_diff")))
+        .log_y();
+        viz::plot::line_grid(
+            "Our trainer vs PyTorch from the same initial weights",
+            &[curves, diff],
+            2,
+            &path,
+        )?;
+        out.push(path);
+    }
     if let Some(bench) = load(ctx, BENCH_RUN) {
         let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
         let ours: Vec<&crate::bench::BenchRow> =
@@ -682,7 +707,8 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         }
         let seeds = bf.summary("seeds").unwrap_or(1.0);
         let mut means = format!(
-            "Mean over {seeds} seed(s): ours **{:.3}** on the whole split, {:.3} on the 20 fixed batches",
+            "Mean over {seeds} {}: ours **{:.3}** on the whole split, {:.3} on the 20 fixed batches",
+            if seeds == 1.0 { "seed" } else { "seeds" },
             bf.require("val_loss_full")?,
             bf.require("val_loss")?
         );
@@ -702,6 +728,23 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
             rows.first().map_or(0, |r| r.steps),
             bf.provenance(),
             t.markdown()
+        ));
+    }
+    let parity = load(ctx, PARITY_RUN);
+    if let Some(p) = &parity {
+        speed.push_str(&format!(
+            "\n**Same start, same data.** `cargo xtask bench --parity` trains the bench config with our trainer, \
+             then `scripts/torch_parity.py` replays the run in PyTorch {} with `torch_gpt.py`'s model and training \
+             loop, starting from our initial weights and drawing our batches ({}). Over {} steps the two training \
+             losses differ by at most **{:.1e}** nats, and the final models score {:.6} (ours) and {:.6} (PyTorch) \
+             on the whole validation split: the implementations compute the same function and the same updates, \
+             so any gap between seeds of the two programs is the luck of their random streams.\n",
+            p.text("torch_version").unwrap_or_default().trim(),
+            p.provenance(),
+            p.require("steps")?,
+            p.require("max_abs_loss_diff")?,
+            p.require("ours_val_loss_full")?,
+            p.require("torch_val_loss_full")?
         ));
     }
     let bench = load(ctx, BENCH_RUN);
@@ -785,6 +828,9 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         results,
         figures: {
             let mut f = vec!["m6_loss_curves.png".to_string(), "m6_perplexity.png".to_string()];
+            if parity.is_some() {
+                f.push("m6_torch_parity.png".into());
+            }
             if bench.is_some() {
                 f.push("m6_training_throughput.png".into());
             }

@@ -317,7 +317,8 @@ impl Optimizer for AdamW {
     }
 }
 
-/// [`clip_grad_norm`] over one flat gradient vector.
+/// Scales the gradient (one flat vector) so its global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_`. Returns the norm before clipping.
 pub fn clip_grad_norm_flat(grads: &mut [f32], max_norm: f64) -> f64 {
     // f32 partial sums over short chunks (vectorised), accumulated in f64.
     let norm = grads
@@ -353,23 +354,6 @@ simd_f32!(
         }
     }
 );
-
-/// Scale all gradients together so their global L2 norm is at most `max_norm`, as
-/// `torch.nn.utils.clip_grad_norm_`. Returns the norm before clipping.
-pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
-    let mut sq = 0f64;
-    for g in grads.iter() {
-        sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-    }
-    let norm = sq.sqrt();
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        for g in grads.iter_mut() {
-            *g = g.affine(coef, 0.0)?;
-        }
-    }
-    Ok(norm)
-}
 
 /// `b` windows of `t` tokens (`x`) and the same windows shifted by one (`y`), row-major.
 #[derive(Debug, Clone, PartialEq)]

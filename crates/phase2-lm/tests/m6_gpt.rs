@@ -460,3 +460,16 @@ fn m6_all_windows_tile_the_split_without_overlap() {
     assert_eq!(xs, (0..16).collect::<Vec<u32>>());
     assert_eq!(ys, (1..17).collect::<Vec<u32>>());
 }
+
+#[test]
+fn m6_clip_grad_norm_scales_only_above_the_limit() {
+    let mut g = vec![3.0f32, 4.0];
+    let norm = phase2_lm::train::clip_grad_norm_flat(&mut g, 10.0);
+    assert_eq!((norm, g.clone()), (5.0, vec![3.0, 4.0]));
+    let norm = phase2_lm::train::clip_grad_norm_flat(&mut g, 1.0);
+    assert_eq!(norm, 5.0);
+    assert!(
+        (g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6,
+        "{g:?}"
+    );
+}

@@ -226,14 +226,7 @@ impl BenchData {
     fn load(ctx: &viz::Context, cfg: &BenchConfig) -> Result<BenchData> {
         let corpus = Corpus::load(ctx)?;
         tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
-        let tokenizer = build_tokenizer(
-            &TokenizerSpec {
-                kind: "char".into(),
-                vocab_size: None,
-                train_chars: None,
-            },
-            &corpus,
-        )?;
+        let tokenizer = build_tokenizer(&TokenizerSpec::char(), &corpus)?;
         let mut model = cfg.model.clone();
         model.vocab_size = tokenizer.vocab_size();
         Ok(BenchData {

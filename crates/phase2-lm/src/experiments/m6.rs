@@ -48,6 +48,17 @@ pub struct TokenizerSpec {
     pub train_chars: Option<usize>,
 }
 
+impl TokenizerSpec {
+    /// The character tokenizer (nanoGPT's `stoi`).
+    pub fn char() -> TokenizerSpec {
+        TokenizerSpec {
+            kind: "char".into(),
+            vocab_size: None,
+            train_chars: None,
+        }
+    }
+}
+
 /// One trained model: tokenizer, model, optimisation, and when to print samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -446,14 +457,7 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
     let (cfg, raw): (AblationExperiment, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
     let corpus = Corpus::load(ctx)?;
-    let tokenizer: AnyTokenizer = build_tokenizer(
-        &TokenizerSpec {
-            kind: "char".into(),
-            vocab_size: None,
-            train_chars: None,
-        },
-        &corpus,
-    )?;
+    let tokenizer: AnyTokenizer = build_tokenizer(&TokenizerSpec::char(), &corpus)?;
     let mut summary = Vec::new();
     for v in &cfg.variants {
         let mut run_cfg = v.apply(&cfg.model, &cfg.train);

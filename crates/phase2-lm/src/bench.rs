@@ -539,7 +539,6 @@ struct ParityResult {
 /// difference between the implementations, not between random streams. Recorded as
 /// `m6/torch_parity`.
 pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
-    use rand::Rng;
     use std::io::Write;
 
     let (cfg, raw): (BenchConfig, toml::Value) =
@@ -580,9 +579,15 @@ pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
     let mut rng = trainer.rng.clone();
     let mut starts = String::new();
     for _ in 0..steps {
-        let row: Vec<String> = (0..cfg.train.batch_size)
-            .map(|_| rng.gen_range(0..train.len() - model.block_size).to_string())
-            .collect();
+        let row: Vec<String> = crate::train::window_starts(
+            train.len(),
+            cfg.train.batch_size,
+            model.block_size,
+            &mut rng,
+        )
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
         starts.push_str(&row.join(" "));
         starts.push('\n');
     }

@@ -374,6 +374,20 @@ impl Batch {
     }
 }
 
+/// Where [`sample_batch`] cuts its `batch` windows of `block` tokens from `data_len` tokens: uniform
+/// starts in `0..data_len - block`. Its own function so that a replay of a run (`bench --parity`)
+/// draws exactly the trainer's windows from a clone of its stream.
+pub fn window_starts(
+    data_len: usize,
+    batch: usize,
+    block: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    (0..batch)
+        .map(|_| rng.gen_range(0..data_len - block))
+        .collect()
+}
+
 /// A batch of `batch` random windows of `block` tokens.
 pub fn sample_batch(
     data: &[u32],
@@ -390,8 +404,7 @@ pub fn sample_batch(
     }
     let mut x = Vec::with_capacity(batch * block);
     let mut y = Vec::with_capacity(batch * block);
-    for _ in 0..batch {
-        let i = rng.gen_range(0..data.len() - block);
+    for i in window_starts(data.len(), batch, block, rng) {
         x.extend_from_slice(&data[i..i + block]);
         y.extend_from_slice(&data[i + 1..i + 1 + block]);
     }

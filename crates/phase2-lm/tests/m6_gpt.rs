@@ -222,8 +222,8 @@ fn m6_config_rejects_unknown_keys() {
     assert!(format!("{:#}", t.validate().err().unwrap()).contains("turbo"));
 }
 
-#[test]
-fn m6_kv_cache_generation_equals_full_recomputation() {
+/// A tiny model after 20 steps, its token stream, and a sampling rule that uses every filter.
+fn trained_for_sampling() -> (Trainer, Vec<u32>, Sampling) {
     let (cfg, _, ids) = setup(20);
     let mut trainer = Trainer::new(cfg).unwrap();
     for _ in 0..20 {
@@ -234,6 +234,12 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
         top_k: Some(5),
         top_p: Some(0.9),
     };
+    (trainer, ids, s)
+}
+
+#[test]
+fn m6_kv_cache_generation_equals_full_recomputation() {
+    let (trainer, ids, s) = trained_for_sampling();
     // 30 new tokens with block 8: the window is halved and the cache rebuilt several times.
     let prompt = &ids[..3];
     let (a, la) = generate(
@@ -298,16 +304,7 @@ fn m6_kv_cache_generation_equals_full_recomputation() {
 /// same tokens, and log-probabilities equal to the candle logits' log-softmax.
 #[test]
 fn m6_fast_kv_cache_generation_equals_recomputation_and_candle() {
-    let (cfg, _, ids) = setup(20);
-    let mut trainer = Trainer::new(cfg).unwrap();
-    for _ in 0..20 {
-        trainer.step(&ids).unwrap();
-    }
-    let s = Sampling {
-        temperature: 1.0,
-        top_k: Some(5),
-        top_p: Some(0.9),
-    };
+    let (trainer, ids, s) = trained_for_sampling();
     let prompt = &ids[..3];
     let run = |fast: bool, cache: bool| {
         let mut rng = ChaCha8Rng::seed_from_u64(4);

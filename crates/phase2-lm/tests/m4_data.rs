@@ -1,6 +1,7 @@
-//! m4: the data cache and the train/validation split.
+//! m4: the train/validation split, and the corpus's entry in the data cache (the cache's own rules are
+//! tested in the `data-cache` crate).
 
-use phase2_lm::data::{cached_or_fetch, sha256_hex, train_val_split, Expected};
+use phase2_lm::data::{tiny_shakespeare_file, train_val_split};
 
 #[test]
 fn m4_split_is_ninety_ten_by_position() {
@@ -16,61 +17,20 @@ fn m4_split_is_ninety_ten_by_position() {
     );
 }
 
-fn expected_for(content: &[u8]) -> Expected {
-    Expected {
-        file: "corpus.txt".into(),
-        bytes: content.len(),
-        sha256: sha256_hex(content),
-        url: "https://example.org/corpus.txt".into(),
-    }
-}
-
 #[test]
-fn m4_cache_miss_fetches_verifies_and_writes_the_cache() {
+fn m4_offline_with_an_empty_cache_names_the_corpus_path_and_url() {
     let dir = tempfile::tempdir().unwrap();
-    let content = b"to be or not to be";
-    let text = cached_or_fetch(dir.path(), expected_for(content), || Ok(content.to_vec())).unwrap();
-    assert_eq!(text.as_bytes(), content);
-    assert_eq!(
-        std::fs::read(dir.path().join("corpus.txt")).unwrap(),
-        content
-    );
-    // Second call: served from the cache, no fetch.
-    let again = cached_or_fetch(dir.path(), expected_for(content), || {
-        panic!("fetched twice")
-    });
-    assert_eq!(again.unwrap().as_bytes(), content);
-}
-
-#[test]
-fn m4_offline_error_says_where_to_put_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let err =
-        cached_or_fetch(dir.path(), expected_for(b"x"), || anyhow::bail!("offline")).unwrap_err();
-    let msg = format!("{err:#}");
-    let path = dir.path().join("corpus.txt");
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
-    assert!(msg.contains("https://example.org/corpus.txt"), "{msg}");
-    assert!(!path.exists());
-}
-
-#[test]
-fn m4_wrong_checksum_is_an_error_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("corpus.txt");
-    std::fs::write(&path, b"to be or not to bE").unwrap();
-    let err = cached_or_fetch(dir.path(), expected_for(b"to be or not to be"), || {
-        panic!("a corrupt cache must not be silently replaced")
+    let err = data_cache::fetch_with(dir.path(), &tiny_shakespeare_file(), |_, _| {
+        anyhow::bail!("offline")
     })
     .unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains(&path.display().to_string()) && msg.contains("sha256"),
+        msg.contains(&dir.path().join("tinyshakespeare.txt").display().to_string()),
         "{msg}"
     );
-    // A corrupt download is rejected and not written.
-    let empty = tempfile::tempdir().unwrap();
-    let err = cached_or_fetch(empty.path(), expected_for(b"abc"), || Ok(b"abd".to_vec()));
-    assert!(err.is_err());
-    assert!(!empty.path().join("corpus.txt").exists());
+    assert!(
+        msg.contains("karpathy/char-rnn") && msg.contains("86c4e6aa"),
+        "{msg}"
+    );
 }

@@ -1,6 +1,6 @@
 //! Learning-rate schedules: a pure function from the step index to the learning rate.
 //!
-//! Phase 2 reuses these, and `WarmupCosine` is written to match `shared/bench/torch_gpt.py`'s
+//! Phase 2 reuses these, and `WarmupCosine` is written to match `crates/phase2-lm/scripts/torch_gpt.py`'s
 //! `lr_at` to the last bit so that our GPT run and the PyTorch reference see the same rates.
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use phase2_lm::fast::{gather, FastGpt};
 use phase2_lm::generate::{generate, generate_fast, Sampling};
 use phase2_lm::model::{Gpt, GptConfig};
 use rand::SeedableRng;
@@ -22,6 +23,9 @@ fn main() -> anyhow::Result<()> {
         pos_emb: true,
     };
     let model = Gpt::new(&cfg, 1)?;
+    let mut engine = FastGpt::new(&cfg, 1)?;
+    let mut params = Vec::new();
+    gather(&model, &engine.off, &mut params)?;
     let greedy = Sampling {
         temperature: 0.0,
         top_k: None,
@@ -33,7 +37,15 @@ fn main() -> anyhow::Result<()> {
             let start = Instant::now();
             let mut rng = ChaCha8Rng::seed_from_u64(0);
             if fast {
-                generate_fast(&model, &prompt, 256, &greedy, &mut rng, use_cache)?;
+                generate_fast(
+                    &mut engine,
+                    &params,
+                    &prompt,
+                    256,
+                    &greedy,
+                    &mut rng,
+                    use_cache,
+                )?;
             } else {
                 generate(&model, &prompt, 256, &greedy, &mut rng, use_cache)?;
             }

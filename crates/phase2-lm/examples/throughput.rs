@@ -1,4 +1,4 @@
-//! Training throughput of the bench model (`shared/bench/torch_gpt.py`'s: d 128, 4 heads, 4 layers,
+//! Training throughput of the bench model (`scripts/torch_gpt.py`'s: d 128, 4 heads, 4 layers,
 //! block 64, vocab 65, batch 12) on random tokens, for several trainers: the quick loop for trying an
 //! optimisation (`cargo xtask bench` is the recorded, side-by-side-with-PyTorch measurement).
 //!
@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo run --release -p phase2-lm --example throughput -- [rounds] [steps-per-round] [variant ...]
-//! variant = plain:1 | fused:2 | fast:1 | fast:2 | ...   (ops:workers)
+//! variant = plain:1 | plain:2 | fast:1 | fast:2 | ...   (ops:workers)
 //! ```
 //! For a profile: `perf record target/release/examples/throughput 1 200 fast:2`.
 
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     if variants.is_empty() {
-        variants = vec![("fused".into(), 2), ("fast".into(), 1), ("fast".into(), 2)];
+        variants = vec![("plain".into(), 2), ("fast".into(), 1), ("fast".into(), 2)];
     }
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data: Vec<u32> = (0..200_000).map(|_| rng.gen_range(0..65)).collect();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replays one of our training runs in PyTorch: `cargo xtask bench --parity --torch PYTHON` runs this.
 
-The model is `shared/bench/torch_gpt.py`'s (imported from the path given), but its initial weights are
+The model is `torch_gpt.py` (beside it)'s (imported from the path given), but its initial weights are
 ours (init.bin + names.txt, written by the Rust side in `Gpt::vars` order) and its batches are ours
 (starts.txt: one line of window starts per step). With the same start and the same data, any
 difference between the two loss curves is a difference between the implementations.
@@ -15,7 +15,7 @@ import torch
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--torch-gpt", required=True, help="path of shared/bench/torch_gpt.py")
+    p.add_argument("--torch-gpt", required=True, help="path of torch_gpt.py (beside this script)")
     p.add_argument("--data", required=True)
     p.add_argument("--dir", required=True, help="folder with init.bin, names.txt, starts.txt")
     p.add_argument("--threads", type=int, default=2)

@@ -8,7 +8,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use crate::ops::{Ops, Plain};
+use crate::ops;
 
 /// Keys and values already computed for earlier positions (one per layer during generation), so a
 /// new token costs one row of attention instead of recomputing the whole context.
@@ -48,7 +48,6 @@ impl CausalSelfAttention {
     pub fn forward(
         &self,
         x: &Tensor,
-        ops: &dyn Ops,
         cache: Option<&mut KvCache>,
         want_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
@@ -57,7 +56,7 @@ impl CausalSelfAttention {
         let hd = d / h;
 
         // 1. Project to queries, keys, values and split the channels into heads: [B, H, T, d_head].
-        let qkv = ops.linear(x, self.qkv_w.as_tensor(), Some(self.qkv_b.as_tensor()))?;
+        let qkv = ops::linear(x, self.qkv_w.as_tensor(), Some(self.qkv_b.as_tensor()))?;
         let heads = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * d, d)?
                 .reshape((b, t, h, hd))?
@@ -77,17 +76,14 @@ impl CausalSelfAttention {
 
         // 3. Scaled dot-product scores [B, H, T_q, T_k]; causal mask + softmax -> weights.
         let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let weights = if scores.dim(2)? == scores.dim(3)? {
-            ops.causal_softmax(&scores)?
-        } else if scores.dim(2)? == 1 {
+        let weights = if scores.dim(2)? == 1 {
             // One new query at the end of the sequence sees every key: a plain softmax.
             let max = scores.max_keepdim(candle_core::D::Minus1)?;
             let e = scores.broadcast_sub(&max)?.exp()?;
             e.broadcast_div(&e.sum_keepdim(candle_core::D::Minus1)?)?
         } else {
-            // Queries at the end of a longer key sequence (cached generation): the reference
-            // implementation handles the offset mask; no gradient is needed here.
-            Plain.causal_softmax(&scores)?
+            // The mask is offset when the queries sit at the end of a longer (cached) key sequence.
+            ops::causal_softmax(&scores)?
         };
 
         // 4. Weighted sum of values, heads concatenated back to [B, T, d], output projection.
@@ -96,7 +92,7 @@ impl CausalSelfAttention {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, d))?;
-        let out = ops.linear(&y, self.proj_w.as_tensor(), Some(self.proj_b.as_tensor()))?;
+        let out = ops::linear(&y, self.proj_w.as_tensor(), Some(self.proj_b.as_tensor()))?;
         Ok((out, want_weights.then_some(weights)))
     }
 }

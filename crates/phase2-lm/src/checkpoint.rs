@@ -22,7 +22,8 @@ use candle_core::{DType, Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Gpt;
+use crate::fast::Offsets;
+use crate::model::{param_specs, Gpt};
 use crate::tokenizer::AnyTokenizer;
 use crate::train::{RunConfig, Trainer};
 
@@ -58,22 +59,23 @@ pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<(
     }
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
 
-    let vars = trainer.model().vars();
-    let model: HashMap<String, Tensor> = vars
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&model, tmp.join(MODEL))?;
+    // One named tensor per parameter, cut from the flat vectors (weights, AdamW moments).
+    let named = |flat: &[f32], prefix: &str| -> Result<HashMap<String, Tensor>> {
+        param_specs(&trainer.cfg.model)
+            .iter()
+            .zip(trainer.layout().spans())
+            .map(|((name, shape), &(start, len))| {
+                let t =
+                    Tensor::from_slice(&flat[start..start + len], shape.as_slice(), &Device::Cpu)?;
+                Ok((format!("{prefix}{name}"), t))
+            })
+            .collect()
+    };
+    candle_core::safetensors::save(&named(trainer.params(), "")?, tmp.join(MODEL))?;
     let mut opt = HashMap::new();
     if !trainer.opt.m.is_empty() {
-        let mut start = 0;
-        for (n, var) in &vars {
-            let (len, dev) = (var.elem_count(), var.device());
-            let slice = |x: &[f32]| Tensor::from_slice(&x[start..start + len], var.shape(), dev);
-            opt.insert(format!("m.{n}"), slice(&trainer.opt.m)?);
-            opt.insert(format!("v.{n}"), slice(&trainer.opt.v)?);
-            start += len;
-        }
+        opt.extend(named(&trainer.opt.m, "m.")?);
+        opt.extend(named(&trainer.opt.v, "v.")?);
     }
     candle_core::safetensors::save(&opt, tmp.join(OPTIMIZER))?;
     let state = State {
@@ -113,24 +115,55 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         .with_context(|| format!("reading {}", path.display()))
 }
 
-/// The model and tokenizer of a checkpoint (for sampling and inspection).
-pub fn load_model(dir: &Path) -> Result<(Gpt, AnyTokenizer, RunConfig)> {
+/// The flat vector (in [`Offsets`] layout) of the tensors `{prefix}{name}` of a safetensors file,
+/// each checked against the model's parameter shapes.
+fn read_flat(path: &Path, cfg: &crate::model::GptConfig, prefix: &str) -> Result<Vec<f32>> {
+    let tensors = read_tensors(path)?;
+    let mut flat = Vec::with_capacity(Offsets::new(cfg).total());
+    for (name, shape) in param_specs(cfg) {
+        let key = format!("{prefix}{name}");
+        let t = tensors
+            .get(&key)
+            .with_context(|| format!("{} has no tensor `{key}`", path.display()))?;
+        if t.dims() != shape.as_slice() {
+            bail!(
+                "{}: `{key}` has shape {:?}, the model expects {shape:?}",
+                path.display(),
+                t.dims()
+            );
+        }
+        flat.extend(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+    }
+    Ok(flat)
+}
+
+/// A checkpoint's config, weights (flat, [`Offsets`] layout) and tokenizer: what inference needs
+/// ([`crate::generator::Generator::from_checkpoint`]).
+pub fn load_weights(dir: &Path) -> Result<(RunConfig, Vec<f32>, AnyTokenizer)> {
     if !dir.is_dir() {
         bail!("checkpoint directory {} does not exist", dir.display());
     }
     let cfg = read_config(dir)?;
-    let model = Gpt::new(&cfg.model, cfg.train.seed)?;
-    model
-        .load_tensors(&read_tensors(&dir.join(MODEL))?)
-        .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
+    cfg.model
+        .validate()
+        .with_context(|| format!("{}", dir.join(CONFIG).display()))?;
+    let params = read_flat(&dir.join(MODEL), &cfg.model, "")?;
     let tokenizer = AnyTokenizer::load(&dir.join(TOKENIZER))?;
+    Ok((cfg, params, tokenizer))
+}
+
+/// The readable candle model of a checkpoint (attention maps, the reference path), and its tokenizer.
+pub fn load_model(dir: &Path) -> Result<(Gpt, AnyTokenizer, RunConfig)> {
+    let (cfg, params, tokenizer) = load_weights(dir)?;
+    let model = Gpt::new(&cfg.model, cfg.train.seed)?;
+    crate::fast::scatter(&params, &Offsets::new(&cfg.model), &model)?;
     Ok((model, tokenizer, cfg))
 }
 
 /// Everything: a [`Trainer`] that continues exactly where the saved one stopped.
 pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
-    let (model, tokenizer, cfg) = load_model(dir)?;
-    let mut trainer = Trainer::with_model(cfg, model)?;
+    let (cfg, params, tokenizer) = load_weights(dir)?;
+    let mut trainer = Trainer::from_params(cfg, params)?;
     let state_path = dir.join(STATE);
     let state: State = serde_json::from_slice(
         &fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
@@ -146,27 +179,9 @@ pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
     rng.set_word_pos(pos);
     trainer.rng = rng;
     if state.adam_t > 0 {
-        let opt = read_tensors(&dir.join(OPTIMIZER))?;
-        let (mut m, mut v) = (Vec::new(), Vec::new());
-        for (n, var) in trainer.model().vars() {
-            let get = |k: String| -> Result<Vec<f32>> {
-                let t = opt
-                    .get(&k)
-                    .with_context(|| format!("{OPTIMIZER} has no tensor `{k}`"))?;
-                if t.dims() != var.dims() {
-                    bail!(
-                        "{OPTIMIZER}: `{k}` has shape {:?}, the parameter {:?}",
-                        t.dims(),
-                        var.dims()
-                    );
-                }
-                Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?)
-            };
-            m.extend(get(format!("m.{n}"))?);
-            v.extend(get(format!("v.{n}"))?);
-        }
-        trainer.opt.m = m;
-        trainer.opt.v = v;
+        let path = dir.join(OPTIMIZER);
+        trainer.opt.m = read_flat(&path, &trainer.cfg.model, "m.")?;
+        trainer.opt.v = read_flat(&path, &trainer.cfg.model, "v.")?;
     }
     Ok((trainer, tokenizer))
 }

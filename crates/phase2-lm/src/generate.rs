@@ -1,4 +1,6 @@
-//! Sampling text from a trained GPT: temperature, top-k and top-p (nucleus) sampling, with a KV cache.
+//! The decoding loop: temperature, top-k and top-p (nucleus) sampling, with a KV cache, on the
+//! hand-written engine ([`generate_fast`]) or on the readable candle model ([`generate`]). Most code
+//! wants [`crate::generator::Generator`], which holds a model, its tokenizer and sampling settings.
 //!
 //! The context window: the model sees at most `block_size` tokens. When the window is full, the
 //! oldest half is dropped and generation continues from the newest `block_size / 2` tokens. With
@@ -6,19 +8,15 @@
 //! one per token), and the full-recomputation path applies the very same rule, so both produce the
 //! same logits at every step (tested).
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::KvCache;
 use crate::fast::{FastGpt, FastKvCache};
 use crate::model::Gpt;
-use crate::ops::Plain;
-use crate::tokenizer::Tokenizer;
 
 /// How the next token is drawn from the logits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -110,22 +108,22 @@ pub fn sample_token(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     last as u32
 }
 
-/// The generation loop every backend shares: keeps the window (see the module docs), asks
-/// `next(window, rebased)` for the logits (or log-probabilities) of the token after `window`, and
-/// samples. `rebased` says the window was just cut, so positions restart at 0 and any cache must be
-/// rebuilt. Returns the new tokens and, per step, the scores they were drawn from.
-fn generate_with<F>(
+/// The window rule every decoding loop shares (see the module docs): starting from `prompt`, asks
+/// `next(window, rebased)` for the scores (logits or log-probabilities) of the token after `window`,
+/// and `pick(step, scores)` for that token (sampled, or forced when scoring a given continuation),
+/// for at most `steps` tokens or until `pick` returns `None`. `rebased` says the window was just cut,
+/// so positions restart at 0 and any cache must be rebuilt.
+pub(crate) fn decode_with<F, P>(
     block: usize,
     prompt: &[u32],
-    max_new: usize,
-    s: &Sampling,
-    rng: &mut ChaCha8Rng,
+    steps: usize,
     mut next: F,
-) -> Result<(Vec<u32>, Vec<Vec<f32>>)>
+    mut pick: P,
+) -> Result<()>
 where
     F: FnMut(&[u32], bool) -> Result<Vec<f32>>,
+    P: FnMut(usize, Vec<f32>) -> Result<Option<u32>>,
 {
-    s.validate()?;
     if prompt.is_empty() {
         bail!("the prompt must contain at least one token");
     }
@@ -136,14 +134,12 @@ where
         window.drain(..block - keep);
     }
     let mut rebased = true;
-    let mut out = Vec::with_capacity(max_new);
-    let mut all = Vec::with_capacity(max_new);
-    for _ in 0..max_new {
+    for step in 0..steps {
         let scores = next(&window, rebased)?;
         rebased = false;
-        let tok = sample_token(&scores, s, rng);
-        all.push(scores);
-        out.push(tok);
+        let Some(tok) = pick(step, scores)? else {
+            break;
+        };
         window.push(tok);
         if window.len() == block {
             // Full: keep the newest half; positions restart at 0.
@@ -151,6 +147,30 @@ where
             rebased = true;
         }
     }
+    Ok(())
+}
+
+/// [`decode_with`] sampling every token: the new tokens and, per step, the scores they were drawn from.
+fn generate_with<F>(
+    block: usize,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut ChaCha8Rng,
+    next: F,
+) -> Result<(Vec<u32>, Vec<Vec<f32>>)>
+where
+    F: FnMut(&[u32], bool) -> Result<Vec<f32>>,
+{
+    s.validate()?;
+    let mut out = Vec::with_capacity(max_new);
+    let mut all = Vec::with_capacity(max_new);
+    decode_with(block, prompt, max_new, next, |_, scores| {
+        let tok = sample_token(&scores, s, rng);
+        all.push(scores);
+        out.push(tok);
+        Ok(Some(tok))
+    })?;
     Ok((out, all))
 }
 
@@ -185,7 +205,7 @@ pub fn generate(
         |window, rebased| {
             if !use_cache {
                 let idx = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
-                return last_row(model.forward(&idx, &Plain)?);
+                return last_row(model.forward(&idx)?);
             }
             if rebased {
                 caches.iter_mut().for_each(|c| *c = KvCache::default());
@@ -193,79 +213,51 @@ pub fn generate(
             }
             let new = &window[cached..];
             let idx = Tensor::from_slice(new, (1, new.len()), &Device::Cpu)?;
-            let logits = model.forward_cached(&idx, cached, &mut caches, &Plain)?;
+            let logits = model.forward_cached(&idx, cached, &mut caches)?;
             cached = window.len();
             last_row(logits)
         },
     )
 }
 
-/// [`generate`] on the hand-written engine ([`crate::fast`]): the scores are log-probabilities (the
-/// same distribution as the logits). With `use_cache`, one decoding step per token over a
-/// [`FastKvCache`]; without, a full forward pass over the window every token.
+/// [`generate`] on the hand-written engine ([`crate::fast`]) over flat weights `params`: the scores
+/// are log-probabilities (the same distribution as the logits). With `use_cache`, one decoding step
+/// per token over a [`FastKvCache`]; without, a full forward pass over the window every token.
 pub fn generate_fast(
-    model: &Gpt,
+    engine: &mut FastGpt,
+    params: &[f32],
     prompt: &[u32],
     max_new: usize,
     s: &Sampling,
     rng: &mut ChaCha8Rng,
     use_cache: bool,
 ) -> Result<(Vec<u32>, Vec<Vec<f32>>)> {
-    let mut fast = FastGpt::new(&model.cfg, 1)?;
-    let mut params = Vec::new();
-    crate::fast::gather(model, &fast.off, &mut params)?;
-    let mut cache = FastKvCache::new(&model.cfg);
+    let mut cache = FastKvCache::new(&engine.cfg);
     generate_with(
-        model.cfg.block_size,
+        engine.cfg.block_size,
         prompt,
         max_new,
         s,
         rng,
-        |window, rebased| {
-            if !use_cache {
-                return fast.next_logprobs(&params, window);
-            }
-            if rebased {
-                cache.clear();
-            }
-            let new = &window[cache.len()..];
-            fast.next_logprobs_cached(&params, new, &mut cache)
-        },
+        fast_scores(engine, params, &mut cache, use_cache),
     )
 }
 
-/// Text continuation of `prompt` by a model with its tokenizer.
-pub fn continue_text(
-    model: &Gpt,
-    tokenizer: &dyn Tokenizer,
-    prompt: &str,
-    max_new: usize,
-    s: &Sampling,
-    seed: u64,
-) -> Result<String> {
-    let ids = tokenizer.try_encode(prompt)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (new, _) = generate_fast(model, &ids, max_new, s, &mut rng, true)?;
-    Ok(format!("{prompt}{}", tokenizer.decode(&new)))
-}
-
-/// `cargo xtask sample`: load a checkpoint directory and continue `prompt`.
-#[allow(clippy::too_many_arguments)]
-pub fn sample(
-    _ctx: &viz::Context,
-    checkpoint: &Path,
-    prompt: &str,
-    max_new_tokens: usize,
-    temperature: f64,
-    top_k: Option<usize>,
-    top_p: Option<f64>,
-    seed: u64,
-) -> Result<String> {
-    let (model, tokenizer, _) = crate::checkpoint::load_model(checkpoint)?;
-    let s = Sampling {
-        temperature,
-        top_k,
-        top_p,
-    };
-    continue_text(&model, &tokenizer, prompt, max_new_tokens, &s, seed)
+/// The `next` of [`decode_with`] on the hand-written engine, with or without the cache.
+pub(crate) fn fast_scores<'a>(
+    engine: &'a mut FastGpt,
+    params: &'a [f32],
+    cache: &'a mut FastKvCache,
+    use_cache: bool,
+) -> impl FnMut(&[u32], bool) -> Result<Vec<f32>> + 'a {
+    move |window, rebased| {
+        if !use_cache {
+            return engine.next_logprobs(params, window);
+        }
+        if rebased {
+            cache.clear();
+        }
+        let new = &window[cache.len()..];
+        engine.next_logprobs_cached(params, new, cache)
+    }
 }

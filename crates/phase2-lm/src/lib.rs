@@ -1,10 +1,14 @@
 //! Phase 2 (m4–m6): from characters to a GPT.
 //!
-//! Read in this order: [`data`] (tiny-shakespeare through the data cache), [`tokenizer`] (characters and
-//! byte-level BPE), [`ngram`] and [`bigram`] (the baselines any language model must beat), [`ops`] (the
-//! few fused operations, each with a hand-derived backward), [`attention`] and [`model`] (the GPT, top to
-//! bottom in one file), [`train`] (AdamW, schedule, clipping, checkpoints), [`generate`] (sampling with a
-//! KV cache), and [`experiments`] (what `cargo xtask phase2` runs).
+//! Read in this order: [`data`] (tiny-shakespeare through the data cache) and [`corpus`] (the split and
+//! the tokenizer a config asks for), [`tokenizer`] (characters and byte-level BPE), [`ngram`] and
+//! [`bigram`] (the baselines any language model must beat), [`ops`], [`attention`] and [`model`] (the
+//! GPT, top to bottom in one file, on candle's autograd), [`fast`] and [`kernels`] (the same GPT with
+//! forward and backward written by hand: what trains), [`train`] (AdamW, schedule, clipping) and
+//! [`fit`] (the training loop), [`checkpoint`], [`generate`] (sampling with a KV cache) and
+//! [`generator`] (one model ready for inference: what phases 3 and 4 use).
+
+#![deny(unsafe_op_in_unsafe_fn)]
 
 /// Runs `$body` (an expression generic over the element type) compiled three times — plain, with
 /// AVX2+FMA, and with AVX-512 — picking the widest the CPU has at run time. Only used for `f32`
@@ -40,13 +44,18 @@ macro_rules! simd_f32 {
 }
 
 pub mod attention;
-pub mod bench;
 pub mod bigram;
 pub mod checkpoint;
+pub mod corpus;
 pub mod data;
+/// What `cargo xtask phase2` runs: reads configs, calls the modules above, and is the only code that
+/// writes records and draws figures. No other module imports it.
 pub mod experiments;
 pub mod fast;
+pub mod fit;
 pub mod generate;
+pub mod generator;
+pub mod kernels;
 pub mod model;
 pub mod ngram;
 pub mod ops;

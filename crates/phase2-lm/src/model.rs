@@ -4,19 +4,20 @@
 //! (`x + attn(ln1(x))`, then `x + mlp(ln2(x))`) -> final LayerNorm -> logits through the *same*
 //! matrix as the token embedding (tied weights, Press & Wolf 2017).
 //!
-//! The architecture, initialisation and parameter names match `shared/bench/torch_gpt.py`, so our
+//! The architecture, initialisation and parameter names match `crates/phase2-lm/scripts/torch_gpt.py`, so our
 //! numbers can be compared with PyTorch's: Linear/Embedding weights ~ N(0, 0.02), biases 0,
-//! LayerNorm weight 1 / bias 0, GELU in its erf form. The arithmetic goes through an [`Ops`], so
-//! the same model runs on candle primitives ([`crate::ops::Plain`]) or on fused kernels.
+//! LayerNorm weight 1 / bias 0, GELU in its erf form. The arithmetic is [`crate::ops`]: candle
+//! primitives that candle's autograd differentiates. This is the readable reference; training runs on
+//! the same model written out by hand over flat buffers ([`crate::fast`]), tested against this one.
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{CausalSelfAttention, KvCache};
-use crate::ops::{Ops, Plain};
+use crate::ops;
 
 /// The model's shape. Stored with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +74,37 @@ impl GptConfig {
     }
 }
 
+/// Every parameter's name and shape in [`Gpt::vars`] order, without building the model: the layout of
+/// the flat weight vector ([`crate::fast::Offsets`]) and of a checkpoint's `model.safetensors`.
+pub fn param_specs(cfg: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    let d = cfg.d_model;
+    let mut out = vec![("tok_emb".to_string(), vec![cfg.vocab_size, d])];
+    if cfg.pos_emb {
+        out.push(("pos_emb".to_string(), vec![cfg.block_size, d]));
+    }
+    for i in 0..cfg.n_layer {
+        for (name, shape) in [
+            ("ln1.weight", vec![d]),
+            ("ln1.bias", vec![d]),
+            ("attn.qkv.weight", vec![3 * d, d]),
+            ("attn.qkv.bias", vec![3 * d]),
+            ("attn.proj.weight", vec![d, d]),
+            ("attn.proj.bias", vec![d]),
+            ("ln2.weight", vec![d]),
+            ("ln2.bias", vec![d]),
+            ("mlp.fc.weight", vec![4 * d, d]),
+            ("mlp.fc.bias", vec![4 * d]),
+            ("mlp.proj.weight", vec![d, 4 * d]),
+            ("mlp.proj.bias", vec![d]),
+        ] {
+            out.push((format!("blocks.{i}.{name}"), shape));
+        }
+    }
+    out.push(("ln_f.weight".to_string(), vec![d]));
+    out.push(("ln_f.bias".to_string(), vec![d]));
+    out
+}
+
 /// One pre-LayerNorm decoder block.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -92,17 +124,16 @@ impl Block {
     fn forward(
         &self,
         x: &Tensor,
-        ops: &dyn Ops,
         cache: Option<&mut KvCache>,
         want_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let h = ops.layer_norm(x, self.ln1_w.as_tensor(), self.ln1_b.as_tensor())?;
-        let (a, weights) = self.attn.forward(&h, ops, cache, want_weights)?;
+        let h = ops::layer_norm(x, self.ln1_w.as_tensor(), self.ln1_b.as_tensor())?;
+        let (a, weights) = self.attn.forward(&h, cache, want_weights)?;
         let x = (x + a)?;
-        let h = ops.layer_norm(&x, self.ln2_w.as_tensor(), self.ln2_b.as_tensor())?;
-        let h = ops.linear(&h, self.fc_w.as_tensor(), Some(self.fc_b.as_tensor()))?;
-        let h = ops.linear(
-            &ops.gelu(&h)?,
+        let h = ops::layer_norm(&x, self.ln2_w.as_tensor(), self.ln2_b.as_tensor())?;
+        let h = ops::linear(&h, self.fc_w.as_tensor(), Some(self.fc_b.as_tensor()))?;
+        let h = ops::linear(
+            &ops::gelu(&h)?,
             self.proj_w.as_tensor(),
             Some(self.proj_b.as_tensor()),
         )?;
@@ -204,42 +235,21 @@ impl Gpt {
         out
     }
 
-    /// Overwrite every parameter from named tensors (a loaded checkpoint); names and shapes must match.
-    pub fn load_tensors(
-        &self,
-        tensors: &std::collections::HashMap<String, Tensor>,
-    ) -> anyhow::Result<()> {
-        for (name, var) in self.vars() {
-            let t = tensors
-                .get(&name)
-                .with_context(|| format!("checkpoint has no tensor `{name}`"))?;
-            if t.dims() != var.dims() {
-                bail!(
-                    "tensor `{name}` has shape {:?}, model expects {:?}",
-                    t.dims(),
-                    var.dims()
-                );
-            }
-            var.set(&t.to_dtype(DType::F32)?)?;
-        }
-        Ok(())
-    }
-
     /// Logits `[B, T, V]` for token ids `idx: [B, T]` (u32).
-    pub fn forward(&self, idx: &Tensor, ops: &dyn Ops) -> Result<Tensor> {
-        Ok(self.run(idx, 0, ops, None, false)?.0)
+    pub fn forward(&self, idx: &Tensor) -> Result<Tensor> {
+        Ok(self.run(idx, 0, None, false)?.0)
     }
 
     /// Mean next-token cross-entropy (nats) of `idx: [B, T]` against `targets: [B, T]`.
-    pub fn loss(&self, idx: &Tensor, targets: &Tensor, ops: &dyn Ops) -> Result<Tensor> {
-        let logits = self.forward(idx, ops)?;
+    pub fn loss(&self, idx: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let logits = self.forward(idx)?;
         let (b, t, v) = logits.dims3()?;
-        ops.cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
+        ops::cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
     }
 
     /// Logits and every layer's attention weights `[B, H, T, T]` (reference ops).
     pub fn forward_with_attention(&self, idx: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        self.run(idx, 0, &Plain, None, true)
+        self.run(idx, 0, None, true)
     }
 
     /// Logits `[B, T_new, V]` of new tokens at positions `start..start+T_new`, using and extending
@@ -249,16 +259,14 @@ impl Gpt {
         idx: &Tensor,
         start: usize,
         caches: &mut [KvCache],
-        ops: &dyn Ops,
     ) -> Result<Tensor> {
-        Ok(self.run(idx, start, ops, Some(caches), false)?.0)
+        Ok(self.run(idx, start, Some(caches), false)?.0)
     }
 
     fn run(
         &self,
         idx: &Tensor,
         start: usize,
-        ops: &dyn Ops,
         mut caches: Option<&mut [KvCache]>,
         want_weights: bool,
     ) -> Result<(Tensor, Vec<Tensor>)> {
@@ -283,13 +291,13 @@ impl Gpt {
         let mut weights = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let cache = caches.as_deref_mut().map(|c| &mut c[i]);
-            let (y, w) = block.forward(&x, ops, cache, want_weights)?;
+            let (y, w) = block.forward(&x, cache, want_weights)?;
             x = y;
             weights.extend(w);
         }
-        let x = ops.layer_norm(&x, self.ln_f_w.as_tensor(), self.ln_f_b.as_tensor())?;
+        let x = ops::layer_norm(&x, self.ln_f_w.as_tensor(), self.ln_f_b.as_tensor())?;
         // Tied head: logits = x @ tok_emb^T.
-        let logits = ops.linear(&x, self.tok_emb.as_tensor(), None)?;
+        let logits = ops::linear(&x, self.tok_emb.as_tensor(), None)?;
         Ok((logits, weights))
     }
 }
@@ -307,4 +315,33 @@ fn std_normal(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f64 = 1.0 - rng.gen::<f64>(); // (0, 1]: ln is finite
     let u2: f64 = rng.gen();
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn m6_param_specs_are_the_models_vars() {
+        for pos_emb in [true, false] {
+            let cfg = GptConfig {
+                vocab_size: 11,
+                block_size: 8,
+                n_layer: 2,
+                n_head: 2,
+                d_model: 8,
+                pos_emb,
+            };
+            let specs = param_specs(&cfg);
+            let vars: Vec<(String, Vec<usize>)> = Gpt::new(&cfg, 0)
+                .unwrap()
+                .vars()
+                .into_iter()
+                .map(|(n, v)| (n, v.dims().to_vec()))
+                .collect();
+            assert_eq!(specs, vars);
+            let total: usize = specs.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+            assert_eq!(total, cfg.n_params());
+        }
+    }
 }

@@ -1,87 +1,70 @@
-//! The few operations the GPT is built from, behind one trait so the model reads the same whether it
-//! runs on candle's primitives or on fused kernels.
+//! The five operations the readable GPT ([`crate::model`]) is built from, written out of candle-core
+//! primitives (`mean_keepdim`, `exp`, `matmul`, ...) so candle's autograd differentiates them and a
+//! finite-difference test checks them.
 //!
-//! [`Plain`] writes every operation out of candle-core primitives (`mean_keepdim`, `exp`, `matmul`,
-//! ...), so candle's autograd differentiates it and a finite-difference test checks it. It is the
-//! reference every faster implementation is compared against.
+//! They are the reference: the hand-written engine ([`crate::fast`], over [`crate::kernels`]) is
+//! tested against candle's gradients through these functions. Not candle-nn's fused `softmax_last_dim`
+//! / `layer_norm`: those return no gradient, and training through them silently learns nothing.
 
 use candle_core::{DType, Result, Tensor, D};
-
-mod fused;
-pub use fused::{erf_f32, exp_f32, Fused};
 
 /// Layer-norm epsilon, as `torch.nn.LayerNorm`'s default.
 pub const LN_EPS: f64 = 1e-5;
 
-/// The seam between the readable model and its kernels. Every method must be differentiable through
-/// candle's `backward`.
-pub trait Ops: Send + Sync {
-    /// Layer normalisation over the last dimension (eps [`LN_EPS`]), then `* w + b`.
-    fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor>;
-    /// GELU in its exact (erf) form: `x/2 * (1 + erf(x/√2))`.
-    fn gelu(&self, x: &Tensor) -> Result<Tensor>;
-    /// Softmax over the last dimension of already-scaled scores `[B, H, T, T]`, with every key
-    /// position after the query position masked out (its weight is exactly 0).
-    fn causal_softmax(&self, scores: &Tensor) -> Result<Tensor>;
-    /// `x @ w^T + b` with `x: [.., in]` and `w: [out, in]` (torch's `nn.Linear` layout).
-    fn linear(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor>;
-    /// Mean cross-entropy of `logits: [N, V]` against `targets: [N]` (u32), in nats.
-    fn cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor>;
+/// Layer normalisation over the last dimension (eps [`LN_EPS`]), then `* w + b`.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
+    normed.broadcast_mul(w)?.broadcast_add(b)
 }
 
-/// candle-core primitives only: slow-ish but obviously right, and differentiated by candle itself.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Plain;
+/// GELU in its exact (erf) form: `x/2 * (1 + erf(x/√2))`.
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    x.gelu_erf()
+}
 
-impl Ops for Plain {
-    fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
-        normed.broadcast_mul(w)?.broadcast_add(b)
+/// Softmax over the last dimension of already-scaled scores `[.., T_q, T_k]`, with every key position
+/// after the query position masked out (its weight is exactly 0). When `T_k > T_q` the queries are the
+/// last `T_q` positions of the key sequence (cached generation).
+pub fn causal_softmax(scores: &Tensor) -> Result<Tensor> {
+    let d = scores.dims();
+    if d.len() < 2 {
+        candle_core::bail!("causal_softmax: scores must have rank >= 2, got {d:?}");
     }
+    let (t_q, t_k) = (d[d.len() - 2], d[d.len() - 1]);
+    let mask = causal_mask(t_q, t_k, scores.dtype(), scores.device())?;
+    let masked = scores.broadcast_add(&mask)?;
+    // Subtracting the row max keeps exp() finite; the max is a constant for the gradient
+    // (softmax is shift-invariant), so it is detached.
+    let max = masked.max_keepdim(D::Minus1)?.detach();
+    let e = masked.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
 
-    fn gelu(&self, x: &Tensor) -> Result<Tensor> {
-        x.gelu_erf()
-    }
+/// `x @ w^T + b` with `x: [.., in]` and `w: [out, in]` (torch's `nn.Linear` layout).
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inner = *dims.last().expect("linear: x has rank >= 1");
+    let rows = x.elem_count() / inner.max(1);
+    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut out_dims = dims;
+    *out_dims.last_mut().expect("rank >= 1") = w.dim(0)?;
+    y.reshape(out_dims)
+}
 
-    fn causal_softmax(&self, scores: &Tensor) -> Result<Tensor> {
-        let d = scores.dims();
-        if d.len() < 2 {
-            candle_core::bail!("causal_softmax: scores must have rank >= 2, got {d:?}");
-        }
-        let (t_q, t_k) = (d[d.len() - 2], d[d.len() - 1]);
-        let mask = causal_mask(t_q, t_k, scores.dtype(), scores.device())?;
-        let masked = scores.broadcast_add(&mask)?;
-        // Subtracting the row max keeps exp() finite; the max is a constant for the gradient
-        // (softmax is shift-invariant), so it is detached.
-        let max = masked.max_keepdim(D::Minus1)?.detach();
-        let e = masked.broadcast_sub(&max)?.exp()?;
-        e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
-    }
-
-    fn linear(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let inner = *dims.last().expect("linear: x has rank >= 1");
-        let rows = x.elem_count() / inner.max(1);
-        let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
-        let y = match b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("rank >= 1") = w.dim(0)?;
-        y.reshape(out_dims)
-    }
-
-    fn cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let max = logits.max_keepdim(D::Minus1)?.detach();
-        let shifted = logits.broadcast_sub(&max)?;
-        let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-        let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?;
-        (log_z - picked)?.mean_all()
-    }
+/// Mean cross-entropy of `logits: [N, V]` against `targets: [N]` (u32), in nats.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?;
+    (log_z - picked)?.mean_all()
 }
 
 /// `[t_q, t_k]` additive mask: 0 where key `j <= i + (t_k - t_q)` (the query may see it), `-inf`
@@ -174,29 +157,29 @@ mod tests {
             rand_var(&mut rng, &[5]),
             rand_var(&mut rng, &[5]),
         ];
-        check(&vars, &|t| Plain.layer_norm(&t[0], &t[1], &t[2]));
+        check(&vars, &|t| layer_norm(&t[0], &t[1], &t[2]));
     }
 
     #[test]
     fn m6_plain_gelu_linear_softmax_ce_match_finite_differences() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let x = rand_var(&mut rng, &[2, 3, 4]);
-        check(std::slice::from_ref(&x), &|t| Plain.gelu(&t[0]));
+        check(std::slice::from_ref(&x), &|t| gelu(&t[0]));
         let w = rand_var(&mut rng, &[5, 4]);
         let b = rand_var(&mut rng, &[5]);
-        check(&[x, w, b], &|t| Plain.linear(&t[0], &t[1], Some(&t[2])));
+        check(&[x, w, b], &|t| linear(&t[0], &t[1], Some(&t[2])));
         let s = rand_var(&mut rng, &[1, 2, 4, 4]);
-        check(&[s], &|t| Plain.causal_softmax(&t[0]));
+        check(&[s], &|t| causal_softmax(&t[0]));
         let logits = rand_var(&mut rng, &[6, 7]);
         let targets = Tensor::new(&[0u32, 3, 6, 1, 1, 5], &Device::Cpu).unwrap();
-        check(&[logits], &|t| Plain.cross_entropy(&t[0], &targets));
+        check(&[logits], &|t| cross_entropy(&t[0], &targets));
     }
 
     #[test]
     fn m6_plain_causal_softmax_rows_sum_to_one_and_mask_is_exact() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let s = rand_var(&mut rng, &[2, 3, 5, 5]).as_detached_tensor();
-        let p = Plain.causal_softmax(&s).unwrap();
+        let p = causal_softmax(&s).unwrap();
         let rows = p
             .sum(D::Minus1)
             .unwrap()

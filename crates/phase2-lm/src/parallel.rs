@@ -6,15 +6,14 @@
 //! 2-core machine, a candle trainer got *slower* going from 1 to 2 threads. One whole single-threaded
 //! graph per core has no synchronisation until the gradients are summed, once per step.
 //!
-//! Each worker must itself run single-threaded: candle's matmul and elementwise kernels (and the
-//! GEMM in [`crate::ops::Fused`]) use `RAYON_NUM_THREADS` threads, so binaries that train set
+//! Each worker must itself run single-threaded: candle's matmul and elementwise kernels use
+//! `RAYON_NUM_THREADS` threads, so binaries that train set
 //! `RAYON_NUM_THREADS=1` before the first candle op (the xtask main does). Without it the result is
 //! the same, only slower (every worker would fan out over every core).
 
 use candle_core::{Result, Tensor, Var};
 
 use crate::model::Gpt;
-use crate::ops::Ops;
 
 /// Loss and gradients for one batch, split over `workers` single-threaded candle graphs on scoped
 /// threads, gradients averaged, returned in `model.vars()` order. `workers = 1` is a plain
@@ -26,10 +25,9 @@ pub fn loss_and_grads(
     model: &Gpt,
     x: &Tensor,
     y: &Tensor,
-    ops: &dyn Ops,
     workers: usize,
 ) -> Result<(f32, Vec<Tensor>)> {
-    split_loss_and_grads(&model.vars(), x, y, workers, |x, y| model.loss(x, y, ops))
+    split_loss_and_grads(&model.vars(), x, y, workers, |x, y| model.loss(x, y))
 }
 
 /// [`loss_and_grads`] for any model: `loss_fn(x_part, y_part)` must return the *mean* loss of the
@@ -123,8 +121,8 @@ where
         .map(|(name, var)| match store.get(var.as_tensor()) {
             Some(g) if weight == 1.0 => Ok(g.clone()),
             Some(g) => g.affine(weight, 0.0),
-            // A parameter without a gradient is a bug (a fused op that forgot its backward), not a
-            // zero: say which one.
+            // A parameter without a gradient is a bug (an op that returns none, like candle-nn's fused
+            // layer norm), not a zero: say which one.
             None => candle_core::bail!("loss_and_grads: parameter `{name}` received no gradient"),
         })
         .collect::<Result<Vec<_>>>()?;

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::fast::{self, FastGpt, Offsets};
 use crate::model::{Gpt, GptConfig};
-use crate::ops::{Fused, Ops, Plain};
 
 /// The optimisation half of a config (`[train]`). Defaults are `torch_gpt.py`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,10 +46,9 @@ pub struct TrainConfig {
     pub log_interval: usize,
     /// Seeds the initialisation, the batch sampler and the validation batches.
     pub seed: u64,
-    /// "fast" (the hand-written forward/backward of [`crate::fast`]), or candle autograd over
-    /// "plain" (candle primitives) or "fused" (the fused kernels).
-    #[serde(default = "d_ops")]
-    pub ops: String,
+    /// How loss and gradients are computed: `"fast"` (default) or `"plain"` ([`Engine`]).
+    #[serde(default)]
+    pub ops: Engine,
     /// Threads the batch is split over for the loss + gradient (1 = this thread only).
     #[serde(default = "d_workers")]
     pub workers: usize,
@@ -74,9 +72,6 @@ fn d_clip() -> f64 {
 fn d_log() -> usize {
     10
 }
-fn d_ops() -> String {
-    "fast".into()
-}
 fn d_workers() -> usize {
     2
 }
@@ -98,19 +93,31 @@ impl TrainConfig {
         if self.eval_interval == 0 || self.log_interval == 0 || self.workers == 0 {
             bail!("train.eval_interval, train.log_interval and train.workers must be > 0");
         }
-        if self.ops != "fast" {
-            ops_by_name(&self.ops)?;
-        }
         Ok(())
     }
 }
 
-/// The [`Ops`] named in a config.
-pub fn ops_by_name(name: &str) -> anyhow::Result<Box<dyn Ops>> {
-    match name {
-        "plain" => Ok(Box::new(Plain)),
-        "fused" => Ok(Box::new(Fused)),
-        other => bail!("train.ops = {other:?}: expected \"fast\", \"fused\" or \"plain\""),
+/// How a [`Trainer`] computes the loss and its gradients. Both give the same numbers (within float
+/// rounding, tested); they differ in speed. A config names one as `ops = "fast"` or `ops = "plain"`;
+/// any other word is a config error listing these two.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The hand-written forward and backward of [`crate::fast`], the batch split over `workers`
+    /// threads.
+    #[default]
+    Fast,
+    /// candle's autograd over the readable model ([`crate::model`], [`crate::ops`]), the batch split
+    /// over `workers` single-threaded graphs ([`crate::parallel`]): the reference.
+    Plain,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Fast => "fast",
+            Engine::Plain => "plain",
+        })
     }
 }
 
@@ -443,60 +450,29 @@ pub fn all_windows(data: &[u32], block: usize, batch: usize) -> Vec<Batch> {
         .collect()
 }
 
-/// Mean loss and the gradient of every parameter (in [`Gpt::vars`] order) on one batch: on this
-/// thread with one worker, else split over `workers` threads ([`crate::parallel::loss_and_grads`]).
-pub fn loss_and_grads(
-    model: &Gpt,
-    x: &Tensor,
-    y: &Tensor,
-    ops: &dyn Ops,
-    workers: usize,
-) -> Result<(f32, Vec<Tensor>)> {
-    if workers > 1 {
-        return crate::parallel::loss_and_grads(model, x, y, ops, workers);
-    }
-    let loss = model.loss(x, y, ops)?;
-    let grads = loss.backward()?;
-    let mut out = Vec::new();
-    for (name, var) in model.vars() {
-        match grads.get(&var) {
-            Some(g) => out.push(g.clone()),
-            None => candle_core::bail!("no gradient for `{name}`"),
-        }
-    }
-    Ok((loss.to_scalar::<f32>()?, out))
-}
-
-/// How loss and gradients are computed. Both give the same numbers (within float rounding, tested);
-/// they differ in speed.
-enum Engine {
-    /// candle's autograd over [`Ops`] (`"plain"` or `"fused"`), the batch split over `workers`
-    /// graphs ([`crate::parallel`]).
-    Candle(Box<dyn Ops>),
-    /// The hand-written forward/backward of [`crate::fast`] (`"fast"`).
+/// An engine's working state. The weights are not here: they are [`Trainer`]'s flat vector.
+enum Compute {
+    /// The hand-written engine's per-worker workspaces.
     Fast(Box<FastGpt>),
+    /// The candle model the autograd engine differentiates. Its `Var`s are overwritten from the flat
+    /// parameters before every use: scratch space for the graph, never read back as the weights.
+    Plain(Box<Gpt>),
 }
 
 /// The whole state of a training run.
 pub struct Trainer {
     pub cfg: RunConfig,
-    /// The candle view of the weights. The trainer owns them as one flat vector (`params`) and
-    /// copies them into this model only when someone asks for it ([`Trainer::model`]): the copy is
-    /// two passes over 3 MB, a few percent of a step.
-    gpt: Gpt,
-    /// `gpt` is behind `params`.
-    stale: std::cell::Cell<bool>,
+    /// The weights, one flat vector in [`Offsets`] layout ([`Gpt::vars`] order): the only copy.
+    params: Vec<f32>,
+    /// Their gradient, same layout, reused every step.
+    grads: Vec<f32>,
+    off: Offsets,
     pub opt: AdamW,
     /// Steps completed.
     pub step: usize,
     /// The batch sampler's random stream (saved in checkpoints by seed + word position).
     pub rng: ChaCha8Rng,
-    engine: Engine,
-    /// Where each parameter sits in `params` / `grads`.
-    off: Offsets,
-    /// Flat copies of the parameters and their gradients, reused every step.
-    params: Vec<f32>,
-    grads: Vec<f32>,
+    compute: Compute,
 }
 
 /// What one training step reports.
@@ -508,60 +484,67 @@ pub struct StepStats {
 }
 
 impl Trainer {
-    /// A fresh run: model initialised from `train.seed`, sampler seeded from it too.
+    /// A fresh run: model initialised from `train.seed` ([`Gpt::new`]), sampler seeded from it too.
     pub fn new(cfg: RunConfig) -> anyhow::Result<Trainer> {
         cfg.train.validate()?;
         let model = Gpt::new(&cfg.model, cfg.train.seed)?;
-        Self::with_model(cfg, model)
+        let mut params = Vec::new();
+        fast::gather(&model, &Offsets::new(&cfg.model), &mut params)?;
+        Self::from_params(cfg, params)
     }
 
-    /// A fresh optimizer and sampler around an existing model.
-    pub fn with_model(cfg: RunConfig, model: Gpt) -> anyhow::Result<Trainer> {
+    /// A fresh optimizer and sampler around given weights (flat, [`Offsets`] layout).
+    pub fn from_params(cfg: RunConfig, params: Vec<f32>) -> anyhow::Result<Trainer> {
         cfg.train.validate()?;
+        cfg.model.validate()?;
+        let off = Offsets::new(&cfg.model);
+        if params.len() != off.total() {
+            bail!(
+                "{} weights given, the model has {}",
+                params.len(),
+                off.total()
+            );
+        }
         // Weight decay on matrices only (embeddings and Linear weights), never on biases or gains.
-        let decay = model.vars().iter().map(|(_, v)| v.rank() >= 2).collect();
+        let decay = crate::model::param_specs(&cfg.model)
+            .iter()
+            .map(|(_, shape)| shape.len() >= 2)
+            .collect();
         let opt = AdamW::new(&cfg.train, decay);
         let rng = ChaCha8Rng::seed_from_u64(cfg.train.seed.wrapping_add(1));
-        let engine = match cfg.train.ops.as_str() {
-            "fast" => Engine::Fast(Box::new(FastGpt::new(&cfg.model, cfg.train.workers)?)),
-            other => Engine::Candle(ops_by_name(other)?),
+        let compute = match cfg.train.ops {
+            Engine::Fast => Compute::Fast(Box::new(FastGpt::new(&cfg.model, cfg.train.workers)?)),
+            Engine::Plain => Compute::Plain(Box::new(Gpt::new(&cfg.model, cfg.train.seed)?)),
         };
-        let off = Offsets::new(&cfg.model);
-        let grads = vec![0.0; off.total()];
-        let mut params = Vec::new();
-        fast::gather(&model, &off, &mut params)?;
         Ok(Trainer {
+            grads: vec![0.0; off.total()],
             cfg,
-            gpt: model,
-            stale: std::cell::Cell::new(false),
+            params,
+            off,
             opt,
             step: 0,
             rng,
-            engine,
-            off,
-            params,
-            grads,
+            compute,
         })
     }
 
-    /// The model with the current weights (to evaluate, sample from, or save). To start from other
-    /// weights, build a new trainer ([`Trainer::with_model`]) rather than setting them here.
-    pub fn model(&self) -> &Gpt {
-        if self.stale.get() {
-            fast::scatter(&self.params, &self.off, &self.gpt)
-                .expect("the flat parameters were laid out from this model");
-            self.stale.set(false);
-        }
-        &self.gpt
+    /// The current weights (flat, [`Offsets`] layout: [`Trainer::layout`]).
+    pub fn params(&self) -> &[f32] {
+        &self.params
     }
 
-    /// The candle ops for forward passes outside training (attention maps, generation): the
-    /// configured ones, or the fused kernels when training runs on the hand-written engine.
-    pub fn ops(&self) -> &dyn Ops {
-        match &self.engine {
-            Engine::Candle(ops) => ops.as_ref(),
-            Engine::Fast(_) => &Fused,
-        }
+    /// Where each parameter sits in [`Trainer::params`].
+    pub fn layout(&self) -> &Offsets {
+        &self.off
+    }
+
+    /// A candle model holding a *copy* of the current weights, for the readable reference path
+    /// (attention maps, the KV-cache equivalence test). Each call makes a new copy; it does not follow
+    /// later training steps.
+    pub fn to_gpt(&self) -> anyhow::Result<Gpt> {
+        let gpt = Gpt::new(&self.cfg.model, self.cfg.train.seed)?;
+        fast::scatter(&self.params, &self.off, &gpt)?;
+        Ok(gpt)
     }
 
     /// Tokens consumed per step.
@@ -569,39 +552,46 @@ impl Trainer {
         self.cfg.train.batch_size * self.cfg.model.block_size
     }
 
-    /// One optimisation step on a fresh random batch of `train`.
-    pub fn step(&mut self, train: &[u32]) -> anyhow::Result<StepStats> {
-        let t = &self.cfg.train;
-        let batch = sample_batch(
-            train,
-            t.batch_size,
-            self.cfg.model.block_size,
-            &mut self.rng,
-        )?;
-        if let Engine::Candle(_) = self.engine {
-            self.model(); // the candle engine reads the weights through the model
-        }
-        let loss = match &mut self.engine {
-            Engine::Fast(f) => f.loss_and_grads(
+    /// Mean loss of one batch, and with `grads` its gradient (flat layout), on the configured engine.
+    fn loss_of(&mut self, batch: &Batch, want_grads: bool) -> anyhow::Result<f32> {
+        let workers = self.cfg.train.workers;
+        match &mut self.compute {
+            Compute::Fast(f) => f.loss_and_grads(
                 &self.params,
                 &batch.x,
                 &batch.y,
                 batch.b,
                 batch.t,
-                Some(&mut self.grads),
-            )?,
-            Engine::Candle(ops) => {
+                want_grads.then_some(&mut self.grads[..]),
+            ),
+            Compute::Plain(gpt) => {
+                fast::scatter(&self.params, &self.off, gpt)?;
                 let (x, y) = batch.tensors()?;
-                let (loss, grads) = loss_and_grads(&self.gpt, &x, &y, ops.as_ref(), t.workers)?;
+                if !want_grads {
+                    return Ok(gpt.loss(&x, &y)?.to_scalar::<f32>()?);
+                }
+                let (loss, grads) = crate::parallel::loss_and_grads(gpt, &x, &y, workers)?;
                 for (g, &(start, n)) in grads.iter().zip(self.off.spans()) {
                     self.grads[start..start + n].copy_from_slice(&g.flatten_all()?.to_vec1()?);
                 }
-                loss
+                Ok(loss)
             }
-        };
+        }
+    }
+
+    /// One optimisation step on a fresh random batch of `train`.
+    pub fn step(&mut self, train: &[u32]) -> anyhow::Result<StepStats> {
+        let batch = sample_batch(
+            train,
+            self.cfg.train.batch_size,
+            self.cfg.model.block_size,
+            &mut self.rng,
+        )?;
+        let loss = self.loss_of(&batch, true)?;
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
         }
+        let t = &self.cfg.train;
         let grad_norm = clip_grad_norm_flat(&mut self.grads, t.grad_clip);
         let lr = t.schedule().lr_at(self.step);
         self.opt.step_flat(
@@ -611,7 +601,6 @@ impl Trainer {
             lr,
             t.workers,
         )?;
-        self.stale.set(true);
         self.step += 1;
         Ok(StepStats {
             loss,
@@ -622,22 +611,10 @@ impl Trainer {
 
     /// Mean loss per token over `batches` (no gradient).
     pub fn evaluate(&mut self, batches: &[Batch]) -> anyhow::Result<f64> {
-        if let Engine::Candle(_) = self.engine {
-            self.model();
-        }
         let (mut sum, mut tokens) = (0.0, 0usize);
         for batch in batches {
             let n = batch.b * batch.t;
-            let loss = match &mut self.engine {
-                Engine::Fast(f) => {
-                    f.loss_and_grads(&self.params, &batch.x, &batch.y, batch.b, batch.t, None)?
-                }
-                Engine::Candle(ops) => {
-                    let (x, y) = batch.tensors()?;
-                    self.gpt.loss(&x, &y, ops.as_ref())?.to_scalar::<f32>()?
-                }
-            };
-            sum += loss as f64 * n as f64;
+            sum += self.loss_of(batch, false)? as f64 * n as f64;
             tokens += n;
         }
         if tokens == 0 {

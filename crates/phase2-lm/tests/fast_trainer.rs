@@ -4,7 +4,6 @@
 use candle_core::{DType, Device, Tensor};
 use phase2_lm::fast::{gather, FastGpt};
 use phase2_lm::model::{Gpt, GptConfig};
-use phase2_lm::ops::Plain;
 use phase2_lm::parallel::loss_and_grads;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -53,7 +52,7 @@ fn check(pos_emb: bool, b: usize, t: usize, workers: usize, seed: u64) {
     let (x, y) = (ids(&mut rng, b * t), ids(&mut rng, b * t));
     let xt = Tensor::from_vec(x.clone(), (b, t), &Device::Cpu).unwrap();
     let yt = Tensor::from_vec(y.clone(), (b, t), &Device::Cpu).unwrap();
-    let (want_loss, want) = loss_and_grads(&model, &xt, &yt, &Plain, 1).unwrap();
+    let (want_loss, want) = loss_and_grads(&model, &xt, &yt, 1).unwrap();
 
     let mut fast = FastGpt::new(&cfg, workers).unwrap();
     let mut params = Vec::new();

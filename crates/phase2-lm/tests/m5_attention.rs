@@ -4,7 +4,6 @@
 use candle_core::{DType, Device, Tensor, Var, D};
 use phase2_lm::attention::CausalSelfAttention;
 use phase2_lm::model::{Gpt, GptConfig};
-use phase2_lm::ops::Plain;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -78,16 +77,10 @@ fn m5_changing_future_tokens_leaves_past_outputs_unchanged() {
             *x = (*x + 1 + k as u32) % 11;
         }
         let la = model
-            .forward(
-                &Tensor::from_slice(&a, (1, 8), &Device::Cpu).unwrap(),
-                &Plain,
-            )
+            .forward(&Tensor::from_slice(&a, (1, 8), &Device::Cpu).unwrap())
             .unwrap();
         let lb = model
-            .forward(
-                &Tensor::from_slice(&b, (1, 8), &Device::Cpu).unwrap(),
-                &Plain,
-            )
+            .forward(&Tensor::from_slice(&b, (1, 8), &Device::Cpu).unwrap())
             .unwrap();
         let la = la.squeeze(0).unwrap().to_vec2::<f32>().unwrap();
         let lb = lb.squeeze(0).unwrap().to_vec2::<f32>().unwrap();
@@ -124,7 +117,7 @@ fn m5_attention_layer_gradients_match_finite_differences() {
     let x = var64(&mut rng, &[b, t, d], 1.0);
     let probe = var64(&mut rng, &[b, t, d], 1.0).as_detached_tensor();
     let f = |attn: &CausalSelfAttention, x: &Tensor| -> Tensor {
-        let (y, _) = attn.forward(x, &Plain, None, false).unwrap();
+        let (y, _) = attn.forward(x, None, false).unwrap();
         (y * &probe).unwrap().sum_all().unwrap()
     };
     let grads = f(&attn, x.as_tensor()).backward().unwrap();

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use phase2_lm::experiments::{m5, m6};
+use phase2_lm::experiments::{bench, m5, m6};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,14 +30,16 @@ fn m6_quick_experiments_write_records_figures_and_log() {
         samples.contains("### step 0") && samples.contains("### step 20"),
         "{samples}"
     );
-    // The checkpoint loads and samples through the public entry point.
+    // The checkpoint loads into the inference handle and continues a prompt.
     let ckpt = phase2_lm::checkpoint::dir_for(&ctx, m6::CHAR_RUN);
-    let text =
-        phase2_lm::generate::sample(&ctx, &ckpt, "ROMEO:", 10, 0.8, Some(5), None, 1).unwrap();
-    assert!(
-        text.starts_with("ROMEO:") && text.chars().count() == 16,
-        "{text:?}"
-    );
+    let sampling = phase2_lm::generate::Sampling {
+        temperature: 0.8,
+        top_k: Some(5),
+        top_p: None,
+    };
+    let mut g = phase2_lm::generator::Generator::from_checkpoint(&ckpt, sampling).unwrap();
+    let out = g.complete("ROMEO:", 10, &[], 1).unwrap();
+    assert_eq!(out.text.chars().count(), 10, "{:?}", out.text);
 
     let figs: Vec<String> = m6::figures(&ctx)
         .unwrap()
@@ -68,17 +70,17 @@ fn m6_quick_experiments_write_records_figures_and_log() {
 fn m6_quick_bench_records_rows_and_history() {
     let scratch = tempfile::tempdir().unwrap();
     let ctx = viz::Context::quick(&root(), scratch.path(), true);
-    phase2_lm::bench::bench(&ctx, None, Some(2)).unwrap();
-    phase2_lm::bench::bench(&ctx, None, None).unwrap();
-    let rec = viz::record::Record::load(&ctx, "m6", m6::BENCH_RUN).unwrap();
-    let rows: Vec<phase2_lm::bench::BenchRow> = rec.artifact("rows").unwrap();
+    bench::bench(&ctx, None, Some(2)).unwrap();
+    bench::bench(&ctx, None, None).unwrap();
+    let rec = viz::record::Record::load(&ctx, "m6", bench::BENCH_RUN).unwrap();
+    let rows: Vec<bench::BenchRow> = rec.artifact("rows").unwrap();
     assert!(
         !rows.is_empty()
             && rows
                 .iter()
                 .all(|r| r.tokens_per_s > 0.0 && r.rounds.len() == 2)
     );
-    let history: Vec<phase2_lm::bench::HistoryEntry> = rec.artifact("history").unwrap();
+    let history: Vec<bench::HistoryEntry> = rec.artifact("history").unwrap();
     assert_eq!(history.len(), 2);
     let figs = m6::figures(&ctx).unwrap();
     assert!(figs
@@ -86,9 +88,9 @@ fn m6_quick_bench_records_rows_and_history() {
         .any(|p| p.ends_with("m6_training_throughput.png")));
 
     // --full: the whole (quick) config for two seeds, scored on the whole validation split too.
-    phase2_lm::bench::bench_full(&ctx, None, 2).unwrap();
-    let rec = viz::record::Record::load(&ctx, "m6", m6::BENCH_FULL_RUN).unwrap();
-    let rows: Vec<phase2_lm::bench::BenchRow> = rec.artifact("rows").unwrap();
+    bench::bench_full(&ctx, None, 2).unwrap();
+    let rec = viz::record::Record::load(&ctx, "m6", bench::BENCH_FULL_RUN).unwrap();
+    let rows: Vec<bench::BenchRow> = rec.artifact("rows").unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].seed, rows[1].seed), (Some(1337), Some(1338)));
     let full: Vec<f64> = rows.iter().map(|r| r.val_loss_full.unwrap()).collect();

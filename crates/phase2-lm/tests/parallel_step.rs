@@ -2,7 +2,6 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use phase2_lm::model::{Gpt, GptConfig};
-use phase2_lm::ops::{Fused, Ops, Plain};
 use phase2_lm::parallel::{loss_and_grads, split_loss_and_grads};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,16 +48,16 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     diff / b.iter().map(|y| y.abs()).fold(0.0, f64::max).max(1e-30)
 }
 
-/// 2 and 3 workers (an odd batch of 5 splits 3+2 and 2+2+1) equal 1 worker, for both op sets.
+/// 2 and 3 workers (an odd batch of 5 splits 3+2 and 2+2+1) equal 1 worker.
 #[test]
 fn m6_parallel_workers_match_single_worker() {
     let (model, x, y) = tiny();
     let names: Vec<String> = model.vars().into_iter().map(|(n, _)| n).collect();
-    for ops in [&Fused as &dyn Ops, &Plain] {
-        let (l1, g1) = loss_and_grads(&model, &x, &y, ops, 1).unwrap();
+    {
+        let (l1, g1) = loss_and_grads(&model, &x, &y, 1).unwrap();
         assert_eq!(g1.len(), names.len());
         for workers in [2, 3] {
-            let (l, g) = loss_and_grads(&model, &x, &y, ops, workers).unwrap();
+            let (l, g) = loss_and_grads(&model, &x, &y, workers).unwrap();
             assert!(
                 ((l - l1) / l1).abs() < 1e-4,
                 "{workers} workers: loss {l} vs {l1}"
@@ -79,8 +78,8 @@ fn m6_parallel_workers_match_single_worker() {
 #[test]
 fn m6_parallel_single_worker_is_plain_backward() {
     let (model, x, y) = tiny();
-    let (l, g) = loss_and_grads(&model, &x, &y, &Plain, 1).unwrap();
-    let loss = model.loss(&x, &y, &Plain).unwrap();
+    let (l, g) = loss_and_grads(&model, &x, &y, 1).unwrap();
+    let loss = model.loss(&x, &y).unwrap();
     assert_eq!(l, loss.to_scalar::<f32>().unwrap());
     let store = loss.backward().unwrap();
     for ((name, var), got) in model.vars().iter().zip(&g) {

@@ -1,5 +1,5 @@
 //! m6 — training a GPT on tiny-shakespeare: a character model (the bench config of
-//! `shared/bench/torch_gpt.py`, so its validation loss is comparable with nanoGPT's 1.88), a BPE
+//! `crates/phase2-lm/scripts/torch_gpt.py`, so its validation loss is comparable with nanoGPT's 1.88), a BPE
 //! model compared with it in bits per character, a KV-cache speed check, and four ablations.
 
 use std::path::PathBuf;
@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 use viz::plot::{GroupedBars, LineChart, Series};
 use viz::record::{Record, RunWriter};
 
+use super::bench::{BenchRow, BENCH_FULL_RUN, BENCH_RUN, PARITY_RUN};
 use crate::checkpoint;
-use crate::data::{tiny_shakespeare, train_val_split};
+use crate::corpus::{build_tokenizer, Corpus, TokenizerSpec};
+use crate::fast::FastGpt;
+use crate::fit::{fit, FitOptions, FitOutcome, SampleSpec};
 use crate::generate::{self, Sampling};
 use crate::model::GptConfig;
-use crate::tokenizer::{AnyTokenizer, BpeTokenizer, CharTokenizer, Tokenizer};
-use crate::train::{RunConfig, TrainConfig, Trainer};
+use crate::tokenizer::{AnyTokenizer, Tokenizer};
+use crate::train::{RunConfig, TrainConfig};
 
 pub const GPT: &str = "m6_gpt";
 pub const ABLATIONS: &str = "m6_ablations";
@@ -28,36 +31,8 @@ pub const MILESTONE: &str = "m6";
 /// Record names.
 pub const CHAR_RUN: &str = "gpt_char";
 pub const BPE_RUN: &str = "gpt_bpe";
-pub const BENCH_RUN: &str = "bench";
-pub const BENCH_FULL_RUN: &str = "bench_full";
-pub const PARITY_RUN: &str = "torch_parity";
 /// nanoGPT's published CPU validation loss for the bench config (nats per character).
 pub const NANOGPT_VAL_LOSS: f64 = 1.88;
-
-/// Which tokenizer a model reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenizerSpec {
-    /// "char" or "bpe".
-    pub kind: String,
-    /// BPE only: vocabulary size (256 bytes + merges).
-    #[serde(default)]
-    pub vocab_size: Option<usize>,
-    /// BPE only: learn the merges from the first this many characters of the training split.
-    #[serde(default)]
-    pub train_chars: Option<usize>,
-}
-
-impl TokenizerSpec {
-    /// The character tokenizer (nanoGPT's `stoi`).
-    pub fn char() -> TokenizerSpec {
-        TokenizerSpec {
-            kind: "char".into(),
-            vocab_size: None,
-            train_chars: None,
-        }
-    }
-}
 
 /// One trained model: tokenizer, model, optimisation, and when to print samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,22 +44,6 @@ pub struct ModelRun {
     /// Steps (before which) a sample is generated; the final model is always sampled.
     #[serde(default)]
     pub sample_at: Vec<usize>,
-}
-
-/// How samples are drawn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SampleSpec {
-    pub prompt: String,
-    /// Characters of text for the char model; BPE models get as many tokens divided by their
-    /// measured characters per token, so samples are about the same length.
-    pub chars: usize,
-    pub temperature: f64,
-    #[serde(default)]
-    pub top_k: Option<usize>,
-    #[serde(default)]
-    pub top_p: Option<f64>,
-    pub seed: u64,
 }
 
 /// The KV-cache speed check: generate `new_tokens` with and without the cache.
@@ -165,181 +124,44 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     }
 }
 
-/// The corpus split 90/10 by character (so char and BPE models validate on the same text).
-pub struct Corpus {
-    pub train_text: String,
-    pub val_text: String,
-}
-
-impl Corpus {
-    pub fn load(ctx: &viz::Context) -> Result<Corpus> {
-        let text = tiny_shakespeare(ctx)?;
-        let chars: Vec<char> = text.chars().collect();
-        let (train, val) = train_val_split(&chars);
-        Ok(Corpus {
-            train_text: train.into_iter().collect(),
-            val_text: val.into_iter().collect(),
-        })
-    }
-}
-
-/// Build the tokenizer a run asks for.
-pub fn build_tokenizer(spec: &TokenizerSpec, corpus: &Corpus) -> Result<AnyTokenizer> {
-    match spec.kind.as_str() {
-        // The vocabulary of the whole text (as nanoGPT): 65 characters for tiny-shakespeare.
-        "char" => Ok(CharTokenizer::from_text(&format!(
-            "{}{}",
-            corpus.train_text, corpus.val_text
-        ))
-        .into()),
-        "bpe" => {
-            let vocab = spec
-                .vocab_size
-                .context("tokenizer.vocab_size is required for kind = \"bpe\"")?;
-            let n = spec.train_chars.unwrap_or(usize::MAX);
-            let sample: String = corpus.train_text.chars().take(n).collect();
-            Ok(BpeTokenizer::train(&sample, vocab, true)?.into())
-        }
-        other => bail!("tokenizer.kind = {other:?}: expected \"char\" or \"bpe\""),
-    }
-}
-
-/// What a finished training run reports.
-pub struct RunOutcome {
-    pub trainer: Trainer,
-    pub tokenizer: AnyTokenizer,
-    pub val_loss: f64,
-    /// Final model, every window of the validation split.
-    pub val_loss_full: f64,
-    pub tokens_per_s: f64,
-}
-
-/// Train one model end to end, recording `train_loss`, `val_loss`, `val_bpc`, `lr`, `tokens_per_s`,
-/// checkpointing at every evaluation, and generating samples at `sample_at` steps.
-#[allow(clippy::too_many_arguments)]
-pub fn train_recorded(
+/// Train one model through [`fit`], its logged values into `writer`'s metrics and its final numbers
+/// into the record's summary (`val_loss`, `val_loss_full`, `val_bpc`, `tokens_per_s`, …), checkpointing
+/// next to the records (whatever `opts.checkpoint` says).
+fn train_recorded(
     ctx: &viz::Context,
     writer: &mut RunWriter,
     cfg: RunConfig,
     tokenizer: AnyTokenizer,
     corpus: &Corpus,
-    sample_at: &[usize],
-    samples: Option<&SampleSpec>,
-    label: &str,
-) -> Result<RunOutcome> {
-    let train_ids = tokenizer.encode(&corpus.train_text);
-    let val_ids = tokenizer.encode(&corpus.val_text);
-    // Characters per token on the validation text: converts nats/token into bits/character.
-    let chars_per_token = corpus.val_text.chars().count() as f64 / val_ids.len() as f64;
-    let mut trainer = Trainer::new(cfg)?;
-    let val_batches = trainer.val_batches(&val_ids)?;
-    let steps = trainer.cfg.train.steps;
-    let t = trainer.cfg.train.clone();
+    opts: FitOptions<'_>,
+) -> Result<FitOutcome> {
     let ckpt = checkpoint::dir_for(ctx, &writer_name(writer));
-    writer.summary("params", trainer.cfg.model.n_params() as f64);
-    writer.summary("chars_per_token", chars_per_token);
-    let bar = ctx.progress(steps as u64, label);
-    let mut sample_log = String::new();
-    let sample_now = |trainer: &Trainer, log: &mut String| -> Result<()> {
-        if let Some(s) = samples {
-            let n_tokens = ((s.chars as f64) / chars_per_token).ceil() as usize;
-            let sampling = Sampling {
-                temperature: s.temperature,
-                top_k: s.top_k,
-                top_p: s.top_p,
-            };
-            let text = generate::continue_text(
-                trainer.model(),
-                &tokenizer,
-                &s.prompt,
-                n_tokens,
-                &sampling,
-                s.seed,
-            )?;
-            log.push_str(&format!(
-                "### step {}\n\n```text\n{}\n```\n\n",
-                trainer.step,
-                text.trim_end()
-            ));
-        }
-        Ok(())
+    let params = cfg.model.n_params();
+    let opts = FitOptions {
+        checkpoint: Some(&ckpt),
+        ..opts
     };
-    let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
-    let mut train_secs = 0.0f64;
-    let mut val_loss = f64::NAN;
-    for step in 0..steps {
-        if sample_at.contains(&step) {
-            sample_now(&trainer, &mut sample_log)?;
-        }
-        let start = Instant::now();
-        let stats = trainer.step(&train_ids)?;
-        train_secs += start.elapsed().as_secs_f64();
-        loss_sum += stats.loss as f64;
-        loss_n += 1;
-        let done = step + 1;
-        let tps = (done * trainer.tokens_per_step()) as f64 / train_secs;
-        if done % t.log_interval == 0 || done == steps {
-            writer.scalars(
-                done as u64,
-                &[
-                    ("train_loss", loss_sum / loss_n as f64),
-                    ("lr", stats.lr),
-                    ("grad_norm", stats.grad_norm),
-                    ("tokens_per_s", tps),
-                ],
-            )?;
-            (loss_sum, loss_n) = (0.0, 0);
-        }
-        if done % t.eval_interval == 0 || done == steps {
-            val_loss = trainer.evaluate(&val_batches)?;
-            let bpc = val_loss / chars_per_token / std::f64::consts::LN_2;
-            writer.scalars(
-                done as u64,
-                &[
-                    ("val_loss", val_loss),
-                    ("val_bpc", bpc),
-                    ("val_perplexity", val_loss.exp()),
-                ],
-            )?;
-            checkpoint::save(&ckpt, &trainer, &tokenizer)?;
-        }
-        bar.inc(1);
-        bar.set_message(format!(
-            "loss {:.3} val {:.3} {:.0} tok/s",
-            stats.loss, val_loss, tps
-        ));
+    let out = fit(ctx, cfg, tokenizer, corpus, opts, &mut |step, values| {
+        writer.scalars(step, values)
+    })?;
+    if opts.samples.is_some() {
+        writer.text("samples", &out.samples)?;
     }
-    bar.finish_and_clear();
-    sample_now(&trainer, &mut sample_log)?;
-    if samples.is_some() {
-        writer.text("samples", &sample_log)?;
+    for (key, value) in [
+        ("params", params as f64),
+        ("chars_per_token", out.chars_per_token),
+        ("val_loss_full", out.val_loss_full),
+        ("val_predictions_full", out.val_predictions_full as f64),
+        ("val_bpc_full", out.bpc(out.val_loss_full)),
+        ("val_loss", out.val_loss),
+        ("val_bpc", out.bpc(out.val_loss)),
+        ("tokens_per_s", out.tokens_per_s),
+        ("train_seconds", out.train_seconds),
+        ("steps", out.trainer.cfg.train.steps as f64),
+    ] {
+        writer.summary(key, value);
     }
-    let tokens_per_s = (steps * trainer.tokens_per_step()) as f64 / train_secs;
-    // The final model on every window of the validation split: no sampling noise.
-    let val_loss_full = trainer.evaluate_full(&val_ids)?;
-    let windows = crate::train::all_windows(&val_ids, trainer.cfg.model.block_size, 64);
-    let predictions: usize = windows.iter().map(|w| w.b * w.t).sum();
-    writer.summary("val_loss_full", val_loss_full);
-    writer.summary("val_predictions_full", predictions as f64);
-    writer.summary(
-        "val_bpc_full",
-        val_loss_full / chars_per_token / std::f64::consts::LN_2,
-    );
-    writer.summary("val_loss", val_loss);
-    writer.summary(
-        "val_bpc",
-        val_loss / chars_per_token / std::f64::consts::LN_2,
-    );
-    writer.summary("tokens_per_s", tokens_per_s);
-    writer.summary("train_seconds", train_secs);
-    writer.summary("steps", steps as f64);
-    Ok(RunOutcome {
-        trainer,
-        tokenizer,
-        val_loss,
-        val_loss_full,
-        tokens_per_s,
-    })
+    Ok(out)
 }
 
 fn writer_name(writer: &RunWriter) -> String {
@@ -354,7 +176,7 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
     let clock = Instant::now();
     let (cfg, raw): (GptExperiment, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, GPT)?;
-    let corpus = Corpus::load(ctx)?;
+    let corpus = Corpus::tiny_shakespeare(ctx)?;
     let mut summary = Vec::new();
     for (run, spec) in [(CHAR_RUN, &cfg.char), (BPE_RUN, &cfg.bpe)] {
         let tokenizer = build_tokenizer(&spec.tokenizer, &corpus).with_context(|| {
@@ -376,9 +198,12 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
             run_cfg,
             tokenizer,
             &corpus,
-            &spec.sample_at,
-            Some(&cfg.samples),
-            run,
+            FitOptions {
+                checkpoint: None,
+                sample_at: &spec.sample_at,
+                samples: Some(&cfg.samples),
+                label: run,
+            },
         )?;
         if run == CHAR_RUN {
             let [cached, full, candle_cached, candle_full] =
@@ -411,9 +236,9 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
 /// Tokens per second generating `new_tokens` greedily, with and without the KV cache, on the
 /// hand-written engine and on the candle model: `[fast cached, fast recomputed, candle cached,
 /// candle recomputed]`.
-fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<[f64; 4]> {
+fn kv_cache_speed(out: &FitOutcome, spec: &KvBenchSpec, samples: &SampleSpec) -> Result<[f64; 4]> {
     let model = if spec.block_size == out.trainer.cfg.model.block_size {
-        out.trainer.model().clone()
+        out.trainer.to_gpt()?
     } else {
         let cfg = GptConfig {
             block_size: spec.block_size,
@@ -421,6 +246,9 @@ fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) ->
         };
         crate::model::Gpt::new(&cfg, out.trainer.cfg.train.seed)?
     };
+    let mut params = Vec::new();
+    let mut engine = FastGpt::new(&model.cfg, 1)?;
+    crate::fast::gather(&model, &engine.off, &mut params)?;
     let prompt = out.tokenizer.try_encode(&samples.prompt)?;
     let greedy = Sampling {
         temperature: 0.0,
@@ -434,19 +262,26 @@ fn kv_cache_speed(out: &RunOutcome, spec: &KvBenchSpec, samples: &SampleSpec) ->
     {
         let mut rng = ChaCha8Rng::seed_from_u64(samples.seed);
         let start = Instant::now();
-        let run = if fast {
-            generate::generate_fast
+        if fast {
+            generate::generate_fast(
+                &mut engine,
+                &params,
+                &prompt,
+                spec.new_tokens,
+                &greedy,
+                &mut rng,
+                use_cache,
+            )?;
         } else {
-            generate::generate
-        };
-        run(
-            &model,
-            &prompt,
-            spec.new_tokens,
-            &greedy,
-            &mut rng,
-            use_cache,
-        )?;
+            generate::generate(
+                &model,
+                &prompt,
+                spec.new_tokens,
+                &greedy,
+                &mut rng,
+                use_cache,
+            )?;
+        }
         speed[i] = spec.new_tokens as f64 / start.elapsed().as_secs_f64();
     }
     Ok(speed)
@@ -456,8 +291,8 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
     let clock = Instant::now();
     let (cfg, raw): (AblationExperiment, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
-    let corpus = Corpus::load(ctx)?;
-    let tokenizer: AnyTokenizer = build_tokenizer(&TokenizerSpec::char(), &corpus)?;
+    let corpus = Corpus::tiny_shakespeare(ctx)?;
+    let tokenizer: AnyTokenizer = build_tokenizer(&TokenizerSpec::Char, &corpus)?;
     let mut summary = Vec::new();
     for v in &cfg.variants {
         let mut run_cfg = v.apply(&cfg.model, &cfg.train);
@@ -470,9 +305,10 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
             run_cfg,
             tokenizer.clone(),
             &corpus,
-            &[],
-            None,
-            &name,
+            FitOptions {
+                label: &name,
+                ..FitOptions::default()
+            },
         )?;
         writer.summary("variant_index", summary.len() as f64);
         writer.text("label", &v.label)?;
@@ -592,9 +428,8 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         out.push(path);
     }
     if let Some(bench) = load(ctx, BENCH_RUN) {
-        let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
-        let ours: Vec<&crate::bench::BenchRow> =
-            rows.iter().filter(|r| r.trainer != "pytorch").collect();
+        let rows: Vec<BenchRow> = bench.artifact("rows")?;
+        let ours: Vec<&BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
         let path = ctx.figure("m6_training_throughput.png");
         let mut bars = GroupedBars::new(
             "Training throughput, bench config (2 cores)",
@@ -702,7 +537,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
     }
     speed.push('\n');
     if let Some(bf) = load(ctx, BENCH_FULL_RUN) {
-        let rows: Vec<crate::bench::BenchRow> = bf.artifact("rows")?;
+        let rows: Vec<BenchRow> = bf.artifact("rows")?;
         let mut t = viz::table::Table::new(&[
             "seed",
             "trainer",
@@ -766,7 +601,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
     }
     let bench = load(ctx, BENCH_RUN);
     if let Some(bench) = &bench {
-        let rows: Vec<crate::bench::BenchRow> = bench.artifact("rows")?;
+        let rows: Vec<BenchRow> = bench.artifact("rows")?;
         let mut t = viz::table::Table::new(&[
             "trainer",
             "training tokens/s",
@@ -829,7 +664,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         verdict(val)
     );
     if let Some(bf) = load(ctx, BENCH_FULL_RUN) {
-        let rows: Vec<crate::bench::BenchRow> = bf.artifact("rows")?;
+        let rows: Vec<BenchRow> = bf.artifact("rows")?;
         let ours: Vec<f64> = rows.iter().filter_map(|r| r.val_loss_full).collect();
         let torch: Vec<f64> = rows
             .iter()
@@ -887,7 +722,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
              per character) with the same config, and how does a BPE model compare when both are measured in bits per character?"
         ),
         setup: format!(
-            "Character model = the bench config of `shared/bench/torch_gpt.py`: {} layers, {} heads, d_model {}, block {}, \
+            "Character model = the bench config of `crates/phase2-lm/scripts/torch_gpt.py`: {} layers, {} heads, d_model {}, block {}, \
              batch {}, {} steps, lr {} → {} (warm-up {} + cosine), AdamW β=({}, {}), weight decay {} on matrices only, \
              clip {}, no dropout; evaluation = mean over {} fixed validation batches every {} steps, and the final model \
              on every window of the validation split ({} predictions for the character model). BPE model: vocabulary \
@@ -930,7 +765,10 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 fn bpe_vocab(b: &ModelRun) -> String {
-    b.tokenizer.vocab_size.map_or("?".into(), |v| v.to_string())
+    match &b.tokenizer {
+        TokenizerSpec::Bpe { vocab_size, .. } => vocab_size.to_string(),
+        TokenizerSpec::Char => "?".into(),
+    }
 }
 
 fn ablation_entry(abl: &[(String, Record)]) -> Result<viz::log::LogEntry> {

@@ -1,10 +1,18 @@
 //! What `cargo xtask phase2` runs: each experiment reads its TOML config, writes run records through
-//! `viz::record`, and figures / log entries are rebuilt from those records alone.
+//! `viz::record`, and figures / log entries are rebuilt from those records alone. [`phase`] is the
+//! phase as xtask sees it, with its own subcommands (`bench`, `sample`).
+//!
+//! This module is the only one of the crate that writes records and figures, and no library module
+//! imports it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use clap::{FromArgMatches, Subcommand};
+use viz::phase::Milestone;
+use viz::record::Record;
 
+pub mod bench;
 pub mod m4;
 pub mod m5;
 pub mod m6;
@@ -20,6 +28,38 @@ pub const EXPERIMENTS: &[&str] = &[
     m6::ABLATIONS,
     m5::ATTENTION,
 ];
+
+/// Phase 2 as `cargo xtask` sees it.
+pub fn phase() -> viz::phase::Phase {
+    viz::phase::Phase {
+        name: PHASE,
+        about: "Phase 2 (m4–m6): tokenizers, n-grams, attention, a GPT on tiny-shakespeare",
+        crate_dir: "crates/phase2-lm",
+        experiments: EXPERIMENTS,
+        milestones: &[
+            Milestone {
+                number: 4,
+                title: "Tokenizers and n-gram baselines",
+                headline: m4_headline,
+            },
+            Milestone {
+                number: 5,
+                title: "Attention you can look at",
+                headline: m5_headline,
+            },
+            Milestone {
+                number: 6,
+                title: "A GPT trained on tiny-shakespeare",
+                headline: m6_headline,
+            },
+        ],
+        run,
+        figures,
+        log_entries,
+        commands,
+        run_command,
+    }
+}
 
 /// Run one experiment end to end from its config.
 pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
@@ -48,4 +88,143 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
     out.extend(m5::log_entries(ctx)?);
     out.extend(m6::log_entries(ctx)?);
     Ok(out)
+}
+
+fn load(ctx: &viz::Context, milestone: &str, name: &str) -> Option<Record> {
+    Record::load(ctx, milestone, name).ok()
+}
+
+fn m4_headline(ctx: &viz::Context) -> Option<String> {
+    let r = load(ctx, "m4", "ngrams")?;
+    let best = (1..=12)
+        .filter_map(|n| r.summary(&format!("kn_val_ppl_n{n}")).map(|p| (n, p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some(format!(
+        "best n-gram: n = {} at val perplexity {:.2}",
+        best.0, best.1
+    ))
+}
+
+fn m5_headline(ctx: &viz::Context) -> Option<String> {
+    let r = load(ctx, "m5", "attention")?;
+    Some(format!(
+        "induction score {:.2} (layer {}, head {})",
+        r.summary("best_induction")?,
+        r.summary("best_induction_layer")?,
+        r.summary("best_induction_head")?
+    ))
+}
+
+fn m6_headline(ctx: &viz::Context) -> Option<String> {
+    let r = load(ctx, m6::MILESTONE, m6::CHAR_RUN)?;
+    let mut s = match r.summary("val_loss_full") {
+        Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
+        None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
+    };
+    if let Some(ratio) =
+        load(ctx, bench::MILESTONE, bench::BENCH_RUN).and_then(|b| b.summary("ratio_vs_pytorch"))
+    {
+        s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
+    }
+    Some(s)
+}
+
+/// Phase 2's own subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Train the bench config for a fixed number of steps and report tokens/s (and PyTorch's with
+    /// --torch).
+    Bench {
+        /// Python interpreter with torch installed, to run crates/phase2-lm/scripts/torch_gpt.py side
+        /// by side.
+        #[arg(long)]
+        torch: Option<PathBuf>,
+        /// Training steps per measurement (default: the bench config's).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Instead of the speed runs: the whole bench config (2000 steps) once with our default
+        /// trainer and once with PyTorch, for the validation loss (records m6/bench_full).
+        #[arg(long, conflicts_with = "steps")]
+        full: bool,
+        /// With --full: how many seeds (the config's seed, +1, ...).
+        #[arg(long, default_value_t = 1, requires = "full")]
+        seeds: usize,
+        /// Instead of the speed runs: PyTorch replays our bench-config run from the same initial
+        /// weights on the same batches (needs --torch; records m6/torch_parity).
+        #[arg(long, conflicts_with_all = ["steps", "full"], requires = "torch")]
+        parity: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Generate text from a GPT checkpoint (e.g. checkpoints/gpt_char).
+    Sample {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "ROMEO:")]
+        prompt: String,
+        /// Largest number of new tokens.
+        #[arg(long, default_value_t = 300)]
+        tokens: usize,
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Stop before the first occurrence of this text (repeatable).
+        #[arg(long)]
+        stop: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn commands() -> Vec<clap::Command> {
+    Command::augment_subcommands(clap::Command::new(PHASE))
+        .get_subcommands()
+        .cloned()
+        .collect()
+}
+
+fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
+    match Command::from_arg_matches(matches)? {
+        Command::Bench {
+            torch,
+            steps,
+            full,
+            seeds,
+            parity,
+            quiet,
+        } => {
+            let ctx = viz::Context::full(root, quiet);
+            match (parity, torch.as_deref()) {
+                (true, Some(python)) => bench::bench_parity(&ctx, python),
+                _ if full => bench::bench_full(&ctx, torch.as_deref(), seeds),
+                _ => bench::bench(&ctx, torch.as_deref(), steps),
+            }
+        }
+        Command::Sample {
+            checkpoint,
+            prompt,
+            tokens,
+            temperature,
+            top_k,
+            top_p,
+            stop,
+            seed,
+        } => {
+            let sampling = crate::generate::Sampling {
+                temperature,
+                top_k,
+                top_p,
+            };
+            let mut generator =
+                crate::generator::Generator::from_checkpoint(&checkpoint, sampling)?;
+            let stop: Vec<&str> = stop.iter().map(String::as_str).collect();
+            let out = generator.complete(&prompt, tokens, &stop, seed)?;
+            println!("{prompt}{}", out.text);
+            Ok(())
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: training speed of the bench config, ours against PyTorch on the same machine.
 //!
-//! Each of our trainer versions (e.g. plain autograd, fused ops, fused + data-parallel) and, with
-//! `--torch PYTHON`, `shared/bench/torch_gpt.py` train the bench model for the same number of steps,
+//! Each of our trainer versions (candle autograd over the readable model, and the hand-written engine,
+//! each on one and on two cores) and, with `--torch PYTHON`, the PyTorch reference trainer
+//! (`crates/phase2-lm/scripts/torch_gpt.py`) train the bench model for the same number of steps,
 //! alternating A B A B so that machine load drifts hit both alike. Reported: training tokens/s,
 //! achieved GFLOP/s (6·params·tokens + attention, nanoGPT's estimate) and peak resident memory. The
 //! result is recorded (`records/m6/bench`), and every invocation is appended to its history.
@@ -15,20 +16,24 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 
-use crate::data::{tiny_shakespeare, TINY_SHAKESPEARE_FILE};
-use crate::experiments::m6::{
-    build_tokenizer, Corpus, TokenizerSpec, BENCH_FULL_RUN, BENCH_RUN, MILESTONE, PARITY_RUN,
-};
+use crate::corpus::{build_tokenizer, Corpus, TokenizerSpec};
 use crate::model::GptConfig;
 use crate::tokenizer::Tokenizer;
-use crate::train::{RunConfig, TrainConfig, Trainer};
+use crate::train::{Engine, RunConfig, TrainConfig, Trainer};
+
+/// The bench's records live with m6's.
+pub const MILESTONE: &str = "m6";
+/// Record names: the speed runs, the whole-config runs, the PyTorch replay.
+pub const BENCH_RUN: &str = "bench";
+pub const BENCH_FULL_RUN: &str = "bench_full";
+pub const PARITY_RUN: &str = "torch_parity";
 
 /// One trainer version to time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchVariant {
     pub name: String,
-    pub ops: String,
+    pub ops: Engine,
     pub workers: usize,
 }
 
@@ -224,9 +229,10 @@ struct BenchData {
 
 impl BenchData {
     fn load(ctx: &viz::Context, cfg: &BenchConfig) -> Result<BenchData> {
-        let corpus = Corpus::load(ctx)?;
-        tiny_shakespeare(ctx)?; // make sure the file torch reads is in the cache
-        let tokenizer = build_tokenizer(&TokenizerSpec::char(), &corpus)?;
+        // The file PyTorch reads: verified (downloaded if missing) by the data cache.
+        let data_file = data_cache::fetch(&ctx.data_cache, &crate::data::tiny_shakespeare_file())?;
+        let corpus = Corpus::split(&data_cache::read_text(&data_file)?);
+        let tokenizer = build_tokenizer(&TokenizerSpec::Char, &corpus)?;
         let mut model = cfg.model.clone();
         model.vocab_size = tokenizer.vocab_size();
         Ok(BenchData {
@@ -234,15 +240,14 @@ impl BenchData {
             val: tokenizer.encode(&corpus.val_text),
             fpt: flops_per_token(&model),
             model,
-            data_file: ctx.data_cache.join(TINY_SHAKESPEARE_FILE),
+            data_file,
         })
     }
 }
 
 /// Time every trainer version (and PyTorch, given its interpreter), print a table, record it.
 pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usize>) -> Result<()> {
-    let (cfg, raw): (BenchConfig, toml::Value) =
-        ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(super::PHASE, "bench")?;
     let steps = steps.unwrap_or(cfg.steps);
     if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
         bail!("bench: steps, rounds and variants must be non-empty / > 0");
@@ -255,7 +260,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
         data_file,
     } = BenchData::load(ctx, &cfg)?;
     let script = match torch_python {
-        Some(_) => torch_script(ctx)?,
+        Some(_) => script(ctx, "torch_gpt.py")?,
         None => std::path::PathBuf::new(),
     };
 
@@ -274,7 +279,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
     for round in 0..cfg.rounds {
         for (i, v) in cfg.variants.iter().enumerate() {
             let mut train_cfg = cfg.train.clone();
-            train_cfg.ops = v.ops.clone();
+            train_cfg.ops = v.ops;
             train_cfg.workers = v.workers;
             let run = RunConfig {
                 model: model.clone(),
@@ -393,8 +398,7 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
 /// speed runs are too short to show, and how much of it is the luck of one seed. Recorded as
 /// `m6/bench_full`.
 pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize) -> Result<()> {
-    let (cfg, raw): (BenchConfig, toml::Value) =
-        ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(super::PHASE, "bench")?;
     if seeds == 0 {
         bail!("bench --full: --seeds must be >= 1");
     }
@@ -407,7 +411,7 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
     } = BenchData::load(ctx, &cfg)?;
     let steps = cfg.train.steps;
     let script = match torch_python {
-        Some(_) => Some(torch_script(ctx)?),
+        Some(_) => Some(script(ctx, "torch_gpt.py")?),
         None => None,
     };
     let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_FULL_RUN, &raw, cfg.train.seed)?;
@@ -510,18 +514,19 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
     writer.finish()
 }
 
-/// `../shared/bench/torch_gpt.py`, or an error saying where it was looked for.
-fn torch_script(ctx: &viz::Context) -> Result<std::path::PathBuf> {
-    let script = ctx
+/// A script of `crates/phase2-lm/scripts/` (the PyTorch reference trainer and the parity replay),
+/// or an error saying where it was looked for.
+fn script(ctx: &viz::Context, name: &str) -> Result<std::path::PathBuf> {
+    let path = ctx
         .root
-        .join("..")
-        .join("shared")
-        .join("bench")
-        .join("torch_gpt.py");
-    if !script.exists() {
-        bail!("--torch given but {} does not exist", script.display());
+        .join("crates")
+        .join("phase2-lm")
+        .join("scripts")
+        .join(name);
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
     }
-    Ok(script)
+    Ok(path)
 }
 
 /// What `scripts/torch_parity.py` prints.
@@ -535,14 +540,13 @@ struct ParityResult {
 /// `cargo xtask bench --parity --torch PYTHON`: our trainer and PyTorch from the *same* initial
 /// weights on the *same* batches. Our run writes its initial weights and every step's window
 /// starts, trains the bench config, and `scripts/torch_parity.py` replays it with
-/// `shared/bench/torch_gpt.py`'s model and training loop. Any gap between the two loss curves is a
+/// `scripts/torch_gpt.py`'s model and training loop. Any gap between the two loss curves is a
 /// difference between the implementations, not between random streams. Recorded as
 /// `m6/torch_parity`.
 pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
     use std::io::Write;
 
-    let (cfg, raw): (BenchConfig, toml::Value) =
-        ctx.load_config(crate::experiments::PHASE, "bench")?;
+    let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(super::PHASE, "bench")?;
     let BenchData {
         train,
         val,
@@ -550,13 +554,8 @@ pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
         data_file,
         ..
     } = BenchData::load(ctx, &cfg)?;
-    let torch_gpt = torch_script(ctx)?;
-    let replay = ctx
-        .root
-        .join("crates")
-        .join("phase2-lm")
-        .join("scripts")
-        .join("torch_parity.py");
+    let torch_gpt = script(ctx, "torch_gpt.py")?;
+    let replay = script(ctx, "torch_parity.py")?;
     let steps = cfg.train.steps;
     let mut trainer = Trainer::new(RunConfig {
         model: model.clone(),
@@ -568,11 +567,11 @@ pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
     let dir = tempfile::tempdir().context("creating a folder for the replay's inputs")?;
     let mut init = std::io::BufWriter::new(std::fs::File::create(dir.path().join("init.bin"))?);
     let mut names = String::new();
-    for (name, var) in trainer.model().vars() {
-        for x in var.flatten_all()?.to_vec1::<f32>()? {
-            init.write_all(&x.to_le_bytes())?;
-        }
-        names.push_str(&format!("{name} {:?}\n", var.dims()));
+    for x in trainer.params() {
+        init.write_all(&x.to_le_bytes())?;
+    }
+    for (name, shape) in crate::model::param_specs(&model) {
+        names.push_str(&format!("{name} {shape:?}\n"));
     }
     init.flush()?;
     std::fs::write(dir.path().join("names.txt"), names)?;

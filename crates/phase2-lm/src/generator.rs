@@ -1,0 +1,258 @@
+//! [`Generator`]: one trained GPT ready for inference — its weights, its tokenizer and its sampling
+//! settings — built once from a checkpoint or from a trainer. What phases 3 and 4 call: continue a
+//! prompt (with stop sequences and a token budget), the next token's log-probabilities, and the
+//! log-probability of a given continuation (how answers are scored).
+//!
+//! It runs on the hand-written engine ([`crate::fast`]) with its KV cache, over the same flat weight
+//! vector the trainer trains: the weights are held once, never copied per call.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context as _, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::fast::{FastGpt, FastKvCache, Offsets};
+use crate::generate::{decode_with, fast_scores, sample_token, Sampling};
+use crate::model::GptConfig;
+use crate::tokenizer::{AnyTokenizer, Tokenizer};
+use crate::train::Trainer;
+
+/// A model, its tokenizer and how to sample from it.
+pub struct Generator {
+    params: Vec<f32>,
+    engine: FastGpt,
+    cache: FastKvCache,
+    tokenizer: AnyTokenizer,
+    /// How [`Generator::complete`] draws each token.
+    pub sampling: Sampling,
+    /// Decode with the KV cache (the default). Off: a full forward pass over the window for every
+    /// token — the same numbers, slower; kept as the baseline the cache is measured against.
+    pub use_cache: bool,
+}
+
+/// Why a completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A stop sequence appeared (it is not part of the text).
+    Stop,
+    /// The token budget ran out.
+    Length,
+}
+
+/// What [`Generator::complete`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The new text only (not the prompt), cut before the first stop sequence.
+    pub text: String,
+    /// The tokens generated (all of them, including any that spelled the stop sequence).
+    pub tokens: Vec<u32>,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    pub finish: Finish,
+}
+
+/// The log-probability of a continuation, token by token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The continuation's tokens.
+    pub tokens: Vec<u32>,
+    /// `log p(token_i | prompt, token_<i)` in nats, one per token.
+    pub token_logprobs: Vec<f64>,
+}
+
+impl Score {
+    /// `log p(continuation | prompt)`: the sum of the per-token log-probabilities.
+    pub fn logprob(&self) -> f64 {
+        self.token_logprobs.iter().sum()
+    }
+
+    /// `exp(−logprob / tokens)`: the continuation's perplexity per token.
+    pub fn perplexity(&self) -> f64 {
+        (-self.logprob() / self.tokens.len() as f64).exp()
+    }
+}
+
+impl Generator {
+    /// A generator over flat weights (in [`Offsets`] layout, as [`Trainer::params`] and
+    /// [`crate::checkpoint::load_weights`] give them).
+    pub fn new(
+        model: &GptConfig,
+        params: Vec<f32>,
+        tokenizer: AnyTokenizer,
+        sampling: Sampling,
+    ) -> Result<Generator> {
+        sampling.validate()?;
+        let engine = FastGpt::new(model, 1)?;
+        ensure!(
+            params.len() == Offsets::new(model).total(),
+            "{} weights given, the model has {}",
+            params.len(),
+            Offsets::new(model).total()
+        );
+        ensure!(
+            tokenizer.vocab_size() == model.vocab_size,
+            "the tokenizer has {} tokens, the model {}",
+            tokenizer.vocab_size(),
+            model.vocab_size
+        );
+        Ok(Generator {
+            params,
+            cache: FastKvCache::new(model),
+            engine,
+            tokenizer,
+            sampling,
+            use_cache: true,
+        })
+    }
+
+    /// The model saved in a checkpoint directory ([`crate::checkpoint`]).
+    pub fn from_checkpoint(dir: &Path, sampling: Sampling) -> Result<Generator> {
+        let (cfg, params, tokenizer) = crate::checkpoint::load_weights(dir)?;
+        Generator::new(&cfg.model, params, tokenizer, sampling)
+            .with_context(|| format!("checkpoint {}", dir.display()))
+    }
+
+    /// The trainer's current weights (copied once, here).
+    pub fn from_trainer(
+        trainer: &Trainer,
+        tokenizer: AnyTokenizer,
+        sampling: Sampling,
+    ) -> Result<Generator> {
+        Generator::new(
+            &trainer.cfg.model,
+            trainer.params().to_vec(),
+            tokenizer,
+            sampling,
+        )
+    }
+
+    pub fn tokenizer(&self) -> &AnyTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.engine.cfg
+    }
+
+    /// The weights (flat, [`Offsets`] layout).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    fn encode(&self, what: &str, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer
+            .try_encode(text)
+            .with_context(|| format!("encoding the {what}"))
+    }
+
+    /// Continue `prompt` by at most `max_tokens` tokens drawn with [`Generator::sampling`] from a
+    /// stream seeded with `seed` (the same seed gives the same text), stopping early where the new
+    /// text contains one of `stop`.
+    pub fn complete(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        stop: &[&str],
+        seed: u64,
+    ) -> Result<Completion> {
+        let ids = self.encode("prompt", prompt)?;
+        if stop.iter().any(|s| s.is_empty()) {
+            bail!("stop sequences must not be empty");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (s, tokenizer) = (self.sampling, &self.tokenizer);
+        let mut tokens = Vec::with_capacity(max_tokens);
+        let mut stopped_at = None;
+        decode_with(
+            self.engine.cfg.block_size,
+            &ids,
+            max_tokens,
+            fast_scores(
+                &mut self.engine,
+                &self.params,
+                &mut self.cache,
+                self.use_cache,
+            ),
+            |_, scores| {
+                let tok = sample_token(&scores, &s, &mut rng);
+                tokens.push(tok);
+                if !stop.is_empty() {
+                    let text = tokenizer.decode(&tokens);
+                    if let Some(at) = stop.iter().filter_map(|s| text.find(s)).min() {
+                        stopped_at = Some((text, at));
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(tok))
+            },
+        )?;
+        let (text, finish) = match stopped_at {
+            Some((mut text, at)) => {
+                text.truncate(at);
+                (text, Finish::Stop)
+            }
+            None => (self.tokenizer.decode(&tokens), Finish::Length),
+        };
+        Ok(Completion {
+            text,
+            tokens,
+            prompt_tokens: ids.len(),
+            finish,
+        })
+    }
+
+    /// Log-probabilities (nats) of every possible next token after `prompt`.
+    pub fn next_token_logprobs(&mut self, prompt: &str) -> Result<Vec<f32>> {
+        let ids = self.encode("prompt", prompt)?;
+        let mut out = Vec::new();
+        decode_with(
+            self.engine.cfg.block_size,
+            &ids,
+            1,
+            fast_scores(
+                &mut self.engine,
+                &self.params,
+                &mut self.cache,
+                self.use_cache,
+            ),
+            |_, scores| {
+                out = scores;
+                Ok(None)
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The log-probability of `continuation` right after `prompt`, token by token. Prompt and
+    /// continuation are tokenized separately, so the continuation's tokens are the same whatever
+    /// prompt it follows. Contexts longer than the model's block follow the window rule of
+    /// [`crate::generate`].
+    pub fn score(&mut self, prompt: &str, continuation: &str) -> Result<Score> {
+        let ids = self.encode("prompt", prompt)?;
+        let cont = self.encode("continuation", continuation)?;
+        if cont.is_empty() {
+            bail!("the continuation to score is empty");
+        }
+        let mut token_logprobs = Vec::with_capacity(cont.len());
+        decode_with(
+            self.engine.cfg.block_size,
+            &ids,
+            cont.len(),
+            fast_scores(
+                &mut self.engine,
+                &self.params,
+                &mut self.cache,
+                self.use_cache,
+            ),
+            |i, scores| {
+                token_logprobs.push(scores[cont[i] as usize] as f64);
+                Ok(Some(cont[i]))
+            },
+        )?;
+        Ok(Score {
+            tokens: cont,
+            token_logprobs,
+        })
+    }
+}

@@ -79,7 +79,8 @@ pub fn run(root: &Path) -> Result<()> {
         bail!("check failed: {} problem(s)", problems.len());
     }
     println!(
-        "check: {} documents, {n_figures} figures, {} records — all consistent",
+        "check: {}: {} documents, {n_figures} figures, {} records — all consistent",
+        root.display(),
         docs.len(),
         records.len()
     );

@@ -1,83 +1,96 @@
-//! The phases xtask knows, and the run → figures → docs pipeline they share.
+//! The phases xtask knows — each phase crate's own description ([`viz::phase::Phase`]) plus the planned
+//! ones of `configs/roadmap.toml` — and the run → figures → docs pipeline they share.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use viz::log::LogEntry;
+use serde::Deserialize;
+use viz::phase::Phase;
 
-/// What xtask needs from a phase crate (each exports these from its `experiments` module).
-pub struct Phase {
-    pub name: &'static str,
-    /// Crate folder, for its milestone README.
-    pub crate_dir: &'static str,
-    pub experiments: &'static [&'static str],
-    pub run: fn(&viz::Context, &str) -> Result<()>,
-    pub figures: fn(&viz::Context) -> Result<Vec<PathBuf>>,
-    pub log_entries: fn(&viz::Context) -> Result<Vec<LogEntry>>,
+/// Every phase that has a crate, in order. Adding a phase is adding its `experiments::phase` here.
+pub fn built() -> Vec<Phase> {
+    vec![
+        phase1_mlp::experiments::phase(),
+        phase2_lm::experiments::phase(),
+    ]
 }
 
-pub const PHASES: &[Phase] = &[
-    Phase {
-        name: phase1_mlp::experiments::PHASE,
-        crate_dir: "crates/phase1-mlp",
-        experiments: phase1_mlp::experiments::EXPERIMENTS,
-        run: phase1_mlp::experiments::run,
-        figures: phase1_mlp::experiments::figures,
-        log_entries: phase1_mlp::experiments::log_entries,
-    },
-    Phase {
-        name: phase2_lm::experiments::PHASE,
-        crate_dir: "crates/phase2-lm",
-        experiments: phase2_lm::experiments::EXPERIMENTS,
-        run: phase2_lm::experiments::run,
-        figures: phase2_lm::experiments::figures,
-        log_entries: phase2_lm::experiments::log_entries,
-    },
-];
-
-/// Phases planned in the portfolio but without a crate yet.
-const PLANNED: &[(&str, &str)] = &[
-    ("phase3", "m7–m9, retrieval-augmented generation"),
-    ("phase4", "m10–m12, tool-using agents"),
-];
-
-pub fn not_built(name: &str) -> String {
-    let what = PLANNED.iter().find(|p| p.0 == name).map_or("", |p| p.1);
-    format!(
-        "{name} ({what}) has no crate yet; phases that run: {}",
-        all_names().join(", ")
-    )
+/// `configs/roadmap.toml`: phases planned but not built.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roadmap {
+    #[serde(default)]
+    pub phase: Vec<PlannedPhase>,
 }
 
-pub fn all_names() -> Vec<&'static str> {
-    PHASES.iter().map(|p| p.name).collect()
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedPhase {
+    pub name: String,
+    pub about: String,
+    #[serde(default)]
+    pub milestone: Vec<PlannedMilestone>,
 }
 
-fn phase(name: &str) -> Result<&'static Phase> {
-    match PHASES.iter().find(|p| p.name == name) {
-        Some(p) => Ok(p),
-        None if PLANNED.iter().any(|p| p.0 == name) => bail!("{}", not_built(name)),
-        None => bail!(
-            "unknown phase `{name}`; valid phases: {}",
-            all_names().join(", ")
-        ),
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedMilestone {
+    pub number: u32,
+    pub title: String,
+}
+
+impl Roadmap {
+    /// The roadmap of the workspace at `root`, without the phases that have a crate now.
+    pub fn load(root: &Path) -> Result<Roadmap> {
+        let path = root.join("configs").join("roadmap.toml");
+        if !path.exists() {
+            return Ok(Roadmap { phase: Vec::new() });
+        }
+        let (mut roadmap, _): (Roadmap, toml::Value) = viz::load_toml(&path)?;
+        let built: Vec<&str> = built().iter().map(|p| p.name).collect();
+        roadmap.phase.retain(|p| !built.contains(&p.name.as_str()));
+        Ok(roadmap)
     }
+}
+
+/// The named phases (every built one for `None`), or an error naming the valid ones.
+pub fn select(root: &Path, names: Option<&[&str]>) -> Result<Vec<Phase>> {
+    let Some(names) = names else {
+        return Ok(built());
+    };
+    let mut all = built();
+    let mut out = Vec::new();
+    for &name in names {
+        match all.iter().position(|p| p.name == name) {
+            Some(i) => out.push(all.remove(i)),
+            None => {
+                let planned = Roadmap::load(root)?;
+                let valid: Vec<&str> = built().iter().map(|p| p.name).collect();
+                match planned.phase.iter().find(|p| p.name == name) {
+                    Some(p) => bail!(
+                        "{name} has no crate yet ({}); phases that run: {}",
+                        p.about,
+                        valid.join(", ")
+                    ),
+                    None => bail!("unknown phase `{name}`; valid phases: {}", valid.join(", ")),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Run the phases' experiments (or one), then redraw their figures and regenerate their docs.
-pub fn run_phases(ctx: &viz::Context, names: &[&str], only: Option<&str>) -> Result<()> {
+pub fn run_phases(ctx: &viz::Context, phases: &[Phase], only: Option<&str>) -> Result<()> {
     let t0 = Instant::now();
-    if !ctx.quick {
-        // A fresh machine may have the data in ../shared (CI lays it there); the phases look in the cache.
-        seed_data_cache(ctx)?;
-    } else {
-        seed_data_cache(ctx)?;
+    // A fresh machine may have the data in ../shared (CI lays it there); the phases look in the cache.
+    seed_data_cache(ctx)?;
+    if ctx.quick {
         copy_readmes_into_scratch(ctx)?;
     }
     let mut ran = 0;
-    for &name in names {
-        let p = phase(name)?;
+    for p in phases {
         let todo: Vec<&str> = match only {
             Some(o) if p.experiments.contains(&o) => vec![o],
             Some(o) => bail!(
@@ -96,8 +109,8 @@ pub fn run_phases(ctx: &viz::Context, names: &[&str], only: Option<&str>) -> Res
             }
         }
     }
-    let (figs, entries) = match (figures(ctx, names), only) {
-        (Ok(figs), _) => (figs, update_docs(ctx, names)?),
+    let (figs, entries) = match (figures(ctx, phases), only) {
+        (Ok(figs), _) => (figs, update_docs(ctx, phases)?),
         // One experiment of a phase whose other experiments have never run: its record is written,
         // but the phase's figures and log need every record, so say what is missing instead of failing.
         (Err(e), Some(o)) => {
@@ -106,6 +119,7 @@ pub fn run_phases(ctx: &viz::Context, names: &[&str], only: Option<&str>) -> Res
         }
         (Err(e), None) => return Err(e),
     };
+    let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
     println!(
         "{}: {ran} experiments, {figs} figures, {entries} log entries in {:.1} s{}",
         names.join("+"),
@@ -119,11 +133,10 @@ pub fn run_phases(ctx: &viz::Context, names: &[&str], only: Option<&str>) -> Res
     Ok(())
 }
 
-/// Redraw every figure of the named phases from records; returns how many.
-pub fn figures(ctx: &viz::Context, names: &[&str]) -> Result<usize> {
+/// Redraw every figure of the phases from records; returns how many.
+pub fn figures(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     let mut n = 0;
-    for &name in names {
-        let p = phase(name)?;
+    for p in phases {
         n += (p.figures)(ctx)
             .with_context(|| format!("drawing {} figures", p.name))?
             .len();
@@ -136,11 +149,11 @@ One entry per experiment: the question, the setup, the numbers and the figures. 
 `BEGIN GENERATED` / `END GENERATED` markers is rebuilt from the run records in `records/` by\n\
 `cargo xtask log` (or any `cargo xtask phaseN`); anything written outside the markers is kept as is.\n";
 
-/// Regenerate the log entries of the named phases in `experiments_log.md` and each crate's README.
-pub fn update_docs(ctx: &viz::Context, names: &[&str]) -> Result<usize> {
+/// Regenerate the log entries of the phases in `experiments_log.md` and each crate's README, and the
+/// README's milestone table.
+pub fn update_docs(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     let mut n = 0;
-    for &name in names {
-        let p = phase(name)?;
+    for p in phases {
         let entries =
             (p.log_entries)(ctx).with_context(|| format!("building {} log entries", p.name))?;
         viz::log::update_file(
@@ -158,12 +171,7 @@ pub fn update_docs(ctx: &viz::Context, names: &[&str]) -> Result<usize> {
         )?;
         n += entries.len();
     }
-    // The milestone table in the top-level README reads every phase's records.
-    let mut all = Vec::new();
-    for p in PHASES {
-        all.extend((p.log_entries)(ctx).unwrap_or_default());
-    }
-    let table = crate::milestones::table(ctx, &all)?;
+    let table = crate::milestones::table(ctx, &built(), &Roadmap::load(&ctx.root)?)?;
     let readme = ctx.docs.join("README.md");
     let doc = std::fs::read_to_string(&readme)
         .or_else(|_| std::fs::read_to_string(ctx.root.join("README.md")))?;
@@ -175,7 +183,7 @@ pub fn update_docs(ctx: &viz::Context, names: &[&str]) -> Result<usize> {
 }
 
 /// Copy `../shared/data/*` into the data cache when the cache lacks it (CI lays the shared folder beside
-/// the checkout; a user's machine downloads instead, see phase2_lm::data).
+/// the checkout; a user's machine downloads instead, see the `data-cache` crate).
 fn seed_data_cache(ctx: &viz::Context) -> Result<()> {
     let shared = ctx.root.join("..").join("shared").join("data");
     let Ok(dir) = std::fs::read_dir(&shared) else {
@@ -195,7 +203,7 @@ fn seed_data_cache(ctx: &viz::Context) -> Result<()> {
 
 /// In quick mode the READMEs are regenerated in the scratch folder, starting from the committed ones.
 fn copy_readmes_into_scratch(ctx: &viz::Context) -> Result<()> {
-    for p in PHASES {
+    for p in built() {
         let src = ctx.root.join(p.crate_dir).join("README.md");
         let dst = ctx.docs.join(p.crate_dir).join("README.md");
         if src.exists() {

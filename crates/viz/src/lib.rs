@@ -7,6 +7,7 @@
 
 pub mod diagram;
 pub mod log;
+pub mod phase;
 pub mod plot;
 pub mod record;
 pub mod table;

@@ -15,6 +15,8 @@ pub mod m3;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use viz::log::LogEntry;
+use viz::phase::Milestone;
+use viz::record::Record;
 use viz::Context;
 
 /// Config folder name: `configs/phase1/`.
@@ -30,6 +32,83 @@ pub const EXPERIMENTS: &[&str] = &[
     "m3_lr_sensitivity",
     "m3_optimizer_paths",
 ];
+
+/// Phase 1 as `cargo xtask` sees it.
+pub fn phase() -> viz::phase::Phase {
+    viz::phase::Phase {
+        name: PHASE,
+        about: "Phase 1 (m1–m3): backprop by hand, MLP classifiers, optimizers",
+        crate_dir: "crates/phase1-mlp",
+        experiments: EXPERIMENTS,
+        milestones: &[
+            Milestone {
+                number: 1,
+                title: "Backprop by hand, gradient-checked",
+                headline: m1_headline,
+            },
+            Milestone {
+                number: 2,
+                title: "MLP classifiers on 2-D data",
+                headline: m2_headline,
+            },
+            Milestone {
+                number: 3,
+                title: "Optimizers from SGD to AdamW",
+                headline: m3_headline,
+            },
+        ],
+        run,
+        figures,
+        log_entries,
+        commands: viz::phase::no_commands,
+        run_command: viz::phase::no_command_runner,
+    }
+}
+
+fn load(ctx: &Context, milestone: &str, name: &str) -> Option<Record> {
+    Record::load(ctx, milestone, name).ok()
+}
+
+/// The worst relative error of the correct layers (the planted bugs excluded).
+fn m1_headline(ctx: &Context) -> Option<String> {
+    let r = load(ctx, "m1", "gradient_check")?;
+    let worst = r
+        .meta
+        .summary
+        .iter()
+        .filter(|(k, _)| k.starts_with("max_rel_error/") && !k.contains("bug"))
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max);
+    Some(format!("worst relative error {worst:.1e} (f64)"))
+}
+
+fn m2_headline(ctx: &Context) -> Option<String> {
+    let mut parts = Vec::new();
+    for d in ["moons", "circles", "spirals", "xor"] {
+        let r = load(ctx, "m2", &format!("classifier_{d}"))?;
+        parts.push(format!("{d} {:.1} %", 100.0 * r.summary("val_acc")?));
+    }
+    Some(format!("val acc: {}", parts.join(", ")))
+}
+
+/// Mean final training loss over the comparison's seeds, per optimizer; the lowest wins.
+fn m3_headline(ctx: &Context) -> Option<String> {
+    let mut best: Option<(String, f64)> = None;
+    for opt in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"] {
+        let losses: Vec<f64> = (0..20)
+            .filter_map(|s| load(ctx, "m3", &format!("optimizer_comparison_{opt}_seed{s}")))
+            .filter_map(|r| r.summary("train_loss"))
+            .collect();
+        if losses.is_empty() {
+            continue;
+        }
+        let mean = losses.iter().sum::<f64>() / losses.len() as f64;
+        if best.as_ref().is_none_or(|b| mean < b.1) {
+            best = Some((format!("{opt} ({} seeds)", losses.len()), mean));
+        }
+    }
+    best.map(|(who, v)| format!("lowest mean final train loss: {who} {v:.3}"))
+}
 
 /// Runs one experiment end to end from its config, writing its records.
 pub fn run(ctx: &Context, name: &str) -> Result<()> {

@@ -12,7 +12,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::fast::{FastGpt, FastKvCache, Offsets};
+use crate::fast::{FastGpt, FastKvCache};
 use crate::generate::{decode_with, fast_scores, sample_token, Sampling};
 use crate::model::GptConfig;
 use crate::tokenizer::{AnyTokenizer, Tokenizer};
@@ -74,7 +74,7 @@ impl Score {
 }
 
 impl Generator {
-    /// A generator over flat weights (in [`Offsets`] layout, as [`Trainer::params`] and
+    /// A generator over flat weights (in [`crate::fast::Offsets`] layout, as [`Trainer::params`] and
     /// [`crate::checkpoint::load_weights`] give them).
     pub fn new(
         model: &GptConfig,
@@ -85,10 +85,10 @@ impl Generator {
         sampling.validate()?;
         let engine = FastGpt::new(model, 1)?;
         ensure!(
-            params.len() == Offsets::new(model).total(),
+            params.len() == engine.off.total(),
             "{} weights given, the model has {}",
             params.len(),
-            Offsets::new(model).total()
+            engine.off.total()
         );
         ensure!(
             tokenizer.vocab_size() == model.vocab_size,
@@ -135,7 +135,7 @@ impl Generator {
         &self.engine.cfg
     }
 
-    /// The weights (flat, [`Offsets`] layout).
+    /// The weights (flat, [`crate::fast::Offsets`] layout).
     pub fn params(&self) -> &[f32] {
         &self.params
     }

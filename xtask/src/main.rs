@@ -6,7 +6,7 @@
 //! cargo xtask figures                                    redraw every figure from committed records
 //! cargo xtask log                                        regenerate the log and crate README sections
 //! cargo xtask check                                      dangling links, orphan figures, broken records
-//! cargo xtask <phase subcommand> …                       each phase's own: phase 2 has `bench`, `sample`
+//! cargo xtask <phase subcommand> …                       each phase's own (listed by `cargo xtask --help`)
 //! ```
 //!
 //! xtask holds no ML and no phase's names: every phase crate describes itself
@@ -124,7 +124,7 @@ fn run(root: &Path, matches: &ArgMatches) -> Result<()> {
         "all" => {
             let opts = RunOpts::from_arg_matches(sub)?;
             if opts.only.is_some() {
-                bail!("--only names one experiment; use it with a phase (e.g. `cargo xtask phase1 --only m1_gradient_check`)");
+                bail!("--only names one experiment; use it with a phase (`cargo xtask <phase> --only <experiment>`)");
             }
             phases::run_phases(&context(root, &opts)?, &phases::select(root, None)?, None)
         }

@@ -39,8 +39,9 @@ impl Corpus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TokenizerSpec {
-    /// One token per character of the corpus (nanoGPT's `stoi`).
-    Char,
+    /// One token per character of the corpus (nanoGPT's `stoi`). A struct variant, not a unit one,
+    /// so that a key it does not take is an error too.
+    Char {},
     /// Byte-level BPE.
     Bpe {
         /// 256 bytes + merges.
@@ -56,7 +57,7 @@ pub enum TokenizerSpec {
 pub fn build_tokenizer(spec: &TokenizerSpec, corpus: &Corpus) -> Result<AnyTokenizer> {
     match spec {
         // The vocabulary of the whole text (as nanoGPT): 65 characters for tiny-shakespeare.
-        TokenizerSpec::Char => Ok(CharTokenizer::from_text(&format!(
+        TokenizerSpec::Char {} => Ok(CharTokenizer::from_text(&format!(
             "{}{}",
             corpus.train_text, corpus.val_text
         ))
@@ -88,8 +89,10 @@ mod tests {
         );
         assert_eq!(
             toml::from_str::<TokenizerSpec>("kind = \"char\"").unwrap(),
-            TokenizerSpec::Char
+            TokenizerSpec::Char {}
         );
+        let extra = toml::from_str::<TokenizerSpec>("kind = \"char\"\nvocab_size = 300");
+        assert!(extra.is_err(), "a char tokenizer takes no vocab_size");
         let typo = toml::from_str::<TokenizerSpec>("kind = \"bep\"").unwrap_err();
         let msg = typo.to_string();
         assert!(

@@ -9,7 +9,7 @@
 //! and each backward formula is the derivative of the forward line it mirrors.
 //!
 //! Correctness is not taken on trust: tests compare the loss and every parameter's gradient with
-//! candle's autograd through [`crate::ops::Plain`] (within 1e-4), and the trainer built on it with
+//! candle's autograd through [`crate::model`] / [`crate::ops`] (within 1e-4), and the trainer built on it with
 //! the plain trainer step by step.
 //!
 //! Parameters and gradients are single flat vectors laid out in [`crate::model::Gpt::vars`] order

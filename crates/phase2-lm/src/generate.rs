@@ -127,7 +127,10 @@ where
     if prompt.is_empty() {
         bail!("the prompt must contain at least one token");
     }
-    let keep = (block / 2).max(1);
+    if block < 2 {
+        bail!("generation needs block_size >= 2 (a window that keeps half of itself), got {block}");
+    }
+    let keep = block / 2;
     // The window starts as the prompt's last `block` tokens (or its last `keep` if it fills it).
     let mut window: Vec<u32> = prompt[prompt.len().saturating_sub(block)..].to_vec();
     if window.len() == block {

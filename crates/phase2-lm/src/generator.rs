@@ -4,8 +4,10 @@
 //! log-probability of a given continuation (how answers are scored).
 //!
 //! It runs on the hand-written engine ([`crate::fast`]) with its KV cache, over the same flat weight
-//! vector the trainer trains: the weights are held once, never copied per call.
+//! vector the trainer trains: built from a trainer it borrows that vector, built from a checkpoint it
+//! owns the one it loaded; no call copies it.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context as _, Result};
@@ -18,9 +20,10 @@ use crate::model::GptConfig;
 use crate::tokenizer::{AnyTokenizer, Tokenizer};
 use crate::train::Trainer;
 
-/// A model, its tokenizer and how to sample from it.
-pub struct Generator {
-    params: Vec<f32>,
+/// A model, its tokenizer and how to sample from it. `'w` is the lifetime of borrowed weights
+/// ([`Generator::from_trainer`]); a generator that owns its weights is a `Generator<'static>`.
+pub struct Generator<'w> {
+    params: Cow<'w, [f32]>,
     engine: FastGpt,
     cache: FastKvCache,
     tokenizer: AnyTokenizer,
@@ -73,15 +76,16 @@ impl Score {
     }
 }
 
-impl Generator {
+impl<'w> Generator<'w> {
     /// A generator over flat weights (in [`crate::fast::Offsets`] layout, as [`Trainer::params`] and
-    /// [`crate::checkpoint::load_weights`] give them).
+    /// [`crate::checkpoint::load_weights`] give them), owned (`Vec<f32>`) or borrowed (`&[f32]`).
     pub fn new(
         model: &GptConfig,
-        params: Vec<f32>,
+        params: impl Into<Cow<'w, [f32]>>,
         tokenizer: AnyTokenizer,
         sampling: Sampling,
-    ) -> Result<Generator> {
+    ) -> Result<Generator<'w>> {
+        let params = params.into();
         sampling.validate()?;
         let engine = FastGpt::new(model, 1)?;
         ensure!(
@@ -107,24 +111,19 @@ impl Generator {
     }
 
     /// The model saved in a checkpoint directory ([`crate::checkpoint`]).
-    pub fn from_checkpoint(dir: &Path, sampling: Sampling) -> Result<Generator> {
+    pub fn from_checkpoint(dir: &Path, sampling: Sampling) -> Result<Generator<'static>> {
         let (cfg, params, tokenizer) = crate::checkpoint::load_weights(dir)?;
         Generator::new(&cfg.model, params, tokenizer, sampling)
             .with_context(|| format!("checkpoint {}", dir.display()))
     }
 
-    /// The trainer's current weights (copied once, here).
+    /// The trainer's current weights, borrowed (the trainer cannot step while the generator lives).
     pub fn from_trainer(
-        trainer: &Trainer,
+        trainer: &'w Trainer,
         tokenizer: AnyTokenizer,
         sampling: Sampling,
-    ) -> Result<Generator> {
-        Generator::new(
-            &trainer.cfg.model,
-            trainer.params().to_vec(),
-            tokenizer,
-            sampling,
-        )
+    ) -> Result<Generator<'w>> {
+        Generator::new(&trainer.cfg.model, trainer.params(), tokenizer, sampling)
     }
 
     pub fn tokenizer(&self) -> &AnyTokenizer {
@@ -156,6 +155,7 @@ impl Generator {
         stop: &[&str],
         seed: u64,
     ) -> Result<Completion> {
+        self.sampling.validate()?;
         let ids = self.encode("prompt", prompt)?;
         if stop.iter().any(|s| s.is_empty()) {
             bail!("stop sequences must not be empty");

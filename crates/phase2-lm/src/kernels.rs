@@ -1,5 +1,5 @@
 //! The numeric kernels of the hand-written GPT engine ([`crate::fast`]), each written once: matrix
-//! products through one `gemm` wrapper (the only `unsafe` code of the crate), layer norm, GELU, the
+//! products through one `gemm` wrapper (the crate's only raw-pointer code), layer norm, GELU, the
 //! causal softmax, cross-entropy, their backward passes, and the `f32` `exp` / `erf` they are built on.
 //!
 //! Every kernel works on flat row-major `f32` slices. The elementwise loops are compiled three times
@@ -97,17 +97,30 @@ pub(crate) fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * c_rs + n, "gemm: C too short");
+    // The last element each operand's strides reach, computed without overflow.
+    let reach = |rows: usize, rs: usize, cols: usize, cs: usize| -> Option<usize> {
+        (rows - 1)
+            .checked_mul(rs)?
+            .checked_add((cols - 1).checked_mul(cs)?)
+    };
     assert!(
-        k == 0 || a.len() > (m - 1) * a_rs + (k - 1) * a_cs,
+        m == 1 || c_rs >= n,
+        "gemm: rows of C overlap (row stride {c_rs} < {n} columns)"
+    );
+    assert!(
+        reach(m, c_rs, n, 1).is_some_and(|last| last < c.len()),
+        "gemm: C too short"
+    );
+    assert!(
+        k == 0 || reach(m, a_rs, k, a_cs).is_some_and(|last| last < a.len()),
         "gemm: A too short"
     );
     assert!(
-        k == 0 || b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
+        k == 0 || reach(k, b_rs, n, b_cs).is_some_and(|last| last < b.len()),
         "gemm: B too short"
     );
-    // SAFETY: the asserts keep every element the strides reach inside its slice; `c` is borrowed
-    // mutably, so it cannot alias `a` or `b`.
+    // SAFETY: the asserts keep every element the strides reach inside its slice, and the rows of C
+    // apart; `c` is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
@@ -455,6 +468,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "rows of C overlap")]
+    fn m6_gemm_refuses_overlapping_rows_of_c() {
+        let mut c = vec![0.0; 8];
+        gemm(
+            (2, 3, 1),
+            &mut c,
+            2,
+            false,
+            &[0.0; 2],
+            (1, 1),
+            &[0.0; 3],
+            (3, 1),
+            1.0,
+        );
     }
 
     #[test]

@@ -342,6 +342,11 @@ mod tests {
             assert_eq!(specs, vars);
             let total: usize = specs.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
             assert_eq!(total, cfg.n_params());
+            // The flat layout the engine and checkpoints use lines up with the specs, span by span.
+            let off = crate::fast::Offsets::new(&cfg);
+            let lens: Vec<usize> = off.spans().iter().map(|&(_, n)| n).collect();
+            let sizes: Vec<usize> = specs.iter().map(|(_, s)| s.iter().product()).collect();
+            assert_eq!(lens, sizes);
         }
     }
 }

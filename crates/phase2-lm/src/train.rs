@@ -552,7 +552,17 @@ impl Trainer {
         self.cfg.train.batch_size * self.cfg.model.block_size
     }
 
-    /// Mean loss of one batch, and with `grads` its gradient (flat layout), on the configured engine.
+    /// The autograd engine reads the weights through its candle model: write them there (once per
+    /// step or evaluation; a no-op for the hand-written engine).
+    fn load_plain(&mut self) -> anyhow::Result<()> {
+        if let Compute::Plain(gpt) = &self.compute {
+            fast::scatter(&self.params, &self.off, gpt)?;
+        }
+        Ok(())
+    }
+
+    /// Mean loss of one batch, and with `grads` its gradient (flat layout), on the configured engine
+    /// (after [`Trainer::load_plain`]).
     fn loss_of(&mut self, batch: &Batch, want_grads: bool) -> anyhow::Result<f32> {
         let workers = self.cfg.train.workers;
         match &mut self.compute {
@@ -565,7 +575,6 @@ impl Trainer {
                 want_grads.then_some(&mut self.grads[..]),
             ),
             Compute::Plain(gpt) => {
-                fast::scatter(&self.params, &self.off, gpt)?;
                 let (x, y) = batch.tensors()?;
                 if !want_grads {
                     return Ok(gpt.loss(&x, &y)?.to_scalar::<f32>()?);
@@ -587,6 +596,7 @@ impl Trainer {
             self.cfg.model.block_size,
             &mut self.rng,
         )?;
+        self.load_plain()?;
         let loss = self.loss_of(&batch, true)?;
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
@@ -611,6 +621,7 @@ impl Trainer {
 
     /// Mean loss per token over `batches` (no gradient).
     pub fn evaluate(&mut self, batches: &[Batch]) -> anyhow::Result<f64> {
+        self.load_plain()?;
         let (mut sum, mut tokens) = (0.0, 0usize);
         for batch in batches {
             let n = batch.b * batch.t;

@@ -662,6 +662,34 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         .zip(&accs)
         .map(|((l, q), a)| format!("{l}: {q:.1e} (val {})", pct(*a)))
         .collect();
+    // What happens after step 0, per run, from the records: the same ratio at the last evaluation,
+    // and whether the training loss ever left chance level (ln of the number of classes).
+    let classes = match &gcfg.data {
+        DatasetSpec::Spirals { classes, .. } => *classes as f64,
+        DatasetSpec::Blobs { centers, .. } => *centers as f64,
+        _ => 2.0,
+    };
+    let chance = classes.ln();
+    let later_text: Vec<String> = runs
+        .iter()
+        .map(|(r, rec)| {
+            let keys = numbered_keys(rec, "grad_norm_W");
+            let at_end = |k: &String| rec.series(k).last().map(|p| p.1).unwrap_or(f64::NAN);
+            let end_ratio = match (keys.first(), keys.last()) {
+                (Some(a), Some(b)) => at_end(a) / at_end(b),
+                _ => f64::NAN,
+            };
+            let losses = rec.series("train_loss");
+            let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let left_chance = min_loss < 0.9 * chance;
+            format!(
+                "*{}*: ratio {end_ratio:.1e} at the last evaluation; training loss {} (lowest {min_loss:.3} \
+                 against chance level ln {classes} = {chance:.3})",
+                r.label,
+                if left_chance { "falls well below chance" } else { "never leaves chance level" }
+            )
+        })
+        .collect();
     out.push(LogEntry {
         id: "m2_gradient_norms".into(),
         milestone: 2,
@@ -683,11 +711,15 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         discussion: format!(
             "Ratio of the first layer's gradient norm to the last layer's at initialisation — \
              {}. Each sigmoid layer multiplies the backward signal by its derivative, at most \
-             1/4, so the gradient shrinks roughly geometrically on its way to the input and \
-             the first layers barely learn; ReLU passes the gradient of active units through \
-             unchanged and He initialisation keeps the signal's scale from layer to layer, so \
-             every layer gets a gradient of similar size.",
-            ratio_text.join("; ")
+             1/4, so the gradient shrinks roughly geometrically on its way to the input; ReLU \
+             passes the gradient of active units through unchanged and He initialisation keeps \
+             the signal's scale from layer to layer, so at step 0 every ReLU layer gets a \
+             gradient of similar size. That is a statement about initialisation only. During \
+             training — {}. A network whose first layers receive almost no gradient cannot \
+             start learning, and one whose loss stays at chance has nothing to pass back but the \
+             chance-level gradient: the figure shows how each run's per-layer norms evolve.",
+            ratio_text.join("; "),
+            later_text.join("; ")
         ),
     });
 
@@ -721,6 +753,44 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             )
         })
         .collect();
+    // Revival, from the records: a layer whose dead fraction ends below its peak had units fire again.
+    let mut revived = Vec::new();
+    let mut first_layer_revived = false;
+    for (r, rec) in &runs {
+        for k in numbered_keys(rec, "dead_fraction_h") {
+            let series = rec.series(&k);
+            let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
+            let end = series.last().map_or(f64::NAN, |p| p.1);
+            if end < peak - 1e-9 {
+                let layer = k.trim_start_matches("dead_fraction_h");
+                first_layer_revived |= layer == "1";
+                revived.push(format!(
+                    "{} hidden {layer}: {} at its peak, {} at the end",
+                    r.label,
+                    pct(peak),
+                    pct(end)
+                ));
+            }
+        }
+    }
+    let revival_text = if revived.is_empty() {
+        "No layer's dead fraction ever fell in these runs: once dead, units stayed dead."
+            .to_string()
+    } else {
+        format!(
+            "Dead units are not always lost for good: {}. {}",
+            revived.join("; "),
+            if first_layer_revived {
+                "Even first-layer units came back here."
+            } else {
+                "None of these is in the first hidden layer, and that is the rule: a first-layer \
+                 unit that is dead on every training point sees the same fixed inputs at every \
+                 step and gets exactly zero gradient, so nothing can revive it. A deeper unit is \
+                 dead only for what the layer below currently outputs, and that layer keeps \
+                 learning, so the unit can start firing again."
+            }
+        )
+    };
     out.push(LogEntry {
         id: "m2_dead_relu".into(),
         milestone: 2,
@@ -741,12 +811,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         results: table.markdown(),
         figures: vec!["m2_dead_relu.png".into()],
         discussion: format!(
-            "{}. A dead unit's gradient is exactly zero (the ReLU mask of m1 is zero for every \
-             example), so no optimizer can revive it: a too-large step pushes biases and weights \
-             so far that the pre-activation is negative everywhere, and a negative initial bias \
-             starts units there. Dead units are capacity lost for good; whether that costs \
-             accuracy depends on how much capacity is left for the task (compare the validation \
-             accuracies).",
+            "{}. A dead unit's own gradient is exactly zero (the ReLU mask of m1 is zero for \
+             every example): a too-large step pushes biases and weights so far that the \
+             pre-activation is negative everywhere, and a negative initial bias starts units \
+             there. {revival_text} Whether dead units cost accuracy depends on how much capacity \
+             is left for the task (compare the validation accuracies).",
             texts.join("; ")
         ),
     });

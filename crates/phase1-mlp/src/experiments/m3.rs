@@ -254,12 +254,14 @@ pub fn run_lr_sensitivity(ctx: &Context) -> Result<String> {
                 bar.set_position(done);
                 bar.set_message(format!("{name} lr {lr:e}"));
                 let loss = result.last.train_loss;
-                let capped = if result.diverged_at.is_some() || !loss.is_finite() {
-                    diverged += 1;
-                    cfg.loss_cap
-                } else {
-                    loss.min(cfg.loss_cap)
-                };
+                // Diverged: stopped early, NaN, or a final loss at or above the cap (the setup's rule).
+                let capped =
+                    if result.diverged_at.is_some() || !loss.is_finite() || loss >= cfg.loss_cap {
+                        diverged += 1;
+                        cfg.loss_cap
+                    } else {
+                        loss.min(cfg.loss_cap)
+                    };
                 run.scalar(seed, "final_train_loss", capped)?;
                 finals.push(capped);
             }
@@ -574,7 +576,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                  the training loss.",
                 order.join(", "),
                 cfg.seeds.len()
-            )
+            ) + &tuned_text(ctx, &cfg)?
         },
     });
 
@@ -592,7 +594,13 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         for r in recs {
             let m = r.require("final_train_loss_mean")?;
             let lr = r.require("lr")?;
-            div += r.require("diverged_runs")?;
+            // Counted from the per-seed final losses (capped at `loss_cap` when they diverged), so
+            // the count follows the setup's rule whatever the run's own tally said.
+            div += r
+                .series("final_train_loss")
+                .iter()
+                .filter(|(_, l)| *l >= scfg.loss_cap)
+                .count() as f64;
             if m < best.0 {
                 best = (m, lr);
             }
@@ -716,4 +724,71 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         ),
     });
     Ok(out)
+}
+
+/// The comparison's rates against the sweep's: each optimizer's rate in the comparison, its best rate
+/// in the learning-rate sweep, the ranking at those tuned rates, and why plain SGD and heavy-ball
+/// momentum behave alike when their effective step sizes match.
+fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<String> {
+    let Ok((scfg, groups)) = load_sensitivity(ctx) else {
+        return Ok(String::new());
+    };
+    let mut best: Vec<(String, f64, f64)> = Vec::new();
+    for (name, recs) in &groups {
+        let mut b = (f64::INFINITY, f64::NAN);
+        for r in recs {
+            let m = r.require("final_train_loss_mean")?;
+            if m < b.0 {
+                b = (m, r.require("lr")?);
+            }
+        }
+        best.push((name.clone(), b.1, b.0));
+    }
+    let rate = |o: &OptimizerEntry| match o.schedule {
+        LrSchedule::Constant { lr } => Some(lr),
+        _ => None,
+    };
+    let rates: Vec<String> = cfg
+        .optimizers
+        .iter()
+        .filter_map(|o| {
+            let name = o.optimizer.name();
+            let (_, tuned, _) = best.iter().find(|b| b.0 == name)?;
+            Some(format!("{name} {} (sweep best {tuned})", rate(o)?))
+        })
+        .collect();
+    best.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let ranking: Vec<String> = best
+        .iter()
+        .map(|(n, lr, l)| format!("{n} {l:.3} at {lr}"))
+        .collect();
+    let mut text = format!(
+        " The rates compared here are fixed in the config, not each optimizer's best: {}. At each one's \
+         best rate in the sweep ({} steps, {} seeds; next entry) the ranking by final training loss is {}.",
+        rates.join(", "),
+        scfg.steps,
+        scfg.seeds.len(),
+        ranking.join(", ")
+    );
+    // Heavy-ball momentum with coefficient β moves, once its velocity has built up, lr / (1 − β) per
+    // unit gradient: the same step as SGD at that rate.
+    let sgd = cfg
+        .optimizers
+        .iter()
+        .find(|o| matches!(o.optimizer, OptimizerConfig::Sgd))
+        .and_then(rate);
+    let momentum = cfg.optimizers.iter().find_map(|o| match o.optimizer {
+        OptimizerConfig::Momentum { momentum } => Some((momentum, rate(o)?)),
+        _ => None,
+    });
+    if let (Some(sgd), Some((beta, lr))) = (sgd, momentum) {
+        let effective = lr / (1.0 - beta);
+        if (effective / sgd - 1.0).abs() < 0.05 {
+            text.push_str(&format!(
+                " SGD at {sgd} and momentum at {lr} nearly coincide for a reason: with β = {beta}, momentum's \
+                 steady-state step is lr / (1 − β) = {effective:.3} per unit of gradient, the same as SGD's."
+            ));
+        }
+    }
+    Ok(text)
 }

@@ -232,7 +232,7 @@ impl BenchData {
         // The file PyTorch reads: verified (downloaded if missing) by the data cache.
         let data_file = data_cache::fetch(&ctx.data_cache, &crate::data::tiny_shakespeare_file())?;
         let corpus = Corpus::split(&data_cache::read_text(&data_file)?);
-        let tokenizer = build_tokenizer(&TokenizerSpec::Char, &corpus)?;
+        let tokenizer = build_tokenizer(&TokenizerSpec::Char {}, &corpus)?;
         let mut model = cfg.model.clone();
         model.vocab_size = tokenizer.vocab_size();
         Ok(BenchData {

@@ -36,6 +36,15 @@ pub const EXPERIMENTS: &[&str] = &[TOKENIZERS, NGRAMS];
 const MILESTONE: &str = "m4";
 const TOKENIZERS_RUN: &str = "tokenizers";
 const NGRAMS_RUN: &str = "ngrams";
+/// The best Kneser–Ney model of the recorded n-gram run: `(n, validation perplexity per character)`.
+/// Later milestones compare against it (same split, same characters).
+pub fn best_ngram(ctx: &viz::Context) -> Option<(usize, f64)> {
+    let r = viz::record::Record::load(ctx, MILESTONE, NGRAMS_RUN).ok()?;
+    (1..=12)
+        .filter_map(|n| r.summary(&format!("kn_val_ppl_n{n}")).map(|p| (n, p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 pub const FIG_BPE: &str = "m4_bpe_compression.png";
 pub const FIG_NGRAM: &str = "m4_ngram_perplexity.png";
 pub const FIG_HEATMAP: &str = "m4_bigram_heatmap.png";
@@ -533,10 +542,9 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
              (tiny-shakespeare is plain ASCII). Forbidding cross-word merges costs {:.0} % of the compression but gives \
              tokens that are words or word pieces (see the examples) instead of fragments like \"d the\" that only \
              pay off on this corpus; the gap between training ({raw_train:.2} / {re_train:.2}) and validation bytes \
-             per token is that overfitting made visible. Each doubling of the vocabulary buys less: the first merges \
-             capture frequent pairs everywhere, later ones ever rarer strings, which is why GPT-2 needed 50 k tokens \
-             for about 4 bytes per token on web text.",
-            100.0 * (1.0 - re_val / raw_val)
+             per token is that overfitting made visible. {}",
+            100.0 * (1.0 - re_val / raw_val),
+            doubling_text(&rows)
         ),
         _ => "Only one pre-split setting was run, so the effect of the regex cannot be read off here.".into(),
     };
@@ -699,5 +707,53 @@ fn describe_schedule(s: &LrSchedule) -> String {
         } => format!(
             "{max_lr} after {warmup} warm-up steps, cosine-decayed to {min_lr} at step {total}"
         ),
+    }
+}
+
+/// What each doubling of the BPE vocabulary buys (raw-byte merges, validation bytes per token), read
+/// from the rows: the gains, and whether they shrink at every doubling.
+fn doubling_text(rows: &[TokenizerRow]) -> String {
+    let at = |v: usize| {
+        rows.iter()
+            .find(|r| r.kind == "bpe" && !r.regex_split && r.vocab_size == v)
+            .map(|r| r.val_bytes_per_token)
+    };
+    // The chain of doublings from the smallest vocabulary (256, 512, 1024, …).
+    let Some(smallest) = rows
+        .iter()
+        .filter(|r| r.kind == "bpe" && !r.regex_split)
+        .map(|r| r.vocab_size)
+        .min()
+    else {
+        return String::new();
+    };
+    let mut gains: Vec<(usize, f64)> = Vec::new();
+    let mut v = smallest;
+    while let (Some(a), Some(b)) = (at(v), at(2 * v)) {
+        gains.push((v, b - a));
+        v *= 2;
+    }
+    if gains.len() < 2 {
+        return String::new();
+    }
+    let list: Vec<String> = gains
+        .iter()
+        .map(|(v, g)| format!("{v} → {}: +{g:.2}", 2 * v))
+        .collect();
+    let shrinking = gains.windows(2).all(|w| w[1].1 < w[0].1);
+    if shrinking {
+        format!(
+            "Each doubling of the vocabulary buys less ({} bytes per token, raw bytes): the first merges capture \
+             frequent pairs everywhere, later ones ever rarer strings.",
+            list.join(", ")
+        )
+    } else {
+        let first_is_largest = gains.iter().all(|g| g.1 <= gains[0].1);
+        format!(
+            "Doubling the vocabulary buys {} ({} bytes per token, raw bytes): the gains do not shrink at every \
+             doubling on this corpus.",
+            if first_is_largest { "most at first" } else { "unevenly" },
+            list.join(", ")
+        )
     }
 }

@@ -186,6 +186,7 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
     writer.summary("best_prev_head", prev.head as f64);
     writer.summary("loss_first_copy", loss_first);
     writer.summary("loss_second_copy", loss_second);
+    writer.summary("vocab_size", model.cfg.vocab_size as f64);
     writer.finish()?;
     println!(
         "{ATTENTION}: best induction head L{}H{} {:.2}, best previous-token head L{}H{} {:.2}, loss on repeat {:.2} -> {:.2} ({:.0} s)",
@@ -280,6 +281,10 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
     );
     let (l1, l2) = (get("loss_first_copy")?, get("loss_second_copy")?);
     let uniform = 1.0 / cfg.repeat_len as f64;
+    let trained = Record::load(ctx, m6::MILESTONE, m6::CHAR_RUN)
+        .ok()
+        .and_then(|r| r.summary("steps"))
+        .map_or(String::new(), |n| format!(", after {n} training steps,"));
     Ok(vec![viz::log::LogEntry {
         id: "m5_attention".into(),
         milestone: 5,
@@ -308,12 +313,29 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
                      copies what came next last time."
                 )
             } else {
+                // Where the best score stands against a head that spreads its weight evenly.
+                let against_uniform = if bi < uniform {
+                    format!("the best score ({bi:.3}) is below the {uniform:.3} of a head spreading its weight evenly")
+                } else {
+                    format!(
+                        "the best score is {:.1}× the {uniform:.3} of a head spreading its weight evenly",
+                        bi / uniform
+                    )
+                };
+                let second = if l2 < l1 - 0.1 { "lower than" } else { "no better than" };
+                let above_uniform_loss = match rec.summary("vocab_size") {
+                    Some(v) if l1 > v.ln() && l2 > v.ln() => format!(
+                        "; both above ln {v} = {:.2}, the loss of a uniform guess, because the model confidently \
+                         expects English, not random characters",
+                        v.ln()
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "This model has no working induction head yet: the best score is close to what a head spreading its \
-                     weight evenly would get, and the loss on the second copy ({l2:.2} nats) is no better than on the \
-                     first ({l1:.2}; both above ln 65 = 4.17 because the model confidently expects English, not random \
-                     characters). Induction heads are known to appear in a fairly sudden phase change during training \
-                     (Olsson et al. 2022); a 4-layer character model after 2000 steps of batch 12 has not reached it."
+                    "This model has no working induction head yet: {against_uniform}, and the loss on the second copy \
+                     ({l2:.2} nats) is {second} on the first ({l1:.2}{above_uniform_loss}). Induction heads are known \
+                     to appear in a fairly sudden phase change during training (Olsson et al. 2022); this model{trained} \
+                     has not reached it."
                 )
             };
             format!(

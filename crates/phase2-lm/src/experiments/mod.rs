@@ -95,14 +95,8 @@ fn load(ctx: &viz::Context, milestone: &str, name: &str) -> Option<Record> {
 }
 
 fn m4_headline(ctx: &viz::Context) -> Option<String> {
-    let r = load(ctx, "m4", "ngrams")?;
-    let best = (1..=12)
-        .filter_map(|n| r.summary(&format!("kn_val_ppl_n{n}")).map(|p| (n, p)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))?;
-    Some(format!(
-        "best n-gram: n = {} at val perplexity {:.2}",
-        best.0, best.1
-    ))
+    let (n, ppl) = m4::best_ngram(ctx)?;
+    Some(format!("best n-gram: n = {n} at val perplexity {ppl:.2}"))
 }
 
 fn m5_headline(ctx: &viz::Context) -> Option<String> {
@@ -121,6 +115,12 @@ fn m6_headline(ctx: &viz::Context) -> Option<String> {
         Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
         None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
     };
+    if let Some((n, ppl)) = m4::best_ngram(ctx) {
+        let ngram = ppl.ln();
+        let gpt = r.summary("val_loss_full").or(r.summary("val_loss"))?;
+        let verdict = if gpt < ngram { "beats" } else { "loses to" };
+        s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
+    }
     if let Some(ratio) =
         load(ctx, bench::MILESTONE, bench::BENCH_RUN).and_then(|b| b.summary("ratio_vs_pytorch"))
     {

@@ -42,6 +42,31 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The colour of the `j`-th reference line of a chart whose data series use the first `used`
+/// palette colours: black, vermillion, reddish purple, grey — skipping any a series already has, so
+/// two reference lines are never the same colour.
+fn reference_colour(j: usize, used: usize) -> RGBColor {
+    let free: Vec<usize> = [6, 3, 4, 7, 5, 2]
+        .into_iter()
+        .filter(|&i| i >= used)
+        .collect();
+    if free.is_empty() {
+        colour(6 + j)
+    } else {
+        colour(free[j % free.len()])
+    }
+}
+
+/// The two segments (x from, x to; pixels from the swatch's left end) of a 30 px legend swatch that
+/// looks like the line it stands for: two dashes when the line is dashed, one stroke otherwise.
+fn swatch_segments(dashed: bool) -> [(i32, i32); 2] {
+    if dashed {
+        [(0, 11), (19, 30)]
+    } else {
+        [(0, 30), (0, 30)]
+    }
+}
+
 /// Viridis, sampled at nine stops and interpolated linearly; `t` in 0..=1.
 pub fn viridis(t: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 9] = [
@@ -474,16 +499,15 @@ impl LineChart {
                     .draw_series(LineSeries::new(line, style))
                     .map_err(err)?
             };
+            let [a, b] = swatch_segments(s.dashed);
             drawn.label(&s.label).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4))
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(4))
+                    + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(4))
             });
         }
         for (j, (label, yv)) in self.hlines.iter().enumerate() {
-            let c = if self.series.len() + j < 7 {
-                colour(6)
-            } else {
-                colour(7)
-            };
+            let c = reference_colour(j, self.series.len());
             let pts = vec![(xr.start, *yv), (xr.end, *yv)];
             all_points.extend(pts.iter().copied());
             chart
@@ -491,12 +515,16 @@ impl LineChart {
                 .map_err(err)?
                 .label(label)
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(2))
+                    let [a, b] = swatch_segments(true);
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(2))
+                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
                 });
         }
         if !self.series.is_empty() || !self.hlines.is_empty() {
             chart
                 .configure_series_labels()
+                .legend_area_size(46)
                 .position(legend_corner(&all_points, &xr, &yr, self.log_x, self.log_y))
                 .label_font(font(TICK_PX))
                 .background_style(WHITE.mix(0.9))
@@ -1053,6 +1081,7 @@ impl Scatter {
         }
         chart
             .configure_series_labels()
+            .legend_area_size(46)
             .position(legend_corner(
                 &pts_all,
                 &xr,
@@ -1157,6 +1186,7 @@ impl Histogram {
             }
             chart
                 .configure_series_labels()
+                .legend_area_size(46)
                 .position(SeriesLabelPosition::UpperRight)
                 .label_font(font(TICK_PX))
                 .background_style(WHITE.mix(0.9))
@@ -1287,7 +1317,7 @@ impl GroupedBars {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
         }
         for (j, (label, y)) in self.hlines.iter().enumerate() {
-            let c = colour(6 + j);
+            let c = reference_colour(j, 0);
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(0.0, *y), (n as f64, *y)],
@@ -1298,11 +1328,15 @@ impl GroupedBars {
                 .map_err(err)?
                 .label(label)
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(2))
+                    let [a, b] = swatch_segments(true);
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(2))
+                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
                 });
         }
         chart
             .configure_series_labels()
+            .legend_area_size(46)
             .position(SeriesLabelPosition::UpperLeft)
             .label_font(font(TICK_PX))
             .background_style(WHITE.mix(0.9))
@@ -1463,6 +1497,7 @@ impl ContourPaths {
             }
             chart
                 .configure_series_labels()
+                .legend_area_size(46)
                 .position(SeriesLabelPosition::LowerRight)
                 .label_font(font(TICK_PX))
                 .background_style(WHITE.mix(0.9))

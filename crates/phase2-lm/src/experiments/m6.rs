@@ -88,7 +88,15 @@ pub struct Variant {
 pub struct AblationExperiment {
     pub model: GptConfig,
     pub train: TrainConfig,
+    /// Every variant trains once per seed (the seed replaces `train.seed`): the spread between seeds
+    /// is the noise a difference between variants must beat.
+    pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
+}
+
+/// The record of one variant trained with one seed.
+fn ablation_run(variant: &str, seed: u64) -> String {
+    format!("ablation_{variant}_seed{seed}")
 }
 
 impl Variant {
@@ -291,32 +299,46 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
     let clock = Instant::now();
     let (cfg, raw): (AblationExperiment, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
+    if cfg.seeds.is_empty() || cfg.variants.is_empty() {
+        bail!(
+            "{}: seeds and variants must not be empty",
+            ctx.config_path(crate::experiments::PHASE, ABLATIONS)
+                .display()
+        );
+    }
     let corpus = Corpus::tiny_shakespeare(ctx)?;
     let tokenizer: AnyTokenizer = build_tokenizer(&TokenizerSpec::Char {}, &corpus)?;
     let mut summary = Vec::new();
-    for v in &cfg.variants {
-        let mut run_cfg = v.apply(&cfg.model, &cfg.train);
-        run_cfg.model.vocab_size = tokenizer.vocab_size();
-        let name = format!("ablation_{}", v.name);
-        let mut writer = RunWriter::create(ctx, MILESTONE, &name, &raw, run_cfg.train.seed)?;
-        let out = train_recorded(
-            ctx,
-            &mut writer,
-            run_cfg,
-            tokenizer.clone(),
-            &corpus,
-            FitOptions {
-                label: &name,
-                ..FitOptions::default()
-            },
-        )?;
-        writer.summary("variant_index", summary.len() as f64);
-        writer.text("label", &v.label)?;
-        writer.finish()?;
-        summary.push(format!("{} {:.3}", v.name, out.val_loss));
+    for (index, v) in cfg.variants.iter().enumerate() {
+        let mut losses = Vec::new();
+        for &seed in &cfg.seeds {
+            let mut run_cfg = v.apply(&cfg.model, &cfg.train);
+            run_cfg.model.vocab_size = tokenizer.vocab_size();
+            run_cfg.train.seed = seed;
+            let name = ablation_run(&v.name, seed);
+            let mut writer = RunWriter::create(ctx, MILESTONE, &name, &raw, seed)?;
+            let out = train_recorded(
+                ctx,
+                &mut writer,
+                run_cfg,
+                tokenizer.clone(),
+                &corpus,
+                FitOptions {
+                    label: &name,
+                    ..FitOptions::default()
+                },
+            )?;
+            writer.summary("variant_index", index as f64);
+            writer.text("label", &v.label)?;
+            writer.finish()?;
+            losses.push(out.val_loss_full);
+        }
+        let (mean, _) = mean_sd(&losses);
+        summary.push(format!("{} {mean:.3}", v.name));
     }
     println!(
-        "{ABLATIONS}: val loss {} ({:.0} s)",
+        "{ABLATIONS}: whole-split val loss, mean over {} seeds: {} ({:.0} s)",
+        cfg.seeds.len(),
         summary.join(", "),
         clock.elapsed().as_secs_f64()
     );
@@ -327,15 +349,44 @@ fn load(ctx: &viz::Context, name: &str) -> Option<Record> {
     Record::load(ctx, MILESTONE, name).ok()
 }
 
-/// The ablation records in config order.
-fn ablation_records(ctx: &viz::Context) -> Result<Vec<(String, Record)>> {
+/// One variant's runs, one per seed of the config.
+struct AblationRuns {
+    label: String,
+    runs: Vec<Record>,
+}
+
+/// The ablation records in config order (variants with no record at all are left out).
+fn ablation_records(ctx: &viz::Context) -> Result<Vec<AblationRuns>> {
     let (cfg, _): (AblationExperiment, toml::Value) =
         ctx.load_config(crate::experiments::PHASE, ABLATIONS)?;
     Ok(cfg
         .variants
         .iter()
-        .filter_map(|v| load(ctx, &format!("ablation_{}", v.name)).map(|r| (v.label.clone(), r)))
+        .map(|v| AblationRuns {
+            label: v.label.clone(),
+            runs: cfg
+                .seeds
+                .iter()
+                .filter_map(|&s| load(ctx, &ablation_run(&v.name, s)))
+                .collect(),
+        })
+        .filter(|a| !a.runs.is_empty())
         .collect())
+}
+
+/// Pointwise mean and (min, max) over seeds of one logged series.
+fn seed_band(runs: &[Record], key: &str) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    let all: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| r.series(key)).collect();
+    let n = all.iter().map(Vec::len).min().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            let ys: Vec<f64> = all.iter().map(|s| s[i].1).collect();
+            let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+            let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            ((all[0][i].0, mean), (lo, hi))
+        })
+        .unzip()
 }
 
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
@@ -387,13 +438,15 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let abl = ablation_records(ctx)?;
     if !abl.is_empty() {
         let path = ctx.figure("m6_ablations.png");
+        let seeds = abl[0].runs.len();
         let mut chart = LineChart::new(
-            "Ablations: validation loss",
+            format!("Ablations: validation loss (mean and range of {seeds} seeds)"),
             "step",
             "validation loss (nats per character)",
         );
-        for (label, r) in &abl {
-            chart = chart.series(Series::new(label.clone(), r.series("val_loss")));
+        for a in &abl {
+            let (mean, band) = seed_band(&a.runs, "val_loss");
+            chart = chart.series(Series::new(a.label.clone(), mean).band(band));
         }
         chart.render(&path)?;
         out.push(path);
@@ -820,53 +873,109 @@ fn bpe_vocab(b: &ModelRun) -> String {
     }
 }
 
-fn ablation_entry(abl: &[(String, Record)]) -> Result<viz::log::LogEntry> {
-    let cfg: AblationExperiment = abl[0].1.config_as()?;
-    let labels: Vec<String> = abl.iter().map(|(l, _)| l.clone()).collect();
-    let vals: Vec<f64> = abl
+fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
+    let cfg: AblationExperiment = abl[0].runs[0].config_as()?;
+    let labels: Vec<String> = abl.iter().map(|a| a.label.clone()).collect();
+    // Per variant, the whole-split loss of each seed, in the config's seed order (paired across
+    // variants: the same seed means the same batches and, where the shapes agree, the same start).
+    let losses: Vec<Vec<f64>> = abl
         .iter()
-        .map(|(_, r)| r.require("val_loss"))
+        .map(|a| {
+            a.runs
+                .iter()
+                .map(|r| r.require("val_loss_full"))
+                .collect::<Result<Vec<f64>>>()
+        })
         .collect::<Result<_>>()?;
+    let stats: Vec<(f64, f64)> = losses.iter().map(|l| mean_sd(l)).collect();
     let params: Vec<f64> = abl
         .iter()
-        .map(|(_, r)| r.require("params"))
+        .map(|a| a.runs[0].require("params"))
         .collect::<Result<_>>()?;
+    let n = losses[0].len();
+    // Paired difference to the baseline per seed: its mean, and the standard error of that mean.
+    let diffs: Vec<(f64, f64)> = losses
+        .iter()
+        .map(|l| {
+            let d: Vec<f64> = l.iter().zip(&losses[0]).map(|(a, b)| a - b).collect();
+            let (m, sd) = mean_sd(&d);
+            (m, sd / (d.len() as f64).sqrt())
+        })
+        .collect();
     let table = viz::table::metric_table(
         "variant",
         &labels,
         &[
             viz::table::MetricCol::new("params", params, true, 0),
-            viz::table::MetricCol::new("final val loss", vals.clone(), true, 3),
+            viz::table::MetricCol::new(
+                format!("whole-split val loss, mean of {n} seeds"),
+                stats.iter().map(|s| s.0).collect(),
+                true,
+                3,
+            ),
+            viz::table::MetricCol::new(
+                "sd over seeds",
+                stats.iter().map(|s| s.1).collect(),
+                true,
+                3,
+            ),
+            viz::table::MetricCol::new(
+                "difference to baseline (paired mean)",
+                diffs.iter().map(|d| d.0).collect(),
+                true,
+                3,
+            ),
+            viz::table::MetricCol::new(
+                "its standard error",
+                diffs.iter().map(|d| d.1).collect(),
+                true,
+                3,
+            ),
         ],
     );
-    let base = vals[0];
-    let deltas: Vec<String> = labels
-        .iter()
-        .zip(&vals)
-        .skip(1)
-        .map(|(l, v)| format!("{l}: {:+.3}", v - base))
-        .collect();
+    let (mut real, mut noise) = (Vec::new(), Vec::new());
+    for (label, &(m, se)) in labels.iter().zip(&diffs).skip(1) {
+        let text = format!("{label} {m:+.3} ± {se:.3}");
+        if n > 1 && m.abs() > 2.0 * se {
+            real.push(text);
+        } else {
+            noise.push(text);
+        }
+    }
+    let verdict = if n < 2 {
+        "With one seed there is no noise estimate, so no difference can be called real.".to_string()
+    } else {
+        format!(
+            "Counting a difference as real when it exceeds twice its standard error: {}; within the noise: {}.",
+            if real.is_empty() { "none".to_string() } else { real.join("; ") },
+            if noise.is_empty() { "none".to_string() } else { noise.join("; ") }
+        )
+    };
     Ok(viz::log::LogEntry {
         id: "m6_ablations".into(),
         milestone: 6,
         title: "m6 — Which parts of the GPT matter?".into(),
         question: "How much does validation loss suffer without position embeddings, with 1 head instead of 4, with 2 \
-                   layers instead of 4, and without learning-rate warm-up?"
+                   layers instead of 4, and without learning-rate warm-up — and which of those differences are larger \
+                   than the seed-to-seed noise?"
             .into(),
         setup: format!(
             "Baseline: {} layers, {} heads, d_model {}, block {}, batch {}, lr {} → {}, warm-up {}, {} steps (shorter than \
-             the m6 model to fit the 20-minute budget, so absolute losses are higher), same seed {} for every variant; \
-             one setting changed per variant. {}",
+             the m6 model, so absolute losses are higher); one setting changed per variant; every variant trained with \
+             seeds {:?}. Score: the final model's loss over every window of the validation split. {}",
             cfg.model.n_layer, cfg.model.n_head, cfg.model.d_model, cfg.model.block_size, cfg.train.batch_size,
-            cfg.train.max_lr, cfg.train.min_lr, cfg.train.warmup, cfg.train.steps, cfg.train.seed, abl[0].1.provenance()
+            cfg.train.max_lr, cfg.train.min_lr, cfg.train.warmup, cfg.train.steps, cfg.seeds,
+            abl[0].runs[0].provenance()
         ),
         results: table,
         figures: vec!["m6_ablations.png".into()],
         discussion: format!(
-            "Change in final validation loss relative to {} ({base:.3}): {}. Single runs with one seed: differences of a \
-             few hundredths are within run-to-run noise; larger ones are the effect of the change.",
+            "Change in whole-split validation loss relative to {} ({:.3}), paired by seed (mean ± standard error over \
+             {n} seeds). {verdict} The figure shows each variant's mean validation curve with the range of its seeds \
+             (the curves use the {} fixed validation batches, the table the whole split).",
             labels[0],
-            deltas.join("; ")
+            stats[0].0,
+            cfg.train.eval_iters
         ),
     })
 }

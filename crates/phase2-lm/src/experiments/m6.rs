@@ -374,8 +374,11 @@ fn ablation_records(ctx: &viz::Context) -> Result<Vec<AblationRuns>> {
         .collect())
 }
 
-/// Pointwise mean and (min, max) over seeds of one logged series.
-fn seed_band(runs: &[Record], key: &str) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+/// `(x, y)` points of a curve.
+type Points = Vec<(f64, f64)>;
+
+/// Pointwise mean (`(step, mean)`) and `(min, max)` over seeds of one logged series.
+fn seed_band(runs: &[Record], key: &str) -> (Points, Points) {
     let all: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| r.series(key)).collect();
     let n = all.iter().map(Vec::len).min().unwrap_or(0);
     (0..n)
@@ -828,7 +831,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
              batch {}, {} steps, lr {} → {} (warm-up {} + cosine), AdamW β=({}, {}), weight decay {} on matrices only, \
              clip {}, no dropout; evaluation = mean over {} fixed validation batches every {} steps, and the final model \
              on every window of the validation split ({} predictions for the character model). BPE model: vocabulary \
-             {}, {} layers, d_model {}, block {}, batch {}, {} steps (sized to the time budget). 90/10 split by character. \
+             {}, {} layers, d_model {}, block {}, batch {}, {} steps. 90/10 split by character. \
              Trainer: `ops = \"{}\"`, {} worker thread(s). {}",
             c.model.n_layer, c.model.n_head, c.model.d_model, c.model.block_size, c.train.batch_size, c.train.steps,
             c.train.max_lr, c.train.min_lr, c.train.warmup, c.train.beta1, c.train.beta2, c.train.weight_decay,
@@ -902,41 +905,49 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
             (m, sd / (d.len() as f64).sqrt())
         })
         .collect();
-    let table = viz::table::metric_table(
+    // A difference is real when it exceeds the two-sided 95 % critical value of Student's t with
+    // n − 1 degrees of freedom, in standard errors (with few seeds that is far more than 2).
+    let t_crit = match n.saturating_sub(1) {
+        0 => f64::INFINITY,
+        df => [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        ]
+        .get(df - 1)
+        .copied()
+        .unwrap_or(2.0),
+    };
+    let is_real = |(m, se): (f64, f64)| m.abs() > t_crit * se;
+    let mut table = viz::table::Table::new(&[
         "variant",
-        &labels,
-        &[
-            viz::table::MetricCol::new("params", params, true, 0),
-            viz::table::MetricCol::new(
-                format!("whole-split val loss, mean of {n} seeds"),
-                stats.iter().map(|s| s.0).collect(),
-                true,
-                3,
-            ),
-            viz::table::MetricCol::new(
-                "sd over seeds",
-                stats.iter().map(|s| s.1).collect(),
-                true,
-                3,
-            ),
-            viz::table::MetricCol::new(
-                "difference to baseline (paired mean)",
-                diffs.iter().map(|d| d.0).collect(),
-                true,
-                3,
-            ),
-            viz::table::MetricCol::new(
-                "its standard error",
-                diffs.iter().map(|d| d.1).collect(),
-                true,
-                3,
-            ),
-        ],
-    );
+        "params",
+        &format!("whole-split val loss (mean ± sd, {n} seeds)"),
+        "difference to baseline (paired mean ± s.e.)",
+        "beyond the noise?",
+    ]);
+    for (i, label) in labels.iter().enumerate() {
+        let (m, sd) = stats[i];
+        let (d, se) = diffs[i];
+        table.push(vec![
+            label.clone(),
+            format!("{:.0}", params[i]),
+            format!("{m:.3} ± {sd:.3}"),
+            if i == 0 {
+                "–".into()
+            } else {
+                format!("{d:+.3} ± {se:.3}")
+            },
+            match i {
+                0 => "–".into(),
+                _ if is_real(diffs[i]) => format!("yes ({:.1} s.e.)", d.abs() / se),
+                _ => format!("no ({:.1} s.e.)", d.abs() / se.max(1e-12)),
+            },
+        ]);
+    }
+    let table = table.markdown();
     let (mut real, mut noise) = (Vec::new(), Vec::new());
     for (label, &(m, se)) in labels.iter().zip(&diffs).skip(1) {
         let text = format!("{label} {m:+.3} ± {se:.3}");
-        if n > 1 && m.abs() > 2.0 * se {
+        if is_real((m, se)) {
             real.push(text);
         } else {
             noise.push(text);
@@ -946,7 +957,9 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
         "With one seed there is no noise estimate, so no difference can be called real.".to_string()
     } else {
         format!(
-            "Counting a difference as real when it exceeds twice its standard error: {}; within the noise: {}.",
+            "Counting a difference as real when it exceeds {t_crit:.1} standard errors (the 95 % two-sided \
+             critical value of Student's t with {} degrees of freedom): real — {}; within the noise — {}.",
+            n - 1,
             if real.is_empty() { "none".to_string() } else { real.join("; ") },
             if noise.is_empty() { "none".to_string() } else { noise.join("; ") }
         )

@@ -138,8 +138,7 @@ pub fn fmt_num(v: f64) -> String {
     }
     let a = v.abs();
     if !(1e-3..1e5).contains(&a) {
-        let s = format!("{v:.0e}");
-        return s.replace("e-0", "e-").replace("e0", "e");
+        return fmt_sci(v);
     }
     let s = if a >= 100.0 {
         format!("{v:.0}")
@@ -152,6 +151,28 @@ pub fn fmt_num(v: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+/// `1e5`, `2e-4`: scientific notation without float noise.
+fn fmt_sci(v: f64) -> String {
+    let s = format!("{v:.0e}");
+    s.replace("e-0", "e-").replace("e0", "e")
+}
+
+/// Tick label text for an axis spanning `range`: [`fmt_num`], except that an axis reaching beyond
+/// 1e5 or below 1e-3 labels every tick in scientific notation — one notation per axis, never "100000"
+/// next to "1e7".
+pub fn axis_formatter(range: Range<f64>) -> impl Fn(&f64) -> String {
+    let (lo, hi) = (range.start.abs(), range.end.abs());
+    let big = lo.max(hi) >= 1e5;
+    let tiny = [lo, hi].iter().any(|&a| a > 0.0 && a < 1e-3);
+    move |v: &f64| {
+        if *v != 0.0 && (big || tiny) {
+            fmt_sci(*v)
+        } else {
+            fmt_num(*v)
+        }
     }
 }
 
@@ -243,15 +264,20 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    let (fx, fy) = (
+        axis_formatter(chart.x_range()),
+        axis_formatter(chart.y_range()),
+    );
     chart
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
         .axis_desc_style(font(LABEL_PX))
         .label_style(font(TICK_PX))
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
-        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(1)
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(err)
@@ -441,6 +467,9 @@ impl LineChart {
             b.caption(t, bold(PANEL_TITLE_PX));
         }
         let mut chart = b.build_cartesian_2d(xs, ys).map_err(err)?;
+        // Small panels of a grid have no room for a wider legend: there the legend keeps plotters'
+        // default swatch area (solid swatches), so it does not overflow the plotting area.
+        let wide = chart.plotting_area().dim_in_pixel().0 >= 500;
         numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
         let mut all_points = Vec::new();
         for (i, s) in self.series.iter().enumerate() {
@@ -499,32 +528,45 @@ impl LineChart {
                     .draw_series(LineSeries::new(line, style))
                     .map_err(err)?
             };
-            let [a, b] = swatch_segments(s.dashed);
-            drawn.label(&s.label).legend(move |(x, y)| {
-                EmptyElement::at((x, y))
-                    + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(4))
-                    + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(4))
-            });
+            let anno = drawn.label(&s.label);
+            if wide {
+                let [a, b] = swatch_segments(s.dashed);
+                anno.legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(4))
+                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(4))
+                });
+            } else {
+                anno.legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4))
+                });
+            }
         }
         for (j, (label, yv)) in self.hlines.iter().enumerate() {
             let c = reference_colour(j, self.series.len());
             let pts = vec![(xr.start, *yv), (xr.end, *yv)];
             all_points.extend(pts.iter().copied());
-            chart
+            let anno = chart
                 .draw_series(DashedLineSeries::new(pts, 10, 8, c.stroke_width(2)))
                 .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    let [a, b] = swatch_segments(true);
+                .label(label);
+            if wide {
+                let [a, b] = swatch_segments(true);
+                anno.legend(move |(x, y)| {
                     EmptyElement::at((x, y))
                         + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(2))
                         + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
                 });
+            } else {
+                anno.legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(2))
+                });
+            }
         }
         if !self.series.is_empty() || !self.hlines.is_empty() {
             chart
                 .configure_series_labels()
-                .legend_area_size(46)
+                .legend_area_size(if wide { 46 } else { 30 })
                 .position(legend_corner(&all_points, &xr, &yr, self.log_x, self.log_y))
                 .label_font(font(TICK_PX))
                 .background_style(WHITE.mix(0.9))
@@ -1166,7 +1208,8 @@ impl Histogram {
                 .label_style(font(TICK_PX))
                 .x_label_formatter(&|v| fmt_num(*v))
                 .y_label_formatter(&|v| fmt_num(*v))
-                .light_line_style(RGBColor(235, 235, 235))
+                .light_line_style(RGBColor(238, 238, 238))
+                .max_light_lines(1)
                 .draw()
                 .map_err(err)?;
             for (g, ((label, _), c)) in self.groups.iter().zip(&counts).enumerate() {
@@ -1298,7 +1341,8 @@ impl GroupedBars {
             .x_labels(n)
             .x_label_formatter(&|v| category_label(&cats, *v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(238, 238, 238))
+            .max_light_lines(1)
             .draw()
             .map_err(err)?;
         let g = self.groups.len().max(1) as f64;

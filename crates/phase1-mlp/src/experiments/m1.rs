@@ -180,7 +180,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
 
     // Figure 1: |analytical| against |numerical| for every checked entry.
     let mut scatter = Scatter::new(
-        "m1: hand-derived vs finite-difference gradient, every parameter entry (f64)",
+        "Hand-derived vs finite-difference gradient, every parameter entry (f64)",
         "|numerical gradient| (central differences; exact zeros drawn at 1e-12)",
         "|analytical gradient| (hand-written backward)",
     )
@@ -208,7 +208,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     // Figure 2: worst relative error per parameter tensor, per case.
     let params: Vec<String> = cases[0].params.iter().map(|p| p.param.clone()).collect();
     let mut bars = GroupedBars::new(
-        "m1: max relative error per parameter, hand-derived vs finite differences",
+        "Max relative error per parameter, hand-derived vs finite differences",
         "max relative error (log)",
         params,
     )

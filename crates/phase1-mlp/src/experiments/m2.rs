@@ -369,7 +369,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let f = ctx.figure("m2_decision_boundaries.png");
     let cols = panels.len().min(3);
     decision_boundaries(
-        "m2: decision regions of one MLP per dataset (validation points shown)",
+        "Decision regions of one MLP per dataset (validation points shown)",
         &panels,
         cols,
         &f,
@@ -396,7 +396,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     }
     let f = ctx.figure("m2_loss_curves.png");
     line_grid(
-        "m2: train / validation loss (top) and accuracy (bottom)",
+        "Train / validation loss (top) and accuracy (bottom)",
         &charts,
         classifiers.len(),
         &f,
@@ -426,7 +426,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .collect();
     let f = ctx.figure("m2_gradient_norms.png");
     line_grid(
-        "m2: per-layer weight-gradient norm during training (W1 = next to the input)",
+        "Per-layer weight-gradient norm during training (W1 = next to the input)",
         &charts,
         charts.len().min(2),
         &f,
@@ -455,7 +455,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .collect();
     let f = ctx.figure("m2_dead_relu.png");
     line_grid(
-        "m2: fraction of ReLU units that output 0 for every training point",
+        "Fraction of ReLU units that output 0 for every training point",
         &charts,
         charts.len(),
         &f,

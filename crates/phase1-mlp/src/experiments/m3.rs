@@ -410,7 +410,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (cfg, groups) = load_comparison(ctx)?;
     let mut chart = LineChart::new(
         format!(
-            "m3: training loss, mean ± std over {} seeds (same data, init and batches per seed)",
+            "Training loss, mean ± std over {} seeds (same data, init and batches per seed)",
             cfg.seeds.len()
         ),
         "step",
@@ -428,7 +428,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (scfg, groups) = load_sensitivity(ctx)?;
     let mut chart = LineChart::new(
         format!(
-            "m3: final train loss after {} steps vs learning rate (mean ± std, {} seeds)",
+            "Final train loss after {} steps vs learning rate (mean ± std, {} seeds)",
             scfg.steps,
             scfg.seeds.len()
         ),
@@ -459,7 +459,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (pcfg, runs) = load_paths(ctx)?;
     let mut contour = ContourPaths::new(
         format!(
-            "m3: {} steps on Rosenbrock from ({}, {}); minimum at (1, 1)",
+            "{} steps on Rosenbrock from ({}, {}); minimum at (1, 1)",
             pcfg.steps, pcfg.start.0, pcfg.start.1
         ),
         pcfg.x_range,

@@ -154,10 +154,9 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// `1e5`, `2e-4`: scientific notation without float noise.
+/// `1e5`, `2e-4`, `1e0`: scientific notation without float noise (Rust writes no exponent padding).
 fn fmt_sci(v: f64) -> String {
-    let s = format!("{v:.0e}");
-    s.replace("e-0", "e-").replace("e0", "e")
+    format!("{v:.0e}")
 }
 
 /// Tick label text for an axis spanning `range`: [`fmt_num`], except that an axis reaching beyond
@@ -1090,7 +1089,10 @@ impl Scatter {
                 .map_err(err)?
                 .label("y = x")
                 .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 30, y)], colour(6).stroke_width(2))
+                    let [a, b] = swatch_segments(true);
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], colour(6).stroke_width(2))
+                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], colour(6).stroke_width(2))
                 });
         }
         for (i, (label, pts)) in self.groups.iter().enumerate() {
@@ -1765,6 +1767,17 @@ mod tests {
         assert_eq!(fmt_num(1.0), "1");
         assert_eq!(fmt_num(20500.0), "20500");
         assert_eq!(fmt_num(1e-7), "1e-7");
+        assert_eq!(fmt_num(3e7), "3e7");
+        // One notation per axis: an axis that reaches 1e-12 labels 1 as 1e0, not "1" or "1e".
+        let f = axis_formatter(1e-12..1.0);
+        assert_eq!(
+            (f(&1.0), f(&1e-4), f(&0.0)),
+            ("1e0".into(), "1e-4".into(), "0".into())
+        );
+        let f = axis_formatter(0.0..2.5);
+        assert_eq!(f(&0.5), "0.5");
+        let f = axis_formatter(0.0..2e5);
+        assert_eq!((f(&50000.0), f(&1e5)), ("5e4".into(), "1e5".into()));
         assert_eq!(fmt_num(2.25), "2.25");
     }
 

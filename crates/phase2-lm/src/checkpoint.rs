@@ -115,10 +115,14 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         .with_context(|| format!("reading {}", path.display()))
 }
 
-/// The flat vector (in [`Offsets`] layout) of the tensors `{prefix}{name}` of a safetensors file,
-/// each checked against the model's parameter shapes.
-fn read_flat(path: &Path, cfg: &crate::model::GptConfig, prefix: &str) -> Result<Vec<f32>> {
-    let tensors = read_tensors(path)?;
+/// The flat vector (in [`Offsets`] layout) of the tensors `{prefix}{name}` of the safetensors file
+/// `path` (already read into `tensors`), each checked against the model's parameter shapes.
+fn read_flat(
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+    cfg: &crate::model::GptConfig,
+    prefix: &str,
+) -> Result<Vec<f32>> {
     let mut flat = Vec::with_capacity(Offsets::new(cfg).total());
     for (name, shape) in param_specs(cfg) {
         let key = format!("{prefix}{name}");
@@ -147,7 +151,8 @@ pub fn load_weights(dir: &Path) -> Result<(RunConfig, Vec<f32>, AnyTokenizer)> {
     cfg.model
         .validate()
         .with_context(|| format!("{}", dir.join(CONFIG).display()))?;
-    let params = read_flat(&dir.join(MODEL), &cfg.model, "")?;
+    let path = dir.join(MODEL);
+    let params = read_flat(&read_tensors(&path)?, &path, &cfg.model, "")?;
     let tokenizer = AnyTokenizer::load(&dir.join(TOKENIZER))?;
     Ok((cfg, params, tokenizer))
 }
@@ -180,8 +185,9 @@ pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
     trainer.rng = rng;
     if state.adam_t > 0 {
         let path = dir.join(OPTIMIZER);
-        trainer.opt.m = read_flat(&path, &trainer.cfg.model, "m.")?;
-        trainer.opt.v = read_flat(&path, &trainer.cfg.model, "v.")?;
+        let moments = read_tensors(&path)?;
+        trainer.opt.m = read_flat(&moments, &path, &trainer.cfg.model, "m.")?;
+        trainer.opt.v = read_flat(&moments, &path, &trainer.cfg.model, "v.")?;
     }
     Ok((trainer, tokenizer))
 }

@@ -16,7 +16,7 @@ use crate::corpus::Corpus;
 use crate::generate::Sampling;
 use crate::generator::Generator;
 use crate::tokenizer::{AnyTokenizer, Tokenizer};
-use crate::train::{all_windows, RunConfig, Trainer};
+use crate::train::{all_windows_predictions, RunConfig, Trainer};
 
 /// How samples are drawn during training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub struct FitOutcome {
     pub tokenizer: AnyTokenizer,
     /// Final model, on the fixed validation batches.
     pub val_loss: f64,
-    /// Final model, every window of the validation split ([`all_windows`]).
+    /// Final model, every window of the validation split ([`crate::train::all_windows`]).
     pub val_loss_full: f64,
     /// How many predictions `val_loss_full` averages.
     pub val_predictions_full: usize,
@@ -171,10 +171,7 @@ pub fn fit(
     let tokens_per_s = (t.steps * trainer.tokens_per_step()) as f64 / train_seconds;
     // The final model on every window of the validation split: no sampling noise.
     let val_loss_full = trainer.evaluate_full(&val_ids)?;
-    let val_predictions_full = all_windows(&val_ids, trainer.cfg.model.block_size, 64)
-        .iter()
-        .map(|w| w.b * w.t)
-        .sum();
+    let val_predictions_full = all_windows_predictions(val_ids.len(), trainer.cfg.model.block_size);
     Ok(FitOutcome {
         trainer,
         tokenizer,

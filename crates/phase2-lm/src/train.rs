@@ -423,6 +423,12 @@ pub fn sample_batch(
     })
 }
 
+/// How many predictions [`all_windows`] scores for `len` tokens and windows of `block`: whole
+/// windows whose shifted target still fits, `block` predictions each.
+pub fn all_windows_predictions(len: usize, block: usize) -> usize {
+    len.saturating_sub(1) / block * block
+}
+
 /// Every window of the whole split, back to back: starts `0, block, 2·block, …` while a window
 /// and its shifted target fit, in batches of at most `batch` windows. Scoring all of them is the
 /// split's loss with no sampling noise.

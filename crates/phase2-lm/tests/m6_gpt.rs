@@ -461,6 +461,19 @@ fn m6_all_windows_tile_the_split_without_overlap() {
     let ys: Vec<u32> = batches.iter().flat_map(|b| b.y.clone()).collect();
     assert_eq!(xs, (0..16).collect::<Vec<u32>>());
     assert_eq!(ys, (1..17).collect::<Vec<u32>>());
+    // The count the records report is the count the windows score, for every split length.
+    for len in 0..40 {
+        let data: Vec<u32> = (0..len).collect();
+        let scored: usize = phase2_lm::train::all_windows(&data, 4, 3)
+            .iter()
+            .map(|b| b.b * b.t)
+            .sum();
+        assert_eq!(
+            phase2_lm::train::all_windows_predictions(len as usize, 4),
+            scored,
+            "len {len}"
+        );
+    }
 }
 
 #[test]

@@ -29,6 +29,14 @@ pub fn finite_difference(f: impl Fn(&[f64]) -> f64, x: &[f64], eps: f64) -> Vec<
         .collect()
 }
 
+/// The largest [`rel_error`] a correct backward pass may show against central differences in f64:
+/// the criterion of the m1 tests, and the threshold line of the m1 figure.
+pub const AGREEMENT_TOL: f64 = 1e-6;
+
+/// The smallest [`rel_error`] at which a parameter tensor's gradient counts as broken: the m1 tests
+/// require every planted bug to exceed it on the tensors it breaks.
+pub const BUG_TOL: f64 = 1e-2;
+
 /// Relative error `|a - b| / max(|a|, |b|)`, defined as 0 when both are exactly 0.
 ///
 /// Dividing by the larger magnitude makes the measure symmetric and scale free: 1e-7 or less is

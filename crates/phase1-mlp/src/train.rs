@@ -74,6 +74,22 @@ pub fn predict(mlp: &Mlp, points: &[[f64; 2]], dtype: DType) -> Result<Vec<usize
     Ok(pred.into_iter().map(|p| p as usize).collect())
 }
 
+/// Softmax class probabilities of every point (`[point][class]`), for decision-boundary plots.
+pub fn predict_proba(mlp: &Mlp, points: &[[f64; 2]], dtype: DType) -> Result<Vec<Vec<f64>>> {
+    let flat: Vec<f64> = points.iter().flat_map(|p| *p).collect();
+    let x = Tensor::from_vec(flat, (points.len(), 2), &Device::Cpu)?.to_dtype(dtype)?;
+    let logits = mlp.forward(&x)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+    Ok(logits
+        .into_iter()
+        .map(|row| {
+            let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            e.into_iter().map(|v| v / z).collect()
+        })
+        .collect())
+}
+
 fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }

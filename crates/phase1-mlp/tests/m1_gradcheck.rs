@@ -3,7 +3,8 @@
 
 use candle_core::{DType, Device, Tensor};
 use phase1_mlp::gradcheck::{
-    check_mlp, finite_difference, randomize_biases, rel_error, ParamCheck, Target,
+    check_mlp, finite_difference, randomize_biases, rel_error, ParamCheck, Target, AGREEMENT_TOL,
+    BUG_TOL,
 };
 use phase1_mlp::layers::{softmax_cross_entropy, Activation, Bug, Init, Linear};
 use phase1_mlp::mlp::Mlp;
@@ -64,7 +65,7 @@ fn m1_gradients_match_for_every_activation() {
             let fd = c.max_rel_error();
             let ag = c.max_rel_error_autograd();
             assert!(
-                fd < 1e-6,
+                fd < AGREEMENT_TOL,
                 "{activation:?} {}: finite-difference rel error {fd:e}",
                 c.param
             );
@@ -86,7 +87,7 @@ fn m1_gradients_match_for_mse_loss() {
     let target = randn(&mut rng, 8, 3);
     let checks = check_mlp(&mlp, &x, &Target::Values(target), Bug::None, EPS).unwrap();
     let (fd, ag) = worst(&checks);
-    assert!(fd < 1e-6, "mse finite-difference rel error {fd:e}");
+    assert!(fd < AGREEMENT_TOL, "mse finite-difference rel error {fd:e}");
     assert!(ag < 1e-9, "mse autograd rel error {ag:e}");
 }
 
@@ -96,11 +97,11 @@ fn m1_check_catches_dropped_relu_mask() {
     let checks = check_mlp(&mlp, &x, &Target::Classes(y), Bug::ReluMaskDropped, EPS).unwrap();
     // The last layer's gradients do not pass through an activation, so they stay right ...
     let last: Vec<_> = checks.iter().filter(|c| c.param.ends_with('3')).collect();
-    assert!(last.iter().all(|c| c.max_rel_error() < 1e-6));
+    assert!(last.iter().all(|c| c.max_rel_error() < AGREEMENT_TOL));
     // ... but every earlier layer is visibly wrong.
     for c in checks.iter().filter(|c| !c.param.ends_with('3')) {
         assert!(
-            c.max_rel_error() > 1e-2,
+            c.max_rel_error() > BUG_TOL,
             "{}: {:e}",
             c.param,
             c.max_rel_error()
@@ -122,7 +123,7 @@ fn m1_check_catches_transposed_weight_gradient() {
     for c in &checks {
         if c.param.starts_with('W') {
             assert!(
-                c.max_rel_error() > 1e-2,
+                c.max_rel_error() > BUG_TOL,
                 "{}: {:e}",
                 c.param,
                 c.max_rel_error()
@@ -130,7 +131,7 @@ fn m1_check_catches_transposed_weight_gradient() {
         } else {
             // Biases are untouched by this bug, and so must be their check.
             assert!(
-                c.max_rel_error() < 1e-6,
+                c.max_rel_error() < AGREEMENT_TOL,
                 "{}: {:e}",
                 c.param,
                 c.max_rel_error()
@@ -231,7 +232,7 @@ fn m1_kink_crossings_are_detected_and_excluded() {
     );
     let (fd, ag) = worst(&checks);
     assert!(
-        fd < 1e-6 && ag < 1e-9,
+        fd < AGREEMENT_TOL && ag < 1e-9,
         "away from kinks all agree: {fd:e} {ag:e}"
     );
 }

@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         y_range: (-2.0, 2.0),
         grid: grid.clone(),
         points: points.clone(),
+        ..Default::default()
     };
     decision_boundaries(
         "Decision boundaries",

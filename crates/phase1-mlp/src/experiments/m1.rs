@@ -3,7 +3,7 @@
 //! losses, and then again with deliberately broken backward passes.
 
 use super::{mean_std, PHASE};
-use crate::gradcheck::{check_mlp, ParamCheck, Target};
+use crate::gradcheck::{check_mlp, ParamCheck, Target, AGREEMENT_TOL, BUG_TOL};
 use crate::layers::{Activation, Bug, Init};
 use crate::mlp::Mlp;
 use anyhow::{Context as _, Result};
@@ -14,7 +14,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use viz::log::LogEntry;
-use viz::plot::{GroupedBars, Scatter};
+use viz::plot::{colour, Dot, DotPlot, Marker, PointGroup, RGBColor, ScatterGrid, ScatterPanel};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::Context;
@@ -171,60 +171,98 @@ fn load_cases(ctx: &Context) -> Result<(Record, Vec<Case>)> {
     Ok((rec, cases))
 }
 
-/// Entries of exactly zero (dead ReLU units, for instance) cannot sit on log axes; they are
-/// drawn at this floor.
-const LOG_FLOOR: f64 = 1e-12;
+/// How a parameter tensor is drawn in both m1 figures: its layer by colour, weights as circles and
+/// biases as triangles ("W2" → layer 2's colour, circle).
+fn tensor_style(param: &str) -> (RGBColor, Marker) {
+    let layer: usize = param[1..].parse().unwrap_or(1);
+    let m = if param.starts_with('b') {
+        Marker::Triangle
+    } else {
+        Marker::Circle
+    };
+    (colour(layer.saturating_sub(1)), m)
+}
+
+fn tensor_groups(cases: &[&Case]) -> Vec<PointGroup> {
+    let Some(first) = cases.first() else {
+        return Vec::new();
+    };
+    (0..first.params.len())
+        .map(|i| {
+            let name = &first.params[i].param;
+            let (c, m) = tensor_style(name);
+            PointGroup {
+                label: name.clone(),
+                points: cases
+                    .iter()
+                    .flat_map(|k| {
+                        let p = &k.params[i];
+                        p.numerical
+                            .iter()
+                            .copied()
+                            .zip(p.analytical.iter().copied())
+                    })
+                    .collect(),
+                colour: c,
+                marker: m,
+            }
+        })
+        .collect()
+}
 
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (_, cases) = load_cases(ctx)?;
 
-    // Figure 1: |analytical| against |numerical| for every checked entry.
-    let mut scatter = Scatter::new(
+    // Figure 1: signed hand-derived against signed numerical gradient, every entry, on linear axes;
+    // one panel for the correct cases and one per planted bug, tensors told apart by colour/marker.
+    let correct: Vec<&Case> = cases.iter().filter(|c| c.bug == Bug::None).collect();
+    let mut grid = ScatterGrid::new(
         "Hand-derived vs finite-difference gradient, every parameter entry (f64)",
-        "|numerical gradient| (central differences; exact zeros drawn at 1e-12)",
-        "|analytical gradient| (hand-written backward)",
+        "numerical ∂L/∂θ (loss / unit θ)",
+        "hand-derived ∂L/∂θ (loss / unit θ)",
+        3,
     )
-    .log_log()
-    .identity_line();
-    let entries = |c: &Case| -> Vec<(f64, f64)> {
-        c.params
-            .iter()
-            .flat_map(|p| p.numerical.iter().zip(&p.analytical))
-            .map(|(n, a)| (n.abs().max(LOG_FLOOR), a.abs().max(LOG_FLOOR)))
-            .collect()
-    };
-    let correct: Vec<(f64, f64)> = cases
-        .iter()
-        .filter(|c| c.bug == Bug::None)
-        .flat_map(entries)
-        .collect();
-    scatter = scatter.group("correct backward (all activations, both losses)", correct);
+    .panel(ScatterPanel {
+        title: format!("correct ({} cases)", correct.len()),
+        groups: tensor_groups(&correct),
+    });
     for c in cases.iter().filter(|c| c.bug != Bug::None) {
-        scatter = scatter.group(format!("bug: {}", bug_name(c.bug)), entries(c));
+        grid = grid.panel(ScatterPanel {
+            title: format!("bug: {}", bug_name(c.bug)),
+            groups: tensor_groups(&[c]),
+        });
     }
     let f1 = ctx.figure("m1_gradient_check.png");
-    scatter.render(&f1)?;
+    grid.render(&f1)?;
 
-    // Figure 2: worst relative error per parameter tensor, per case.
-    let params: Vec<String> = cases[0].params.iter().map(|p| p.param.clone()).collect();
-    let mut bars = GroupedBars::new(
-        "Max relative error per parameter, hand-derived vs finite differences",
-        "max relative error (log)",
-        params,
+    // Figure 2: worst relative error per parameter tensor, one row per case, against the tests'
+    // thresholds (the same constants the tests use).
+    let mut dots = DotPlot::new(
+        "Max relative error per parameter tensor, hand-derived vs finite differences",
+        "max relative error |a − n| / max(|a|, |n|) (unitless, log)",
+        cases.iter().map(|c| c.label.clone()).collect(),
     )
-    .log_y()
-    .hline("1e-7: agreement", 1e-7)
-    .hline("1e-4: probably a bug", 1e-4);
-    for c in &cases {
-        let errs = c
-            .params
-            .iter()
-            .map(|p| p.max_rel_error().max(1e-16))
-            .collect();
-        bars = bars.group(c.label.clone(), errs);
+    .lanes(cases[0].params.len())
+    .vline(
+        format!("tests' pass threshold {AGREEMENT_TOL:e}"),
+        AGREEMENT_TOL,
+    )
+    .vline(format!("tests' bug threshold {BUG_TOL:e}"), BUG_TOL);
+    for (row, c) in cases.iter().enumerate() {
+        for (lane, p) in c.params.iter().enumerate() {
+            let (colour, marker) = tensor_style(&p.param);
+            dots = dots.dot(Dot {
+                row,
+                lane,
+                value: p.max_rel_error(),
+                colour,
+                marker,
+                label: p.param.clone(),
+            });
+        }
     }
     let f2 = ctx.figure("m1_gradient_check_errors.png");
-    bars.render(&f2)?;
+    dots.render(&f2)?;
     Ok(vec![f1, f2])
 }
 
@@ -269,7 +307,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             let broken: Vec<&str> = c
                 .params
                 .iter()
-                .filter(|p| p.max_rel_error() > 1e-4)
+                .filter(|p| p.max_rel_error() > BUG_TOL)
                 .map(|p| p.param.as_str())
                 .collect();
             format!(
@@ -314,20 +352,21 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             "With a correct backward pass every one of the {n} correct cases agrees with finite \
              differences to at most {worst_ok:.1e} relative error (mean of the per-case worst \
              entries {mean_ok:.1e}), {verdict}, and with candle's autograd to {worst_ag:.1e}, \
-             i.e. to rounding. The broken passes are caught at once: {bugs}. In the scatter the \
-             buggy entries leave the y = x line only for the tensors listed, while every other \
+             i.e. to rounding. The broken passes are caught at once ({BUG_TOL:e} is the tests' bug threshold): {bugs}. \
+             In the scatter the buggy entries leave the y = x line only for the tensors listed, while every other \
              entry stays on it: a check must look at every parameter, not at the loss or at one \
              layer.",
             n = correct.len(),
-            verdict = if worst_ok < 1e-7 {
-                "below the 1e-7 line".to_string()
-            } else {
+            verdict = if worst_ok < AGREEMENT_TOL {
                 format!(
-                    "under the tests' 1e-6 criterion; the largest errors sit on the smallest \
-                     entries, where the rounding of the loss (about 1e-16 / eps = {:.0e} absolute) \
-                     is relatively largest",
+                    "under the tests' pass threshold of {AGREEMENT_TOL:e} (the black dashed line \
+                     of the error figure); the largest errors sit on the smallest entries, where \
+                     the rounding of the loss (about 1e-16 / eps = {:.0e} absolute) is relatively \
+                     largest",
                     1e-16 / cfg.eps
                 )
+            } else {
+                format!("ABOVE the tests' pass threshold of {AGREEMENT_TOL:e}")
             },
             bugs = bug_text.join("; ")
         ),

@@ -9,7 +9,7 @@
 use super::{pct, round, PHASE};
 use crate::data::{Dataset, DatasetSpec};
 use crate::mlp::{Mlp, MlpConfig};
-use crate::train::{predict, train, Eval, TrainConfig, TrainResult};
+use crate::train::{predict, predict_proba, train, Eval, TrainConfig, TrainResult};
 use anyhow::{bail, Result};
 use candle_core::DType;
 use indicatif::ProgressBar;
@@ -61,14 +61,22 @@ pub struct ClassifierRun {
     pub train: TrainConfig,
 }
 
-/// The decision-boundary artifact: predicted class on a grid, and the validation points.
+/// The decision-boundary artifact: predicted class and class probabilities on a grid, and the
+/// validation points with the network's prediction for each.
 #[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct DecisionGrid {
     pub x_range: (f64, f64),
     pub y_range: (f64, f64),
     /// `grid[row][col]`, row 0 at `y_range.0`.
     pub grid: Vec<Vec<usize>>,
+    /// `probs[row][col][class]`: the softmax probability of each class at the cell centre
+    /// (2 decimals; empty in records written before it was stored).
+    #[serde(default)]
+    pub probs: Vec<Vec<Vec<f64>>>,
     pub val_points: Vec<(f64, f64, usize)>,
+    /// The predicted class of each validation point (empty in older records).
+    #[serde(default)]
+    pub val_pred: Vec<usize>,
 }
 
 /// One run of `m2_gradient_norms` / `m2_dead_relu`.
@@ -235,6 +243,14 @@ pub fn run_classifiers(ctx: &Context) -> Result<String> {
             .collect();
         let pred = predict(&mlp, &points, DTYPE)?;
         let grid = pred.chunks(n).map(|row| row.to_vec()).collect();
+        let probs = predict_proba(&mlp, &points, DTYPE)?
+            .into_iter()
+            .map(|p| p.into_iter().map(|v| round(v, 2)).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
+            .chunks(n)
+            .map(|row| row.to_vec())
+            .collect();
+        let val_pred = predict(&mlp, &val_set.points, DTYPE)?;
         let val_points = val_set
             .points
             .iter()
@@ -247,7 +263,9 @@ pub fn run_classifiers(ctx: &Context) -> Result<String> {
                 x_range: (round(x0, 4), round(x1, 4)),
                 y_range: (round(y0, 4), round(y1, 4)),
                 grid,
+                probs,
                 val_points,
+                val_pred,
             },
         )?;
         if let Some(t) = entry.target_val_acc {
@@ -358,18 +376,21 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .summary("bayes_val_acc")
                 .map_or(String::new(), |b| format!(" (Bayes {})", pct(b)));
             Ok(DecisionPanel {
-                title: format!("{name}: val {}{bayes}", pct(rec.require("val_acc")?)),
+                title: name.clone(),
+                subtitle: format!("val acc {}{bayes}", pct(rec.require("val_acc")?)),
                 x_range: g.x_range,
                 y_range: g.y_range,
                 grid: g.grid,
+                probs: g.probs,
                 points: g.val_points,
+                predicted: g.val_pred,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let f = ctx.figure("m2_decision_boundaries.png");
     let cols = panels.len().min(3);
     decision_boundaries(
-        "Decision regions of one MLP per dataset (validation points shown)",
+        "Decision regions of one MLP per dataset, with its validation points",
         &panels,
         cols,
         &f,

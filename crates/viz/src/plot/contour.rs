@@ -168,3 +168,47 @@ impl ContourPaths {
         })
     }
 }
+
+/// Line segments of the `level` contour of `values` by marching squares, interpolating linearly
+/// between grid points; `values[r][c]` sits at `(origin.0 + c * step.0, origin.1 + r * step.1)`.
+/// Squares with a non-finite corner are skipped; a saddle square gives two segments.
+pub(crate) fn contour_segments(
+    values: &[Vec<f64>],
+    origin: (f64, f64),
+    step: (f64, f64),
+    level: f64,
+) -> Vec<[(f64, f64); 2]> {
+    let mut out = Vec::new();
+    let rows = values.len();
+    let cols = values.first().map_or(0, |r| r.len());
+    if rows < 2 || cols < 2 {
+        return out;
+    }
+    for r in 0..rows - 1 {
+        for c in 0..cols - 1 {
+            let corners = [(r, c), (r, c + 1), (r + 1, c + 1), (r + 1, c)];
+            let v = corners.map(|(a, b)| values[a].get(b).copied().unwrap_or(f64::NAN) - level);
+            if v.iter().any(|x| !x.is_finite()) {
+                continue;
+            }
+            let mut cross = Vec::with_capacity(4);
+            for e in 0..4 {
+                let (i, j) = (e, (e + 1) % 4);
+                if (v[i] > 0.0) != (v[j] > 0.0) {
+                    let t = v[i] / (v[i] - v[j]);
+                    let (ri, ci) = (corners[i].0 as f64, corners[i].1 as f64);
+                    let (rj, cj) = (corners[j].0 as f64, corners[j].1 as f64);
+                    let (rr, cc) = (ri + t * (rj - ri), ci + t * (cj - ci));
+                    cross.push((origin.0 + cc * step.0, origin.1 + rr * step.1));
+                }
+            }
+            if cross.len() >= 2 {
+                out.push([cross[0], cross[1]]);
+            }
+            if cross.len() == 4 {
+                out.push([cross[2], cross[3]]);
+            }
+        }
+    }
+    out
+}

@@ -18,18 +18,22 @@ use plotters::style::{register_font, FontStyle};
 mod bars;
 mod contour;
 mod decision;
+mod dots;
 mod heatmap;
 mod histogram;
+mod key;
 mod line;
 mod scatter;
 
 pub use bars::GroupedBars;
 pub use contour::ContourPaths;
 pub use decision::{decision_boundaries, DecisionPanel};
+pub use dots::{Dot, DotPlot};
 pub use heatmap::{heatmap_grid, Heatmap};
 pub use histogram::Histogram;
+pub use key::{KeyEntry, Marker, RGBColor, Swatch};
 pub use line::{ema, line_grid, LineChart, Series};
-pub use scatter::Scatter;
+pub use scatter::{PointGroup, Scatter, ScatterGrid, ScatterPanel};
 
 /// Figure width in pixels.
 pub const WIDTH: u32 = 1200;

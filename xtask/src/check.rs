@@ -7,7 +7,12 @@ use anyhow::{bail, Result};
 
 /// Markdown documents whose links must resolve and which may reference figures.
 fn documents(root: &Path) -> Vec<PathBuf> {
-    let mut docs: Vec<PathBuf> = ["README.md", "ARCHITECTURE.md", "experiments_log.md"]
+    let mut docs: Vec<PathBuf> = [
+        "README.md",
+        "ARCHITECTURE.md",
+        "experiments_log.md",
+        "visualizations/README.md",
+    ]
         .iter()
         .map(|d| root.join(d))
         .filter(|p| p.exists())
@@ -42,6 +47,22 @@ pub fn run(root: &Path) -> Result<()> {
                 referenced.insert(canon);
             }
         }
+        // A link to a heading must find the heading (the figure index links log entries by title).
+        for (file, anchor) in viz::log::anchored_links(&text) {
+            let target = if file.is_empty() {
+                doc.clone()
+            } else {
+                base.join(&file)
+            };
+            if let Ok(t) = std::fs::read_to_string(&target) {
+                if !viz::log::heading_anchors(&t).contains(&anchor) {
+                    problems.push(format!(
+                        "{} links {file}#{anchor}, a heading that does not exist",
+                        rel(root, doc)
+                    ));
+                }
+            }
+        }
     }
     let figures = root.join("visualizations");
     let mut n_figures = 0;
@@ -49,7 +70,7 @@ pub fn run(root: &Path) -> Result<()> {
         let mut files: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_file())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "png"))
             .collect();
         files.sort();
         for f in files {

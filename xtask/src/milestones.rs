@@ -45,7 +45,7 @@ pub fn table(ctx: &viz::Context, phases: &[Phase], roadmap: &Roadmap) -> Result<
                 .iter()
                 .find(|e| e.milestone == m.number)
                 .and_then(|e| e.figures.first())
-                .map(|f| format!("[{f}](visualizations/{f})"))
+                .map(|f| format!("[{0}](visualizations/{0})", f.file))
                 .unwrap_or_default();
             rows.push(Row {
                 number: m.number,

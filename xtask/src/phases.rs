@@ -175,11 +175,44 @@ pub fn update_docs(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     let readme = ctx.docs.join("README.md");
     let doc = std::fs::read_to_string(&readme)
         .or_else(|_| std::fs::read_to_string(ctx.root.join("README.md")))?;
-    let new = viz::log::upsert(&doc, "milestones", 0, &table, "README.md")?;
+    let mut new = viz::log::upsert(&doc, "milestones", 0, &table, "README.md")?;
+    let mut phases_entries = Vec::new();
+    for p in built() {
+        let entries =
+            (p.log_entries)(ctx).with_context(|| format!("building {} log entries", p.name))?;
+        phases_entries.push((p.about.to_string(), entries));
+    }
+    let key = viz::log::key_figures(&phases_entries);
+    new = viz::log::upsert(&new, "key_figures", 0, &key, "README.md")?;
     if new != doc || !readme.exists() {
         viz::write_atomic(&readme, new.as_bytes())?;
     }
+    update_figure_index(ctx, &phases_entries)?;
     Ok(n)
+}
+
+const INDEX_PREAMBLE: &str = "# Figures\n\n\
+Every figure of the portfolio, by kind and by phase, each with its caption, its milestone and its entry\n\
+in the experiments log. The list between the markers is rebuilt from the log entries by `cargo xtask log`;\n\
+a figure cannot join it without a caption.\n";
+
+/// Regenerate `visualizations/README.md`'s figure index from every built phase's log entries (all of
+/// them, whichever phases were just run, so the index is always whole).
+fn update_figure_index(
+    ctx: &viz::Context,
+    phases: &[(String, Vec<viz::log::LogEntry>)],
+) -> Result<()> {
+    let index = viz::log::figure_index(phases)?;
+    let path = ctx.docs.join("visualizations").join("README.md");
+    let doc = std::fs::read_to_string(&path)
+        .or_else(|_| std::fs::read_to_string(ctx.root.join("visualizations").join("README.md")))
+        .unwrap_or_else(|_| INDEX_PREAMBLE.to_string());
+    let new = viz::log::upsert(&doc, "figure_index", 0, &index, "visualizations/README.md")?;
+    if new != doc || !path.exists() {
+        std::fs::create_dir_all(path.parent().expect("has parent"))?;
+        viz::write_atomic(&path, new.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Copy `../shared/data/*` into the data cache when the cache lacks it (CI lays the shared folder beside

@@ -29,8 +29,8 @@ pub struct LogEntry {
     pub setup: String,
     /// Markdown: numbers and tables, all from records.
     pub results: String,
-    /// Figure files in `visualizations/`.
-    pub figures: Vec<String>,
+    /// Its figures in `visualizations/`, each with its kind and one-line caption.
+    pub figures: Vec<Figure>,
     /// One paragraph of what the result shows.
     pub discussion: String,
 }
@@ -44,12 +44,187 @@ impl LogEntry {
         s.push_str(&format!("**Setup.** {}\n\n", self.setup.trim()));
         s.push_str(&format!("**Results.**\n\n{}\n\n", self.results.trim()));
         for f in &self.figures {
-            let alt = f.trim_end_matches(".png");
-            s.push_str(&format!("![{alt}]({figure_prefix}{f})\n\n"));
+            let alt = f.file.trim_end_matches(".png");
+            s.push_str(&format!(
+                "![{alt}]({figure_prefix}{})\n*{}*\n\n",
+                f.file,
+                f.caption.trim()
+            ));
         }
         s.push_str(&format!("**What it shows.** {}\n", self.discussion.trim()));
         s
     }
+}
+
+/// What kind of figure it is: the sections of the figure index (`visualizations/README.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FigureKind {
+    LossCurves,
+    PerplexityCurves,
+    DecisionBoundaries,
+    GradientChecks,
+    OptimizerComparisons,
+    AttentionHeatmaps,
+    SampleOutputs,
+    PipelineDiagrams,
+    /// Comparisons of measured numbers across settings (tables drawn as bars, ablations).
+    EvaluationTables,
+    /// Speed and agreement with a reference implementation.
+    Benchmarks,
+}
+
+impl FigureKind {
+    /// The section heading in the figure index.
+    pub fn heading(self) -> &'static str {
+        match self {
+            FigureKind::LossCurves => "Loss curves",
+            FigureKind::PerplexityCurves => "Perplexity curves",
+            FigureKind::DecisionBoundaries => "Decision boundaries",
+            FigureKind::GradientChecks => "Gradient checks",
+            FigureKind::OptimizerComparisons => "Optimizer comparisons",
+            FigureKind::AttentionHeatmaps => "Attention heatmaps",
+            FigureKind::SampleOutputs => "Sample outputs",
+            FigureKind::PipelineDiagrams => "Pipeline diagrams",
+            FigureKind::EvaluationTables => "Evaluation tables",
+            FigureKind::Benchmarks => "Benchmarks",
+        }
+    }
+}
+
+/// One figure of a log entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// File name in `visualizations/`, `m<N>_<what>.png`.
+    pub file: String,
+    pub kind: FigureKind,
+    /// One line: what the figure shows (no numbers that are not in the records).
+    pub caption: String,
+    /// Shown in the README's "Figures that matter".
+    pub key: bool,
+}
+
+impl Figure {
+    pub fn new(file: impl Into<String>, kind: FigureKind, caption: impl Into<String>) -> Figure {
+        Figure {
+            file: file.into(),
+            kind,
+            caption: caption.into(),
+            key: false,
+        }
+    }
+    /// Mark it as one of the figures that matter (the README shows it).
+    pub fn key(mut self) -> Figure {
+        self.key = true;
+        self
+    }
+}
+
+/// The README's "Figures that matter": every key figure, in milestone order, with its caption.
+pub fn key_figures(phases: &[(String, Vec<LogEntry>)]) -> String {
+    let mut entries: Vec<&LogEntry> = phases.iter().flat_map(|p| p.1.iter()).collect();
+    entries.sort_by_key(|e| e.milestone);
+    let mut out = String::from("| | |\n| --- | --- |\n");
+    for e in entries {
+        for f in e.figures.iter().filter(|f| f.key) {
+            out.push_str(&format!(
+                "| ![{alt}](visualizations/{file}) | **m{m}** — {cap} |\n",
+                alt = f.file.trim_end_matches(".png"),
+                file = f.file,
+                m = e.milestone,
+                cap = f.caption.trim().replace('|', "\\|"),
+            ));
+        }
+    }
+    out
+}
+
+/// A bare file name, for entries not yet described: its empty caption makes [`figure_index`] fail,
+/// so it cannot reach the committed index.
+impl From<&str> for Figure {
+    fn from(file: &str) -> Figure {
+        Figure::new(file, FigureKind::EvaluationTables, "")
+    }
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens.
+pub fn heading_anchor(title: &str) -> String {
+    title
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The figure index (`visualizations/README.md`'s generated block): every figure of every entry, by
+/// kind and by phase, with its caption, milestone and a link to its log entry. `phases` pairs each
+/// phase's one-line description with its entries, in order. Fails on a figure without a caption or
+/// one listed twice, so a new figure cannot join the portfolio undescribed.
+pub fn figure_index(phases: &[(String, Vec<LogEntry>)]) -> Result<String> {
+    // Anchors as GitHub numbers repeated headings in experiments_log.md: "-1", "-2", … on repeats.
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut rows: Vec<(usize, FigureKind, String, String)> = Vec::new(); // (phase, kind, row, file)
+    let mut entries: Vec<(usize, &LogEntry)> = phases
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, es))| es.iter().map(move |e| (i, e)))
+        .collect();
+    entries.sort_by_key(|(_, e)| e.milestone);
+    for (phase, e) in entries {
+        let base = heading_anchor(&e.title);
+        let n = seen.entry(base.clone()).or_insert(0);
+        let anchor = if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        *n += 1;
+        for f in &e.figures {
+            if f.caption.trim().is_empty() {
+                bail!("figure {} of log entry `{}` has no caption", f.file, e.id);
+            }
+            if rows.iter().any(|r| r.3 == f.file) {
+                bail!("figure {} is listed by two log entries", f.file);
+            }
+            let row = format!(
+                "| [{file}]({file}) | m{m} | {cap} | [{title}](../experiments_log.md#{anchor}) |",
+                file = f.file,
+                m = e.milestone,
+                cap = f.caption.trim().replace('|', "\\|"),
+                title = e.title.trim(),
+            );
+            rows.push((phase, f.kind, row, f.file.clone()));
+        }
+    }
+    let header = "| figure | milestone | what it shows | log entry |\n|---|---|---|---|\n";
+    let mut out = format!(
+        "{} figures, drawn from the run records by `cargo xtask figures` and listed here by \
+         `cargo xtask log`.\n\n## By kind\n",
+        rows.len()
+    );
+    let mut kinds: Vec<FigureKind> = rows.iter().map(|r| r.1).collect();
+    kinds.sort();
+    kinds.dedup();
+    for k in kinds {
+        out.push_str(&format!("\n### {}\n\n{header}", k.heading()));
+        for r in rows.iter().filter(|r| r.1 == k) {
+            out.push_str(&r.2);
+            out.push('\n');
+        }
+    }
+    out.push_str("\n## By phase\n");
+    for (i, (about, _)) in phases.iter().enumerate() {
+        if !rows.iter().any(|r| r.0 == i) {
+            continue;
+        }
+        out.push_str(&format!("\n### {about}\n\n{header}"));
+        for r in rows.iter().filter(|r| r.0 == i) {
+            out.push_str(&r.2);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 fn begin(id: &str) -> String {
@@ -173,6 +348,51 @@ pub fn links(doc: &str) -> Vec<String> {
     out
 }
 
+/// Every `(file, anchor)` of a relative link with a `#fragment` in `doc` (`file` empty for a link
+/// within the document).
+pub fn anchored_links(doc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find("](") {
+        rest = &rest[i + 2..];
+        if let Some(j) = rest.find(')') {
+            let target = rest[..j].split_whitespace().next().unwrap_or("");
+            if let Some((file, anchor)) = target.split_once('#') {
+                if !file.contains("://") {
+                    out.push((file.to_string(), anchor.to_string()));
+                }
+            }
+            rest = &rest[j..];
+        }
+    }
+    out
+}
+
+/// The anchors GitHub gives the headings of `doc`, repeats numbered `-1`, `-2`, … (headings inside
+/// fenced code blocks are not headings).
+pub fn heading_anchors(doc: &str) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for line in doc.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let base = heading_anchor(line.trim_start_matches('#'));
+        let n = seen.entry(base.clone()).or_insert(0);
+        out.push(if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        });
+        *n += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +405,11 @@ mod tests {
             question: "Does it learn?".into(),
             setup: "seed 0".into(),
             results: format!("val loss {number:.3}"),
-            figures: vec![format!("{id}.png")],
+            figures: vec![Figure::new(
+                format!("{id}.png"),
+                FigureKind::LossCurves,
+                "a test figure",
+            )],
             discussion: "It does.".into(),
         }
     }
@@ -286,6 +510,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("log.md"), "{err}");
+    }
+
+    #[test]
+    fn figure_index_lists_every_figure_by_kind_and_phase() {
+        let mut a = entry("m1_check", 1, 1.0);
+        a.title = "m1 — Does backprop match?".into();
+        a.figures = vec![
+            Figure::new(
+                "m1_a.png",
+                FigureKind::GradientChecks,
+                "analytic vs numeric",
+            ),
+            Figure::new("m1_b.png", FigureKind::LossCurves, "loss | steps"),
+        ];
+        let mut b = entry("m4_ngram", 4, 1.0);
+        b.title = "m1 — Does backprop match?".into(); // a repeated heading gets GitHub's "-1"
+        b.figures = vec![Figure::new("m4_c.png", FigureKind::LossCurves, "n-grams")];
+        let idx = figure_index(&[
+            ("Phase 1".into(), vec![a.clone()]),
+            ("Phase 2".into(), vec![b.clone()]),
+        ])
+        .unwrap();
+        assert!(idx.starts_with("3 figures"), "{idx}");
+        let kinds = idx.split("## By phase").next().unwrap();
+        let loss = &kinds[kinds.find("### Loss curves").unwrap()..];
+        assert!(loss.contains("m1_b.png") && loss.contains("m4_c.png"));
+        assert!(
+            idx.contains("loss \\| steps"),
+            "a | in a caption is escaped"
+        );
+        assert!(idx.contains("experiments_log.md#m1--does-backprop-match)"));
+        assert!(idx.contains("experiments_log.md#m1--does-backprop-match-1)"));
+        assert!(idx.contains("### Phase 2"));
+        // A figure without a caption, or listed twice, is refused.
+        b.figures = vec!["m4_c.png".into()];
+        assert!(figure_index(&[("Phase 2".into(), vec![b.clone()])]).is_err());
+        b.figures = vec![Figure::new("m1_a.png", FigureKind::LossCurves, "again")];
+        assert!(figure_index(&[("P".into(), vec![a, b])]).is_err());
     }
 
     #[test]

@@ -841,7 +841,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         ),
         results,
         figures: {
-            let mut f = vec!["m6_loss_curves.png".to_string(), "m6_perplexity.png".to_string()];
+            let mut f: Vec<viz::log::Figure> = vec!["m6_loss_curves.png".into(), "m6_perplexity.png".into()];
             if parity.is_some() {
                 f.push("m6_torch_parity.png".into());
             }

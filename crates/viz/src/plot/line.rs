@@ -4,9 +4,9 @@ use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
+use super::key::{draw_key, key_height};
 use super::*;
 
 // ------------------------------------------------------------------------------------------------
@@ -69,6 +69,8 @@ pub struct LineChart {
     pub smoothing: Option<f64>,
     pub hlines: Vec<(String, f64)>,
     pub height: u32,
+    /// A fixed y range instead of the data's (small multiples share one).
+    pub y_range: Option<(f64, f64)>,
 }
 
 impl LineChart {
@@ -87,6 +89,7 @@ impl LineChart {
             smoothing: None,
             hlines: Vec::new(),
             height: 800,
+            y_range: None,
         }
     }
     pub fn series(mut self, s: Series) -> Self {
@@ -111,6 +114,11 @@ impl LineChart {
         self.hlines.push((label.into(), y));
         self
     }
+    /// Fix the y axis to `lo..hi` (no padding added).
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
+        self.y_range = Some((lo, hi));
+        self
+    }
     pub fn height(mut self, px: u32) -> Self {
         self.height = px;
         self
@@ -119,10 +127,11 @@ impl LineChart {
     pub fn render(&self, path: &Path) -> Result<()> {
         render_png(path, self.height, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
-            self.draw(&area, None)
+            self.draw(&area, None, true)
         })
     }
 
+    /// The data's x range and padded y range (or the fixed one).
     fn ranges(&self) -> Result<(Range<f64>, Range<f64>)> {
         let xs = self
             .series
@@ -130,6 +139,25 @@ impl LineChart {
             .flat_map(|s| s.points.iter().map(|p| p.0));
         let (x0, x1) = finite_range(xs, self.log_x)
             .ok_or_else(|| anyhow!("line chart `{}` has no data", self.title))?;
+        let x = if self.log_x {
+            padded(x0, x1, true)
+        } else {
+            x0..(if x1 > x0 { x1 } else { x0 + 1.0 })
+        };
+        let y = match self.y_range {
+            Some((lo, hi)) => lo..hi,
+            None => {
+                let (y0, y1) = self
+                    .y_extent()
+                    .ok_or_else(|| anyhow!("line chart `{}` has no y data", self.title))?;
+                padded(y0, y1, self.log_y)
+            }
+        };
+        Ok((x, y))
+    }
+
+    /// Smallest and largest finite y of the lines, bands and reference lines.
+    fn y_extent(&self) -> Option<(f64, f64)> {
         let ys = self
             .series
             .iter()
@@ -141,77 +169,129 @@ impl LineChart {
                 )
             })
             .chain(self.hlines.iter().map(|h| h.1));
-        let (y0, y1) = finite_range(ys, self.log_y)
-            .ok_or_else(|| anyhow!("line chart `{}` has no y data", self.title))?;
-        let x = if self.log_x {
-            padded(x0, x1, true)
-        } else {
-            x0..(if x1 > x0 { x1 } else { x0 + 1.0 })
+        finite_range(ys, self.log_y)
+    }
+
+    /// The points of a series that can be drawn on these axes.
+    fn drawable(&self, pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
+        pts.iter()
+            .copied()
+            .filter(|p| {
+                p.0.is_finite()
+                    && p.1.is_finite()
+                    && (!self.log_y || p.1 > 0.0)
+                    && (!self.log_x || p.0 > 0.0)
+            })
+            .collect()
+    }
+
+    fn legend_entries(&self) -> Vec<KeyEntry> {
+        let lines = self.series.iter().enumerate().map(|(i, s)| KeyEntry {
+            label: s.label.clone(),
+            swatch: Swatch::Line {
+                colour: colour(i),
+                width: 3,
+                dashed: s.dashed,
+            },
+        });
+        let refs = self
+            .hlines
+            .iter()
+            .enumerate()
+            .map(|(j, (label, _))| KeyEntry {
+                label: label.clone(),
+                swatch: Swatch::Line {
+                    colour: reference_colour(j, self.series.len()),
+                    width: 2,
+                    dashed: true,
+                },
+            });
+        lines.chain(refs).collect()
+    }
+
+    /// Every polyline the chart draws, in data coordinates (for keeping the legend off them).
+    fn polylines(&self, x: &Range<f64>) -> Vec<Vec<(f64, f64)>> {
+        let mut out = Vec::new();
+        for s in &self.series {
+            let pts = self.drawable(&s.points);
+            if let Some(a) = self.smoothing {
+                out.push(ema(&pts, a));
+            }
+            if let Some(band) = &s.band {
+                let xs = s.points.iter().map(|p| p.0);
+                out.push(
+                    self.drawable(&xs.clone().zip(band.iter().map(|b| b.0)).collect::<Vec<_>>()),
+                );
+                out.push(self.drawable(&xs.zip(band.iter().map(|b| b.1)).collect::<Vec<_>>()));
+            }
+            out.push(pts);
+        }
+        for (_, y) in &self.hlines {
+            out.push(vec![(x.start, *y), (x.end, *y)]);
+        }
+        out
+    }
+
+    /// Draw into `area`: a panel title if given, the plot, and — when `legend` — a legend inside the
+    /// plot where it covers no line, or else in a strip above the plot.
+    fn draw(&self, area: &Area, title: Option<&str>, legend: bool) -> Result<()> {
+        let (xr, yr) = self.ranges()?;
+        let area = match title {
+            Some(t) => panel_title(area, t)?,
+            None => area.clone(),
         };
-        Ok((x, padded(y0, y1, self.log_y)))
-    }
-
-    fn draw(&self, area: &Area, panel_title: Option<&str>) -> Result<()> {
-        let (x, y) = self.ranges()?;
-        match (self.log_x, self.log_y) {
-            (false, false) => self.draw_in(area, panel_title, x.clone(), y.clone(), x, y),
-            (true, false) => {
-                self.draw_in(area, panel_title, x.clone().log_scale(), y.clone(), x, y)
-            }
-            (false, true) => {
-                self.draw_in(area, panel_title, x.clone(), y.clone().log_scale(), x, y)
-            }
-            (true, true) => self.draw_in(
-                area,
-                panel_title,
-                x.clone().log_scale(),
-                y.clone().log_scale(),
-                x,
-                y,
-            ),
+        let (xa, ya) = (
+            NumAxis::new(xr.clone(), self.log_x),
+            NumAxis::new(yr, self.log_y),
+        );
+        type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<NumAxis, NumAxis>>;
+        fn build<'a, 'b>(a: &'a Area<'b>, xa: &NumAxis, ya: &NumAxis) -> Result<Chart<'a, 'b>> {
+            ChartBuilder::on(a)
+                .margin(16)
+                .x_label_area_size(64)
+                .y_label_area_size(100)
+                .build_cartesian_2d(xa.clone(), ya.clone())
+                .map_err(err)
         }
-    }
-
-    fn draw_in<X, Y>(
-        &self,
-        area: &Area,
-        panel_title: Option<&str>,
-        xs: X,
-        ys: Y,
-        xr: Range<f64>,
-        yr: Range<f64>,
-    ) -> Result<()>
-    where
-        X: AsRangedCoord<Value = f64>,
-        Y: AsRangedCoord<Value = f64>,
-        X::CoordDescType: ValueFormatter<f64>,
-        Y::CoordDescType: ValueFormatter<f64>,
-    {
-        let mut b = ChartBuilder::on(area);
-        b.margin(16).x_label_area_size(64).y_label_area_size(100);
-        if let Some(t) = panel_title {
-            b.caption(t, bold(PANEL_TITLE_PX));
-        }
-        let mut chart = b.build_cartesian_2d(xs, ys).map_err(err)?;
-        // Small panels of a grid have no room for a wider legend: there the legend keeps plotters'
-        // default swatch area (solid swatches), so it does not overflow the plotting area.
-        let wide = chart.plotting_area().dim_in_pixel().0 >= 500;
-        numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
-        let mut all_points = Vec::new();
-        for (i, s) in self.series.iter().enumerate() {
-            let c = colour(i);
-            let pts: Vec<(f64, f64)> = s
-                .points
+        let entries = if legend {
+            self.legend_entries()
+        } else {
+            Vec::new()
+        };
+        let mut spot = None;
+        let mut strip_h = 0u32;
+        if !entries.is_empty() {
+            // A probe chart on the whole area (building draws nothing) maps the lines to pixels.
+            let probe = build(&area, &xa, &ya)?;
+            let marks: Vec<(i32, i32)> = self
+                .polylines(&xr)
                 .iter()
-                .copied()
-                .filter(|p| {
-                    p.0.is_finite()
-                        && p.1.is_finite()
-                        && (!self.log_y || p.1 > 0.0)
-                        && (!self.log_x || p.0 > 0.0)
+                .flat_map(|line| {
+                    let px: Vec<(i32, i32)> = line.iter().map(|p| probe.backend_coord(p)).collect();
+                    densify(&px, 3.0)
                 })
                 .collect();
-            all_points.extend(pts.iter().copied());
+            let (xs, ys) = probe.plotting_area().get_pixel_range();
+            spot = free_legend_spot(
+                &marks,
+                (xs.start, ys.start, xs.end, ys.end),
+                key_box_size(&area, &entries),
+            );
+            if spot.is_none() {
+                strip_h = key_height(&area, &entries, area.dim_in_pixel().0 as i32 - 40)?;
+            }
+        }
+        let (strip, plot) = if strip_h > 0 {
+            let (top, rest) = area.split_vertically(strip_h);
+            (Some(top), rest)
+        } else {
+            (None, area.clone())
+        };
+        let mut chart = build(&plot, &xa, &ya)?;
+        numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
+        for (i, s) in self.series.iter().enumerate() {
+            let c = colour(i);
+            let pts = self.drawable(&s.points);
             if let Some(band) = &s.band {
                 let mut poly: Vec<(f64, f64)> = s
                     .points
@@ -245,79 +325,104 @@ impl LineChart {
                 None => pts,
             };
             let style = c.stroke_width(3);
-            let drawn = if s.dashed {
+            if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(line, 12, 8, style))
-                    .map_err(err)?
+                    .map_err(err)?;
             } else {
                 chart
                     .draw_series(LineSeries::new(line, style))
-                    .map_err(err)?
-            };
-            let anno = drawn.label(&s.label);
-            if wide {
-                let [a, b] = swatch_segments(s.dashed);
-                anno.legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(4))
-                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(4))
-                });
-            } else {
-                anno.legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4))
-                });
+                    .map_err(err)?;
             }
         }
-        for (j, (label, yv)) in self.hlines.iter().enumerate() {
+        for (j, (_, yv)) in self.hlines.iter().enumerate() {
             let c = reference_colour(j, self.series.len());
-            let pts = vec![(xr.start, *yv), (xr.end, *yv)];
-            all_points.extend(pts.iter().copied());
-            let anno = chart
-                .draw_series(DashedLineSeries::new(pts, 10, 8, c.stroke_width(2)))
-                .map_err(err)?
-                .label(label);
-            if wide {
-                let [a, b] = swatch_segments(true);
-                anno.legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(2))
-                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
-                });
-            } else {
-                anno.legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(2))
-                });
-            }
-        }
-        if !self.series.is_empty() || !self.hlines.is_empty() {
             chart
-                .configure_series_labels()
-                .legend_area_size(if wide { 46 } else { 30 })
-                .position(legend_corner(&all_points, &xr, &yr, self.log_x, self.log_y))
-                .label_font(font(TICK_PX))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(160, 160, 160))
-                .margin(12)
-                .draw()
+                .draw_series(DashedLineSeries::new(
+                    vec![(xr.start, *yv), (xr.end, *yv)],
+                    10,
+                    8,
+                    c.stroke_width(2),
+                ))
                 .map_err(err)?;
+        }
+        if let Some((x, y)) = spot {
+            let (bx, by) = area.get_base_pixel();
+            draw_key_box(&area, (x - bx, y - by), &entries)?;
+        }
+        if let Some(top) = strip {
+            draw_key(&top, &entries)?;
         }
         Ok(())
     }
 }
 
-/// Several line charts side by side under one title (e.g. loss and accuracy); each chart's own title
-/// becomes its panel caption.
+/// Several line charts under one title (e.g. loss and accuracy per dataset); each chart's own title
+/// becomes its panel caption. Panels that plot the same quantity (same y label and scale) share one y
+/// axis, so their heights compare; when every panel has the same legend, it is drawn once, under the
+/// title, instead of in every panel.
 pub fn line_grid(title: &str, charts: &[LineChart], cols: usize, path: &Path) -> Result<()> {
     if charts.is_empty() || cols == 0 {
         bail!("line_grid `{title}` needs at least one chart and one column");
     }
+    let charts = share_y(charts);
+    let shared = shared_key(&charts);
     let rows = charts.len().div_ceil(cols);
     let panel_h = if cols == 1 { 700 } else { 620 };
-    render_png(path, 60 + rows as u32 * panel_h, |root| {
-        let area = root.titled(title, bold(TITLE_PX)).map_err(err)?;
-        for (panel, chart) in area.split_evenly((rows, cols)).iter().zip(charts) {
-            chart.draw(panel, Some(&chart.title))?;
+    let strip_h = if shared.is_some() { 80 } else { 0 };
+    render_png(path, 60 + strip_h + rows as u32 * panel_h, |root| {
+        let mut area = root.titled(title, bold(TITLE_PX)).map_err(err)?;
+        if let Some(entries) = &shared {
+            let w = area.dim_in_pixel().0 as i32;
+            let h = key_height(&area, entries, w - 40)?;
+            let (top, rest) = area.split_vertically(h);
+            draw_key(&top, entries)?;
+            area = rest;
+        }
+        for (panel, chart) in area.split_evenly((rows, cols)).iter().zip(&charts) {
+            chart.draw(panel, Some(&chart.title), shared.is_none())?;
         }
         Ok(())
     })
+}
+
+/// One key for the whole grid — the union of the panels' entries — when a label means the same line
+/// (colour and dash) in every panel that has it; `None` when panels need keys of their own.
+fn shared_key(charts: &[LineChart]) -> Option<Vec<KeyEntry>> {
+    if charts.len() < 2 {
+        return None;
+    }
+    let mut union: Vec<KeyEntry> = Vec::new();
+    for e in charts.iter().flat_map(|c| c.legend_entries()) {
+        match union.iter().find(|u| u.label == e.label) {
+            Some(u) if format!("{:?}", u.swatch) != format!("{:?}", e.swatch) => return None,
+            Some(_) => {}
+            None => union.push(e),
+        }
+    }
+    (!union.is_empty() && union.len() <= 8).then_some(union)
+}
+
+/// Copies of `charts` in which every group of panels with the same y label and scale (and no fixed
+/// range of its own) has the union of the group's y extents.
+fn share_y(charts: &[LineChart]) -> Vec<LineChart> {
+    let mut out = charts.to_vec();
+    for i in 0..out.len() {
+        let key = |c: &LineChart| (c.y_label.clone(), c.log_y);
+        let group: Vec<usize> = (0..out.len())
+            .filter(|&j| key(&out[j]) == key(&out[i]) && charts[j].y_range.is_none())
+            .collect();
+        if group.len() < 2 || charts[i].y_range.is_some() {
+            continue;
+        }
+        let ext = group
+            .iter()
+            .filter_map(|&j| charts[j].y_extent())
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        if let Some((lo, hi)) = ext {
+            let r = padded(lo, hi, out[i].log_y);
+            out[i].y_range = Some((r.start, r.end));
+        }
+    }
+    out
 }

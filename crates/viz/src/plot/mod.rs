@@ -13,6 +13,7 @@ use anyhow::{anyhow, Result};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 mod bars;
@@ -285,8 +286,12 @@ where
         axis_formatter(chart.x_range()),
         axis_formatter(chart.y_range()),
     );
+    // As many labels as the plotting area has room for, so small panels do not run them together.
+    let (w, h) = chart.plotting_area().dim_in_pixel();
     chart
         .configure_mesh()
+        .x_labels(label_budget(w, true))
+        .y_labels(label_budget(h, false))
         .x_desc(x_label)
         .y_desc(y_label)
         .axis_desc_style(font(LABEL_PX))
@@ -346,6 +351,305 @@ fn category_label(labels: &[String], v: f64) -> String {
     } else {
         String::new()
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Numeric axes with their own ticks
+// ------------------------------------------------------------------------------------------------
+
+/// A numeric axis, linear or logarithmic, that chooses its own tick values: "nice" steps (1, 2, 5 ×
+/// 10ᵏ) on a linear axis; on a log axis every mantissa 1–9, or 1, 2 and 5, or only powers of ten —
+/// the densest of these that fits the number of labels the axis has room for — so a tall decade is
+/// labelled inside (4.75 is readable between 2 and 5) and a long axis is not crowded. Light grid
+/// lines fall between the labelled ticks.
+#[derive(Clone, Debug)]
+pub(crate) struct NumAxis {
+    pub lo: f64,
+    pub hi: f64,
+    pub log: bool,
+}
+
+impl NumAxis {
+    pub fn new(range: Range<f64>, log: bool) -> NumAxis {
+        NumAxis {
+            lo: range.start,
+            hi: range.end,
+            log,
+        }
+    }
+
+    /// The labelled ticks, at most `max` of them (at least two where the range allows).
+    pub fn ticks(&self, max: usize) -> Vec<f64> {
+        let max = max.max(2);
+        if self.log && self.lo > 0.0 {
+            for set in LOG_MANTISSAS {
+                let t = log_ticks(self.lo, self.hi, set);
+                if t.len() <= max && t.len() >= 2 {
+                    return t;
+                }
+            }
+            // Many decades: every k-th power of ten.
+            let (a, b) = (
+                self.lo.log10().ceil() as i32,
+                self.hi.log10().floor() as i32,
+            );
+            if b > a {
+                let k = ((b - a) as usize).div_ceil(max - 1).max(1);
+                return (a..=b).step_by(k).map(|e| 10f64.powi(e)).collect();
+            }
+            // Less than one labelled decade: fall through to linear ticks.
+        }
+        linear_ticks(self.lo, self.hi, max)
+    }
+
+    /// Unlabelled grid positions between the labelled ticks.
+    pub fn light(&self, max: usize) -> Vec<f64> {
+        let bold = self.ticks(max);
+        if self.log && self.lo > 0.0 {
+            let used = LOG_MANTISSAS
+                .iter()
+                .position(|set| {
+                    let t = log_ticks(self.lo, self.hi, set);
+                    t == bold
+                })
+                .unwrap_or(LOG_MANTISSAS.len());
+            if used == 0 || used == LOG_MANTISSAS.len() {
+                return Vec::new();
+            }
+            return log_ticks(self.lo, self.hi, LOG_MANTISSAS[used - 1])
+                .into_iter()
+                .filter(|v| !bold.iter().any(|b| (b - v).abs() <= 1e-9 * v.abs()))
+                .collect();
+        }
+        bold.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect()
+    }
+
+    /// Position of `v` along the axis, 0 at `lo` and 1 at `hi`.
+    pub fn unit(&self, v: f64) -> f64 {
+        if self.log {
+            (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        }
+    }
+}
+
+/// Mantissa sets for log-axis ticks, densest first.
+const LOG_MANTISSAS: [&[f64]; 3] = [
+    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+    &[1.0, 2.0, 5.0],
+    &[1.0],
+];
+
+fn log_ticks(lo: f64, hi: f64, mantissas: &[f64]) -> Vec<f64> {
+    let mut out = Vec::new();
+    for e in (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32) {
+        for &m in mantissas {
+            // Rounded through the decimal string, so 3 × 10⁻¹ is 0.3, not 0.30000000000000004.
+            let v: f64 = format!("{m}e{e}").parse().unwrap_or(m * 10f64.powi(e));
+            if v >= lo && v <= hi {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// At most `max` ticks at multiples of a 1-2-5 step.
+fn linear_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if !(span > 0.0 && span.is_finite()) {
+        return vec![lo];
+    }
+    let mut mag = 10f64.powf((span / max as f64).log10().floor());
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            let step = m * mag;
+            let (a, b) = ((lo / step).ceil() as i64, (hi / step).floor() as i64);
+            if ((b - a + 1) as usize) <= max {
+                return (a..=b)
+                    .map(|k| {
+                        let v = k as f64 * step;
+                        // Kill float noise (0.30000000000000004) and negative zero.
+                        let v: f64 = format!("{v:.12e}").parse().unwrap_or(v);
+                        if v == 0.0 {
+                            0.0
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+            }
+        }
+        mag *= 10.0;
+    }
+}
+
+impl Ranged for NumAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        limit.0 + (self.unit(*v) * (limit.1 - limit.0) as f64).round() as i32
+    }
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.light(hint.bold_points())
+        } else {
+            self.ticks(hint.max_num_points())
+        }
+    }
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// How many tick labels an axis of `px` pixels has room for: one per 110 px across (labels like
+/// "0.0001" are ~60 px wide), one per 45 px up.
+pub(crate) fn label_budget(px: u32, horizontal: bool) -> usize {
+    let per = if horizontal { 110 } else { 45 };
+    (px as usize / per).clamp(2, 12)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Legends
+// ------------------------------------------------------------------------------------------------
+
+const BOX_SWATCH_W: i32 = 34;
+const BOX_GAP: i32 = 10;
+const BOX_ROW: i32 = 28;
+const BOX_PAD: i32 = 10;
+
+fn text_width(area: &Area, s: &str, px: u32) -> i32 {
+    area.estimate_text_size(s, &TextStyle::from(font(px)))
+        .map(|(w, _)| w as i32)
+        .unwrap_or(s.chars().count() as i32 * px as i32 * 6 / 10)
+}
+
+/// Size in pixels of a framed key box listing `entries` one per row.
+pub(crate) fn key_box_size(area: &Area, entries: &[KeyEntry]) -> (i32, i32) {
+    let text = entries
+        .iter()
+        .map(|e| text_width(area, &e.label, TICK_PX))
+        .max()
+        .unwrap_or(0);
+    (
+        2 * BOX_PAD + BOX_SWATCH_W + BOX_GAP + text,
+        2 * BOX_PAD + BOX_ROW * entries.len() as i32,
+    )
+}
+
+/// A framed key box with its top-left corner at `(x, y)` of `area`, one entry per row — for a key
+/// inside the plot, at a spot [`free_legend_spot`] found empty.
+pub(crate) fn draw_key_box(area: &Area, (x, y): (i32, i32), entries: &[KeyEntry]) -> Result<()> {
+    let (w, h) = key_box_size(area, entries);
+    area.draw(&Rectangle::new([(x, y), (x + w, y + h)], WHITE.filled()))
+        .map_err(err)?;
+    area.draw(&Rectangle::new(
+        [(x, y), (x + w, y + h)],
+        RGBColor(160, 160, 160).stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (i, e) in entries.iter().enumerate() {
+        let cy = y + BOX_PAD + BOX_ROW * i as i32 + BOX_ROW / 2;
+        key::draw_swatch(area, (x + BOX_PAD, cy), &e.swatch)?;
+        let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(
+            e.label.clone(),
+            (x + BOX_PAD + BOX_SWATCH_W + BOX_GAP, cy),
+            style,
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Every `step` pixels along a polyline (pixel coordinates), so a legend test sees the segments
+/// between data points, not just the points.
+pub(crate) fn densify(points: &[(i32, i32)], step: f64) -> Vec<(i32, i32)> {
+    let mut out = Vec::with_capacity(points.len());
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let d = (((b.0 - a.0) as f64).powi(2) + ((b.1 - a.1) as f64).powi(2)).sqrt();
+        let n = (d / step).ceil().max(1.0) as i32;
+        for k in 0..n {
+            let t = k as f64 / n as f64;
+            out.push((
+                a.0 + ((b.0 - a.0) as f64 * t).round() as i32,
+                a.1 + ((b.1 - a.1) as f64 * t).round() as i32,
+            ));
+        }
+    }
+    out.extend(points.last());
+    out
+}
+
+/// The top-left corner, inside the plotting rectangle `plot` (pixels: left, top, right, bottom), of a
+/// legend box of `size` that no drawn pixel in `marks` falls under (with a margin), trying the four
+/// corners and then the top and bottom centres; `None` when every spot would cover data.
+pub(crate) fn free_legend_spot(
+    marks: &[(i32, i32)],
+    plot: (i32, i32, i32, i32),
+    size: (i32, i32),
+) -> Option<(i32, i32)> {
+    let (l, t, r, b) = plot;
+    let (w, h) = size;
+    const INSET: i32 = 10;
+    const CLEAR: i32 = 8;
+    if w + 2 * INSET > r - l || h + 2 * INSET > b - t {
+        return None;
+    }
+    let cx = l + (r - l - w) / 2;
+    let spots = [
+        (r - w - INSET, t + INSET),
+        (l + INSET, t + INSET),
+        (r - w - INSET, b - h - INSET),
+        (l + INSET, b - h - INSET),
+        (cx, t + INSET),
+        (cx, b - h - INSET),
+    ];
+    spots.into_iter().find(|&(x, y)| {
+        !marks.iter().any(|&(px, py)| {
+            px >= x - CLEAR && px <= x + w + CLEAR && py >= y - CLEAR && py <= y + h + CLEAR
+        })
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Titles that fit
+// ------------------------------------------------------------------------------------------------
+
+/// Split `text` into lines no wider than `width` pixels at `px` (breaking at spaces).
+pub(crate) fn wrap(area: &Area, text: &str, px: u32, width: i32) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if text_width(area, &format!("{line} {word}"), px) <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// Draw a bold panel title centred at the top of `area`, wrapped onto more lines if it would be wider
+/// than the panel (a title is never clipped), and return the area below it.
+pub(crate) fn panel_title<'a>(area: &Area<'a>, text: &str) -> Result<Area<'a>> {
+    let (w, _) = area.dim_in_pixel();
+    let lines = wrap(area, text, PANEL_TITLE_PX, w as i32 - 16);
+    let line_h = PANEL_TITLE_PX as i32 + 6;
+    let style = TextStyle::from(bold(PANEL_TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, line) in lines.iter().enumerate() {
+        area.draw(&Text::new(
+            line.clone(),
+            (w as i32 / 2, 6 + line_h * i as i32),
+            style.clone(),
+        ))
+        .map_err(err)?;
+    }
+    let used = 10 + line_h * lines.len() as i32;
+    Ok(area.clone().split_vertically(used).1)
 }
 
 #[cfg(test)]
@@ -551,6 +855,58 @@ mod tests {
                 .log_levels()
                 .render(p)
         });
+    }
+
+    #[test]
+    fn log_axis_labels_a_tall_decade_inside() {
+        // The m4 case: perplexities from ~3 to ~30 must be readable between the powers of ten.
+        let t = NumAxis::new(1.3..30.0, true).ticks(10);
+        assert_eq!(t, vec![2.0, 5.0, 10.0, 20.0]);
+        let t = NumAxis::new(3.0..8.0, true).ticks(10);
+        assert_eq!(t, vec![3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        // Many decades: powers of ten only, thinned to fit.
+        let t = NumAxis::new(1e-12..1.0, true).ticks(5);
+        assert!(t.len() <= 5 && t.len() >= 3, "{t:?}");
+        assert!(t
+            .iter()
+            .all(|v| (v.log10() - v.log10().round()).abs() < 1e-9));
+        // Unlabelled light lines fall between, never on, the labels.
+        let light = NumAxis::new(1.3..30.0, true).light(10);
+        assert!(light.contains(&3.0) && !light.contains(&5.0), "{light:?}");
+    }
+
+    #[test]
+    fn linear_ticks_are_round_and_fit() {
+        assert_eq!(
+            NumAxis::new(0.0..1000.0, false).ticks(3),
+            vec![0.0, 500.0, 1000.0]
+        );
+        let t = NumAxis::new(0.0..1.0, false).ticks(6);
+        assert_eq!(t, vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        let t = NumAxis::new(-0.05..0.35, false).ticks(12);
+        assert!(
+            t.contains(&0.3) && t.contains(&0.0) && t.len() <= 12,
+            "{t:?}"
+        );
+        assert_eq!(
+            label_budget(150, true),
+            2,
+            "a small panel gets few x labels"
+        );
+    }
+
+    #[test]
+    fn legend_goes_where_no_mark_is() {
+        let plot = (0, 0, 600, 400);
+        // A line along the top edge: the legend must go to a lower spot.
+        let line = densify(&[(0, 20), (600, 20)], 3.0);
+        let (_, y) = free_legend_spot(&line, plot, (150, 80)).unwrap();
+        assert!(y > 100, "legend placed over the line at y = {y}");
+        // Marks everywhere: no spot inside, the caller puts the key outside.
+        let grid: Vec<(i32, i32)> = (0..60)
+            .flat_map(|i| (0..40).map(move |j| (i * 10, j * 10)))
+            .collect();
+        assert_eq!(free_legend_spot(&grid, plot, (150, 80)), None);
     }
 
     #[test]

@@ -5,8 +5,12 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::*;
+
+/// A legend label and one `(low, high)` per bar.
+pub type Whiskers = (String, Vec<(f64, f64)>);
 
 /// Bars of several groups side by side for each category.
 #[derive(Clone, Debug)]
@@ -17,7 +21,15 @@ pub struct GroupedBars {
     pub groups: Vec<(String, Vec<f64>)>,
     pub log_y: bool,
     pub hlines: Vec<(String, f64)>,
+    /// Per group, optional `(low, high)` whiskers per bar (e.g. min–max over repeated measurements)
+    /// and their legend label.
+    pub whiskers: Vec<Option<Whiskers>>,
+    /// Per group, optional text printed above each bar (lines separated by `\n`).
+    pub notes: Vec<Option<Vec<String>>>,
 }
+
+/// Pixel height of one line of bar notes.
+const NOTE_LINE_PX: i32 = TICK_PX as i32 + 5;
 
 impl GroupedBars {
     pub fn new(
@@ -32,11 +44,38 @@ impl GroupedBars {
             groups: Vec::new(),
             log_y: false,
             hlines: Vec::new(),
+            whiskers: Vec::new(),
+            notes: Vec::new(),
         }
     }
     pub fn group(mut self, label: impl Into<String>, values: Vec<f64>) -> Self {
         self.groups.push((label.into(), values));
+        self.whiskers.push(None);
+        self.notes.push(None);
         self
+    }
+    /// Whiskers `(low, high)` for each bar of the last group added, labelled in the legend.
+    pub fn whiskers(mut self, label: impl Into<String>, ranges: Vec<(f64, f64)>) -> Self {
+        if let Some(w) = self.whiskers.last_mut() {
+            *w = Some((label.into(), ranges));
+        }
+        self
+    }
+    /// Text above each bar of the last group added (its value, a ratio); `\n` starts a new line.
+    pub fn notes(mut self, texts: Vec<String>) -> Self {
+        if let Some(n) = self.notes.last_mut() {
+            *n = Some(texts);
+        }
+        self
+    }
+    /// Each bar's value printed above it (the last group added).
+    pub fn value_labels(self) -> Self {
+        let texts = self
+            .groups
+            .last()
+            .map(|g| g.1.iter().map(|v| fmt_num(*v)).collect())
+            .unwrap_or_default();
+        self.notes(texts)
     }
     pub fn log_y(mut self) -> Self {
         self.log_y = true;
@@ -48,14 +87,14 @@ impl GroupedBars {
     }
 
     pub fn render(&self, path: &Path) -> Result<()> {
-        if self.categories.is_empty()
-            || self
-                .groups
-                .iter()
-                .any(|g| g.1.len() != self.categories.len())
+        let n = self.categories.len();
+        if n == 0
+            || self.groups.iter().any(|g| g.1.len() != n)
+            || self.whiskers.iter().flatten().any(|w| w.1.len() != n)
+            || self.notes.iter().flatten().any(|t| t.len() != n)
         {
             bail!(
-                "grouped bars `{}`: every group needs one value per category",
+                "grouped bars `{}`: every group (and its whiskers and notes) needs one value per category",
                 self.title
             );
         }
@@ -63,13 +102,39 @@ impl GroupedBars {
             .groups
             .iter()
             .flat_map(|g| g.1.iter().copied())
-            .chain(self.hlines.iter().map(|h| h.1));
+            .chain(self.hlines.iter().map(|h| h.1))
+            .chain(
+                self.whiskers
+                    .iter()
+                    .flatten()
+                    .flat_map(|w| w.1.iter().flat_map(|&(a, b)| [a, b])),
+            );
         let (lo, hi) = finite_range(vals, self.log_y)
             .ok_or_else(|| anyhow!("grouped bars `{}` has no data", self.title))?;
-        // Headroom above the tallest bar for the legend, so it never covers a bar: the legend takes
-        // about 26 px per entry of the ~640 px plot, and the bars get the rest.
-        let entries = self.groups.len() + self.hlines.len();
-        let legend = ((entries as f64 * 26.0 + 40.0) / 640.0).min(0.6);
+        // Headroom above the tallest bar for its notes and, above them, the legend, so neither covers
+        // a bar: the legend takes about 26 px per entry of the ~640 px plot, the notes one line each.
+        let entries = self.groups.len()
+            + self.hlines.len()
+            + self
+                .whiskers
+                .iter()
+                .flatten()
+                .filter(|w| !w.0.is_empty())
+                .count();
+        let note_lines = self
+            .notes
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|t| t.lines().count())
+            .max()
+            .unwrap_or(0);
+        let notes_px = if note_lines > 0 {
+            note_lines as f64 * NOTE_LINE_PX as f64 + 12.0
+        } else {
+            0.0
+        };
+        let legend = ((entries as f64 * 26.0 + 40.0 + notes_px) / 640.0).min(0.7);
         render_png(path, 800, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
             if self.log_y {
@@ -77,16 +142,19 @@ impl GroupedBars {
                 let bottom = l - ((h - l) * 0.05).max(0.05);
                 let top = bottom + (h - bottom) / (1.0 - legend);
                 let yr = 10f64.powf(bottom)..10f64.powf(top);
-                self.draw_in(&area, yr.clone().log_scale(), yr.start)
+                let ticks = log_ticks_125(yr.start, yr.end);
+                self.draw_in(&area, yr.clone().log_scale(), yr.start, Some(ticks))
             } else {
                 let base = 0f64.min(lo);
                 let yr = base..base + (hi - base) / (1.0 - legend);
-                self.draw_in(&area, yr.clone(), 0f64.max(yr.start))
+                self.draw_in(&area, yr.clone(), 0f64.max(yr.start), None)
             }
         })
     }
 
-    fn draw_in<Y>(&self, area: &Area, ys: Y, base: f64) -> Result<()>
+    /// `log_ticks`: on a log axis, the labelled y values (plotters labels only powers of ten, too
+    /// few on a short axis); drawn here with their grid lines.
+    fn draw_in<Y>(&self, area: &Area, ys: Y, base: f64, log_ticks: Option<Vec<f64>>) -> Result<()>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
@@ -99,19 +167,40 @@ impl GroupedBars {
             .build_cartesian_2d(Categories { n, flip: false }, ys)
             .map_err(err)?;
         let cats = self.categories.clone();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
+        let fx = |v: &f64| category_label(&cats, *v);
+        let fy = |v: &f64| fmt_num(*v);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
             .y_desc(&self.y_label)
             .axis_desc_style(font(LABEL_PX))
             .label_style(font(TICK_PX))
             .x_labels(n)
-            .x_label_formatter(&|v| category_label(&cats, *v))
-            .y_label_formatter(&|v| fmt_num(*v))
+            .x_label_formatter(&fx)
+            .y_label_formatter(&fy)
             .light_line_style(RGBColor(238, 238, 238))
-            .max_light_lines(1)
-            .draw()
-            .map_err(err)?;
+            .max_light_lines(1);
+        if log_ticks.is_some() {
+            mesh.y_labels(0).disable_y_mesh();
+        }
+        mesh.draw().map_err(err)?;
+        if let Some(ticks) = &log_ticks {
+            let base_px = area.get_base_pixel();
+            let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Right, VPos::Center));
+            for &v in ticks {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(0.0, v), (n as f64, v)],
+                        RGBColor(215, 215, 215),
+                    )))
+                    .map_err(err)?;
+                let (x, y) = chart.backend_coord(&(0.0, v));
+                let (x, y) = (x - base_px.0, y - base_px.1);
+                area.draw(&PathElement::new(vec![(x - 5, y), (x, y)], BLACK))
+                    .map_err(err)?;
+                area.draw(&Text::new(fmt_num(v), (x - 9, y), style.clone()))
+                    .map_err(err)?;
+            }
+        }
         let g = self.groups.len().max(1) as f64;
         let w = 0.8 / g;
         for (gi, (label, vals)) in self.groups.iter().enumerate() {
@@ -126,6 +215,68 @@ impl GroupedBars {
                 .map_err(err)?
                 .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
+            let centre = |i: usize| i as f64 + 0.1 + gi as f64 * w + w * 0.46;
+            // Whiskers: a vertical line with caps a third of the bar wide.
+            let mut tops: Vec<f64> = vals.clone();
+            if let Some((wlabel, ranges)) = &self.whiskers[gi] {
+                let cap = w * 0.15;
+                let ink = RGBColor(0, 0, 0);
+                let drawn = chart
+                    .draw_series(
+                        ranges
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| r.0.is_finite() && r.1.is_finite())
+                            .map(|(i, &(a, b))| {
+                                let x = centre(i);
+                                PathElement::new(vec![(x, a), (x, b)], ink.stroke_width(2))
+                            }),
+                    )
+                    .map_err(err)?;
+                if !wlabel.is_empty() {
+                    drawn.label(wlabel.as_str()).legend(move |(x, y)| {
+                        EmptyElement::at((x + 10, y))
+                            + PathElement::new(vec![(0, -9), (0, 9)], ink.stroke_width(2))
+                            + PathElement::new(vec![(-6, -9), (6, -9)], ink.stroke_width(2))
+                            + PathElement::new(vec![(-6, 9), (6, 9)], ink.stroke_width(2))
+                    });
+                }
+                for (i, &(a, b)) in ranges.iter().enumerate() {
+                    if !(a.is_finite() && b.is_finite()) {
+                        continue;
+                    }
+                    let x = centre(i);
+                    for y in [a, b] {
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![(x - cap, y), (x + cap, y)],
+                                ink.stroke_width(2),
+                            )))
+                            .map_err(err)?;
+                    }
+                    tops[i] = tops[i].max(b);
+                }
+            }
+            if let Some(texts) = &self.notes[gi] {
+                let style =
+                    TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                for (i, text) in texts.iter().enumerate() {
+                    if !tops[i].is_finite() {
+                        continue;
+                    }
+                    let lines: Vec<&str> = text.lines().collect();
+                    let k = lines.len() as i32;
+                    for (j, line) in lines.iter().enumerate() {
+                        let dy = -6 - (k - 1 - j as i32) * NOTE_LINE_PX;
+                        chart
+                            .draw_series(std::iter::once(
+                                EmptyElement::at((centre(i), tops[i]))
+                                    + Text::new(line.to_string(), (0, dy), style.clone()),
+                            ))
+                            .map_err(err)?;
+                    }
+                }
+            }
         }
         for (j, (label, y)) in self.hlines.iter().enumerate() {
             let c = reference_colour(j, 0);
@@ -156,5 +307,73 @@ impl GroupedBars {
             .draw()
             .map_err(err)?;
         Ok(())
+    }
+}
+
+/// 1, 2 and 5 × 10ᵏ inside `lo..=hi` (rounded through the decimal string: 0.2, not 0.20000000000000004).
+fn log_ticks_125(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    for e in (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32) {
+        for m in [1, 2, 5] {
+            let v: f64 = format!("{m}e{e}")
+                .parse()
+                .unwrap_or(m as f64 * 10f64.powi(e));
+            if v >= lo && v <= hi {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_ticks_are_one_two_five() {
+        assert_eq!(
+            super::log_ticks_125(0.0015, 0.3),
+            [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
+        );
+    }
+
+    use super::*;
+
+    #[test]
+    fn bars_with_whiskers_and_notes_render_identically() {
+        let bars = || {
+            GroupedBars::new(
+                "Throughput",
+                "tokens / s",
+                vec!["plain".into(), "fast".into(), "fast+parallel".into()],
+            )
+            .group("ours", vec![3600.0, 16000.0, 21800.0])
+            .whiskers(
+                "min–max over 2 rounds",
+                vec![(3300.0, 3900.0), (15600.0, 16800.0), (20000.0, 23600.0)],
+            )
+            .notes(vec![
+                "3600\n0.27×".into(),
+                "16000\n1.22×".into(),
+                "21800\n1.66×".into(),
+            ])
+            .hline("PyTorch", 13100.0)
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
+        bars().render(&a).unwrap();
+        bars().render(&b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!(image::open(&a).unwrap().width(), WIDTH);
+        // Mismatched whiskers are refused.
+        let bad = bars().whiskers("w", vec![(1.0, 2.0)]);
+        assert!(bad.render(&a).is_err());
+        // value_labels gives one note per bar.
+        let v = GroupedBars::new("t", "y", vec!["a".into(), "b".into()])
+            .group("g", vec![1.5, 2.0])
+            .value_labels();
+        assert_eq!(
+            v.notes[0].as_deref(),
+            Some(&["1.5".to_string(), "2".to_string()][..])
+        );
     }
 }

@@ -1,15 +1,25 @@
 //! Heatmaps, their colour bar, and grids of them.
+//!
+//! Every row and column gets its tick label. Where the cells are narrower than a label, the labels
+//! are staggered over two or three lanes (label `i` in lane `i mod lanes`), each outer-lane label
+//! joined to its cell by a faint leader line; only where even three lanes are too few are labels
+//! thinned. Cells, ticks and labels are laid out in pixels, so panels of a grid are all the same size.
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::*;
 
-// ------------------------------------------------------------------------------------------------
-// Heatmaps
-// ------------------------------------------------------------------------------------------------
+/// How values map to colours.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ColourScale {
+    Linear,
+    /// Colour by log10 of the value; values at or below the range's low end get its colour.
+    Log10,
+}
 
 /// A matrix shown as coloured cells (viridis) with tick labels on both axes and a colour bar.
 #[derive(Clone, Debug)]
@@ -23,7 +33,14 @@ pub struct Heatmap {
     pub y_label: String,
     pub colorbar: String,
     pub range: Option<(f64, f64)>,
+    pub scale: ColourScale,
 }
+
+/// Widest lane arrangement before labels are thinned instead.
+const MAX_LANES: usize = 3;
+/// Colour bar strip width, and the width of the figure column it sits in.
+const BAR_W: i32 = 30;
+const BAR_AREA: u32 = 150;
 
 impl Heatmap {
     pub fn new(title: impl Into<String>, matrix: Vec<Vec<f64>>) -> Heatmap {
@@ -36,6 +53,7 @@ impl Heatmap {
             y_label: String::new(),
             colorbar: String::new(),
             range: None,
+            scale: ColourScale::Linear,
         }
     }
     pub fn x_ticks(mut self, t: Vec<String>) -> Self {
@@ -60,6 +78,12 @@ impl Heatmap {
         self.range = Some((vmin, vmax));
         self
     }
+    /// Colour by log10 of the value (the range, if set, must be positive); the colour bar is labelled
+    /// in powers of ten.
+    pub fn log_scale(mut self) -> Self {
+        self.scale = ColourScale::Log10;
+        self
+    }
 
     fn shape(&self) -> Result<(usize, usize)> {
         let rows = self.matrix.len();
@@ -70,119 +94,403 @@ impl Heatmap {
                 self.title
             );
         }
+        if self.scale == ColourScale::Log10
+            && self.range.is_some_and(|(lo, hi)| lo <= 0.0 || hi <= lo)
+        {
+            bail!(
+                "heatmap `{}`: a log colour scale needs 0 < vmin < vmax",
+                self.title
+            );
+        }
         Ok((rows, cols))
     }
 
     fn value_range(&self) -> (f64, f64) {
+        let log = self.scale == ColourScale::Log10;
         self.range.unwrap_or_else(|| {
-            finite_range(self.matrix.iter().flatten().copied(), false).unwrap_or((0.0, 1.0))
+            finite_range(self.matrix.iter().flatten().copied(), log).unwrap_or((0.1, 1.0))
         })
+    }
+
+    /// Whether any finite value lies below the colour scale's low end (its colour is then "≤ low").
+    fn clipped_below(&self, lo: f64) -> bool {
+        self.matrix
+            .iter()
+            .flatten()
+            .any(|v| v.is_finite() && *v < lo)
     }
 
     pub fn render(&self, path: &Path) -> Result<()> {
         let (rows, cols) = self.shape()?;
-        let h = ((1000.0 * rows as f64 / cols as f64) as u32 + 180).clamp(500, 1400);
+        fonts();
+        let main_w = WIDTH - BAR_AREA;
+        // Square cells: the plot is as tall as the width left for it allows.
+        let lay = Layout::square(self, main_w as i32, rows, cols);
+        let h = (lay.top + lay.plot_h + lay.bottom) as u32 + TITLE_AREA;
         render_png(path, h, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
-            let (main, bar) = area.split_horizontally(WIDTH - 170);
-            let (lo, hi) = self.value_range();
-            self.draw(&main, None, (lo, hi), true, true)?;
-            colour_bar(&bar, lo, hi, &self.colorbar)
+            let (main, bar) = area.split_horizontally(main_w);
+            let scale = Scale::of(self.scale, self.value_range());
+            self.draw(&main, None, &lay, &scale)?;
+            colour_bar(
+                &bar,
+                lay.top,
+                lay.top + lay.plot_h,
+                &scale,
+                self.clipped_below(scale.lo),
+                &self.colorbar,
+            )
         })
     }
 
-    fn draw(
-        &self,
-        area: &Area,
-        caption: Option<&str>,
-        (lo, hi): (f64, f64),
-        x_ticks: bool,
-        y_ticks: bool,
-    ) -> Result<()> {
+    fn draw(&self, area: &Area, caption: Option<&str>, lay: &Layout, scale: &Scale) -> Result<()> {
         let (rows, cols) = self.shape()?;
-        let mut b = ChartBuilder::on(area);
-        b.margin(10)
-            .x_label_area_size(if x_ticks {
-                if self.x_label.is_empty() {
-                    40
-                } else {
-                    76
-                }
-            } else {
-                6
-            })
-            .y_label_area_size(if y_ticks {
-                if self.y_label.is_empty() {
-                    60
-                } else {
-                    100
-                }
-            } else {
-                6
-            });
         if let Some(c) = caption {
-            b.caption(c, bold(PANEL_TITLE_PX));
+            let style =
+                TextStyle::from(bold(PANEL_TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Top));
+            let x = lay.left + lay.plot_w / 2;
+            area.draw(&Text::new(c.to_string(), (x, 10), style))
+                .map_err(err)?;
         }
-        let mut chart = b
-            .build_cartesian_2d(
-                Categories {
-                    n: cols,
-                    flip: false,
-                },
-                Categories {
-                    n: rows,
-                    flip: true,
-                },
-            )
+        let (x0, y0) = (lay.left, lay.top);
+        let xe = |c: usize| x0 + (c as f64 * lay.plot_w as f64 / cols as f64).round() as i32;
+        let ye = |r: usize| y0 + (r as f64 * lay.plot_h as f64 / rows as f64).round() as i32;
+        for (r, row) in self.matrix.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let colour = if v.is_finite() {
+                    viridis(scale.t(*v))
+                } else {
+                    RGBColor(255, 255, 255)
+                };
+                area.draw(&Rectangle::new(
+                    [(xe(c), ye(r)), (xe(c + 1), ye(r + 1))],
+                    colour.filled(),
+                ))
+                .map_err(err)?;
+            }
+        }
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + lay.plot_w, y0 + lay.plot_h)],
+            RGBColor(120, 120, 120).stroke_width(1),
+        ))
+        .map_err(err)?;
+
+        let leader = RGBColor(175, 175, 175);
+        let tick_font = font(lay.tick_px);
+        // y tick labels, right-aligned in lanes left of the plot.
+        let y_style = TextStyle::from(tick_font.clone()).pos(Pos::new(HPos::Right, VPos::Center));
+        for r in (0..rows).step_by(lay.y.stride) {
+            let Some(label) = self.y_ticks.get(r) else {
+                continue;
+            };
+            let lane = (r / lay.y.stride) % lay.y.lanes;
+            let y = (ye(r) + ye(r + 1)) / 2;
+            let right = x0 - 6 - lane as i32 * lay.y.lane;
+            if lane > 0 {
+                area.draw(&PathElement::new(vec![(x0 - 1, y), (right + 3, y)], leader))
+                    .map_err(err)?;
+            } else {
+                area.draw(&PathElement::new(vec![(x0 - 4, y), (x0, y)], BLACK))
+                    .map_err(err)?;
+            }
+            area.draw(&Text::new(label.clone(), (right, y), y_style.clone()))
+                .map_err(err)?;
+        }
+        // x tick labels, centred in lanes below the plot.
+        let x_style = TextStyle::from(tick_font).pos(Pos::new(HPos::Center, VPos::Top));
+        let bottom = y0 + lay.plot_h;
+        for c in (0..cols).step_by(lay.x.stride) {
+            let Some(label) = self.x_ticks.get(c) else {
+                continue;
+            };
+            let lane = (c / lay.x.stride) % lay.x.lanes;
+            let x = (xe(c) + xe(c + 1)) / 2;
+            let top = bottom + 6 + lane as i32 * lay.x.lane;
+            if lane > 0 {
+                area.draw(&PathElement::new(
+                    vec![(x, bottom + 1), (x, top - 2)],
+                    leader,
+                ))
+                .map_err(err)?;
+            } else {
+                area.draw(&PathElement::new(vec![(x, bottom), (x, bottom + 4)], BLACK))
+                    .map_err(err)?;
+            }
+            area.draw(&Text::new(label.clone(), (x, top), x_style.clone()))
+                .map_err(err)?;
+        }
+        // Axis titles.
+        if !self.x_label.is_empty() {
+            let style = TextStyle::from(font(LABEL_PX)).pos(Pos::new(HPos::Center, VPos::Top));
+            let y = bottom + 12 + lay.x.lanes as i32 * lay.x.lane;
+            area.draw(&Text::new(
+                self.x_label.clone(),
+                (x0 + lay.plot_w / 2, y),
+                style,
+            ))
             .map_err(err)?;
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        chart
-            .draw_series(self.matrix.iter().enumerate().flat_map(|(r, row)| {
-                row.iter().enumerate().map(move |(c, v)| {
-                    let colour = if v.is_finite() {
-                        viridis((v - lo) / span)
-                    } else {
-                        RGBColor(255, 255, 255)
-                    };
-                    Rectangle::new(
-                        [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
-                        colour.filled(),
-                    )
-                })
-            }))
+        }
+        if !self.y_label.is_empty() {
+            let style = TextStyle::from(font(LABEL_PX).transform(FontTransform::Rotate270))
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            area.draw(&Text::new(
+                self.y_label.clone(),
+                (6, y0 + lay.plot_h / 2),
+                style,
+            ))
             .map_err(err)?;
-        // At most one tick label per 18 px of panel, so labels never run into each other.
-        let (w_px, h_px) = area.dim_in_pixel();
-        let (max_x, max_y) = ((w_px as usize / 18).max(1), (h_px as usize / 18).max(1));
-        let (xt, yt) = (self.x_ticks.clone(), self.y_ticks.clone());
-        let (fx, fy) = (
-            |v: &f64| category_label(&xt, *v),
-            |v: &f64| category_label(&yt, *v),
-        );
-        let mut mesh = chart.configure_mesh();
-        mesh.disable_mesh()
-            .label_style(font(TICK_PX))
-            .axis_desc_style(font(LABEL_PX))
-            .x_labels(if x_ticks { cols.min(max_x) } else { 0 })
-            .y_labels(if y_ticks { rows.min(max_y) } else { 0 })
-            .x_label_formatter(&fx)
-            .y_label_formatter(&fy);
-        if x_ticks && !self.x_label.is_empty() {
-            mesh.x_desc(&self.x_label);
         }
-        if y_ticks && !self.y_label.is_empty() {
-            mesh.y_desc(&self.y_label);
-        }
-        mesh.draw().map_err(err)?;
         Ok(())
+    }
+
+    /// Widest tick label of each axis, and the label height, at `px`.
+    fn label_extents(&self, px: u32) -> (i32, i32, i32) {
+        let f = font(px);
+        let width = |labels: &[String]| {
+            labels
+                .iter()
+                .map(|l| f.box_size(l).map_or(px, |b| b.0) as i32)
+                .max()
+                .unwrap_or(0)
+        };
+        let h = f.box_size("Tgq⏎").map_or(px, |b| b.1) as i32;
+        (width(&self.x_ticks), width(&self.y_ticks), h)
     }
 }
 
-/// A vertical colour bar for values lo..hi with five tick labels.
-fn colour_bar(area: &Area, lo: f64, hi: f64, label: &str) -> Result<()> {
-    let (w, h) = area.dim_in_pixel();
-    let (top, bottom) = (40i32, h as i32 - 90);
-    let (x0, x1) = (16i32, 46i32);
+/// Height of the figure title strip.
+const TITLE_AREA: u32 = 60;
+
+/// Tick lanes of one axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Lanes {
+    /// How many staggered lanes the labels use.
+    lanes: usize,
+    /// Label every `stride`-th row or column (1 unless even [`MAX_LANES`] lanes are too few).
+    stride: usize,
+    /// Pixel depth of one lane (label width for y, label height for x, plus a gap).
+    lane: i32,
+}
+
+impl Lanes {
+    /// Lanes needed for labels `need` px apart on cells `pitch` px apart.
+    fn fit(need: i32, pitch: f64, lane: i32) -> Lanes {
+        let pitch = pitch.max(1e-9);
+        let k = (need as f64 / pitch).ceil().max(1.0) as usize;
+        if k <= MAX_LANES {
+            Lanes {
+                lanes: k,
+                stride: 1,
+                lane,
+            }
+        } else {
+            Lanes {
+                lanes: MAX_LANES,
+                stride: k.div_ceil(MAX_LANES),
+                lane,
+            }
+        }
+    }
+}
+
+/// Pixel layout of one heatmap panel inside its area.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    left: i32,
+    top: i32,
+    bottom: i32,
+    plot_w: i32,
+    plot_h: i32,
+    tick_px: u32,
+    x: Lanes,
+    y: Lanes,
+}
+
+impl Layout {
+    /// The layout of `map` in an area `w` px wide with square cells: margins depend on the lanes, the
+    /// lanes on the cell size, the cell size on the margins — three rounds settle it.
+    fn square(map: &Heatmap, w: i32, rows: usize, cols: usize) -> Layout {
+        let tick_px = TICK_PX;
+        let (wx, wy, h) = map.label_extents(tick_px);
+        let mut x = Lanes::fit(0, 1.0, h + 2);
+        let mut y = Lanes::fit(0, 1.0, wy + 8);
+        let mut lay = Layout {
+            left: 0,
+            top: 0,
+            bottom: 0,
+            plot_w: 0,
+            plot_h: 0,
+            tick_px,
+            x,
+            y,
+        };
+        for _ in 0..3 {
+            let y_desc = if map.y_label.is_empty() {
+                0
+            } else {
+                LABEL_PX as i32 + 16
+            };
+            let x_desc = if map.x_label.is_empty() {
+                0
+            } else {
+                LABEL_PX as i32 + 12
+            };
+            let left = 8 + y_desc + 6 + y.lanes as i32 * y.lane;
+            let plot_w = w - left - 14;
+            let plot_h = (plot_w as f64 * rows as f64 / cols as f64).round() as i32;
+            lay = Layout {
+                left,
+                top: 10,
+                bottom: 6 + x.lanes as i32 * x.lane + x_desc + 8,
+                plot_w,
+                plot_h,
+                tick_px,
+                x,
+                y,
+            };
+            let nx = Lanes::fit(wx + 4, plot_w as f64 / cols as f64, h + 2);
+            let ny = Lanes::fit(h + 1, plot_h as f64 / rows as f64, wy + 8);
+            x = if nx.lanes * nx.stride > x.lanes * x.stride {
+                nx
+            } else {
+                x
+            };
+            y = if ny.lanes * ny.stride > y.lanes * y.stride {
+                ny
+            } else {
+                y
+            };
+            if lay.x == x && lay.y == y {
+                break;
+            }
+        }
+        lay
+    }
+
+    /// Room for a panel caption above the plot.
+    fn with_caption(mut self) -> Layout {
+        self.top += PANEL_TITLE_PX as i32 + 20;
+        self
+    }
+
+    /// The larger margins and lanes of two layouts (so panels of a grid come out the same size).
+    fn max(self, o: Layout) -> Layout {
+        let pick = |a: Lanes, b: Lanes| {
+            if b.lanes * b.stride > a.lanes * a.stride {
+                b
+            } else {
+                a
+            }
+        };
+        let x = pick(self.x, o.x);
+        let y = pick(self.y, o.y);
+        let lanes_x = Lanes {
+            lane: self.x.lane.max(o.x.lane),
+            ..x
+        };
+        let lanes_y = Lanes {
+            lane: self.y.lane.max(o.y.lane),
+            ..y
+        };
+        Layout {
+            left: self.left.max(o.left),
+            top: self.top.max(o.top),
+            bottom: self.bottom.max(o.bottom),
+            plot_w: self.plot_w.min(o.plot_w),
+            plot_h: self.plot_h.min(o.plot_h),
+            tick_px: self.tick_px,
+            x: lanes_x,
+            y: lanes_y,
+        }
+    }
+}
+
+/// A value-to-colour map.
+struct Scale {
+    kind: ColourScale,
+    lo: f64,
+    hi: f64,
+}
+
+impl Scale {
+    fn of(kind: ColourScale, (lo, hi): (f64, f64)) -> Scale {
+        Scale { kind, lo, hi }
+    }
+    /// Position 0..=1 of `v` on the colour map.
+    fn t(&self, v: f64) -> f64 {
+        match self.kind {
+            ColourScale::Linear => {
+                let span = if self.hi > self.lo {
+                    self.hi - self.lo
+                } else {
+                    1.0
+                };
+                (v - self.lo) / span
+            }
+            ColourScale::Log10 => {
+                if v <= 0.0 {
+                    return 0.0;
+                }
+                let (l, h) = (self.lo.log10(), self.hi.log10());
+                let span = if h > l { h - l } else { 1.0 };
+                (v.log10() - l) / span
+            }
+        }
+    }
+    /// Colour bar ticks: `(position 0..=1, label)`.
+    fn ticks(&self) -> Vec<(f64, String)> {
+        match self.kind {
+            ColourScale::Linear => (0..5)
+                .map(|k| {
+                    let t = k as f64 / 4.0;
+                    (t, fmt_num(self.lo + t * (self.hi - self.lo)))
+                })
+                .collect(),
+            ColourScale::Log10 => {
+                let (l, h) = (self.lo.log10(), self.hi.log10());
+                let mut out: Vec<(f64, String)> = ((l - 1e-9).ceil() as i32
+                    ..=(h + 1e-9).floor() as i32)
+                    .map(|k| (self.t(10f64.powi(k)), pow10(k)))
+                    .collect();
+                if out.is_empty() {
+                    out = vec![(0.0, fmt_num(self.lo)), (1.0, fmt_num(self.hi))];
+                }
+                out
+            }
+        }
+    }
+}
+
+/// `10⁻³`, `0.1`, `1`, `10`: a power of ten as a colour-bar label.
+fn pow10(k: i32) -> String {
+    match k {
+        -1 => "0.1".into(),
+        0 => "1".into(),
+        1 => "10".into(),
+        _ => {
+            const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+            let digits: String = k
+                .unsigned_abs()
+                .to_string()
+                .chars()
+                .map(|d| SUP[d.to_digit(10).unwrap_or(0) as usize])
+                .collect();
+            format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
+        }
+    }
+}
+
+/// A vertical colour bar from pixel row `top` (high end) to `bottom` (low end) with its ticks and
+/// label; `clipped` marks the low end "≤" (values below the scale share its colour).
+fn colour_bar(
+    area: &Area,
+    top: i32,
+    bottom: i32,
+    scale: &Scale,
+    clipped: bool,
+    label: &str,
+) -> Result<()> {
+    let (x0, x1) = (14i32, 14 + BAR_W);
     let steps = (bottom - top).max(1);
     for i in 0..steps {
         let t = 1.0 - i as f64 / steps as f64;
@@ -197,32 +505,41 @@ fn colour_bar(area: &Area, lo: f64, hi: f64, label: &str) -> Result<()> {
         BLACK.stroke_width(1),
     ))
     .map_err(err)?;
-    for k in 0..5 {
-        let t = k as f64 / 4.0;
-        let y = bottom - (t * (bottom - top) as f64) as i32;
-        let v = lo + t * (hi - lo);
+    let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (t, text)) in scale.ticks().into_iter().enumerate() {
+        let y = bottom - (t * (bottom - top) as f64).round() as i32;
+        let text = if i == 0 && clipped && t <= 1e-9 {
+            format!("≤{text}")
+        } else {
+            text
+        };
         area.draw(&PathElement::new(vec![(x1, y), (x1 + 6, y)], BLACK))
             .map_err(err)?;
-        area.draw(&Text::new(fmt_num(v), (x1 + 10, y - 9), font(TICK_PX)))
+        area.draw(&Text::new(text, (x1 + 9, y), style.clone()))
             .map_err(err)?;
     }
     if !label.is_empty() {
-        let style = font(LABEL_PX)
-            .transform(FontTransform::Rotate90)
-            .color(&BLACK);
-        let x = (w as i32 - 26).max(x1 + 70);
-        area.draw(&Text::new(label.to_string(), (x, top + 10), style))
-            .map_err(err)?;
+        let style = TextStyle::from(font(LABEL_PX).transform(FontTransform::Rotate90))
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        let (w, _) = area.dim_in_pixel();
+        area.draw(&Text::new(
+            label.to_string(),
+            (w as i32 - 30, (top + bottom) / 2),
+            style,
+        ))
+        .map_err(err)?;
     }
     Ok(())
 }
 
-/// Small multiples: heatmaps in a grid under one title, sharing one colour scale and colour bar.
-/// Tick labels are drawn on the left column and bottom row only.
+/// Small multiples: heatmaps in a grid under one title, sharing one colour scale and colour bar
+/// (beside the first row). Every panel is the same size and carries its own tick labels and axis
+/// titles, so each can be read on its own.
 pub fn heatmap_grid(title: &str, panels: &[Heatmap], cols: usize, path: &Path) -> Result<()> {
     if panels.is_empty() || cols == 0 {
         bail!("heatmap_grid `{title}` needs panels and at least one column");
     }
+    fonts();
     let rows = panels.len().div_ceil(cols);
     let lo = panels
         .iter()
@@ -232,22 +549,147 @@ pub fn heatmap_grid(title: &str, panels: &[Heatmap], cols: usize, path: &Path) -
         .iter()
         .map(|p| p.value_range().1)
         .fold(f64::NEG_INFINITY, f64::max);
-    let cell_w = (WIDTH - 170) / cols as u32;
-    let height = 60 + rows as u32 * (cell_w + 40);
+    let scale = Scale::of(panels[0].scale, (lo, hi));
+    let main_w = WIDTH - BAR_AREA;
+    let cell_w = main_w / cols as u32;
+    let mut lay: Option<Layout> = None;
+    for p in panels {
+        let (r, c) = p.shape()?;
+        let l = Layout::square(p, cell_w as i32, r, c).with_caption();
+        lay = Some(lay.map_or(l, |a| a.max(l)));
+    }
+    let lay = lay.unwrap_or_else(|| unreachable!("panels is not empty"));
+    let cell_h = (lay.top + lay.plot_h + lay.bottom) as u32;
+    let height = TITLE_AREA + rows as u32 * cell_h;
     let bar_label = panels[0].colorbar.clone();
+    let clipped = panels.iter().any(|p| p.clipped_below(lo));
     render_png(path, height, |root| {
         let area = root.titled(title, bold(TITLE_PX)).map_err(err)?;
-        let (main, bar) = area.split_horizontally(WIDTH - 170);
-        for (i, (cell, p)) in main
-            .split_evenly((rows, cols))
-            .iter()
-            .zip(panels)
-            .enumerate()
-        {
-            let (r, c) = (i / cols, i % cols);
-            let last_row = r == rows - 1 || i + cols >= panels.len();
-            p.draw(cell, Some(&p.title), (lo, hi), last_row, c == 0)?;
+        let (main, bar) = area.split_horizontally(main_w);
+        for (i, p) in panels.iter().enumerate() {
+            let (r, c) = ((i / cols) as i32, (i % cols) as i32);
+            let cell = main
+                .clone()
+                .shrink((c * cell_w as i32, r * cell_h as i32), (cell_w, cell_h));
+            p.draw(&cell, Some(&p.title), &lay, &scale)?;
         }
-        colour_bar(&bar, lo, hi, &bar_label)
+        colour_bar(
+            &bar,
+            lay.top,
+            lay.top + lay.plot_h,
+            &scale,
+            clipped,
+            &bar_label,
+        )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Render twice; require a 1200 px wide, non-blank PNG and byte-identical files.
+    fn twice(draw: impl Fn(&Path) -> Result<()>) -> (u32, u32) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
+        draw(&a).unwrap();
+        draw(&b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let img = image::open(&a).unwrap().to_rgb8();
+        let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        colours.sort();
+        colours.dedup();
+        assert!(colours.len() > 8, "looks blank");
+        (img.width(), img.height())
+    }
+
+    fn ticks(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| char::from(b'A' + (i % 26) as u8).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn log_heatmap_with_every_label_renders() {
+        // 65 x 65 like the character bigram: every label must be drawn (staggered lanes, no thinning).
+        let n = 65;
+        let m: Vec<Vec<f64>> = (0..n)
+            .map(|r| {
+                (0..n)
+                    .map(|c| 10f64.powf(-(((r * 7 + c * 3) % 60) as f64) / 10.0))
+                    .collect()
+            })
+            .collect();
+        let map = Heatmap::new("Bigram", m)
+            .x_ticks(ticks(n))
+            .y_ticks(ticks(n))
+            .labels("next", "previous")
+            .colorbar("probability (log scale)")
+            .range(1e-4, 1.0)
+            .log_scale();
+        let (rows, cols) = map.shape().unwrap();
+        fonts();
+        let lay = Layout::square(&map, (WIDTH - BAR_AREA) as i32, rows, cols);
+        assert_eq!((lay.x.stride, lay.y.stride), (1, 1), "{lay:?}");
+        let (w, _) = twice(|p| map.render(p));
+        assert_eq!(w, WIDTH);
+        // A non-positive range is refused on a log scale.
+        let bad = Heatmap::new("bad", vec![vec![1.0]])
+            .range(0.0, 1.0)
+            .log_scale();
+        assert!(bad.render(Path::new("/nonexistent/x.png")).is_err());
+    }
+
+    #[test]
+    fn grid_panels_are_equal_and_fully_labelled() {
+        let n = 42;
+        let m: Vec<Vec<f64>> = (0..n)
+            .map(|r| {
+                (0..n)
+                    .map(|c| if c <= r { 1.0 / (r + 1) as f64 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let panels: Vec<Heatmap> = (0..4)
+            .map(|h| {
+                Heatmap::new(format!("head {h}"), m.clone())
+                    .x_ticks(ticks(n))
+                    .y_ticks(ticks(n))
+                    .labels("key", "query")
+                    .colorbar("weight")
+                    .range(0.0, 1.0)
+            })
+            .collect();
+        fonts();
+        let lay = Layout::square(&panels[0], ((WIDTH - BAR_AREA) / 2) as i32, n, n);
+        assert_eq!((lay.x.stride, lay.y.stride), (1, 1), "{lay:?}");
+        twice(|p| heatmap_grid("Grid", &panels, 2, p));
+    }
+
+    #[test]
+    fn powers_of_ten_read_as_written() {
+        assert_eq!(pow10(-4), "10⁻⁴");
+        assert_eq!(pow10(-12), "10⁻¹²");
+        assert_eq!(pow10(-1), "0.1");
+        assert_eq!(pow10(0), "1");
+        assert_eq!(pow10(3), "10³");
+    }
+
+    #[test]
+    fn log_scale_maps_decades_evenly() {
+        let s = Scale::of(ColourScale::Log10, (1e-4, 1.0));
+        assert!((s.t(1e-2) - 0.5).abs() < 1e-12);
+        assert_eq!(s.t(0.0), 0.0);
+        let ticks: Vec<String> = s.ticks().into_iter().map(|t| t.1).collect();
+        assert_eq!(ticks, ["10⁻⁴", "10⁻³", "10⁻²", "0.1", "1"]);
+    }
+
+    #[test]
+    fn lanes_stagger_then_thin() {
+        // Labels 20 px wide on 30 px cells: one lane; on 12 px cells: two; on 2 px cells: thinned.
+        assert_eq!(Lanes::fit(20, 30.0, 5).lanes, 1);
+        assert_eq!(Lanes::fit(20, 12.0, 5).lanes, 2);
+        let thin = Lanes::fit(20, 2.0, 5);
+        assert_eq!((thin.lanes, thin.stride), (MAX_LANES, 4));
+    }
 }

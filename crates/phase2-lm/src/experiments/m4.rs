@@ -45,6 +45,14 @@ pub fn best_ngram(ctx: &viz::Context) -> Option<(usize, f64)> {
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
+/// How many distinct characters the recorded n-gram run saw in tiny-shakespeare: the vocabulary of
+/// the character models, whose uniform guess costs ln V nats per character.
+pub fn char_vocab(ctx: &viz::Context) -> Option<usize> {
+    let r = viz::record::Record::load(ctx, MILESTONE, NGRAMS_RUN).ok()?;
+    let table: BigramTable = r.artifact("neural_bigram").ok()?;
+    Some(table.chars.chars().count())
+}
+
 pub const FIG_BPE: &str = "m4_bpe_compression.png";
 pub const FIG_NGRAM: &str = "m4_ngram_perplexity.png";
 pub const FIG_HEATMAP: &str = "m4_bigram_heatmap.png";
@@ -471,6 +479,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|&i| visible(&chars[i].to_string()))
         .collect();
+    // Log colour scale from the decade of the smallest probability to 1: the rare transitions (the
+    // bulk of the table) differ by orders of magnitude, which a linear scale paints one colour.
+    let smallest = matrix
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|p| *p > 0.0)
+        .fold(1.0, f64::min);
     let path = ctx.figure(FIG_HEATMAP);
     Heatmap::new(
         "Neural bigram: learned p(next character | previous character)",
@@ -478,9 +494,13 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .x_ticks(ticks.clone())
     .y_ticks(ticks)
-    .labels("next character (most frequent first)", "previous character")
-    .colorbar("probability")
-    .range(0.0, 1.0)
+    .labels(
+        "next character (most frequent first; ␣ space, ⏎ newline)",
+        "previous character",
+    )
+    .colorbar("probability (log scale)")
+    .range(10f64.powf(smallest.log10().floor()), 1.0)
+    .log_scale()
     .render(&path)?;
     out.push(path);
     Ok(out)

@@ -70,6 +70,30 @@ fn to_nested(weights: &[Tensor]) -> Result<Vec<Vec<Vec<Vec<f64>>>>> {
         .collect()
 }
 
+/// The previous-token and induction scores of one attention map `a[query][key]` over a sequence of
+/// `len` tokens repeated twice: mean weight on position i − 1 (over every i ≥ 1), and mean weight, in
+/// the second copy, on i − len + 1 (the token after the current token's previous occurrence).
+pub fn pattern_scores(a: &[Vec<f64>], len: usize) -> (f64, f64) {
+    let prev = (1..2 * len).map(|i| a[i][i - 1]).sum::<f64>() / (2 * len - 1) as f64;
+    let ind = (len..2 * len).map(|i| a[i][i - len + 1]).sum::<f64>() / len as f64;
+    (prev, ind)
+}
+
+/// What a head that spreads its weight uniformly over the causal prefix (weight 1 / (i + 1) on each
+/// of positions 0..=i) scores, by the same [`pattern_scores`]: the reference every score is read
+/// against.
+pub fn uniform_scores(len: usize) -> (f64, f64) {
+    let t = 2 * len;
+    let a: Vec<Vec<f64>> = (0..t)
+        .map(|i| {
+            (0..t)
+                .map(|j| if j <= i { 1.0 / (i + 1) as f64 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    pattern_scores(&a, len)
+}
+
 /// Previous-token and induction scores of every head, averaged over `n` random sequences of length
 /// `len` each repeated twice. Also returns the model's loss on the first and second copy.
 pub fn head_scores(
@@ -104,9 +128,9 @@ pub fn head_scores(
         for head in 0..model.cfg.n_head {
             let (mut prev, mut ind) = (0.0, 0.0);
             for seq in &w {
-                let a = &seq[head];
-                prev += (1..2 * len).map(|i| a[i][i - 1]).sum::<f64>() / (2 * len - 1) as f64;
-                ind += (len..2 * len).map(|i| a[i][i - len + 1]).sum::<f64>() / len as f64;
+                let (p, i) = pattern_scores(&seq[head], len);
+                prev += p;
+                ind += i;
             }
             scores.push(HeadScore {
                 layer,
@@ -216,27 +240,38 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     for (l, layer) in maps.maps.iter().enumerate() {
         for (h, m) in layer.iter().enumerate() {
             panels.push(
-                Heatmap::new(format!("layer {l} head {h}"), m.clone())
+                Heatmap::new(format!("layer {l}, head {h}"), m.clone())
                     .x_ticks(ticks.clone())
                     .y_ticks(ticks.clone())
-                    .labels("key (attended to)", "query")
+                    .labels("key (character attended to)", "query (character)")
+                    .colorbar("attention weight")
                     .range(0.0, 1.0),
             );
         }
     }
     let heat = ctx.figure("m5_attention_heatmap.png");
+    // Two panels a row: wide enough to label every character of the prompt.
+    let per_row = n_head.min(2);
     viz::plot::heatmap_grid(
-        "Attention weights of the m6 character model (rows: layers, columns: heads)",
+        &format!(
+            "Attention of the m6 character model ({} layers × {n_head} heads)",
+            maps.maps.len()
+        ),
         &panels,
-        n_head,
+        per_row,
         &heat,
     )?;
 
+    let cfg: AttentionConfig = rec.config_as()?;
+    let (uni_prev, uni_ind) = uniform_scores(cfg.repeat_len);
     let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let spec = ctx.figure("m5_head_specialization.png");
     GroupedBars::new(
-        "Head specialization on repeated random tokens",
-        "mean attention weight",
+        format!(
+            "Head scores on {} random {}-character sequences, each repeated",
+            cfg.n_sequences, cfg.repeat_len
+        ),
+        "mean attention weight (log scale)",
         scores
             .iter()
             .map(|s| format!("L{}H{}", s.layer, s.head))
@@ -250,6 +285,15 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         "induction score",
         scores.iter().map(|s| s.induction).collect(),
     )
+    .hline(
+        format!("uniform over the prefix: previous-token {uni_prev:.3}"),
+        uni_prev,
+    )
+    .hline(
+        format!("uniform over the prefix: induction {uni_ind:.3}"),
+        uni_ind,
+    )
+    .log_y()
     .render(&spec)?;
     Ok(vec![heat, spec])
 }
@@ -280,7 +324,8 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
         get("best_prev_token")?,
     );
     let (l1, l2) = (get("loss_first_copy")?, get("loss_second_copy")?);
-    let uniform = 1.0 / cfg.repeat_len as f64;
+    // The scores of a head spreading its weight evenly over every position it may see.
+    let (uni_prev, uniform) = uniform_scores(cfg.repeat_len);
     let trained = Record::load(ctx, m6::MILESTONE, m6::CHAR_RUN)
         .ok()
         .and_then(|r| r.summary("steps"))
@@ -339,12 +384,36 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
                 )
             };
             format!(
-                "The strongest induction head is layer {bl} head {bh} (score {bi:.2}; a head spreading its weight \
-                 uniformly over the second copy would score about {uniform:.3} or less), and the strongest \
-                 previous-token head is layer {pl} head {ph} ({pv:.2}). Induction needs two heads in sequence — one \
+                "The strongest induction head is layer {bl} head {bh} (score {bi:.3}; a head spreading its weight \
+                 uniformly over all positions it may see would score {uniform:.3}), and the strongest \
+                 previous-token head is layer {pl} head {ph} ({pv:.2}; uniform: {uni_prev:.3}). Induction needs two heads in sequence — one \
                  that writes \"the token before me\" into each position, and one whose query matches that — so it \
                  can only appear from the second layer on. {verdict}"
             )
         },
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_baseline_follows_the_score_definition() {
+        // len 2, four positions, weight 1/(i+1) on each of 0..=i: previous-token = mean of 1/2, 1/3,
+        // 1/4 over i = 1..3; induction = mean of a[2][1] = 1/3 and a[3][2] = 1/4.
+        let (p, i) = uniform_scores(2);
+        assert!((p - (1.0 / 2.0 + 1.0 / 3.0 + 1.0 / 4.0) / 3.0).abs() < 1e-12);
+        assert!((i - (1.0 / 3.0 + 1.0 / 4.0) / 2.0).abs() < 1e-12);
+        // A perfect previous-token head scores 1 on its own score.
+        let t = 6;
+        let a: Vec<Vec<f64>> = (0..t)
+            .map(|q| {
+                (0..t)
+                    .map(|k| f64::from(k + 1 == q || (q == 0 && k == 0)))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(pattern_scores(&a, 3).0, 1.0);
+    }
 }

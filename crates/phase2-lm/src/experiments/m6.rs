@@ -395,47 +395,108 @@ fn seed_band(runs: &[Record], key: &str) -> (Points, Points) {
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     if let (Some(ch), Some(bpe)) = (load(ctx, CHAR_RUN), load(ctx, BPE_RUN)) {
+        let cfg: GptExperiment = ch.config_as()?;
         let path = ctx.figure("m6_loss_curves.png");
-        let chart = LineChart::new(
-            "GPT on tiny-shakespeare (character level, bench config)",
-            "step",
-            "loss (nats per character)",
-        )
-        .series(Series::new(
-            "train (mean over 10 steps)",
-            ch.series("train_loss"),
-        ))
-        .series(Series::new(
-            "validation (fixed batches)",
-            ch.series("val_loss"),
-        ))
-        .hline(
+        let train = ch.series("train_loss");
+        let last_step = train.last().map_or(cfg.char.train.steps as f64, |p| p.0);
+        // The headline: whole-split validation loss over the seeds of `bench --full` (same config).
+        let headline = load(ctx, BENCH_FULL_RUN)
+            .map(|bf| bf.artifact::<Vec<BenchRow>>("rows"))
+            .transpose()?
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| r.trainer != "pytorch")
+                    .filter_map(|r| r.val_loss_full)
+                    .collect::<Vec<f64>>()
+            })
+            .filter(|v| v.len() > 1);
+        let title = match &headline {
+            Some(v) => {
+                let (m, sd) = mean_sd(v);
+                format!(
+                    "Character GPT: whole-split validation loss {m:.3} ± {sd:.3} nats/char ({} seeds)",
+                    v.len()
+                )
+            }
+            None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
+        };
+        let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
+            .series(Series::new("train (mean over 10 steps), seed 1337", train))
+            .series(Series::new(
+                format!(
+                    "validation, {} fixed batches, seed 1337",
+                    cfg.char.train.eval_iters
+                ),
+                ch.series("val_loss"),
+            ));
+        if let Some(v) = &headline {
+            // Drawn at the end of training, where it was measured: mean, and ± 1 sd as the band.
+            let (m, sd) = mean_sd(v);
+            let x0 = last_step * 0.9;
+            chart = chart.series(
+                Series::new(
+                    format!(
+                        "whole validation split, {} seeds: {m:.3} ± {sd:.3}",
+                        v.len()
+                    ),
+                    vec![(x0, m), (last_step, m)],
+                )
+                .band(vec![(m - sd, m + sd); 2]),
+            );
+        }
+        chart = chart.hline(
             format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"),
             NANOGPT_VAL_LOSS,
         );
-        let chart = match super::m4::best_ngram(ctx) {
-            Some((n, ppl)) => chart.hline(
-                format!("Kneser–Ney {n}-gram (m4) {:.3}", ppl.ln()),
+        if let Some((n, ppl)) = super::m4::best_ngram(ctx) {
+            chart = chart.hline(
+                format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.ln()),
                 ppl.ln(),
-            ),
-            None => chart,
-        };
+            );
+        }
+        if let Some(v) = super::m4::char_vocab(ctx) {
+            chart = chart.hline(
+                format!("uniform guess: ln {v} = {:.3}", (v as f64).ln()),
+                (v as f64).ln(),
+            );
+        }
         chart.render(&path)?;
         out.push(path);
 
+        // Bits per character against characters of training text seen, so the two tokenizers
+        // compare on the same axes: step × batch × block (× characters per token for BPE).
         let path = ctx.figure("m6_perplexity.png");
-        let ppl = LineChart::new("Validation perplexity (per token)", "step", "perplexity")
-            .series(Series::new("char model", ch.series("val_perplexity")))
-            .series(Series::new("BPE model", bpe.series("val_perplexity")))
-            .log_y();
-        let bpc = LineChart::new(
-            "Validation bits per character (comparable)",
-            "step",
-            "bits per character",
+        let chars_seen = |run: &ModelRun, chars_per_token: f64, key: &str, rec: &Record| {
+            let per_step = (run.train.batch_size * run.model.block_size) as f64 * chars_per_token;
+            rec.series(key)
+                .into_iter()
+                .map(|(step, v)| (step * per_step / 1e6, v))
+                .collect::<Vec<_>>()
+        };
+        let bpe_cpt = bpe.require("chars_per_token")?;
+        let mut chart = LineChart::new(
+            "Validation bits per character vs training text seen",
+            "training characters seen (millions; steps × batch × block × chars per token)",
+            "validation bits per character",
         )
-        .series(Series::new("char model", ch.series("val_bpc")))
-        .series(Series::new("BPE model", bpe.series("val_bpc")));
-        viz::plot::line_grid("Character vs BPE model", &[ppl, bpc], 2, &path)?;
+        .series(Series::new(
+            "character model (1 char/token)",
+            chars_seen(&cfg.char, 1.0, "val_bpc", &ch),
+        ))
+        .series(Series::new(
+            format!(
+                "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
+                bpe_vocab(&cfg.bpe)
+            ),
+            chars_seen(&cfg.bpe, bpe_cpt, "val_bpc", &bpe),
+        ));
+        if let Some((n, ppl)) = super::m4::best_ngram(ctx) {
+            chart = chart.hline(
+                format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.log2()),
+                ppl.log2(),
+            );
+        }
+        chart.render(&path)?;
         out.push(path);
     }
     let abl = ablation_records(ctx)?;
@@ -493,16 +554,51 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     if let Some(bench) = load(ctx, BENCH_RUN) {
         let rows: Vec<BenchRow> = bench.artifact("rows")?;
         let ours: Vec<&BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
+        let torch = rows.iter().find(|r| r.trainer == "pytorch");
+        let range = |r: &BenchRow| {
+            let lo = r.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = r.rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if r.rounds.is_empty() {
+                (r.tokens_per_s, r.tokens_per_s)
+            } else {
+                (lo, hi)
+            }
+        };
+        let rounds = ours.iter().map(|r| r.rounds.len()).max().unwrap_or(1);
+        let steps = ours.first().map_or(0, |r| r.steps);
         let path = ctx.figure("m6_training_throughput.png");
         let mut bars = GroupedBars::new(
-            "Training throughput, bench config (2 cores)",
+            format!("Training throughput, bench config ({steps} steps, 2 cores)"),
             "training tokens / s",
             ours.iter().map(|r| r.trainer.clone()).collect(),
         )
-        .group("ours", ours.iter().map(|r| r.tokens_per_s).collect());
-        if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
+        .group(
+            format!("ours, mean of {rounds} rounds"),
+            ours.iter().map(|r| r.tokens_per_s).collect(),
+        )
+        .whiskers(
+            format!("min–max over the {rounds} rounds"),
+            ours.iter().map(|r| range(r)).collect(),
+        )
+        .notes(
+            ours.iter()
+                .map(|r| match torch {
+                    Some(t) => format!(
+                        "{:.0}\n{:.2}× PyTorch",
+                        r.tokens_per_s,
+                        r.tokens_per_s / t.tokens_per_s
+                    ),
+                    None => format!("{:.0}", r.tokens_per_s),
+                })
+                .collect(),
+        );
+        if let Some(t) = torch {
+            let (lo, hi) = range(t);
             bars = bars.hline(
-                format!("PyTorch eager ({:.0} tok/s)", t.tokens_per_s),
+                format!(
+                    "PyTorch eager: {:.0} tok/s (rounds {lo:.0}–{hi:.0})",
+                    t.tokens_per_s
+                ),
                 t.tokens_per_s,
             );
         }

@@ -65,6 +65,8 @@ pub enum FigureKind {
     GradientChecks,
     OptimizerComparisons,
     AttentionHeatmaps,
+    /// What a model's parameters encode (e.g. a bigram table).
+    LearnedWeights,
     SampleOutputs,
     PipelineDiagrams,
     /// Comparisons of measured numbers across settings (tables drawn as bars, ablations).
@@ -83,6 +85,7 @@ impl FigureKind {
             FigureKind::GradientChecks => "Gradient checks",
             FigureKind::OptimizerComparisons => "Optimizer comparisons",
             FigureKind::AttentionHeatmaps => "Attention heatmaps",
+            FigureKind::LearnedWeights => "Learned weights",
             FigureKind::SampleOutputs => "Sample outputs",
             FigureKind::PipelineDiagrams => "Pipeline diagrams",
             FigureKind::EvaluationTables => "Evaluation tables",

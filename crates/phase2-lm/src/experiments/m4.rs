@@ -17,7 +17,7 @@ use phase1_mlp::schedule::LrSchedule;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use viz::log::LogEntry;
+use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{Heatmap, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
@@ -591,7 +591,11 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
             cfg.example_chars,
             examples
         ),
-        figures: vec![FIG_BPE.into()],
+        figures: vec![Figure::new(
+            FIG_BPE,
+            FigureKind::EvaluationTables,
+            "bytes per token of byte-level BPE on the validation split as the vocabulary doubles.",
+        )],
         discussion,
     })
 }
@@ -703,7 +707,20 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
             cfg.seed,
             sample.trim_end()
         ),
-        figures: vec![FIG_NGRAM.into(), FIG_HEATMAP.into()],
+        figures: vec![
+            Figure::new(
+                FIG_NGRAM,
+                FigureKind::PerplexityCurves,
+                "training and validation perplexity of interpolated Kneser–Ney character n-grams against n, \
+                 with the neural bigram: where longer contexts stop helping on unseen text.",
+            ),
+            Figure::new(
+                FIG_HEATMAP,
+                FigureKind::LearnedWeights,
+                "the neural bigram's learned p(next | previous character) on a log colour scale, every \
+                 character labelled.",
+            ),
+        ],
         discussion,
     })
 }

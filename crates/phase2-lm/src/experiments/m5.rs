@@ -17,6 +17,7 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use viz::log::{Figure, FigureKind};
 use viz::plot::{GroupedBars, Heatmap};
 use viz::record::{Record, RunWriter};
 
@@ -348,7 +349,21 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
             "{}\nLoss on the first copy of the random sequence: {l1:.2} nats; on the second copy: {l2:.2} nats.\n",
             table.markdown()
         ),
-        figures: vec!["m5_attention_heatmap.png".into(), "m5_head_specialization.png".into()],
+        figures: vec![
+            Figure::new(
+                "m5_attention_heatmap.png",
+                FigureKind::AttentionHeatmaps,
+                "what every head of the trained m6 character model attends to on a line of Shakespeare, \
+                 every character labelled.",
+            )
+            .key(),
+            Figure::new(
+                "m5_head_specialization.png",
+                FigureKind::AttentionHeatmaps,
+                "each head's previous-token and induction scores on repeated random sequences, against the \
+                 scores of a head that attends uniformly.",
+            ),
+        ],
         discussion: {
             let has_induction = bi > 3.0 * uniform && l1 - l2 > 0.1;
             let verdict = if has_induction {

@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use viz::log::{Figure, FigureKind};
 use viz::plot::{GroupedBars, LineChart, Series};
 use viz::record::{Record, RunWriter};
 
@@ -937,12 +938,50 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         ),
         results,
         figures: {
-            let mut f: Vec<viz::log::Figure> = vec!["m6_loss_curves.png".into(), "m6_perplexity.png".into()];
+            let versus_ngram = match super::m4::best_ngram(ctx) {
+                Some((n, ppl)) if val < ppl.ln() => format!(", and m4's Kneser–Ney {n}-gram, which it beats"),
+                Some((n, _)) => format!(", and m4's Kneser–Ney {n}-gram, which it does not yet beat"),
+                None => String::new(),
+            };
+            let mut f = vec![
+                Figure::new(
+                    "m6_loss_curves.png",
+                    FigureKind::LossCurves,
+                    format!(
+                        "the character GPT's training and validation loss over {} steps, its whole-split validation \
+                         loss in the title, against a uniform guess, nanoGPT's published CPU result{versus_ngram}.",
+                        c.train.steps
+                    ),
+                )
+                .key(),
+                Figure::new(
+                    "m6_perplexity.png",
+                    FigureKind::PerplexityCurves,
+                    "validation bits per character of the character and BPE models against the training text they \
+                     have seen, with the best n-gram as the line to beat.",
+                ),
+            ];
             if parity.is_some() {
-                f.push("m6_torch_parity.png".into());
+                f.push(
+                    Figure::new(
+                        "m6_torch_parity.png",
+                        FigureKind::Benchmarks,
+                        "our trainer and PyTorch from the same initial weights on the same batches: the loss curves \
+                         coincide, and the right panel shows how far apart they are, step by step.",
+                    )
+                    .key(),
+                );
             }
             if bench.is_some() {
-                f.push("m6_training_throughput.png".into());
+                f.push(
+                    Figure::new(
+                        "m6_training_throughput.png",
+                        FigureKind::Benchmarks,
+                        "training tokens/s of every trainer we kept and of PyTorch eager on the same two cores, with \
+                         the ratio to PyTorch on each bar and the range over the alternating rounds.",
+                    )
+                    .key(),
+                );
             }
             f
         },
@@ -1077,7 +1116,14 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
             abl[0].runs[0].provenance()
         ),
         results: table,
-        figures: vec!["m6_ablations.png".into()],
+        figures: vec![Figure::new(
+            "m6_ablations.png",
+            FigureKind::EvaluationTables,
+            format!(
+                "validation loss of each ablation (mean and range over {n} seeds) next to the full model's: which \
+                 parts of the GPT matter."
+            ),
+        )],
         discussion: format!(
             "Change in whole-split validation loss relative to {} ({:.3}), paired by seed (mean ± standard error over \
              {n} seeds). {verdict} The figure shows each variant's mean validation curve with the range of its seeds \

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use viz::log::LogEntry;
+use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{colour, Dot, DotPlot, Marker, PointGroup, RGBColor, ScatterGrid, ScatterPanel};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
@@ -345,8 +345,21 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             table.markdown()
         ),
         figures: vec![
-            "m1_gradient_check.png".into(),
-            "m1_gradient_check_errors.png".into(),
+            Figure::new(
+                "m1_gradient_check.png",
+                FigureKind::GradientChecks,
+                "every gradient entry of the hand-derived backward pass against finite differences, \
+                 signed, per tensor: the correct pass lies on y = x, each planted bug leaves it.",
+            )
+            .key(),
+            Figure::new(
+                "m1_gradient_check_errors.png",
+                FigureKind::GradientChecks,
+                format!(
+                    "worst relative error of each case against the tests' thresholds ({AGREEMENT_TOL:e} \
+                     to pass, {BUG_TOL:e} for a bug)."
+                ),
+            ),
         ],
         discussion: format!(
             "With a correct backward pass every one of the {n} correct cases agrees with finite \

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use viz::log::LogEntry;
+use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{decision_boundaries, line_grid, DecisionPanel, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
@@ -390,7 +390,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let f = ctx.figure("m2_decision_boundaries.png");
     let cols = panels.len().min(3);
     decision_boundaries(
-        "Decision regions of one MLP per dataset, with its validation points",
+        "One MLP per dataset: predicted class, shaded by its probability",
         &panels,
         cols,
         &f,
@@ -615,8 +615,19 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         ),
         results: table.markdown(),
         figures: vec![
-            "m2_decision_boundaries.png".into(),
-            "m2_loss_curves.png".into(),
+            Figure::new(
+                "m2_decision_boundaries.png",
+                FigureKind::DecisionBoundaries,
+                "what the MLP learns on five 2-D datasets: class probability shading, the decision \
+                 boundary, validation points with the misclassified ones marked.",
+            )
+            .key(),
+            Figure::new(
+                "m2_loss_curves.png",
+                FigureKind::LossCurves,
+                "training and validation loss and accuracy of each classifier, with each dataset's \
+                 accuracy target.",
+            ),
         ],
         discussion: format!(
             "{targets_met} (validation accuracy: {}). The decision regions follow the data's \
@@ -728,7 +739,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             runs_text.join("; ")
         ),
         results: table,
-        figures: vec!["m2_gradient_norms.png".into()],
+        figures: vec![Figure::new(
+            "m2_gradient_norms.png",
+            FigureKind::GradientChecks,
+            "gradient norm per layer during training, sigmoid with Xavier against ReLU with He \
+             initialisation.",
+        )],
         discussion: format!(
             "Ratio of the first layer's gradient norm to the last layer's at initialisation — \
              {}. Each sigmoid layer multiplies the backward signal by its derivative, at most \
@@ -830,7 +846,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             runs_text.join("; ")
         ),
         results: table.markdown(),
-        figures: vec!["m2_dead_relu.png".into()],
+        figures: vec![Figure::new(
+            "m2_dead_relu.png",
+            FigureKind::LossCurves,
+            "fraction of dead ReLU units per layer during training, for a healthy run, a bad \
+             initialisation and a too-large learning rate.",
+        )],
         discussion: format!(
             "{}. A dead unit's own gradient is exactly zero (the ReLU mask of m1 is zero for \
              every example): a too-large step pushes biases and weights so far that the \

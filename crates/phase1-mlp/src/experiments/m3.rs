@@ -404,6 +404,16 @@ fn label(o: &OptimizerEntry) -> String {
     format!("{} (lr {:e})", o.optimizer.name(), o.schedule.peak_lr())
 }
 
+/// Nesterov's curves lie on momentum's, and AdamW's on Adam's: the second of each pair is dashed
+/// (and drawn after the first), so the solid line shows through its gaps and both stay visible.
+fn overlap_style(optimizer: &str, s: Series) -> Series {
+    if matches!(optimizer, "nesterov" | "adamw") {
+        s.dashed()
+    } else {
+        s
+    }
+}
+
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
 
@@ -414,12 +424,15 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             cfg.seeds.len()
         ),
         "step",
-        "train cross-entropy (log)",
+        "train cross-entropy (nats, log)",
     )
     .log_y();
     for (entry, (_, recs)) in cfg.optimizers.iter().zip(&groups) {
         let (mean, band) = mean_band(recs, "train_loss");
-        chart = chart.series(Series::new(label(entry), mean).band(band));
+        chart = chart.series(overlap_style(
+            entry.optimizer.name(),
+            Series::new(label(entry), mean).band(band),
+        ));
     }
     let f = ctx.figure("m3_optimizer_comparison.png");
     chart.render(&f)?;
@@ -434,7 +447,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         ),
         "learning rate (log)",
         format!(
-            "final train cross-entropy (log; capped at {})",
+            "final train cross-entropy (nats, log; capped at {})",
             scfg.loss_cap
         ),
     )
@@ -450,7 +463,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             pts.push((lr, m));
             band.push(((m - s).max(m * 1e-3), m + s));
         }
-        chart = chart.series(Series::new(name.clone(), pts).band(band));
+        chart = chart.series(overlap_style(
+            name,
+            Series::new(name.clone(), pts).band(band),
+        ));
     }
     let f = ctx.figure("m3_lr_sensitivity.png");
     chart.render(&f)?;
@@ -467,10 +483,13 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         rosenbrock,
     )
     .log_levels()
-    .labels("x", "y");
+    .labels("x", "y")
+    .minimum((1.0, 1.0));
     for (entry, (_, rec)) in pcfg.optimizers.iter().zip(&runs) {
         let path: Vec<(f64, f64)> = rec.artifact("path")?;
-        contour = contour.path(label(entry), path);
+        // f along the path from the run's own scalars (exact; the stored path is thinned and
+        // rounded, which would show rounding noise near the minimum).
+        contour = contour.path_with_values(label(entry), path, rec.series("f"));
     }
     let f = ctx.figure("m3_optimizer_paths.png");
     contour.render(&f)?;

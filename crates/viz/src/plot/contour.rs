@@ -5,9 +5,22 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::key::{centred_title, draw_key, draw_markers, key_height, KeyEntry, Marker, Swatch};
 use super::*;
 
-/// A function's filled contour plot (banded colour levels) with optimisation trajectories over it.
+/// A contour level and its line segments.
+type Level = (f64, Vec<[(f64, f64); 2]>);
+
+/// Dash patterns `(on, off)` in px, one per path, so lines that coincide stay distinguishable; the
+/// first is solid.
+const DASHES: [(u32, u32); 6] = [(0, 0), (18, 8), (6, 5), (30, 8), (12, 5), (3, 4)];
+
+/// Optimisation trajectories on a function's contour lines: one small panel per path (log-spaced
+/// contour levels, each line labelled with its value, the start ringed, the end a square, the
+/// minimum crossed), then one panel of the function's value along every path against the step
+/// (log y), and the key in a strip below.
 pub struct ContourPaths {
     pub title: String,
     pub x_range: (f64, f64),
@@ -15,20 +28,25 @@ pub struct ContourPaths {
     /// Values on a 200 × 200 grid, row 0 at `y_range.0`.
     pub values: Vec<Vec<f64>>,
     pub paths: Vec<(String, Vec<(f64, f64)>)>,
+    /// `(step, f)` along each path, for the f-vs-step panel.
+    pub path_values: Vec<Vec<(f64, f64)>>,
     pub log_levels: bool,
     pub x_label: String,
     pub y_label: String,
+    /// Where the minimum is, marked in every panel.
+    pub minimum: Option<(f64, f64)>,
+    pub cols: usize,
+    f: Box<dyn Fn(f64, f64) -> f64>,
 }
 
 impl ContourPaths {
     const N: usize = 200;
-    const LEVELS: usize = 14;
 
     pub fn new(
         title: impl Into<String>,
         x_range: (f64, f64),
         y_range: (f64, f64),
-        f: impl Fn(f64, f64) -> f64,
+        f: impl Fn(f64, f64) -> f64 + 'static,
     ) -> Self {
         let n = Self::N;
         let values = (0..n)
@@ -50,16 +68,39 @@ impl ContourPaths {
             y_range,
             values,
             paths: Vec::new(),
+            path_values: Vec::new(),
             log_levels: false,
             x_label: "x".into(),
             y_label: "y".into(),
+            minimum: None,
+            cols: 3,
+            f: Box::new(f),
         }
     }
+    /// A path whose points are consecutive steps; f along it is evaluated at each point.
     pub fn path(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        self.path_values.push(
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| (i as f64, (self.f)(x, y)))
+                .collect(),
+        );
         self.paths.push((label.into(), points));
         self
     }
-    /// Space the colour levels logarithmically (for functions like Rosenbrock's with a deep valley).
+    /// A path (possibly thinned) with its own record of `(step, f)`.
+    pub fn path_with_values(
+        mut self,
+        label: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        values: Vec<(f64, f64)>,
+    ) -> Self {
+        self.path_values.push(values);
+        self.paths.push((label.into(), points));
+        self
+    }
+    /// Space the contour levels logarithmically (for functions like Rosenbrock's with a deep valley).
     pub fn log_levels(mut self) -> Self {
         self.log_levels = true;
         self
@@ -69,103 +110,295 @@ impl ContourPaths {
         self.y_label = y.into();
         self
     }
+    pub fn minimum(mut self, at: (f64, f64)) -> Self {
+        self.minimum = Some(at);
+        self
+    }
+    pub fn cols(mut self, cols: usize) -> Self {
+        self.cols = cols.max(1);
+        self
+    }
+
+    /// Contour levels: powers of ten inside the value range (log), or ten even steps (linear).
+    fn levels(&self) -> Vec<f64> {
+        let Some((lo, hi)) = finite_range(self.values.iter().flatten().copied(), self.log_levels)
+        else {
+            return Vec::new();
+        };
+        if self.log_levels {
+            // From 0.1 (or the smallest value) up: lower levels crowd into the valley floor.
+            let a = lo.max(0.1).log10().ceil() as i32;
+            let b = hi.log10().floor() as i32;
+            (a..=b).map(|k| 10f64.powi(k)).collect()
+        } else {
+            (1..10).map(|i| lo + (hi - lo) * i as f64 / 10.0).collect()
+        }
+    }
+
+    fn key(&self) -> Vec<KeyEntry> {
+        let mut key: Vec<KeyEntry> = self
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| {
+                let (on, off) = DASHES[i % DASHES.len()];
+                KeyEntry::new(
+                    Swatch::Dash {
+                        colour: colour(i),
+                        width: 3,
+                        on,
+                        off,
+                    },
+                    label.clone(),
+                )
+            })
+            .collect();
+        key.push(KeyEntry::new(
+            Swatch::Point(Marker::Ring, colour(6)),
+            "start",
+        ));
+        key.push(KeyEntry::new(
+            Swatch::Point(Marker::Square, colour(7)),
+            "end (in the path's colour)",
+        ));
+        if self.minimum.is_some() {
+            key.push(KeyEntry::new(
+                Swatch::Point(Marker::Cross, colour(6)),
+                "minimum",
+            ));
+        }
+        key.push(KeyEntry::new(
+            Swatch::Line {
+                colour: RGBColor(150, 150, 150),
+                width: 1,
+                dashed: false,
+            },
+            "contour of f, labelled with its value",
+        ));
+        key
+    }
 
     pub fn render(&self, path: &Path) -> Result<()> {
-        let tf = |v: f64| {
-            if self.log_levels {
-                (v.max(1e-12)).log10()
-            } else {
-                v
-            }
+        if self.paths.is_empty() {
+            return Err(anyhow!("contour `{}` has no paths", self.title));
+        }
+        let rows = self.paths.len().div_ceil(self.cols);
+        let side = WIDTH / self.cols as u32;
+        let key = self.key();
+        fonts();
+        let key_h = {
+            let mut buf = vec![0u8; (WIDTH * 10 * 3) as usize];
+            let scratch = BitMapBackend::with_buffer(&mut buf, (WIDTH, 10)).into_drawing_area();
+            key_height(&scratch, &key, WIDTH as i32 - 40)?
         };
-        let (lo, hi) = finite_range(self.values.iter().flatten().map(|&v| tf(v)), false)
-            .ok_or_else(|| anyhow!("contour `{}` has no finite values", self.title))?;
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        let level = |v: f64| {
-            (((tf(v) - lo) / span) * Self::LEVELS as f64)
-                .floor()
-                .min(Self::LEVELS as f64 - 1.0)
-        };
-        render_png(path, 1000, |root| {
+        let cell_h = side + 40;
+        let curve_h = 560;
+        let height = 58 + rows as u32 * cell_h + curve_h + key_h;
+        let levels = self.levels();
+        let n = Self::N as f64;
+        let step = (
+            (self.x_range.1 - self.x_range.0) / n,
+            (self.y_range.1 - self.y_range.0) / n,
+        );
+        let origin = (self.x_range.0 + step.0 / 2.0, self.y_range.0 + step.1 / 2.0);
+        let lines: Vec<Level> = levels
+            .iter()
+            .map(|&l| (l, contour_segments(&self.values, origin, step, l)))
+            .collect();
+        render_png(path, height, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
-            let mut chart = ChartBuilder::on(&area)
-                .margin(16)
-                .x_label_area_size(64)
-                .y_label_area_size(90)
-                .build_cartesian_2d(
-                    self.x_range.0..self.x_range.1,
-                    self.y_range.0..self.y_range.1,
+            let area = area.margin(8, 0, 0, 0);
+            let (_, h) = area.dim_in_pixel();
+            let (top, rest) = area.split_vertically(rows as u32 * cell_h);
+            let (curve, key_area) = rest.split_vertically(h - rows as u32 * cell_h - key_h);
+            for (i, cell) in top.split_evenly((rows, self.cols)).iter().enumerate() {
+                if i < self.paths.len() {
+                    self.draw_panel(cell, i, &lines)?;
+                }
+            }
+            self.draw_values(&curve)?;
+            draw_key(&key_area, &key)
+        })
+    }
+
+    fn draw_panel(
+        &self,
+        cell: &Area,
+        i: usize,
+        lines: &[Level],
+    ) -> Result<()> {
+        let (label, pts) = &self.paths[i];
+        let th = centred_title(cell, label, bold(PANEL_TITLE_PX))?;
+        let (_, body) = cell.split_vertically(th);
+        let mut chart = ChartBuilder::on(&body)
+            .margin(10)
+            .margin_right(16)
+            .x_label_area_size(60)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                self.x_range.0..self.x_range.1,
+                self.y_range.0..self.y_range.1,
+            )
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .axis_desc_style(font(LABEL_PX))
+            .label_style(font(TICK_PX))
+            .x_labels(5)
+            .y_labels(5)
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v))
+            .draw()
+            .map_err(err)?;
+        let grey = RGBColor(150, 150, 150);
+        for (_, segs) in lines {
+            chart
+                .draw_series(
+                    segs.iter()
+                        .map(|s| PathElement::new(s.to_vec(), grey.stroke_width(1))),
                 )
                 .map_err(err)?;
+        }
+        let c = colour(i);
+        let pts: Vec<(f64, f64)> = pts
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        let (on, off) = DASHES[i % DASHES.len()];
+        if off == 0 {
             chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .axis_desc_style(font(LABEL_PX))
-                .label_style(font(TICK_PX))
-                .x_label_formatter(&|v| fmt_num(*v))
-                .y_label_formatter(&|v| fmt_num(*v))
-                .draw()
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(3)))
                 .map_err(err)?;
-            let n = Self::N as f64;
-            let dx = (self.x_range.1 - self.x_range.0) / n;
-            let dy = (self.y_range.1 - self.y_range.0) / n;
-            // Light, desaturated bands so the coloured trajectories stay readable on top.
+        } else {
             chart
-                .draw_series(self.values.iter().enumerate().flat_map(|(r, row)| {
-                    row.iter().enumerate().map(move |(c, &v)| {
-                        let t = level(v) / (Self::LEVELS as f64 - 1.0);
-                        let g = (255.0 - 150.0 * (1.0 - t)) as u8;
-                        let (x0, y0) = (
-                            self.x_range.0 + c as f64 * dx,
-                            self.y_range.0 + r as f64 * dy,
-                        );
-                        Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], RGBColor(g, g, g).filled())
-                    })
-                }))
+                .draw_series(DashedLineSeries::new(
+                    pts.clone(),
+                    on,
+                    off,
+                    c.stroke_width(3),
+                ))
                 .map_err(err)?;
-            for (i, (label, pts)) in self.paths.iter().enumerate() {
-                let c = colour(i);
-                let pts: Vec<(f64, f64)> = pts
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite())
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(3)))
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4))
-                    });
-                if let Some(&end) = pts.last() {
-                    chart
-                        .draw_series(std::iter::once(Circle::new(end, 7, c.filled())))
-                        .map_err(err)?;
-                }
-                if let Some(&start) = pts.first() {
-                    chart
-                        .draw_series(std::iter::once(Circle::new(
-                            start,
-                            8,
-                            BLACK.stroke_width(2),
-                        )))
-                        .map_err(err)?;
-                }
+        }
+        // Level labels: on each contour line, at the point farthest from the path (so no label
+        // covers it) and from the labels already placed, inside the frame.
+        let (w, h) = chart.plotting_area().dim_in_pixel();
+        let (sx, sy) = (
+            w as f64 / (self.x_range.1 - self.x_range.0),
+            h as f64 / (self.y_range.1 - self.y_range.0),
+        );
+        let stride = (pts.len() / 400).max(1);
+        let mut avoid: Vec<(f64, f64)> = pts
+            .iter()
+            .step_by(stride)
+            .map(|p| (p.0 * sx, p.1 * sy))
+            .collect();
+        if let Some(m) = self.minimum {
+            avoid.push((m.0 * sx, m.1 * sy));
+        }
+        let (mx, my) = (
+            (self.x_range.1 - self.x_range.0) * 0.1,
+            (self.y_range.1 - self.y_range.0) * 0.08,
+        );
+        let mut placed: Vec<(f64, f64, String)> = Vec::new();
+        for (level, segs) in lines {
+            let best = segs
+                .iter()
+                .map(|s| ((s[0].0 + s[1].0) / 2.0, (s[0].1 + s[1].1) / 2.0))
+                .filter(|p| {
+                    p.0 > self.x_range.0 + mx
+                        && p.0 < self.x_range.1 - mx
+                        && p.1 > self.y_range.0 + my
+                        && p.1 < self.y_range.1 - my
+                })
+                .map(|p| {
+                    let q = (p.0 * sx, p.1 * sy);
+                    let d = avoid
+                        .iter()
+                        .chain(
+                            placed
+                                .iter()
+                                .map(|l| (l.0 * sx, l.1 * sy))
+                                .collect::<Vec<_>>()
+                                .iter(),
+                        )
+                        .map(|a| (a.0 - q.0).powi(2) + (a.1 - q.1).powi(2))
+                        .fold(f64::INFINITY, f64::min);
+                    (p, d)
+                })
+                .fold(None, |acc: Option<((f64, f64), f64)>, (p, d)| match acc {
+                    Some((_, bd)) if bd >= d => acc,
+                    _ => Some((p, d)),
+                });
+            if let Some((p, _)) = best {
+                placed.push((p.0, p.1, fmt_num(*level)));
             }
+        }
+        let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Center));
+        for (x, y, text) in &placed {
+            let (tw, tth) = body.estimate_text_size(text, &style).map_err(err)?;
+            let (hw, hh) = (tw as i32 / 2 + 3, tth as i32 / 2 + 1);
             chart
-                .configure_series_labels()
-                .legend_area_size(46)
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font(font(TICK_PX))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(160, 160, 160))
-                .margin(12)
-                .draw()
+                .draw_series(std::iter::once(
+                    EmptyElement::at((*x, *y))
+                        + Rectangle::new([(-hw, -hh), (hw, hh)], WHITE.filled())
+                        + Text::new(text.clone(), (0, 0), style.clone()),
+                ))
                 .map_err(err)?;
-            Ok(())
-        })
+        }
+        if let Some(&start) = pts.first() {
+            draw_markers(&mut chart, &[start], Marker::Ring, 8, colour(6).to_rgba())?;
+        }
+        if let Some(&end) = pts.last() {
+            draw_markers(&mut chart, &[end], Marker::Square, 7, c.to_rgba())?;
+        }
+        if let Some(m) = self.minimum {
+            draw_markers(&mut chart, &[m], Marker::Cross, 7, colour(6).to_rgba())?;
+        }
+        Ok(())
+    }
+
+    /// f along every path against the step, log y.
+    fn draw_values(&self, area: &Area) -> Result<()> {
+        let all = self.path_values.iter().flatten().map(|p| p.1);
+        let (lo, hi) = finite_range(all, true)
+            .ok_or_else(|| anyhow!("contour `{}`: no positive path values", self.title))?;
+        let last = self
+            .path_values
+            .iter()
+            .flatten()
+            .map(|p| p.0)
+            .fold(1.0, f64::max);
+        let yr = padded(lo, hi, true);
+        let mut chart = ChartBuilder::on(area)
+            .caption("f along each path", bold(PANEL_TITLE_PX))
+            .margin(16)
+            .margin_right(30)
+            .x_label_area_size(64)
+            .y_label_area_size(100)
+            .build_cartesian_2d(0.0..last, yr.log_scale())
+            .map_err(err)?;
+        numeric_mesh(&mut chart, "step", "f(x, y) (unitless, log)")?;
+        for (i, vals) in self.path_values.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = vals
+                .iter()
+                .copied()
+                .filter(|p| p.0.is_finite() && p.1.is_finite() && p.1 > 0.0)
+                .collect();
+            let c = colour(i).stroke_width(3);
+            let (on, off) = DASHES[i % DASHES.len()];
+            if off == 0 {
+                chart.draw_series(LineSeries::new(pts, c)).map_err(err)?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(pts, on, off, c))
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -43,7 +43,7 @@ fn tint(c: RGBColor, a: f64) -> RGBColor {
 /// chance (1 / k), strong at certainty.
 fn shade(p: f64, k: usize) -> f64 {
     let chance = 1.0 / k.max(2) as f64;
-    0.08 + 0.5 * ((p - chance) / (1.0 - chance)).clamp(0.0, 1.0)
+    0.06 + 0.36 * ((p - chance) / (1.0 - chance)).clamp(0.0, 1.0)
 }
 
 impl DecisionPanel {
@@ -60,7 +60,7 @@ impl DecisionPanel {
 
     /// The decision boundary as line segments: where class k's probability equals the largest
     /// other class's (for two classes, the p = 0.5 contour), interpolated between cell centres.
-    fn boundary(&self) -> Vec<[(f64, f64); 2]> {
+    pub(crate) fn boundary(&self) -> Vec<[(f64, f64); 2]> {
         let gr = self.grid.len();
         let gc = self.grid[0].len();
         let dx = (self.x_range.1 - self.x_range.0) / gc as f64;
@@ -113,16 +113,16 @@ fn decision_key(classes: usize, probs: bool, marked: bool) -> Vec<KeyEntry> {
     if probs {
         key.push(KeyEntry::new(
             Swatch::Patch(tint(colour(0), shade(0.5, 2))),
-            "region: predicted class, p ≈ 1/classes",
+            "predicted, p near chance",
         ));
         key.push(KeyEntry::new(
             Swatch::Patch(tint(colour(0), shade(1.0, 2))),
-            "region: predicted class, p ≈ 1",
+            "predicted, p ≈ 1",
         ));
     } else {
         key.push(KeyEntry::new(
             Swatch::Patch(tint(colour(0), 0.3)),
-            "region: predicted class",
+            "predicted class",
         ));
     }
     key.push(KeyEntry::new(
@@ -131,16 +131,12 @@ fn decision_key(classes: usize, probs: bool, marked: bool) -> Vec<KeyEntry> {
             width: 2,
             dashed: false,
         },
-        if probs {
-            "decision boundary (two top classes at equal p; 0.5 for two classes)"
-        } else {
-            "decision boundary"
-        },
+        "decision boundary",
     ));
     if marked {
         key.push(KeyEntry::new(
             Swatch::Point(Marker::Cross, colour(6)),
-            "misclassified validation point",
+            "misclassified (validation)",
         ));
     }
     key
@@ -185,10 +181,11 @@ pub fn decision_boundaries(
         key_height(&scratch, &key, WIDTH as i32 - 40)?
     };
     let cell_h = side + 40;
-    render_png(path, 50 + rows as u32 * cell_h + key_h, |root| {
+    render_png(path, 58 + rows as u32 * cell_h + key_h, |root| {
         let area = root.titled(title, bold(TITLE_PX)).map_err(err)?;
         let (_, h) = area.dim_in_pixel();
         let (grid_area, key_area) = area.split_vertically(h - key_h);
+        let grid_area = grid_area.margin(8, 0, 0, 0);
         let cells = grid_area.split_evenly((rows, cols));
         for (cell, p) in cells.iter().zip(panels) {
             draw_panel(cell, p, classes)?;
@@ -271,6 +268,14 @@ fn draw_panel(cell: &Area, p: &DecisionPanel, classes: usize) -> Result<()> {
             colour(k).to_rgba(),
         )?;
     }
+    // A thin dark edge keeps each point readable on its own class's shading.
+    chart
+        .draw_series(
+            p.points
+                .iter()
+                .map(|&(x, y, _)| Circle::new((x, y), 3, BLACK.mix(0.45).stroke_width(1))),
+        )
+        .map_err(err)?;
     chart
         .draw_series(
             p.boundary()

@@ -134,6 +134,13 @@ pub enum Swatch {
     },
     /// A filled patch (a shaded region).
     Patch(RGBColor),
+    /// A line drawn in dashes of `on` px separated by gaps of `off` px (solid when `off` is 0).
+    Dash {
+        colour: RGBColor,
+        width: u32,
+        on: u32,
+        off: u32,
+    },
 }
 
 /// One key entry.
@@ -187,17 +194,17 @@ pub(crate) fn key_height(area: &Area, entries: &[KeyEntry], width: i32) -> Resul
 /// Draws the key into `area` (a strip of its own), centred horizontally, one or more rows.
 pub(crate) fn draw_key(area: &Area, entries: &[KeyEntry]) -> Result<()> {
     let (w, _) = area.dim_in_pixel();
-    let (pos, rows) = layout(area, entries, w as i32 - 40)?;
-    // Centre each row.
-    let mut row_w = vec![0i32; rows as usize];
-    for (e, &(r, x)) in entries.iter().zip(&pos) {
+    let (pos, _) = layout(area, entries, w as i32 - 40)?;
+    // Centre the block of rows; rows start at the same x, so a key of several rows reads as a list.
+    let mut block_w = 0i32;
+    for (e, &(_, x)) in entries.iter().zip(&pos) {
         let (tw, _) = area
             .estimate_text_size(&e.label, &TextStyle::from(font(TICK_PX)))
             .map_err(err)?;
-        row_w[r as usize] = row_w[r as usize].max(x + SWATCH_W + 8 + tw as i32);
+        block_w = block_w.max(x + SWATCH_W + 8 + tw as i32);
     }
     for (e, &(r, x)) in entries.iter().zip(&pos) {
-        let x0 = (w as i32 - row_w[r as usize]) / 2 + x;
+        let x0 = (w as i32 - block_w) / 2 + x;
         let y = 8 + r * ROW_H + ROW_H / 2;
         draw_swatch(area, (x0, y), &e.swatch)?;
         area.draw(&Text::new(
@@ -259,11 +266,216 @@ pub(crate) fn draw_swatch(area: &Area, (x, y): (i32, i32), swatch: &Swatch) -> R
             }
             Ok(())
         }
+        Swatch::Dash {
+            colour,
+            width,
+            on,
+            off,
+        } => {
+            let (on, off) = (*on as i32, *off as i32);
+            let mut a = 0;
+            while a < SWATCH_W {
+                let b = if off == 0 {
+                    SWATCH_W
+                } else {
+                    (a + on).min(SWATCH_W)
+                };
+                area.draw(&PathElement::new(
+                    vec![(x + a, y), (x + b, y)],
+                    colour.stroke_width(*width),
+                ))
+                .map_err(err)?;
+                a = b + off.max(1);
+            }
+            Ok(())
+        }
         Swatch::Patch(c) => {
             let r = [(x + 2, y - 10), (x + SWATCH_W - 2, y + 10)];
             area.draw(&Rectangle::new(r, c.filled())).map_err(err)?;
             area.draw(&Rectangle::new(r, RGBColor(120, 120, 120).stroke_width(1)))
                 .map_err(err)
         }
+    }
+}
+
+/// Render tests for the chart kinds built on the key: the scatter grid, the dot plot, decision
+/// panels with probabilities and predictions, and the contour small multiples.
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use super::*;
+
+    /// Render twice into two files; require a 1200 px wide, non-blank PNG and byte-identical files.
+    fn twice(name: &str, draw: impl Fn(&Path) -> Result<()>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            tmp.path().join(format!("{name}_a.png")),
+            tmp.path().join(format!("{name}_b.png")),
+        );
+        draw(&a).unwrap();
+        draw(&b).unwrap();
+        let img = image::open(&a).unwrap().to_rgb8();
+        assert_eq!(img.width(), WIDTH, "{name}");
+        let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| [p[0], p[1], p[2]]).collect();
+        colours.sort();
+        colours.dedup();
+        assert!(
+            colours.len() > 8,
+            "{name} has only {} colours",
+            colours.len()
+        );
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{name} renders differently twice"
+        );
+    }
+
+    #[test]
+    fn scatter_grid_renders() {
+        twice("scatter_grid", |p| {
+            let pts = |k: f64| -> Vec<(f64, f64)> {
+                (0..60)
+                    .map(|i| {
+                        let v = (i as f64 * 0.37).sin();
+                        (v, v * k)
+                    })
+                    .collect()
+            };
+            let group = |l: &str, k: f64, c: usize, m: Marker| PointGroup {
+                label: l.into(),
+                points: pts(k),
+                colour: colour(c),
+                marker: m,
+            };
+            ScatterGrid::new("Gradients", "numerical", "analytical", 2)
+                .panel(ScatterPanel {
+                    title: "correct".into(),
+                    groups: vec![group("W1", 1.0, 0, Marker::Circle)],
+                })
+                .panel(ScatterPanel {
+                    title: "bug".into(),
+                    groups: vec![
+                        group("W1", -0.5, 0, Marker::Circle),
+                        group("b1", 2.0, 1, Marker::Triangle),
+                    ],
+                })
+                .render(p)
+        });
+    }
+
+    #[test]
+    fn dot_plot_renders() {
+        twice("dots", |p| {
+            let mut d = DotPlot::new(
+                "Errors",
+                "relative error (log)",
+                vec!["a".into(), "b".into()],
+            )
+            .lanes(3)
+            .vline("threshold 1e-6", 1e-6);
+            for row in 0..2 {
+                for lane in 0..3 {
+                    d = d.dot(Dot {
+                        row,
+                        lane,
+                        value: 10f64.powi(-(lane as i32) * 3 - row as i32),
+                        colour: colour(lane),
+                        marker: [Marker::Circle, Marker::Triangle, Marker::Square][lane],
+                        label: format!("t{lane}"),
+                    });
+                }
+            }
+            d.render(p)
+        });
+        // A threshold line is a dot plot's reason to exist: a dot outside any row is an error.
+        let bad = DotPlot::new("x", "y", vec!["a".into()]).dot(Dot {
+            row: 3,
+            lane: 0,
+            value: 1.0,
+            colour: colour(0),
+            marker: Marker::Circle,
+            label: "t".into(),
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(bad.render(&tmp.path().join("bad.png")).is_err());
+    }
+
+    #[test]
+    fn decision_panels_with_probabilities_render() {
+        let n = 30;
+        let probs: Vec<Vec<Vec<f64>>> = (0..n)
+            .map(|r| {
+                (0..n)
+                    .map(|c| {
+                        let p1 = 1.0 / (1.0 + (-((r + c) as f64 - n as f64) / 4.0).exp());
+                        vec![1.0 - p1, p1]
+                    })
+                    .collect()
+            })
+            .collect();
+        let grid: Vec<Vec<usize>> = probs
+            .iter()
+            .map(|row| row.iter().map(|p| usize::from(p[1] > 0.5)).collect())
+            .collect();
+        let points: Vec<(f64, f64, usize)> = (0..40)
+            .map(|i| {
+                (
+                    (i % 10) as f64 / 5.0 - 1.0,
+                    (i / 10) as f64 / 2.0 - 1.0,
+                    i % 2,
+                )
+            })
+            .collect();
+        let predicted: Vec<usize> = (0..40).map(|i| (i / 3) % 2).collect();
+        let panel = DecisionPanel {
+            title: "moons".into(),
+            subtitle: "val 98%".into(),
+            x_range: (-1.0, 1.0),
+            y_range: (-1.0, 1.0),
+            grid,
+            probs,
+            points,
+            predicted,
+        };
+        // Four panels fill a 2-column grid (key in a strip); three leave a cell for the key.
+        twice("decision_full", |p| {
+            decision_boundaries("D", &vec![panel.clone(); 4], 2, p)
+        });
+        twice("decision_spare", |p| {
+            decision_boundaries("D", &vec![panel.clone(); 3], 2, p)
+        });
+        // The 0.5 contour of p1 = sigmoid((r + c - n) / 4) is the anti-diagonal r + c = n.
+        let segs = panel.boundary();
+        assert!(!segs.is_empty());
+        let cell = 2.0 / n as f64;
+        for s in segs {
+            for (x, y) in s {
+                let (c, r) = ((x + 1.0) / cell - 0.5, (y + 1.0) / cell - 0.5);
+                assert!(
+                    (r + c - n as f64).abs() < 1e-6,
+                    "({x}, {y}) is off the boundary"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn contour_small_multiples_render() {
+        twice("contour_grid", |p| {
+            let rosen = |x: f64, y: f64| (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
+            let path = |k: f64| -> Vec<(f64, f64)> {
+                (0..100)
+                    .map(|i| (-1.5 + i as f64 * 0.025 * k, 2.0 - i as f64 * 0.01))
+                    .collect()
+            };
+            ContourPaths::new("Rosenbrock", (-2.0, 2.0), (-1.0, 3.0), rosen)
+                .path("a", path(1.0))
+                .path("b", path(0.8))
+                .path_with_values("c", path(0.5), vec![(0.0, 10.0), (50.0, 1.0), (99.0, 1e-3)])
+                .log_levels()
+                .minimum((1.0, 1.0))
+                .render(p)
+        });
     }
 }

@@ -790,6 +790,7 @@ mod tests {
                 y_range: (-1.0, 1.0),
                 grid,
                 points,
+                ..Default::default()
             };
             decision_boundaries("Decision boundaries", &[panel.clone(), panel], 2, p)
         });

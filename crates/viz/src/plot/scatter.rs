@@ -278,12 +278,12 @@ impl ScatterGrid {
             let scratch = BitMapBackend::with_buffer(&mut buf, (WIDTH, 10)).into_drawing_area();
             key_height(&scratch, &key, WIDTH as i32 - 40)?
         };
-        let height = 50 + rows as u32 * (side + 40) + key_h;
+        let height = 58 + rows as u32 * (side + 40) + key_h;
         render_png(path, height, |root| {
             let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
-            let (w, h) = area.dim_in_pixel();
+            let (_, h) = area.dim_in_pixel();
             let (grid, key_area) = area.split_vertically(h - key_h);
-            let _ = w;
+            let grid = grid.margin(8, 0, 0, 0);
             for (cell, p) in grid
                 .split_evenly((rows, self.cols))
                 .iter()

@@ -529,6 +529,28 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         "val loss",
     ]);
     let mut missed = Vec::new();
+    // Misclassified validation points, from the stored predictions (older records lack them).
+    let mut wrong_parts = Vec::new();
+    for (name, rec, _) in &classifiers {
+        let g: DecisionGrid = rec.artifact("decision_grid")?;
+        if g.val_pred.len() == g.val_points.len() && !g.val_pred.is_empty() {
+            let n = g
+                .val_points
+                .iter()
+                .zip(&g.val_pred)
+                .filter(|(p, &k)| p.2 != k)
+                .count();
+            wrong_parts.push(format!("{name} {n} of {}", g.val_points.len()));
+        }
+    }
+    let wrong = if wrong_parts.is_empty() {
+        "misclassified points not recorded".to_string()
+    } else {
+        format!(
+            "misclassified validation points: {}",
+            wrong_parts.join(", ")
+        )
+    };
     for (i, (name, rec, run)) in classifiers.iter().enumerate() {
         let target = run.target_val_acc;
         let met = target.map(|t| val_acc[i] >= t);
@@ -633,8 +655,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             "{targets_met} (validation accuracy: {}). The decision regions follow the data's \
              shape — curved for moons and spirals, a closed ring for circles, quadrants for \
              XOR — which a linear model cannot do; the non-linearity of the hidden layers is \
-             what bends them.{gap_text} The remaining errors sit where the noise makes the \
-             classes overlap.",
+             what bends them.{gap_text} The remaining errors ({wrong}; crossed out in the \
+             figure) sit where the noise makes the classes overlap.",
             per_dataset.join(", ")
         ),
     });

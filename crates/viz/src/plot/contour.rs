@@ -221,12 +221,7 @@ impl ContourPaths {
         })
     }
 
-    fn draw_panel(
-        &self,
-        cell: &Area,
-        i: usize,
-        lines: &[Level],
-    ) -> Result<()> {
+    fn draw_panel(&self, cell: &Area, i: usize, lines: &[Level]) -> Result<()> {
         let (label, pts) = &self.paths[i];
         let th = centred_title(cell, label, bold(PANEL_TITLE_PX))?;
         let (_, body) = cell.split_vertically(th);

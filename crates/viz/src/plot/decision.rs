@@ -221,8 +221,8 @@ fn draw_panel(cell: &Area, p: &DecisionPanel, classes: usize) -> Result<()> {
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("x1")
-        .y_desc("x2")
+        .x_desc("x1 (unitless)")
+        .y_desc("x2 (unitless)")
         .axis_desc_style(font(LABEL_PX))
         .label_style(font(TICK_PX))
         .x_labels(5)

@@ -13,10 +13,10 @@ fn documents(root: &Path) -> Vec<PathBuf> {
         "experiments_log.md",
         "visualizations/README.md",
     ]
-        .iter()
-        .map(|d| root.join(d))
-        .filter(|p| p.exists())
-        .collect();
+    .iter()
+    .map(|d| root.join(d))
+    .filter(|p| p.exists())
+    .collect();
     if let Ok(crates) = std::fs::read_dir(root.join("crates")) {
         let mut more: Vec<PathBuf> = crates
             .flatten()

@@ -141,14 +141,6 @@ pub fn key_figures(phases: &[(String, Vec<LogEntry>)]) -> String {
     out
 }
 
-/// A bare file name, for entries not yet described: its empty caption makes [`figure_index`] fail,
-/// so it cannot reach the committed index.
-impl From<&str> for Figure {
-    fn from(file: &str) -> Figure {
-        Figure::new(file, FigureKind::EvaluationTables, "")
-    }
-}
-
 /// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens.
 pub fn heading_anchor(title: &str) -> String {
     title
@@ -547,7 +539,7 @@ mod tests {
         assert!(idx.contains("experiments_log.md#m1--does-backprop-match-1)"));
         assert!(idx.contains("### Phase 2"));
         // A figure without a caption, or listed twice, is refused.
-        b.figures = vec!["m4_c.png".into()];
+        b.figures = vec![Figure::new("m4_c.png", FigureKind::LossCurves, " ")];
         assert!(figure_index(&[("Phase 2".into(), vec![b.clone()])]).is_err());
         b.figures = vec![Figure::new("m1_a.png", FigureKind::LossCurves, "again")];
         assert!(figure_index(&[("P".into(), vec![a, b])]).is_err());

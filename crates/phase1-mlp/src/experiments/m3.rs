@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use viz::log::LogEntry;
+use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{ContourPaths, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::{metric_table, MetricCol};
@@ -570,7 +570,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             cfg.seeds
         ),
         results: table,
-        figures: vec!["m3_optimizer_comparison.png".into()],
+        figures: vec![Figure::new(
+            "m3_optimizer_comparison.png",
+            FigureKind::OptimizerComparisons,
+            "training loss of the same MLP under six optimizers at the rates in the key, mean ± std \
+             over seeds.",
+        )],
         discussion: {
             let fastest = steps_to
                 .iter()
@@ -679,7 +684,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             scfg.loss_cap
         ),
         results: table,
-        figures: vec!["m3_lr_sensitivity.png".into()],
+        figures: vec![Figure::new(
+            "m3_lr_sensitivity.png",
+            FigureKind::OptimizerComparisons,
+            "final training loss against learning rate for every optimizer: each one's tuned rate \
+             and where it diverges.",
+        )],
         discussion: format!(
             "{}. Momentum with coefficient 0.9 takes steps about 1/(1 - 0.9) = 10 times larger \
              than SGD at the same rate once the velocity has built up, so its best rate is \
@@ -730,7 +740,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             pcfg.start.0, pcfg.start.1, pcfg.steps
         ),
         results: table,
-        figures: vec!["m3_optimizer_paths.png".into()],
+        figures: vec![Figure::new(
+            "m3_optimizer_paths.png",
+            FigureKind::OptimizerComparisons,
+            "each optimizer's path on the Rosenbrock function, one panel each on labelled contours, \
+             and f along every path.",
+        )],
         discussion: format!(
             "After {} steps: {}. The valley's walls are about a thousand times steeper than its \
              floor (the Hessian's eigenvalues near the start differ by that much), so plain SGD \

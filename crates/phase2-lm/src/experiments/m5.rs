@@ -355,8 +355,7 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
                 FigureKind::AttentionHeatmaps,
                 "what every head of the trained m6 character model attends to on a line of Shakespeare, \
                  every character labelled.",
-            )
-            .key(),
+            ),
             Figure::new(
                 "m5_head_specialization.png",
                 FigureKind::AttentionHeatmaps,

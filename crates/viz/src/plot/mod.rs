@@ -637,7 +637,7 @@ pub(crate) fn wrap(area: &Area, text: &str, px: u32, width: i32) -> Vec<String> 
 /// than the panel (a title is never clipped), and return the area below it.
 pub(crate) fn panel_title<'a>(area: &Area<'a>, text: &str) -> Result<Area<'a>> {
     let (w, _) = area.dim_in_pixel();
-    let lines = wrap(area, text, PANEL_TITLE_PX, w as i32 - 16);
+    let lines = wrap(area, text, PANEL_TITLE_PX, w as i32 - 40);
     let line_h = PANEL_TITLE_PX as i32 + 6;
     let style = TextStyle::from(bold(PANEL_TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Top));
     for (i, line) in lines.iter().enumerate() {

@@ -103,40 +103,34 @@ fn main() -> anyhow::Result<()> {
         2,
         &out.join("decision.png"),
     )?;
-    let good: Vec<(f64, f64)> = (1..200)
-        .map(|i| {
-            let v = 1e-6 * 1.07f64.powi(i);
-            (v, v * (1.0 + 1e-8))
+    let line = |k: f64| -> Vec<(f64, f64)> {
+        (0..60)
+            .map(|i| {
+                let x = i as f64 / 30.0 - 1.0;
+                (x, k * x + 0.02 * ((i * 7) % 5) as f64)
+            })
+            .collect()
+    };
+    ScatterGrid::new("Gradient check", "numerical", "analytical", 2)
+        .panel(ScatterPanel {
+            title: "correct".into(),
+            groups: vec![PointGroup {
+                label: "W1".into(),
+                colour: colour(0),
+                marker: Marker::Circle,
+                points: line(1.0),
+            }],
         })
-        .collect();
-    let bad: Vec<(f64, f64)> = (1..100)
-        .map(|i| {
-            let v = 1e-5 * 1.1f64.powi(i);
-            (v, v * (0.3 + (i % 4) as f64))
+        .panel(ScatterPanel {
+            title: "bug".into(),
+            groups: vec![PointGroup {
+                label: "W1".into(),
+                colour: colour(0),
+                marker: Marker::Circle,
+                points: line(0.3),
+            }],
         })
-        .collect();
-    Scatter::new(
-        "Gradient check",
-        "numerical gradient |∂L/∂θ|",
-        "analytical gradient |∂L/∂θ|",
-    )
-    .group("correct backward", good)
-    .group("buggy backward", bad)
-    .log_log()
-    .identity_line()
-    .render(&out.join("scatter.png"))?;
-    Histogram::new("Pre-activations", "value")
-        .group(
-            "layer 1",
-            (0..800).map(|i| ((i * 37) % 100) as f64 / 20.0).collect(),
-        )
-        .group(
-            "layer 2",
-            (0..800)
-                .map(|i| ((i * 91) % 60) as f64 / 20.0 + 1.0)
-                .collect(),
-        )
-        .render(&out.join("hist.png"))?;
+        .render(&out.join("scatter.png"))?;
     GroupedBars::new(
         "Training throughput",
         "tokens / s",
@@ -162,6 +156,12 @@ fn main() -> anyhow::Result<()> {
         .log_levels()
         .labels("x", "y")
         .render(&out.join("contour.png"))?;
-    println!("gallery: wrote 8 figures into {}", out.display());
+    let n = std::fs::read_dir(&out)?
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "png"))
+        })
+        .count();
+    println!("gallery: {n} figures in {}", out.display());
     Ok(())
 }

@@ -418,10 +418,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let rows: Vec<TokenizerRow> = tok.artifact("tokenizers")?;
     let mut chart = LineChart::new(
         "Byte-level BPE on tiny-shakespeare: bytes per token (validation split)",
-        "vocabulary size (log scale)",
+        "vocabulary size (tokens, log scale)",
         "bytes per token",
     )
-    .log_x();
+    .log_x()
+    // Labelled at the vocabulary sizes the sweep trained.
+    .x_ticks(
+        rows.iter()
+            .filter(|r| r.kind == "bpe")
+            .map(|r| r.vocab_size as f64)
+            .collect(),
+    );
     for regex_split in [false, true] {
         let points: Vec<(f64, f64)> = rows
             .iter()

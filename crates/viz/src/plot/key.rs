@@ -220,26 +220,38 @@ pub(crate) fn draw_key(area: &Area, entries: &[KeyEntry]) -> Result<()> {
     Ok(())
 }
 
-/// Draws `text` centred at the top of `area` in `style`, failing if it is wider than the area (a
-/// clipped title is a defect, not a rendering detail). Returns the height used.
+/// The lines `text` wraps onto at the top of `area` in `style`, and the height of one line.
+fn title_lines(area: &Area, text: &str, style: &TextStyle) -> Result<(Vec<String>, u32)> {
+    let (w, _) = area.dim_in_pixel();
+    let (_, line_h) = area.estimate_text_size("Ag", style).map_err(err)?;
+    Ok((wrap(area, text, style, w as i32 - 40), line_h))
+}
+
+/// Height [`centred_title`] uses for `text` in `area`.
+pub(crate) fn title_height(area: &Area, text: &str, style: FontDesc<'static>) -> Result<u32> {
+    let (lines, line_h) = title_lines(area, text, &TextStyle::from(style))?;
+    Ok((line_h + 4) * lines.len() as u32 + 4)
+}
+
+/// Draws `text` centred at the top of `area` in `style`, wrapped at spaces onto as many lines as it
+/// needs to fit the area (a title is never clipped), and returns the height used.
 pub(crate) fn centred_title(area: &Area, text: &str, style: FontDesc<'static>) -> Result<u32> {
     let (w, _) = area.dim_in_pixel();
-    let (tw, th) = area
-        .estimate_text_size(text, &TextStyle::from(style.clone()))
+    let style = TextStyle::from(style);
+    let (lines, line_h) = title_lines(area, text, &style)?;
+    let style = style.pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Center,
+        plotters::style::text_anchor::VPos::Top,
+    ));
+    for (i, line) in lines.iter().enumerate() {
+        area.draw(&Text::new(
+            line.clone(),
+            (w as i32 / 2, 4 + (line_h as i32 + 4) * i as i32),
+            style.clone(),
+        ))
         .map_err(err)?;
-    if tw + 8 > w {
-        bail!("title `{text}` ({tw} px) does not fit its {w} px panel");
     }
-    area.draw(&Text::new(
-        text.to_string(),
-        (w as i32 / 2, 4),
-        TextStyle::from(style).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Top,
-        )),
-    ))
-    .map_err(err)?;
-    Ok(th + 8)
+    Ok((line_h + 4) * lines.len() as u32 + 4)
 }
 
 /// The swatch of a key entry, its left end at `x` and vertical centre at `y`, drawn as the plot

@@ -71,6 +71,8 @@ pub struct LineChart {
     pub height: u32,
     /// A fixed y range instead of the data's (small multiples share one).
     pub y_range: Option<(f64, f64)>,
+    /// Labelled x ticks chosen by the caller (e.g. the values a sweep used).
+    pub x_ticks: Option<Vec<f64>>,
 }
 
 impl LineChart {
@@ -90,6 +92,7 @@ impl LineChart {
             hlines: Vec::new(),
             height: 800,
             y_range: None,
+            x_ticks: None,
         }
     }
     pub fn series(mut self, s: Series) -> Self {
@@ -112,6 +115,11 @@ impl LineChart {
     /// A labelled horizontal reference line (a target, another implementation's number).
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
+        self
+    }
+    /// Label the x axis at exactly these values (those inside the range).
+    pub fn x_ticks(mut self, ticks: Vec<f64>) -> Self {
+        self.x_ticks = Some(ticks);
         self
     }
     /// Fix the y axis to `lo..hi` (no padding added).
@@ -234,16 +242,15 @@ impl LineChart {
 
     /// Draw into `area`: a panel title if given, the plot, and — when `legend` — a legend inside the
     /// plot where it covers no line, or else in a strip above the plot.
-    fn draw(&self, area: &Area, title: Option<&str>, legend: bool) -> Result<()> {
+    fn draw(&self, area: &Area, title: Option<(&str, u32)>, legend: bool) -> Result<()> {
         let (xr, yr) = self.ranges()?;
         let area = match title {
-            Some(t) => panel_title(area, t)?,
+            Some((t, reserve)) => panel_title(area, t, reserve)?,
             None => area.clone(),
         };
-        let (xa, ya) = (
-            NumAxis::new(xr.clone(), self.log_x),
-            NumAxis::new(yr, self.log_y),
-        );
+        let mut xa = NumAxis::new(xr.clone(), self.log_x);
+        xa.fixed = self.x_ticks.clone();
+        let ya = NumAxis::new(yr, self.log_y);
         type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<NumAxis, NumAxis>>;
         fn build<'a, 'b>(a: &'a Area<'b>, xa: &NumAxis, ya: &NumAxis) -> Result<Chart<'a, 'b>> {
             ChartBuilder::on(a)
@@ -379,17 +386,24 @@ pub fn line_grid(title: &str, charts: &[LineChart], cols: usize, path: &Path) ->
             draw_key(&top, entries)?;
             area = rest;
         }
-        for (panel, chart) in area.split_evenly((rows, cols)).iter().zip(&charts) {
-            chart.draw(panel, Some(&chart.title), shared.is_none())?;
+        let panels = area.split_evenly((rows, cols));
+        let titles: Vec<&str> = charts.iter().map(|c| c.title.as_str()).collect();
+        let title_h = panel_title_height(&panels[0], &titles)?;
+        for (panel, chart) in panels.iter().zip(&charts) {
+            chart.draw(panel, Some((&chart.title, title_h)), shared.is_none())?;
         }
         Ok(())
     })
 }
 
-/// One key for the whole grid — the union of the panels' entries — when a label means the same line
-/// (colour and dash) in every panel that has it; `None` when panels need keys of their own.
+/// One key for the whole grid — the union of the panels' entries — when every panel plots the same
+/// series and a label means the same line (colour and dash) wherever it appears; `None` when panels
+/// need keys of their own.
 fn shared_key(charts: &[LineChart]) -> Option<Vec<KeyEntry>> {
-    if charts.len() < 2 {
+    let series = |c: &LineChart| c.series.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+    // Only when every panel plots the same series (so a colour means one thing across the figure);
+    // reference lines may differ from panel to panel and join the union.
+    if charts.len() < 2 || charts.iter().any(|c| series(c) != series(&charts[0])) {
         return None;
     }
     let mut union: Vec<KeyEntry> = Vec::new();

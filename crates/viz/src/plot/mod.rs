@@ -21,7 +21,6 @@ mod contour;
 mod decision;
 mod dots;
 mod heatmap;
-mod histogram;
 mod key;
 mod line;
 mod scatter;
@@ -31,10 +30,9 @@ pub use contour::ContourPaths;
 pub use decision::{decision_boundaries, DecisionPanel};
 pub use dots::{Dot, DotPlot};
 pub use heatmap::{heatmap_grid, Heatmap};
-pub use histogram::Histogram;
 pub use key::{KeyEntry, Marker, RGBColor, Swatch};
 pub use line::{ema, line_grid, LineChart, Series};
-pub use scatter::{PointGroup, Scatter, ScatterGrid, ScatterPanel};
+pub use scatter::{PointGroup, ScatterGrid, ScatterPanel};
 
 /// Figure width in pixels.
 pub const WIDTH: u32 = 1200;
@@ -221,56 +219,6 @@ fn padded(lo: f64, hi: f64, log: bool) -> Range<f64> {
     }
 }
 
-/// Which corner has the fewest points, so the legend covers no data.
-fn legend_corner(
-    points: &[(f64, f64)],
-    x: &Range<f64>,
-    y: &Range<f64>,
-    log_x: bool,
-    log_y: bool,
-) -> SeriesLabelPosition {
-    let norm = |v: f64, r: &Range<f64>, log: bool| {
-        if log {
-            (v.log10() - r.start.log10()) / (r.end.log10() - r.start.log10())
-        } else {
-            (v - r.start) / (r.end - r.start)
-        }
-    };
-    let mut counts = [0usize; 4]; // UL, UR, LL, LR
-    for &(px, py) in points {
-        let (u, v) = (norm(px, x, log_x), norm(py, y, log_y));
-        if !(u.is_finite() && v.is_finite()) {
-            continue;
-        }
-        let (left, right, low, high) = (u < 0.45, u > 0.55, v < 0.45, v > 0.55);
-        if high && left {
-            counts[0] += 1;
-        }
-        if high && right {
-            counts[1] += 1;
-        }
-        if low && left {
-            counts[2] += 1;
-        }
-        if low && right {
-            counts[3] += 1;
-        }
-    }
-    let order = [1usize, 0, 3, 2]; // prefer upper right on ties
-    let best = order
-        .iter()
-        .copied()
-        .min_by_key(|&i| counts[i])
-        .unwrap_or(1);
-    [
-        SeriesLabelPosition::UpperLeft,
-        SeriesLabelPosition::UpperRight,
-        SeriesLabelPosition::LowerLeft,
-        SeriesLabelPosition::LowerRight,
-    ][best]
-        .clone()
-}
-
 /// The mesh of a chart with numeric axes: light grid, axis titles, and tick labels without float noise.
 /// Shared by line charts and scatter plots so both read alike.
 fn numeric_mesh<X, Y>(
@@ -367,6 +315,8 @@ pub(crate) struct NumAxis {
     pub lo: f64,
     pub hi: f64,
     pub log: bool,
+    /// Ticks chosen by the chart (e.g. the powers of two a sweep used), instead of computed ones.
+    pub fixed: Option<Vec<f64>>,
 }
 
 impl NumAxis {
@@ -375,11 +325,19 @@ impl NumAxis {
             lo: range.start,
             hi: range.end,
             log,
+            fixed: None,
         }
     }
 
     /// The labelled ticks, at most `max` of them (at least two where the range allows).
     pub fn ticks(&self, max: usize) -> Vec<f64> {
+        if let Some(t) = &self.fixed {
+            return t
+                .iter()
+                .copied()
+                .filter(|v| *v >= self.lo && *v <= self.hi)
+                .collect();
+        }
         let max = max.max(2);
         if self.log && self.lo > 0.0 {
             for set in LOG_MANTISSAS {
@@ -404,6 +362,9 @@ impl NumAxis {
 
     /// Unlabelled grid positions between the labelled ticks.
     pub fn light(&self, max: usize) -> Vec<f64> {
+        if self.fixed.is_some() {
+            return Vec::new();
+        }
         let bold = self.ticks(max);
         if self.log && self.lo > 0.0 {
             let used = LOG_MANTISSAS
@@ -618,12 +579,18 @@ pub(crate) fn free_legend_spot(
 // Titles that fit
 // ------------------------------------------------------------------------------------------------
 
-/// Split `text` into lines no wider than `width` pixels at `px` (breaking at spaces).
-pub(crate) fn wrap(area: &Area, text: &str, px: u32, width: i32) -> Vec<String> {
+/// Split `text` into lines no wider than `width` pixels in `style` (breaking at spaces; a single
+/// word wider than that keeps its own line).
+pub(crate) fn wrap(area: &Area, text: &str, style: &TextStyle, width: i32) -> Vec<String> {
+    let fits = |s: &str| {
+        area.estimate_text_size(s, style)
+            .map(|(w, _)| w as i32 <= width)
+            .unwrap_or(true)
+    };
     let mut lines: Vec<String> = Vec::new();
     for word in text.split(' ') {
         match lines.last_mut() {
-            Some(line) if text_width(area, &format!("{line} {word}"), px) <= width => {
+            Some(line) if fits(&format!("{line} {word}")) => {
                 line.push(' ');
                 line.push_str(word);
             }
@@ -633,23 +600,19 @@ pub(crate) fn wrap(area: &Area, text: &str, px: u32, width: i32) -> Vec<String> 
     lines
 }
 
-/// Draw a bold panel title centred at the top of `area`, wrapped onto more lines if it would be wider
-/// than the panel (a title is never clipped), and return the area below it.
-pub(crate) fn panel_title<'a>(area: &Area<'a>, text: &str) -> Result<Area<'a>> {
-    let (w, _) = area.dim_in_pixel();
-    let lines = wrap(area, text, PANEL_TITLE_PX, w as i32 - 40);
-    let line_h = PANEL_TITLE_PX as i32 + 6;
-    let style = TextStyle::from(bold(PANEL_TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Top));
-    for (i, line) in lines.iter().enumerate() {
-        area.draw(&Text::new(
-            line.clone(),
-            (w as i32 / 2, 6 + line_h * i as i32),
-            style.clone(),
-        ))
-        .map_err(err)?;
-    }
-    let used = 10 + line_h * lines.len() as i32;
-    Ok(area.clone().split_vertically(used).1)
+/// Draw a bold panel title at the top of `area` (wrapped, never clipped) and return the area below,
+/// starting `reserve` pixels down when that is more than the title needs (so the plots of a row of
+/// panels line up whatever their titles' lengths).
+pub(crate) fn panel_title<'a>(area: &Area<'a>, text: &str, reserve: u32) -> Result<Area<'a>> {
+    let used = key::centred_title(area, text, bold(PANEL_TITLE_PX))?;
+    Ok(area.clone().split_vertically(used.max(reserve) + 6).1)
+}
+
+/// Height of the tallest of `titles` as [`panel_title`] draws them in `area`.
+pub(crate) fn panel_title_height(area: &Area, titles: &[&str]) -> Result<u32> {
+    titles.iter().try_fold(0, |h, t| {
+        Ok(h.max(key::title_height(area, t, bold(PANEL_TITLE_PX))?))
+    })
 }
 
 #[cfg(test)]
@@ -793,39 +756,6 @@ mod tests {
                 ..Default::default()
             };
             decision_boundaries("Decision boundaries", &[panel.clone(), panel], 2, p)
-        });
-    }
-
-    #[test]
-    fn scatter_renders() {
-        twice("scatter", 900, |p| {
-            let good: Vec<(f64, f64)> = (1..100)
-                .map(|i| (i as f64 * 1e-3, i as f64 * 1e-3 * (1.0 + 1e-7)))
-                .collect();
-            let bad: Vec<(f64, f64)> = (1..100)
-                .map(|i| (i as f64 * 1e-3, i as f64 * 2e-3))
-                .collect();
-            Scatter::new("Gradient check", "numerical", "analytical")
-                .group("correct", good)
-                .group("buggy", bad)
-                .log_log()
-                .identity_line()
-                .render(p)
-        });
-    }
-
-    #[test]
-    fn histogram_renders() {
-        twice("hist", 800, |p| {
-            let a: Vec<f64> = (0..500).map(|i| ((i * 37) % 100) as f64 / 10.0).collect();
-            let b: Vec<f64> = (0..500)
-                .map(|i| ((i * 91) % 50) as f64 / 10.0 + 3.0)
-                .collect();
-            Histogram::new("Values", "value (units)")
-                .group("a", a)
-                .group("b", b)
-                .bins(20)
-                .render(p)
         });
     }
 

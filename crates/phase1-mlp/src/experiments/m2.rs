@@ -400,18 +400,25 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let mut charts = Vec::new();
     for (name, rec, _) in &classifiers {
         charts.push(
-            LineChart::new(format!("{name}: loss"), "step", "cross-entropy")
+            LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats)")
                 .series(Series::new("train", rec.series("train_loss")))
                 .series(Series::new("validation", rec.series("val_loss")).dashed())
                 .log_y(),
         );
     }
     for (name, rec, run) in &classifiers {
-        let mut c = LineChart::new(format!("{name}: accuracy"), "step", "accuracy")
+        // Zoomed on the top of the scale, where the runs meet (or miss) their targets; the first
+        // steps' climb from chance enters from below.
+        let title = match run.target_val_acc {
+            Some(t) => format!("{name}: accuracy (target {})", pct(t)),
+            None => format!("{name}: accuracy"),
+        };
+        let mut c = LineChart::new(title, "step", "accuracy (fraction correct)")
             .series(Series::new("train", rec.series("train_acc")))
-            .series(Series::new("validation", rec.series("val_acc")).dashed());
+            .series(Series::new("validation", rec.series("val_acc")).dashed())
+            .y_range(0.85, 1.005);
         if let Some(t) = run.target_val_acc {
-            c = c.hline(format!("target {}", pct(t)), t);
+            c = c.hline("validation target (in the panel title)", t);
         }
         charts.push(c);
     }

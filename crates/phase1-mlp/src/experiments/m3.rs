@@ -687,8 +687,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         figures: vec![Figure::new(
             "m3_lr_sensitivity.png",
             FigureKind::OptimizerComparisons,
-            "final training loss against learning rate for every optimizer: each one's tuned rate \
-             and where it diverges.",
+            "final training loss against learning rate for every optimizer (mean ± std over seeds, \
+             capped at 10): the valley of good rates and the climb where training diverges.",
         )],
         discussion: format!(
             "{}. Momentum with coefficient 0.9 takes steps about 1/(1 - 0.9) = 10 times larger \

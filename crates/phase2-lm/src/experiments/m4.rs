@@ -2,7 +2,7 @@
 //!
 //! * `m4_tokenizers`: byte-level BPE trained on the training split at several vocabulary sizes, with
 //!   and without GPT-2's regex pre-split; how many bytes one token carries on the validation split.
-//! * `m4_ngrams`: character n-gram models (interpolated Kneser–Ney, n = 1…5) and a neural bigram
+//! * `m4_ngrams`: character n-gram models (interpolated Kneser–Ney, the orders of the config) and a neural bigram
 //!   trained by gradient descent; validation perplexity per character, and the bigram the network
 //!   learned.
 //!
@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{Heatmap, LineChart, Series};
+use viz::plot::{Heatmap, LineChart, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::Context;
@@ -466,8 +466,15 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .log_y()
     .series(Series::new("validation", val))
     .series(Series::new("training", train).dashed());
+    // The neural bigram is one model with a one-character context: a point at n = 2, not a line.
     if let Some(p) = ng.summary("neural_bigram_val_ppl") {
-        chart = chart.hline(format!("neural bigram, validation ({p:.2})"), p);
+        chart = chart.series(
+            Series::new(
+                format!("neural bigram, validation ({p:.2})"),
+                vec![(2.0, p)],
+            )
+            .points(Marker::Diamond),
+        );
     }
     let path = ctx.figure(FIG_NGRAM);
     chart.render(&path)?;

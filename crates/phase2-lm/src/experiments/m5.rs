@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind};
-use viz::plot::{GroupedBars, Heatmap};
+use viz::plot::{Dot, DotPlot, Heatmap, Marker};
 use viz::record::{Record, RunWriter};
 
 use crate::checkpoint;
@@ -230,6 +230,20 @@ fn show(token: &str) -> String {
     }
 }
 
+/// The attention matrix with the future positions (above the diagonal, which a causal head cannot
+/// see) set to NaN, so the heatmap leaves them blank instead of drawing them as weight 0.
+fn causal_only(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    m.iter()
+        .enumerate()
+        .map(|(q, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(k, &w)| if k > q { f64::NAN } else { w })
+                .collect()
+        })
+        .collect()
+}
+
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let Ok(rec) = Record::load(ctx, MILESTONE, RUN) else {
         return Ok(Vec::new());
@@ -241,7 +255,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     for (l, layer) in maps.maps.iter().enumerate() {
         for (h, m) in layer.iter().enumerate() {
             panels.push(
-                Heatmap::new(format!("layer {l}, head {h}"), m.clone())
+                Heatmap::new(format!("layer {l}, head {h}"), causal_only(m))
                     .x_ticks(ticks.clone())
                     .y_ticks(ticks.clone())
                     .labels("key (character attended to)", "query (character)")
@@ -267,35 +281,46 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let (uni_prev, uni_ind) = uniform_scores(cfg.repeat_len);
     let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let spec = ctx.figure("m5_head_specialization.png");
-    GroupedBars::new(
+    // Dots on a log axis, not bars: a bar's length from an arbitrary floor means nothing there.
+    let mut dots = DotPlot::new(
         format!(
             "Head scores on {} random {}-character sequences, each repeated",
             cfg.n_sequences, cfg.repeat_len
         ),
-        "mean attention weight (log scale)",
+        "mean attention weight on the scored position (log scale)",
         scores
             .iter()
-            .map(|s| format!("L{}H{}", s.layer, s.head))
+            .map(|s| format!("layer {}, head {}", s.layer, s.head))
             .collect(),
     )
-    .group(
-        "previous-token score",
-        scores.iter().map(|s| s.prev_token).collect(),
-    )
-    .group(
-        "induction score",
-        scores.iter().map(|s| s.induction).collect(),
-    )
-    .hline(
-        format!("uniform over the prefix: previous-token {uni_prev:.3}"),
+    .lanes(2)
+    .vline(
+        format!("uniform attention: previous-token {uni_prev:.3}"),
         uni_prev,
     )
-    .hline(
-        format!("uniform over the prefix: induction {uni_ind:.3}"),
+    .vline(
+        format!("uniform attention: induction {uni_ind:.3}"),
         uni_ind,
-    )
-    .log_y()
-    .render(&spec)?;
+    );
+    for (row, s) in scores.iter().enumerate() {
+        for (lane, (value, label, marker)) in [
+            (s.prev_token, "previous-token score", Marker::Circle),
+            (s.induction, "induction score", Marker::Triangle),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            dots = dots.dot(Dot {
+                row,
+                lane,
+                value,
+                colour: viz::plot::colour(if lane == 0 { 0 } else { 2 }),
+                marker,
+                label: label.into(),
+            });
+        }
+    }
+    dots.render(&spec)?;
     Ok(vec![heat, spec])
 }
 

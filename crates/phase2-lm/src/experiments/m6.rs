@@ -948,8 +948,9 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
                     "m6_loss_curves.png",
                     FigureKind::LossCurves,
                     format!(
-                        "the character GPT's training and validation loss over {} steps, its whole-split validation \
-                         loss in the title, against a uniform guess, nanoGPT's published CPU result{versus_ngram}.",
+                        "the character GPT's training and validation loss over {} steps (one seed), the \
+                         whole-split validation loss over all seeds (mean ± sd) in the title, against a uniform \
+                         guess, nanoGPT's published CPU result{versus_ngram}.",
                         c.train.steps
                     ),
                 )
@@ -967,7 +968,7 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
                         "m6_torch_parity.png",
                         FigureKind::Benchmarks,
                         "our trainer and PyTorch from the same initial weights on the same batches: the loss curves \
-                         coincide, and the right panel shows how far apart they are, step by step.",
+                         coincide, and the right panel shows the largest gap in each 20-step window.",
                     )
                     .key(),
                 );

@@ -137,7 +137,7 @@ impl DotPlot {
                 .margin_right(40)
                 .x_label_area_size(80)
                 .y_label_area_size(label_w + 24)
-                .build_cartesian_2d(xr.clone().log_scale(), Categories { n, flip: true })
+                .build_cartesian_2d(NumAxis::new(xr.clone(), true), Categories { n, flip: true })
                 .map_err(err)?;
             let fx = axis_formatter(xr.clone());
             let labels = self.rows.clone();

@@ -461,23 +461,16 @@ impl Scale {
     }
 }
 
-/// `10⁻³`, `0.1`, `1`, `10`: a power of ten as a colour-bar label.
+/// `10⁻³`, `10⁻¹`, `10⁰`: a power of ten as a colour-bar label, every one in the same notation.
 fn pow10(k: i32) -> String {
-    match k {
-        -1 => "0.1".into(),
-        0 => "1".into(),
-        1 => "10".into(),
-        _ => {
-            const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
-            let digits: String = k
-                .unsigned_abs()
-                .to_string()
-                .chars()
-                .map(|d| SUP[d.to_digit(10).unwrap_or(0) as usize])
-                .collect();
-            format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
-        }
-    }
+    const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let digits: String = k
+        .unsigned_abs()
+        .to_string()
+        .chars()
+        .map(|d| SUP[d.to_digit(10).unwrap_or(0) as usize])
+        .collect();
+    format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
 }
 
 /// A vertical colour bar from pixel row `top` (high end) to `bottom` (low end) with its ticks and
@@ -670,8 +663,8 @@ mod tests {
     fn powers_of_ten_read_as_written() {
         assert_eq!(pow10(-4), "10⁻⁴");
         assert_eq!(pow10(-12), "10⁻¹²");
-        assert_eq!(pow10(-1), "0.1");
-        assert_eq!(pow10(0), "1");
+        assert_eq!(pow10(-1), "10⁻¹");
+        assert_eq!(pow10(0), "10⁰");
         assert_eq!(pow10(3), "10³");
     }
 
@@ -681,7 +674,7 @@ mod tests {
         assert!((s.t(1e-2) - 0.5).abs() < 1e-12);
         assert_eq!(s.t(0.0), 0.0);
         let ticks: Vec<String> = s.ticks().into_iter().map(|t| t.1).collect();
-        assert_eq!(ticks, ["10⁻⁴", "10⁻³", "10⁻²", "0.1", "1"]);
+        assert_eq!(ticks, ["10⁻⁴", "10⁻³", "10⁻²", "10⁻¹", "10⁰"]);
     }
 
     #[test]

@@ -159,7 +159,8 @@ impl KeyEntry {
     }
 }
 
-const SWATCH_W: i32 = 34;
+/// Width of a key swatch: long enough to show two periods of every dash pattern in use.
+pub(crate) const SWATCH_W: i32 = 48;
 const GAP: i32 = 10;
 const ROW_H: i32 = 30;
 
@@ -259,25 +260,21 @@ pub(crate) fn centred_title(area: &Area, text: &str, style: FontDesc<'static>) -
 pub(crate) fn draw_swatch(area: &Area, (x, y): (i32, i32), swatch: &Swatch) -> Result<()> {
     match swatch {
         Swatch::Point(m, c) => draw_marker_px(area, (x + SWATCH_W / 2, y), *m, 7, *c),
+        // A dashed line is drawn with plotters' 12-on, 8-off pattern; the swatch repeats it.
         Swatch::Line {
             colour,
             width,
             dashed,
-        } => {
-            let segs: &[(i32, i32)] = if *dashed {
-                &[(0, 12), (22, SWATCH_W)]
-            } else {
-                &[(0, SWATCH_W)]
-            };
-            for &(a, b) in segs {
-                area.draw(&PathElement::new(
-                    vec![(x + a, y), (x + b, y)],
-                    colour.stroke_width(*width),
-                ))
-                .map_err(err)?;
-            }
-            Ok(())
-        }
+        } => draw_swatch(
+            area,
+            (x, y),
+            &Swatch::Dash {
+                colour: *colour,
+                width: *width,
+                on: if *dashed { 12 } else { 0 },
+                off: if *dashed { 8 } else { 0 },
+            },
+        ),
         Swatch::Dash {
             colour,
             width,

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
-use super::key::{draw_key, key_height};
+use super::key::{draw_key, draw_markers, key_height};
 use super::*;
 
 // ------------------------------------------------------------------------------------------------
@@ -21,6 +21,8 @@ pub struct Series {
     /// `(lo, hi)` per point, same length as `points`.
     pub band: Option<Vec<(f64, f64)>>,
     pub dashed: bool,
+    /// Drawn as these markers only, no line (a model measured at a few x values, e.g. one point).
+    pub marker: Option<Marker>,
 }
 
 impl Series {
@@ -30,7 +32,13 @@ impl Series {
             points,
             band: None,
             dashed: false,
+            marker: None,
         }
+    }
+    /// Draw the points as `m` markers instead of a line.
+    pub fn points(mut self, m: Marker) -> Series {
+        self.marker = Some(m);
+        self
     }
     pub fn band(mut self, lo_hi: Vec<(f64, f64)>) -> Series {
         self.band = Some(lo_hi);
@@ -196,10 +204,13 @@ impl LineChart {
     fn legend_entries(&self) -> Vec<KeyEntry> {
         let lines = self.series.iter().enumerate().map(|(i, s)| KeyEntry {
             label: s.label.clone(),
-            swatch: Swatch::Line {
-                colour: colour(i),
-                width: 3,
-                dashed: s.dashed,
+            swatch: match s.marker {
+                Some(m) => Swatch::Point(m, colour(i)),
+                None => Swatch::Line {
+                    colour: colour(i),
+                    width: 3,
+                    dashed: s.dashed,
+                },
             },
         });
         let refs = self
@@ -255,6 +266,7 @@ impl LineChart {
         fn build<'a, 'b>(a: &'a Area<'b>, xa: &NumAxis, ya: &NumAxis) -> Result<Chart<'a, 'b>> {
             ChartBuilder::on(a)
                 .margin(16)
+                .margin_right(36) // room for the last x tick label, centred on the right edge
                 .x_label_area_size(64)
                 .y_label_area_size(100)
                 .build_cartesian_2d(xa.clone(), ya.clone())
@@ -332,7 +344,9 @@ impl LineChart {
                 None => pts,
             };
             let style = c.stroke_width(3);
-            if s.dashed {
+            if let Some(m) = s.marker {
+                draw_markers(&mut chart, &line, m, 7, c.to_rgba())?;
+            } else if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(line, 12, 8, style))
                     .map_err(err)?;

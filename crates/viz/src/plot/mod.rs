@@ -142,7 +142,8 @@ fn render_png(path: &Path, height: u32, draw: impl FnOnce(&Area) -> Result<()>) 
     }
     let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    draw(&root)?;
+    // A few pixels above the figure title.
+    draw(&root.margin(6, 0, 0, 0))?;
     root.present()
         .map_err(|e| anyhow!("writing {}: {e:?}", path.display()))?;
     Ok(())
@@ -475,7 +476,6 @@ pub(crate) fn label_budget(px: u32, horizontal: bool) -> usize {
 // Legends
 // ------------------------------------------------------------------------------------------------
 
-const BOX_SWATCH_W: i32 = 34;
 const BOX_GAP: i32 = 10;
 const BOX_ROW: i32 = 28;
 const BOX_PAD: i32 = 10;
@@ -494,7 +494,7 @@ pub(crate) fn key_box_size(area: &Area, entries: &[KeyEntry]) -> (i32, i32) {
         .max()
         .unwrap_or(0);
     (
-        2 * BOX_PAD + BOX_SWATCH_W + BOX_GAP + text,
+        2 * BOX_PAD + key::SWATCH_W + BOX_GAP + text,
         2 * BOX_PAD + BOX_ROW * entries.len() as i32,
     )
 }
@@ -516,7 +516,7 @@ pub(crate) fn draw_key_box(area: &Area, (x, y): (i32, i32), entries: &[KeyEntry]
         let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Left, VPos::Center));
         area.draw(&Text::new(
             e.label.clone(),
-            (x + BOX_PAD + BOX_SWATCH_W + BOX_GAP, cy),
+            (x + BOX_PAD + key::SWATCH_W + BOX_GAP, cy),
             style,
         ))
         .map_err(err)?;

@@ -1,0 +1,14 @@
+//! Phase 3 (m7–m9): retrieval-augmented generation, built on phase 2's library.
+//!
+//! m7 is retrieval: a collection in the BEIR layout ([`beir`]), metrics computed exactly as
+//! trec_eval computes them ([`metrics`]), and retrievers to compare on it — BM25 over an inverted
+//! index written here ([`bm25`], with [`tokenize`]), dense encoders ([`minilm`]), and a generated
+//! world with known answers ([`world`]).
+
+pub mod beir;
+pub mod bm25;
+pub mod metrics;
+pub mod minilm;
+pub mod retrieve;
+pub mod tokenize;
+pub mod world;

@@ -515,6 +515,42 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         }
         chart.render(&path)?;
         out.push(path);
+        // The verdict itself: each variant's paired difference to the baseline in whole-split loss,
+        // with the 95 % confidence interval the log's "beyond the noise?" column tests against 0.
+        if abl.len() > 1 && seeds > 1 {
+            let st = AblationStats::of(&abl)?;
+            let path = ctx.figure("m6_ablation_effects.png");
+            let d = &st.diffs[1..];
+            GroupedBars::new(
+                format!(
+                    "Ablations: change in whole-split validation loss vs baseline ({} seeds, paired)",
+                    st.n
+                ),
+                "Δ validation loss (nats per character)",
+                st.labels[1..].to_vec(),
+            )
+            .group("mean paired difference", d.iter().map(|x| x.0).collect())
+            .whiskers(
+                format!("95 % confidence interval (± {:.2} s.e.)", st.t_crit),
+                d.iter()
+                    .map(|&(m, se)| (m - st.t_crit * se, m + st.t_crit * se))
+                    .collect(),
+            )
+            .notes(
+                d.iter()
+                    .map(|&x| {
+                        format!(
+                            "{:+.3}\n{}",
+                            x.0,
+                            if st.is_real(x) { "real" } else { "within noise" }
+                        )
+                    })
+                    .collect(),
+            )
+            .hline("no change (baseline)", 0.0)
+            .render(&path)?;
+            out.push(path);
+        }
     }
     if let Some(p) = load(ctx, PARITY_RUN) {
         let path = ctx.figure("m6_torch_parity.png");
@@ -1012,47 +1048,82 @@ fn bpe_vocab(b: &ModelRun) -> String {
     }
 }
 
+/// Whole-split losses of the ablations and their paired differences to the baseline (the first
+/// variant): what the log's table, its verdict and the effects figure all read.
+struct AblationStats {
+    labels: Vec<String>,
+    /// Per variant: mean and sample sd of the whole-split validation loss over seeds.
+    stats: Vec<(f64, f64)>,
+    /// Per variant: paired difference to the baseline, mean and standard error of the mean.
+    diffs: Vec<(f64, f64)>,
+    params: Vec<f64>,
+    /// Seeds per variant.
+    n: usize,
+    /// The two-sided 95 % critical value of Student's t with n − 1 degrees of freedom.
+    t_crit: f64,
+}
+
+impl AblationStats {
+    fn of(abl: &[AblationRuns]) -> Result<AblationStats> {
+        let labels: Vec<String> = abl.iter().map(|a| a.label.clone()).collect();
+        // Per variant, the whole-split loss of each seed, in the config's seed order (paired across
+        // variants: the same seed means the same batches and, where the shapes agree, the same start).
+        let losses: Vec<Vec<f64>> = abl
+            .iter()
+            .map(|a| {
+                a.runs
+                    .iter()
+                    .map(|r| r.require("val_loss_full"))
+                    .collect::<Result<Vec<f64>>>()
+            })
+            .collect::<Result<_>>()?;
+        let stats: Vec<(f64, f64)> = losses.iter().map(|l| mean_sd(l)).collect();
+        let params: Vec<f64> = abl
+            .iter()
+            .map(|a| a.runs[0].require("params"))
+            .collect::<Result<_>>()?;
+        let n = losses[0].len();
+        let diffs: Vec<(f64, f64)> = losses
+            .iter()
+            .map(|l| {
+                let d: Vec<f64> = l.iter().zip(&losses[0]).map(|(a, b)| a - b).collect();
+                let (m, sd) = mean_sd(&d);
+                (m, sd / (d.len() as f64).sqrt())
+            })
+            .collect();
+        // With few seeds the critical value is far more than 2 standard errors.
+        let t_crit = match n.saturating_sub(1) {
+            0 => f64::INFINITY,
+            df => [
+                12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+            ]
+            .get(df - 1)
+            .copied()
+            .unwrap_or(2.0),
+        };
+        Ok(AblationStats {
+            labels,
+            stats,
+            diffs,
+            params,
+            n,
+            t_crit,
+        })
+    }
+
+    /// A difference is real when it exceeds the critical value in standard errors.
+    fn is_real(&self, (m, se): (f64, f64)) -> bool {
+        m.abs() > self.t_crit * se
+    }
+}
+
 fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
     let cfg: AblationExperiment = abl[0].runs[0].config_as()?;
-    let labels: Vec<String> = abl.iter().map(|a| a.label.clone()).collect();
-    // Per variant, the whole-split loss of each seed, in the config's seed order (paired across
-    // variants: the same seed means the same batches and, where the shapes agree, the same start).
-    let losses: Vec<Vec<f64>> = abl
-        .iter()
-        .map(|a| {
-            a.runs
-                .iter()
-                .map(|r| r.require("val_loss_full"))
-                .collect::<Result<Vec<f64>>>()
-        })
-        .collect::<Result<_>>()?;
-    let stats: Vec<(f64, f64)> = losses.iter().map(|l| mean_sd(l)).collect();
-    let params: Vec<f64> = abl
-        .iter()
-        .map(|a| a.runs[0].require("params"))
-        .collect::<Result<_>>()?;
-    let n = losses[0].len();
-    // Paired difference to the baseline per seed: its mean, and the standard error of that mean.
-    let diffs: Vec<(f64, f64)> = losses
-        .iter()
-        .map(|l| {
-            let d: Vec<f64> = l.iter().zip(&losses[0]).map(|(a, b)| a - b).collect();
-            let (m, sd) = mean_sd(&d);
-            (m, sd / (d.len() as f64).sqrt())
-        })
-        .collect();
-    // A difference is real when it exceeds the two-sided 95 % critical value of Student's t with
-    // n − 1 degrees of freedom, in standard errors (with few seeds that is far more than 2).
-    let t_crit = match n.saturating_sub(1) {
-        0 => f64::INFINITY,
-        df => [
-            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-        ]
-        .get(df - 1)
-        .copied()
-        .unwrap_or(2.0),
-    };
-    let is_real = |(m, se): (f64, f64)| m.abs() > t_crit * se;
+    let st = AblationStats::of(abl)?;
+    let (labels, stats, diffs, params, n, t_crit) = (
+        &st.labels, &st.stats, &st.diffs, &st.params, st.n, st.t_crit,
+    );
+    let is_real = |d: (f64, f64)| st.is_real(d);
     let mut table = viz::table::Table::new(&[
         "variant",
         "params",
@@ -1081,7 +1152,7 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
     }
     let table = table.markdown();
     let (mut real, mut noise) = (Vec::new(), Vec::new());
-    for (label, &(m, se)) in labels.iter().zip(&diffs).skip(1) {
+    for (label, &(m, se)) in labels.iter().zip(diffs).skip(1) {
         let text = format!("{label} {m:+.3} ± {se:.3}");
         if is_real((m, se)) {
             real.push(text);
@@ -1117,18 +1188,29 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<viz::log::LogEntry> {
             abl[0].runs[0].provenance()
         ),
         results: table,
-        figures: vec![Figure::new(
+        figures: vec![
+            Figure::new(
+                "m6_ablation_effects.png",
+                FigureKind::EvaluationTables,
+                format!(
+                    "each ablation's paired change in whole-split validation loss against the baseline, with \
+                     its 95 % confidence interval over {n} seeds: an interval that excludes 0 is a real effect."
+                ),
+            ),
+            Figure::new(
             "m6_ablations.png",
             FigureKind::EvaluationTables,
             format!(
-                "validation loss of each ablation (mean and range over {n} seeds) next to the full model's: which \
-                 parts of the GPT matter."
+                "validation loss during training of each ablation (mean and range over {n} seeds, on the fixed \
+                 validation batches) next to the full model's."
             ),
-        )],
+        ),
+        ],
         discussion: format!(
             "Change in whole-split validation loss relative to {} ({:.3}), paired by seed (mean ± standard error over \
-             {n} seeds). {verdict} The figure shows each variant's mean validation curve with the range of its seeds \
-             (the curves use the {} fixed validation batches, the table the whole split).",
+             {n} seeds). {verdict} The first figure draws exactly these differences with their 95 % intervals; the second \
+             shows each variant's mean validation curve with the range of its seeds (the curves use the {} fixed \
+             validation batches, the table and the first figure the whole split).",
             labels[0],
             stats[0].0,
             cfg.train.eval_iters

@@ -145,7 +145,18 @@ impl GroupedBars {
                 let ticks = log_ticks_125(yr.start, yr.end);
                 self.draw_in(&area, yr.clone().log_scale(), yr.start, Some(ticks))
             } else {
-                let base = 0f64.min(lo);
+                // Room below the lowest whisker for the notes of negative bars.
+                let negative_notes = self
+                    .groups
+                    .iter()
+                    .zip(&self.notes)
+                    .any(|(g, n)| n.is_some() && g.1.iter().any(|v| *v < 0.0));
+                let below = if negative_notes {
+                    (hi - lo) * (notes_px + 8.0) / 560.0
+                } else {
+                    0.0
+                };
+                let base = 0f64.min(lo) - below;
                 let yr = base..base + (hi - base) / (1.0 - legend);
                 self.draw_in(&area, yr.clone(), 0f64.max(yr.start), None)
             }
@@ -217,7 +228,10 @@ impl GroupedBars {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
             let centre = |i: usize| i as f64 + 0.1 + gi as f64 * w + w * 0.46;
             // Whiskers: a vertical line with caps a third of the bar wide.
+            // Where each bar's note goes: above the top of a positive bar (and its whisker), below
+            // the bottom of a negative one, so a note never sits on the bar or the zero line.
             let mut tops: Vec<f64> = vals.clone();
+            let mut bottoms: Vec<f64> = vals.clone();
             if let Some((wlabel, ranges)) = &self.whiskers[gi] {
                 let cap = w * 0.15;
                 let ink = RGBColor(0, 0, 0);
@@ -255,23 +269,30 @@ impl GroupedBars {
                             .map_err(err)?;
                     }
                     tops[i] = tops[i].max(b);
+                    bottoms[i] = bottoms[i].min(a);
                 }
             }
             if let Some(texts) = &self.notes[gi] {
                 let style =
                     TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let below = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Top));
                 for (i, text) in texts.iter().enumerate() {
                     if !tops[i].is_finite() {
                         continue;
                     }
                     let lines: Vec<&str> = text.lines().collect();
                     let k = lines.len() as i32;
+                    let negative = vals[i] < 0.0 && !self.log_y;
                     for (j, line) in lines.iter().enumerate() {
-                        let dy = -6 - (k - 1 - j as i32) * NOTE_LINE_PX;
+                        let (anchor, dy, st) = if negative {
+                            (bottoms[i], 6 + j as i32 * NOTE_LINE_PX, &below)
+                        } else {
+                            (tops[i], -6 - (k - 1 - j as i32) * NOTE_LINE_PX, &style)
+                        };
                         chart
                             .draw_series(std::iter::once(
-                                EmptyElement::at((centre(i), tops[i]))
-                                    + Text::new(line.to_string(), (0, dy), style.clone()),
+                                EmptyElement::at((centre(i), anchor))
+                                    + Text::new(line.to_string(), (0, dy), st.clone()),
                             ))
                             .map_err(err)?;
                     }

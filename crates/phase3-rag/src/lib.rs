@@ -7,6 +7,7 @@
 
 pub mod beir;
 pub mod bm25;
+pub mod chunk;
 pub mod metrics;
 pub mod minilm;
 pub mod retrieve;

@@ -475,9 +475,12 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// CISI in the BEIR layout: `$CISI_DIR`, or the workspace's shared copy.
+/// CISI in the BEIR layout: `$CISI_DIR`, or the shared copy beside the checkout (`../shared`, where
+/// CI lays it).
 fn cisi() -> Collection {
-    let dir = std::env::var("CISI_DIR").unwrap_or_else(|_| "/work/shared/data/cisi".into());
+    let dir = std::env::var("CISI_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cisi").into()
+    });
     Collection::load(Path::new(&dir)).expect("CISI in the BEIR layout (set CISI_DIR)")
 }
 

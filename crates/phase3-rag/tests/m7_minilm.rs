@@ -174,14 +174,22 @@ fn m7_minilm_truncated_safetensors_is_an_error_naming_it() {
 }
 
 #[test]
-fn m7_minilm_files_match_the_shared_copies() {
-    // The data cache's sizes for the files; the checksums are checked by the cache on every fetch.
+fn m7_minilm_cache_entries_match_the_shared_copies() {
+    // `../shared/models` is laid out as the data cache would be (`all-MiniLM-L6-v2/<file>`), so
+    // fetching from it checks each entry's size and SHA-256 against the shared bytes: a machine
+    // without `../shared` downloads exactly what the reference vectors were computed from.
+    let shared = root().join("../shared/models");
     for f in phase3_rag::minilm::minilm_files() {
-        let name = f.name.rsplit('/').next().unwrap();
-        let len = std::fs::metadata(dir().join(name)).unwrap().len();
-        assert_eq!(len, f.bytes, "{name}");
-        assert!(f
-            .url
-            .starts_with("https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/"));
+        assert!(
+            f.url
+                .starts_with("https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/"),
+            "{}",
+            f.url
+        );
+        let path = data_cache::fetch_with(&shared, &f, |_, _| {
+            anyhow::bail!("{} should be in ../shared, not downloaded", f.name)
+        })
+        .unwrap();
+        assert_eq!(path, shared.join(&f.name));
     }
 }

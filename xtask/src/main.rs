@@ -61,8 +61,13 @@ fn cli(root: &Path) -> Result<Command> {
             cmd = cmd.subcommand(c);
         }
     }
-    for p in phases::Roadmap::load(root)?.phase {
-        cmd = cmd.subcommand(RunOpts::augment_args(Command::new(p.name).about(p.about)));
+    // Planned phases without a crate get a command that says so (a phase built milestone by
+    // milestone already has its command above).
+    let roadmap = phases::Roadmap::load(root)?;
+    for p in roadmap.phase.iter().filter(|p| roadmap.is_unbuilt(&p.name)) {
+        cmd = cmd.subcommand(RunOpts::augment_args(
+            Command::new(p.name.clone()).about(p.about.clone()),
+        ));
     }
     Ok(cmd)
 }

@@ -8,6 +8,7 @@
 pub mod beir;
 pub mod bm25;
 pub mod chunk;
+pub mod experiments;
 pub mod metrics;
 pub mod minilm;
 pub mod retrieve;

@@ -1,0 +1,532 @@
+//! m7 — retrieval: every retriever of `configs/phase3/m7_retrieval.toml` on every collection of it,
+//! scored exactly as trec_eval scores (see [`crate::metrics`]).
+//!
+//! One record per collection, `records/m7/retrieval_<collection>/`: the mean scores per retriever
+//! in the summary (reproducible bit for bit), recall@k for every k up to the depth and per-query
+//! nDCG@10 as artifacts, and the timings — index build, per-query latency — in an artifact of their
+//! own, so nothing else in the record changes from one run to the next.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{LineChart, Series};
+use viz::record::{Record, RunWriter};
+use viz::Context;
+
+use super::PHASE;
+use crate::beir::Collection;
+use crate::bm25::{Bm25Config, Bm25Index, Bm25Variant};
+use crate::metrics::{evaluate_collection, Evaluation, Run};
+use crate::retrieve::Retriever;
+use crate::tokenize::{Stemmer, StopWords};
+
+pub const MILESTONE: &str = "m7";
+/// The experiment (config `configs/phase3/m7_retrieval.toml`).
+pub const RETRIEVAL: &str = "m7_retrieval";
+const FIG_RECALL: &str = "m7_recall_at_k.png";
+
+/// `configs/phase3/m7_retrieval.toml`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// Hits kept per query (recall@depth and MAP are cut there).
+    pub depth: usize,
+    /// The recall columns of the table.
+    pub recall_at: Vec<usize>,
+    pub collection: Vec<CollectionSpec>,
+    pub retriever: Vec<RetrieverSpec>,
+}
+
+/// A collection in the BEIR layout, and published numbers on it to compare with.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSpec {
+    pub name: String,
+    /// Folder name, looked up in the data cache and then in `../shared/data/`.
+    pub dir: String,
+    /// Retriever name → a published nDCG@10 of that retriever's setting on these files.
+    #[serde(default)]
+    pub reference: BTreeMap<String, f64>,
+}
+
+/// One retriever to build on each collection.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RetrieverSpec {
+    /// BM25 over this crate's inverted index ([`crate::bm25`]).
+    Bm25 {
+        name: String,
+        #[serde(default)]
+        bm25: Bm25Config,
+    },
+}
+
+impl RetrieverSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            RetrieverSpec::Bm25 { name, .. } => name,
+        }
+    }
+
+    /// Build the retriever over `collection` (indexing `title + " " + text`).
+    pub fn build(&self, collection: &Collection) -> Result<Box<dyn Retriever>> {
+        match self {
+            RetrieverSpec::Bm25 { bm25, .. } => Ok(Box::new(Bm25Index::build(
+                bm25.clone(),
+                collection
+                    .docs
+                    .iter()
+                    .map(|d| (d.id.clone(), format!("{} {}", d.title, d.text))),
+            )?)),
+        }
+    }
+}
+
+/// Where a collection folder is: the data cache first, then `../shared/data/` beside the checkout.
+pub fn find_collection(ctx: &Context, dir: &str) -> Result<PathBuf> {
+    let candidates = [
+        ctx.data_cache.join(dir),
+        ctx.root.join("..").join("shared").join("data").join(dir),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.join("corpus.jsonl").is_file())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "collection `{dir}` not found: put it in the BEIR layout (corpus.jsonl, queries.jsonl, \
+                 qrels/test.tsv) at {} or {}",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
+}
+
+/// One retriever measured on one collection.
+pub struct Measured {
+    pub name: String,
+    pub eval: Evaluation,
+    /// Mean recall@k for k = 1..=depth.
+    pub recall_curve: Vec<f64>,
+    pub timings: Timings,
+}
+
+/// Wall-clock measurements, kept apart from the scores (they differ from run to run).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Timings {
+    pub index_s: f64,
+    pub query_p50_ms: f64,
+    pub query_p95_ms: f64,
+    pub queries_per_s: f64,
+}
+
+/// Build `spec` on `collection`, run every query to `depth`, and score the run.
+pub fn measure(spec: &RetrieverSpec, collection: &Collection, depth: usize) -> Result<Measured> {
+    let t = Instant::now();
+    let retriever = spec
+        .build(collection)
+        .with_context(|| format!("building retriever `{}`", spec.name()))?;
+    let index_s = t.elapsed().as_secs_f64();
+    let mut run = Run::new();
+    let mut latencies = Vec::with_capacity(collection.queries.len());
+    let all = Instant::now();
+    for q in &collection.queries {
+        let t = Instant::now();
+        let hits = retriever
+            .search(&q.text, depth)
+            .with_context(|| format!("`{}` searching query {}", spec.name(), q.id))?;
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        run.insert(q.id.clone(), hits);
+    }
+    let total_s = all.elapsed().as_secs_f64();
+    let depths: Vec<usize> = (1..=depth).collect();
+    let eval = evaluate_collection(&run, collection, &depths)?;
+    let recall_curve = depths.iter().map(|k| eval.mean.recall[k]).collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    Ok(Measured {
+        name: spec.name().to_string(),
+        eval,
+        recall_curve,
+        timings: Timings {
+            index_s,
+            query_p50_ms: pct(0.5),
+            query_p95_ms: pct(0.95),
+            queries_per_s: collection.queries.len() as f64 / total_s.max(1e-9),
+        },
+    })
+}
+
+/// Runs the experiment: every retriever on every collection, one record per collection.
+pub fn run_retrieval(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (RetrievalConfig, toml::Value) = ctx.load_config(PHASE, RETRIEVAL)?;
+    ensure!(cfg.depth >= 1, "m7_retrieval: `depth` must be at least 1");
+    ensure!(
+        cfg.recall_at.iter().all(|&k| (1..=cfg.depth).contains(&k)),
+        "m7_retrieval: every `recall_at` value must be between 1 and `depth` ({})",
+        cfg.depth
+    );
+    let mut parts = Vec::new();
+    for spec in &cfg.collection {
+        let dir = find_collection(ctx, &spec.dir)?;
+        let collection = Collection::load(&dir)?;
+        let mut rec = RunWriter::create(ctx, MILESTONE, &record_name(&spec.name), &raw, 0)?;
+        let bar = ctx.progress(cfg.retriever.len() as u64, &format!("m7 {}", spec.name));
+        let mut timings = BTreeMap::new();
+        let mut curves = BTreeMap::new();
+        let mut per_query = BTreeMap::new();
+        let mut best: Option<(String, f64)> = None;
+        for r in &cfg.retriever {
+            let m = measure(r, &collection, cfg.depth)?;
+            let name = &m.name;
+            for (k, v) in &m.eval.mean.recall {
+                if cfg.recall_at.contains(k) {
+                    rec.summary(&format!("{name}/recall_{k}"), *v);
+                }
+            }
+            rec.summary(&format!("{name}/ndcg_cut_10"), m.eval.mean.ndcg_cut_10);
+            rec.summary(&format!("{name}/map"), m.eval.mean.ap);
+            rec.summary(&format!("{name}/recip_rank"), m.eval.mean.recip_rank);
+            rec.summary(&format!("{name}/mrr_10"), m.eval.mean.recip_rank_cut_10);
+            rec.summary(
+                &format!("{name}/queries_scored"),
+                m.eval.per_query.len() as f64,
+            );
+            let ndcg: BTreeMap<String, f64> = m
+                .eval
+                .per_query
+                .iter()
+                .map(|(q, s)| (q.clone(), s.ndcg_cut_10))
+                .collect();
+            per_query.insert(name.clone(), ndcg);
+            curves.insert(name.clone(), m.recall_curve.clone());
+            timings.insert(name.clone(), m.timings.clone());
+            if best.as_ref().is_none_or(|b| m.eval.mean.ndcg_cut_10 > b.1) {
+                best = Some((name.clone(), m.eval.mean.ndcg_cut_10));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        rec.summary("docs", collection.docs.len() as f64);
+        rec.summary("queries", collection.queries.len() as f64);
+        rec.summary("judged_queries", collection.judged_queries().len() as f64);
+        rec.artifact("recall_curves", &curves)?;
+        rec.artifact("ndcg_per_query", &per_query)?;
+        rec.artifact("timings", &timings)?;
+        let queries: BTreeMap<&str, &str> = collection
+            .queries
+            .iter()
+            .map(|q| (q.id.as_str(), q.text.as_str()))
+            .collect();
+        rec.artifact("queries", &queries)?;
+        rec.finish()?;
+        if let Some((who, v)) = best {
+            parts.push(format!("{}: best nDCG@10 {v:.3} ({who})", spec.name));
+        }
+    }
+    Ok(parts.join("; "))
+}
+
+fn record_name(collection: &str) -> String {
+    format!("retrieval_{collection}")
+}
+
+/// The records of the config's collections that exist, with their collection spec.
+fn records(ctx: &Context) -> Result<Vec<(CollectionSpec, Record)>> {
+    let (cfg, _): (RetrievalConfig, toml::Value) = ctx.load_config(PHASE, RETRIEVAL)?;
+    Ok(cfg
+        .collection
+        .into_iter()
+        .filter_map(|c| {
+            let r = Record::load(ctx, MILESTONE, &record_name(&c.name)).ok()?;
+            Some((c, r))
+        })
+        .collect())
+}
+
+/// The retriever names of a record, in config order.
+fn retriever_names(rec: &Record) -> Result<Vec<String>> {
+    let cfg: RetrievalConfig = rec.config_as()?;
+    Ok(cfg.retriever.iter().map(|r| r.name().to_string()).collect())
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let recs = records(ctx)?;
+    if recs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut charts = Vec::new();
+    for (spec, rec) in &recs {
+        let curves: BTreeMap<String, Vec<f64>> = rec.artifact("recall_curves")?;
+        let mut chart = LineChart::new(
+            format!(
+                "{}: {} documents, {} judged queries",
+                spec.name,
+                rec.require("docs")?,
+                rec.require("judged_queries")?
+            ),
+            "k (documents retrieved, log scale)",
+            "mean recall@k",
+        )
+        .log_x();
+        for name in retriever_names(rec)? {
+            let curve = curves.get(&name).ok_or_else(|| {
+                anyhow!(
+                    "record {} has no recall curve for `{name}`",
+                    rec.dir.display()
+                )
+            })?;
+            let pts = curve
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| ((i + 1) as f64, r))
+                .collect();
+            chart = chart.series(Series::new(name, pts));
+        }
+        charts.push(chart);
+    }
+    let path = ctx.figure(FIG_RECALL);
+    if charts.len() == 1 {
+        let mut c = charts.remove(0);
+        c.title = format!("Recall@k of every retriever — {}", c.title);
+        c.render(&path)?;
+    } else {
+        viz::plot::line_grid("Recall@k of every retriever", &charts, 1, &path)?;
+    }
+    Ok(vec![path])
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let recs = records(ctx)?;
+    if recs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cfg: RetrievalConfig = recs[0].1.config_as()?;
+    let mut results = String::new();
+    let mut discussion = Vec::new();
+    let mut setup_colls = Vec::new();
+    for (spec, rec) in &recs {
+        let names = retriever_names(rec)?;
+        let timings: BTreeMap<String, Timings> = rec.artifact("timings")?;
+        let mut headers: Vec<String> = cfg
+            .recall_at
+            .iter()
+            .map(|k| format!("recall@{k}"))
+            .collect();
+        headers.insert(0, "retriever".into());
+        headers.extend(
+            [
+                "MRR@10",
+                "nDCG@10",
+                &format!("MAP@{}", cfg.depth),
+                "index build (s)",
+                "query p50 / p95 (ms)",
+            ]
+            .map(String::from),
+        );
+        let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let mut table = viz::table::Table::new(&hdr);
+        for n in &names {
+            let mut row = vec![n.clone()];
+            for k in &cfg.recall_at {
+                row.push(format!("{:.3}", rec.require(&format!("{n}/recall_{k}"))?));
+            }
+            row.push(format!("{:.3}", rec.require(&format!("{n}/mrr_10"))?));
+            row.push(format!("{:.3}", rec.require(&format!("{n}/ndcg_cut_10"))?));
+            row.push(format!("{:.3}", rec.require(&format!("{n}/map"))?));
+            let t = timings.get(n).cloned().unwrap_or_default();
+            row.push(format!("{:.2}", t.index_s));
+            row.push(format!("{:.2} / {:.2}", t.query_p50_ms, t.query_p95_ms));
+            table.push(row);
+        }
+        results.push_str(&format!(
+            "**{}** ({} documents, {} queries of which {} judged):\n\n{}\n",
+            spec.name,
+            rec.require("docs")?,
+            rec.require("queries")?,
+            rec.require("judged_queries")?,
+            table.markdown()
+        ));
+        setup_colls.push(format!("{} ({})", spec.name, rec.provenance()));
+        // Reproduction of published numbers on the same files.
+        for (who, &published) in &spec.reference {
+            if let Some(ours) = rec.summary(&format!("{who}/ndcg_cut_10")) {
+                let verdict = if (ours - published).abs() <= 0.0005 + 1e-9 {
+                    "reproduces it"
+                } else {
+                    "does not reproduce it"
+                };
+                discussion.push(format!(
+                    "On {}, `{who}` scores nDCG@10 {ours:.4} against the published {published:.3}: it {verdict} \
+                     (published numbers have three decimals, so agreement means within half a unit of the last one).",
+                    spec.name
+                ));
+            }
+        }
+        // Where each retriever wins: per-query nDCG@10 of the best two retrievers, head to head.
+        let per_query: BTreeMap<String, BTreeMap<String, f64>> = rec.artifact("ndcg_per_query")?;
+        let queries: BTreeMap<String, String> = rec.artifact("queries")?;
+        let mut by_score: Vec<(String, f64)> = names
+            .iter()
+            .map(|n| Ok((n.clone(), rec.require(&format!("{n}/ndcg_cut_10"))?)))
+            .collect::<Result<_>>()?;
+        by_score.sort_by(|a, b| b.1.total_cmp(&a.1));
+        if by_score.len() >= 2 {
+            let (a, b) = (&by_score[0].0, &by_score[1].0);
+            let (pa, pb) = (&per_query[a], &per_query[b]);
+            let diffs: Vec<(&String, f64)> = pa
+                .iter()
+                .filter_map(|(q, &x)| pb.get(q).map(|&y| (q, x - y)))
+                .collect();
+            let wins = diffs.iter().filter(|d| d.1 > 1e-12).count();
+            let losses = diffs.iter().filter(|d| d.1 < -1e-12).count();
+            let ties = diffs.len() - wins - losses;
+            let example = |pick: &dyn Fn(f64, f64) -> bool| {
+                diffs
+                    .iter()
+                    .copied()
+                    .reduce(|m, d| if pick(d.1, m.1) { d } else { m })
+                    .filter(|d| d.1.abs() > 1e-12)
+                    .map(|(q, d)| {
+                        let text: String = queries
+                            .get(q)
+                            .map_or("", |s| s.as_str())
+                            .chars()
+                            .take(140)
+                            .collect();
+                        format!("query {q} (“{}…”, nDCG@10 {:+.2})", text.trim(), d)
+                    })
+            };
+            let mut s = format!(
+                "On {}, `{a}` has the higher mean nDCG@10 ({:.3} against `{b}`'s {:.3}); query by query it wins {wins}, \
+                 loses {losses} and ties {ties} of the {} scored queries",
+                spec.name,
+                by_score[0].1,
+                by_score[1].1,
+                diffs.len()
+            );
+            if let Some(e) = example(&|x, y| x > y) {
+                s.push_str(&format!("; its largest win is {e}"));
+            }
+            if let Some(e) = example(&|x, y| x < y) {
+                s.push_str(&format!(", its largest loss {e}"));
+            }
+            s.push('.');
+            discussion.push(s);
+        }
+    }
+    let retrievers: Vec<String> = cfg
+        .retriever
+        .iter()
+        .map(|r| match r {
+            RetrieverSpec::Bm25 { name, bm25 } => format!(
+                "`{name}`: BM25 ({}, k1 {}, b {}; stop words: {}; stemming: {})",
+                match bm25.variant {
+                    Bm25Variant::Lucene => "Lucene's idf, as bm25s",
+                    Bm25Variant::Robertson => "Robertson's idf, as rank-bm25",
+                },
+                bm25.k1,
+                bm25.b,
+                match &bm25.tokenizer.stopwords {
+                    StopWords::None => "none".to_string(),
+                    StopWords::English => "bm25s's English list".to_string(),
+                    StopWords::List(l) => format!("a list of {}", l.len()),
+                },
+                match bm25.tokenizer.stemmer {
+                    None => "none",
+                    Some(Stemmer::English) => "Snowball English",
+                }
+            ),
+        })
+        .collect();
+    Ok(vec![LogEntry {
+        id: "m7_retrieval".into(),
+        milestone: 7,
+        title: "m7 — How well does each retriever find the judged documents?".into(),
+        question: "On a real test collection with human relevance judgements, how do the retrievers built here rank \
+                   the relevant documents, measured exactly as trec_eval measures — and do they reproduce the \
+                   published numbers on the same files?"
+            .into(),
+        setup: format!(
+            "Each document is indexed as `title + \" \" + text`; every query is run to depth {}. Retrievers: {}. \
+             Metrics follow trec_eval (ties broken by document id descending, relevance ≥ 1 relevant, nDCG with the \
+             relevance value as gain, means over the judged queries in the run; MRR@10 is `recip_rank` cut at 10). \
+             Collections: {}.",
+            cfg.depth,
+            retrievers.join("; "),
+            setup_colls.join("; ")
+        ),
+        results,
+        figures: vec![Figure::new(
+            FIG_RECALL,
+            FigureKind::EvaluationTables,
+            "mean recall@k of every retriever for k from 1 to the run depth, one line per retriever.",
+        )],
+        discussion: discussion.join(" "),
+    }])
+}
+
+/// The best nDCG@10 over the retrievers on the first collection, for the README's milestone table.
+pub fn headline(ctx: &Context) -> Option<String> {
+    let (spec, rec) = records(ctx).ok()?.into_iter().next()?;
+    let mut best: Option<(String, f64)> = None;
+    for n in retriever_names(&rec).ok()? {
+        let v = rec.summary(&format!("{n}/ndcg_cut_10"))?;
+        if best.as_ref().is_none_or(|b| v > b.1) {
+            best = Some((n, v));
+        }
+    }
+    best.map(|(n, v)| format!("{}: nDCG@10 {v:.3} ({n})", spec.name))
+}
+
+/// `cargo xtask rag-eval --beir DIR`: every retriever of the m7 config on one BEIR directory, one
+/// table row per retriever, printed.
+pub fn rag_eval(root: &Path, beir: &Path, quick: bool) -> Result<()> {
+    let ctx = Context::full(root, true);
+    let ctx = Context { quick, ..ctx };
+    let (cfg, _): (RetrievalConfig, toml::Value) = ctx.load_config(PHASE, RETRIEVAL)?;
+    if !beir.join("corpus.jsonl").is_file() {
+        bail!(
+            "{} is not a BEIR-layout directory (no corpus.jsonl)",
+            beir.display()
+        );
+    }
+    let collection = Collection::load(beir)?;
+    let mut headers = vec!["retriever".to_string()];
+    headers.extend(cfg.recall_at.iter().map(|k| format!("recall@{k}")));
+    headers.extend(["MRR@10", "nDCG@10", "MAP", "index s", "p50 ms", "p95 ms"].map(String::from));
+    let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut table = viz::table::Table::new(&hdr);
+    for spec in &cfg.retriever {
+        let m = measure(spec, &collection, cfg.depth)?;
+        for w in m.eval.warnings() {
+            eprintln!("rag-eval: {}: {w}", m.name);
+        }
+        let mut row = vec![m.name.clone()];
+        row.extend(
+            cfg.recall_at
+                .iter()
+                .map(|k| format!("{:.4}", m.eval.mean.recall[k])),
+        );
+        row.push(format!("{:.4}", m.eval.mean.recip_rank_cut_10));
+        row.push(format!("{:.4}", m.eval.mean.ndcg_cut_10));
+        row.push(format!("{:.4}", m.eval.mean.ap));
+        row.push(format!("{:.3}", m.timings.index_s));
+        row.push(format!("{:.3}", m.timings.query_p50_ms));
+        row.push(format!("{:.3}", m.timings.query_p95_ms));
+        table.push(row);
+    }
+    println!(
+        "rag-eval: {} ({} documents, {} queries, {} judged)\n\n{}",
+        beir.display(),
+        collection.docs.len(),
+        collection.queries.len(),
+        collection.judged_queries().len(),
+        table.markdown()
+    );
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The phase-3 experiments, run end to end by `cargo xtask phase3`.
+//!
+//! Each experiment reads `configs/phase3/<name>.toml` and writes [`viz::record::RunWriter`]
+//! records; figures and log entries are rebuilt from those records alone.
+//!
+//! * [`m7`] — retrieval: BM25 (and later dense and hybrid retrievers) on BEIR-layout collections,
+//!   scored as trec_eval scores; `cargo xtask rag-eval --beir DIR` runs the same retrievers on any
+//!   collection.
+
+pub mod m7;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::{FromArgMatches, Subcommand};
+use viz::log::LogEntry;
+use viz::phase::Milestone;
+use viz::Context;
+
+/// Config folder name (`configs/phase3/`).
+pub const PHASE: &str = "phase3";
+
+/// Every experiment of the phase, in run order.
+pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL];
+
+/// Phase 3 as `cargo xtask` sees it. Its later milestones (m8, m9) stay in `configs/roadmap.toml`
+/// until they are built.
+pub fn phase() -> viz::phase::Phase {
+    viz::phase::Phase {
+        name: PHASE,
+        about: "Phase 3 (m7–m9): retrieval-augmented generation (m7 retrieval built)",
+        crate_dir: "crates/phase3-rag",
+        experiments: EXPERIMENTS,
+        milestones: &[Milestone {
+            number: 7,
+            title: "Retrieval: BM25, dense and hybrid",
+            headline: m7::headline,
+        }],
+        run,
+        figures,
+        log_entries,
+        commands,
+        run_command,
+    }
+}
+
+/// Runs one experiment end to end from its config, writing its records.
+pub fn run(ctx: &Context, name: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let summary = match name {
+        m7::RETRIEVAL => m7::run_retrieval(ctx)?,
+        _ => bail!(
+            "unknown phase3 experiment `{name}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
+    };
+    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Redraws every figure of the phase from records.
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    m7::figures(ctx)
+}
+
+/// The phase's entries of `experiments_log.md`, built from records.
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    m7::log_entries(ctx)
+}
+
+/// Phase 3's own subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate every retriever of configs/phase3/m7_retrieval.toml on a BEIR-layout directory
+    /// (corpus.jsonl, queries.jsonl, qrels/test.tsv) and print one table row per retriever.
+    RagEval {
+        /// The collection directory.
+        #[arg(long)]
+        beir: PathBuf,
+        /// Use the smoke config (configs/phase3/quick/).
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn commands() -> Vec<clap::Command> {
+    Command::augment_subcommands(clap::Command::new(PHASE))
+        .get_subcommands()
+        .cloned()
+        .collect()
+}
+
+fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
+    match Command::from_arg_matches(matches)? {
+        Command::RagEval { beir, quick } => m7::rag_eval(root, &beir, quick),
+    }
+}

@@ -21,7 +21,9 @@ fn m7_experiment_measures_a_configured_retriever() {
     )
     .unwrap();
     let c = mini();
-    let m = measure(&spec, &c, 10).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = viz::Context::full(tmp.path(), true);
+    let (m, _) = measure(&ctx, &spec, &c, 10, &Default::default()).unwrap();
     assert_eq!(m.name, "bm25");
     assert_eq!(m.recall_curve.len(), 10);
     // Recall@k can only grow with k, and every scored query is a judged one.
@@ -39,9 +41,24 @@ fn m7_experiment_config_rejects_unknown_retriever_kinds_and_keys() {
 }
 
 #[test]
+fn m7_experiment_hybrid_fuses_only_retrievers_built_before_it() {
+    let hybrid: RetrieverSpec =
+        toml::from_str("name = \"h\"\nkind = \"hybrid\"\nof = [\"bm25\"]\n").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = viz::Context::full(tmp.path(), true);
+    let e = measure(&ctx, &hybrid, &mini(), 10, &Default::default())
+        .err()
+        .unwrap();
+    assert!(format!("{e:#}").contains("`bm25`"), "{e:#}");
+}
+
+#[test]
 fn m7_experiment_missing_collection_says_where_to_put_it() {
     let tmp = tempfile::tempdir().unwrap();
     let ctx = viz::Context::full(tmp.path(), true);
     let e = find_collection(&ctx, "nowhere").unwrap_err().to_string();
-    assert!(e.contains("nowhere") && e.contains("corpus.jsonl") && e.contains(".data"), "{e}");
+    assert!(
+        e.contains("nowhere") && e.contains("corpus.jsonl") && e.contains(".data"),
+        "{e}"
+    );
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
@@ -21,8 +22,10 @@ use super::PHASE;
 use crate::beir::Collection;
 use crate::bm25::{Bm25Config, Bm25Index, Bm25Variant};
 use crate::metrics::{evaluate_collection, Evaluation, Run};
-use crate::retrieve::Retriever;
+use crate::minilm::{model_dir, DenseIndex, MiniLm};
+use crate::retrieve::{Hit, Retriever};
 use crate::tokenize::{Stemmer, StopWords};
+use crate::world::{World, WorldConfig};
 
 pub const MILESTONE: &str = "m7";
 /// The experiment (config `configs/phase3/m7_retrieval.toml`).
@@ -41,16 +44,41 @@ pub struct RetrievalConfig {
     pub retriever: Vec<RetrieverSpec>,
 }
 
-/// A collection in the BEIR layout, and published numbers on it to compare with.
+/// A collection in the BEIR layout — a folder, or a world generated from its config — and
+/// published numbers on it to compare with.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSpec {
     pub name: String,
-    /// Folder name, looked up in the data cache and then in `../shared/data/`.
-    pub dir: String,
+    /// Folder name, looked up in the workspace, the data cache and then `../shared/data/`.
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Instead of a folder: a generated world ([`crate::world`]), written to the data cache.
+    #[serde(default)]
+    pub world: Option<WorldConfig>,
     /// Retriever name → a published nDCG@10 of that retriever's setting on these files.
     #[serde(default)]
     pub reference: BTreeMap<String, f64>,
+}
+
+impl CollectionSpec {
+    /// The collection's folder, generating the world first if it is one.
+    pub fn materialise(&self, ctx: &Context) -> Result<PathBuf> {
+        match (&self.dir, &self.world) {
+            (Some(dir), None) => find_collection(ctx, dir),
+            (None, Some(w)) => {
+                let dir = ctx.data_cache.join("worlds").join(&self.name);
+                World::generate(w)?
+                    .write_beir(&dir)
+                    .with_context(|| format!("writing world `{}` to {}", self.name, dir.display()))?;
+                Ok(dir)
+            }
+            _ => bail!(
+                "collection `{}`: give exactly one of `dir` (a BEIR folder) or `world` (a generated world)",
+                self.name
+            ),
+        }
+    }
 }
 
 /// One retriever to build on each collection.
@@ -63,32 +91,124 @@ pub enum RetrieverSpec {
         #[serde(default)]
         bm25: Bm25Config,
     },
+    /// all-MiniLM-L6-v2 ([`crate::minilm`]) with exact cosine search.
+    Minilm {
+        name: String,
+        /// Documents encoded per batch.
+        #[serde(default = "default_batch")]
+        batch_size: usize,
+    },
+    /// Reciprocal rank fusion (Cormack et al., 2009) of retrievers listed before it:
+    /// score(d) = Σ over the fused runs of 1 / (k + rank of d), each run to the experiment's depth.
+    Hybrid {
+        name: String,
+        of: Vec<String>,
+        #[serde(default = "default_rrf_k")]
+        k: f64,
+    },
+}
+
+fn default_batch() -> usize {
+    32
+}
+
+/// The constant of the RRF paper, used unchanged by most systems since.
+fn default_rrf_k() -> f64 {
+    60.0
 }
 
 impl RetrieverSpec {
     pub fn name(&self) -> &str {
         match self {
-            RetrieverSpec::Bm25 { name, .. } => name,
+            RetrieverSpec::Bm25 { name, .. }
+            | RetrieverSpec::Minilm { name, .. }
+            | RetrieverSpec::Hybrid { name, .. } => name,
         }
     }
 
-    /// Build the retriever over `collection` (indexing `title + " " + text`).
-    pub fn build(&self, collection: &Collection) -> Result<Box<dyn Retriever>> {
-        match self {
-            RetrieverSpec::Bm25 { bm25, .. } => Ok(Box::new(Bm25Index::build(
+    /// Build the retriever over `collection` (documents as `title + " " + text`); `built` holds
+    /// the retrievers built before it, by name, which a hybrid fuses.
+    pub fn build(
+        &self,
+        ctx: &Context,
+        collection: &Collection,
+        built: &BTreeMap<String, Rc<dyn Retriever>>,
+    ) -> Result<Rc<dyn Retriever>> {
+        let texts = || {
+            collection
+                .docs
+                .iter()
+                .map(|d| format!("{} {}", d.title, d.text))
+        };
+        Ok(match self {
+            RetrieverSpec::Bm25 { bm25, .. } => Rc::new(Bm25Index::build(
                 bm25.clone(),
-                collection
-                    .docs
+                collection.docs.iter().map(|d| d.id.clone()).zip(texts()),
+            )?),
+            RetrieverSpec::Minilm { batch_size, .. } => {
+                let model = MiniLm::load(&model_dir(&ctx.root, &ctx.data_cache)?)?;
+                let texts: Vec<String> = texts().collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let ids = collection.docs.iter().map(|d| d.id.clone()).collect();
+                Rc::new(DenseIndex::build(model, ids, &refs, *batch_size)?)
+            }
+            RetrieverSpec::Hybrid { name, of, k } => {
+                ensure!(
+                    !of.is_empty(),
+                    "hybrid `{name}` fuses no retriever (`of` is empty)"
+                );
+                let parts = of
                     .iter()
-                    .map(|d| (d.id.clone(), format!("{} {}", d.title, d.text))),
-            )?)),
-        }
+                    .map(|n| {
+                        built.get(n).cloned().ok_or_else(|| {
+                            anyhow!("hybrid `{name}` fuses `{n}`, which is not a retriever listed before it")
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Rc::new(Rrf { parts, k: *k })
+            }
+        })
     }
 }
 
-/// Where a collection folder is: the data cache first, then `../shared/data/` beside the checkout.
+/// Reciprocal rank fusion of several retrievers' rankings.
+pub struct Rrf {
+    parts: Vec<Rc<dyn Retriever>>,
+    k: f64,
+}
+
+impl Retriever for Rrf {
+    fn name(&self) -> String {
+        let names: Vec<String> = self.parts.iter().map(|p| p.name()).collect();
+        format!("rrf({})", names.join(", "))
+    }
+
+    fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+        let mut fused: BTreeMap<String, f64> = BTreeMap::new();
+        for p in &self.parts {
+            for (rank, hit) in p.search(query, k)?.into_iter().enumerate() {
+                *fused.entry(hit.doc_id).or_default() += 1.0 / (self.k + (rank + 1) as f64);
+            }
+        }
+        let mut hits: Vec<Hit> = fused
+            .into_iter()
+            .map(|(doc_id, score)| Hit { doc_id, score })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| b.doc_id.cmp(&a.doc_id))
+        });
+        hits.truncate(k);
+        Ok(hits)
+    }
+}
+
+/// Where a collection folder is: a path in the workspace, the data cache, then `../shared/data/`
+/// beside the checkout.
 pub fn find_collection(ctx: &Context, dir: &str) -> Result<PathBuf> {
     let candidates = [
+        ctx.root.join(dir),
         ctx.data_cache.join(dir),
         ctx.root.join("..").join("shared").join("data").join(dir),
     ];
@@ -100,8 +220,8 @@ pub fn find_collection(ctx: &Context, dir: &str) -> Result<PathBuf> {
             anyhow!(
                 "collection `{dir}` not found: put it in the BEIR layout (corpus.jsonl, queries.jsonl, \
                  qrels/test.tsv) at {} or {}",
-                candidates[0].display(),
-                candidates[1].display()
+                candidates[1].display(),
+                candidates[2].display()
             )
         })
 }
@@ -124,17 +244,25 @@ pub struct Timings {
     pub queries_per_s: f64,
 }
 
-/// Build `spec` on `collection`, run every query to `depth`, and score the run.
-pub fn measure(spec: &RetrieverSpec, collection: &Collection, depth: usize) -> Result<Measured> {
+/// Build `spec` on `collection` (with the retrievers `built` before it, for a hybrid), run every
+/// query to `depth`, and score the run. Returns the measurement and the retriever.
+pub fn measure(
+    ctx: &Context,
+    spec: &RetrieverSpec,
+    collection: &Collection,
+    depth: usize,
+    built: &BTreeMap<String, Rc<dyn Retriever>>,
+) -> Result<(Measured, Rc<dyn Retriever>)> {
     let t = Instant::now();
     let retriever = spec
-        .build(collection)
+        .build(ctx, collection, built)
         .with_context(|| format!("building retriever `{}`", spec.name()))?;
     let index_s = t.elapsed().as_secs_f64();
     let mut run = Run::new();
-    let mut latencies = Vec::with_capacity(collection.queries.len());
+    let queries = collection.judged_queries();
+    let mut latencies = Vec::with_capacity(queries.len());
     let all = Instant::now();
-    for q in &collection.queries {
+    for q in &queries {
         let t = Instant::now();
         let hits = retriever
             .search(&q.text, depth)
@@ -148,7 +276,7 @@ pub fn measure(spec: &RetrieverSpec, collection: &Collection, depth: usize) -> R
     let recall_curve = depths.iter().map(|k| eval.mean.recall[k]).collect();
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    Ok(Measured {
+    let measured = Measured {
         name: spec.name().to_string(),
         eval,
         recall_curve,
@@ -156,9 +284,10 @@ pub fn measure(spec: &RetrieverSpec, collection: &Collection, depth: usize) -> R
             index_s,
             query_p50_ms: pct(0.5),
             query_p95_ms: pct(0.95),
-            queries_per_s: collection.queries.len() as f64 / total_s.max(1e-9),
+            queries_per_s: queries.len() as f64 / total_s.max(1e-9),
         },
-    })
+    };
+    Ok((measured, retriever))
 }
 
 /// Runs the experiment: every retriever on every collection, one record per collection.
@@ -172,7 +301,7 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
     );
     let mut parts = Vec::new();
     for spec in &cfg.collection {
-        let dir = find_collection(ctx, &spec.dir)?;
+        let dir = spec.materialise(ctx)?;
         let collection = Collection::load(&dir)?;
         let mut rec = RunWriter::create(ctx, MILESTONE, &record_name(&spec.name), &raw, 0)?;
         let bar = ctx.progress(cfg.retriever.len() as u64, &format!("m7 {}", spec.name));
@@ -180,8 +309,10 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
         let mut curves = BTreeMap::new();
         let mut per_query = BTreeMap::new();
         let mut best: Option<(String, f64)> = None;
+        let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
         for r in &cfg.retriever {
-            let m = measure(r, &collection, cfg.depth)?;
+            let (m, retriever) = measure(ctx, r, &collection, cfg.depth, &built)?;
+            built.insert(r.name().to_string(), retriever);
             let name = &m.name;
             for (k, v) in &m.eval.mean.recall {
                 if cfg.recall_at.contains(k) {
@@ -339,7 +470,15 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             row.push(format!("{:.3}", rec.require(&format!("{n}/ndcg_cut_10"))?));
             row.push(format!("{:.3}", rec.require(&format!("{n}/map"))?));
             let t = timings.get(n).cloned().unwrap_or_default();
-            row.push(format!("{:.2}", t.index_s));
+            let fused = cfg
+                .retriever
+                .iter()
+                .any(|r| r.name() == n && matches!(r, RetrieverSpec::Hybrid { .. }));
+            row.push(if fused {
+                "– (its inputs')".to_string()
+            } else {
+                format!("{:.2}", t.index_s)
+            });
             row.push(format!("{:.2} / {:.2}", t.query_p50_ms, t.query_p95_ms));
             table.push(row);
         }
@@ -418,6 +557,60 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             s.push('.');
             discussion.push(s);
         }
+        // Does fusion beat both of its inputs? Measured, not assumed.
+        for r in &cfg.retriever {
+            let RetrieverSpec::Hybrid { name, of, .. } = r else {
+                continue;
+            };
+            let Some(h) = rec.summary(&format!("{name}/ndcg_cut_10")) else {
+                continue;
+            };
+            let inputs: Vec<(String, f64)> = of
+                .iter()
+                .filter_map(|n| Some((n.clone(), rec.summary(&format!("{n}/ndcg_cut_10"))?)))
+                .collect();
+            let Some(best) = inputs
+                .iter()
+                .cloned()
+                .reduce(|a, b| if b.1 > a.1 { b } else { a })
+            else {
+                continue;
+            };
+            let above = inputs.iter().filter(|i| h > i.1).count();
+            let listed = inputs
+                .iter()
+                .map(|(n, v)| format!("`{n}` {v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut text = format!(
+                "On {}, `{name}` scores nDCG@10 {h:.3} against its inputs ({listed}): {}",
+                spec.name,
+                if above == inputs.len() {
+                    "above both.".to_string()
+                } else {
+                    format!("not above both — below `{}` by {:.3}.", best.0, best.1 - h)
+                }
+            );
+            if above < inputs.len() {
+                // Where fusion loses: the queries the best input gets right and the others do not.
+                let (ph, pb) = (&per_query[name], &per_query[&best.0]);
+                let worse = ph
+                    .iter()
+                    .filter(|(q, &v)| pb.get(*q).is_some_and(|&b| v < b - 1e-12))
+                    .count();
+                let better = ph
+                    .iter()
+                    .filter(|(q, &v)| pb.get(*q).is_some_and(|&b| v > b + 1e-12))
+                    .count();
+                text.push_str(&format!(
+                    " Query by query it is worse than `{}` on {worse} and better on {better}: with equal weights, rank \
+                     fusion pulls the weaker input's ranking into every result, and here the inputs are {:.3} apart.",
+                    best.0,
+                    best.1 - inputs.iter().map(|i| i.1).fold(f64::INFINITY, f64::min)
+                ));
+            }
+            discussion.push(text);
+        }
     }
     let retrievers: Vec<String> = cfg
         .retriever
@@ -440,6 +633,14 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                     None => "none",
                     Some(Stemmer::English) => "Snowball English",
                 }
+            ),
+            RetrieverSpec::Minilm { name, batch_size } => format!(
+                "`{name}`: all-MiniLM-L6-v2 written here on candle-core (mean pooling, L2 norm, at most 256 tokens, \
+                 batches of {batch_size}), exact cosine search"
+            ),
+            RetrieverSpec::Hybrid { name, of, k } => format!(
+                "`{name}`: reciprocal rank fusion of {} with k = {k}",
+                of.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
             ),
         })
         .collect();
@@ -501,8 +702,10 @@ pub fn rag_eval(root: &Path, beir: &Path, quick: bool) -> Result<()> {
     headers.extend(["MRR@10", "nDCG@10", "MAP", "index s", "p50 ms", "p95 ms"].map(String::from));
     let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut table = viz::table::Table::new(&hdr);
+    let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
     for spec in &cfg.retriever {
-        let m = measure(spec, &collection, cfg.depth)?;
+        let (m, retriever) = measure(&ctx, spec, &collection, cfg.depth, &built)?;
+        built.insert(spec.name().to_string(), retriever);
         for w in m.eval.warnings() {
             eprintln!("rag-eval: {}: {w}", m.name);
         }

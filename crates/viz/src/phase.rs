@@ -42,6 +42,14 @@ pub struct Milestone {
     pub headline: fn(&Context) -> Option<String>,
 }
 
+/// [`Phase::commands`] of a phase whose subcommands are the clap `Subcommand` enum `S`.
+pub fn subcommands<S: clap::Subcommand>(phase: &'static str) -> Vec<clap::Command> {
+    S::augment_subcommands(clap::Command::new(phase))
+        .get_subcommands()
+        .cloned()
+        .collect()
+}
+
 /// [`Phase::commands`] of a phase without subcommands.
 pub fn no_commands() -> Vec<clap::Command> {
     Vec::new()

@@ -303,6 +303,7 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
     for spec in &cfg.collection {
         let dir = spec.materialise(ctx)?;
         let collection = Collection::load(&dir)?;
+        let kinds = question_kinds(&dir)?;
         let mut rec = RunWriter::create(ctx, MILESTONE, &record_name(&spec.name), &raw, 0)?;
         let bar = ctx.progress(cfg.retriever.len() as u64, &format!("m7 {}", spec.name));
         let mut timings = BTreeMap::new();
@@ -333,6 +334,11 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
                 .iter()
                 .map(|(q, s)| (q.clone(), s.ndcg_cut_10))
                 .collect();
+            // A generated world says what kind each question is: the mean per kind shows which
+            // questions a retriever finds (lookups name their entity; indirect and multi-hop do not).
+            for (kind, mean) in mean_by_kind(&ndcg, &kinds) {
+                rec.summary(&format!("{name}/ndcg_cut_10/{kind}"), mean);
+            }
             per_query.insert(name.clone(), ndcg);
             curves.insert(name.clone(), m.recall_curve.clone());
             timings.insert(name.clone(), m.timings.clone());
@@ -360,6 +366,49 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
         }
     }
     Ok(parts.join("; "))
+}
+
+/// Question id → kind, from the `questions.jsonl` a generated world writes next to its BEIR files
+/// (empty for collections without one).
+fn question_kinds(dir: &Path) -> Result<BTreeMap<String, String>> {
+    #[derive(Deserialize)]
+    struct Q {
+        id: String,
+        kind: String,
+    }
+    let path = dir.join("questions.jsonl");
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let q: Q = serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a question record", path.display(), i + 1))?;
+            Ok((q.id, q.kind))
+        })
+        .collect()
+}
+
+/// Mean of the per-query values of each question kind (kinds in name order).
+fn mean_by_kind(
+    per_query: &BTreeMap<String, f64>,
+    kinds: &BTreeMap<String, String>,
+) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for (q, v) in per_query {
+        if let Some(k) = kinds.get(q) {
+            let e = sums.entry(k.clone()).or_default();
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(k, (sum, n))| (k, sum / n as f64))
+        .collect()
 }
 
 fn record_name(collection: &str) -> String {
@@ -490,6 +539,36 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             rec.require("judged_queries")?,
             table.markdown()
         ));
+        // nDCG@10 by question kind, where the collection has kinds (a generated world).
+        let prefix = format!("{}/ndcg_cut_10/", names[0]);
+        let kinds: Vec<String> = rec
+            .meta
+            .summary
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(String::from))
+            .collect();
+        if !kinds.is_empty() {
+            let mut hdr = vec!["retriever".to_string()];
+            hdr.extend(kinds.iter().map(|k| format!("{k} (nDCG@10)")));
+            let hdr: Vec<&str> = hdr.iter().map(String::as_str).collect();
+            let mut t = viz::table::Table::new(&hdr);
+            for n in &names {
+                let mut row = vec![n.clone()];
+                for k in &kinds {
+                    row.push(format!(
+                        "{:.3}",
+                        rec.require(&format!("{n}/ndcg_cut_10/{k}"))?
+                    ));
+                }
+                t.push(row);
+            }
+            results.push_str(&format!(
+                "By question kind on {} (lookups name their entity; indirect questions name a company only \
+                 through its founder; multi-hop, numeric and comparison questions need two documents):\n\n{}\n",
+                spec.name,
+                t.markdown()
+            ));
+        }
         setup_colls.push(format!("{} ({})", spec.name, rec.provenance()));
         // Reproduction of published numbers on the same files.
         for (who, &published) in &spec.reference {
@@ -732,4 +811,37 @@ pub fn rag_eval(root: &Path, beir: &Path, quick: bool) -> Result<()> {
         table.markdown()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn m7_means_by_question_kind_skip_queries_without_a_kind() {
+        let per_query: BTreeMap<String, f64> = [("a", 1.0), ("b", 0.0), ("c", 0.5), ("d", 0.25)]
+            .map(|(q, v)| (q.to_string(), v))
+            .into();
+        let kinds: BTreeMap<String, String> =
+            [("a", "lookup"), ("b", "lookup"), ("c", "multi_hop")]
+                .map(|(q, k)| (q.to_string(), k.to_string()))
+                .into();
+        let m = mean_by_kind(&per_query, &kinds);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["lookup"], 0.5);
+        assert_eq!(m["multi_hop"], 0.5);
+    }
+
+    #[test]
+    fn m7_question_kinds_name_the_bad_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(question_kinds(tmp.path()).unwrap().is_empty());
+        std::fs::write(
+            tmp.path().join("questions.jsonl"),
+            "{\"id\":\"q0\",\"kind\":\"lookup\"}\n{\"id\":\"q1\"}\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", question_kinds(tmp.path()).unwrap_err());
+        assert!(e.contains("questions.jsonl:2"), "{e}");
+    }
 }

@@ -84,10 +84,7 @@ enum Command {
 }
 
 fn commands() -> Vec<clap::Command> {
-    Command::augment_subcommands(clap::Command::new(PHASE))
-        .get_subcommands()
-        .cloned()
-        .collect()
+    viz::phase::subcommands::<Command>(PHASE)
 }
 
 fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {

@@ -235,19 +235,7 @@ impl ContourPaths {
                 self.y_range.0..self.y_range.1,
             )
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .axis_desc_style(font(LABEL_PX))
-            .label_style(font(TICK_PX))
-            .x_labels(5)
-            .y_labels(5)
-            .x_label_formatter(&|v| fmt_num(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
-            .draw()
-            .map_err(err)?;
+        bare_mesh(&mut chart, &self.x_label, &self.y_label)?;
         let grey = RGBColor(150, 150, 150);
         for (_, segs) in lines {
             chart

@@ -218,19 +218,7 @@ fn draw_panel(cell: &Area, p: &DecisionPanel, classes: usize) -> Result<()> {
         .y_label_area_size(72)
         .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("x1 (unitless)")
-        .y_desc("x2 (unitless)")
-        .axis_desc_style(font(LABEL_PX))
-        .label_style(font(TICK_PX))
-        .x_labels(5)
-        .y_labels(5)
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
-        .draw()
-        .map_err(err)?;
+    bare_mesh(&mut chart, "x1 (unitless)", "x2 (unitless)")?;
     let gr = p.grid.len();
     let gc = p.grid[0].len();
     let dx = (p.x_range.1 - p.x_range.0) / gc as f64;

@@ -302,6 +302,32 @@ fn category_label(labels: &[String], v: f64) -> String {
     }
 }
 
+/// The mesh of a map-like panel (decision regions, contour plots): no grid lines over the filled
+/// cells, five plain tick labels per axis, and axis titles.
+fn bare_mesh<X, Y>(
+    chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+    x_label: &str,
+    y_label: &str,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style(font(LABEL_PX))
+        .label_style(font(TICK_PX))
+        .x_labels(5)
+        .y_labels(5)
+        .x_label_formatter(&|v| fmt_num(*v))
+        .y_label_formatter(&|v| fmt_num(*v))
+        .draw()
+        .map_err(err)
+}
+
 // ------------------------------------------------------------------------------------------------
 // Numeric axes with their own ticks
 // ------------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ simd_f32!(
 /// `C[m×n] = (acc ? C : 0) + scale · A[m×k] · B[k×n]`, every matrix given by a slice that starts at
 /// its first element and its (row, column) strides, so heads and transposes are read in place.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
+pub fn gemm(
     (m, n, k): (usize, usize, usize),
     c: &mut [f32],
     c_rs: usize,
@@ -149,7 +149,7 @@ pub(crate) fn gemm(
 /// `out[N×O] (+)= inp[N×I] · Wᵀ + bias`, `W: [O×I]` (torch's `nn.Linear` layout). With `acc`, adds
 /// to what `out` holds (the residual connection, for free).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn linear_fwd(
+pub fn linear_fwd(
     out: &mut [f32],
     inp: &[f32],
     w: &[f32],
@@ -259,20 +259,35 @@ pub(crate) fn max8(a: &[f32]) -> f32 {
     acc.iter().fold(rest, |m, &x| if x > m { x } else { m })
 }
 
+/// `row ← softmax(row)`, stably (the row's maximum subtracted first). Inlined into the kernels below.
+#[inline(always)]
+fn softmax_row(row: &mut [f32]) {
+    let max = max8(row);
+    for e in row.iter_mut() {
+        *e = exp_f32(*e - max);
+    }
+    let inv = 1.0 / sum8(row);
+    for e in row.iter_mut() {
+        *e *= inv;
+    }
+}
+
 simd_f32!(
     /// Row `i` of the `[t, t]` block keeps columns `0..=i`, softmaxed in place; the rest become 0.
     pub(crate) fn causal_softmax_in_place(p: &mut [f32], t: usize) {
         for (i, row) in p.chunks_exact_mut(t).enumerate() {
             let (seen, future) = row.split_at_mut(i + 1);
-            let max = max8(seen);
-            for e in seen.iter_mut() {
-                *e = exp_f32(*e - max);
-            }
-            let inv = 1.0 / sum8(seen);
-            for e in seen.iter_mut() {
-                *e *= inv;
-            }
+            softmax_row(seen);
             future.fill(0.0);
+        }
+    }
+);
+
+simd_f32!(
+    /// Every row of `t` columns softmaxed in place: attention that sees every key (BERT's encoder).
+    pub fn softmax_rows_in_place(p: &mut [f32], t: usize) {
+        for row in p.chunks_exact_mut(t) {
+            softmax_row(row);
         }
     }
 );
@@ -292,7 +307,7 @@ simd_f32!(
 
 simd_f32!(
     /// GELU, exact form: `y = x · Φ(x)` with `Φ(x) = (1 + erf(x/√2)) / 2`; `Φ` is kept for backward.
-    pub(crate) fn gelu_fwd(x: &[f32], y: &mut [f32], cdf: &mut [f32]) {
+    pub fn gelu_fwd(x: &[f32], y: &mut [f32], cdf: &mut [f32]) {
         for ((yv, cv), &xv) in y.iter_mut().zip(cdf.iter_mut()).zip(x) {
             *cv = 0.5 * (1.0 + erf_f32(xv * std::f32::consts::FRAC_1_SQRT_2));
             *yv = xv * *cv;
@@ -312,16 +327,32 @@ simd_f32!(
 );
 
 simd_f32!(
-    pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    pub fn add_assign(dst: &mut [f32], src: &[f32]) {
         for (d, &s) in dst.iter_mut().zip(src) {
             *d += s;
         }
     }
 );
 
+/// Layer norm with GPT-2's eps ([`LN_EPS`]); see [`layer_norm_fwd_eps`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layer_norm_fwd(
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    c: usize,
+) {
+    layer_norm_fwd_eps(out, mean, rstd, x, w, b, c, LN_EPS as f32);
+}
+
 simd_f32!(
+    /// `out = (x - μ)/√(σ² + eps) · w + b` over rows of `c`, keeping each row's `μ` and `1/√(σ² + eps)`
+    /// for the backward pass. BERT's eps (1e-12) is not GPT-2's (1e-5), hence the parameter.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn layer_norm_fwd(
+    pub fn layer_norm_fwd_eps(
         out: &mut [f32],
         mean: &mut [f32],
         rstd: &mut [f32],
@@ -329,6 +360,7 @@ simd_f32!(
         w: &[f32],
         b: &[f32],
         c: usize,
+        eps: f32,
     ) {
         let inv_c = 1.0 / c as f32;
         for (r, (xr, or)) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)).enumerate() {
@@ -338,7 +370,7 @@ simd_f32!(
                 or[k] = xr[k] - m;
             }
             let var = dot8(or, or) * inv_c;
-            let s = 1.0 / (var + LN_EPS as f32).sqrt();
+            let s = 1.0 / (var + eps).sqrt();
             for k in 0..c {
                 or[k] = or[k] * s * w[k] + b[k];
             }

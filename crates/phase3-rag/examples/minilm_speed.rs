@@ -1,11 +1,10 @@
-//! Documents per second encoding CISI with the hand-written all-MiniLM-L6-v2 (batch 32), to set
-//! beside sentence-transformers' ~20 documents/s on the same 2-core machine (CISI's README).
-//! Measured: 17.7 documents/s (all 1,460, `RAYON_NUM_THREADS=2`, 1.66 CPUs busy on average: the
-//! matrix multiplies and element-wise maps run on both cores, candle's reductions and copies on one).
+//! Documents per second encoding CISI with all-MiniLM-L6-v2 (batch 32): the hand-written engine
+//! (`MiniLm::encode_all`) and, with `--candle`, the readable candle version (padded batches), for
+//! profiling either. `cargo xtask bench-rag` is the measurement that is recorded.
 //!
-//! `cargo run --release -p phase3-rag --example minilm_speed [N]` encodes the first `N` documents
-//! (all 1,460 by default). Threads: `RAYON_NUM_THREADS`, which candle's matrix multiplies read;
-//! unset, all cores.
+//! `cargo run --release -p phase3-rag --example minilm_speed [N] [--candle]` encodes the first `N`
+//! documents (all 1,460 by default). Threads: `THREADS` (default: all cores); candle's matrix
+//! multiplies read `RAYON_NUM_THREADS`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -35,7 +34,12 @@ fn main() -> Result<()> {
             ))
         })
         .collect::<Result<_>>()?;
-    let n = match std::env::args().nth(1) {
+    let candle = std::env::args().any(|a| a == "--candle");
+    let mut model = model;
+    if let Ok(t) = std::env::var("THREADS") {
+        model.set_threads(t.parse().with_context(|| format!("THREADS={t:?}"))?);
+    }
+    let n = match std::env::args().skip(1).find(|a| !a.starts_with("--")) {
         Some(a) => a
             .parse()
             .with_context(|| format!("N must be a number, got {a:?}"))?,
@@ -43,13 +47,22 @@ fn main() -> Result<()> {
     };
     let refs: Vec<&str> = docs.iter().take(n).map(String::as_str).collect();
     let t0 = Instant::now();
-    let vectors = model.encode_all(&refs, 32)?;
+    let vectors = if candle {
+        let mut out = Vec::new();
+        for chunk in refs.chunks(32) {
+            out.extend(model.encode_batch(chunk)?);
+        }
+        out
+    } else {
+        model.encode_all(&refs, 32)?
+    };
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "{} CISI documents encoded in {secs:.1} s: {:.1} documents/s (batch 32, {} threads)",
+        "{} CISI documents encoded in {secs:.1} s: {:.1} documents/s (batch 32, {}, {} threads)",
         vectors.len(),
         vectors.len() as f64 / secs,
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into()),
+        if candle { "candle" } else { "hand-written" },
+        model.threads(),
     );
     Ok(())
 }

@@ -39,6 +39,8 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::retrieve::{Hit, Retriever};
 
+mod fast;
+
 /// Longest input in tokens, `[CLS]` and `[SEP]` included (sentence-transformers'
 /// `max_seq_length` for this model; BERT's position table would allow 512).
 pub const MAX_SEQ_LEN: usize = 256;
@@ -217,6 +219,10 @@ pub struct MiniLm {
     token_type_embeddings: Tensor,
     embeddings_ln: LayerNorm,
     layers: Vec<Layer>,
+    /// The same weights as flat slices, for the hand-written engine ([`fast`]).
+    /// Built by [`MiniLm::load`] from the tensors above; `None` only while loading.
+    flat: Option<fast::FlatEncoder>,
+    threads: usize,
 }
 
 impl MiniLm {
@@ -297,7 +303,8 @@ impl MiniLm {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(MiniLm {
+        let m = MiniLm {
+            flat: None,
             word_embeddings: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
             position_embeddings: w.get(
                 "embeddings.position_embeddings.weight",
@@ -311,6 +318,11 @@ impl MiniLm {
             layers,
             tokenizer,
             config,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(MiniLm {
+            flat: Some(fast::FlatEncoder::new(&m)?),
+            ..m
         })
     }
 
@@ -332,46 +344,64 @@ impl MiniLm {
             .collect()
     }
 
-    /// The unit-length sentence vector of one text.
+    /// The unit-length sentence vector of one text (the hand-written engine, one thread).
     pub fn encode(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.encode_batch(&[text])?.remove(0))
+        let ids = self.tokenize(&[text])?;
+        Ok(self.embed_packed(&ids, 1, 1)?.remove(0))
     }
 
-    /// The sentence vectors of `texts`, run as one batch padded to its longest text.
+    /// Worker threads [`MiniLm::encode_all`] uses (all cores unless set).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Sets the worker threads of [`MiniLm::encode_all`]; the vectors do not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Checks what both engines need of token ids: at least one per input, no more than the
+    /// position table has, each in the vocabulary.
+    fn check_ids(&self, ids: &[Vec<u32>]) -> Result<()> {
+        for seq in ids {
+            ensure!(
+                !seq.is_empty(),
+                "every input needs at least one token ([CLS])"
+            );
+            ensure!(
+                seq.len() <= self.config.max_position_embeddings,
+                "{} tokens is more than the {} positions BERT has",
+                seq.len(),
+                self.config.max_position_embeddings
+            );
+            if let Some(&bad) = seq
+                .iter()
+                .find(|&&id| id as usize >= self.config.vocab_size)
+            {
+                bail!(
+                    "token id {bad} is outside the vocabulary of {}",
+                    self.config.vocab_size
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The sentence vectors of `texts`, run through the candle reference as one batch padded to its
+    /// longest text.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embed_ids(&self.tokenize(texts)?)
     }
 
-    /// The sentence vectors of many texts, in their order, in batches of `batch_size`. Texts are
-    /// batched by token length (as sentence-transformers does) so a batch pads little.
-    pub fn encode_all(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        ensure!(batch_size > 0, "batch_size must be positive");
-        let ids = self.tokenize(texts)?;
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut out = vec![Vec::new(); ids.len()];
-        for chunk in order.chunks(batch_size) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            for (&i, v) in chunk.iter().zip(self.embed_ids(&batch)?) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Sentence vectors of already-tokenised inputs: pad to the longest with id 0 behind an
-    /// attention mask, run the encoder, mean-pool over the real tokens, L2-normalise.
+    /// Sentence vectors of already-tokenised inputs through the candle reference: pad to the longest
+    /// with id 0 behind an attention mask, run the encoder, mean-pool over the real tokens,
+    /// L2-normalise. Slow (see [`fast`]); it is the definition the fast engine is tested against.
     pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_ids(ids)?;
         let (b, t) = (ids.len(), ids.iter().map(Vec::len).max().unwrap_or(0));
-        ensure!(t > 0, "every input needs at least one token ([CLS])");
-        ensure!(
-            t <= self.config.max_position_embeddings,
-            "{t} tokens is more than the {} positions BERT has",
-            self.config.max_position_embeddings
-        );
         let mut flat = vec![0u32; b * t];
         let mut mask = vec![0f32; b * t];
         for (row, seq) in ids.iter().enumerate() {

@@ -98,6 +98,43 @@ fn m7_minilm_padding_does_not_change_a_vector() {
     }
 }
 
+/// The hand-written engine (packed batches, fused kernels, worker threads) computes what the
+/// candle reference computes, and the same bits on one thread as on two.
+#[test]
+fn m7_minilm_fast_engine_equals_the_candle_reference() {
+    let texts: Vec<String> = reference().into_iter().map(|(t, _)| t).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = model().tokenize(&texts).unwrap();
+    let reference = model().embed_ids(&ids).unwrap();
+    let one = model().embed_packed(&ids, 3, 1).unwrap();
+    let two = model().embed_packed(&ids, 3, 2).unwrap();
+    assert_eq!(one, two, "the thread count changed a vector");
+    for ((text, a), b) in texts.iter().zip(&reference).zip(&one) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-5, "{text:?}: max |fast - candle| = {diff}");
+    }
+    // encode_all reorders by length and tokenises inside the workers; the vectors stay in order.
+    let all = model().encode_all(&texts, 2).unwrap();
+    for (text, (a, b)) in texts.iter().zip(all.iter().zip(&reference)) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-5, "{text:?}: max |encode_all - candle| = {diff}");
+    }
+    // Bad ids are an error from both engines, not a panic.
+    let bad = vec![vec![101, 999_999, 102]];
+    let e = model().embed_packed(&bad, 1, 1).unwrap_err().to_string();
+    assert!(e.contains("999999"), "{e}");
+    assert!(model().embed_ids(&bad).is_err());
+    assert!(model().embed_packed(&[vec![]], 1, 1).is_err());
+}
+
 #[test]
 fn m7_minilm_dense_index_ranks_the_paraphrase_first() {
     let docs = [

@@ -2,12 +2,15 @@
 //!
 //! m7 is retrieval: a collection in the BEIR layout ([`beir`]), metrics computed exactly as
 //! trec_eval computes them ([`metrics`]), and retrievers to compare on it — BM25 over an inverted
-//! index written here ([`bm25`], with [`tokenize`]), dense encoders ([`minilm`]), and a generated
+//! index written here ([`bm25`], with [`tokenize`]), dense retrieval ([`dense`]) with two encoders, one trained here from scratch ([`dual`]) and the
+//! pretrained all-MiniLM-L6-v2 ([`minilm`]), and a generated
 //! world with known answers ([`world`]).
 
 pub mod beir;
 pub mod bm25;
 pub mod chunk;
+pub mod dense;
+pub mod dual;
 pub mod experiments;
 pub mod metrics;
 pub mod minilm;

@@ -25,7 +25,7 @@
 //! Files: [`MiniLm::load`] reads `config.json`, `tokenizer.json` and `model.safetensors` from a
 //! directory; [`minilm_files`] names them for the data cache (Hugging Face URLs, sizes, SHA-256),
 //! and [`model_dir`] finds them (`../shared` beside the checkout, else the verified cache).
-//! [`DenseIndex`] is the exact (flat) cosine-search [`Retriever`] over the encoded documents.
+//! [`crate::dense::DenseIndex`] searches the encoded documents.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use phase2_lm::ops::{gelu, linear};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::retrieve::{Hit, Retriever};
+use crate::dense::Encoder;
 
 mod fast;
 
@@ -492,80 +492,16 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb).max(1e-300)
 }
 
-/// Dense retrieval by exact (flat) search: every document's unit vector is kept, a query is
-/// scored against all of them by dot product (= cosine, the vectors being unit length). At CISI's
-/// size (1,460 × 384) a scan is a fraction of a millisecond, so an approximate index would only add
-/// error.
-pub struct DenseIndex {
-    model: MiniLm,
-    doc_ids: Vec<String>,
-    /// Row-major `[n_docs, dim]` unit vectors.
-    vectors: Vec<f32>,
-}
-
-impl DenseIndex {
-    /// Encodes `texts` (one per id in `doc_ids`) in batches of `batch_size`.
-    pub fn build(
-        model: MiniLm,
-        doc_ids: Vec<String>,
-        texts: &[&str],
-        batch_size: usize,
-    ) -> Result<DenseIndex> {
-        if doc_ids.len() != texts.len() {
-            bail!("{} document ids for {} texts", doc_ids.len(), texts.len());
-        }
-        let vectors = model.encode_all(texts, batch_size)?.concat();
-        Ok(DenseIndex {
-            model,
-            doc_ids,
-            vectors,
-        })
+impl Encoder for MiniLm {
+    fn dim(&self) -> usize {
+        self.config.hidden_size
     }
 
-    /// The encoder, to encode more text with it.
-    pub fn model(&self) -> &MiniLm {
-        &self.model
+    fn encode_all(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        MiniLm::encode_all(self, texts, batch_size)
     }
 
-    /// Number of indexed documents.
-    pub fn len(&self) -> usize {
-        self.doc_ids.len()
-    }
-
-    /// Whether no document is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.doc_ids.is_empty()
-    }
-}
-
-impl Retriever for DenseIndex {
-    fn name(&self) -> String {
-        "minilm".into()
-    }
-
-    fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
-        let q = self.model.encode(query)?;
-        let dim = q.len();
-        let mut scored: Vec<(usize, f32)> = self
-            .vectors
-            .chunks_exact(dim)
-            .map(|d| d.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>())
-            .enumerate()
-            .collect();
-        let k = k.min(scored.len());
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1);
-        scored.select_nth_unstable_by(k - 1, by_score);
-        scored.truncate(k);
-        scored.sort_by(by_score);
-        Ok(scored
-            .into_iter()
-            .map(|(i, s)| Hit {
-                doc_id: self.doc_ids[i].clone(),
-                score: s as f64,
-            })
-            .collect())
+    fn encode(&self, text: &str) -> Result<Vec<f32>> {
+        MiniLm::encode(self, text)
     }
 }

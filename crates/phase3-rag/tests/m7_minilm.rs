@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use phase3_rag::minilm::{cosine, model_dir, DenseIndex, MiniLm, MAX_SEQ_LEN};
+use phase3_rag::dense::DenseIndex;
+use phase3_rag::minilm::{cosine, model_dir, MiniLm, MAX_SEQ_LEN};
 use phase3_rag::retrieve::Retriever;
 
 fn root() -> PathBuf {
@@ -144,7 +145,7 @@ fn m7_minilm_dense_index_ranks_the_paraphrase_first() {
     ];
     let ids = vec!["cat".into(), "stocks".into(), "plants".into()];
     let model = MiniLm::load(&dir()).unwrap();
-    let index = DenseIndex::build(model, ids, &docs, 2).unwrap();
+    let index = DenseIndex::build("minilm", Box::new(model), ids, &docs, 2).unwrap();
     let hits = index
         .search("How do plants make energy from sunlight?", 2)
         .unwrap();

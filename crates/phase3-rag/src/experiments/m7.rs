@@ -6,12 +6,13 @@
 //! nDCG@10 as artifacts, and the timings — index build, per-query latency — in an artifact of their
 //! own, so nothing else in the record changes from one run to the next.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{LineChart, Series};
@@ -21,8 +22,10 @@ use viz::Context;
 use super::PHASE;
 use crate::beir::Collection;
 use crate::bm25::{Bm25Config, Bm25Index, Bm25Variant};
+use crate::dense::DenseIndex;
+use crate::dual::{DualConfig, DualEncoder, TrainLog};
 use crate::metrics::{evaluate_collection, Evaluation, Run};
-use crate::minilm::{model_dir, DenseIndex, MiniLm};
+use crate::minilm::{model_dir, MiniLm};
 use crate::retrieve::{Hit, Retriever};
 use crate::tokenize::{Stemmer, StopWords};
 use crate::world::{World, WorldConfig};
@@ -98,6 +101,17 @@ pub enum RetrieverSpec {
         #[serde(default = "default_batch")]
         batch_size: usize,
     },
+    /// The dual encoder of [`crate::dual`], trained from scratch on the collection's training
+    /// questions (`qrels/train.tsv`) before its documents are encoded; exact cosine search.
+    /// Collections without training questions skip it.
+    Dual {
+        name: String,
+        #[serde(default)]
+        dual: DualConfig,
+        /// Documents encoded per batch.
+        #[serde(default = "default_batch")]
+        batch_size: usize,
+    },
     /// Reciprocal rank fusion (Cormack et al., 2009) of retrievers listed before it:
     /// score(d) = Σ over the fused runs of 1 / (k + rank of d), each run to the experiment's depth.
     Hybrid {
@@ -122,35 +136,79 @@ impl RetrieverSpec {
         match self {
             RetrieverSpec::Bm25 { name, .. }
             | RetrieverSpec::Minilm { name, .. }
+            | RetrieverSpec::Dual { name, .. }
             | RetrieverSpec::Hybrid { name, .. } => name,
         }
     }
 
-    /// Build the retriever over `collection` (documents as `title + " " + text`); `built` holds
-    /// the retrievers built before it, by name, which a hybrid fuses.
+    /// Why this retriever cannot be built on the collection in `dir`, if it cannot: the dual
+    /// encoder needs training questions.
+    pub fn skip_reason(&self, dir: &Path) -> Option<String> {
+        match self {
+            RetrieverSpec::Dual { .. } if !dir.join("qrels").join("train.tsv").is_file() => {
+                Some("no training questions (qrels/train.tsv) to train it on".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Build the retriever over `collection` (documents as `title + " " + text`), read from `dir`
+    /// (where the dual encoder finds its training questions); `built` holds the retrievers built
+    /// before it, by name, which a hybrid fuses.
     pub fn build(
         &self,
         ctx: &Context,
         collection: &Collection,
+        dir: &Path,
         built: &BTreeMap<String, Rc<dyn Retriever>>,
-    ) -> Result<Rc<dyn Retriever>> {
+    ) -> Result<Built> {
+        let ids = || collection.docs.iter().map(|d| d.id.clone()).collect();
         let texts = || {
             collection
                 .docs
                 .iter()
                 .map(|d| format!("{} {}", d.title, d.text))
         };
+        let ready = |retriever: Rc<dyn Retriever>| Built {
+            retriever,
+            training: None,
+        };
         Ok(match self {
-            RetrieverSpec::Bm25 { bm25, .. } => Rc::new(Bm25Index::build(
+            RetrieverSpec::Bm25 { bm25, .. } => ready(Rc::new(Bm25Index::build(
                 bm25.clone(),
                 collection.docs.iter().map(|d| d.id.clone()).zip(texts()),
-            )?),
-            RetrieverSpec::Minilm { batch_size, .. } => {
+            )?)),
+            RetrieverSpec::Minilm {
+                name, batch_size, ..
+            } => {
                 let model = MiniLm::load(&model_dir(&ctx.root, &ctx.data_cache)?)?;
                 let texts: Vec<String> = texts().collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                let ids = collection.docs.iter().map(|d| d.id.clone()).collect();
-                Rc::new(DenseIndex::build(model, ids, &refs, *batch_size)?)
+                ready(Rc::new(DenseIndex::build(
+                    name,
+                    Box::new(model),
+                    ids(),
+                    &refs,
+                    *batch_size,
+                )?))
+            }
+            RetrieverSpec::Dual {
+                name,
+                dual,
+                batch_size,
+            } => {
+                let texts: Vec<String> = texts().collect();
+                let pairs = training_pairs(collection, dir)?;
+                let mut encoder = DualEncoder::new(dual.clone(), DType::F32)?;
+                let bar = ctx.progress(dual.steps as u64, &format!("m7 training `{name}`"));
+                let log = encoder.train(&pairs, &texts, |_| bar.inc(1))?;
+                bar.finish_and_clear();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let index = DenseIndex::build(name, Box::new(encoder), ids(), &refs, *batch_size)?;
+                Built {
+                    retriever: Rc::new(index),
+                    training: Some(log),
+                }
             }
             RetrieverSpec::Hybrid { name, of, k } => {
                 ensure!(
@@ -165,10 +223,37 @@ impl RetrieverSpec {
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Rc::new(Rrf { parts, k: *k })
+                ready(Rc::new(Rrf { parts, k: *k }))
             }
         })
     }
+}
+
+/// A built retriever, with the training log of one that was trained.
+pub struct Built {
+    pub retriever: Rc<dyn Retriever>,
+    pub training: Option<TrainLog>,
+}
+
+/// The (question text, document index) pairs of the training judgements in `dir/qrels/train.tsv`:
+/// one pair per judged relevant document (a two-document question gives two pairs).
+fn training_pairs(collection: &Collection, dir: &Path) -> Result<Vec<(String, usize)>> {
+    let train = Collection::load_split(dir, "train")?;
+    let index: HashMap<&str, usize> = collection
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i))
+        .collect();
+    let mut pairs = Vec::new();
+    for q in train.judged_queries() {
+        for (doc, &rel) in &train.qrels[&q.id] {
+            if let (true, Some(&i)) = (rel > 0, index.get(doc.as_str())) {
+                pairs.push((q.text.clone(), i));
+            }
+        }
+    }
+    Ok(pairs)
 }
 
 /// Reciprocal rank fusion of several retrievers' rankings.
@@ -233,6 +318,8 @@ pub struct Measured {
     /// Mean recall@k for k = 1..=depth.
     pub recall_curve: Vec<f64>,
     pub timings: Timings,
+    /// The training log, for a retriever trained while it was built.
+    pub training: Option<TrainLog>,
 }
 
 /// Wall-clock measurements, kept apart from the scores (they differ from run to run).
@@ -244,18 +331,23 @@ pub struct Timings {
     pub queries_per_s: f64,
 }
 
-/// Build `spec` on `collection` (with the retrievers `built` before it, for a hybrid), run every
-/// query to `depth`, and score the run. Returns the measurement and the retriever.
+/// Build `spec` on `collection`, read from `dir` (with the retrievers `built` before it, for a
+/// hybrid), run every query to `depth`, and score the run. Returns the measurement and the
+/// retriever.
 pub fn measure(
     ctx: &Context,
     spec: &RetrieverSpec,
     collection: &Collection,
+    dir: &Path,
     depth: usize,
     built: &BTreeMap<String, Rc<dyn Retriever>>,
 ) -> Result<(Measured, Rc<dyn Retriever>)> {
     let t = Instant::now();
-    let retriever = spec
-        .build(ctx, collection, built)
+    let Built {
+        retriever,
+        training,
+    } = spec
+        .build(ctx, collection, dir, built)
         .with_context(|| format!("building retriever `{}`", spec.name()))?;
     let index_s = t.elapsed().as_secs_f64();
     let mut run = Run::new();
@@ -286,6 +378,7 @@ pub fn measure(
             query_p95_ms: pct(0.95),
             queries_per_s: queries.len() as f64 / total_s.max(1e-9),
         },
+        training,
     };
     Ok((measured, retriever))
 }
@@ -311,8 +404,15 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
         let mut per_query = BTreeMap::new();
         let mut best: Option<(String, f64)> = None;
         let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
+        let mut skipped = BTreeMap::new();
+        let mut training = BTreeMap::new();
         for r in &cfg.retriever {
-            let (m, retriever) = measure(ctx, r, &collection, cfg.depth, &built)?;
+            if let Some(why) = r.skip_reason(&dir) {
+                skipped.insert(r.name().to_string(), why);
+                bar.inc(1);
+                continue;
+            }
+            let (m, retriever) = measure(ctx, r, &collection, &dir, cfg.depth, &built)?;
             built.insert(r.name().to_string(), retriever);
             let name = &m.name;
             for (k, v) in &m.eval.mean.recall {
@@ -339,6 +439,20 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
             for (kind, mean) in mean_by_kind(&ndcg, &kinds) {
                 rec.summary(&format!("{name}/ndcg_cut_10/{kind}"), mean);
             }
+            if let Some(log) = &m.training {
+                rec.summary(&format!("{name}/train_pairs"), log.pairs as f64);
+                if let Some(&(_, loss)) = log.loss.last() {
+                    rec.summary(&format!("{name}/train_loss_final"), loss);
+                }
+                rec.summary(
+                    &format!("{name}/train_in_batch_accuracy"),
+                    log.final_in_batch_accuracy,
+                );
+                for &(step, loss) in &log.loss {
+                    rec.scalar(step as u64, &format!("{name}/train_loss"), loss)?;
+                }
+                training.insert(name.clone(), log.clone());
+            }
             per_query.insert(name.clone(), ndcg);
             curves.insert(name.clone(), m.recall_curve.clone());
             timings.insert(name.clone(), m.timings.clone());
@@ -354,6 +468,8 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
         rec.artifact("recall_curves", &curves)?;
         rec.artifact("ndcg_per_query", &per_query)?;
         rec.artifact("timings", &timings)?;
+        rec.artifact("skipped", &skipped)?;
+        rec.artifact("training", &training)?;
         let queries: BTreeMap<&str, &str> = collection
             .queries
             .iter()
@@ -428,10 +544,26 @@ fn records(ctx: &Context) -> Result<Vec<(CollectionSpec, Record)>> {
         .collect())
 }
 
-/// The retriever names of a record, in config order.
+/// The retriever names of a record that ran, in config order (not those skipped on its
+/// collection).
 fn retriever_names(rec: &Record) -> Result<Vec<String>> {
     let cfg: RetrievalConfig = rec.config_as()?;
-    Ok(cfg.retriever.iter().map(|r| r.name().to_string()).collect())
+    let skipped = skipped(rec)?;
+    Ok(cfg
+        .retriever
+        .iter()
+        .map(|r| r.name().to_string())
+        .filter(|n| !skipped.contains_key(n))
+        .collect())
+}
+
+/// The retrievers a record skipped, with why.
+fn skipped(rec: &Record) -> Result<BTreeMap<String, String>> {
+    if rec.dir.join("artifacts").join("skipped.json").is_file() {
+        rec.artifact("skipped")
+    } else {
+        Ok(BTreeMap::new())
+    }
 }
 
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
@@ -717,6 +849,12 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                 "`{name}`: all-MiniLM-L6-v2 written here on candle-core (mean pooling, L2 norm, at most 256 tokens, \
                  batches of {batch_size}), exact cosine search"
             ),
+            RetrieverSpec::Dual { name, dual, .. } => format!(
+                "`{name}`: the dual encoder trained here from scratch (hashed words and letter trigrams, a {}-row table, \
+                 {} dimensions, one residual tanh layer; in-batch negatives, batches of {}, τ {}, {} AdamW steps) on the \
+                 collection's training questions, exact cosine search",
+                dual.buckets, dual.dim, dual.batch_size, dual.temperature, dual.steps
+            ),
             RetrieverSpec::Hybrid { name, of, k } => format!(
                 "`{name}`: reciprocal rank fusion of {} with k = {k}",
                 of.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
@@ -783,7 +921,11 @@ pub fn rag_eval(root: &Path, beir: &Path, quick: bool) -> Result<()> {
     let mut table = viz::table::Table::new(&hdr);
     let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
     for spec in &cfg.retriever {
-        let (m, retriever) = measure(&ctx, spec, &collection, cfg.depth, &built)?;
+        if let Some(why) = spec.skip_reason(beir) {
+            eprintln!("rag-eval: `{}` skipped: {why}", spec.name());
+            continue;
+        }
+        let (m, retriever) = measure(&ctx, spec, &collection, beir, cfg.depth, &built)?;
         built.insert(spec.name().to_string(), retriever);
         for w in m.eval.warnings() {
             eprintln!("rag-eval: {}: {w}", m.name);

@@ -316,6 +316,16 @@ simd_f32!(
 );
 
 simd_f32!(
+    /// `x ← x · Φ(x)` in place, for inference (no `Φ` kept for a backward pass): one pass over the
+    /// activations instead of [`gelu_fwd`]'s three streams.
+    pub fn gelu_in_place(x: &mut [f32]) {
+        for xv in x.iter_mut() {
+            *xv *= 0.5 * (1.0 + erf_f32(*xv * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+);
+
+simd_f32!(
     /// `d ← d · (Φ(x) + x·φ(x))`, with φ the standard normal density.
     pub(crate) fn gelu_bwd_in_place(x: &[f32], cdf: &[f32], d: &mut [f32]) {
         const INV_SQRT_2PI: f32 = 0.398_942_3;

@@ -5,8 +5,10 @@
 //!
 //! * [`m7`] — retrieval: BM25 (and later dense and hybrid retrievers) on BEIR-layout collections,
 //!   scored as trec_eval scores; `cargo xtask rag-eval --beir DIR` runs the same retrievers on any
-//!   collection.
+//!   collection; `cargo xtask bench-rag [--python PY]` times BM25 and MiniLM against bm25s and
+//!   sentence-transformers ([`bench`]).
 
+pub mod bench;
 pub mod m7;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +83,24 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Time BM25 (build, queries/s, one thread, on a generated world) and MiniLM (CISI documents/s,
+    /// 2 threads) against bm25s and sentence-transformers, alternating rounds; records
+    /// records/m7/bench_rag (configs/phase3/bench_rag.toml).
+    BenchRag {
+        /// Python with bm25s and sentence-transformers (runs crates/phase3-rag/scripts/rag_bench.py);
+        /// without it only our side is timed.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Rounds per side (default: the config's).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// The smoke config: a small world, a few documents, into scratch/quick.
+        #[arg(long)]
+        quick: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn commands() -> Vec<clap::Command> {
@@ -90,5 +110,18 @@ fn commands() -> Vec<clap::Command> {
 fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(matches)? {
         Command::RagEval { beir, quick } => m7::rag_eval(root, &beir, quick),
+        Command::BenchRag {
+            python,
+            rounds,
+            quick,
+            quiet,
+        } => {
+            let ctx = if quick {
+                Context::quick(root, &root.join("scratch").join("quick"), quiet)
+            } else {
+                Context::full(root, quiet)
+            };
+            bench::bench_rag(&ctx, python.as_deref(), rounds)
+        }
     }
 }

@@ -10,8 +10,8 @@
 //! * **One core per batch.** Each worker thread takes whole batches and runs them single-threaded,
 //!   so nothing waits for the other core inside an operation; candle splits each operation across
 //!   threads and runs its reductions and copies on one.
-//! * **Fused element-wise kernels**: layer norm, GELU (erf form, a polynomial) and softmax are one pass
-//!   each over vectorised loops, where candle makes a tensor per step.
+//! * **Fused element-wise kernels**: layer norm, GELU (erf form, a polynomial, in place) and softmax
+//!   are one pass each over vectorised loops, where candle makes a tensor per step.
 //! * Q, K and V come from one product with their weights stacked (`[3H, H]`), and the attention
 //!   scale is folded into the score product.
 //!
@@ -23,7 +23,9 @@ use std::sync::Mutex;
 
 use anyhow::{anyhow, Result};
 use candle_core::Tensor;
-use phase2_lm::kernels::{gelu_fwd, gemm, layer_norm_fwd_eps, linear_fwd, softmax_rows_in_place};
+use phase2_lm::kernels::{
+    gelu_in_place, gemm, layer_norm_fwd_eps, linear_fwd, softmax_rows_in_place,
+};
 
 use super::{LayerNorm, Linear, MiniLm};
 
@@ -95,8 +97,6 @@ struct Scratch {
     qkv: Vec<f32>,
     att_y: Vec<f32>,
     ff: Vec<f32>,
-    act: Vec<f32>,
-    cdf: Vec<f32>,
     scores: Vec<f32>,
     mean: Vec<f32>,
     rstd: Vec<f32>,
@@ -111,8 +111,6 @@ impl Scratch {
             (&mut self.qkv, rows * 3 * h),
             (&mut self.att_y, rows * h),
             (&mut self.ff, rows * inter),
-            (&mut self.act, rows * inter),
-            (&mut self.cdf, rows * inter),
             (&mut self.scores, t_max * t_max),
             (&mut self.mean, rows),
             (&mut self.rstd, rows),
@@ -243,11 +241,11 @@ impl FlatEncoder {
                 self.inter,
                 false,
             );
-            gelu_fwd(&s.ff, &mut s.act, &mut s.cdf);
+            gelu_in_place(&mut s.ff);
             s.tmp.copy_from_slice(&s.x);
             linear_fwd(
                 &mut s.tmp,
-                &s.act,
+                &s.ff,
                 &o.w,
                 Some(&o.b),
                 rows,

@@ -111,8 +111,10 @@ pub struct Bm25Index {
     /// Derived from the above on build and load.
     avg_doc_len: f64,
     idf: Vec<f64>,
-    /// `k1 · (1 − b + b · |d| / avgdl)` for each document: the tf part's denominator minus tf.
-    length_norm: Vec<f64>,
+    /// Each posting's whole contribution, `idf(t) · tf · s / (tf + k1 · (1 − b + b · |d| / avgdl))` (s = 1 for
+    /// Lucene, k1 + 1 for Robertson), computed once here instead of in every query that walks it
+    /// ("eager" scoring, as bm25s does): a query is then one multiply-add per posting.
+    impacts: Vec<f64>,
 }
 
 impl Bm25Index {
@@ -198,7 +200,8 @@ impl Bm25Index {
         let total: u64 = doc_lens.iter().map(|&l| l as u64).sum();
         let avg_doc_len = total as f64 / n;
         let idf = idf_per_term(config.variant, n, &offsets);
-        let length_norm = doc_lens
+        // `k1 · (1 − b + b · |d| / avgdl)` for each document: the tf part's denominator minus tf.
+        let length_norm: Vec<f64> = doc_lens
             .iter()
             .map(|&len| {
                 // A collection without a single term has no postings, so the norm is never used.
@@ -210,6 +213,18 @@ impl Bm25Index {
                 config.k1 * (1.0 - config.b + config.b * rel)
             })
             .collect();
+        let tf_scale = match config.variant {
+            Bm25Variant::Lucene => 1.0,
+            Bm25Variant::Robertson => config.k1 + 1.0,
+        };
+        let mut impacts = Vec::with_capacity(post_docs.len());
+        for t in 0..terms.len() {
+            let weight = idf[t] * tf_scale;
+            for i in offsets[t]..offsets[t + 1] {
+                let tf = post_tfs[i] as f64;
+                impacts.push(weight * tf / (tf + length_norm[post_docs[i] as usize]));
+            }
+        }
         Bm25Index {
             config,
             tokenizer,
@@ -222,7 +237,7 @@ impl Bm25Index {
             post_tfs,
             avg_doc_len,
             idf,
-            length_norm,
+            impacts,
         }
     }
 
@@ -294,42 +309,66 @@ impl Bm25Index {
                 *query_tf.entry(t).or_insert(0) += 1;
             }
         }
-        // Term-at-a-time: walk each query term's postings, accumulating per document.
-        let mut acc = vec![0.0f64; self.doc_ids.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        let mut is_touched = vec![false; self.doc_ids.len()];
-        let tf_scale = match self.config.variant {
-            Bm25Variant::Lucene => 1.0,
-            Bm25Variant::Robertson => self.config.k1 + 1.0,
-        };
+        // Term-at-a-time: walk each query term's postings, accumulating per document, and mark
+        // every document met (a plain store, no branch: the candidates are collected after).
+        let n = self.doc_ids.len();
+        SCRATCH.with_borrow_mut(|(acc, met)| {
+            // Reused across queries: a fresh 8·n-byte buffer per query would page-fault on every
+            // page of it. Cleared before use, so no query sees another's sums.
+            acc.clear();
+            acc.resize(n, 0.0);
+            met.clear();
+            met.resize(n, false);
+            self.rank(query_tf, acc, met, k)
+        })
+    }
+
+    /// The accumulation and selection of [`Bm25Index::top_k`], on zeroed buffers of one entry per
+    /// document.
+    fn rank(
+        &self,
+        query_tf: HashMap<u32, u32>,
+        acc: &mut [f64],
+        met: &mut [bool],
+        k: usize,
+    ) -> Vec<(usize, f64)> {
         let mut query_terms: Vec<(u32, u32)> = query_tf.into_iter().collect();
         query_terms.sort_unstable(); // a fixed summation order: identical scores run to run
         for (t, qtf) in query_terms {
             let t = t as usize;
-            let weight = qtf as f64 * self.idf[t] * tf_scale;
-            for i in self.offsets[t]..self.offsets[t + 1] {
-                let d = self.post_docs[i] as usize;
-                let tf = self.post_tfs[i] as f64;
-                acc[d] += weight * tf / (tf + self.length_norm[d]);
-                if !is_touched[d] {
-                    is_touched[d] = true;
-                    touched.push(d as u32);
-                }
+            let range = self.offsets[t]..self.offsets[t + 1];
+            let qtf = qtf as f64;
+            for (&d, &impact) in self.post_docs[range.clone()]
+                .iter()
+                .zip(&self.impacts[range])
+            {
+                acc[d as usize] += qtf * impact;
+                met[d as usize] = true;
             }
         }
         // Keep the best k in a min-heap whose top is the worst kept: (score, then later index
-        // counts as worse).
+        // counts as worse). The result is the k best in that total order, whatever the order
+        // candidates arrive in.
+        // Once the heap is full, `floor` is its worst score: a candidate below it cannot enter, and
+        // one plain float compare says so (most candidates, on a large collection).
         let mut heap: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k + 1);
-        for d in touched {
+        let mut floor = f64::NEG_INFINITY;
+        for (d, (&score, &m)) in acc.iter().zip(met.iter()).enumerate() {
+            if !m || score < floor {
+                continue;
+            }
             let candidate = Ranked {
-                score: acc[d as usize],
-                doc: d,
+                score,
+                doc: d as u32,
             };
             if heap.len() < k {
                 heap.push(Reverse(candidate));
             } else if heap.peek().is_some_and(|worst| candidate > worst.0) {
                 heap.pop();
                 heap.push(Reverse(candidate));
+            }
+            if heap.len() == k {
+                floor = heap.peek().map_or(floor, |worst| worst.0.score);
             }
         }
         let mut best: Vec<Ranked> = heap.into_iter().map(|r| r.0).collect();
@@ -524,6 +563,13 @@ fn idf_per_term(variant: Bm25Variant, n: f64, offsets: &[usize]) -> Vec<f64> {
 struct Ranked {
     score: f64,
     doc: u32,
+}
+
+thread_local! {
+    /// Per-thread accumulators of [`Bm25Index::top_k`]: a score and a "met" flag per document.
+    static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<bool>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 impl Ord for Ranked {

@@ -54,6 +54,10 @@ pub struct BenchRagConfig {
     pub minilm_limit: usize,
     /// Alternating rounds per side.
     pub rounds: usize,
+    /// Also time bm25s with its numba backend (its fastest; needs `numba` in the Python
+    /// environment), besides its default numpy one.
+    #[serde(default)]
+    pub bm25s_numba: bool,
 }
 
 /// One side's measurements, a value per round.
@@ -75,8 +79,12 @@ pub struct BenchResult {
     /// Mean tokens per encoded document ([CLS] and [SEP] included, truncated at 256).
     pub minilm_mean_tokens: f64,
     pub ours: Side,
-    /// Absent when no Python was given.
+    /// Absent when no Python was given: bm25s with its default (numpy) backend, and
+    /// sentence-transformers.
     pub python: Option<Side>,
+    /// bm25s with its numba backend (BM25 fields only), when the config asks for it.
+    #[serde(default)]
+    pub bm25s_numba: Option<Side>,
     /// Versions the Python side reported (bm25s, torch, sentence-transformers, Python).
     pub python_versions: Vec<(String, String)>,
 }
@@ -175,6 +183,8 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
         bail!("{} is missing", script.display());
     }
 
+    // Created first, so the record names the commit (and tree state) the timed code was built from.
+    let mut rec = RunWriter::create(ctx, MILESTONE, RUN, &raw, 0)?;
     let world_dir = bench_world(ctx, &cfg)?;
     let world = Collection::load(&world_dir)?;
     let cisi_dir = find_collection(ctx, &cfg.minilm_collection)?;
@@ -195,33 +205,40 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
 
     let mut ours = Side::default();
     let mut theirs = python.map(|_| Side::default());
+    let mut numba = (python.is_some() && cfg.bm25s_numba).then(Side::default);
     let mut versions: Vec<(String, String)> = Vec::new();
     let bar = ctx.progress((rounds * 2) as u64, "bench-rag");
     for _ in 0..rounds {
         let (build_s, qps) = time_bm25(&cfg, &world)?;
         ours.bm25_build_s.push(build_s);
         ours.bm25_queries_per_s.push(qps);
-        if let (Some(py), Some(side)) = (python, theirs.as_mut()) {
-            let v = python_json(
-                py,
-                &script,
-                &[
-                    "bm25".into(),
-                    "--beir".into(),
-                    world_dir.display().to_string(),
-                    "--k".into(),
-                    cfg.k.to_string(),
-                    "--threads".into(),
-                    "1".into(),
-                    "--repeats".into(),
-                    "1".into(),
-                ],
-            )?;
-            side.bm25_build_s.push(field(&v, "build_s")?);
-            side.bm25_queries_per_s.push(field(&v, "queries_per_s")?);
-            for key in ["bm25s_version", "python_version"] {
-                if let Some(s) = v[key].as_str() {
-                    versions.push((key.into(), s.into()));
+        if let Some(py) = python {
+            let backends = [theirs.as_mut(), numba.as_mut()];
+            for (backend, side) in ["numpy", "numba"].into_iter().zip(backends) {
+                let Some(side) = side else { continue };
+                let v = python_json(
+                    py,
+                    &script,
+                    &[
+                        "bm25".into(),
+                        "--beir".into(),
+                        world_dir.display().to_string(),
+                        "--k".into(),
+                        cfg.k.to_string(),
+                        "--threads".into(),
+                        "1".into(),
+                        "--repeats".into(),
+                        "1".into(),
+                        "--backend".into(),
+                        backend.into(),
+                    ],
+                )?;
+                side.bm25_build_s.push(field(&v, "build_s")?);
+                side.bm25_queries_per_s.push(field(&v, "queries_per_s")?);
+                for key in ["bm25s_version", "python_version"] {
+                    if let Some(s) = v[key].as_str() {
+                        versions.push((key.into(), s.into()));
+                    }
                 }
             }
         }
@@ -269,9 +286,9 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
         minilm_mean_tokens: mean_tokens,
         ours,
         python: theirs,
+        bm25s_numba: numba,
         python_versions: versions,
     };
-    let mut rec = RunWriter::create(ctx, MILESTONE, RUN, &raw, 0)?;
     for (key, v) in summary(&result) {
         rec.summary(&key, v);
     }
@@ -299,6 +316,26 @@ fn summary(r: &BenchResult) -> Vec<(String, f64)> {
             median(&r.ours.minilm_docs_per_s),
         ),
     ];
+    if let Some(p) = &r.bm25s_numba {
+        out.extend([
+            (
+                "bm25_build_s/bm25s_numba".to_string(),
+                median(&p.bm25_build_s),
+            ),
+            (
+                "bm25_queries_per_s/bm25s_numba".into(),
+                median(&p.bm25_queries_per_s),
+            ),
+            (
+                "bm25_build_speedup_numba".into(),
+                median(&p.bm25_build_s) / median(&r.ours.bm25_build_s),
+            ),
+            (
+                "bm25_query_speedup_numba".into(),
+                median(&r.ours.bm25_queries_per_s) / median(&p.bm25_queries_per_s),
+            ),
+        ]);
+    }
     if let Some(p) = &r.python {
         out.extend([
             ("bm25_build_s/python".to_string(), median(&p.bm25_build_s)),
@@ -333,35 +370,60 @@ type Pick = fn(&Side) -> &Vec<f64>;
 /// The comparison as a table: one row per measurement, medians, ratio.
 pub fn table(r: &BenchResult) -> viz::table::Table {
     let mut t = viz::table::Table::new(&["measurement", "ours", "Python", "ours ÷ Python (speed)"]);
-    let rows: [(String, Pick, bool, &str); 3] = [
+    let build = format!("BM25 index build, {} documents, 1 thread (s)", r.world_docs);
+    let queries = format!(
+        "BM25 queries/s, {} queries, top {}, 1 thread",
+        r.world_queries, r.k
+    );
+    let minilm = format!(
+        "MiniLM documents/s, {} CISI documents ({:.0} tokens each on average), 2 threads",
+        r.minilm_docs, r.minilm_mean_tokens
+    );
+    let numba = r.bm25s_numba.as_ref();
+    let py = r.python.as_ref();
+    let rows: [(&String, Pick, bool, &str, Option<&Side>); 5] = [
         (
-            format!("BM25 index build, {} documents, 1 thread (s)", r.world_docs),
+            &build,
             |s| &s.bm25_build_s,
             true,
-            "bm25s",
+            "bm25s, numpy backend (its default)",
+            py,
         ),
         (
-            format!(
-                "BM25 queries/s, {} queries, top {}, 1 thread",
-                r.world_queries, r.k
-            ),
+            &build,
+            |s| &s.bm25_build_s,
+            true,
+            "bm25s, numba backend",
+            numba,
+        ),
+        (
+            &queries,
             |s| &s.bm25_queries_per_s,
             false,
-            "bm25s",
+            "bm25s, numpy backend (its default)",
+            py,
         ),
         (
-            format!(
-                "MiniLM documents/s, {} CISI documents ({:.0} tokens each on average), 2 threads",
-                r.minilm_docs, r.minilm_mean_tokens
-            ),
+            &queries,
+            |s| &s.bm25_queries_per_s,
+            false,
+            "bm25s, numba backend",
+            numba,
+        ),
+        (
+            &minilm,
             |s| &s.minilm_docs_per_s,
             false,
             "sentence-transformers",
+            py,
         ),
     ];
-    for (what, get, is_time, who) in rows {
+    for (what, get, is_time, who, side) in rows {
         let ours = median(get(&r.ours));
-        let (theirs, ratio) = match &r.python {
+        if get(&r.ours).is_empty() || (side.is_none() && who.contains("numba")) {
+            continue;
+        }
+        let (theirs, ratio) = match side {
             Some(p) => {
                 let v = median(get(p));
                 let ratio = if is_time { v / ours } else { ours / v };
@@ -369,7 +431,7 @@ pub fn table(r: &BenchResult) -> viz::table::Table {
             }
             None => ("–".into(), "–".into()),
         };
-        t.push(vec![what, format!("{ours:.3}"), theirs, ratio]);
+        t.push(vec![what.clone(), format!("{ours:.3}"), theirs, ratio]);
     }
     t
 }
@@ -378,9 +440,13 @@ fn one_line(r: &BenchResult) -> String {
     let s: std::collections::BTreeMap<String, f64> = summary(r).into_iter().collect();
     match s.get("minilm_speedup") {
         Some(m) => format!(
-            "bench-rag: BM25 build {:.2}× and queries {:.2}× bm25s's speed; MiniLM {:.2}× sentence-transformers' ({:.1} vs {:.1} documents/s)",
+            "bench-rag: BM25 build {:.2}× and queries {:.2}× bm25s's speed (numpy backend; numba: {}); MiniLM {:.2}× sentence-transformers' ({:.1} vs {:.1} documents/s)",
             s["bm25_build_speedup"],
             s["bm25_query_speedup"],
+            match (s.get("bm25_build_speedup_numba"), s.get("bm25_query_speedup_numba")) {
+                (Some(b), Some(q)) => format!("{b:.2}× and {q:.2}×"),
+                _ => "not run".into(),
+            },
             m,
             s["minilm_docs_per_s/ours"],
             s["minilm_docs_per_s/python"]

@@ -19,7 +19,7 @@ use viz::plot::{LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
-use super::PHASE;
+use super::{bench, PHASE};
 use crate::beir::Collection;
 use crate::bm25::{Bm25Config, Bm25Index, Bm25Variant};
 use crate::dense::DenseIndex;
@@ -34,6 +34,7 @@ pub const MILESTONE: &str = "m7";
 /// The experiment (config `configs/phase3/m7_retrieval.toml`).
 pub const RETRIEVAL: &str = "m7_retrieval";
 const FIG_RECALL: &str = "m7_recall_at_k.png";
+const FIG_TRAINING: &str = "m7_dual_training.png";
 
 /// `configs/phase3/m7_retrieval.toml`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -557,6 +558,15 @@ fn retriever_names(rec: &Record) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The training logs of a record's trained retrievers (none in records made before there were any).
+fn training_logs(rec: &Record) -> Result<BTreeMap<String, TrainLog>> {
+    if rec.dir.join("artifacts").join("training.json").is_file() {
+        rec.artifact("training")
+    } else {
+        Ok(BTreeMap::new())
+    }
+}
+
 /// The retrievers a record skipped, with why.
 fn skipped(rec: &Record) -> Result<BTreeMap<String, String>> {
     if rec.dir.join("artifacts").join("skipped.json").is_file() {
@@ -609,7 +619,28 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     } else {
         viz::plot::line_grid("Recall@k of every retriever", &charts, 1, &path)?;
     }
-    Ok(vec![path])
+    let mut out = vec![path];
+    // The trained retrievers' loss curves, one line per (collection, retriever).
+    let mut chart = LineChart::new(
+        "Dual encoder training: in-batch contrastive loss",
+        "training step",
+        "mean loss over the interval (nats, log scale)",
+    )
+    .log_y();
+    let mut any = false;
+    for (spec, rec) in &recs {
+        for (name, log) in training_logs(rec)? {
+            let pts = log.loss.iter().map(|&(s, l)| (s as f64, l)).collect();
+            chart = chart.series(Series::new(format!("{name} on {}", spec.name), pts));
+            any = true;
+        }
+    }
+    if any {
+        let path = ctx.figure(FIG_TRAINING);
+        chart.render(&path)?;
+        out.push(path);
+    }
+    Ok(out)
 }
 
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
@@ -700,6 +731,50 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                 spec.name,
                 t.markdown()
             ));
+            // Which retriever wins each kind, and by how much over the runner-up.
+            let mut winners = Vec::new();
+            for k in &kinds {
+                let mut scores: Vec<(&String, f64)> = names
+                    .iter()
+                    .map(|n| Ok((n, rec.require(&format!("{n}/ndcg_cut_10/{k}"))?)))
+                    .collect::<Result<_>>()?;
+                scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+                if let [first, second, ..] = scores.as_slice() {
+                    winners.push(format!(
+                        "{k}: `{}` {:.3} (next `{}` {:.3})",
+                        first.0, first.1, second.0, second.1
+                    ));
+                }
+            }
+            if !winners.is_empty() {
+                discussion.push(format!(
+                    "Best retriever by question kind on {}: {}.",
+                    spec.name,
+                    winners.join("; ")
+                ));
+            }
+        }
+        // Trained retrievers: how much they had to learn from, and whether training converged.
+        for (n, log) in &training_logs(rec)? {
+            let (Some(first), Some(last)) = (log.loss.first(), log.loss.last()) else {
+                continue;
+            };
+            discussion.push(format!(
+                "`{n}` was trained on {} (question, document) pairs of {}'s training questions: the mean in-batch \
+                 loss fell from {:.3} (steps 1–{}) to {:.3} at step {}, where {:.1} % of training questions scored their own \
+                 document above the batch's others; on the test questions it scores nDCG@10 {:.3}.",
+                log.pairs,
+                spec.name,
+                first.1,
+                first.0,
+                last.1,
+                last.0,
+                100.0 * log.final_in_batch_accuracy,
+                rec.require(&format!("{n}/ndcg_cut_10"))?
+            ));
+        }
+        for (n, why) in skipped(rec)? {
+            results.push_str(&format!("`{n}` is not run on {}: {why}.\n\n", spec.name));
         }
         setup_colls.push(format!("{} ({})", spec.name, rec.provenance()));
         // Reproduction of published numbers on the same files.
@@ -861,13 +936,74 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             ),
         })
         .collect();
+    if let Some((brec, bench)) = bench::load(ctx) {
+        results.push_str(&format!(
+            "Speed, ours against the Python yardsticks on this machine (`cargo xtask bench-rag`, medians of {} \
+             alternating rounds; {}):\n\n{}\n",
+            bench.ours.minilm_docs_per_s.len(),
+            brec.provenance(),
+            bench::table(&bench).markdown()
+        ));
+        if let (Some(b), Some(q)) = (
+            brec.summary("bm25_build_speedup"),
+            brec.summary("bm25_query_speedup"),
+        ) {
+            let mut text = format!(
+                "On a generated world of {} documents, our BM25 builds its index {b:.2}× as fast as bm25s with its default \
+                 numpy backend and answers {q:.2}× as many queries per second",
+                bench.world_docs
+            );
+            if let (Some(bn), Some(qn)) = (
+                brec.summary("bm25_build_speedup_numba"),
+                brec.summary("bm25_query_speedup_numba"),
+            ) {
+                text.push_str(&format!(
+                    "; against its compiled numba backend the ratios are {bn:.2}× (build) and {qn:.2}× (queries/s){}",
+                    if qn < 1.0 {
+                        ": bm25s's numba kernels answer queries faster than ours"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            text.push('.');
+            discussion.push(text);
+        }
+        if let (Some(ratio), Some(theirs)) = (
+            brec.summary("minilm_speedup"),
+            brec.summary("minilm_docs_per_s/python"),
+        ) {
+            let readme = 20.0;
+            discussion.push(format!(
+                "MiniLM encodes {:.1} documents/s against sentence-transformers' {theirs:.1} on the same cores: {ratio:.2}×, \
+                 {} the 1.5× target. The sentence-transformers number {} the {readme:.0} documents/s of CISI's README \
+                 (±15 %: {:.0}–{:.0}){}.",
+                brec.require("minilm_docs_per_s/ours")?,
+                if ratio >= 1.5 { "meeting" } else { "short of" },
+                if (theirs - readme).abs() <= 0.15 * readme {
+                    "is within"
+                } else {
+                    "is outside"
+                },
+                0.85 * readme,
+                1.15 * readme,
+                if (theirs - readme).abs() <= 0.15 * readme {
+                    ""
+                } else {
+                    " (the script keeps the README's protocol: batches of 32, 2 torch threads, tokenisation included), so \
+                     the ratio is taken against the number measured here, side by side, not against the README's"
+                }
+            ));
+        }
+    }
     Ok(vec![LogEntry {
         id: "m7_retrieval".into(),
         milestone: 7,
         title: "m7 — How well does each retriever find the judged documents?".into(),
-        question: "On a real test collection with human relevance judgements, how do the retrievers built here rank \
-                   the relevant documents, measured exactly as trec_eval measures — and do they reproduce the \
-                   published numbers on the same files?"
+        question: "On a real test collection with human relevance judgements (CISI) and on a generated world whose \
+                   answers are known, how do the retrievers built here rank the relevant documents, measured exactly \
+                   as trec_eval measures — do they reproduce the published numbers on the same files, which kinds of \
+                   question does each one find, and how fast are they against the Python libraries?"
             .into(),
         setup: format!(
             "Each document is indexed as `title + \" \" + text`; every query is run to depth {}. Retrievers: {}. \
@@ -879,11 +1015,24 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             setup_colls.join("; ")
         ),
         results,
-        figures: vec![Figure::new(
-            FIG_RECALL,
-            FigureKind::EvaluationTables,
-            "mean recall@k of every retriever for k from 1 to the run depth, one line per retriever.",
-        )],
+        figures: {
+            let mut f = vec![Figure::new(
+                FIG_RECALL,
+                FigureKind::EvaluationTables,
+                "mean recall@k of every retriever for k from 1 to the run depth, one line per retriever.",
+            )];
+            if recs
+                .iter()
+                .any(|(_, r)| training_logs(r).is_ok_and(|t| !t.is_empty()))
+            {
+                f.push(Figure::new(
+                    FIG_TRAINING,
+                    FigureKind::LossCurves,
+                    "the dual encoder's in-batch contrastive loss while it trains on the world's training questions.",
+                ));
+            }
+            f
+        },
         discussion: discussion.join(" "),
     }])
 }

@@ -595,7 +595,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             "mean recall@k",
         )
         .log_x();
+        let cfg: RetrievalConfig = rec.config_as()?;
         for name in retriever_names(rec)? {
+            // One colour per retriever across both panels: its place in the config.
+            let slot = cfg
+                .retriever
+                .iter()
+                .position(|r| r.name() == name)
+                .unwrap_or(0);
             let curve = curves.get(&name).ok_or_else(|| {
                 anyhow!(
                     "record {} has no recall curve for `{name}`",
@@ -607,7 +614,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .enumerate()
                 .map(|(i, &r)| ((i + 1) as f64, r))
                 .collect();
-            chart = chart.series(Series::new(name, pts));
+            chart = chart.series(Series::new(name, pts).colour_slot(slot));
         }
         charts.push(chart);
     }
@@ -976,22 +983,23 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             let readme = 20.0;
             discussion.push(format!(
                 "MiniLM encodes {:.1} documents/s against sentence-transformers' {theirs:.1} on the same cores: {ratio:.2}×, \
-                 {} the 1.5× target. The sentence-transformers number {} the {readme:.0} documents/s of CISI's README \
-                 (±15 %: {:.0}–{:.0}){}.",
+                 {} the 1.5× target. The sentence-transformers number is {} ±15 % of the {readme:.0} documents/s in CISI's \
+                 README ({:.0}–{:.0}){}.",
                 brec.require("minilm_docs_per_s/ours")?,
                 if ratio >= 1.5 { "meeting" } else { "short of" },
                 if (theirs - readme).abs() <= 0.15 * readme {
-                    "is within"
+                    "within"
                 } else {
-                    "is outside"
+                    "outside"
                 },
                 0.85 * readme,
                 1.15 * readme,
                 if (theirs - readme).abs() <= 0.15 * readme {
                     ""
                 } else {
-                    " (the script keeps the README's protocol: batches of 32, 2 torch threads, tokenisation included), so \
-                     the ratio is taken against the number measured here, side by side, not against the README's"
+                    " although the script keeps the README's protocol (batches of 32, 2 torch threads, tokenisation \
+                     included), so the ratio is taken against the number measured here, side by side, not against the \
+                     README's"
                 }
             ));
         }

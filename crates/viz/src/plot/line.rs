@@ -23,6 +23,9 @@ pub struct Series {
     pub dashed: bool,
     /// Drawn as these markers only, no line (a model measured at a few x values, e.g. one point).
     pub marker: Option<Marker>,
+    /// Palette slot of this series; by default its position in the chart. Fixed slots keep one
+    /// name one colour across the panels of a grid that do not all plot the same series.
+    pub colour_slot: Option<usize>,
 }
 
 impl Series {
@@ -33,7 +36,13 @@ impl Series {
             band: None,
             dashed: false,
             marker: None,
+            colour_slot: None,
         }
+    }
+    /// Draw in palette colour `slot` whatever the series' position.
+    pub fn colour_slot(mut self, slot: usize) -> Series {
+        self.colour_slot = Some(slot);
+        self
     }
     /// Draw the points as `m` markers instead of a line.
     pub fn points(mut self, m: Marker) -> Series {
@@ -205,9 +214,9 @@ impl LineChart {
         let lines = self.series.iter().enumerate().map(|(i, s)| KeyEntry {
             label: s.label.clone(),
             swatch: match s.marker {
-                Some(m) => Swatch::Point(m, colour(i)),
+                Some(m) => Swatch::Point(m, colour(s.colour_slot.unwrap_or(i))),
                 None => Swatch::Line {
-                    colour: colour(i),
+                    colour: colour(s.colour_slot.unwrap_or(i)),
                     width: 3,
                     dashed: s.dashed,
                 },
@@ -309,7 +318,7 @@ impl LineChart {
         let mut chart = build(&plot, &xa, &ya)?;
         numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
         for (i, s) in self.series.iter().enumerate() {
-            let c = colour(i);
+            let c = colour(s.colour_slot.unwrap_or(i));
             let pts = self.drawable(&s.points);
             if let Some(band) = &s.band {
                 let mut poly: Vec<(f64, f64)> = s

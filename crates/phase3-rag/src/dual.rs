@@ -377,15 +377,19 @@ mod tests {
         }
     }
 
-    /// Loss of the fixed batch below as an f64.
+    /// A fixed batch: three questions, the last two sharing their document (so it is masked, not
+    /// a negative, for the other).
+    const QS: [&str; 3] = ["who founded norvik labs", "when was arla born", "arla"];
+    const DS: [&str; 3] = [
+        "Norvik Labs was set up by Arla Steen.",
+        "Arla Steen came into the world in 1961.",
+        "Arla Steen came into the world in 1961.",
+    ];
+    const KEYS: [usize; 3] = [0, 1, 1];
+
+    /// Loss of the fixed batch as an f64.
     fn batch_loss(m: &DualEncoder) -> f64 {
-        let qs = ["who founded norvik labs", "when was arla born", "arla"];
-        let ds = [
-            "Norvik Labs was set up by Arla Steen.",
-            "Arla Steen came into the world in 1961.",
-            "Arla Steen came into the world in 1961.",
-        ];
-        let (l, _) = m.loss(&qs, &ds, &[0, 1, 1]).unwrap();
+        let (l, _) = m.loss(&QS, &DS, &KEYS).unwrap();
         l.to_scalar::<f64>().unwrap()
     }
 
@@ -394,13 +398,7 @@ mod tests {
     #[test]
     fn m7_dual_gradients_match_finite_differences() {
         let m = DualEncoder::new(tiny(3), DType::F64).unwrap();
-        let qs = ["who founded norvik labs", "when was arla born", "arla"];
-        let ds = [
-            "Norvik Labs was set up by Arla Steen.",
-            "Arla Steen came into the world in 1961.",
-            "Arla Steen came into the world in 1961.",
-        ];
-        let (loss, _) = m.loss(&qs, &ds, &[0, 1, 1]).unwrap();
+        let (loss, _) = m.loss(&QS, &DS, &KEYS).unwrap();
         let grads = loss.backward().unwrap();
         let h = 1e-6;
         let mut checked = 0;

@@ -27,6 +27,7 @@ use crate::kernels::{
     log_softmax, max8, softmax_cross_entropy, sum8,
 };
 use crate::model::{Gpt, GptConfig};
+use crate::ops::IGNORE;
 
 // ---- where each parameter lives in the flat vector ------------------------------------------------
 
@@ -262,11 +263,13 @@ impl FastGpt {
     }
 
     /// Mean next-token cross-entropy of `x: [b, t]` against `y`, and (when `grads` is given) its
-    /// gradient with respect to every parameter, written to `grads` (flat layout).
+    /// gradient with respect to every parameter, written to `grads` (flat layout). Targets equal to
+    /// [`IGNORE`] are not scored: the mean is over the others (at least one is required).
     ///
     /// The rows are split into `workers` contiguous parts, each run on its own thread with its own
-    /// workspace; every part scales its gradient by `1 / (b·t)` so the parts simply add up to the
-    /// gradient of the whole-batch mean. Summation order is fixed: results are deterministic.
+    /// workspace; every part scales its gradient by `1 / (scored targets of the whole batch)` so the
+    /// parts simply add up to the gradient of the whole-batch mean. Summation order is fixed: results
+    /// are deterministic.
     pub fn loss_and_grads(
         &mut self,
         params: &[f32],
@@ -294,7 +297,7 @@ impl FastGpt {
         );
         if let Some(v) = x
             .iter()
-            .chain(y)
+            .chain(y.iter().filter(|&&v| v != IGNORE))
             .find(|&&v| v as usize >= self.cfg.vocab_size)
         {
             bail!(
@@ -318,8 +321,10 @@ impl FastGpt {
                 .map(|&(_, n)| Workspace::new(&self.cfg, n, t))
                 .collect();
         }
+        let scored = y.iter().filter(|&&v| v != IGNORE).count();
+        ensure!(scored > 0, "every target is IGNORE: nothing to score");
         let want_grads = grads.is_some();
-        let scale = 1.0 / (b * t) as f32;
+        let scale = 1.0 / scored as f32;
         let (cfg, off) = (&self.cfg, &self.off);
         let run = |ws: &mut Workspace, (start, n): (usize, usize)| -> f64 {
             let (xs, ys) = (
@@ -367,7 +372,7 @@ impl FastGpt {
                 }
             });
         }
-        Ok((losses.iter().sum::<f64>() / (b * t) as f64) as f32)
+        Ok((losses.iter().sum::<f64>() / scored as f64) as f32)
     }
 }
 
@@ -532,6 +537,10 @@ fn backward(
 
     // d loss / d logits = (softmax − one-hot) · scale, in place over the probabilities.
     for (row, &tgt) in ws.logits.chunks_exact_mut(v).zip(y) {
+        if tgt == IGNORE {
+            row.fill(0.0);
+            continue;
+        }
         row[tgt as usize] -= 1.0;
         for e in row.iter_mut() {
             *e *= scale;

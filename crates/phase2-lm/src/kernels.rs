@@ -445,9 +445,13 @@ simd_f32!(
 
 simd_f32!(
     pub(crate) fn softmax_cross_entropy(logits: &mut [f32], targets: &[u32], v: usize) -> f64 {
-        // Turns each row of logits into probabilities; returns Σ −log p[target].
+        // Turns each row of logits into probabilities; returns Σ −log p[target]. A row whose
+        // target is `ops::IGNORE` is left as it is and adds nothing (its gradient is zeroed).
         let mut total = 0f64;
         for (row, &tgt) in logits.chunks_exact_mut(v).zip(targets) {
+            if tgt == crate::ops::IGNORE {
+                continue;
+            }
             let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let picked = row[tgt as usize] - max;
             let mut sum = 0f32;

@@ -58,13 +58,39 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     y.reshape(out_dims)
 }
 
-/// Mean cross-entropy of `logits: [N, V]` against `targets: [N]` (u32), in nats.
+/// A target id that is not scored (PyTorch's `ignore_index`): a position whose target is `IGNORE`
+/// adds nothing to the loss and receives no gradient, and the mean is over the other positions.
+/// How a reader is trained on the answer only, with its prompt in the context but not in the loss.
+pub const IGNORE: u32 = u32::MAX;
+
+/// Mean cross-entropy of `logits: [N, V]` against `targets: [N]` (u32), in nats, over the targets
+/// that are not [`IGNORE`].
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let shifted = logits.broadcast_sub(&max)?;
     let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?;
-    (log_z - picked)?.mean_all()
+    let ids = targets.to_vec1::<u32>()?;
+    let counted = ids.iter().filter(|&&t| t != IGNORE).count();
+    if counted == ids.len() {
+        let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?;
+        return (log_z - picked)?.mean_all();
+    }
+    if counted == 0 {
+        candle_core::bail!("cross_entropy: every target is IGNORE, nothing to score");
+    }
+    // Ignored rows gather a valid id (0) and are then multiplied by 0.
+    let keep: Vec<f32> = ids
+        .iter()
+        .map(|&t| f32::from(u8::from(t != IGNORE)))
+        .collect();
+    let safe: Vec<u32> = ids
+        .iter()
+        .map(|&t| if t == IGNORE { 0 } else { t })
+        .collect();
+    let device = logits.device();
+    let picked = shifted.gather(&Tensor::new(safe, device)?.unsqueeze(1)?, 1)?;
+    let keep = Tensor::new(keep, device)?.unsqueeze(1)?;
+    ((log_z - picked)? * keep)?.sum_all()? / counted as f64
 }
 
 /// `[t_q, t_k]` additive mask: 0 where key `j <= i + (t_k - t_q)` (the query may see it), `-inf`

@@ -53,8 +53,30 @@ where
     if parts.len() == 1 {
         return part_loss_and_grads(vars, x, y, 1.0, &loss_fn);
     }
+    // With ignored targets (`ops::IGNORE`) a part weighs by the targets it scores, not its rows.
+    let scored = |y: &Tensor| -> Result<usize> {
+        Ok(y.flatten_all()?
+            .to_vec1::<u32>()?
+            .iter()
+            .filter(|&&t| t != crate::ops::IGNORE)
+            .count())
+    };
+    let all_scored = scored(y)?;
+    let masked = all_scored != y.elem_count();
     let run = |&(start, len): &(usize, usize)| -> Result<(f32, Vec<Tensor>)> {
-        let weight = len as f64 / rows as f64;
+        let weight = if masked {
+            scored(&y.narrow(0, start, len)?)? as f64 / all_scored as f64
+        } else {
+            len as f64 / rows as f64
+        };
+        if weight == 0.0 {
+            // A part with nothing to score contributes zero loss and zero gradient.
+            let zeros = vars
+                .iter()
+                .map(|(_, v)| v.as_tensor().zeros_like())
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((0.0, zeros));
+        }
         part_loss_and_grads(
             vars,
             &x.narrow(0, start, len)?,

@@ -362,7 +362,9 @@ simd_f32!(
     }
 );
 
-/// `b` windows of `t` tokens (`x`) and the same windows shifted by one (`y`), row-major.
+/// `b` windows of `t` tokens (`x`) and the same windows shifted by one (`y`), row-major. A target
+/// may be [`crate::ops::IGNORE`]: that position is in the context but not in the loss (a prompt, or
+/// padding after a short example).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub x: Vec<u32>,
@@ -372,6 +374,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Targets that count in the loss (not [`crate::ops::IGNORE`]).
+    pub fn scored(&self) -> usize {
+        self.y.iter().filter(|&&t| t != crate::ops::IGNORE).count()
+    }
+
     /// `[b, t]` u32 tensors for the candle model.
     pub fn tensors(&self) -> Result<(Tensor, Tensor)> {
         Ok((
@@ -602,8 +609,15 @@ impl Trainer {
             self.cfg.model.block_size,
             &mut self.rng,
         )?;
+        self.step_on(&batch)
+    }
+
+    /// One optimisation step on a batch the caller built (e.g. prompts whose targets are
+    /// [`crate::ops::IGNORE`] except the answer's), with this run's schedule, clipping and AdamW.
+    /// Windows may be shorter than the model's block.
+    pub fn step_on(&mut self, batch: &Batch) -> anyhow::Result<StepStats> {
         self.load_plain()?;
-        let loss = self.loss_of(&batch, true)?;
+        let loss = self.loss_of(batch, true)?;
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
         }
@@ -625,12 +639,12 @@ impl Trainer {
         })
     }
 
-    /// Mean loss per token over `batches` (no gradient).
+    /// Mean loss per scored token over `batches` (no gradient).
     pub fn evaluate(&mut self, batches: &[Batch]) -> anyhow::Result<f64> {
         self.load_plain()?;
         let (mut sum, mut tokens) = (0.0, 0usize);
         for batch in batches {
-            let n = batch.b * batch.t;
+            let n = batch.scored();
             sum += self.loss_of(batch, false)? as f64 * n as f64;
             tokens += n;
         }

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use phase2_lm::fast::{gather, FastGpt};
 use phase2_lm::model::{Gpt, GptConfig};
+use phase2_lm::ops::IGNORE;
 use phase2_lm::parallel::loss_and_grads;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +40,11 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 }
 
 fn check(pos_emb: bool, b: usize, t: usize, workers: usize, seed: u64) {
+    check_masked(pos_emb, b, t, workers, seed, false);
+}
+
+/// With `masked`, about half the targets (and the whole first row) are `IGNORE`.
+fn check_masked(pos_emb: bool, b: usize, t: usize, workers: usize, seed: u64, masked: bool) {
     let cfg = cfg(pos_emb);
     // A perturbed model, so LayerNorm gains and biases are not at their 1/0 starting values.
     let model = Gpt::new(&cfg, seed).unwrap();
@@ -49,7 +55,14 @@ fn check(pos_emb: bool, b: usize, t: usize, workers: usize, seed: u64) {
         let noise = Tensor::from_vec(noise, v.shape(), &Device::Cpu).unwrap();
         v.set(&(v.as_tensor() + noise).unwrap()).unwrap();
     }
-    let (x, y) = (ids(&mut rng, b * t), ids(&mut rng, b * t));
+    let (x, mut y) = (ids(&mut rng, b * t), ids(&mut rng, b * t));
+    if masked {
+        for (i, v) in y.iter_mut().enumerate() {
+            if i < t || rng.gen_bool(0.5) {
+                *v = IGNORE;
+            }
+        }
+    }
     let xt = Tensor::from_vec(x.clone(), (b, t), &Device::Cpu).unwrap();
     let yt = Tensor::from_vec(y.clone(), (b, t), &Device::Cpu).unwrap();
     let (want_loss, want) = loss_and_grads(&model, &xt, &yt, 1).unwrap();
@@ -96,6 +109,52 @@ fn m6_fast_matches_autograd_with_workers_short_windows_and_no_positions() {
     check(true, 5, 8, 2, 2);
     check(true, 5, 5, 3, 3);
     check(false, 4, 8, 2, 4);
+}
+
+#[test]
+fn m6_ignored_targets_leave_the_loss_and_the_gradient_in_fast_and_autograd() {
+    // A whole row ignored gives one worker nothing to score: it must add zero, not NaN.
+    check_masked(true, 3, 8, 1, 5, true);
+    check_masked(true, 5, 8, 2, 6, true);
+    check_masked(false, 4, 6, 3, 7, true);
+    // The masked autograd reference split over workers equals the unsplit one.
+    let cfg = cfg(true);
+    let model = Gpt::new(&cfg, 8).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let (b, t) = (4, 8);
+    let x = ids(&mut rng, b * t);
+    let y: Vec<u32> = ids(&mut rng, b * t)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| if i < 2 * t || i % 3 == 0 { IGNORE } else { v })
+        .collect();
+    let xt = Tensor::from_vec(x.clone(), (b, t), &Device::Cpu).unwrap();
+    let yt = Tensor::from_vec(y.clone(), (b, t), &Device::Cpu).unwrap();
+    let (one, _) = loss_and_grads(&model, &xt, &yt, 1).unwrap();
+    let (two, _) = loss_and_grads(&model, &xt, &yt, 2).unwrap();
+    assert!((one - two).abs() < 1e-5, "{one} vs {two}");
+    // The mean over scored targets is the mean of each scored target's own loss.
+    let mut fast = FastGpt::new(&cfg, 1).unwrap();
+    let mut params = Vec::new();
+    gather(&model, &fast.off, &mut params).unwrap();
+    let scored: Vec<usize> = (0..b * t).filter(|&i| y[i] != IGNORE).collect();
+    let each: f64 = scored
+        .iter()
+        .map(|&i| {
+            let mut only = vec![IGNORE; b * t];
+            only[i] = y[i];
+            fast.loss_and_grads(&params, &x, &only, b, t, None).unwrap() as f64
+        })
+        .sum::<f64>()
+        / scored.len() as f64;
+    let all = fast.loss_and_grads(&params, &x, &y, b, t, None).unwrap() as f64;
+    assert!((all - each).abs() < 1e-5, "{all} vs {each}");
+    assert!((all - one as f64).abs() < 1e-5, "{all} vs autograd {one}");
+    // Nothing to score is an error, not a NaN.
+    let err = fast
+        .loss_and_grads(&params, &x, &vec![IGNORE; b * t], b, t, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("IGNORE"), "{err}");
 }
 
 #[test]

@@ -53,8 +53,12 @@ where
     if parts.len() == 1 {
         return part_loss_and_grads(vars, x, y, 1.0, &loss_fn);
     }
-    // With ignored targets (`ops::IGNORE`) a part weighs by the targets it scores, not its rows.
+    // With ignored targets (`ops::IGNORE` among u32 targets) a part weighs by the targets it
+    // scores, not by its rows.
     let scored = |y: &Tensor| -> Result<usize> {
+        if y.dtype() != candle_core::DType::U32 {
+            return Ok(y.elem_count());
+        }
         Ok(y.flatten_all()?
             .to_vec1::<u32>()?
             .iter()

@@ -558,6 +558,12 @@ impl World {
         self.entities().map(|e| self.document_of(e))
     }
 
+    /// Every lookup question about `entity`, each relation in each phrasing (not the world's
+    /// question set, which asks each fact once): what the reader (m8) trains on, for seen entities.
+    pub fn lookups_of(&self, entity: Entity) -> Vec<Question> {
+        questions::lookups_of(self, entity)
+    }
+
     /// The sentence of `entity`'s document that states `relation`.
     fn sentence(&self, entity: Entity, relation: Relation) -> String {
         self.rendered(entity)

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod m7;
+pub mod m8;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ use viz::Context;
 pub const PHASE: &str = "phase3";
 
 /// Every experiment of the phase, in run order.
-pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL];
+pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL, m8::READER];
 
 /// Phase 3 as `cargo xtask` sees it. Its later milestones (m8, m9) stay in `configs/roadmap.toml`
 /// until they are built.
@@ -51,6 +52,7 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
     let start = std::time::Instant::now();
     let summary = match name {
         m7::RETRIEVAL => m7::run_retrieval(ctx)?,
+        m8::READER => m8::run_reader(ctx)?,
         _ => bail!(
             "unknown phase3 experiment `{name}`; valid names: {}",
             EXPERIMENTS.join(", ")

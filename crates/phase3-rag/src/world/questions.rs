@@ -500,6 +500,43 @@ fn phrase(template: &str, slots: &[(&str, &str)]) -> String {
     text
 }
 
+/// Every lookup question about `entity`: each of its relations in each phrasing, ids
+/// `"{doc_id}/{relation}/{phrasing}"`. Not part of the world's question set (which asks each fact
+/// once); the reader's training examples (m8) are drawn from these for seen entities.
+pub(super) fn lookups_of(world: &World, entity: Entity) -> Vec<Question> {
+    let b = Builder {
+        world,
+        asked: HashSet::new(),
+        questions: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for &relation in relations_of(entity) {
+        for (i, template) in lookup_templates(entity, relation).iter().enumerate() {
+            let (hop, subject, named) = b.hop(entity, relation);
+            let involved: Vec<Entity> = [Some(subject), named].into_iter().flatten().collect();
+            // As in the world's question set: held out if any entity it involves is.
+            let held_out = involved.iter().any(|&e| world.is_held_out(e));
+            let entities = involved.into_iter().map(Entity::doc_id).collect();
+            out.push(Question {
+                id: format!("{}/{relation:?}/{i}", entity.doc_id()),
+                kind: QuestionKind::Lookup,
+                text: phrase(template, &[("X", world.name(entity))]),
+                answer: hop.value.clone(),
+                gold_doc_ids: vec![hop.doc_id.clone()],
+                chain: vec![hop],
+                entities,
+                split: if held_out {
+                    Split::HeldOut
+                } else {
+                    Split::Seen
+                },
+                train: !held_out,
+            });
+        }
+    }
+    out
+}
+
 /// All questions of the world, kind by kind. A kind may come out short in a tiny world where
 /// there are fewer distinct facts than asked for (draws stop after a bounded number of tries).
 pub(super) fn generate<'w>(world: &'w World, rng: &mut ChaCha8Rng) -> Vec<Question> {

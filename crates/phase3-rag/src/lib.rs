@@ -18,5 +18,6 @@ pub mod minilm;
 pub mod rc;
 pub mod reader;
 pub mod retrieve;
+pub mod stats;
 pub mod tokenize;
 pub mod world;

@@ -3,9 +3,10 @@
 //! An example is a prompt of `k` passages — the gold passage (the one stating the fact) among
 //! `k − 1` distractors — a question, and the answer; the loss is on the answer tokens alone
 //! (everything before them is context, its targets [`IGNORE`]). The distractors are what a retriever
-//! would put there: BM25's best passages for the question, minus the gold one, so the reader learns
-//! to pick the right entity's fact out of near-duplicate names and same-entity sentences, not out
-//! of random noise. `k` and the chunk size vary from example to example over the values the
+//! would put there: a retriever's best passages for the question, minus the gold one (the caller
+//! varies the retriever: BM25's lexical neighbours and a dense encoder's look-alike facts differ),
+//! so the reader learns to pick the right entity's fact out of near-duplicate names, same-entity
+//! sentences and same-relation sentences, not out of random noise. `k` and the chunk size vary from example to example over the values the
 //! ablation (m9) evaluates, and the gold passage's position is uniform, so no slot is a shortcut.
 //!
 //! Documents of seen entities are trained on too, as plain language modelling (every token
@@ -22,8 +23,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::bm25::Bm25Index;
 use crate::reader::{continuation, fit_prompt, Passage, Passages};
+use crate::retrieve::Retriever;
 use crate::world::Question;
 
 /// One training sequence: `tokens`, and the ranges of positions whose token is a target of the
@@ -35,8 +36,8 @@ pub struct Example {
 }
 
 /// A reading example for `question` over `passages`: the gold passage at a uniform position among
-/// the best `k − 1` other passages `index` (built over `passages`, ids = passage ids) ranks for the
-/// question, the question, and its answer. Then, while the `budget` allows and up to `extra` of
+/// the best `k − 1` other passages `retriever` (built over `passages`, ids = passage ids) ranks for
+/// the question, the question, and its answer. Then, while the `budget` allows and up to `extra` of
 /// them, one more question about another passage of the prompt (drawn from `asks`, passage id →
 /// questions it answers) and its answer: more answers to learn from per token of context, and the
 /// reader must find each question's own passage. At evaluation a prompt has one question, which is
@@ -45,7 +46,7 @@ pub struct Example {
 pub fn reading_example(
     question: &Question,
     passages: &Passages,
-    index: &Bm25Index,
+    retriever: &dyn Retriever,
     k: usize,
     asks: &HashMap<String, Vec<Question>>,
     extra: usize,
@@ -62,10 +63,10 @@ pub fn reading_example(
         gold.len()
     );
     let gold = gold[0];
-    let mut chosen: Vec<&Passage> = index
-        .top_k(&question.text, k + 1)
+    let mut chosen: Vec<&Passage> = retriever
+        .search(&question.text, k + 1)?
         .into_iter()
-        .filter_map(|(i, _)| passages.get(index.doc_id(i)))
+        .filter_map(|h| passages.get(&h.doc_id))
         .filter(|p| p.id != gold.id)
         .take(k - 1)
         .collect();

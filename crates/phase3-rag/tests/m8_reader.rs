@@ -199,9 +199,19 @@ fn m8_reading_examples_hold_the_gold_passage_among_k_and_score_only_the_answer()
         .find(|q| q.kind == QuestionKind::Lookup)
         .unwrap();
     for k in 1..=5 {
-        let e = rc::reading_example(q, &passages, &index, k, &asks, 0, &tok, 4096, &mut rng)
-            .unwrap()
-            .expect("fits 4096 tokens");
+        let e = rc::reading_example(
+            q,
+            &passages,
+            &index as &dyn phase3_rag::retrieve::Retriever,
+            k,
+            &asks,
+            0,
+            &tok,
+            4096,
+            &mut rng,
+        )
+        .unwrap()
+        .expect("fits 4096 tokens");
         assert_eq!(e.scored.len(), 1);
         let prompt = tok.decode(&e.tokens[..e.scored[0].start]);
         let answer = tok.decode(&e.tokens[e.scored[0].clone()]);

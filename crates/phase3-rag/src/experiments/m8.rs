@@ -9,6 +9,7 @@
 //! their own. The trained model is saved to `checkpoints/m8_reader/` (not committed).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -21,7 +22,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use viz::record::RunWriter;
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{LineChart, Series};
+use viz::record::{Record, RunWriter};
 use viz::Context;
 
 use super::m7::RetrieverSpec;
@@ -33,6 +36,7 @@ use crate::lm::{GptLm, LanguageModel, Request};
 use crate::rc::{self, Example};
 use crate::reader::{continuation, exact_match, fit_prompt, Passage, Passages, STOP};
 use crate::retrieve::Retriever;
+use crate::stats::{paired_bootstrap, Paired};
 use crate::world::{Question, QuestionKind, Split, World, WorldConfig};
 
 pub const MILESTONE: &str = "m8";
@@ -62,6 +66,9 @@ pub struct ReaderConfig {
     pub extra_questions: usize,
     /// Fraction of rows that are seen documents (language modelling) rather than reading examples.
     pub document_fraction: f64,
+    /// Retrievers (names from `retriever`) whose best passages are a training example's
+    /// distractors, one drawn per example, each built over the seen passages of every chunking.
+    pub distractors: Vec<String>,
     /// Seeds the pool, the batches and the evaluation's question sample.
     pub seed: u64,
     /// The GPT; `vocab_size` is the BPE vocabulary learned from the seen documents.
@@ -91,16 +98,18 @@ pub struct Outcome {
     pub gold_in_context: bool,
     /// Passage ids in the prompt, in order.
     pub passages: Vec<String>,
+    /// Tokens of the prompt.
+    pub prompt_tokens: usize,
 }
 
 /// A context condition: a name and the passages it puts before a question.
-struct Condition {
-    name: String,
+pub(crate) struct Condition {
+    pub name: String,
     /// For retrieved conditions: the retriever and k.
-    retrieved: Option<(String, usize)>,
+    pub retrieved: Option<(String, usize)>,
 }
 
-fn held_out_docs(world: &World) -> HashSet<String> {
+pub(crate) fn held_out_docs(world: &World) -> HashSet<String> {
     world
         .entities()
         .filter(|&e| world.is_held_out(e))
@@ -136,6 +145,7 @@ struct TrainingData {
 }
 
 fn training_data(
+    ctx: &Context,
     cfg: &ReaderConfig,
     world: &World,
     by_chunking: &[Passages],
@@ -164,27 +174,65 @@ fn training_data(
     }
     let tokenizer: AnyTokenizer =
         BpeTokenizer::train(&bpe_text, cfg.model.vocab_size, true)?.into();
-    // Distractors come from BM25 over the seen passages of each chunking.
-    let seen: Vec<(Passages, Bm25Index)> = by_chunking
-        .iter()
-        .map(|p| {
-            let kept = Passages::from_passages(
-                p.config.clone(),
-                p.passages
-                    .iter()
-                    .filter(|x| !held.contains(&x.doc_id))
-                    .cloned()
-                    .collect(),
+    // Distractors come from the configured retrievers over the seen passages of each chunking.
+    ensure!(
+        !cfg.distractors.is_empty(),
+        "m8_reader: `distractors` must name at least one retriever"
+    );
+    let mut seen: Vec<(Passages, Vec<Rc<dyn Retriever>>)> = Vec::new();
+    for p in by_chunking {
+        let kept = Passages::from_passages(
+            p.config.clone(),
+            p.passages
+                .iter()
+                .filter(|x| !held.contains(&x.doc_id))
+                .cloned()
+                .collect(),
+        );
+        let collection = Collection {
+            docs: kept
+                .passages
+                .iter()
+                .map(|x| crate::beir::Doc {
+                    id: x.id.clone(),
+                    title: x.title.clone(),
+                    text: x.text.clone(),
+                })
+                .collect(),
+            queries: Vec::new(),
+            qrels: Default::default(),
+        };
+        let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
+        for spec in &cfg.retriever {
+            let needed = cfg.distractors.iter().any(|d| d == spec.name())
+                || cfg.retriever.iter().any(|h| match h {
+                    RetrieverSpec::Hybrid { name, of, .. } => {
+                        cfg.distractors.contains(name) && of.iter().any(|o| o == spec.name())
+                    }
+                    _ => false,
+                });
+            if !needed {
+                continue;
+            }
+            ensure!(
+                !matches!(spec, RetrieverSpec::Dual { .. }),
+                "m8_reader: `distractors` cannot use the dual encoder `{}` (it trains on questions)",
+                spec.name()
             );
-            let index = Bm25Index::build(
-                Bm25Config::default(),
-                kept.passages
-                    .iter()
-                    .map(|x| (x.id.clone(), format!("{} {}", x.title, x.text))),
-            )?;
-            Ok((kept, index))
-        })
-        .collect::<Result<_>>()?;
+            let b = spec.build(ctx, &collection, Path::new("."), &built)?;
+            built.insert(spec.name().to_string(), b.retriever);
+        }
+        let chosen = cfg
+            .distractors
+            .iter()
+            .map(|d| {
+                built.get(d).cloned().with_context(|| {
+                    format!("m8_reader: `distractors` names `{d}`, which is not a retriever of the config")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        seen.push((kept, chosen));
+    }
     // Per chunking: passage id → the seen questions it answers (the extra questions of a prompt).
     let asks: Vec<HashMap<String, Vec<Question>>> = seen
         .iter()
@@ -209,12 +257,15 @@ fn training_data(
         );
         let q = questions.choose(&mut rng).expect("non-empty");
         let c = rng.gen_range(0..seen.len());
-        let (passages, index) = &seen[c];
+        let (passages, retrievers) = &seen[c];
+        let retriever = retrievers
+            .choose(&mut rng)
+            .expect("at least one distractor retriever");
         let k = *cfg.ks.choose(&mut rng).expect("non-empty ks");
         if let Some(e) = rc::reading_example(
             q,
             passages,
-            index,
+            retriever.as_ref(),
             k,
             &asks[c],
             cfg.extra_questions,
@@ -237,7 +288,7 @@ fn training_data(
 
 /// Greedy answer, exact match and the gold answer's perplexity for one prompt; `gold` are the ids
 /// of the passages that state the answer.
-fn ask(
+fn ask_one(
     lm: &mut dyn LanguageModel,
     passages: &[&Passage],
     gold: &[String],
@@ -265,19 +316,321 @@ fn ask(
         answer_perplexity: scored.perplexity(),
         gold_in_context: used.iter().any(|p| gold.contains(p.id.as_str())),
         passages: used.iter().map(|p| p.id.clone()).collect(),
+        prompt_tokens: completion.prompt_tokens,
     })
 }
 
-fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     s / n.max(1) as f64
+}
+
+pub(crate) fn hit(o: &Outcome) -> f64 {
+    f64::from(u8::from(o.correct))
+}
+
+/// The context conditions, in the order of the record: no context, random passages, each
+/// retriever at each k, the gold passage.
+fn conditions(cfg: &ReaderConfig) -> Vec<Condition> {
+    let plain = |name: &str| Condition {
+        name: name.into(),
+        retrieved: None,
+    };
+    let mut out = vec![plain("closed_book"), plain("random")];
+    for spec in &cfg.retriever {
+        for &k in &cfg.ks {
+            out.push(Condition {
+                name: format!("{}@{k}", spec.name()),
+                retrieved: Some((spec.name().to_string(), k)),
+            });
+        }
+    }
+    out.push(plain("gold"));
+    out
+}
+
+/// The conditions drawn over training (a cheaper subset): closed book, random, the first
+/// retriever at the largest k, gold.
+fn curve_conditions(cfg: &ReaderConfig) -> Vec<String> {
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let mut out = vec!["closed_book".to_string(), "random".to_string()];
+    if let Some(r) = cfg.retriever.first() {
+        out.push(format!("{}@{max_k}", r.name()));
+    }
+    out.push("gold".into());
+    out
+}
+
+/// Everything a question is asked with: the passages of the main chunking and the retrievers
+/// over them.
+pub(crate) struct Asker<'a> {
+    pub passages: &'a Passages,
+    pub retrievers: &'a BTreeMap<String, Rc<dyn Retriever>>,
+    pub random_k: usize,
+}
+
+impl Asker<'_> {
+    /// The passages condition `c` puts before `q` (random ones drawn from `rng`).
+    fn context(&self, c: &Condition, q: &Question, rng: &mut ChaCha8Rng) -> Result<Vec<&Passage>> {
+        let all = &self.passages.passages;
+        Ok(match (c.name.as_str(), &c.retrieved) {
+            (_, Some((r, k))) => self.retrievers[r]
+                .search(&q.text, *k)?
+                .iter()
+                .filter_map(|h| self.passages.get(&h.doc_id))
+                .collect(),
+            ("closed_book", None) => vec![],
+            ("gold", None) => self.passages.gold(q)?,
+            ("random", None) => (0..self.random_k)
+                .map(|_| &all[rng.gen_range(0..all.len())])
+                .collect(),
+            (other, None) => anyhow::bail!("unknown condition `{other}`"),
+        })
+    }
+
+    /// The prompt job of condition `c` for each question, retrieval timed per question (ms).
+    pub(crate) fn jobs<'q>(
+        &self,
+        c: &Condition,
+        questions: &'q [Question],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<Job<'_, 'q>>, Vec<f64>)>
+    where
+        Self: 'q,
+    {
+        let mut jobs = Vec::with_capacity(questions.len());
+        let mut ms = Vec::with_capacity(questions.len());
+        for q in questions {
+            let t = Instant::now();
+            let passages = self.context(c, q, rng)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let gold = self
+                .passages
+                .gold(q)?
+                .iter()
+                .map(|p| p.id.clone())
+                .collect();
+            jobs.push(Job {
+                passages,
+                gold,
+                question: q,
+            });
+        }
+        Ok((jobs, ms))
+    }
+}
+
+/// One prompt to answer: its passages, the ids of the gold passages, the question.
+pub struct Job<'p, 'q> {
+    pub passages: Vec<&'p Passage>,
+    pub gold: Vec<String>,
+    pub question: &'q Question,
+}
+
+/// Answers every job with the reader (`model`, flat `params`, `tokenizer`), greedy, the jobs split
+/// over `threads` threads with one generator each (outcomes do not depend on the split); returns
+/// each outcome with its reading time in ms.
+pub fn answer_jobs(
+    model: &GptConfig,
+    params: &[f32],
+    tokenizer: &AnyTokenizer,
+    jobs: &[Job],
+    answer_tokens: usize,
+    threads: usize,
+) -> Result<Vec<(Outcome, f64)>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let part = jobs.len().div_ceil(threads.max(1));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(part)
+            .map(|chunk| {
+                s.spawn(move || -> Result<Vec<(Outcome, f64)>> {
+                    let generator =
+                        Generator::new(model, params, tokenizer.clone(), GptLm::greedy())?;
+                    let mut lm = GptLm::new("reader", generator);
+                    chunk
+                        .iter()
+                        .map(|j| {
+                            let t = Instant::now();
+                            let o = ask_one(
+                                &mut lm,
+                                &j.passages,
+                                &j.gold,
+                                j.question,
+                                model.block_size,
+                                answer_tokens,
+                            )?;
+                            Ok((o, t.elapsed().as_secs_f64() * 1e3))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for h in handles {
+            out.extend(h.join().expect("a reader thread panicked")?);
+        }
+        Ok(out)
+    })
+}
+
+/// Attention of one answer over its prompt (mean over heads), for the figure.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnswerAttention {
+    pub condition: String,
+    pub question: String,
+    /// The prompt's tokens, decoded.
+    pub prompt_tokens: Vec<String>,
+    /// The answer tokens each attending row predicts.
+    pub answer_tokens: Vec<String>,
+    /// Token range of the answer inside the gold passage of the prompt.
+    pub span: (usize, usize),
+    /// `[layer][answer position][prompt token]`.
+    pub maps: Vec<Vec<Vec<f64>>>,
+}
+
+/// Where the answer tokens look: per layer, the mean attention mass (over heads and answer
+/// positions) on the tokens of the answer inside the gold passage, the same mass if attention were
+/// uniform over the visible tokens, the number of questions, and the example (first correct answer
+/// whose gold passage is not the first passage).
+pub struct SpanAttention {
+    pub per_layer: Vec<f64>,
+    pub uniform: f64,
+    pub questions: usize,
+    pub example: Option<AnswerAttention>,
+}
+
+/// Byte offset at which each token of `ids` starts in its decoded text.
+fn token_starts(tokenizer: &AnyTokenizer, ids: &[u32]) -> Vec<usize> {
+    let mut at = 0;
+    ids.iter()
+        .map(|&id| {
+            let start = at;
+            at += match tokenizer {
+                AnyTokenizer::Bpe(b) => b.token_bytes(id).map_or(0, <[u8]>::len),
+                AnyTokenizer::Char(c) => c.decode(&[id]).len(),
+            };
+            start
+        })
+        .collect()
+}
+
+/// [`SpanAttention`] of the reader (as the readable candle model `gpt`) on the jobs whose outcome
+/// had the gold passage in the prompt.
+fn span_attention(
+    gpt: &phase2_lm::model::Gpt,
+    tokenizer: &AnyTokenizer,
+    condition: &str,
+    jobs: &[Job],
+    outcomes: &[Outcome],
+    block: usize,
+    answer_tokens: usize,
+) -> Result<SpanAttention> {
+    use candle_core::{Device, Tensor};
+    let n_layer = gpt.cfg.n_layer;
+    let mut mass = vec![0.0; n_layer];
+    let (mut uniform, mut n) = (0.0, 0usize);
+    let mut example = None;
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        if !outcome.gold_in_context {
+            continue;
+        }
+        let q = job.question;
+        let count = |s: &str| tokenizer.encode(s).len();
+        let (prompt, used) = fit_prompt(&job.passages, &q.text, block - answer_tokens, count)?;
+        let Some(gold) = used.iter().find(|p| job.gold.contains(&p.id)) else {
+            continue;
+        };
+        let line = gold.line();
+        let (Some(line_at), Some(in_line)) = (prompt.find(&line), line.find(&q.answer)) else {
+            continue;
+        };
+        let span_bytes = line_at + in_line..line_at + in_line + q.answer.len();
+        let ids = tokenizer.encode(&prompt);
+        let cont = tokenizer.encode(&continuation(&q.answer));
+        let s = ids.len();
+        let starts = token_starts(tokenizer, &ids);
+        let span: Vec<usize> = (0..s)
+            .filter(|&i| {
+                let end = starts.get(i + 1).copied().unwrap_or(prompt.len());
+                starts[i] < span_bytes.end && end > span_bytes.start
+            })
+            .collect();
+        let all: Vec<u32> = ids.iter().chain(&cont).copied().collect();
+        if span.is_empty() || all.len() > block || cont.len() < 2 {
+            continue;
+        }
+        let idx = Tensor::from_slice(&all, (1, all.len()), &Device::Cpu)?;
+        let (_, att) = gpt.forward_with_attention(&idx)?;
+        // Rows predicting the answer's tokens (not its closing newline).
+        let rows: Vec<usize> = (s - 1..s - 1 + cont.len() - 1).collect();
+        let mut maps = Vec::with_capacity(n_layer);
+        for (l, a) in att.iter().enumerate() {
+            let a: Vec<Vec<Vec<f32>>> = a.squeeze(0)?.to_vec3()?;
+            let heads = a.len() as f64;
+            let mut layer_map = Vec::with_capacity(rows.len());
+            for &r in &rows {
+                let mean_row: Vec<f64> = (0..s)
+                    .map(|k| a.iter().map(|h| f64::from(h[r][k])).sum::<f64>() / heads)
+                    .collect();
+                mass[l] += span.iter().map(|&k| mean_row[k]).sum::<f64>() / rows.len() as f64;
+                layer_map.push(mean_row);
+            }
+            maps.push(layer_map);
+        }
+        uniform += rows
+            .iter()
+            .map(|&r| span.len() as f64 / (r + 1) as f64)
+            .sum::<f64>()
+            / rows.len() as f64;
+        n += 1;
+        let gold_not_first = used.first().is_some_and(|p| p.id != gold.id);
+        if example.is_none() && outcome.correct && gold_not_first {
+            example = Some(AnswerAttention {
+                condition: condition.to_string(),
+                question: q.text.clone(),
+                prompt_tokens: ids.iter().map(|&t| tokenizer.decode(&[t])).collect(),
+                answer_tokens: cont[..cont.len() - 1]
+                    .iter()
+                    .map(|&t| tokenizer.decode(&[t]))
+                    .collect(),
+                span: (span[0], span[span.len() - 1] + 1),
+                maps,
+            });
+        }
+    }
+    ensure!(
+        n > 0,
+        "no question had its gold passage and answer span in the prompt"
+    );
+    Ok(SpanAttention {
+        per_layer: mass.iter().map(|m| m / n as f64).collect(),
+        uniform: uniform / n as f64,
+        questions: n,
+        example,
+    })
+}
+
+/// Where `cargo xtask ask` finds the reader, its passages and their BM25 index.
+pub fn reader_dir(ctx: &Context) -> PathBuf {
+    phase2_lm::checkpoint::dir_for(ctx, READER)
+}
+
+/// What `cargo xtask ask` needs besides the model: saved next to the checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AskSettings {
+    pub k: usize,
+    pub answer_tokens: usize,
+    pub chunks: String,
 }
 
 pub fn run_reader(ctx: &Context) -> Result<String> {
     let (cfg, raw): (ReaderConfig, toml::Value) = ctx.load_config(PHASE, READER)?;
     ensure!(
-        cfg.ks.iter().all(|&k| k >= 1),
-        "m8_reader: every `ks` value must be at least 1"
+        !cfg.ks.is_empty() && cfg.ks.iter().all(|&k| k >= 1),
+        "m8_reader: `ks` must list values of at least 1"
     );
     ensure!(
         cfg.answer_tokens >= 1 && cfg.answer_tokens < cfg.model.block_size,
@@ -287,6 +640,7 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
         (0.0..1.0).contains(&cfg.document_fraction),
         "m8_reader: `document_fraction` must be in [0, 1)"
     );
+    ensure!(cfg.pool >= 1, "m8_reader: `pool` must be at least 1");
     let started = Instant::now();
     let world = World::generate(&cfg.world)?;
     let by_chunking: Vec<Passages> = cfg
@@ -309,7 +663,24 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
                     .join(", ")
             )
         })?;
-    let data = training_data(&cfg, &world, &by_chunking)?;
+    let data = training_data(ctx, &cfg, &world, &by_chunking)?;
+    let passages = &by_chunking[main];
+
+    // Retrievers over the passages of the main chunking, written as a BEIR collection.
+    let dir = ctx
+        .data_cache
+        .join("worlds")
+        .join(format!("m8_passages_{}", cfg.chunks));
+    passages.write_beir(&dir, world.questions())?;
+    let collection = Collection::load(&dir)?;
+    let mut retrievers: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
+    let mut index_s = BTreeMap::new();
+    for spec in &cfg.retriever {
+        let t = Instant::now();
+        let b = spec.build(ctx, &collection, &dir, &retrievers)?;
+        index_s.insert(spec.name().to_string(), t.elapsed().as_secs_f64());
+        retrievers.insert(spec.name().to_string(), b.retriever);
+    }
     let prep_s = started.elapsed().as_secs_f64();
 
     let mut rec = RunWriter::create(ctx, MILESTONE, "reader", &raw, cfg.train.seed)?;
@@ -321,10 +692,18 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
     })?;
     let questions = eval_questions(&world, cfg.eval_questions, cfg.seed);
     ensure!(!questions.is_empty(), "m8: no held-out lookups to evaluate");
-    let curve_qs = &questions[..cfg.curve_questions.min(questions.len())];
-    let passages = &by_chunking[main];
+    let curve_qs = &questions[..cfg.curve_questions.clamp(1, questions.len())];
     let block = model.block_size;
-    let greedy = GptLm::greedy();
+    let asker = Asker {
+        passages,
+        retrievers: &retrievers,
+        random_k: cfg.ks.iter().copied().max().unwrap_or(1),
+    };
+    let all_conditions = conditions(&cfg);
+    let curve: Vec<&Condition> = curve_conditions(&cfg)
+        .iter()
+        .filter_map(|n| all_conditions.iter().find(|c| &c.name == n))
+        .collect();
 
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
     let bar = ctx.progress(cfg.train.steps as u64, "m8 training the reader");
@@ -360,28 +739,28 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
             rec.scalar(step as u64 + 1, "train_loss", mean(window.drain(..)))?;
         }
         if (step + 1) % cfg.train.eval_interval == 0 || last {
-            let mut lm = GptLm::new(
-                "reader",
-                Generator::from_trainer(&trainer, data.tokenizer.clone(), greedy)?,
-            );
-            for (name, with_gold) in [("gold", true), ("closed_book", false)] {
-                let outcomes = curve_qs
-                    .iter()
-                    .map(|q| {
-                        let gold = passages.gold(q)?;
-                        let ids: Vec<String> = gold.iter().map(|p| p.id.clone()).collect();
-                        let ctxt = if with_gold { gold } else { vec![] };
-                        ask(&mut lm, &ctxt, &ids, q, block, cfg.answer_tokens)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+            let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(3));
+            for c in &curve {
+                let (jobs, _) = asker.jobs(c, curve_qs, &mut random)?;
+                let outcomes: Vec<Outcome> = answer_jobs(
+                    &model,
+                    trainer.params(),
+                    &data.tokenizer,
+                    &jobs,
+                    cfg.answer_tokens,
+                    cfg.train.workers,
+                )?
+                .into_iter()
+                .map(|(o, _)| o)
+                .collect();
                 rec.scalar(
                     step as u64 + 1,
-                    &format!("curve/{name}/exact_match"),
-                    mean(outcomes.iter().map(|o| f64::from(u8::from(o.correct)))),
+                    &format!("curve/{}/exact_match", c.name),
+                    mean(outcomes.iter().map(hit)),
                 )?;
                 rec.scalar(
                     step as u64 + 1,
-                    &format!("curve/{name}/answer_perplexity"),
+                    &format!("curve/{}/answer_perplexity", c.name),
                     mean(outcomes.iter().map(|o| o.answer_perplexity)),
                 )?;
             }
@@ -390,117 +769,123 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
     }
     bar.finish_and_clear();
     let train_s = train_started.elapsed().as_secs_f64();
-    let ckpt = phase2_lm::checkpoint::dir_for(ctx, READER);
+
+    // The reader, its tokenizer, and what `cargo xtask ask` retrieves from.
+    let ckpt = reader_dir(ctx);
     phase2_lm::checkpoint::save(&ckpt, &trainer, &data.tokenizer)?;
+    Bm25Index::build(
+        Bm25Config::default(),
+        passages
+            .passages
+            .iter()
+            .map(|p| (p.id.clone(), format!("{} {}", p.title, p.text))),
+    )?
+    .save(&ckpt.join("passages.bm25"))?;
+    let json = serde_json::to_string(&passages.passages)?;
+    viz::write_atomic(&ckpt.join("passages.json"), json.as_bytes())?;
+    let settings = AskSettings {
+        k: cfg.ks.iter().copied().max().unwrap_or(1),
+        answer_tokens: cfg.answer_tokens,
+        chunks: cfg.chunks.clone(),
+    };
+    viz::write_atomic(
+        &ckpt.join("ask.json"),
+        serde_json::to_string_pretty(&settings)?.as_bytes(),
+    )?;
 
-    // Retrievers over the passages of the main chunking.
-    let dir = ctx
-        .data_cache
-        .join("worlds")
-        .join(format!("m8_passages_{}", cfg.chunks));
-    passages.write_beir(&dir, world.questions())?;
-    let collection = Collection::load(&dir)?;
-    let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
-    for spec in &cfg.retriever {
-        let b = spec.build(ctx, &collection, &dir, &built)?;
-        built.insert(spec.name().to_string(), b.retriever);
-    }
-
-    let mut conditions = vec![
-        Condition {
-            name: "closed_book".into(),
-            retrieved: None,
-        },
-        Condition {
-            name: "random".into(),
-            retrieved: None,
-        },
-        Condition {
-            name: "gold".into(),
-            retrieved: None,
-        },
-    ];
-    for spec in &cfg.retriever {
-        for &k in &cfg.ks {
-            conditions.push(Condition {
-                name: format!("{}@{k}", spec.name()),
-                retrieved: Some((spec.name().to_string(), k)),
-            });
-        }
-    }
     let eval_started = Instant::now();
-    let mut lm = GptLm::new(
-        "reader",
-        Generator::from_trainer(&trainer, data.tokenizer.clone(), greedy)?,
-    );
-    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
     let mut outcomes: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
     let bar = ctx.progress(
-        (conditions.len() * questions.len()) as u64,
+        (all_conditions.len() * questions.len()) as u64,
         "m8 asking held-out questions",
     );
     let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(2));
-    for c in &conditions {
-        let mut out = Vec::with_capacity(questions.len());
-        for q in &questions {
-            let ctxt: Vec<&Passage> = match (c.name.as_str(), &c.retrieved) {
-                ("closed_book", _) => vec![],
-                ("gold", _) => passages.gold(q)?,
-                ("random", _) => (0..max_k)
-                    .map(|_| &passages.passages[random.gen_range(0..passages.passages.len())])
-                    .collect(),
-                (_, Some((r, k))) => built[r]
-                    .search(&q.text, *k)?
-                    .iter()
-                    .filter_map(|h| passages.get(&h.doc_id))
-                    .collect(),
-                _ => unreachable!("every condition is one of the above"),
-            };
-            let ids: Vec<String> = passages.gold(q)?.iter().map(|p| p.id.clone()).collect();
-            out.push(ask(&mut lm, &ctxt, &ids, q, block, cfg.answer_tokens)?);
-            bar.inc(1);
-        }
-        let em = mean(out.iter().map(|o| f64::from(u8::from(o.correct))));
-        rec.summary(&format!("{}/exact_match", c.name), em);
+    for c in &all_conditions {
+        let (jobs, _) = asker.jobs(c, &questions, &mut random)?;
+        let out: Vec<Outcome> = answer_jobs(
+            &model,
+            trainer.params(),
+            &data.tokenizer,
+            &jobs,
+            cfg.answer_tokens,
+            cfg.train.workers,
+        )?
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
+        bar.inc(questions.len() as u64);
+        rec.summary(
+            &format!("{}/exact_match", c.name),
+            mean(out.iter().map(hit)),
+        );
         rec.summary(
             &format!("{}/answer_perplexity", c.name),
             mean(out.iter().map(|o| o.answer_perplexity)),
         );
-        if let Some((_, _)) = &c.retrieved {
-            let with_gold: Vec<&Outcome> = out.iter().filter(|o| o.gold_in_context).collect();
+        let with_gold: Vec<&Outcome> = out.iter().filter(|o| o.gold_in_context).collect();
+        rec.summary(
+            &format!("{}/gold_in_context", c.name),
+            with_gold.len() as f64 / out.len() as f64,
+        );
+        if !with_gold.is_empty() {
             rec.summary(
-                &format!("{}/gold_retrieved", c.name),
-                with_gold.len() as f64 / out.len() as f64,
-            );
-            rec.summary(
-                &format!("{}/exact_match_when_gold_retrieved", c.name),
-                mean(with_gold.iter().map(|o| f64::from(u8::from(o.correct)))),
+                &format!("{}/exact_match_gold_in_context", c.name),
+                mean(with_gold.iter().map(|o| hit(o))),
             );
         }
         outcomes.insert(c.name.clone(), out);
     }
     bar.finish_and_clear();
     let eval_s = eval_started.elapsed().as_secs_f64();
+    // Where the answers look, on the traced condition (the gold passage among retrieved ones).
+    if let Some(cond) = traced_condition(&cfg) {
+        let c = all_conditions
+            .iter()
+            .find(|c| c.name == cond)
+            .context("the traced condition is one of the conditions")?;
+        let mut unused = ChaCha8Rng::seed_from_u64(0);
+        let (jobs, _) = asker.jobs(c, &questions, &mut unused)?;
+        let att = span_attention(
+            &trainer.to_gpt()?,
+            &data.tokenizer,
+            &cond,
+            &jobs,
+            &outcomes[&cond],
+            block,
+            cfg.answer_tokens,
+        )?;
+        for (l, m) in att.per_layer.iter().enumerate() {
+            rec.summary(&format!("attention/layer{l}/answer_span_mass"), *m);
+        }
+        rec.summary("attention/uniform_baseline", att.uniform);
+        rec.summary("attention/questions", att.questions as f64);
+        if let Some(example) = &att.example {
+            rec.artifact("attention_example", example)?;
+        }
+    }
     rec.summary("questions", questions.len() as f64);
     rec.summary("pool", data.pool.len() as f64);
     rec.summary("parameters", trainer.params().len() as f64);
+    rec.summary("vocab_size", data.tokenizer.vocab_size() as f64);
+    rec.summary("passages", passages.passages.len() as f64);
     rec.artifact("outcomes", &outcomes)?;
-    rec.artifact(
-        "timings",
-        &BTreeMap::from([
-            ("prepare_s", prep_s),
-            ("train_s", train_s),
-            ("evaluate_s", eval_s),
-        ]),
-    )?;
+    rec.artifact("traces", &traces(&cfg, &outcomes, &questions, passages))?;
+    let questions_json: BTreeMap<String, (String, Vec<String>)> = questions
+        .iter()
+        .map(|q| (q.id.clone(), (q.text.clone(), q.gold_doc_ids.clone())))
+        .collect();
+    rec.artifact("questions", &questions_json)?;
+    let mut timings = BTreeMap::from([
+        ("prepare_s".to_string(), prep_s),
+        ("train_s".to_string(), train_s),
+        ("evaluate_s".to_string(), eval_s),
+    ]);
+    for (name, s) in index_s {
+        timings.insert(format!("index_s/{name}"), s);
+    }
+    rec.artifact("timings", &timings)?;
     rec.finish()?;
-    let em = |name: &str| {
-        mean(
-            outcomes[name]
-                .iter()
-                .map(|o| f64::from(u8::from(o.correct))),
-        )
-    };
+    let em = |name: &str| mean(outcomes[name].iter().map(hit));
     Ok(format!(
         "held-out exact match: gold {:.3}, closed book {:.3}, random {:.3} ({} questions; trained {:.0} s)",
         em("gold"),
@@ -509,4 +894,733 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
         questions.len(),
         train_s
     ))
+}
+
+/// One question → passages → answer, for the log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trace {
+    pub condition: String,
+    pub question: String,
+    pub answer: String,
+    pub prediction: String,
+    pub correct: bool,
+    pub gold_in_context: bool,
+    /// The prompt's passage lines, in order.
+    pub passages: Vec<String>,
+}
+
+/// The condition traced in the log: the first retriever at the middle k.
+fn traced_condition(cfg: &ReaderConfig) -> Option<String> {
+    let k = cfg.ks[cfg.ks.len() / 2];
+    cfg.retriever.first().map(|r| format!("{}@{k}", r.name()))
+}
+
+/// By rule, not by hand: the first three right and the first three wrong answers, in question
+/// order, of the traced condition.
+fn traces(
+    cfg: &ReaderConfig,
+    outcomes: &BTreeMap<String, Vec<Outcome>>,
+    questions: &[Question],
+    passages: &Passages,
+) -> Vec<Trace> {
+    let Some(cond) = traced_condition(cfg) else {
+        return Vec::new();
+    };
+    let Some(out) = outcomes.get(&cond) else {
+        return Vec::new();
+    };
+    let mut picked = Vec::new();
+    for correct in [true, false] {
+        for (o, q) in out
+            .iter()
+            .zip(questions)
+            .filter(|(o, _)| o.correct == correct)
+            .take(3)
+        {
+            picked.push(Trace {
+                condition: cond.clone(),
+                question: q.text.clone(),
+                answer: o.answer.clone(),
+                prediction: o.prediction.clone(),
+                correct: o.correct,
+                gold_in_context: o.gold_in_context,
+                passages: o
+                    .passages
+                    .iter()
+                    .filter_map(|id| passages.get(id))
+                    .map(|p| p.line().trim_end().to_string())
+                    .collect(),
+            });
+        }
+    }
+    picked
+}
+
+const FIG_LOSS: &str = "m8_loss_curves.png";
+const FIG_PIPELINE: &str = "m8_rag_pipeline.png";
+const FIG_ATTENTION: &str = "m8_context_attention.png";
+
+/// A name as a diagram node id (letters, digits, `_`).
+fn node_id(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("r_{id}")
+}
+
+/// The RAG pipeline the m8 config runs, stage by stage: chunker, each configured retriever (a hybrid
+/// drawn from the retrievers it fuses), top-k, prompt, reader, answer. Built from the config, not
+/// drawn by hand, so a changed config draws a changed diagram.
+pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
+    use viz::diagram::Diagram;
+    let chunk = cfg
+        .chunking
+        .iter()
+        .find(|c| c.name == cfg.chunks)
+        .map(|c| match &c.chunk {
+            ChunkConfig::Sentences { max_chars } => {
+                format!("chunker `{}`: whole sentences, at most {max_chars} characters per passage, titled", c.name)
+            }
+            ChunkConfig::Characters { size, overlap } => {
+                format!("chunker `{}`: {size} characters, {overlap} overlapping, titled", c.name)
+            }
+            ChunkConfig::Tokens { size, overlap, .. } => {
+                format!("chunker `{}`: {size} tokens, {overlap} overlapping, titled", c.name)
+            }
+        })
+        .unwrap_or_else(|| format!("chunker `{}` (not configured)", cfg.chunks));
+    let mut d = Diagram::new()
+        .node("documents", "documents of the world")
+        .node("question", "question")
+        .node("chunker", &chunk)
+        .edge("documents", "chunker", None);
+    for r in &cfg.retriever {
+        let label = match r {
+            RetrieverSpec::Bm25 { name, bm25 } => {
+                format!("{name}: BM25 (k1 {}, b {})", bm25.k1, bm25.b)
+            }
+            RetrieverSpec::Minilm { name, .. } => {
+                format!("{name}: all-MiniLM-L6-v2, exact cosine")
+            }
+            RetrieverSpec::Dual { name, .. } => {
+                format!("{name}: dual encoder trained here, exact cosine")
+            }
+            RetrieverSpec::Hybrid { name, of, k } => {
+                format!(
+                    "{name}: reciprocal rank fusion (k = {k}) of {}",
+                    of.join(" + ")
+                )
+            }
+        };
+        let id = node_id(r.name());
+        d = d.node(&id, &label);
+        match r {
+            RetrieverSpec::Hybrid { of, .. } => {
+                for o in of {
+                    d = d.edge(&node_id(o), &id, None);
+                }
+            }
+            _ => {
+                d = d
+                    .edge("chunker", &id, Some("passages"))
+                    .edge("question", &id, None);
+            }
+        }
+    }
+    let ks: Vec<String> = cfg.ks.iter().map(|k| k.to_string()).collect();
+    d = d.node(
+        "topk",
+        &format!("top-k passages, k ∈ {{{}}}", ks.join(", ")),
+    );
+    for r in &cfg.retriever {
+        d = d.edge(&node_id(r.name()), "topk", None);
+    }
+    d.node(
+        "prompt",
+        &format!(
+            "prompt: passages best first, then the question; worst-ranked dropped to fit {} tokens",
+            cfg.model.block_size - cfg.answer_tokens
+        ),
+    )
+    .node(
+        "reader",
+        &format!(
+            "reader: GPT, {} layers × {} heads, d_model {}, BPE of {} tokens",
+            cfg.model.n_layer, cfg.model.n_head, cfg.model.d_model, cfg.model.vocab_size
+        ),
+    )
+    .node(
+        "answer",
+        &format!(
+            "answer: greedy, at most {} tokens, up to the first newline",
+            cfg.answer_tokens
+        ),
+    )
+    .edge("topk", "prompt", None)
+    .edge("question", "prompt", None)
+    .edge("prompt", "reader", None)
+    .edge("reader", "answer", None)
+}
+const FIG_K: &str = "m8_perplexity_vs_k.png";
+
+fn record(ctx: &Context) -> Option<Record> {
+    Record::load(ctx, MILESTONE, "reader").ok()
+}
+
+pub(crate) fn label(condition: &str) -> String {
+    condition.replace('_', " ")
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: ReaderConfig = rec.config_as()?;
+    let loss = LineChart::new(
+        "Training loss",
+        "training step",
+        "loss per scored token (nats, log scale)",
+    )
+    .log_y()
+    .series(Series::new("answers + documents", rec.series("train_loss")));
+    let mut ppl = LineChart::new(
+        "Held-out answer perplexity",
+        "training step",
+        "perplexity per answer token (log scale)",
+    )
+    .log_y();
+    let mut em = LineChart::new(
+        "Held-out exact match",
+        "training step",
+        "exact match (fraction of questions)",
+    )
+    .y_range(0.0, 1.0);
+    for (slot, c) in curve_conditions(&cfg).iter().enumerate() {
+        ppl = ppl.series(
+            Series::new(
+                label(c),
+                rec.series(&format!("curve/{c}/answer_perplexity")),
+            )
+            .colour_slot(slot),
+        );
+        em = em.series(
+            Series::new(label(c), rec.series(&format!("curve/{c}/exact_match"))).colour_slot(slot),
+        );
+    }
+    let loss_path = ctx.figure(FIG_LOSS);
+    viz::plot::line_grid(
+        &format!(
+            "Training the reader: loss, and {} held-out questions asked every {} steps",
+            cfg.curve_questions, cfg.train.eval_interval
+        ),
+        &[loss, ppl, em],
+        3,
+        &loss_path,
+    )?;
+
+    let ks: Vec<f64> = cfg.ks.iter().map(|&k| k as f64).collect();
+    let mut ppl_k = LineChart::new(
+        "Answer perplexity",
+        "k (passages retrieved)",
+        "perplexity per answer token (log scale)",
+    )
+    .log_y()
+    .x_ticks(ks.clone());
+    let mut em_k = LineChart::new(
+        "Exact match",
+        "k (passages retrieved)",
+        "exact match (fraction of questions)",
+    )
+    .y_range(0.0, 1.0)
+    .x_ticks(ks);
+    for (slot, r) in cfg.retriever.iter().enumerate() {
+        let pts = |metric: &str| -> Result<Vec<(f64, f64)>> {
+            cfg.ks
+                .iter()
+                .map(|&k| {
+                    Ok((
+                        k as f64,
+                        rec.require(&format!("{}@{k}/{metric}", r.name()))?,
+                    ))
+                })
+                .collect()
+        };
+        ppl_k = ppl_k.series(Series::new(r.name(), pts("answer_perplexity")?).colour_slot(slot));
+        em_k = em_k.series(Series::new(r.name(), pts("exact_match")?).colour_slot(slot));
+    }
+    for c in ["gold", "closed_book"] {
+        ppl_k = ppl_k.hline(label(c), rec.require(&format!("{c}/answer_perplexity"))?);
+        em_k = em_k.hline(label(c), rec.require(&format!("{c}/exact_match"))?);
+    }
+    let k_path = ctx.figure(FIG_K);
+    viz::plot::line_grid(
+        &format!(
+            "The reader against the number of retrieved passages ({} held-out questions)",
+            rec.require("questions")?
+        ),
+        &[ppl_k, em_k],
+        2,
+        &k_path,
+    )?;
+    let mut out = Vec::new();
+    if let Ok(ex) = rec.artifact::<AnswerAttention>("attention_example") {
+        let show = |t: &str| t.replace('\n', "⏎").replace(' ', "·");
+        let ticks: Vec<String> = ex
+            .prompt_tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if (ex.span.0..ex.span.1).contains(&i) {
+                    format!("[{}]", show(t))
+                } else {
+                    show(t)
+                }
+            })
+            .collect();
+        let rows: Vec<String> = ex
+            .answer_tokens
+            .iter()
+            .map(|t| format!("→{}", show(t)))
+            .collect();
+        let panels: Vec<viz::plot::Heatmap> = ex
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(l, m)| {
+                viz::plot::Heatmap::new(format!("layer {l} (mean over heads)"), m.clone())
+                    .x_ticks(ticks.clone())
+                    .y_ticks(rows.clone())
+                    .labels(
+                        "prompt token (the answer inside its passage in [brackets])",
+                        "position predicting",
+                    )
+                    .colorbar("attention weight")
+                    .range(0.0, 1.0)
+            })
+            .collect();
+        let path = ctx.figure(FIG_ATTENTION);
+        viz::plot::heatmap_grid(
+            &format!(
+                "Where the answer looks: \"{}\" ({}, the first right answer whose gold passage is not first)",
+                ex.question,
+                label(&ex.condition)
+            ),
+            &panels,
+            1,
+            &path,
+        )?;
+        out.push(path);
+    }
+    let pipe_path = ctx.figure(FIG_PIPELINE);
+    viz::plot::render_diagram(
+        &pipeline(&cfg),
+        "The RAG pipeline of m8, drawn from its configured stages",
+        &pipe_path,
+    )?;
+    out.extend([loss_path, k_path, pipe_path]);
+    Ok(out)
+}
+
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+pub(crate) fn describe(p: &Paired) -> String {
+    format!(
+        "{:+.1} points (95 % interval {:+.1} to {:+.1}, p = {:.3}{})",
+        100.0 * p.difference,
+        100.0 * p.low,
+        100.0 * p.high,
+        p.p_value,
+        if p.significant() {
+            ""
+        } else {
+            ", not significant"
+        }
+    )
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: ReaderConfig = rec.config_as()?;
+    let outcomes: BTreeMap<String, Vec<Outcome>> = rec.artifact("outcomes")?;
+    let timings: BTreeMap<String, f64> = rec.artifact("timings")?;
+    let traces: Vec<Trace> = rec.artifact("traces")?;
+    let n = rec.require("questions")?;
+    let em = |c: &str| rec.require(&format!("{c}/exact_match"));
+    let hits = |c: &str| -> Result<Vec<f64>> {
+        Ok(outcomes
+            .get(c)
+            .with_context(|| format!("record has no outcomes for `{c}`"))?
+            .iter()
+            .map(hit)
+            .collect())
+    };
+    let compare =
+        |a: &str, b: &str| -> Result<Paired> { paired_bootstrap(&hits(a)?, &hits(b)?, 10_000, 0) };
+
+    let mut table = viz::table::Table::new(&[
+        "context",
+        "exact match",
+        "answer perplexity",
+        "gold passage in prompt",
+        "exact match when it is",
+    ]);
+    for c in conditions(&cfg) {
+        let name = &c.name;
+        table.push(vec![
+            label(name),
+            pct(em(name)?),
+            format!("{:.2}", rec.require(&format!("{name}/answer_perplexity"))?),
+            pct(rec.require(&format!("{name}/gold_in_context"))?),
+            rec.summary(&format!("{name}/exact_match_gold_in_context"))
+                .map_or("–".into(), pct),
+        ]);
+    }
+    let gold = em("gold")?;
+    // The retrieved condition with the best exact match.
+    let mut best: Option<(String, f64)> = None;
+    for c in conditions(&cfg).iter().filter(|c| c.retrieved.is_some()) {
+        let v = em(&c.name)?;
+        if best.as_ref().is_none_or(|b| v > b.1) {
+            best = Some((c.name.clone(), v));
+        }
+    }
+    let (best_name, best_em) = best.context("m8 record: no retrieved condition")?;
+    // Target 2: with the gold passage among the retrieved k, accuracy ≥ 0.9 × gold-context accuracy.
+    let mut ratios = Vec::new();
+    for c in conditions(&cfg).iter().filter(|c| c.retrieved.is_some()) {
+        if let Some(v) = rec.summary(&format!("{}/exact_match_gold_in_context", c.name)) {
+            ratios.push((c.name.clone(), v / gold.max(1e-12)));
+        }
+    }
+    let passing = ratios.iter().filter(|(_, r)| *r >= 0.9).count();
+    let worst = ratios
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+        .unwrap_or_default();
+
+    let mut results = format!(
+        "{n:.0} held-out single-hop questions (entities whose documents the reader never trained on), \
+         greedy answers, SQuAD-normalised exact match; answer perplexity is per token of the gold answer \
+         and its newline.\n\n{}\n",
+        table.markdown()
+    );
+    results.push_str(&format!(
+        "\n**Targets.** Gold-context exact match {} (target ≥ 80 %: {}). With the gold passage among the \
+         retrieved k, exact match is at least 0.9 × the gold-context figure in {passing} of {} \
+         retriever × k cells (worst: {} at {:.2} ×).\n",
+        pct(gold),
+        if gold >= 0.8 { "met" } else { "not met" },
+        ratios.len(),
+        label(&worst.0),
+        worst.1
+    ));
+    if let (Some(u), Some(nq)) = (
+        rec.summary("attention/uniform_baseline"),
+        rec.summary("attention/questions"),
+    ) {
+        let layers: Vec<(usize, f64)> = (0..cfg.model.n_layer)
+            .filter_map(|l| {
+                Some((
+                    l,
+                    rec.summary(&format!("attention/layer{l}/answer_span_mass"))?,
+                ))
+            })
+            .collect();
+        let per_layer: Vec<String> = layers
+            .iter()
+            .map(|(l, m)| format!("layer {l} {m:.3} ({:.1}×)", m / u))
+            .collect();
+        results.push_str(&format!(
+            "\n**Where the answer looks.** Over the {nq:.0} held-out questions of {} whose gold passage \
+             was in the prompt, the positions predicting the answer put this share of their attention \
+             (mean over heads) on the answer's own tokens inside the gold passage: {}; uniform attention \
+             over the visible tokens would put {u:.3} there.\n",
+            traced_condition(&cfg).map(|c| label(&c)).unwrap_or_default(),
+            per_layer.join(", ")
+        ));
+    }
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let mut pairs: Vec<(String, String)> = vec![
+        ("gold".into(), "closed_book".into()),
+        (best_name.clone(), "closed_book".into()),
+        ("gold".into(), best_name.clone()),
+        ("random".into(), "closed_book".into()),
+    ];
+    for r in &cfg.retriever {
+        let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
+        if one != most {
+            pairs.push((most, one));
+        }
+    }
+    results.push_str(
+        "\n**Paired bootstrap over questions** (10,000 resamples; exact match, A − B):\n\n",
+    );
+    for (a, b) in &pairs {
+        results.push_str(&format!(
+            "- {} − {}: {}\n",
+            label(a),
+            label(b),
+            describe(&compare(a, b)?)
+        ));
+    }
+    if !traces.is_empty() {
+        results.push_str(&format!(
+            "\n**Traces** ({}; the first three right and the first three wrong answers in question order):\n\n",
+            label(&traces[0].condition)
+        ));
+        for t in &traces {
+            results.push_str(&format!(
+                "- *{}* → **{}** ({}; gold: {}{})\n",
+                t.question,
+                if t.prediction.is_empty() {
+                    "(nothing)"
+                } else {
+                    &t.prediction
+                },
+                if t.correct { "right" } else { "wrong" },
+                t.answer,
+                if t.gold_in_context {
+                    ""
+                } else {
+                    "; gold passage not retrieved"
+                }
+            ));
+            for p in &t.passages {
+                results.push_str(&format!("  - `{}`\n", p.trim_start_matches("* ")));
+            }
+        }
+    }
+    let params = rec.require("parameters")?;
+    let setup = format!(
+        "The world of m7 (seed {}); passages cut by `{}` ({:.0} passages, titled). The reader is phase 2's \
+         GPT ({} layers, {} heads, d_model {}, block {} tokens, {:.2} M parameters) over a byte-level BPE of \
+         {:.0} tokens learned from the seen documents. It trained {} steps of {} rows ({:.0} s on this \
+         machine): reading examples from a pool of {:.0} (a seen question's gold passage among BM25's \
+         distractors, k ∈ {:?}, chunkings {}, up to {} more questions about the other passages; loss on the \
+         answers only) and {:.0} % rows of seen documents. AdamW, peak learning rate {}, seed {}. {}",
+        cfg.world.seed,
+        cfg.chunks,
+        rec.require("passages")?,
+        cfg.model.n_layer,
+        cfg.model.n_head,
+        cfg.model.d_model,
+        cfg.model.block_size,
+        params / 1e6,
+        rec.require("vocab_size")?,
+        cfg.train.steps,
+        cfg.train.batch_size,
+        timings.get("train_s").copied().unwrap_or(f64::NAN),
+        rec.require("pool")?,
+        cfg.ks,
+        cfg.chunking
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.extra_questions,
+        100.0 * cfg.document_fraction,
+        cfg.train.max_lr,
+        cfg.train.seed,
+        rec.provenance()
+    );
+    let closed = em("closed_book")?;
+    let one = cfg
+        .retriever
+        .first()
+        .map(|r| -> Result<(f64, f64)> {
+            Ok((
+                em(&format!("{}@1", r.name()))?,
+                em(&format!("{}@{max_k}", r.name()))?,
+            ))
+        })
+        .transpose()?;
+    let mut discussion = format!(
+        "Without context the reader answers {} of held-out questions: it cannot know facts it never \
+         read. Random passages give {}. Retrieved passages lift it to {} ({}), and the gold passage \
+         alone to {}.",
+        pct(closed),
+        pct(em("random")?),
+        pct(best_em),
+        label(&best_name),
+        pct(gold)
+    );
+    if let (Some((at1, at_max)), Some(r)) = (one, cfg.retriever.first()) {
+        discussion.push_str(&format!(
+            " With {}, exact match goes from {} at k = 1 to {} at k = {max_k}: {}.",
+            r.name(),
+            pct(at1),
+            pct(at_max),
+            if at_max > at1 {
+                "more passages find the fact more often than their distractors cost"
+            } else {
+                "the extra passages cost more as distractors than they add as recall"
+            }
+        ));
+    }
+    Ok(vec![LogEntry {
+        id: "m8_reader".into(),
+        milestone: 8,
+        title: "m8 — A reader over retrieved passages".into(),
+        question: "Does a small GPT trained on two cores answer questions about entities it has never \
+                   read about, from retrieved passages — and how much do the retriever and k matter?"
+            .into(),
+        setup,
+        results,
+        figures: vec![
+            Figure::new(
+                FIG_LOSS,
+                FigureKind::LossCurves,
+                "Training loss; held-out answer perplexity and exact match per context condition over training.",
+            )
+            .key(),
+            Figure::new(
+                FIG_ATTENTION,
+                FigureKind::AttentionHeatmaps,
+                "Attention of the answer tokens over the prompt, per layer, on an example chosen by rule.",
+            ),
+            Figure::new(
+                FIG_PIPELINE,
+                FigureKind::PipelineDiagrams,
+                "The pipeline as configured: chunker, retrievers, top-k, prompt, reader, answer.",
+            ),
+            Figure::new(
+                FIG_K,
+                FigureKind::PerplexityCurves,
+                "Answer perplexity and exact match against k, per retriever; gold and closed-book as reference lines.",
+            ),
+        ],
+        discussion,
+    }])
+}
+
+/// The milestone's headline: held-out exact match with gold and with the best retrieved context.
+pub fn headline(ctx: &Context) -> Option<String> {
+    let rec = record(ctx)?;
+    let cfg: ReaderConfig = rec.config_as().ok()?;
+    let mut best: Option<(String, f64)> = None;
+    for c in conditions(&cfg).iter().filter(|c| c.retrieved.is_some()) {
+        let v = rec.summary(&format!("{}/exact_match", c.name))?;
+        if best.as_ref().is_none_or(|b| v > b.1) {
+            best = Some((c.name.clone(), v));
+        }
+    }
+    let (name, v) = best?;
+    Some(format!(
+        "held-out exact match {:.1} % with gold context, {:.1} % retrieved ({name})",
+        100.0 * rec.summary("gold/exact_match")?,
+        100.0 * v
+    ))
+}
+
+/// `cargo xtask ask "question"`: the saved reader answers from its saved passage index.
+pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
+    ensure!(!question.trim().is_empty(), "the question is empty");
+    let dir = reader_dir(ctx);
+    ensure!(
+        dir.join("ask.json").is_file(),
+        "no trained reader in {}: run `cargo xtask phase3 --only {READER}` first",
+        dir.display()
+    );
+    let read = |name: &str| -> Result<String> {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let settings: AskSettings = serde_json::from_str(&read("ask.json")?)
+        .with_context(|| format!("{} is not valid", dir.join("ask.json").display()))?;
+    let k = k.unwrap_or(settings.k);
+    ensure!(k >= 1, "--k must be at least 1");
+    let t0 = Instant::now();
+    let all: Vec<Passage> = serde_json::from_str(&read("passages.json")?)
+        .with_context(|| format!("{} is not valid", dir.join("passages.json").display()))?;
+    let passages = Passages::from_passages(ChunkConfig::Sentences { max_chars: 1 }, all);
+    let index = Bm25Index::load(&dir.join("passages.bm25"))?;
+    let mut lm = GptLm::new("reader", Generator::from_checkpoint(&dir, GptLm::greedy())?);
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let hits: Vec<&Passage> = index
+        .top_k(question, k)
+        .into_iter()
+        .filter_map(|(i, _)| passages.get(index.doc_id(i)))
+        .collect();
+    let retrieve_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let block = lm.context_tokens().unwrap_or(usize::MAX);
+    let count = |s: &str| lm.count_tokens(s).unwrap_or(s.len());
+    let (prompt, used) = fit_prompt(
+        &hits,
+        question,
+        block.saturating_sub(settings.answer_tokens),
+        count,
+    )?;
+    let t2 = Instant::now();
+    let answer = lm.complete(&Request {
+        prompt: &prompt,
+        max_tokens: settings.answer_tokens,
+        stop: &[STOP],
+        seed: 0,
+    })?;
+    let read_ms = t2.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "passages (BM25 over `{}` chunks, best first):",
+        settings.chunks
+    );
+    for (i, p) in used.iter().enumerate() {
+        println!("  {}. [{}] {}: {}", i + 1, p.id, p.title, p.text);
+    }
+    if used.len() < hits.len() {
+        println!(
+            "  ({} more retrieved, left out to fit the {block}-token context)",
+            hits.len() - used.len()
+        );
+    }
+    println!("answer: {}", answer.text.trim());
+    println!(
+        "load {load_ms:.0} ms, retrieve {retrieve_ms:.1} ms, read {read_ms:.0} ms ({} prompt tokens, {} generated)",
+        answer.prompt_tokens, answer.completion_tokens
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick() -> ReaderConfig {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/phase3/quick/m8_reader.toml"
+        );
+        viz::load_toml(std::path::Path::new(path)).unwrap().0
+    }
+
+    #[test]
+    fn m8_the_pipeline_diagram_is_built_from_the_configured_stages() {
+        let cfg = quick();
+        let d = pipeline(&cfg);
+        let mermaid = d.to_mermaid().unwrap();
+        for r in &cfg.retriever {
+            assert!(mermaid.contains(&node_id(r.name())), "{mermaid}");
+        }
+        assert!(mermaid.contains("at most 120 characters"), "{mermaid}");
+        // Another chunking and one retriever fewer: another diagram, and another picture.
+        let mut other = cfg.clone();
+        other.chunks = "document".into();
+        other.retriever.retain(|r| r.name() != "hybrid");
+        let changed = pipeline(&other);
+        let m2 = changed.to_mermaid().unwrap();
+        assert!(
+            !m2.contains("r_hybrid") && m2.contains("at most 600 characters"),
+            "{m2}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        viz::plot::render_diagram(&d, "t", &a).unwrap();
+        viz::plot::render_diagram(&changed, "t", &b).unwrap();
+        assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
 }

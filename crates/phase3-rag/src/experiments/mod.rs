@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod m7;
 pub mod m8;
+pub mod m9;
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,7 @@ use viz::Context;
 pub const PHASE: &str = "phase3";
 
 /// Every experiment of the phase, in run order.
-pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL, m8::READER];
+pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL, m8::READER, m9::ABLATION];
 
 /// Phase 3 as `cargo xtask` sees it. Its later milestones (m8, m9) stay in `configs/roadmap.toml`
 /// until they are built.
@@ -34,11 +35,23 @@ pub fn phase() -> viz::phase::Phase {
         about: "Phase 3 (m7–m9): retrieval-augmented generation (m7 retrieval built)",
         crate_dir: "crates/phase3-rag",
         experiments: EXPERIMENTS,
-        milestones: &[Milestone {
-            number: 7,
-            title: "Retrieval: BM25, dense and hybrid",
-            headline: m7::headline,
-        }],
+        milestones: &[
+            Milestone {
+                number: 7,
+                title: "Retrieval: BM25, dense and hybrid",
+                headline: m7::headline,
+            },
+            Milestone {
+                number: 8,
+                title: "A reader that answers from retrieved context",
+                headline: m8::headline,
+            },
+            Milestone {
+                number: 9,
+                title: "RAG ablations",
+                headline: m9::headline,
+            },
+        ],
         run,
         figures,
         log_entries,
@@ -53,6 +66,7 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
     let summary = match name {
         m7::RETRIEVAL => m7::run_retrieval(ctx)?,
         m8::READER => m8::run_reader(ctx)?,
+        m9::ABLATION => m9::run_ablation(ctx)?,
         _ => bail!(
             "unknown phase3 experiment `{name}`; valid names: {}",
             EXPERIMENTS.join(", ")
@@ -64,12 +78,18 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
 
 /// Redraws every figure of the phase from records.
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    m7::figures(ctx)
+    let mut out = m7::figures(ctx)?;
+    out.extend(m8::figures(ctx)?);
+    out.extend(m9::figures(ctx)?);
+    Ok(out)
 }
 
 /// The phase's entries of `experiments_log.md`, built from records.
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    m7::log_entries(ctx)
+    let mut out = m7::log_entries(ctx)?;
+    out.extend(m8::log_entries(ctx)?);
+    out.extend(m9::log_entries(ctx)?);
+    Ok(out)
 }
 
 /// Phase 3's own subcommands.
@@ -82,6 +102,18 @@ enum Command {
         #[arg(long)]
         beir: PathBuf,
         /// Use the smoke config (configs/phase3/quick/).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Answer a question with the reader trained by m8 (checkpoints/m8_reader/): retrieve passages
+    /// from its saved BM25 index, print them, then the answer.
+    Ask {
+        /// The question.
+        question: String,
+        /// Passages to retrieve (default: the largest k the reader was evaluated with).
+        #[arg(long)]
+        k: Option<usize>,
+        /// Use the reader of the smoke run (scratch/quick).
         #[arg(long)]
         quick: bool,
     },
@@ -112,6 +144,14 @@ fn commands() -> Vec<clap::Command> {
 fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(matches)? {
         Command::RagEval { beir, quick } => m7::rag_eval(root, &beir, quick),
+        Command::Ask { question, k, quick } => {
+            let ctx = if quick {
+                Context::quick(root, &root.join("scratch").join("quick"), true)
+            } else {
+                Context::full(root, true)
+            };
+            m8::ask(&ctx, &question, k)
+        }
         Command::BenchRag {
             python,
             rounds,

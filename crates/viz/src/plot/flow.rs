@@ -1,0 +1,232 @@
+//! A [`Diagram`] drawn as a PNG: boxes in rows from top to bottom (a node's row is the length of the
+//! longest path reaching it, so every edge points down), arrows between them with their labels,
+//! text in the embedded font like every other figure.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{bold, err, font, key, render_png, wrap, Area, PALETTE, TITLE_PX, WIDTH};
+use crate::diagram::Diagram;
+
+const TEXT_PX: u32 = 20;
+const EDGE_PX: u32 = 17;
+const LINE_H: i32 = 25;
+const PAD: i32 = 12;
+const ROW_GAP: i32 = 70;
+const MAX_BOX_W: i32 = 520;
+
+/// Each node's row: 0 for sources, else one more than its deepest predecessor. An error on a cycle.
+fn rows(d: &Diagram) -> Result<HashMap<String, usize>> {
+    d.validate()?;
+    let mut row: HashMap<String, usize> = d.nodes.iter().map(|n| (n.id.clone(), 0)).collect();
+    // Longest path by relaxation: at most |nodes| rounds in a DAG.
+    for _ in 0..=d.nodes.len() {
+        let mut changed = false;
+        for e in &d.edges {
+            let next = row[&e.from] + 1;
+            if row[&e.to] < next {
+                row.insert(e.to.clone(), next);
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(row);
+        }
+    }
+    bail!("the diagram has a cycle; only directed acyclic diagrams can be laid out in rows")
+}
+
+/// Draws `diagram` under `title` to `path` (1200 px wide, as tall as its rows need).
+pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()> {
+    let row_of = rows(diagram)?;
+    let n_rows = row_of.values().copied().max().map_or(0, |m| m + 1);
+    let mut by_row: Vec<Vec<usize>> = vec![Vec::new(); n_rows];
+    for (i, n) in diagram.nodes.iter().enumerate() {
+        by_row[row_of[&n.id]].push(i);
+    }
+    // Box widths and wrapped labels need a drawing area to measure text: measure on a scratch
+    // canvas first, then draw at the final height.
+    let measure = |area: &Area| -> Result<(u32, Vec<Vec<String>>, Vec<i32>, Vec<i32>)> {
+        let title_h = key::title_height(area, title, bold(TITLE_PX))?;
+        let style = TextStyle::from(font(TEXT_PX));
+        let mut lines = vec![Vec::new(); diagram.nodes.len()];
+        let mut widths = vec![0; diagram.nodes.len()];
+        let mut heights = vec![0; n_rows];
+        for (r, members) in by_row.iter().enumerate() {
+            let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+            let box_w = (slot - 30).min(MAX_BOX_W);
+            for &i in members {
+                let mut ls = Vec::new();
+                for part in diagram.nodes[i].label.split('\n') {
+                    ls.extend(wrap(area, part, &style, box_w - 2 * PAD));
+                }
+                let text_w = ls
+                    .iter()
+                    .map(|l| {
+                        area.estimate_text_size(l, &style)
+                            .map_or(0, |(w, _)| w as i32)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                widths[i] = (text_w + 2 * PAD).clamp(140, box_w.max(140));
+                heights[r] = heights[r].max(ls.len() as i32 * LINE_H + 2 * PAD);
+                lines[i] = ls;
+            }
+        }
+        Ok((title_h, lines, widths, heights))
+    };
+    let scratch = std::env::temp_dir().join(format!("viz-flow-measure-{}.png", std::process::id()));
+    let mut measured = None;
+    render_png(&scratch, 200, |area| {
+        measured = Some(measure(area)?);
+        Ok(())
+    })?;
+    let _ = std::fs::remove_file(&scratch);
+    let (title_h, lines, widths, heights) = measured.expect("measured");
+    let top = title_h as i32 + 30;
+    let height = top + heights.iter().sum::<i32>() + ROW_GAP * n_rows.saturating_sub(1) as i32 + 30;
+    render_png(path, height as u32, |area| {
+        key::centred_title(area, title, bold(TITLE_PX))?;
+        // Box rectangles: centred in equal slots across the row.
+        let mut rect: Vec<(i32, i32, i32, i32)> = vec![(0, 0, 0, 0); diagram.nodes.len()];
+        let mut y = top;
+        for (r, members) in by_row.iter().enumerate() {
+            let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+            for (j, &i) in members.iter().enumerate() {
+                let cx = 20 + slot * j as i32 + slot / 2;
+                let (w, h) = (widths[i], heights[r]);
+                rect[i] = (cx - w / 2, y, cx + w / 2, y + h);
+            }
+            y += heights[r] + ROW_GAP;
+        }
+        let idx: HashMap<&str, usize> = diagram
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let grey = RGBColor(90, 90, 90);
+        for e in &diagram.edges {
+            let (ia, ib) = (idx[e.from.as_str()], idx[e.to.as_str()]);
+            let (a, b) = (rect[ia], rect[ib]);
+            let from = ((a.0 + a.2) / 2, a.3);
+            let to = ((b.0 + b.2) / 2, b.1);
+            // An edge skipping rows runs down its source's column and turns just above its target,
+            // so it passes beside the boxes of the rows in between rather than through them.
+            let skips = row_of[&e.to] > row_of[&e.from] + 1;
+            let path = if skips {
+                vec![from, (from.0, to.1 - 22), (to.0, to.1 - 22), to]
+            } else {
+                vec![from, to]
+            };
+            area.draw(&PathElement::new(path.clone(), grey.stroke_width(2)))
+                .map_err(err)?;
+            // Arrow head: two short strokes back from the tip along the last segment.
+            let last = path[path.len() - 2];
+            let (dx, dy) = ((to.0 - last.0) as f64, (to.1 - last.1) as f64);
+            let len = (dx * dx + dy * dy).sqrt().max(1.0);
+            let (ux, uy) = (dx / len, dy / len);
+            for s in [-1.0, 1.0] {
+                let bx = to.0 as f64 - 12.0 * ux + s * 6.0 * uy;
+                let by = to.1 as f64 - 12.0 * uy - s * 6.0 * ux;
+                area.draw(&PathElement::new(
+                    vec![(bx as i32, by as i32), to],
+                    grey.stroke_width(2),
+                ))
+                .map_err(err)?;
+            }
+            if let Some(label) = &e.label {
+                let (p, q) = (path[path.len() - 2], to);
+                let mid = ((p.0 + q.0) / 2 + 8, (p.1 + q.1) / 2);
+                let style = TextStyle::from(font(EDGE_PX))
+                    .color(&grey)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                area.draw(&Text::new(label.clone(), mid, style))
+                    .map_err(err)?;
+            }
+        }
+        for (i, r) in rect.iter().enumerate() {
+            let colour = PALETTE[row_of[&diagram.nodes[i].id] % 6];
+            let tint = |c: u8| (255.0 - 0.12 * (255.0 - f64::from(c))) as u8;
+            area.draw(&Rectangle::new(
+                [(r.0, r.1), (r.2, r.3)],
+                RGBColor(tint(colour.0), tint(colour.1), tint(colour.2)).filled(),
+            ))
+            .map_err(err)?;
+            area.draw(&Rectangle::new(
+                [(r.0, r.1), (r.2, r.3)],
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?;
+            let cx = (r.0 + r.2) / 2;
+            let n = lines[i].len() as i32;
+            let y0 = (r.1 + r.3) / 2 - n * LINE_H / 2 + LINE_H / 2;
+            for (j, l) in lines[i].iter().enumerate() {
+                let style =
+                    TextStyle::from(font(TEXT_PX)).pos(Pos::new(HPos::Center, VPos::Center));
+                area.draw(&Text::new(l.clone(), (cx, y0 + j as i32 * LINE_H), style))
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rag(with_hybrid: bool) -> Diagram {
+        let mut d = Diagram::new()
+            .node("question", "question")
+            .node("bm25", "BM25")
+            .node("reader", "reader: GPT")
+            .edge("question", "bm25", None)
+            .edge("bm25", "reader", Some("k passages"));
+        if with_hybrid {
+            d = d
+                .node("hybrid", "hybrid (RRF)")
+                .edge("bm25", "hybrid", None)
+                .edge("hybrid", "reader", Some("k passages"));
+        }
+        d
+    }
+
+    #[test]
+    fn rows_follow_the_longest_path_and_cycles_are_refused() {
+        let r = rows(&rag(true)).unwrap();
+        assert_eq!(
+            (r["question"], r["bm25"], r["hybrid"], r["reader"]),
+            (0, 1, 2, 3)
+        );
+        let cyclic = Diagram::new()
+            .node("a", "A")
+            .node("b", "B")
+            .edge("a", "b", None)
+            .edge("b", "a", None);
+        assert!(rows(&cyclic).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn a_diagram_renders_and_its_png_follows_its_stages() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        render_diagram(&rag(false), "RAG", &a).unwrap();
+        render_diagram(&rag(true), "RAG", &b).unwrap();
+        let (pa, pb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_ne!(pa, pb, "another stage, another picture");
+        let img = image::open(&b).unwrap().to_rgb8();
+        assert_eq!(img.width(), WIDTH);
+        assert!(
+            img.height() > image::open(&a).unwrap().height(),
+            "a row more"
+        );
+        // Deterministic: the same diagram gives the same bytes.
+        render_diagram(&rag(true), "RAG", &a).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), pb);
+    }
+}

@@ -110,16 +110,46 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
             .map(|(i, n)| (n.id.as_str(), i))
             .collect();
         let grey = RGBColor(90, 90, 90);
+        // Rails used so far on the left and on the right.
+        let mut rails = (0, 0);
         for e in &diagram.edges {
             let (ia, ib) = (idx[e.from.as_str()], idx[e.to.as_str()]);
             let (a, b) = (rect[ia], rect[ib]);
             let from = ((a.0 + a.2) / 2, a.3);
             let to = ((b.0 + b.2) / 2, b.1);
-            // An edge skipping rows runs down its source's column and turns just above its target,
-            // so it passes beside the boxes of the rows in between rather than through them.
-            let skips = row_of[&e.to] > row_of[&e.from] + 1;
-            let path = if skips {
-                vec![from, (from.0, to.1 - 22), (to.0, to.1 - 22), to]
+            // An edge skipping rows leaves its source downwards, runs along a rail beside every box
+            // of the rows in between (on the side its source is), and turns in just above its
+            // target: it never crosses a box. Each such edge gets a rail of its own.
+            let (ra, rb) = (row_of[&e.from], row_of[&e.to]);
+            let path = if rb > ra + 1 {
+                let between = rect
+                    .iter()
+                    .zip(&diagram.nodes)
+                    .filter(|(_, n)| (ra + 1..rb).contains(&row_of[&n.id]))
+                    .map(|(r, _)| *r);
+                let left = from.0 < WIDTH as i32 / 2;
+                let rail = if left {
+                    let edge = between.map(|r| r.0).min().unwrap_or(from.0);
+                    (edge.min(from.0).min(to.0) - 24 - 14 * rails.0).max(6)
+                } else {
+                    let edge = between.map(|r| r.2).max().unwrap_or(from.0);
+                    (edge.max(from.0).max(to.0) + 24 + 14 * rails.1).min(WIDTH as i32 - 6)
+                };
+                if left {
+                    rails.0 += 1;
+                } else {
+                    rails.1 += 1;
+                }
+                let out = from.1 + 16 + 6 * (rails.0 + rails.1);
+                let inn = to.1 - 22;
+                vec![
+                    from,
+                    (from.0, out),
+                    (rail, out),
+                    (rail, inn),
+                    (to.0, inn),
+                    to,
+                ]
             } else {
                 vec![from, to]
             };

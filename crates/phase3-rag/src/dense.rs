@@ -80,28 +80,46 @@ impl Retriever for DenseIndex {
     }
 
     fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
-        let q = self.encoder.encode(query)?;
+        Ok(self.rank(&self.encoder.encode(query)?, k))
+    }
+
+    fn search_batch(&self, queries: &[&str], k: usize) -> Result<Vec<Vec<Hit>>> {
+        Ok(self
+            .encoder
+            .encode_all(queries, QUERY_BATCH)?
+            .iter()
+            .map(|q| self.rank(q, k))
+            .collect())
+    }
+}
+
+/// Queries encoded together by [`Retriever::search_batch`].
+const QUERY_BATCH: usize = 32;
+
+impl DenseIndex {
+    /// The `k` documents whose vectors have the largest dot product with `q`, best first.
+    fn rank(&self, q: &[f32], k: usize) -> Vec<Hit> {
         let dim = q.len();
         let mut scored: Vec<(usize, f32)> = self
             .vectors
             .chunks_exact(dim)
-            .map(|d| d.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>())
+            .map(|d| d.iter().zip(q).map(|(a, b)| a * b).sum::<f32>())
             .enumerate()
             .collect();
         let k = k.min(scored.len());
         if k == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1);
         scored.select_nth_unstable_by(k - 1, by_score);
         scored.truncate(k);
         scored.sort_by(by_score);
-        Ok(scored
+        scored
             .into_iter()
             .map(|(i, s)| Hit {
                 doc_id: self.doc_ids[i].clone(),
                 score: s as f64,
             })
-            .collect())
+            .collect()
     }
 }

@@ -107,6 +107,13 @@ pub fn exact_match(prediction: &str, gold: &str) -> bool {
     normalize_answer(prediction) == normalize_answer(gold)
 }
 
+/// Whether `text` says `phrase`: the normalised phrase occurs in the normalised text as whole words.
+/// How a wrong answer is traced to where the reader copied it from.
+pub fn mentions(text: &str, phrase: &str) -> bool {
+    let phrase = normalize_answer(phrase);
+    !phrase.is_empty() && format!(" {} ", normalize_answer(text)).contains(&format!(" {phrase} "))
+}
+
 /// Every document of a collection cut into passages, with each question's gold passage.
 pub struct Passages {
     pub config: ChunkConfig,
@@ -293,6 +300,16 @@ mod tests {
         assert!(exact_match("An Apple", "apple"));
         assert!(!exact_match("1976", "1977"));
         assert!(!exact_match("Gaalvik Labs", "Gaalvik"));
+        assert!(mentions("She works at Gaalvik Labs.", "gaalvik labs"));
+        assert!(mentions("Born in 1977, in Gaalvik.", "1977"));
+        assert!(
+            !mentions("She works at Gaalvik Labs.", "Gaalvik Lab"),
+            "whole words only"
+        );
+        assert!(
+            !mentions("She works at Gaalvik Labs.", "the"),
+            "nothing left to mention"
+        );
         assert!(!exact_match("", "Gaalvik"));
         // Articles only as whole words: "Theodor" keeps its "The".
         assert_eq!(normalize_answer("Theodor Ansel"), "theodor ansel");

@@ -114,17 +114,26 @@ pub enum RetrieverSpec {
         batch_size: usize,
     },
     /// Reciprocal rank fusion (Cormack et al., 2009) of retrievers listed before it:
-    /// score(d) = Σ over the fused runs of 1 / (k + rank of d), each run to the experiment's depth.
+    /// score(d) = Σ over the fused runs of 1 / (k + rank of d), each run to `depth` or to the depth
+    /// asked for, whichever is deeper.
     Hybrid {
         name: String,
         of: Vec<String>,
         #[serde(default = "default_rrf_k")]
         k: f64,
+        #[serde(default = "default_fuse_depth")]
+        depth: usize,
     },
 }
 
 fn default_batch() -> usize {
     32
+}
+
+/// How deep each input of a fusion is read, at least: a document second in both rankings should
+/// beat one first in one and missing from the other, which a fusion of two top-1 lists cannot see.
+fn default_fuse_depth() -> usize {
+    100
 }
 
 /// The constant of the RRF paper, used unchanged by most systems since.
@@ -211,7 +220,7 @@ impl RetrieverSpec {
                     training: Some(log),
                 }
             }
-            RetrieverSpec::Hybrid { name, of, k } => {
+            RetrieverSpec::Hybrid { name, of, k, depth } => {
                 ensure!(
                     !of.is_empty(),
                     "hybrid `{name}` fuses no retriever (`of` is empty)"
@@ -224,7 +233,11 @@ impl RetrieverSpec {
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                ready(Rc::new(Rrf { parts, k: *k }))
+                ready(Rc::new(Rrf {
+                    parts,
+                    k: *k,
+                    depth: *depth,
+                }))
             }
         })
     }
@@ -257,22 +270,19 @@ fn training_pairs(collection: &Collection, dir: &Path) -> Result<Vec<(String, us
     Ok(pairs)
 }
 
-/// Reciprocal rank fusion of several retrievers' rankings.
+/// Reciprocal rank fusion of several retrievers' rankings, each read `depth` deep at least.
 pub struct Rrf {
     parts: Vec<Rc<dyn Retriever>>,
     k: f64,
+    depth: usize,
 }
 
-impl Retriever for Rrf {
-    fn name(&self) -> String {
-        let names: Vec<String> = self.parts.iter().map(|p| p.name()).collect();
-        format!("rrf({})", names.join(", "))
-    }
-
-    fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+impl Rrf {
+    /// The fused top `k` of one query's rankings (one per part).
+    fn fuse(&self, rankings: impl Iterator<Item = Vec<Hit>>, k: usize) -> Vec<Hit> {
         let mut fused: BTreeMap<String, f64> = BTreeMap::new();
-        for p in &self.parts {
-            for (rank, hit) in p.search(query, k)?.into_iter().enumerate() {
+        for ranking in rankings {
+            for (rank, hit) in ranking.into_iter().enumerate() {
                 *fused.entry(hit.doc_id).or_default() += 1.0 / (self.k + (rank + 1) as f64);
             }
         }
@@ -286,7 +296,36 @@ impl Retriever for Rrf {
                 .then_with(|| b.doc_id.cmp(&a.doc_id))
         });
         hits.truncate(k);
-        Ok(hits)
+        hits
+    }
+}
+
+impl Retriever for Rrf {
+    fn name(&self) -> String {
+        let names: Vec<String> = self.parts.iter().map(|p| p.name()).collect();
+        format!("rrf({})", names.join(", "))
+    }
+
+    fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+        let deep = k.max(self.depth);
+        let rankings = self
+            .parts
+            .iter()
+            .map(|p| p.search(query, deep))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.fuse(rankings.into_iter(), k))
+    }
+
+    fn search_batch(&self, queries: &[&str], k: usize) -> Result<Vec<Vec<Hit>>> {
+        let deep = k.max(self.depth);
+        let mut per_part = self
+            .parts
+            .iter()
+            .map(|p| Ok(p.search_batch(queries, deep)?.into_iter()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((0..queries.len())
+            .map(|_| self.fuse(per_part.iter_mut().filter_map(Iterator::next), k))
+            .collect())
     }
 }
 
@@ -937,8 +976,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                  collection's training questions, exact cosine search",
                 dual.buckets, dual.dim, dual.batch_size, dual.temperature, dual.steps
             ),
-            RetrieverSpec::Hybrid { name, of, k } => format!(
-                "`{name}`: reciprocal rank fusion of {} with k = {k}",
+            RetrieverSpec::Hybrid { name, of, k, depth } => format!(
+                "`{name}`: reciprocal rank fusion of {} with k = {k}, each ranking read at least {depth} deep",
                 of.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
             ),
         })

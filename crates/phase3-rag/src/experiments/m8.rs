@@ -8,6 +8,7 @@
 //! paired bootstrap, the traces and the figures are computed from it); timings in an artifact of
 //! their own. The trained model is saved to `checkpoints/m8_reader/` (not committed).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -34,8 +35,8 @@ use crate::bm25::{Bm25Config, Bm25Index};
 use crate::chunk::ChunkConfig;
 use crate::lm::{GptLm, LanguageModel, Request};
 use crate::rc::{self, Example};
-use crate::reader::{continuation, exact_match, fit_prompt, Passage, Passages, STOP};
-use crate::retrieve::Retriever;
+use crate::reader::{continuation, exact_match, fit_prompt, mentions, Passage, Passages, STOP};
+use crate::retrieve::{Hit, Memo, Retriever};
 use crate::stats::{paired_bootstrap, Paired};
 use crate::world::{Question, QuestionKind, Split, World, WorldConfig};
 
@@ -100,6 +101,24 @@ pub struct Outcome {
     pub passages: Vec<String>,
     /// Tokens of the prompt.
     pub prompt_tokens: usize,
+    /// Position (1 = first) of the first gold passage in the prompt, if one is there.
+    #[serde(default)]
+    pub gold_rank: Option<usize>,
+    /// Where the prompt says the prediction: how a wrong answer is traced to its source.
+    #[serde(default)]
+    pub found_in: Found,
+}
+
+/// Which passage of the prompt states a prediction (as whole words, normalised): a gold passage
+/// (for a wrong answer: the right entity, the wrong fact), another passage (another entity's
+/// fact: a distractor was read), or none (garbled, or made up).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Found {
+    GoldPassage,
+    OtherPassage,
+    #[default]
+    Nowhere,
 }
 
 /// A context condition: a name and the passages it puts before a question.
@@ -222,13 +241,20 @@ fn training_data(
             let b = spec.build(ctx, &collection, Path::new("."), &built)?;
             built.insert(spec.name().to_string(), b.retriever);
         }
+        // Each question is drawn many times: its ranking is searched once (a batch of all of them),
+        // deep enough for the largest k plus the gold passage.
+        let depth = cfg.ks.iter().copied().max().unwrap_or(1) + 1;
+        let texts: Vec<&str> = questions.iter().map(|q| q.text.as_str()).collect();
         let chosen = cfg
             .distractors
             .iter()
             .map(|d| {
-                built.get(d).cloned().with_context(|| {
+                let inner = built.get(d).cloned().with_context(|| {
                     format!("m8_reader: `distractors` names `{d}`, which is not a retriever of the config")
-                })
+                })?;
+                let memo = Memo::new(inner, depth);
+                memo.prefetch(&texts)?;
+                Ok(Rc::new(memo) as Rc<dyn Retriever>)
             })
             .collect::<Result<Vec<_>>>()?;
         seen.push((kept, chosen));
@@ -308,13 +334,25 @@ fn ask_one(
         .score(&prompt, &continuation(&q.answer))?
         .context("the reader must be able to score")?;
     let gold: HashSet<&str> = gold.iter().map(String::as_str).collect();
+    let is_gold = |p: &Passage| gold.contains(p.id.as_str());
+    let prediction = completion.text.trim().to_string();
+    let says = |p: &Passage| mentions(&format!("{} {}", p.title, p.text), &prediction);
+    let found_in = if used.iter().any(|p| is_gold(p) && says(p)) {
+        Found::GoldPassage
+    } else if used.iter().any(|p| !is_gold(p) && says(p)) {
+        Found::OtherPassage
+    } else {
+        Found::Nowhere
+    };
     Ok(Outcome {
         question: q.id.clone(),
         answer: q.answer.clone(),
-        prediction: completion.text.trim().to_string(),
-        correct: exact_match(&completion.text, &q.answer),
+        correct: exact_match(&prediction, &q.answer),
+        prediction,
         answer_perplexity: scored.perplexity(),
-        gold_in_context: used.iter().any(|p| gold.contains(p.id.as_str())),
+        gold_in_context: used.iter().any(|p| is_gold(p)),
+        gold_rank: used.iter().position(|p| is_gold(p)).map(|i| i + 1),
+        found_in,
         passages: used.iter().map(|p| p.id.clone()).collect(),
         prompt_tokens: completion.prompt_tokens,
     })
@@ -362,48 +400,96 @@ fn curve_conditions(cfg: &ReaderConfig) -> Vec<String> {
 }
 
 /// Everything a question is asked with: the passages of the main chunking and the retrievers
-/// over them.
+/// over them. Each question is retrieved once per retriever, `depth` deep and timed; the top k for
+/// every k are prefixes of that ranking (exact search costs the same for any k), and every k's
+/// latency is that one search's.
 pub(crate) struct Asker<'a> {
-    pub passages: &'a Passages,
-    pub retrievers: &'a BTreeMap<String, Rc<dyn Retriever>>,
-    pub random_k: usize,
+    passages: &'a Passages,
+    retrievers: &'a BTreeMap<String, Rc<dyn Retriever>>,
+    random_k: usize,
+    depth: usize,
+    /// (retriever, question id) → its ranking and the ms the search took.
+    ranked: RefCell<HashMap<(String, String), (Vec<Hit>, f64)>>,
 }
 
-impl Asker<'_> {
-    /// The passages condition `c` puts before `q` (random ones drawn from `rng`).
-    fn context(&self, c: &Condition, q: &Question, rng: &mut ChaCha8Rng) -> Result<Vec<&Passage>> {
+impl<'a> Asker<'a> {
+    pub(crate) fn new(
+        passages: &'a Passages,
+        retrievers: &'a BTreeMap<String, Rc<dyn Retriever>>,
+        random_k: usize,
+        depth: usize,
+    ) -> Asker<'a> {
+        Asker {
+            passages,
+            retrievers,
+            random_k,
+            depth,
+            ranked: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The first `k` hits of `retriever`'s ranking for `q`, and the ms its search took.
+    fn retrieve(&self, retriever: &str, k: usize, q: &Question) -> Result<(Vec<Hit>, f64)> {
+        let key = (retriever.to_string(), q.id.clone());
+        if let Some((hits, ms)) = self.ranked.borrow().get(&key) {
+            if k <= self.depth {
+                return Ok((hits[..k.min(hits.len())].to_vec(), *ms));
+            }
+        }
+        let r = self
+            .retrievers
+            .get(retriever)
+            .with_context(|| format!("no retriever `{retriever}`"))?;
+        let depth = k.max(self.depth);
+        let t = Instant::now();
+        let hits = r.search(&q.text, depth)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let top = hits[..k.min(hits.len())].to_vec();
+        self.ranked.borrow_mut().insert(key, (hits, ms));
+        Ok((top, ms))
+    }
+
+    /// The passages condition `c` puts before `q` (random ones drawn from `rng`), and the ms it
+    /// took to find them.
+    fn context(
+        &self,
+        c: &Condition,
+        q: &Question,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<&'a Passage>, f64)> {
         let all = &self.passages.passages;
-        Ok(match (c.name.as_str(), &c.retrieved) {
-            (_, Some((r, k))) => self.retrievers[r]
-                .search(&q.text, *k)?
-                .iter()
-                .filter_map(|h| self.passages.get(&h.doc_id))
-                .collect(),
+        let t = Instant::now();
+        let passages = match (c.name.as_str(), &c.retrieved) {
+            (_, Some((r, k))) => {
+                let (hits, ms) = self.retrieve(r, *k, q)?;
+                let found = hits
+                    .iter()
+                    .filter_map(|h| self.passages.get(&h.doc_id))
+                    .collect();
+                return Ok((found, ms));
+            }
             ("closed_book", None) => vec![],
             ("gold", None) => self.passages.gold(q)?,
             ("random", None) => (0..self.random_k)
                 .map(|_| &all[rng.gen_range(0..all.len())])
                 .collect(),
             (other, None) => anyhow::bail!("unknown condition `{other}`"),
-        })
+        };
+        Ok((passages, t.elapsed().as_secs_f64() * 1e3))
     }
 
-    /// The prompt job of condition `c` for each question, retrieval timed per question (ms).
+    /// The prompt job of condition `c` for each question, and each question's retrieval time (ms).
     pub(crate) fn jobs<'q>(
         &self,
         c: &Condition,
         questions: &'q [Question],
         rng: &mut ChaCha8Rng,
-    ) -> Result<(Vec<Job<'_, 'q>>, Vec<f64>)>
-    where
-        Self: 'q,
-    {
+    ) -> Result<(Vec<Job<'a, 'q>>, Vec<f64>)> {
         let mut jobs = Vec::with_capacity(questions.len());
         let mut ms = Vec::with_capacity(questions.len());
         for q in questions {
-            let t = Instant::now();
-            let passages = self.context(c, q, rng)?;
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let (passages, took) = self.context(c, q, rng)?;
+            ms.push(took);
             let gold = self
                 .passages
                 .gold(q)?
@@ -694,11 +780,8 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
     ensure!(!questions.is_empty(), "m8: no held-out lookups to evaluate");
     let curve_qs = &questions[..cfg.curve_questions.clamp(1, questions.len())];
     let block = model.block_size;
-    let asker = Asker {
-        passages,
-        retrievers: &retrievers,
-        random_k: cfg.ks.iter().copied().max().unwrap_or(1),
-    };
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let asker = Asker::new(passages, &retrievers, max_k, max_k);
     let all_conditions = conditions(&cfg);
     let curve: Vec<&Condition> = curve_conditions(&cfg)
         .iter()
@@ -1006,9 +1089,9 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
             RetrieverSpec::Dual { name, .. } => {
                 format!("{name}: dual encoder trained here, exact cosine")
             }
-            RetrieverSpec::Hybrid { name, of, k } => {
+            RetrieverSpec::Hybrid { name, of, k, depth } => {
                 format!(
-                    "{name}: reciprocal rank fusion (k = {k}) of {}",
+                    "{name}: reciprocal rank fusion (k = {k}, top {depth}) of {}",
                     of.join(" + ")
                 )
             }
@@ -1165,51 +1248,34 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )?;
     let mut out = Vec::new();
     if let Ok(ex) = rec.artifact::<AnswerAttention>("attention_example") {
-        let show = |t: &str| t.replace('\n', "⏎").replace(' ', "·");
-        let ticks: Vec<String> = ex
-            .prompt_tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if (ex.span.0..ex.span.1).contains(&i) {
-                    format!("[{}]", show(t))
-                } else {
-                    show(t)
-                }
-            })
-            .collect();
-        let rows: Vec<String> = ex
-            .answer_tokens
-            .iter()
-            .map(|t| format!("→{}", show(t)))
-            .collect();
-        let panels: Vec<viz::plot::Heatmap> = ex
-            .maps
-            .iter()
-            .enumerate()
-            .map(|(l, m)| {
-                viz::plot::Heatmap::new(format!("layer {l} (mean over heads)"), m.clone())
-                    .x_ticks(ticks.clone())
-                    .y_ticks(rows.clone())
-                    .labels(
-                        "prompt token (the answer inside its passage in [brackets])",
-                        "position predicting",
-                    )
-                    .colorbar("attention weight")
-                    .range(0.0, 1.0)
-            })
-            .collect();
+        let answer: String = ex.answer_tokens.concat();
+        let mut heat = viz::plot::TextHeat::new(
+            format!("Where the answer looks: attention over the prompt ({})", label(&ex.condition)),
+            ex.prompt_tokens.clone(),
+        )
+        .note(format!(
+            "\"{}\" → \"{}\". The example is chosen by rule: the first right answer whose gold passage is not \
+             the prompt's first. Shade: attention of the positions that predict the answer's {} token(s), mean over \
+             heads; the prompt is the reader's BPE tokens.",
+            ex.question,
+            answer.trim(),
+            ex.answer_tokens.len()
+        ))
+        .mark(ex.span.0..ex.span.1, "the answer inside the gold passage");
+        for (l, m) in ex.maps.iter().enumerate() {
+            let n = ex.prompt_tokens.len();
+            let mean: Vec<f64> = (0..n)
+                .map(|j| {
+                    m.iter()
+                        .map(|row| row.get(j).copied().unwrap_or(0.0))
+                        .sum::<f64>()
+                        / m.len().max(1) as f64
+                })
+                .collect();
+            heat = heat.panel(format!("layer {l}"), mean);
+        }
         let path = ctx.figure(FIG_ATTENTION);
-        viz::plot::heatmap_grid(
-            &format!(
-                "Where the answer looks: \"{}\" ({}, the first right answer whose gold passage is not first)",
-                ex.question,
-                label(&ex.condition)
-            ),
-            &panels,
-            1,
-            &path,
-        )?;
+        heat.render(&path)?;
         out.push(path);
     }
     let pipe_path = ctx.figure(FIG_PIPELINE);
@@ -1320,6 +1386,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         label(&worst.0),
         worst.1
     ));
+    results.push_str(&why_more_passages_hurt(&cfg, &outcomes)?);
     if let (Some(u), Some(nq)) = (
         rec.summary("attention/uniform_baseline"),
         rec.summary("attention/questions"),
@@ -1401,8 +1468,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         "The world of m7 (seed {}); passages cut by `{}` ({:.0} passages, titled). The reader is phase 2's \
          GPT ({} layers, {} heads, d_model {}, block {} tokens, {:.2} M parameters) over a byte-level BPE of \
          {:.0} tokens learned from the seen documents. It trained {} steps of {} rows ({:.0} s on this \
-         machine): reading examples from a pool of {:.0} (a seen question's gold passage among BM25's \
-         distractors, k ∈ {:?}, chunkings {}, up to {} more questions about the other passages; loss on the \
+         machine): reading examples from a pool of {:.0} (a seen question's gold passage among the best \
+         passages of one of {} over the seen passages, k ∈ {:?}, chunkings {}, up to {} more questions about the other passages; loss on the \
          answers only) and {:.0} % rows of seen documents. AdamW, peak learning rate {}, seed {}. {}",
         cfg.world.seed,
         cfg.chunks,
@@ -1417,6 +1484,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         cfg.train.batch_size,
         timings.get("train_s").copied().unwrap_or(f64::NAN),
         rec.require("pool")?,
+        cfg.distractors
+            .iter()
+            .map(|d| format!("`{d}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         cfg.ks,
         cfg.chunking
             .iter()
@@ -1497,6 +1569,116 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         ],
         discussion,
     }])
+}
+
+/// Why the reader does worse with more passages even when the gold one is among them, from the
+/// outcomes: per k (over every retriever), the wrong answers by where the prompt says them, and
+/// exact match by the gold passage's position at the largest k.
+fn why_more_passages_hurt(
+    cfg: &ReaderConfig,
+    outcomes: &BTreeMap<String, Vec<Outcome>>,
+) -> Result<String> {
+    let with_gold = |k: usize| -> Vec<&Outcome> {
+        cfg.retriever
+            .iter()
+            .filter_map(|r| outcomes.get(&format!("{}@{k}", r.name())))
+            .flatten()
+            .filter(|o| o.gold_in_context)
+            .collect()
+    };
+    let mut table = viz::table::Table::new(&[
+        "k",
+        "answers with the gold passage in the prompt",
+        "exact match",
+        "wrong: another passage's words",
+        "wrong: the gold passage's other words",
+        "wrong: words of no passage",
+    ]);
+    let share = |os: &[&Outcome], f: Found| {
+        pct(mean(os.iter().map(|o| {
+            f64::from(u8::from(!o.correct && o.found_in == f))
+        })))
+    };
+    let mut wrong_elsewhere = (0usize, 0usize);
+    for &k in &cfg.ks {
+        let os = with_gold(k);
+        if os.is_empty() {
+            continue;
+        }
+        if k >= 3 {
+            wrong_elsewhere.0 += os
+                .iter()
+                .filter(|o| !o.correct && o.found_in == Found::OtherPassage)
+                .count();
+            wrong_elsewhere.1 += os.iter().filter(|o| !o.correct).count();
+        }
+        table.push(vec![
+            k.to_string(),
+            os.len().to_string(),
+            pct(mean(os.iter().map(|o| hit(o)))),
+            share(&os, Found::OtherPassage),
+            share(&os, Found::GoldPassage),
+            share(&os, Found::Nowhere),
+        ]);
+    }
+    if let Some(g) = outcomes.get("gold") {
+        let os: Vec<&Outcome> = g.iter().collect();
+        table.push(vec![
+            "gold alone".into(),
+            os.len().to_string(),
+            pct(mean(os.iter().map(|o| hit(o)))),
+            share(&os, Found::OtherPassage),
+            share(&os, Found::GoldPassage),
+            share(&os, Found::Nowhere),
+        ]);
+    }
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let at_max = with_gold(max_k);
+    let by_rank: Vec<String> = (1..=max_k)
+        .filter_map(|r| {
+            let os: Vec<&&Outcome> = at_max.iter().filter(|o| o.gold_rank == Some(r)).collect();
+            (!os.is_empty()).then(|| {
+                format!(
+                    "{} {} ({})",
+                    ordinal(r),
+                    pct(mean(os.iter().map(|o| hit(o)))),
+                    os.len()
+                )
+            })
+        })
+        .collect();
+    let mut out = format!(
+        "\n**Why more passages hurt.** Every retriever's answers pooled per k, only those whose prompt held the \
+         gold passage; a wrong answer is traced to the passage whose words it repeats (normalised, whole words):\n\n{}\n",
+        table.markdown()
+    );
+    if wrong_elsewhere.1 > 0 {
+        out.push_str(&format!(
+            "\nAt k ≥ 3, {} of the {} wrong answers ({}) repeat another passage of the prompt{}. \
+             Exact match at k = {max_k} by where the gold passage sat (answers): {}.\n",
+            wrong_elsewhere.0,
+            wrong_elsewhere.1,
+            pct(wrong_elsewhere.0 as f64 / wrong_elsewhere.1 as f64),
+            if 2 * wrong_elsewhere.0 > wrong_elsewhere.1 {
+                ": mostly the reader answered with a distractor's fact, not a garbled copy of the right one"
+            } else {
+                "; most do not, so the mistakes are mostly garbled or invented answers, not a distractor's fact"
+            },
+            by_rank.join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// The milestone's headline: held-out exact match with gold and with the best retrieved context.

@@ -124,11 +124,12 @@ pub fn run_ablation(ctx: &Context) -> Result<String> {
             );
             built.insert(spec.name().to_string(), b.retriever);
         }
-        let asker = Asker {
-            passages: &passages,
-            retrievers: &built,
-            random_k: 1,
-        };
+        let asker = Asker::new(
+            &passages,
+            &built,
+            1,
+            cfg.ks.iter().copied().max().unwrap_or(1),
+        );
         for spec in &cfg.retriever {
             for &k in &cfg.ks {
                 let name = cell(&chunking.name, spec.name(), k);

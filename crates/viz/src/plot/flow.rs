@@ -40,6 +40,21 @@ fn rows(d: &Diagram) -> Result<HashMap<String, usize>> {
     bail!("the diagram has a cycle; only directed acyclic diagrams can be laid out in rows")
 }
 
+/// Whether the straight segment `a`–`b` passes through rectangle `r` (or within 10 px of it).
+fn crosses(a: (i32, i32), b: (i32, i32), r: (i32, i32, i32, i32)) -> bool {
+    let m = 10;
+    let steps = 400;
+    (0..=steps).any(|i| {
+        let t = f64::from(i) / f64::from(steps);
+        let x = f64::from(a.0) + t * f64::from(b.0 - a.0);
+        let y = f64::from(a.1) + t * f64::from(b.1 - a.1);
+        x >= f64::from(r.0 - m)
+            && x <= f64::from(r.2 + m)
+            && y >= f64::from(r.1 - m)
+            && y <= f64::from(r.3 + m)
+    })
+}
+
 /// Draws `diagram` under `title` to `path` (1200 px wide, as tall as its rows need).
 pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()> {
     let row_of = rows(diagram)?;
@@ -117,16 +132,19 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
             let (a, b) = (rect[ia], rect[ib]);
             let from = ((a.0 + a.2) / 2, a.3);
             let to = ((b.0 + b.2) / 2, b.1);
-            // An edge skipping rows leaves its source downwards, runs along a rail beside every box
-            // of the rows in between (on the side its source is), and turns in just above its
-            // target: it never crosses a box. Each such edge gets a rail of its own.
+            // An edge skipping rows goes straight when no box of the rows in between is in its way;
+            // otherwise it leaves its source downwards, runs along a rail beside every box of those
+            // rows (on the side its source is), and turns in just above its target: it never
+            // crosses a box. Each such edge gets a rail of its own.
             let (ra, rb) = (row_of[&e.from], row_of[&e.to]);
-            let path = if rb > ra + 1 {
-                let between = rect
-                    .iter()
-                    .zip(&diagram.nodes)
-                    .filter(|(_, n)| (ra + 1..rb).contains(&row_of[&n.id]))
-                    .map(|(r, _)| *r);
+            let between: Vec<(i32, i32, i32, i32)> = rect
+                .iter()
+                .zip(&diagram.nodes)
+                .filter(|(_, n)| (ra + 1..rb).contains(&row_of[&n.id]))
+                .map(|(r, _)| *r)
+                .collect();
+            let path = if rb > ra + 1 && between.iter().any(|r| crosses(from, to, *r)) {
+                let between = between.iter();
                 let left = from.0 < WIDTH as i32 / 2;
                 let rail = if left {
                     let edge = between.map(|r| r.0).min().unwrap_or(from.0);
@@ -239,6 +257,15 @@ mod tests {
             .edge("a", "b", None)
             .edge("b", "a", None);
         assert!(rows(&cyclic).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn a_straight_edge_avoids_boxes() {
+        let r = (100, 100, 200, 150);
+        assert!(crosses((150, 0), (150, 300), r), "straight through");
+        assert!(!crosses((300, 0), (300, 300), r), "beside it");
+        assert!(crosses((0, 0), (300, 250), r), "diagonally across");
+        assert!(!crosses((0, 0), (80, 300), r), "diagonally past");
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod heatmap;
 mod key;
 mod line;
 mod scatter;
+mod text_heat;
 
 pub use bars::GroupedBars;
 pub use contour::ContourPaths;
@@ -35,6 +36,7 @@ pub use heatmap::{heatmap_grid, Heatmap};
 pub use key::{KeyEntry, Marker, RGBColor, Swatch};
 pub use line::{ema, line_grid, LineChart, Series};
 pub use scatter::{PointGroup, ScatterGrid, ScatterPanel};
+pub use text_heat::TextHeat;
 
 /// Figure width in pixels.
 pub const WIDTH: u32 = 1200;

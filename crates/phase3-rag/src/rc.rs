@@ -85,7 +85,8 @@ pub fn reading_example(
         return Ok(None);
     }
     let mut tokens = tokenizer.encode(&prompt);
-    let mut scored = vec![tokens.len()..tokens.len() + answer.len()];
+    let mut scored = Vec::with_capacity(extra + 1);
+    scored.push(tokens.len()..tokens.len() + answer.len());
     tokens.extend(answer);
     let mut others: Vec<&Passage> = used.into_iter().filter(|p| p.id != gold.id).collect();
     others.shuffle(rng);
@@ -116,7 +117,7 @@ pub fn document_example(docs: &[Vec<u32>], budget: usize, rng: &mut ChaCha8Rng) 
     }
     tokens.truncate(budget);
     Ok(Example {
-        scored: vec![1..tokens.len()],
+        scored: std::iter::once(1..tokens.len()).collect(),
         tokens,
     })
 }
@@ -160,6 +161,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // One scored span per example: a Vec holding one range is what is meant.
+    #[allow(clippy::single_range_in_vec_init)]
     fn m8_batches_score_only_the_answer_and_pad_with_ignore() {
         let a = Example {
             tokens: vec![1, 2, 3, 4, 5],

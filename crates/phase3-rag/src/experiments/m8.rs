@@ -399,6 +399,9 @@ fn curve_conditions(cfg: &ReaderConfig) -> Vec<String> {
     out
 }
 
+/// (retriever, question id) → the question's ranking and the ms its search took.
+type Rankings = HashMap<(String, String), (Vec<Hit>, f64)>;
+
 /// Everything a question is asked with: the passages of the main chunking and the retrievers
 /// over them. Each question is retrieved once per retriever, `depth` deep and timed; the top k for
 /// every k are prefixes of that ranking (exact search costs the same for any k), and every k's
@@ -409,7 +412,7 @@ pub(crate) struct Asker<'a> {
     random_k: usize,
     depth: usize,
     /// (retriever, question id) → its ranking and the ms the search took.
-    ranked: RefCell<HashMap<(String, String), (Vec<Hit>, f64)>>,
+    ranked: RefCell<Rankings>,
 }
 
 impl<'a> Asker<'a> {

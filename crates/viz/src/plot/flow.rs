@@ -19,6 +19,9 @@ const PAD: i32 = 12;
 const ROW_GAP: i32 = 70;
 const MAX_BOX_W: i32 = 520;
 
+/// Title height, each node's wrapped label lines, each node's box width, each row's height.
+type Measured = (u32, Vec<Vec<String>>, Vec<i32>, Vec<i32>);
+
 /// Each node's row: 0 for sources, else one more than its deepest predecessor. An error on a cycle.
 fn rows(d: &Diagram) -> Result<HashMap<String, usize>> {
     d.validate()?;
@@ -65,7 +68,7 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
     }
     // Box widths and wrapped labels need a drawing area to measure text: measure on a scratch
     // canvas first, then draw at the final height.
-    let measure = |area: &Area| -> Result<(u32, Vec<Vec<String>>, Vec<i32>, Vec<i32>)> {
+    let measure = |area: &Area| -> Result<Measured> {
         let title_h = key::title_height(area, title, bold(TITLE_PX))?;
         let style = TextStyle::from(font(TEXT_PX));
         let mut lines = vec![Vec::new(); diagram.nodes.len()];

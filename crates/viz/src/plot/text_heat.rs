@@ -19,6 +19,9 @@ const NOTE_PX: u32 = 18;
 const LINE_H: i32 = 30;
 const MARGIN: i32 = 24;
 
+/// Title height, the notes' wrapped lines, each token's box `(line, x, width)`.
+type Measured = (u32, Vec<Vec<String>>, Vec<(i32, i32, i32)>);
+
 /// Tokens, and per panel one weight per token.
 pub struct TextHeat {
     title: String,
@@ -112,7 +115,7 @@ impl TextHeat {
             );
         }
         let text_w = WIDTH as i32 - 2 * MARGIN;
-        let measure = |area: &Area| -> Result<(u32, Vec<Vec<String>>, Vec<(i32, i32, i32)>)> {
+        let measure = |area: &Area| -> Result<Measured> {
             let title_h = key::title_height(area, &self.title, bold(TITLE_PX))?;
             let note_style = TextStyle::from(font(NOTE_PX));
             let notes = self

@@ -41,6 +41,8 @@ pub enum Finish {
     Stop,
     /// The token budget ran out.
     Length,
+    /// The caller's text callback asked to stop (a streaming client went away).
+    Cancelled,
 }
 
 /// What [`Generator::complete`] returns.
@@ -74,6 +76,25 @@ impl Score {
     pub fn perplexity(&self) -> f64 {
         (-self.logprob() / self.tokens.len() as f64).exp()
     }
+}
+
+/// How much of `text` (a completion so far) can be handed out: all of it but a tail that is the
+/// start of a stop sequence (it may yet become one) or ends in U+FFFD (a character whose bytes
+/// are split across tokens decodes to it until its last byte comes).
+fn settled(text: &str, stop: &[&str]) -> usize {
+    let mut end = text.len();
+    for s in stop {
+        // The longest proper prefix of `s` that `text` ends with.
+        let cuts: Vec<usize> = s.char_indices().skip(1).map(|(i, _)| i).collect();
+        for &i in cuts.iter().rev() {
+            if text.ends_with(&s[..i]) {
+                end = end.min(text.len() - i);
+                break;
+            }
+        }
+    }
+    let trimmed = text[..end].trim_end_matches('\u{FFFD}');
+    trimmed.len()
 }
 
 impl<'w> Generator<'w> {
@@ -155,6 +176,22 @@ impl<'w> Generator<'w> {
         stop: &[&str],
         seed: u64,
     ) -> Result<Completion> {
+        self.complete_with(prompt, max_tokens, stop, seed, |_| true)
+    }
+
+    /// [`Generator::complete`], handing the text to `on_text` as it is generated: the pieces
+    /// concatenate to the returned text exactly. A piece is held back while it could still turn
+    /// into a stop sequence or is the first part of a character split across tokens, so no
+    /// stop-sequence text and no broken character is ever handed out. `on_text` returning `false`
+    /// ends the completion ([`Finish::Cancelled`]).
+    pub fn complete_with(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        stop: &[&str],
+        seed: u64,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<Completion> {
         self.sampling.validate()?;
         let ids = self.encode("prompt", prompt)?;
         if stop.iter().any(|s| s.is_empty()) {
@@ -163,7 +200,9 @@ impl<'w> Generator<'w> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (s, tokenizer) = (self.sampling, &self.tokenizer);
         let mut tokens = Vec::with_capacity(max_tokens);
-        let mut stopped_at = None;
+        let mut text = String::new();
+        let mut sent = 0;
+        let mut finish = Finish::Length;
         decode_with(
             self.engine.cfg.block_size,
             &ids,
@@ -177,28 +216,62 @@ impl<'w> Generator<'w> {
             |_, scores| {
                 let tok = sample_token(&scores, &s, &mut rng);
                 tokens.push(tok);
-                if !stop.is_empty() {
-                    let text = tokenizer.decode(&tokens);
-                    if let Some(at) = stop.iter().filter_map(|s| text.find(s)).min() {
-                        stopped_at = Some((text, at));
+                text = tokenizer.decode(&tokens);
+                if let Some(at) = stop.iter().filter_map(|s| text.find(s)).min() {
+                    text.truncate(at);
+                    finish = Finish::Stop;
+                    return Ok(None);
+                }
+                let safe = settled(&text, stop).max(sent);
+                if safe > sent {
+                    let keep_going = on_text(&text[sent..safe]);
+                    sent = safe;
+                    if !keep_going {
+                        finish = Finish::Cancelled;
                         return Ok(None);
                     }
                 }
                 Ok(Some(tok))
             },
         )?;
-        let (text, finish) = match stopped_at {
-            Some((mut text, at)) => {
-                text.truncate(at);
-                (text, Finish::Stop)
-            }
-            None => (self.tokenizer.decode(&tokens), Finish::Length),
-        };
+        if finish != Finish::Cancelled && text.len() > sent {
+            on_text(&text[sent..]);
+        }
         Ok(Completion {
             text,
             tokens,
             prompt_tokens: ids.len(),
             finish,
+        })
+    }
+
+    /// The prompt's own tokens and, for each token after the first, its log-probability given the
+    /// tokens before it (the first has no context to be scored in). What an OpenAI-style `echo` with
+    /// `logprobs` returns.
+    pub fn prompt_logprobs(&mut self, prompt: &str) -> Result<Score> {
+        let ids = self.encode("prompt", prompt)?;
+        ensure!(!ids.is_empty(), "the prompt to score is empty");
+        let mut token_logprobs = Vec::with_capacity(ids.len() - 1);
+        if ids.len() > 1 {
+            decode_with(
+                self.engine.cfg.block_size,
+                &ids[..1],
+                ids.len() - 1,
+                fast_scores(
+                    &mut self.engine,
+                    &self.params,
+                    &mut self.cache,
+                    self.use_cache,
+                ),
+                |i, scores| {
+                    token_logprobs.push(scores[ids[i + 1] as usize] as f64);
+                    Ok(Some(ids[i + 1]))
+                },
+            )?;
+        }
+        Ok(Score {
+            tokens: ids,
+            token_logprobs,
         })
     }
 
@@ -254,5 +327,23 @@ impl<'w> Generator<'w> {
             tokens: cont,
             token_logprobs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled;
+
+    #[test]
+    fn m6_streamed_text_holds_back_what_may_become_a_stop_or_a_character() {
+        assert_eq!(settled("hello", &[]), 5);
+        assert_eq!(settled("hello\n", &["\n\n"]), 5, "half a stop sequence");
+        assert_eq!(
+            settled("hello\nUs", &["\nUser:"]),
+            5,
+            "the longest prefix counts"
+        );
+        assert_eq!(settled("hello\nX", &["\n\n"]), 7, "no longer a prefix");
+        assert_eq!(settled("caf\u{FFFD}", &[]), 3, "a character still arriving");
     }
 }

@@ -160,3 +160,52 @@ fn m6_generator_from_checkpoint_is_the_trainers_model() {
         .unwrap();
     assert!(format!("{err:#}").contains("nope"));
 }
+
+#[test]
+fn m6_streamed_pieces_concatenate_to_the_completion_and_can_be_cancelled() {
+    let (trainer, tok) = trained();
+    for stop in [vec![], vec!["."], vec!["t ", "og"]] {
+        let mut g = Generator::from_trainer(&trainer, tok.clone(), sampling()).unwrap();
+        let whole = g.complete("the ", 40, &stop, 11).unwrap();
+        let mut pieces = Vec::new();
+        let streamed = g
+            .complete_with("the ", 40, &stop, 11, |p| {
+                pieces.push(p.to_string());
+                true
+            })
+            .unwrap();
+        assert_eq!(streamed, whole, "stop {stop:?}");
+        assert_eq!(pieces.concat(), whole.text, "stop {stop:?}");
+        assert!(pieces.iter().all(|p| !p.is_empty()));
+    }
+    let mut g = Generator::from_trainer(&trainer, tok.clone(), sampling()).unwrap();
+    let mut calls = 0;
+    let cancelled = g
+        .complete_with("the ", 40, &[], 11, |_| {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap();
+    assert_eq!(cancelled.finish, Finish::Cancelled);
+    assert_eq!(
+        (calls, cancelled.tokens.len()),
+        (3, 3),
+        "stops at the third piece"
+    );
+}
+
+#[test]
+fn m6_prompt_logprobs_are_the_full_forward_logprobs_after_the_first_token() {
+    let (trainer, tok) = trained();
+    let prompt = "the dog sat on";
+    let ids = tok.encode(prompt);
+    let reference = reference_logprobs(&trainer, &ids);
+    let mut g = Generator::from_trainer(&trainer, tok.clone(), sampling()).unwrap();
+    let s = g.prompt_logprobs(prompt).unwrap();
+    assert_eq!(s.tokens, ids);
+    assert_eq!(s.token_logprobs.len(), ids.len() - 1);
+    for (a, b) in s.token_logprobs.iter().zip(&reference) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    assert!(g.prompt_logprobs("").is_err(), "nothing to score");
+}

@@ -1,0 +1,14 @@
+//! The project's models over the OpenAI API, and a client for any OpenAI-compatible server.
+//!
+//! - [`server`] — `/v1/models`, `/v1/completions`, `/v1/chat/completions` on tokio, with streaming
+//!   by server-sent events, bounded concurrency and the checks that keep a local server safe.
+//! - [`api`] — request bodies, the checked parameters, errors in OpenAI's shape.
+//! - [`registry`] — the served checkpoints by name.
+//! - [`chat`] — the chat template for our base models.
+//! - [`client`] — [`client::OpenAiLm`], phase 3's language-model trait over HTTP.
+
+pub mod api;
+pub mod chat;
+pub mod client;
+pub mod registry;
+pub mod server;

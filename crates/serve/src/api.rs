@@ -93,6 +93,17 @@ pub struct CompletionRequest {
     pub model: String,
     pub prompt: OneOrMany,
     pub max_tokens: Option<i64>,
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
+    #[serde(default)]
+    pub echo: bool,
+    pub logprobs: Option<i64>,
+    pub best_of: Option<i64>,
+}
+
+/// The sampling and streaming fields both endpoints take.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SamplingFields {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub stop: Option<OneOrMany>,
@@ -100,11 +111,7 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    pub echo: bool,
-    pub logprobs: Option<i64>,
     pub n: Option<i64>,
-    pub best_of: Option<i64>,
 }
 
 /// One chat message; `content` is text (content parts are refused).
@@ -121,14 +128,8 @@ pub struct ChatRequest {
     pub messages: Vec<serde_json::Value>,
     pub max_tokens: Option<i64>,
     pub max_completion_tokens: Option<i64>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Option<OneOrMany>,
-    pub seed: Option<i64>,
-    #[serde(default)]
-    pub stream: bool,
-    pub stream_options: Option<StreamOptions>,
-    pub n: Option<i64>,
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
     pub logprobs: Option<bool>,
 }
 
@@ -149,19 +150,21 @@ const DEFAULT_MAX_TOKENS: i64 = 16;
 /// Stop sequences per request, as OpenAI allows.
 const MAX_STOPS: usize = 4;
 
-#[allow(clippy::too_many_arguments)]
 fn params(
     max_tokens: Option<i64>,
     min_tokens: i64,
     cap: usize,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    stop: Option<OneOrMany>,
-    seed: Option<i64>,
-    n: Option<i64>,
-    stream: bool,
-    stream_options: Option<StreamOptions>,
+    f: SamplingFields,
 ) -> Result<Params, ApiError> {
+    let SamplingFields {
+        temperature,
+        top_p,
+        stop,
+        seed,
+        stream,
+        stream_options,
+        n,
+    } = f;
     let max_tokens = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS.min(cap as i64));
     if max_tokens < min_tokens || max_tokens > cap as i64 {
         return Err(ApiError::invalid(
@@ -248,18 +251,7 @@ impl CompletionRequest {
                 ))
             }
         };
-        let p = params(
-            self.max_tokens,
-            0,
-            cap,
-            self.temperature,
-            self.top_p,
-            self.stop,
-            self.seed,
-            self.n,
-            self.stream,
-            self.stream_options,
-        )?;
+        let p = params(self.max_tokens, 0, cap, self.sampling)?;
         if logprobs && !(self.echo && p.max_tokens == 0) {
             return Err(ApiError::invalid(
                 "logprobs",
@@ -331,13 +323,7 @@ impl ChatRequest {
             self.max_completion_tokens.or(self.max_tokens),
             1,
             cap,
-            self.temperature,
-            self.top_p,
-            self.stop,
-            self.seed,
-            self.n,
-            self.stream,
-            self.stream_options,
+            self.sampling,
         )?;
         Ok(Chat {
             model: self.model,

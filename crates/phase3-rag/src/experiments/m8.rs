@@ -791,6 +791,25 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
         .filter_map(|n| all_conditions.iter().find(|c| &c.name == n))
         .collect();
 
+    // Every outcome of condition `c` on `qs`, read by the weights `params`.
+    let ask = |c: &Condition,
+               qs: &[Question],
+               rng: &mut ChaCha8Rng,
+               params: &[f32]|
+     -> Result<Vec<Outcome>> {
+        let (jobs, _) = asker.jobs(c, qs, rng)?;
+        Ok(answer_jobs(
+            &model,
+            params,
+            &data.tokenizer,
+            &jobs,
+            cfg.answer_tokens,
+            cfg.train.workers,
+        )?
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect())
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
     let bar = ctx.progress(cfg.train.steps as u64, "m8 training the reader");
     let train_started = Instant::now();
@@ -827,18 +846,7 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
         if (step + 1) % cfg.train.eval_interval == 0 || last {
             let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(3));
             for c in &curve {
-                let (jobs, _) = asker.jobs(c, curve_qs, &mut random)?;
-                let outcomes: Vec<Outcome> = answer_jobs(
-                    &model,
-                    trainer.params(),
-                    &data.tokenizer,
-                    &jobs,
-                    cfg.answer_tokens,
-                    cfg.train.workers,
-                )?
-                .into_iter()
-                .map(|(o, _)| o)
-                .collect();
+                let outcomes = ask(c, curve_qs, &mut random, trainer.params())?;
                 rec.scalar(
                     step as u64 + 1,
                     &format!("curve/{}/exact_match", c.name),
@@ -887,18 +895,7 @@ pub fn run_reader(ctx: &Context) -> Result<String> {
     );
     let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(2));
     for c in &all_conditions {
-        let (jobs, _) = asker.jobs(c, &questions, &mut random)?;
-        let out: Vec<Outcome> = answer_jobs(
-            &model,
-            trainer.params(),
-            &data.tokenizer,
-            &jobs,
-            cfg.answer_tokens,
-            cfg.train.workers,
-        )?
-        .into_iter()
-        .map(|(o, _)| o)
-        .collect();
+        let out = ask(c, &questions, &mut random, trainer.params())?;
         bar.inc(questions.len() as u64);
         rec.summary(
             &format!("{}/exact_match", c.name),

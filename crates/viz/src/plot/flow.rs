@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{bold, err, font, key, render_png, wrap, Area, PALETTE, TITLE_PX, WIDTH};
+use super::{bold, err, font, key, on_scratch, render_png, wrap, Area, PALETTE, TITLE_PX, WIDTH};
 use crate::diagram::Diagram;
 
 const TEXT_PX: u32 = 20;
@@ -97,14 +97,7 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
         }
         Ok((title_h, lines, widths, heights))
     };
-    let scratch = std::env::temp_dir().join(format!("viz-flow-measure-{}.png", std::process::id()));
-    let mut measured = None;
-    render_png(&scratch, 200, |area| {
-        measured = Some(measure(area)?);
-        Ok(())
-    })?;
-    let _ = std::fs::remove_file(&scratch);
-    let (title_h, lines, widths, heights) = measured.expect("measured");
+    let (title_h, lines, widths, heights) = on_scratch(measure)?;
     let top = title_h as i32 + 30;
     let height = top + heights.iter().sum::<i32>() + ROW_GAP * n_rows.saturating_sub(1) as i32 + 30;
     render_png(path, height as u32, |area| {

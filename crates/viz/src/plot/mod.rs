@@ -153,6 +153,22 @@ fn render_png(path: &Path, height: u32, draw: impl FnOnce(&Area) -> Result<()>) 
     Ok(())
 }
 
+/// Runs `f` on a scratch canvas: text can only be measured on a drawing area, and a figure whose
+/// height depends on its text (a diagram, a text heat map) must measure before it is drawn.
+fn on_scratch<T>(f: impl FnOnce(&Area) -> Result<T>) -> Result<T> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = std::env::temp_dir().join(format!("viz-measure-{}-{n}.png", std::process::id()));
+    let mut out = None;
+    let drawn = render_png(&scratch, 200, |area| {
+        out = Some(f(area)?);
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&scratch);
+    drawn?;
+    Ok(out.expect("render_png ran the closure"))
+}
+
 /// Tick label text: short, no float noise.
 pub fn fmt_num(v: f64) -> String {
     if v == 0.0 {

@@ -11,7 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    bold, err, font, key, render_png, wrap, Area, PALETTE, PANEL_TITLE_PX, TITLE_PX, WIDTH,
+    bold, err, font, key, on_scratch, render_png, wrap, Area, PALETTE, PANEL_TITLE_PX, TITLE_PX,
+    WIDTH,
 };
 
 const TEXT_PX: u32 = 20;
@@ -125,15 +126,7 @@ impl TextHeat {
                 .collect();
             Ok((title_h, notes, self.layout(area, text_w)))
         };
-        let scratch =
-            std::env::temp_dir().join(format!("viz-text-heat-measure-{}.png", std::process::id()));
-        let mut measured = None;
-        render_png(&scratch, 200, |area| {
-            measured = Some(measure(area)?);
-            Ok(())
-        })?;
-        let _ = std::fs::remove_file(&scratch);
-        let (title_h, notes, boxes) = measured.expect("measured");
+        let (title_h, notes, boxes) = on_scratch(measure)?;
         let lines = boxes.iter().map(|b| b.0).max().map_or(1, |l| l + 1);
         let note_lines: i32 = notes.iter().map(|n| n.len() as i32).sum();
         let panel_h = PANEL_TITLE_PX as i32 + 14 + lines * LINE_H + 22;

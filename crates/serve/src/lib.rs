@@ -6,9 +6,15 @@
 //! - [`registry`] — the served checkpoints by name.
 //! - [`chat`] — the chat template for our base models.
 //! - [`client`] — [`client::OpenAiLm`], phase 3's language-model trait over HTTP.
+//! - [`load`] — a bounded load test of a running server, every reply checked against a reference.
+//! - [`experiments`] — `cargo xtask serving`: the load test as a recorded experiment; and
+//!   `cargo xtask serve` ([`cli`]).
 
 pub mod api;
 pub mod chat;
+pub mod cli;
 pub mod client;
+pub mod experiments;
+pub mod load;
 pub mod registry;
 pub mod server;

@@ -94,6 +94,7 @@ struct AppState {
     body_limit: usize,
     read_timeout: Duration,
     next_id: AtomicU64,
+    stats: Arc<Stats>,
 }
 
 /// A request counted against the queue limit until dropped.
@@ -108,6 +109,7 @@ impl Drop for Admission {
 fn admit(state: &Arc<AppState>) -> Result<Admission, ApiError> {
     if state.admitted.fetch_add(1, Ordering::SeqCst) >= state.capacity {
         state.admitted.fetch_sub(1, Ordering::SeqCst);
+        state.stats.overloaded.fetch_add(1, Ordering::SeqCst);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -128,12 +130,77 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// What the server has done, counted as it goes: how tests see that a disconnect stopped a
+/// generation, and how the load test checks the server's token count against its clients'.
+#[derive(Default)]
+pub struct Stats {
+    running: AtomicUsize,
+    finished: AtomicU64,
+    cancelled: AtomicU64,
+    failed: AtomicU64,
+    tokens: AtomicU64,
+    overloaded: AtomicU64,
+}
+
+/// A reading of [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Generations running now.
+    pub running: usize,
+    /// Generations that ended by a stop sequence or `max_tokens`.
+    pub finished: u64,
+    /// Generations stopped because their client left (or stopped reading).
+    pub cancelled: u64,
+    /// Generations that failed.
+    pub failed: u64,
+    /// Tokens generated, cancelled generations included.
+    pub tokens: u64,
+    /// Requests refused with a 503 because running and queued requests were at their limit.
+    pub overloaded: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            running: self.running.load(Ordering::SeqCst),
+            finished: self.finished.load(Ordering::SeqCst),
+            cancelled: self.cancelled.load(Ordering::SeqCst),
+            failed: self.failed.load(Ordering::SeqCst),
+            tokens: self.tokens.load(Ordering::SeqCst),
+            overloaded: self.overloaded.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Runs `job`, counting it.
+    fn run(&self, job: &Job, on_text: impl FnMut(&str) -> bool) -> anyhow::Result<Generated> {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let out = job.run(on_text);
+        match &out {
+            Ok(c) => {
+                self.tokens
+                    .fetch_add(c.tokens.len() as u64, Ordering::SeqCst);
+                let n = if c.finish == Finish::Cancelled {
+                    &self.cancelled
+                } else {
+                    &self.finished
+                };
+                n.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
 fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-/// The router, for a server bound at `bound`.
-fn app(cfg: &ServerConfig, bound: SocketAddr) -> Router {
+/// The router, for a server bound at `bound`, counting into `stats`.
+fn app(cfg: &ServerConfig, bound: SocketAddr, stats: Arc<Stats>) -> Router {
     let port = bound.port();
     let mut hosts = vec![
         format!("127.0.0.1:{port}"),
@@ -156,6 +223,7 @@ fn app(cfg: &ServerConfig, bound: SocketAddr) -> Router {
         body_limit: cfg.body_limit,
         read_timeout: cfg.read_timeout,
         next_id: AtomicU64::new(1),
+        stats,
     });
     Router::new()
         .route("/v1/models", get(models))
@@ -584,6 +652,7 @@ async fn respond(
     };
     let id = shape.id(s.next_id.fetch_add(1, Ordering::Relaxed));
     let name = job.model.name.clone();
+    let stats = s.stats.clone();
     if !job.params.stream {
         let Ok(permit) = s.running.clone().acquire_owned().await else {
             return internal(anyhow::anyhow!("the server is shutting down")).into_response();
@@ -592,7 +661,7 @@ async fn respond(
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let out = tokio::task::spawn_blocking(move || {
             let _hold = (admission, permit);
-            job.run(|_| !cancel.load(Ordering::SeqCst))
+            stats.run(&job, |_| !cancel.load(Ordering::SeqCst))
         })
         .await;
         return match out {
@@ -650,7 +719,9 @@ async fn respond(
                     return;
                 }
             }
-            match job.run(|piece| send(shape.chunk(&id, &name, Some(piece), None))) {
+            match stats.run(&job, |piece| {
+                send(shape.chunk(&id, &name, Some(piece), None))
+            }) {
                 Ok(c) if c.finish != Finish::Cancelled => {
                     send(shape.chunk(&id, &name, None, Some(c.finish)));
                     if include_usage {
@@ -676,6 +747,7 @@ async fn respond(
 /// A server running on its own thread (and tokio runtime) until [`Running::stop`] or drop.
 pub struct Running {
     pub addr: SocketAddr,
+    stats: Arc<Stats>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
@@ -683,6 +755,11 @@ pub struct Running {
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// What the server has done so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Stops accepting, and returns once the server thread has ended.
@@ -717,6 +794,8 @@ pub fn spawn(cfg: ServerConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stats = Arc::new(Stats::default());
+    let counted = stats.clone();
     let thread =
         std::thread::Builder::new()
             .name("serve".into())
@@ -727,7 +806,7 @@ pub fn spawn(cfg: ServerConfig) -> Result<Running> {
                     .build()?;
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
-                    serve_on(listener, &cfg, async {
+                    serve_on(listener, &cfg, counted, async {
                         let _ = rx.await;
                     })
                     .await
@@ -735,6 +814,7 @@ pub fn spawn(cfg: ServerConfig) -> Result<Running> {
             })?;
     Ok(Running {
         addr,
+        stats,
         shutdown: Some(tx),
         thread: Some(thread),
     })
@@ -756,13 +836,14 @@ pub fn check(cfg: &ServerConfig) -> Result<()> {
     Ok(())
 }
 
-/// Serves on `listener` until `shutdown` completes.
+/// Serves on `listener` until `shutdown` completes, counting into `stats`.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     cfg: &ServerConfig,
+    stats: Arc<Stats>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let app = app(cfg, listener.local_addr()?);
+    let app = app(cfg, listener.local_addr()?, stats);
     let header_timeout = cfg.read_timeout;
     tokio::pin!(shutdown);
     loop {

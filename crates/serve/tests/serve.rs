@@ -22,6 +22,11 @@ const TEXT: &str = "User: the cat sat on the mat.\nAssistant: the dog sat on the
 
 /// A tiny character model trained for a few steps, saved as a checkpoint in `dir`.
 fn checkpoint(dir: &Path) {
+    checkpoint_with_block(dir, 64, 20)
+}
+
+/// As [`checkpoint`], reading `block_size` tokens, trained for `steps` steps.
+fn checkpoint_with_block(dir: &Path, block_size: usize, steps: usize) {
     let tok: AnyTokenizer = CharTokenizer::from_text(TEXT).into();
     let ids = tok.encode(&TEXT.repeat(30));
     let train: TrainConfig = toml::from_str(
@@ -30,14 +35,14 @@ fn checkpoint(dir: &Path) {
     .unwrap();
     let model = GptConfig {
         vocab_size: tok.vocab_size(),
-        block_size: 64,
+        block_size,
         n_layer: 2,
         n_head: 2,
         d_model: 32,
         pos_emb: true,
     };
     let mut trainer = Trainer::new(RunConfig { model, train }).unwrap();
-    for _ in 0..20 {
+    for _ in 0..steps {
         trainer.step(&ids).unwrap();
     }
     phase2_lm::checkpoint::save(dir, &trainer, &tok).unwrap();
@@ -465,4 +470,77 @@ fn serve_the_client_is_a_language_model_over_the_server() {
     let mut gone = OpenAiLm::new(cfg).unwrap();
     assert!(gone.complete(&r).is_err());
     assert_eq!(gone.retries, 2);
+}
+
+/// Polls the server's counters until `done` holds (10 s at most).
+fn wait_for(s: &Running, what: &str, done: impl Fn(&server::StatsSnapshot) -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done(&s.stats()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "waited 10 s for {what}: {:?}",
+            s.stats()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn serve_generation_stops_when_its_client_disconnects() {
+    // A long context so that a whole generation takes far longer than noticing a closed socket.
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("long");
+    checkpoint_with_block(&ckpt, 1024, 1);
+    let registry = Registry::load(&[("long".to_string(), ckpt)]).unwrap();
+    let mut cfg = ServerConfig::local(registry, 0);
+    cfg.max_tokens = 1000;
+    let s = server::spawn(cfg).unwrap();
+    let request = |stream: bool| {
+        let body = json!({"model": "long", "prompt": "the", "max_tokens": 1000, "temperature": 1.0, "seed": 3, "stream": stream}).to_string();
+        format!(
+            "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            s.addr,
+            body.len()
+        )
+    };
+
+    // Streamed: read until the first piece of text arrives, then hang up.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(request(true).as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"text\"") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream closed before any text");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(c);
+    wait_for(&s, "the streamed generation to stop", |st| {
+        st.cancelled == 1 && st.running == 0
+    });
+    let after_stream = s.stats();
+    assert_eq!(after_stream.finished, 0, "{after_stream:?}");
+    assert!(after_stream.tokens < 1000, "{after_stream:?}");
+
+    // Not streamed: hang up while the generation runs.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(request(false).as_bytes()).unwrap();
+    wait_for(&s, "the generation to start", |st| st.running == 1);
+    drop(c);
+    wait_for(&s, "the whole-reply generation to stop", |st| {
+        st.cancelled == 2 && st.running == 0
+    });
+    let after = s.stats();
+    assert_eq!(after.finished, 0, "{after:?}");
+    assert!(after.tokens - after_stream.tokens < 1000, "{after:?}");
+
+    // And the server serves the next request to its end.
+    let v = post_json(
+        &s,
+        "/v1/completions",
+        &json!({"model": "long", "prompt": "the", "max_tokens": 5}),
+    );
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+    assert_eq!(s.stats().finished, 1);
 }

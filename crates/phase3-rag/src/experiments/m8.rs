@@ -1712,36 +1712,79 @@ pub fn headline(ctx: &Context) -> Option<String> {
     ))
 }
 
+/// The reader m8 saved, with what asking it needs: its settings, its passages and their BM25 index
+/// (`checkpoints/m8_reader/`). `cargo xtask ask` and the serving load test build prompts with it.
+pub struct SavedReader {
+    pub dir: PathBuf,
+    pub settings: AskSettings,
+    passages: Passages,
+    index: Bm25Index,
+}
+
+impl SavedReader {
+    /// The reader saved in `dir`, or an error that says how to train one.
+    pub fn load(dir: &Path) -> Result<SavedReader> {
+        ensure!(
+            dir.join("ask.json").is_file(),
+            "no trained reader in {}: run `cargo xtask phase3 --only {READER}` first",
+            dir.display()
+        );
+        let read = |name: &str| -> Result<String> {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let settings: AskSettings = serde_json::from_str(&read("ask.json")?)
+            .with_context(|| format!("{} is not valid", dir.join("ask.json").display()))?;
+        let all: Vec<Passage> = serde_json::from_str(&read("passages.json")?)
+            .with_context(|| format!("{} is not valid", dir.join("passages.json").display()))?;
+        Ok(SavedReader {
+            dir: dir.to_path_buf(),
+            settings,
+            passages: Passages::from_passages(ChunkConfig::Sentences { max_chars: 1 }, all),
+            index: Bm25Index::load(&dir.join("passages.bm25"))?,
+        })
+    }
+
+    /// The `k` passages BM25 ranks best for `question`, best first.
+    pub fn retrieve(&self, question: &str, k: usize) -> Vec<&Passage> {
+        self.index
+            .top_k(question, k)
+            .into_iter()
+            .filter_map(|(i, _)| self.passages.get(self.index.doc_id(i)))
+            .collect()
+    }
+
+    /// The reader's prompt for `question` over its `k` best passages, within `budget` tokens by
+    /// `count` (worst-ranked passages dropped first); the prompt, the passages used and those
+    /// retrieved.
+    pub fn prompt(
+        &self,
+        question: &str,
+        k: usize,
+        budget: usize,
+        count: impl Fn(&str) -> usize,
+    ) -> Result<(String, Vec<&Passage>, Vec<&Passage>)> {
+        let hits = self.retrieve(question, k);
+        let (prompt, used) = fit_prompt(&hits, question, budget, count)?;
+        Ok((prompt, used, hits))
+    }
+}
+
 /// `cargo xtask ask "question"`: the saved reader answers from its saved passage index.
 pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
     ensure!(!question.trim().is_empty(), "the question is empty");
-    let dir = reader_dir(ctx);
-    ensure!(
-        dir.join("ask.json").is_file(),
-        "no trained reader in {}: run `cargo xtask phase3 --only {READER}` first",
-        dir.display()
-    );
-    let read = |name: &str| -> Result<String> {
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-    };
-    let settings: AskSettings = serde_json::from_str(&read("ask.json")?)
-        .with_context(|| format!("{} is not valid", dir.join("ask.json").display()))?;
+    let t0 = Instant::now();
+    let reader = SavedReader::load(&reader_dir(ctx))?;
+    let settings = &reader.settings;
     let k = k.unwrap_or(settings.k);
     ensure!(k >= 1, "--k must be at least 1");
-    let t0 = Instant::now();
-    let all: Vec<Passage> = serde_json::from_str(&read("passages.json")?)
-        .with_context(|| format!("{} is not valid", dir.join("passages.json").display()))?;
-    let passages = Passages::from_passages(ChunkConfig::Sentences { max_chars: 1 }, all);
-    let index = Bm25Index::load(&dir.join("passages.bm25"))?;
-    let mut lm = GptLm::new("reader", Generator::from_checkpoint(&dir, GptLm::greedy())?);
+    let mut lm = GptLm::new(
+        "reader",
+        Generator::from_checkpoint(&reader.dir, GptLm::greedy())?,
+    );
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
-    let hits: Vec<&Passage> = index
-        .top_k(question, k)
-        .into_iter()
-        .filter_map(|(i, _)| passages.get(index.doc_id(i)))
-        .collect();
+    let hits = reader.retrieve(question, k);
     let retrieve_ms = t1.elapsed().as_secs_f64() * 1e3;
     let block = lm.context_tokens().unwrap_or(usize::MAX);
     let count = |s: &str| lm.count_tokens(s).unwrap_or(s.len());

@@ -14,6 +14,7 @@ pub fn built() -> Vec<Phase> {
         phase1_mlp::experiments::phase(),
         phase2_lm::experiments::phase(),
         phase3_rag::experiments::phase(),
+        phase4_agents::experiments::phase(),
         serve::experiments::phase(),
     ]
 }

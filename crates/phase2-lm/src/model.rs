@@ -105,6 +105,50 @@ pub fn param_specs(cfg: &GptConfig) -> Vec<(String, Vec<usize>)> {
     out
 }
 
+/// `params` (flat, in [`param_specs`] order) of a model read at `cfg.block_size`, lengthened to read
+/// `block_size` tokens: the position table gains rows, copied from its last learned rows (they
+/// already stand for "late in the window", a better start than noise); every other weight is kept.
+/// On sequences the old model could read, the new one computes exactly what the old one did.
+pub fn lengthen_context(
+    cfg: &GptConfig,
+    params: &[f32],
+    block_size: usize,
+) -> anyhow::Result<(GptConfig, Vec<f32>)> {
+    let total: usize = param_specs(cfg)
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    anyhow::ensure!(
+        params.len() == total,
+        "{} parameters, but the config needs {total}",
+        params.len()
+    );
+    anyhow::ensure!(
+        block_size >= cfg.block_size,
+        "a context of {block_size} is not longer than the model's {}",
+        cfg.block_size
+    );
+    let mut out_cfg = cfg.clone();
+    out_cfg.block_size = block_size;
+    if !cfg.pos_emb || block_size == cfg.block_size {
+        return Ok((out_cfg, params.to_vec()));
+    }
+    let d = cfg.d_model;
+    let at = cfg.vocab_size * d; // tok_emb comes first, pos_emb right after it
+    let old = &params[at..at + cfg.block_size * d];
+    let mut out = Vec::with_capacity(params.len() + (block_size - cfg.block_size) * d);
+    out.extend_from_slice(&params[..at]);
+    out.extend_from_slice(old);
+    let extra = block_size - cfg.block_size;
+    for i in 0..extra {
+        // Cycle through the last `extra` rows (all rows when the table more than doubles).
+        let src = cfg.block_size - extra.min(cfg.block_size) + i % extra.min(cfg.block_size);
+        out.extend_from_slice(&old[src * d..(src + 1) * d]);
+    }
+    out.extend_from_slice(&params[at + cfg.block_size * d..]);
+    Ok((out_cfg, out))
+}
+
 /// One pre-LayerNorm decoder block.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -348,5 +392,59 @@ mod tests {
             let sizes: Vec<usize> = specs.iter().map(|(_, s)| s.iter().product()).collect();
             assert_eq!(lens, sizes);
         }
+    }
+
+    #[test]
+    fn m6_a_lengthened_context_reads_short_sequences_exactly_as_before() {
+        use crate::generate::Sampling;
+        use crate::generator::Generator;
+        use crate::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
+        use crate::train::{RunConfig, TrainConfig, Trainer};
+        let text = "the cat sat on the mat; the dog sat on the log.";
+        let tok: AnyTokenizer = CharTokenizer::from_text(text).into();
+        let cfg = GptConfig {
+            vocab_size: tok.vocab_size(),
+            block_size: 16,
+            n_layer: 2,
+            n_head: 2,
+            d_model: 16,
+            pos_emb: true,
+        };
+        let train: TrainConfig = toml::from_str(
+            "steps = 1\nbatch_size = 1\nmax_lr = 1e-3\nmin_lr = 1e-4\nwarmup = 1\neval_interval = 1\neval_iters = 1\nseed = 3",
+        )
+        .unwrap();
+        let trainer = Trainer::new(RunConfig {
+            model: cfg.clone(),
+            train,
+        })
+        .unwrap();
+        let (long, params) = lengthen_context(&cfg, trainer.params(), 40).unwrap();
+        assert_eq!(long.block_size, 40);
+        assert_eq!(
+            params.len(),
+            trainer.params().len() + 24 * cfg.d_model,
+            "24 new position rows"
+        );
+        let greedy = Sampling {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+        };
+        let score = |c: &GptConfig, p: &[f32], s: &str| {
+            Generator::new(c, p.to_vec(), tok.clone(), greedy)
+                .unwrap()
+                .prompt_logprobs(s)
+                .unwrap()
+                .token_logprobs
+        };
+        assert_eq!(
+            score(&cfg, trainer.params(), "the cat sat on"),
+            score(&long, &params, "the cat sat on")
+        );
+        // And it reads past the old block.
+        assert_eq!(score(&long, &params, &text[..35]).len(), 34);
+        assert!(lengthen_context(&cfg, trainer.params(), 8).is_err());
+        assert!(lengthen_context(&cfg, &trainer.params()[1..], 40).is_err());
     }
 }

@@ -84,3 +84,76 @@ mod tests {
         assert!(paired_bootstrap(&a, &b[1..], 2000, 1).is_err());
     }
 }
+
+/// The Wilson score interval for `successes` of `n` at 95 % (z = 1.96): (low, high), both within
+/// 0..=1 — unlike the normal approximation, sensible near 0 % and 100 % and for small `n`.
+pub fn wilson(successes: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n_f = n as f64;
+    let p = successes as f64 / n_f;
+    let denom = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod wilson_tests {
+    use super::wilson;
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // 8 of 10: (0.490, 0.943) in Newcombe (1998), table I.
+        let (lo, hi) = wilson(8, 10);
+        assert!(
+            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson(0, 20);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.1611).abs() < 1e-3, "{hi}");
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+}
+
+/// McNemar's exact test for two conditions scored on the same items: `b` items only the first
+/// got right, `c` only the second. The two-sided p-value of the binomial test of `b` against
+/// `b + c` fair coin flips (the items both got right or both got wrong say nothing).
+pub fn mcnemar(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // P(X ≤ k) for X ~ Binomial(n, 1/2), summed in log space (n may be in the hundreds).
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0; // ln C(n, 0)
+    let mut tail = 0.0;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+#[cfg(test)]
+mod mcnemar_tests {
+    use super::mcnemar;
+
+    #[test]
+    fn mcnemar_exact_matches_the_binomial_tail() {
+        // b = 1, c = 9: 2 · (1 + 10) / 1024.
+        assert!((mcnemar(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert!((mcnemar(9, 1) - mcnemar(1, 9)).abs() < 1e-15);
+        assert_eq!(mcnemar(5, 5), 1.0);
+        assert_eq!(mcnemar(0, 0), 1.0);
+        // b = 0, c = 6: 2 / 64.
+        assert!((mcnemar(0, 6) - 2.0 / 64.0).abs() < 1e-12);
+        assert!(mcnemar(40, 80) < 0.001);
+    }
+}

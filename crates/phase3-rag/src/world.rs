@@ -209,6 +209,11 @@ pub struct Question {
     pub id: String,
     pub kind: QuestionKind,
     pub text: String,
+    /// Which phrasing of its kind wrote `text`, of `templates` (phase 4 holds some out of training).
+    #[serde(default)]
+    pub template: usize,
+    #[serde(default)]
+    pub templates: usize,
     pub answer: String,
     /// Every document of the chain, in chain order, without repeats: all are relevant.
     pub gold_doc_ids: Vec<String>,
@@ -562,6 +567,37 @@ impl World {
     /// question set, which asks each fact once): what the reader (m8) trains on, for seen entities.
     pub fn lookups_of(&self, entity: Entity) -> Vec<Question> {
         questions::lookups_of(self, entity)
+    }
+
+    /// `n` fresh questions of `kind` that `keep` accepts, drawn by `seed` apart from the world's own
+    /// question set (a fact may be asked again): phase 4 draws its training and evaluation tasks so.
+    /// Fewer than `n` when few facts qualify. Ids are `"{prefix}{i}"`.
+    pub fn draw_questions(
+        &self,
+        kind: QuestionKind,
+        n: usize,
+        seed: u64,
+        prefix: &str,
+        keep: &dyn Fn(&Question) -> bool,
+    ) -> Vec<Question> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        questions::draw(self, kind, n, &mut rng, prefix, keep)
+    }
+
+    /// The entity named exactly `name` (case-insensitive), if any.
+    pub fn find(&self, name: &str) -> Option<Entity> {
+        let name = name.trim();
+        self.entities()
+            .find(|&e| self.name(e).eq_ignore_ascii_case(name))
+    }
+
+    /// The sentence of `entity`'s document that states `relation`, if its kind has that relation.
+    pub fn fact(&self, entity: Entity, relation: Relation) -> Option<String> {
+        self.rendered(entity)
+            .facts
+            .into_iter()
+            .find(|(r, _)| *r == relation)
+            .map(|(_, s)| s)
     }
 
     /// The sentence of `entity`'s document that states `relation`.

@@ -154,11 +154,13 @@ impl Builder<'_> {
     }
 
     /// Records a question unless `key` (the fact or facts it asks) was asked before.
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         rng: &mut ChaCha8Rng,
         key: String,
         kind: QuestionKind,
+        phrasing: Phrasing,
         text: String,
         answer: String,
         steps: Vec<Step>,
@@ -188,6 +190,8 @@ impl Builder<'_> {
             id: format!("q{}", self.questions.len()),
             kind,
             text,
+            template: phrasing.0,
+            templates: phrasing.1,
             answer,
             gold_doc_ids,
             chain,
@@ -209,9 +213,8 @@ impl Builder<'_> {
     fn lookup(&mut self, rng: &mut ChaCha8Rng) {
         let entity = self.random_entity(rng);
         let relation = *relations_of(entity).choose(rng).expect("non-empty");
-        let template = *lookup_templates(entity, relation)
-            .choose(rng)
-            .expect("non-empty");
+        let templates = lookup_templates(entity, relation);
+        let template = *templates.choose(rng).expect("non-empty");
         let step = self.hop(entity, relation);
         let answer = step.0.value.clone();
         let name = self.world.name(entity);
@@ -220,6 +223,7 @@ impl Builder<'_> {
             rng,
             key,
             QuestionKind::Lookup,
+            phrasing(templates, template),
             phrase(template, &[("X", name)]),
             answer,
             vec![step],
@@ -258,6 +262,7 @@ impl Builder<'_> {
             rng,
             key,
             QuestionKind::Indirect,
+            phrasing(templates, template),
             phrase(template, &[("X", &founder_name)]),
             answer,
             vec![founder, fact],
@@ -337,6 +342,7 @@ impl Builder<'_> {
             rng,
             key,
             QuestionKind::MultiHop,
+            phrasing(templates, template),
             phrase(template, &[("X", w.name(start))]),
             answer,
             vec![step1, step2],
@@ -406,6 +412,7 @@ impl Builder<'_> {
             rng,
             key,
             QuestionKind::Numeric,
+            phrasing(phrasings, template),
             phrase(template, &[("A", w.name(a)), ("B", w.name(b))]),
             (ya - yb).abs().to_string(),
             vec![step_a, step_b],
@@ -483,11 +490,23 @@ impl Builder<'_> {
             rng,
             key,
             QuestionKind::Comparison,
+            phrasing(templates, template),
             phrase(template, &[("A", w.name(a)), ("B", w.name(b))]),
             answer.to_string(),
             vec![step_a, step_b],
         );
     }
+}
+
+/// Which of how many phrasings a question was written with.
+type Phrasing = (usize, usize);
+
+fn phrasing(templates: &[&str], chosen: &str) -> Phrasing {
+    let i = templates
+        .iter()
+        .position(|t| *t == chosen)
+        .expect("the chosen template is one of them");
+    (i, templates.len())
 }
 
 /// Adds one question of its kind to the builder, or nothing if the draw was a repeat.
@@ -521,6 +540,8 @@ pub(super) fn lookups_of(world: &World, entity: Entity) -> Vec<Question> {
                 id: format!("{}/{relation:?}/{i}", entity.doc_id()),
                 kind: QuestionKind::Lookup,
                 text: phrase(template, &[("X", world.name(entity))]),
+                template: i,
+                templates: lookup_templates(entity, relation).len(),
                 answer: hop.value.clone(),
                 gold_doc_ids: vec![hop.doc_id.clone()],
                 chain: vec![hop],
@@ -564,4 +585,43 @@ pub(super) fn generate<'w>(world: &'w World, rng: &mut ChaCha8Rng) -> Vec<Questi
         }
     }
     b.questions
+}
+
+/// `n` fresh questions of `kind` that `keep` accepts, drawn with `rng` (at most `n × 50 + 100`
+/// draws, so fewer when few facts qualify). Independent of the world's own question set: facts it
+/// asks may be asked again, in any phrasing; ids are `"{prefix}{i}"`.
+pub(super) fn draw(
+    world: &World,
+    kind: QuestionKind,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+    prefix: &str,
+    keep: &dyn Fn(&Question) -> bool,
+) -> Vec<Question> {
+    let make: Make = match kind {
+        QuestionKind::Lookup => Builder::lookup,
+        QuestionKind::Indirect => Builder::indirect,
+        QuestionKind::MultiHop => Builder::multi_hop,
+        QuestionKind::Numeric => Builder::numeric,
+        QuestionKind::Comparison => Builder::comparison,
+    };
+    let mut b = Builder {
+        world,
+        asked: HashSet::new(),
+        questions: Vec::new(),
+    };
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n * 50 + 100 {
+        if out.len() >= n {
+            break;
+        }
+        make(&mut b, rng);
+        if let Some(mut q) = b.questions.pop() {
+            if keep(&q) {
+                q.id = format!("{prefix}{}", out.len());
+                out.push(q);
+            }
+        }
+    }
+    out
 }

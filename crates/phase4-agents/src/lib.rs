@@ -1,0 +1,15 @@
+//! Phase 4 (m10–m12): agents that use tools, built on phase 3's world, retrievers and language-model
+//! trait and phase 2's GPT.
+//!
+//! - [`calc`] — arithmetic parsed here, for the `calc` tool.
+//! - [`tools`] — the [`tools::Tool`] trait and `search`, `lookup`, `calc`, `finish`.
+//! - [`react`] — the agent loop: thought, action, observation, traced step by step.
+//! - [`planner`] — the scripted planner that writes the transcripts the policy imitates (training
+//!   data only).
+//! - [`experiments`] — `cargo xtask phase4`.
+
+pub mod calc;
+pub mod experiments;
+pub mod planner;
+pub mod react;
+pub mod tools;

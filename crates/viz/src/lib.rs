@@ -53,6 +53,17 @@ impl Context {
         }
     }
 
+    /// The context a phase's subcommand reads from: the smoke run's (`scratch/quick/`, where
+    /// `cargo xtask all --quick` left it) when `quick`, else the repository's. Unlike a phase run, it
+    /// clears nothing.
+    pub fn for_command(root: &Path, quick: bool, quiet: bool) -> Context {
+        if quick {
+            Context::quick(root, &root.join("scratch").join("quick"), quiet)
+        } else {
+            Context::full(root, quiet)
+        }
+    }
+
     /// The context of a smoke run: configs from `configs/<phase>/quick/`, every output under `scratch`.
     pub fn quick(root: &Path, scratch: &Path, quiet: bool) -> Context {
         Context {

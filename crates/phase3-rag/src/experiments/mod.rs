@@ -145,25 +145,17 @@ fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(matches)? {
         Command::RagEval { beir, quick } => m7::rag_eval(root, &beir, quick),
         Command::Ask { question, k, quick } => {
-            let ctx = if quick {
-                Context::quick(root, &root.join("scratch").join("quick"), true)
-            } else {
-                Context::full(root, true)
-            };
-            m8::ask(&ctx, &question, k)
+            m8::ask(&Context::for_command(root, quick, true), &question, k)
         }
         Command::BenchRag {
             python,
             rounds,
             quick,
             quiet,
-        } => {
-            let ctx = if quick {
-                Context::quick(root, &root.join("scratch").join("quick"), quiet)
-            } else {
-                Context::full(root, quiet)
-            };
-            bench::bench_rag(&ctx, python.as_deref(), rounds)
-        }
+        } => bench::bench_rag(
+            &Context::for_command(root, quick, quiet),
+            python.as_deref(),
+            rounds,
+        ),
     }
 }

@@ -574,9 +574,18 @@ fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
     )
 }
 
-/// Every variant's outcomes, in config order.
-fn variants(rec: &Record, cfg: &AgentExperiment) -> Result<Vec<(String, Vec<Outcome>)>> {
-    cfg.variant
+/// What the figures and the log read from the record: the config, every variant's outcomes in
+/// config order, and which of them is the policy.
+struct Loaded {
+    cfg: AgentExperiment,
+    all: Vec<(String, Vec<Outcome>)>,
+    policy: usize,
+}
+
+fn loaded(rec: &Record) -> Result<Loaded> {
+    let cfg: AgentExperiment = rec.config_as()?;
+    let all = cfg
+        .variant
         .iter()
         .map(|v| {
             Ok((
@@ -584,7 +593,19 @@ fn variants(rec: &Record, cfg: &AgentExperiment) -> Result<Vec<(String, Vec<Outc
                 rec.artifact(&format!("outcomes_{}", v.name))?,
             ))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let policy = all
+        .iter()
+        .position(|(n, _)| *n == cfg.policy)
+        .context("the record has no outcomes of the policy variant")?;
+    Ok(Loaded { cfg, all, policy })
+}
+
+/// The task kinds of `cfg`, then None for all of them together.
+fn kinds_and_all(cfg: &AgentExperiment) -> Vec<Option<QuestionKind>> {
+    let mut kinds: Vec<Option<QuestionKind>> = cfg.kinds.iter().copied().map(Some).collect();
+    kinds.push(None);
+    kinds
 }
 
 fn rate(os: &[&Outcome]) -> (usize, usize) {
@@ -595,13 +616,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
-    let cfg: AgentExperiment = rec.config_as()?;
-    let all = variants(&rec, &cfg)?;
-    let policy = &all
-        .iter()
-        .find(|(n, _)| *n == cfg.policy)
-        .context("the record has no outcomes of the policy variant")?
-        .1;
+    let Loaded { cfg, all, policy } = loaded(&rec)?;
+    let policy = &all[policy].1;
     let m = moves(policy);
     let loop_path = ctx.figure(FIG_LOOP);
     viz::plot::render_diagram(
@@ -642,10 +658,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         cats,
     );
     for (name, outcomes) in &all {
-        let mut kinds: Vec<Option<QuestionKind>> = cfg.kinds.iter().copied().map(Some).collect();
-        kinds.push(None);
         let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
-        for k in kinds {
+        for k in kinds_and_all(&cfg) {
             let of: Vec<&Outcome> = outcomes
                 .iter()
                 .filter(|o| k.is_none_or(|k| o.kind == k))
@@ -680,13 +694,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
-    let cfg: AgentExperiment = rec.config_as()?;
-    let all = variants(&rec, &cfg)?;
-    let outcomes = &all
-        .iter()
-        .find(|(n, _)| *n == cfg.policy)
-        .context("the record has no outcomes of the policy variant")?
-        .1;
+    let Loaded { cfg, all, policy } = loaded(&rec)?;
+    let outcomes = &all[policy].1;
     let mut table = Table::new(&[
         "variant",
         "task kind",
@@ -699,9 +708,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         "no answer",
     ]);
     for (name, os) in &all {
-        let mut kinds: Vec<Option<QuestionKind>> = cfg.kinds.iter().copied().map(Some).collect();
-        kinds.push(None);
-        for k in kinds {
+        for k in kinds_and_all(&cfg) {
             let of: Vec<&Outcome> = os
                 .iter()
                 .filter(|o| k.is_none_or(|k| o.kind == k))

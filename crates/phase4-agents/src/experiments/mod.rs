@@ -90,11 +90,7 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
             lookup,
             quick,
         } => {
-            let ctx = if quick {
-                Context::quick(root, &root.join("scratch").join("quick"), false)
-            } else {
-                Context::full(root, false)
-            };
+            let ctx = Context::for_command(root, quick, false);
             let toolset = if lookup {
                 Toolset::Lookup
             } else {

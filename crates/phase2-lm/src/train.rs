@@ -463,6 +463,61 @@ pub fn all_windows(data: &[u32], block: usize, batch: usize) -> Vec<Batch> {
         .collect()
 }
 
+/// Windows every `stride` tokens, each scoring only its last `stride` targets: every target of the
+/// returned range of `data` indices is scored exactly once, with at least `block − stride` tokens
+/// of its own window before it. Non-overlapping windows ([`all_windows`], `stride = block`) score
+/// a window's first targets with almost no context, while an n-gram always has its full history;
+/// this is the fair comparison (score the n-gram on the same range). Windows start at
+/// `0, stride, 2·stride, …` while a window and its shifted target fit; unscored targets are
+/// [`crate::ops::IGNORE`]. With `stride = block` the batches are exactly [`all_windows`]'.
+pub fn sliding_windows(
+    data: &[u32],
+    block: usize,
+    stride: usize,
+    batch: usize,
+) -> anyhow::Result<(Vec<Batch>, std::ops::Range<usize>)> {
+    anyhow::ensure!(
+        stride >= 1 && stride <= block,
+        "the stride must be within 1..={block}, not {stride}"
+    );
+    let starts: Vec<usize> = (0..)
+        .map(|k| k * stride)
+        .take_while(|&i| i + block < data.len())
+        .collect();
+    anyhow::ensure!(
+        !starts.is_empty(),
+        "{} tokens hold no window of {block} and its target",
+        data.len()
+    );
+    let first = block - stride + 1;
+    let end = starts.last().expect("non-empty") + block + 1;
+    let batches = starts
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let mut x = Vec::with_capacity(chunk.len() * block);
+            let mut y = Vec::with_capacity(chunk.len() * block);
+            for &i in chunk {
+                x.extend_from_slice(&data[i..i + block]);
+                // Position p of this window predicts data[i + p + 1]; only the last `stride` count.
+                y.extend((0..block).map(|p| {
+                    if p + stride >= block {
+                        data[i + p + 1]
+                    } else {
+                        crate::ops::IGNORE
+                    }
+                }));
+            }
+            Batch {
+                x,
+                y,
+                b: chunk.len(),
+                t: block,
+            }
+        })
+        .collect();
+    Ok((batches, first..end))
+}
+
 /// An engine's working state. The weights are not here: they are [`Trainer`]'s flat vector.
 enum Compute {
     /// The hand-written engine's per-worker workspaces.
@@ -670,5 +725,16 @@ impl Trainer {
     pub fn evaluate_full(&mut self, val: &[u32]) -> anyhow::Result<f64> {
         let windows = all_windows(val, self.cfg.model.block_size, 64);
         self.evaluate(&windows)
+    }
+
+    /// Mean loss over `val` by [`sliding_windows`] of `stride`: every target of the returned range
+    /// scored once, each with at least `block − stride` tokens of context.
+    pub fn evaluate_sliding(
+        &mut self,
+        val: &[u32],
+        stride: usize,
+    ) -> anyhow::Result<(f64, std::ops::Range<usize>)> {
+        let (windows, scored) = sliding_windows(val, self.cfg.model.block_size, stride, 64)?;
+        Ok((self.evaluate(&windows)?, scored))
     }
 }

@@ -477,6 +477,52 @@ fn m6_all_windows_tile_the_split_without_overlap() {
 }
 
 #[test]
+fn m6_sliding_windows_score_each_target_once_with_context() {
+    use phase2_lm::ops::IGNORE;
+    use phase2_lm::train::{all_windows, sliding_windows};
+    for len in [6usize, 9, 20, 37] {
+        let data: Vec<u32> = (0..len as u32).collect();
+        for (block, stride) in [(4, 4), (4, 2), (4, 1), (5, 3)] {
+            let Ok((batches, range)) = sliding_windows(&data, block, stride, 3) else {
+                assert!(len <= block, "len {len} block {block}");
+                continue;
+            };
+            // Each scored target: its data index (the token ids are their indices) and how many
+            // tokens of its window came before it.
+            let mut seen = Vec::new();
+            for b in &batches {
+                for r in 0..b.b {
+                    for p in 0..b.t {
+                        let y = b.y[r * b.t + p];
+                        if y != IGNORE {
+                            assert_eq!(y, b.x[r * b.t + p] + 1);
+                            // x[0..=p] precede the target: more than block − stride tokens.
+                            assert!(p >= block - stride, "only {} tokens of context", p + 1);
+                            seen.push(y as usize);
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                seen,
+                range.clone().collect::<Vec<_>>(),
+                "len {len} block {block} stride {stride}"
+            );
+            if stride == block {
+                let whole = all_windows(&data, block, 3);
+                assert_eq!(
+                    batches.iter().map(|b| (&b.x, &b.y)).collect::<Vec<_>>(),
+                    whole.iter().map(|b| (&b.x, &b.y)).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    assert!(sliding_windows(&[1, 2, 3], 4, 2, 3).is_err());
+    assert!(sliding_windows(&(0..20).collect::<Vec<u32>>(), 4, 5, 3).is_err());
+    assert!(sliding_windows(&(0..20).collect::<Vec<u32>>(), 4, 0, 3).is_err());
+}
+
+#[test]
 fn m6_clip_grad_norm_scales_only_above_the_limit() {
     let mut g = vec![3.0f32, 4.0];
     let norm = phase2_lm::train::clip_grad_norm_flat(&mut g, 10.0);

@@ -1001,12 +1001,12 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<viz::log::
         ch.summary("sliding_scored"),
     ) {
         seeds_text.push_str(&format!(
-            " Scored fairly — windows every {stride:.0} characters, each character predicted with at \
-             least {:.0} characters of its window before it, and the {n:.0}-gram retrained here on the \
+            " Scored fairly — windows every {stride:.0} characters, each character predicted from at \
+             least the {:.0} characters before it in its window, and the {n:.0}-gram retrained here on the \
              same training characters and scored on exactly the same {count:.0} validation characters — \
              the GPT reaches {g:.3} nats per character against the {n:.0}-gram's {ng:.3}: {}. Context \
              explains {:.3} nats of the whole-split number.",
-            c.model.block_size as f64 - stride,
+            c.model.block_size as f64 - stride + 1.0,
             if g < ng {
                 format!("the GPT wins, by {:.3}", ng - g)
             } else {

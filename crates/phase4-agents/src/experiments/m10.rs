@@ -19,7 +19,7 @@ use phase2_lm::model::{lengthen_context, GptConfig};
 use phase2_lm::tokenizer::{AnyTokenizer, Tokenizer};
 use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
 use phase3_rag::experiments::m8::{self, ReaderConfig};
-use phase3_rag::lm::GptLm;
+use phase3_rag::lm::{GptLm, LanguageModel};
 use phase3_rag::rc::{self, Example};
 use phase3_rag::reader::exact_match;
 use phase3_rag::stats::{mcnemar, wilson};
@@ -993,22 +993,40 @@ pub fn headline(ctx: &Context) -> Option<String> {
 
 /// `cargo xtask agent "question"`: the saved policy answers with `search`, and the transcript is
 /// printed.
-pub fn ask(ctx: &Context, question: &str, toolset: Toolset) -> Result<()> {
+/// With `remote`, the model is any OpenAI-compatible server's instead of the saved policy: the same
+/// loop, tools and world. `describe_tools` lists each tool with its description (for a larger model;
+/// our policy was trained on the one-line list).
+pub fn ask(
+    ctx: &Context,
+    question: &str,
+    toolset: Toolset,
+    remote: Option<serve::client::ClientConfig>,
+    describe_tools: bool,
+) -> Result<()> {
     ensure!(!question.trim().is_empty(), "the question is empty");
-    let (cfg, _): (AgentExperiment, toml::Value) = ctx.load_config(super::PHASE, AGENT)?;
+    let (mut cfg, _): (AgentExperiment, toml::Value) = ctx.load_config(super::PHASE, AGENT)?;
+    cfg.agent.describe_tools |= describe_tools;
     let (world, _) = reader_world(ctx)?;
-    let dir = phase2_lm::checkpoint::dir_for(ctx, POLICY);
-    ensure!(
-        dir.join("config.toml").is_file(),
-        "no agent policy in {}: run `cargo xtask phase4 --only {AGENT}` first",
-        dir.display()
-    );
     let world = Arc::new(world);
     let corpus = Arc::new(Corpus::of(&world)?);
-    let mut lm = GptLm::new("policy", Generator::from_checkpoint(&dir, GptLm::greedy())?);
+    let dir = phase2_lm::checkpoint::dir_for(ctx, POLICY);
+    let mut lm: Box<dyn LanguageModel> = match remote {
+        Some(client) => Box::new(serve::client::OpenAiLm::new(client)?),
+        None => {
+            ensure!(
+                dir.join("config.toml").is_file(),
+                "no agent policy in {}: run `cargo xtask phase4 --only {AGENT}` first",
+                dir.display()
+            );
+            Box::new(GptLm::new(
+                "policy",
+                Generator::from_checkpoint(&dir, GptLm::greedy())?,
+            ))
+        }
+    };
     let mut tools = toolset.build(&corpus, &world, cfg.search_k);
     let t0 = Instant::now();
-    let ep = react::run(&mut lm, &mut tools, question, &cfg.agent, 0);
+    let ep = react::run(lm.as_mut(), &mut tools, question, &cfg.agent, 0);
     print!("{}", ep.transcript());
     println!(
         "-- {:?}: {} in {} steps, {} tokens, {:.0} ms",

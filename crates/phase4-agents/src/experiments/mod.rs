@@ -76,6 +76,16 @@ enum Command {
         /// Use the agent of the smoke run (scratch/quick).
         #[arg(long)]
         quick: bool,
+        /// Run any OpenAI-compatible server's model instead, e.g. `http://127.0.0.1:8080/v1`
+        /// (key from OPENAI_API_KEY when set).
+        #[arg(long, requires = "model")]
+        openai: Option<String>,
+        /// The model to ask at --openai.
+        #[arg(long)]
+        model: Option<String>,
+        /// Describe each tool in a line of its own (for a larger model than ours).
+        #[arg(long)]
+        describe_tools: bool,
     },
 }
 
@@ -89,6 +99,9 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
             question,
             lookup,
             quick,
+            openai,
+            model,
+            describe_tools,
         } => {
             let ctx = Context::for_command(root, quick, false);
             let toolset = if lookup {
@@ -96,7 +109,14 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
             } else {
                 Toolset::Search
             };
-            m10::ask(&ctx, &question, toolset)
+            let remote = openai.map(|url| {
+                let mut c = serve::client::ClientConfig::new(url, model.unwrap_or_default());
+                if std::env::var_os("OPENAI_API_KEY").is_some() {
+                    c.api_key_env = Some("OPENAI_API_KEY".into());
+                }
+                c
+            });
+            m10::ask(&ctx, &question, toolset, remote, describe_tools)
         }
     }
 }

@@ -440,27 +440,9 @@ pub fn all_windows_predictions(len: usize, block: usize) -> usize {
 /// and its shifted target fit, in batches of at most `batch` windows. Scoring all of them is the
 /// split's loss with no sampling noise.
 pub fn all_windows(data: &[u32], block: usize, batch: usize) -> Vec<Batch> {
-    let starts: Vec<usize> = (0..)
-        .map(|k| k * block)
-        .take_while(|&i| i + block < data.len())
-        .collect();
-    starts
-        .chunks(batch.max(1))
-        .map(|chunk| {
-            let mut x = Vec::with_capacity(chunk.len() * block);
-            let mut y = Vec::with_capacity(chunk.len() * block);
-            for &i in chunk {
-                x.extend_from_slice(&data[i..i + block]);
-                y.extend_from_slice(&data[i + 1..i + 1 + block]);
-            }
-            Batch {
-                x,
-                y,
-                b: chunk.len(),
-                t: block,
-            }
-        })
-        .collect()
+    // Sliding windows whose stride is the block: every target scored, none twice. A split too
+    // short for one window has none.
+    sliding_windows(data, block, block, batch).map_or_else(|_| Vec::new(), |(b, _)| b)
 }
 
 /// Windows every `stride` tokens, each scoring only its last `stride` targets: every target of the
@@ -469,7 +451,7 @@ pub fn all_windows(data: &[u32], block: usize, batch: usize) -> Vec<Batch> {
 /// a window's first targets with almost no context, while an n-gram always has its full history;
 /// this is the fair comparison (score the n-gram on the same range). Windows start at
 /// `0, stride, 2·stride, …` while a window and its shifted target fit; unscored targets are
-/// [`crate::ops::IGNORE`]. With `stride = block` the batches are exactly [`all_windows`]'.
+/// [`crate::ops::IGNORE`]. With `stride = block` every target is scored: [`all_windows`].
 pub fn sliding_windows(
     data: &[u32],
     block: usize,

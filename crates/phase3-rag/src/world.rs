@@ -602,11 +602,7 @@ impl World {
 
     /// The sentence of `entity`'s document that states `relation`.
     fn sentence(&self, entity: Entity, relation: Relation) -> String {
-        self.rendered(entity)
-            .facts
-            .into_iter()
-            .find(|(r, _)| *r == relation)
-            .map(|(_, s)| s)
+        self.fact(entity, relation)
             .unwrap_or_else(|| panic!("{} states no {relation:?}", entity.doc_id()))
     }
 }

@@ -55,7 +55,7 @@ pub fn attribute(relation: Relation) -> &'static str {
 /// The world's documents, indexed once and shared by every agent's `search`.
 pub struct Corpus {
     index: Bm25Index,
-    /// By index position: `* Title: text`.
+    /// By index position (the documents' order): `* Title: text`, and the id.
     lines: Vec<String>,
     ids: Vec<String>,
 }
@@ -69,15 +69,12 @@ impl Corpus {
             docs.iter()
                 .map(|d| (d.id.clone(), format!("{} {}", d.title, d.text))),
         )?;
-        let mut lines = vec![String::new(); docs.len()];
-        let mut ids = vec![String::new(); docs.len()];
-        for d in &docs {
-            let at = (0..index.num_docs())
-                .find(|&i| index.doc_id(i) == d.id)
-                .expect("every document is indexed");
-            lines[at] = format!("* {}: {}", d.title, d.text);
-            ids[at] = d.id.clone();
-        }
+        // The index numbers documents in the order they were given.
+        let lines = docs
+            .iter()
+            .map(|d| format!("* {}: {}", d.title, d.text))
+            .collect();
+        let ids = docs.into_iter().map(|d| d.id).collect();
         Ok(Corpus { index, lines, ids })
     }
 

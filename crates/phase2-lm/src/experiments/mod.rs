@@ -111,12 +111,12 @@ fn m5_headline(ctx: &viz::Context) -> Option<String> {
 
 fn m6_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, m6::MILESTONE, m6::CHAR_RUN)?;
-    // The fair comparison first: sliding windows, the n-gram on the same characters.
-    if let (Some(g), Some(ng), Some(n)) = (
+    let mut s = if let (Some(g), Some(ng), Some(n)) = (
         r.summary("val_loss_sliding"),
         r.summary("ngram_val_loss_sliding"),
         r.summary("ngram_n"),
     ) {
+        // The fair comparison first: sliding windows, the n-gram on the same characters.
         let verdict = if g < ng { "beats" } else { "loses to" };
         let mut s = format!(
             "val loss {g:.3} nats/char (sliding windows), {verdict} the {n}-gram's {ng:.3} on the same characters"
@@ -124,23 +124,20 @@ fn m6_headline(ctx: &viz::Context) -> Option<String> {
         if let Some(v) = r.summary("val_loss_full") {
             s.push_str(&format!(" ({v:.3} on non-overlapping windows)"));
         }
-        if let Some(ratio) = load(ctx, bench::MILESTONE, bench::BENCH_RUN)
-            .and_then(|b| b.summary("ratio_vs_pytorch"))
-        {
-            s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
+        s
+    } else {
+        let mut s = match r.summary("val_loss_full") {
+            Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
+            None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
+        };
+        if let Some((n, ppl)) = m4::best_ngram(ctx) {
+            let ngram = ppl.ln();
+            let gpt = r.summary("val_loss_full").or(r.summary("val_loss"))?;
+            let verdict = if gpt < ngram { "beats" } else { "loses to" };
+            s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
         }
-        return Some(s);
-    }
-    let mut s = match r.summary("val_loss_full") {
-        Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
-        None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
+        s
     };
-    if let Some((n, ppl)) = m4::best_ngram(ctx) {
-        let ngram = ppl.ln();
-        let gpt = r.summary("val_loss_full").or(r.summary("val_loss"))?;
-        let verdict = if gpt < ngram { "beats" } else { "loses to" };
-        s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
-    }
     if let Some(ratio) =
         load(ctx, bench::MILESTONE, bench::BENCH_RUN).and_then(|b| b.summary("ratio_vs_pytorch"))
     {

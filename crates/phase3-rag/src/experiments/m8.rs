@@ -1784,16 +1784,15 @@ pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
     );
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
-    let hits = reader.retrieve(question, k);
-    let retrieve_ms = t1.elapsed().as_secs_f64() * 1e3;
     let block = lm.context_tokens().unwrap_or(usize::MAX);
     let count = |s: &str| lm.count_tokens(s).unwrap_or(s.len());
-    let (prompt, used) = fit_prompt(
-        &hits,
+    let (prompt, used, hits) = reader.prompt(
         question,
+        k,
         block.saturating_sub(settings.answer_tokens),
         count,
     )?;
+    let retrieve_ms = t1.elapsed().as_secs_f64() * 1e3;
     let t2 = Instant::now();
     let answer = lm.complete(&Request {
         prompt: &prompt,
@@ -1817,7 +1816,7 @@ pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
     }
     println!("answer: {}", answer.text.trim());
     println!(
-        "load {load_ms:.0} ms, retrieve {retrieve_ms:.1} ms, read {read_ms:.0} ms ({} prompt tokens, {} generated)",
+        "load {load_ms:.0} ms, retrieve and build the prompt {retrieve_ms:.1} ms, read {read_ms:.0} ms ({} prompt tokens, {} generated)",
         answer.prompt_tokens, answer.completion_tokens
     );
     Ok(())

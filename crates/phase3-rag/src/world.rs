@@ -600,6 +600,12 @@ impl World {
             .map(|(_, s)| s)
     }
 
+    /// The value of `relation` for `entity` (a year, a name), if its kind has that relation.
+    pub fn value(&self, entity: Entity, relation: Relation) -> Option<String> {
+        self.fact(entity, relation)?;
+        Some(questions::value(self, entity, relation).0)
+    }
+
     /// The sentence of `entity`'s document that states `relation`.
     fn sentence(&self, entity: Entity, relation: Relation) -> String {
         self.fact(entity, relation)

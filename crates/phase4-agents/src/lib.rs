@@ -4,6 +4,7 @@
 //! - [`calc`] — arithmetic parsed here, for the `calc` tool.
 //! - [`tools`] — the [`tools::Tool`] trait and `search`, `lookup`, `calc`, `finish`.
 //! - [`react`] — the agent loop: thought, action, observation, traced step by step.
+//! - [`team`] — m11's planner, solvers and verifier on a message bus.
 //! - [`planner`] — the scripted planner that writes the transcripts the policy imitates (training
 //!   data only).
 //! - [`experiments`] — `cargo xtask phase4`.
@@ -12,4 +13,5 @@ pub mod calc;
 pub mod experiments;
 pub mod planner;
 pub mod react;
+pub mod team;
 pub mod tools;

@@ -2,16 +2,26 @@
 //! ground truth — the reasoning chain of each question — by calling the real tools, so a
 //! demonstration shows exactly the observations the agent will see.
 //!
+//! Besides the single agent's transcripts it writes the rows every other role of phase 4 learns
+//! from, from the same ground truth: the team's plans ([`plan_demo`]), its solvers' transcripts on
+//! one sub-question each and its verifier's verdicts ([`team_demos`]), and m8-style reading rows
+//! ([`read_demo`]) so that one set of weights also serves as the single-shot RAG reader.
+//!
 //! It writes training data only. Evaluation runs the policy through the language-model trait and
 //! never calls this module: [`calls`] counts every transcript it writes, and a test holds it
 //! unchanged across an evaluation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use phase3_rag::world::{Hop, Question, QuestionKind};
+use phase3_rag::reader::{self, continuation};
+use phase3_rag::world::{Hop, Question, QuestionKind, World};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::react::{self, Action};
-use crate::tools::{attribute, Tool, Toolset};
+use crate::team::{self, SubQuestion};
+use crate::tools::{attribute, Corpus, Tool, Toolset, ATTRIBUTES};
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -91,32 +101,19 @@ fn plan(q: &Question, toolset: Toolset) -> Option<Vec<Turn>> {
             turn(state(&c[1]), "finish", &q.answer),
         ],
         QuestionKind::Numeric => {
-            let (a, b): (i64, i64) = (c[0].value.parse().ok()?, c[1].value.parse().ok()?);
-            let (hi, lo) = (a.max(b), a.min(b));
-            vec![
-                get(&c[0], need(&c[0])),
-                get(&c[1], need(&c[1])),
-                turn(
-                    format!("{} and {}: I need the difference.", c[0].value, c[1].value),
-                    "calc",
-                    &format!("{hi} - {lo}"),
-                ),
-                turn(
-                    format!("The difference is {}.", q.answer),
-                    "finish",
-                    &q.answer,
-                ),
-            ]
+            let (a, b) = (&c[0].value, &c[1].value);
+            let mut turns = vec![get(&c[0], need(&c[0])), get(&c[1], need(&c[1]))];
+            turns.extend(difference(a, b, &q.answer)?);
+            turns
         }
         QuestionKind::Comparison => vec![
             get(&c[0], need(&c[0])),
             get(&c[1], need(&c[1])),
-            turn(
-                format!(
-                    "{} {}, {} {}: the earlier is {}.",
-                    c[0].subject, c[0].value, c[1].subject, c[1].value, q.answer
-                ),
-                "finish",
+            earlier(
+                &c[0].subject,
+                &c[0].value,
+                &c[1].subject,
+                &c[1].value,
                 &q.answer,
             ),
         ],
@@ -124,23 +121,48 @@ fn plan(q: &Question, toolset: Toolset) -> Option<Vec<Turn>> {
     })
 }
 
-/// The demonstration for `q` with `tools` (built for `toolset`), or None when the kind is not
-/// taught or a tool's observation does not show the fact the plan relies on (a search whose best
-/// document is a near-namesake's): the policy imitates only transcripts that work.
-pub fn demonstrate(
-    q: &Question,
-    toolset: Toolset,
+/// The turns that take the difference of two years and finish with it.
+fn difference(a: &str, b: &str, answer: &str) -> Option<Vec<Turn>> {
+    let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+    let (hi, lo) = (a.max(b), a.min(b));
+    Some(vec![
+        turn(
+            format!("{a} and {b}: I need the difference."),
+            "calc",
+            &format!("{hi} - {lo}"),
+        ),
+        turn(format!("The difference is {answer}."), "finish", answer),
+    ])
+}
+
+/// The turn that names the earlier of two dated entities.
+fn earlier(a: &str, ya: &str, b: &str, yb: &str, answer: &str) -> Turn {
+    turn(
+        format!("{a} {ya}, {b} {yb}: the earlier is {answer}."),
+        "finish",
+        answer,
+    )
+}
+
+/// A transcript of `turns` on `question` with `tools`, checking that each search or lookup shows
+/// the sentence of the next of `hops`; None when one does not (a search whose best document is a
+/// near-namesake's) or a tool fails. Also returns the evidence the tools showed.
+fn transcript(
+    question: &str,
+    turns: Vec<Turn>,
+    hops: &[&Hop],
     tools: &mut [Box<dyn Tool>],
     describe: bool,
-) -> Option<Demo> {
-    CALLS.fetch_add(1, Ordering::SeqCst);
-    let turns = plan(q, toolset)?;
-    let mut pieces = vec![(react::opening(tools, &q.text, describe), false)];
+    spaced: bool,
+) -> Option<(Demo, Vec<String>)> {
+    let mut pieces = vec![(react::opening(tools, question, describe), false)];
+    let mut evidence = Vec::new();
     let mut hop = 0;
     for t in turns {
         let written = format!(
-            " {}\nAction: {}[{}]",
-            t.thought, t.action.tool, t.action.argument
+            " {}\nAction: {}",
+            t.thought,
+            react::action_text(&t.action.tool, &t.action.argument, spaced)
         );
         let tool = tools.iter_mut().find(|x| x.name() == t.action.tool)?;
         let observation = tool.call(&t.action.argument).ok()?;
@@ -148,17 +170,191 @@ pub fn demonstrate(
             pieces.push(("Thought:".into(), false));
             // The turn ends with a blank line (a stop sequence): the episode is over.
             pieces.push((format!("{written}\n\n"), true));
-            return Some(Demo { pieces });
+            return Some((Demo { pieces }, evidence));
         }
         if matches!(t.action.tool.as_str(), "search" | "lookup") {
-            if !observation.contains(&q.chain[hop].sentence) {
+            if !observation.contains(&hops.get(hop)?.sentence) {
                 return None;
             }
             hop += 1;
         }
+        evidence.extend(team::evidence_of(&t.action, &observation));
         pieces.push(("Thought:".into(), false));
         pieces.push((format!("{written}\nObservation:"), true));
         pieces.push((format!(" {observation}\n"), false));
     }
     None
+}
+
+/// The demonstration for `q` with `tools` (built for `toolset`), or None when the kind is not
+/// taught or a tool's observation does not show the fact the plan relies on: the policy imitates
+/// only transcripts that work.
+pub fn demonstrate(
+    q: &Question,
+    toolset: Toolset,
+    tools: &mut [Box<dyn Tool>],
+    describe: bool,
+    spaced: bool,
+) -> Option<Demo> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    let turns = plan(q, toolset)?;
+    let hops: Vec<&Hop> = q.chain.iter().collect();
+    transcript(&q.text, turns, &hops, tools, describe, spaced).map(|(d, _)| d)
+}
+
+/// The team planner's sub-questions for `q`, in order; `#n` stands for the answer to the n-th.
+pub fn sub_questions(q: &Question) -> Option<Vec<SubQuestion>> {
+    let c = &q.chain;
+    let fact = |hop: &Hop, subject: &str| SubQuestion::Fact {
+        attribute: attribute(hop.relation).to_string(),
+        subject: subject.to_string(),
+    };
+    Some(match q.kind {
+        QuestionKind::Lookup => vec![fact(&c[0], &c[0].subject)],
+        QuestionKind::MultiHop => vec![fact(&c[0], &c[0].subject), fact(&c[1], "#1")],
+        QuestionKind::Numeric => vec![
+            fact(&c[0], &c[0].subject),
+            fact(&c[1], &c[1].subject),
+            SubQuestion::Difference,
+        ],
+        QuestionKind::Comparison => vec![
+            fact(&c[0], &c[0].subject),
+            fact(&c[1], &c[1].subject),
+            SubQuestion::Earlier {
+                a: c[0].subject.clone(),
+                b: c[1].subject.clone(),
+            },
+        ],
+        QuestionKind::Indirect => return None,
+    })
+}
+
+/// A planner row: the plan prompt, then the plan (scored).
+pub fn plan_demo(q: &Question) -> Option<Demo> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    let subs = sub_questions(q)?;
+    Some(Demo {
+        pieces: vec![
+            (team::plan_prompt(&q.text), false),
+            (team::plan_text(&subs), true),
+        ],
+    })
+}
+
+/// The team's other rows for `q`, from its gold chain: each solver's transcript on its
+/// sub-question (the earlier answers filled in), and two verifier rows over the evidence those
+/// transcripts show — the gold answer (`yes`) and a wrong one the evidence makes plausible (`no`):
+/// another fact of the same document, the middle entity of a chain, the other entity of a
+/// comparison, a nearby number. None when a search does not show the fact it needs.
+pub fn team_demos(
+    q: &Question,
+    world: &World,
+    tools: &mut [Box<dyn Tool>],
+    spaced: bool,
+    rng: &mut ChaCha8Rng,
+) -> Option<(Vec<Demo>, Vec<Demo>)> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    let subs = sub_questions(q)?;
+    let mut answers: Vec<String> = Vec::new();
+    let mut solvers = Vec::new();
+    let mut evidence = Vec::new();
+    for (i, sub) in subs.iter().enumerate() {
+        let text = team::substitute(&sub.text(), &answers);
+        let (turns, hops): (Vec<Turn>, Vec<&Hop>) = match sub {
+            SubQuestion::Fact { .. } => {
+                let hop = &q.chain[i];
+                let (tool, arg) = fetch(hop, Toolset::Search);
+                (
+                    vec![
+                        turn(need(hop), tool, &arg),
+                        turn(state(hop), "finish", &hop.value),
+                    ],
+                    vec![hop],
+                )
+            }
+            SubQuestion::Difference => (difference(&answers[0], &answers[1], &q.answer)?, vec![]),
+            SubQuestion::Earlier { a, b } => (
+                vec![earlier(a, &answers[0], b, &answers[1], &q.answer)],
+                vec![],
+            ),
+        };
+        let answer = turns.last()?.action.argument.clone();
+        let (demo, shown) = transcript(&text, turns, &hops, tools, false, spaced)?;
+        solvers.push(demo);
+        evidence.extend(shown);
+        answers.push(answer);
+    }
+    let wrong = wrong_answer(q, world, rng)?;
+    let verdicts = [(q.answer.as_str(), true), (wrong.as_str(), false)]
+        .into_iter()
+        .map(|(answer, right)| Demo {
+            pieces: vec![
+                (team::verify_prompt(&q.text, &evidence, answer), false),
+                (team::verdict_text(right), true),
+            ],
+        })
+        .collect();
+    Some((solvers, verdicts))
+}
+
+/// A wrong answer to `q` that its evidence makes plausible.
+fn wrong_answer(q: &Question, world: &World, rng: &mut ChaCha8Rng) -> Option<String> {
+    let c = &q.chain;
+    let candidates: Vec<String> = match q.kind {
+        QuestionKind::Comparison => vec![if q.answer == c[0].subject {
+            c[1].subject.clone()
+        } else {
+            c[0].subject.clone()
+        }],
+        QuestionKind::Numeric => {
+            let n: i64 = q.answer.parse().ok()?;
+            let d = rng.gen_range(1..=9);
+            vec![
+                (n + d).to_string(),
+                (n - d).abs().to_string(),
+                c[0].value.clone(),
+            ]
+        }
+        _ => {
+            // Other facts of the last hop's subject, and for a chain its middle entity.
+            let last = c.last()?;
+            let entity = world.find(&last.subject)?;
+            let mut v: Vec<String> = ATTRIBUTES
+                .iter()
+                .filter(|(r, _)| *r != last.relation)
+                .filter_map(|(r, _)| world.value(entity, *r))
+                .collect();
+            if c.len() > 1 {
+                v.push(c[0].subject.clone());
+            }
+            v
+        }
+    };
+    candidates
+        .into_iter()
+        .filter(|a| !reader::exact_match(a, &q.answer))
+        .collect::<Vec<_>>()
+        .choose(rng)
+        .cloned()
+}
+
+/// A reading row in m8's format, for a single-hop `q`: the `k` documents `corpus` ranks best for
+/// it with the gold one among them (in place of the last, when missed), the question, the answer
+/// (scored). The same prompt, without the gold guarantee, is single-shot RAG at evaluation.
+pub fn read_demo(q: &Question, corpus: &Corpus, k: usize, rng: &mut ChaCha8Rng) -> Option<Demo> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    let gold = q.gold_doc_ids.first()?;
+    let mut hits = corpus.search(&q.text, k);
+    if !hits.iter().any(|(id, _)| id == gold) {
+        hits.pop();
+        let at = rng.gen_range(0..=hits.len());
+        hits.insert(at, corpus.document(gold)?);
+    }
+    let lines: Vec<&str> = hits.iter().map(|(_, line)| *line).collect();
+    Some(Demo {
+        pieces: vec![
+            (team::read_prompt(&lines, &q.text), false),
+            (continuation(&q.answer), true),
+        ],
+    })
 }

@@ -156,6 +156,18 @@ pub fn opening(tools: &[Box<dyn Tool>], question: &str, describe: bool) -> Strin
     s
 }
 
+/// An action as a transcript writes it. `spaced` puts a space after the bracket — `finish[ Hy
+/// Labs]` — so a name in an argument tokenizes as it does in running text (` Hy`, ` Labs`): a
+/// byte-level BPE learned on documents splits `[Hy` into pieces the model rarely saw. [`parse`]
+/// trims the argument, so both forms read the same.
+pub fn action_text(tool: &str, argument: &str, spaced: bool) -> String {
+    if spaced {
+        format!("{tool}[ {argument}]")
+    } else {
+        format!("{tool}[{argument}]")
+    }
+}
+
 /// The thought and the action of a model's turn; the action is Err with what to fix when the
 /// output holds none that is well formed.
 pub fn parse(output: &str) -> (String, Result<Action, String>) {
@@ -187,7 +199,7 @@ pub fn parse(output: &str) -> (String, Result<Action, String>) {
                 thought,
                 Ok(Action {
                     tool: tool.trim().to_string(),
-                    argument: argument.to_string(),
+                    argument: argument.trim().to_string(),
                 }),
             )
         }
@@ -350,6 +362,12 @@ mod tests {
         );
         let (_, a) = parse(" x\nAction: finish[a [b] c]\nAction: calc[1]");
         assert_eq!(a.unwrap().argument, "a [b] c");
+        // The spaced form reads the same.
+        let (_, a) = parse(&format!(
+            " x\nAction: {}",
+            action_text("finish", "Hy Labs", true)
+        ));
+        assert_eq!(a.unwrap().argument, "Hy Labs");
         assert!(parse(" just talking")
             .1
             .unwrap_err()

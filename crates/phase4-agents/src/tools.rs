@@ -78,6 +78,12 @@ impl Corpus {
         Ok(Corpus { index, lines, ids })
     }
 
+    /// The document `id`: (id, line).
+    pub fn document(&self, id: &str) -> Option<(&str, &str)> {
+        let i = self.ids.iter().position(|x| x == id)?;
+        Some((self.ids[i].as_str(), self.lines[i].as_str()))
+    }
+
     /// The best `k` documents for `query`: (document id, line).
     pub fn search(&self, query: &str, k: usize) -> Vec<(&str, &str)> {
         self.index

@@ -84,7 +84,7 @@ fn relations_of(entity: Entity) -> &'static [Relation] {
 }
 
 /// The value of `entity`'s `relation`, and the entity that value names (if any).
-fn value(world: &World, entity: Entity, relation: Relation) -> (String, Option<Entity>) {
+pub(super) fn value(world: &World, entity: Entity, relation: Relation) -> (String, Option<Entity>) {
     use Relation::*;
     let named = |e: Entity| (world.name(e).to_string(), Some(e));
     match (entity, relation) {

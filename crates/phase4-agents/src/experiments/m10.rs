@@ -23,7 +23,9 @@ use phase3_rag::lm::{GptLm, LanguageModel};
 use phase3_rag::rc::{self, Example};
 use phase3_rag::reader::exact_match;
 use phase3_rag::stats::{mcnemar, wilson};
-use phase3_rag::world::{Question, QuestionKind, Split, World, WorldConfig};
+use phase3_rag::world::{Question, QuestionKind, Split, World};
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -69,22 +71,55 @@ pub struct AgentExperiment {
     pub train: TrainConfig,
     /// Transcripts shown in the log: this many successes and as many failures.
     pub samples: usize,
+    /// The share of each role's rows in training.
+    pub mixture: Mixture,
     /// The policies trained, each on its own demonstrations, all from the same weights.
     pub variant: Vec<Variant>,
     /// The variant saved as the policy (`checkpoints/m10_agent/`), drawn and sampled in the log.
     pub policy: String,
 }
 
-/// Where a policy's demonstrations come from.
+/// How a policy's demonstrations are written.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     pub name: String,
-    /// When set, half of each kind's training tasks come from a sibling world generated with this
-    /// seed (same sizes): entities m8's reader never read, whose names the policy can only copy,
-    /// not recall. The other half, and all of them otherwise, from the world's seen entities.
-    #[serde(default)]
-    pub fresh_world_seed: Option<u64>,
+    /// Write actions as `tool[ argument]`, so that names tokenize as in running text (see
+    /// [`react::action_text`]); false: `tool[argument]`.
+    #[serde(default = "yes")]
+    pub spaced_arguments: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What share of the training rows each role's demonstrations make up. The one policy plays every
+/// role phase 4 has: the ReAct agent, the team's planner, solvers and verifier, and m8's reader
+/// (single-shot RAG in m12), so that m12 compares systems, not weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mixture {
+    /// Whole-question ReAct transcripts, with `search` and with `lookup`.
+    pub react: f64,
+    /// The team's solvers: one sub-question each, with `search`.
+    pub solve: f64,
+    /// The team's planner: a question and its sub-questions.
+    pub plan: f64,
+    /// The team's verifier: evidence, an answer, yes or no.
+    pub verify: f64,
+    /// m8's reading rows (single-hop questions over retrieved documents).
+    pub read: f64,
+    /// Documents per reading row, drawn from this list.
+    pub read_k: Vec<usize>,
+}
+
+const ROLES: [&str; 5] = ["react", "solve", "plan", "verify", "read"];
+
+impl Mixture {
+    fn weights(&self) -> [f64; 5] {
+        [self.react, self.solve, self.plan, self.verify, self.read]
+    }
 }
 
 /// Whether `q` was written in a phrasing held out of training: the last of its kind's, when there
@@ -344,66 +379,85 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
     for variant in &cfg.variant {
         let v = &variant.name;
         let t0 = Instant::now();
-        // Demonstrations: trained phrasings, both toolsets; seen entities, and a fresh world's.
-        let mut sources: Vec<(Arc<World>, Arc<Corpus>, Vec<Question>)> = Vec::new();
-        let seen_n = match variant.fresh_world_seed {
-            Some(_) => cfg.train_tasks.div_ceil(2),
-            None => cfg.train_tasks,
-        };
-        sources.push((
-            world.clone(),
-            corpus.clone(),
-            tasks(&world, &cfg.kinds, seen_n, cfg.seed, "train-", &|q| {
-                q.split == Split::Seen && !held_out_phrasing(q)
-            }),
-        ));
-        if let Some(seed) = variant.fresh_world_seed {
-            let fresh = Arc::new(World::generate(&WorldConfig {
-                seed,
-                ..world.config().clone()
-            })?);
-            let fresh_corpus = Arc::new(Corpus::of(&fresh)?);
-            let qs = tasks(
-                &fresh,
-                &cfg.kinds,
-                cfg.train_tasks - seen_n,
-                cfg.seed,
-                "fresh-",
-                &|q| !held_out_phrasing(q),
-            );
-            sources.push((fresh, fresh_corpus, qs));
-        }
-        let mut pool: Vec<Example> = Vec::new();
+        // Demonstrations of every role, from training tasks: seen entities, trained phrasings.
+        let train_tasks = tasks(
+            &world,
+            &cfg.kinds,
+            cfg.train_tasks,
+            cfg.seed,
+            "train-",
+            &|q| q.split == Split::Seen && !held_out_phrasing(q),
+        );
+        let spaced = variant.spaced_arguments;
+        let mut pools: [Vec<Example>; 5] = Default::default();
         let mut demos: BTreeMap<String, DemoCount> = BTreeMap::new();
-        for (w, c, qs) in &sources {
-            for toolset in [Toolset::Search, Toolset::Lookup] {
-                let mut tools = toolset.build(c, w, cfg.search_k);
-                for q in qs {
-                    let entry = demos
-                        .entry(format!("{}/{}", toolset.name(), kind_name(q.kind)))
-                        .or_default();
-                    entry.tasks += 1;
-                    let Some(demo) =
-                        planner::demonstrate(q, toolset, &mut tools, cfg.agent.describe_tools)
-                    else {
-                        continue;
-                    };
-                    entry.demonstrated += 1;
-                    let e = example(&demo, &tokenizer);
-                    entry.longest = entry.longest.max(e.tokens.len());
-                    entry.tokens += e.tokens.len();
-                    if e.tokens.len() > block + 1 {
-                        continue;
-                    }
+        let mut demo_rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(3));
+        let mut add =
+            |pools: &mut [Vec<Example>; 5], role: usize, key: String, demo: Option<Demo>| {
+                let entry = demos.entry(key).or_default();
+                entry.tasks += 1;
+                let Some(demo) = demo else { return };
+                entry.demonstrated += 1;
+                let e = example(&demo, &tokenizer);
+                entry.longest = entry.longest.max(e.tokens.len());
+                entry.tokens += e.tokens.len();
+                if e.tokens.len() <= block + 1 {
                     entry.fit += 1;
-                    pool.push(e);
+                    pools[role].push(e);
                 }
+            };
+        for toolset in [Toolset::Search, Toolset::Lookup] {
+            let mut tools = toolset.build(&corpus, &world, cfg.search_k);
+            for q in &train_tasks {
+                let demo =
+                    planner::demonstrate(q, toolset, &mut tools, cfg.agent.describe_tools, spaced);
+                add(
+                    &mut pools,
+                    0,
+                    format!("react {}/{}", toolset.name(), kind_name(q.kind)),
+                    demo,
+                );
             }
         }
-        ensure!(
-            !pool.is_empty(),
-            "{AGENT}: no demonstration fits the policy's {block}-token context"
-        );
+        let mut tools = Toolset::Search.build(&corpus, &world, cfg.search_k);
+        for q in &train_tasks {
+            let k = kind_name(q.kind);
+            match planner::team_demos(q, &world, &mut tools, spaced, &mut demo_rng) {
+                Some((solvers, verdicts)) => {
+                    for d in solvers {
+                        add(&mut pools, 1, format!("solve/{k}"), Some(d));
+                    }
+                    for d in verdicts {
+                        add(&mut pools, 3, format!("verify/{k}"), Some(d));
+                    }
+                }
+                None => {
+                    add(&mut pools, 1, format!("solve/{k}"), None);
+                    add(&mut pools, 3, format!("verify/{k}"), None);
+                }
+            }
+            add(&mut pools, 2, format!("plan/{k}"), planner::plan_demo(q));
+            if q.kind == QuestionKind::Lookup {
+                let read_k = *cfg
+                    .mixture
+                    .read_k
+                    .choose(&mut demo_rng)
+                    .context("`mixture.read_k` is empty")?;
+                let demo = planner::read_demo(q, &corpus, read_k, &mut demo_rng);
+                add(&mut pools, 4, format!("read/{k}"), demo);
+            }
+        }
+        let weights = cfg.mixture.weights();
+        for (role, pool) in pools.iter().enumerate() {
+            ensure!(
+                weights[role] <= 0.0 || !pool.is_empty(),
+                "{AGENT}: no `{}` demonstration fits the policy's {block}-token context",
+                ROLES[role]
+            );
+        }
+        let roles = WeightedIndex::new(weights).with_context(|| {
+            format!("{AGENT}: `mixture` weights must be ≥ 0 with a positive sum")
+        })?;
         let demo_s = t0.elapsed().as_secs_f64();
 
         let mut trainer = Trainer::from_params(
@@ -419,7 +473,10 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
         let mut window = Vec::new();
         for step in 0..cfg.train.steps {
             let rows: Vec<&Example> = (0..cfg.train.batch_size)
-                .map(|_| &pool[rng.gen_range(0..pool.len())])
+                .map(|_| {
+                    let pool = &pools[roles.sample(&mut rng)];
+                    &pool[rng.gen_range(0..pool.len())]
+                })
                 .collect();
             let stats = trainer.step_on(&rc::batch(&rows, block)?)?;
             window.push(stats.loss as f64);
@@ -475,7 +532,9 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
                 of.iter().filter(|o| o.correct).count() as f64 / of.len().max(1) as f64,
             );
         }
-        rec.summary(&format!("{v}/training_examples"), pool.len() as f64);
+        for (role, pool) in pools.iter().enumerate() {
+            rec.summary(&format!("{v}/examples/{}", ROLES[role]), pool.len() as f64);
+        }
         rec.artifact(&format!("demonstrations_{v}"), &demos)?;
         rec.artifact(&format!("outcomes_{v}"), &outcomes)?;
         let latencies: Vec<&Vec<f64>> = outcomes.iter().map(|o| &o.episode.latencies_ms).collect();
@@ -487,8 +546,8 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
             }),
         );
         line.push(format!(
-            "{v}: {} transcripts, held-out success {:.1} % ({correct} of {}), trained {train_s:.0} s",
-            pool.len(),
+            "{v}: {} rows, held-out success {:.1} % ({correct} of {}), trained {train_s:.0} s",
+            pools.iter().map(Vec::len).sum::<usize>(),
             100.0 * correct as f64 / outcomes.len().max(1) as f64,
             outcomes.len()
         ));
@@ -814,27 +873,36 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let variants_text: Vec<String> = cfg
         .variant
         .iter()
-        .map(|v| match v.fresh_world_seed {
-            None => format!("`{}` on the world's seen entities only", v.name),
-            Some(seed) => format!(
-                "`{}` on half seen entities, half the entities of a sibling world (seed {seed}) that \
-                 m8's reader never read",
-                v.name
-            ),
+        .map(|v| {
+            if v.spaced_arguments {
+                format!("`{}` writes actions as `tool[ argument]`", v.name)
+            } else {
+                format!("`{}` as `tool[argument]`", v.name)
+            }
         })
         .collect();
+    let mx = &cfg.mixture;
     let setup = format!(
         "m8's reader, its context lengthened from {:.0} to {:.0} tokens (new position rows copied \
-         from its last ones), fine-tuned by imitation: the scripted planner answered {} training \
-         tasks per kind (phrasings not held out) with the real tools, with `search` and with \
-         `lookup`, and the model is trained on its thoughts and actions only ({} steps of {} rows, \
-         peak rate {}). Variants, each from the same weights with the same steps: {}. Evaluated \
-         greedy with `search` (BM25 over the world's documents, top {}), `calc` and `finish`, at \
-         most {} turns of {} tokens, on the same {} tasks per kind about held-out entities. Success \
-         = SQuAD exact match of `finish`'s answer. {}",
+         from its last ones), fine-tuned by imitation on {} training tasks per kind (seen entities, \
+         phrasings not held out), for which the scripted planner wrote, with the real tools, the \
+         rows of every role the policy plays in phase 4: whole-question ReAct transcripts with \
+         `search` and with `lookup` ({:.0} % of rows), the team's solver transcripts on one \
+         sub-question each ({:.0} %), its plans ({:.0} %) and verdicts ({:.0} %), and m8-style \
+         reading rows ({:.0} %, so that the same weights are m12's single-shot RAG reader). The loss \
+         is on what the model writes only ({} steps of {} rows, peak rate {}). Variants, each from \
+         the same weights with the same steps and rows, differ only in how actions are written: {}. \
+         Evaluated greedy with `search` (BM25 over the world's documents, top {}), `calc` and \
+         `finish`, at most {} turns of {} tokens, on the same {} tasks per kind about held-out \
+         entities. Success = SQuAD exact match of `finish`'s answer. {}",
         rec.require("reader_block_size")?,
         rec.require("block_size")?,
         cfg.train_tasks,
+        100.0 * mx.react / mx.weights().iter().sum::<f64>(),
+        100.0 * mx.solve / mx.weights().iter().sum::<f64>(),
+        100.0 * mx.plan / mx.weights().iter().sum::<f64>(),
+        100.0 * mx.verify / mx.weights().iter().sum::<f64>(),
+        100.0 * mx.read / mx.weights().iter().sum::<f64>(),
         cfg.train.steps,
         cfg.train.batch_size,
         cfg.train.max_lr,

@@ -1,0 +1,488 @@
+//! m11 — a team of agents: a planner that splits a question into sub-questions, solvers that
+//! answer one sub-question each with the ReAct loop and its tools, and a verifier that checks the
+//! final answer against the evidence the solvers saw and can send it back once.
+//!
+//! The agents share nothing but a message [`Bus`]: each reads only the messages addressed to it,
+//! and every message is kept, in order, in the run's transcript. Every plan, action and verdict is
+//! a call of the language model through [`LanguageModel`]; the roles differ only in their prompts:
+//!
+//! ```text
+//! Plan: In which city is Teeldaar Mys's employer based?      ← planner prompt
+//! 1. What is the employer of Teeldaar Mys?                     ← written by the model
+//! 2. What is the headquarters of #1?                           ← (#1: the first answer)
+//!
+//! Check: In which city is Teeldaar Mys's employer based?     ← verifier prompt
+//! * Teeldaar Mys: … She has a job at Vurmik Lab Systems. …     ← the solvers' observations
+//! * Vurmik Lab Systems: … head office in Klussamdal. …
+//! Answer: Klussamdal
+//! Verdict: yes                                                 ← written by the model
+//! ```
+//!
+//! A rejected answer goes back to the solvers once, who try again sampling instead of greedily;
+//! the second answer stands if the verifier accepts it, otherwise the first.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use phase3_rag::lm::{LanguageModel, Request};
+use serde::{Deserialize, Serialize};
+
+use crate::react::{self, Action, AgentConfig, Episode};
+use crate::tools::Tool;
+
+/// One sub-question of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SubQuestion {
+    /// One attribute of one entity (`#n` for an earlier answer).
+    Fact { attribute: String, subject: String },
+    /// The difference of the first two answers.
+    Difference,
+    /// Which of two entities has the earlier year (the first two answers).
+    Earlier { a: String, b: String },
+}
+
+impl SubQuestion {
+    /// As the planner writes it.
+    pub fn text(&self) -> String {
+        match self {
+            SubQuestion::Fact { attribute, subject } => {
+                format!("What is the {attribute} of {subject}?")
+            }
+            SubQuestion::Difference => "What is the difference between #1 and #2?".into(),
+            SubQuestion::Earlier { a, b } => format!("Which is earlier, {a} (#1) or {b} (#2)?"),
+        }
+    }
+}
+
+/// The planner's prompt.
+pub fn plan_prompt(question: &str) -> String {
+    format!("Plan: {}\n", question.trim())
+}
+
+/// A plan as the planner writes it: numbered lines, then a blank line.
+pub fn plan_text(subs: &[SubQuestion]) -> String {
+    let mut s: String = subs
+        .iter()
+        .enumerate()
+        .map(|(i, q)| format!("{}. {}\n", i + 1, q.text()))
+        .collect();
+    s.push('\n');
+    s
+}
+
+/// The sub-questions of a plan the model wrote: its `n. text` lines, at most `max`.
+pub fn parse_plan(text: &str, max: usize) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let (n, rest) = l.trim().split_once(". ")?;
+            n.parse::<usize>().ok()?;
+            let rest = rest.trim();
+            (!rest.is_empty()).then(|| rest.to_string())
+        })
+        .take(max)
+        .collect()
+}
+
+/// `text` with each `#n` replaced by the n-th of `answers` (those not yet known stay).
+pub fn substitute(text: &str, answers: &[String]) -> String {
+    let mut s = text.to_string();
+    // Highest first, so `#1` does not eat the start of `#12`.
+    for (i, a) in answers.iter().enumerate().rev() {
+        s = s.replace(&format!("#{}", i + 1), a);
+    }
+    s
+}
+
+/// The evidence a tool call shows, as the verifier reads it: a search's or lookup's lines, a
+/// calculation with its result.
+pub fn evidence_of(action: &Action, observation: &str) -> Vec<String> {
+    match action.tool.as_str() {
+        "search" | "lookup" => observation.lines().map(str::to_string).collect(),
+        "calc" => vec![format!("{} = {observation}", action.argument.trim())],
+        _ => Vec::new(),
+    }
+}
+
+/// The evidence of an episode: what its successful tool calls showed.
+pub fn evidence_of_episode(ep: &Episode) -> Vec<String> {
+    ep.steps
+        .iter()
+        .filter(|s| !s.error)
+        .filter_map(|s| s.action.as_ref().map(|a| evidence_of(a, &s.observation)))
+        .flatten()
+        .collect()
+}
+
+/// The verifier's prompt.
+pub fn verify_prompt(question: &str, evidence: &[String], answer: &str) -> String {
+    let mut s = format!("Check: {}\n", question.trim());
+    for e in evidence {
+        s.push_str(e);
+        s.push('\n');
+    }
+    s.push_str(&format!("Answer: {}\nVerdict:", answer.trim()));
+    s
+}
+
+/// A verdict as the verifier writes it.
+pub fn verdict_text(accept: bool) -> String {
+    format!(" {}\n", if accept { "yes" } else { "no" })
+}
+
+/// The verdict in what the model wrote; None when it wrote neither word.
+pub fn parse_verdict(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The prompt of m8's reader over `lines` (`* Title: text` each, best first): closed book when
+/// there are none. Single-shot RAG and the reading rows use it.
+pub fn read_prompt(lines: &[&str], question: &str) -> String {
+    let mut s = String::new();
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str(&format!("Q: {}\nA:", question.trim()));
+    s
+}
+
+/// How the team runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    /// Tokens the planner may write.
+    pub plan_tokens: usize,
+    /// Sub-questions followed at most.
+    pub max_sub_questions: usize,
+    /// Each solver's loop.
+    pub solver: AgentConfig,
+    /// Whether a rejected answer is sent back (once).
+    pub send_back: bool,
+}
+
+/// Who is on the bus.
+pub const USER: &str = "user";
+pub const PLANNER: &str = "planner";
+pub const VERIFIER: &str = "verifier";
+
+/// A solver's address.
+pub fn solver(n: usize) -> String {
+    format!("solver-{n}")
+}
+
+/// What a message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Task,
+    SubQuestion,
+    SubAnswer,
+    Check,
+    Verdict,
+    Answer,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Task => "task",
+            Kind::SubQuestion => "sub-question",
+            Kind::SubAnswer => "sub-answer",
+            Kind::Check => "check",
+            Kind::Verdict => "verdict",
+            Kind::Answer => "answer",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub from: String,
+    pub to: String,
+    pub kind: Kind,
+    pub text: String,
+}
+
+/// The only way agents talk: messages in order, each read by its addressee; all kept.
+#[derive(Default)]
+pub struct Bus {
+    log: Vec<Message>,
+    queue: VecDeque<usize>,
+}
+
+impl Bus {
+    pub fn send(&mut self, from: &str, to: &str, kind: Kind, text: impl Into<String>) {
+        self.log.push(Message {
+            from: from.into(),
+            to: to.into(),
+            kind,
+            text: text.into(),
+        });
+        self.queue.push_back(self.log.len() - 1);
+    }
+
+    /// The next undelivered message.
+    pub fn next(&mut self) -> Option<Message> {
+        self.queue.pop_front().map(|i| self.log[i].clone())
+    }
+}
+
+/// One model call of a team run (for tokens and the trace).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub role: String,
+    pub output: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+}
+
+/// A question through the team, start to end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeamRun {
+    /// Every message, in the order sent.
+    pub messages: Vec<Message>,
+    /// The planner's and the verifier's calls.
+    pub calls: Vec<Call>,
+    /// The plan's sub-questions as written.
+    pub plan: Vec<String>,
+    /// Each solver's episode, in order (a sent-back attempt's after the first's).
+    pub episodes: Vec<Episode>,
+    /// The verifier's verdicts (None: neither yes nor no), in order.
+    pub verdicts: Vec<Option<bool>>,
+    pub sent_back: bool,
+    /// The first attempt's answer, and the team's.
+    pub first_answer: Option<String>,
+    pub answer: Option<String>,
+    /// Why there is no answer, when there is none.
+    pub failure: Option<String>,
+    #[serde(skip)]
+    pub latencies_ms: Vec<f64>,
+}
+
+impl TeamRun {
+    pub fn tokens(&self) -> usize {
+        self.calls
+            .iter()
+            .map(|c| c.prompt_tokens + c.completion_tokens)
+            .sum::<usize>()
+            + self.episodes.iter().map(Episode::tokens).sum::<usize>()
+    }
+
+    pub fn model_calls(&self) -> usize {
+        self.calls.len() + self.episodes.iter().map(|e| e.steps.len()).sum::<usize>()
+    }
+
+    pub fn tool_errors(&self) -> usize {
+        self.episodes.iter().map(Episode::tool_errors).sum()
+    }
+}
+
+/// The planner's working state.
+struct Planner {
+    subs: Vec<String>,
+    answers: Vec<String>,
+    evidence: Vec<String>,
+    attempt: usize,
+}
+
+/// One model call for a role; its output, or the error as text.
+fn call(
+    lm: &mut dyn LanguageModel,
+    run: &mut TeamRun,
+    role: &str,
+    prompt: &str,
+    max_tokens: usize,
+    stop: &[&str],
+    seed: u64,
+) -> Result<String, String> {
+    let t0 = Instant::now();
+    let c = lm
+        .complete(&Request {
+            prompt,
+            max_tokens,
+            stop,
+            seed,
+        })
+        .map_err(|e| format!("{role}: {e:#}"))?;
+    run.latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    run.calls.push(Call {
+        role: role.into(),
+        output: c.text.clone(),
+        prompt_tokens: c.prompt_tokens,
+        completion_tokens: c.completion_tokens,
+    });
+    Ok(c.text)
+}
+
+/// Runs `question` through the team. `lm` plays every role greedily; `retry` (the same weights,
+/// sampling) is the solvers' model when an answer is sent back. Each solver gets `tools`.
+pub fn run(
+    lm: &mut dyn LanguageModel,
+    retry: &mut dyn LanguageModel,
+    tools: &mut [Box<dyn Tool>],
+    question: &str,
+    cfg: &TeamConfig,
+    seed: u64,
+) -> TeamRun {
+    let mut r = TeamRun {
+        messages: Vec::new(),
+        calls: Vec::new(),
+        plan: Vec::new(),
+        episodes: Vec::new(),
+        verdicts: Vec::new(),
+        sent_back: false,
+        first_answer: None,
+        answer: None,
+        failure: None,
+        latencies_ms: Vec::new(),
+    };
+    let mut bus = Bus::default();
+    let mut planner = Planner {
+        subs: Vec::new(),
+        answers: Vec::new(),
+        evidence: Vec::new(),
+        attempt: 0,
+    };
+    bus.send(USER, PLANNER, Kind::Task, question.trim());
+    // A bound no well-behaved run reaches: plan, ≤ 2 × (sub-questions + answers + check + verdict).
+    let limit = 4 * (cfg.max_sub_questions + 2) + 2;
+    let mut delivered = 0;
+    while let Some(m) = bus.next() {
+        delivered += 1;
+        if delivered > limit {
+            r.failure = Some("the message budget ran out".into());
+            break;
+        }
+        match (m.to.as_str(), m.kind) {
+            (PLANNER, Kind::Task) => {
+                match call(
+                    lm,
+                    &mut r,
+                    PLANNER,
+                    &plan_prompt(&m.text),
+                    cfg.plan_tokens,
+                    &["\n\n"],
+                    seed,
+                ) {
+                    Err(e) => r.failure = Some(e),
+                    Ok(text) => {
+                        planner.subs = parse_plan(&text, cfg.max_sub_questions);
+                        r.plan = planner.subs.clone();
+                        match planner.subs.first() {
+                            None => {
+                                r.failure = Some("the plan has no sub-question".into());
+                                bus.send(PLANNER, USER, Kind::Answer, "");
+                            }
+                            Some(first) => {
+                                bus.send(PLANNER, &solver(1), Kind::SubQuestion, first.clone())
+                            }
+                        }
+                    }
+                }
+            }
+            (to, Kind::SubQuestion) if to.starts_with("solver-") => {
+                let model: &mut dyn LanguageModel = if planner.attempt == 0 {
+                    &mut *lm
+                } else {
+                    &mut *retry
+                };
+                let ep = react::run(
+                    model,
+                    tools,
+                    &m.text,
+                    &cfg.solver,
+                    seed.wrapping_add(17 * planner.attempt as u64),
+                );
+                r.latencies_ms.extend(&ep.latencies_ms);
+                let answer = ep.answer.clone().unwrap_or_default();
+                planner.evidence.extend(evidence_of_episode(&ep));
+                r.episodes.push(ep);
+                bus.send(to, PLANNER, Kind::SubAnswer, answer);
+            }
+            (PLANNER, Kind::SubAnswer) => {
+                let done = planner.answers.len() + 1;
+                planner.answers.push(m.text.clone());
+                if m.text.is_empty() || done == planner.subs.len() {
+                    bus.send(
+                        PLANNER,
+                        VERIFIER,
+                        Kind::Check,
+                        verify_prompt(question, &planner.evidence, &m.text),
+                    );
+                } else {
+                    let next = substitute(&planner.subs[done], &planner.answers);
+                    bus.send(PLANNER, &solver(done + 1), Kind::SubQuestion, next);
+                }
+            }
+            (VERIFIER, Kind::Check) => {
+                // An empty answer needs no model to reject.
+                let verdict = if m.text.ends_with("Answer: \nVerdict:") {
+                    Some(false)
+                } else {
+                    match call(lm, &mut r, VERIFIER, &m.text, 4, &["\n"], seed) {
+                        Err(e) => {
+                            r.failure = Some(e);
+                            break;
+                        }
+                        Ok(text) => parse_verdict(&text),
+                    }
+                };
+                r.verdicts.push(verdict);
+                bus.send(
+                    VERIFIER,
+                    PLANNER,
+                    Kind::Verdict,
+                    match verdict {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "unreadable",
+                    },
+                );
+            }
+            (PLANNER, Kind::Verdict) => {
+                let answer = planner.answers.last().cloned().unwrap_or_default();
+                if planner.attempt == 0 {
+                    r.first_answer = Some(answer.clone()).filter(|a| !a.is_empty());
+                }
+                if m.text == "yes" {
+                    bus.send(PLANNER, USER, Kind::Answer, answer);
+                } else if planner.attempt == 0 && cfg.send_back {
+                    planner.attempt = 1;
+                    r.sent_back = true;
+                    planner.answers.clear();
+                    planner.evidence.clear();
+                    bus.send(
+                        PLANNER,
+                        &solver(1),
+                        Kind::SubQuestion,
+                        planner.subs[0].clone(),
+                    );
+                } else {
+                    // Rejected again (or never sent back): the first attempt's answer stands.
+                    bus.send(
+                        PLANNER,
+                        USER,
+                        Kind::Answer,
+                        r.first_answer.clone().unwrap_or_default(),
+                    );
+                }
+            }
+            (USER, Kind::Answer) => {
+                r.answer = Some(m.text.clone()).filter(|a| !a.is_empty());
+                if r.answer.is_none() && r.failure.is_none() {
+                    r.failure = Some("no answer".into());
+                }
+            }
+            (to, kind) => {
+                r.failure = Some(format!("no agent takes a {} for `{to}`", kind.label()));
+                break;
+            }
+        }
+    }
+    r.messages = bus.log;
+    r
+}

@@ -7,8 +7,10 @@
 //! - [`team`] — m11's planner, solvers and verifier on a message bus.
 //! - [`planner`] — the scripted planner that writes the transcripts the policy imitates (training
 //!   data only).
+//! - [`backend`] — our policy or any OpenAI-compatible model, behind every role of m11–m12.
 //! - [`experiments`] — `cargo xtask phase4`.
 
+pub mod backend;
 pub mod calc;
 pub mod experiments;
 pub mod planner;

@@ -175,7 +175,7 @@ pub fn solver(n: usize) -> String {
 }
 
 /// What a message carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Task,
@@ -226,7 +226,7 @@ impl Bus {
     }
 
     /// The next undelivered message.
-    pub fn next(&mut self) -> Option<Message> {
+    pub fn deliver(&mut self) -> Option<Message> {
         self.queue.pop_front().map(|i| self.log[i].clone())
     }
 }
@@ -351,7 +351,7 @@ pub fn run(
     // A bound no well-behaved run reaches: plan, ≤ 2 × (sub-questions + answers + check + verdict).
     let limit = 4 * (cfg.max_sub_questions + 2) + 2;
     let mut delivered = 0;
-    while let Some(m) = bus.next() {
+    while let Some(m) = bus.deliver() {
         delivered += 1;
         if delivered > limit {
             r.failure = Some("the message budget ran out".into());
@@ -485,4 +485,246 @@ pub fn run(
     }
     r.messages = bus.log;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::{Calc, Finish};
+    use anyhow::Result;
+    use phase3_rag::lm::Completion;
+
+    /// A scripted backend: a plan for `Plan:` prompts, a verdict from `verdicts` (in turn) for
+    /// `Check:` prompts, and for a solver the calculation its sub-question asks, then finish.
+    struct Script {
+        plan: String,
+        verdicts: Vec<&'static str>,
+        prompts: Vec<String>,
+    }
+
+    impl LanguageModel for Script {
+        fn name(&self) -> String {
+            "script".into()
+        }
+        fn complete(&mut self, r: &Request) -> Result<Completion> {
+            self.prompts.push(r.prompt.to_string());
+            let p = r.prompt;
+            let text = if p.starts_with("Plan: ") {
+                self.plan.clone()
+            } else if p.starts_with("Check: ") {
+                let n = self
+                    .prompts
+                    .iter()
+                    .filter(|p| p.starts_with("Check: "))
+                    .count();
+                format!(" {}", self.verdicts[(n - 1).min(self.verdicts.len() - 1)])
+            } else {
+                let q = p
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Question: What is "))
+                    .and_then(|l| l.strip_suffix('?'))
+                    .unwrap_or("nothing");
+                match p.rsplit("Observation: ").next() {
+                    // After an error it rambles without an action, to the end of its budget.
+                    Some(obs) if obs.starts_with("Error") => " I am stuck.".into(),
+                    Some(obs) if p.contains("Observation: ") => {
+                        format!(
+                            " done\nAction: finish[ {}]",
+                            obs.lines().next().unwrap_or("")
+                        )
+                    }
+                    _ => format!(" I calculate.\nAction: calc[ {q}]"),
+                }
+            };
+            Ok(Completion {
+                completion_tokens: text.len(),
+                prompt_tokens: p.len(),
+                stopped: true,
+                text,
+            })
+        }
+    }
+
+    fn script(plan: &str, verdicts: &[&'static str]) -> Script {
+        Script {
+            plan: plan.into(),
+            verdicts: verdicts.to_vec(),
+            prompts: Vec::new(),
+        }
+    }
+
+    fn cfg() -> TeamConfig {
+        TeamConfig {
+            plan_tokens: 32,
+            max_sub_questions: 4,
+            solver: AgentConfig {
+                max_steps: 3,
+                step_tokens: 16,
+                describe_tools: false,
+            },
+            send_back: true,
+        }
+    }
+
+    fn tools() -> Vec<Box<dyn Tool>> {
+        vec![Box::new(Calc), Box::new(Finish)]
+    }
+
+    fn route(r: &TeamRun) -> Vec<String> {
+        r.messages
+            .iter()
+            .map(|m| format!("{}>{}:{}", m.from, m.to, m.kind.label()))
+            .collect()
+    }
+
+    #[test]
+    fn m11_the_planner_solvers_and_verifier_talk_only_over_the_bus() {
+        let mut lm = script("1. What is 2 + 3?\n2. What is #1 * 4?", &["yes"]);
+        let mut retry = script("", &[]);
+        let r = run(
+            &mut lm,
+            &mut retry,
+            &mut tools(),
+            "What is (2 + 3) * 4?",
+            &cfg(),
+            0,
+        );
+        assert_eq!(r.answer.as_deref(), Some("20"));
+        assert_eq!(r.failure, None);
+        assert_eq!(
+            route(&r),
+            [
+                "user>planner:task",
+                "planner>solver-1:sub-question",
+                "solver-1>planner:sub-answer",
+                "planner>solver-2:sub-question",
+                "solver-2>planner:sub-answer",
+                "planner>verifier:check",
+                "verifier>planner:verdict",
+                "planner>user:answer",
+            ]
+        );
+        // The second solver got the first answer in place of `#1`; the verifier saw the evidence.
+        assert_eq!(r.messages[3].text, "What is 5 * 4?");
+        let check = &r.messages[5].text;
+        assert!(
+            check.contains("2 + 3 = 5\n5 * 4 = 20\nAnswer: 20\nVerdict:"),
+            "{check}"
+        );
+        assert_eq!(r.plan, ["What is 2 + 3?", "What is #1 * 4?"]);
+        assert!(!r.sent_back && retry.prompts.is_empty());
+        // Every model call is on the record: plan, 2 × 2 solver turns, verdict.
+        assert_eq!(r.model_calls(), 6);
+        assert_eq!(lm.prompts.len(), 6);
+    }
+
+    #[test]
+    fn m11_a_rejected_answer_is_sent_back_once_to_sampling_solvers() {
+        // Rejected, then accepted: the second attempt's answer stands, solved by the retry model.
+        let mut lm = script("1. What is 6 / 2?", &["no", "yes"]);
+        let mut retry = script("", &[]);
+        let r = run(&mut lm, &mut retry, &mut tools(), "Half of 6?", &cfg(), 0);
+        assert!(r.sent_back);
+        assert_eq!(r.verdicts, [Some(false), Some(true)]);
+        assert_eq!(
+            retry.prompts.len(),
+            2,
+            "the retry model ran the second solver"
+        );
+        assert_eq!(r.answer.as_deref(), Some("3"));
+        let kinds: Vec<Kind> = r.messages.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Check).count(), 2);
+
+        // Rejected twice: sent back only once, and the first answer stands.
+        let mut lm = script("1. What is 6 / 2?", &["no", "no"]);
+        let mut retry = script("", &[]);
+        let r = run(&mut lm, &mut retry, &mut tools(), "Half of 6?", &cfg(), 0);
+        assert_eq!(r.verdicts, [Some(false), Some(false)]);
+        assert_eq!(r.first_answer.as_deref(), Some("3"));
+        assert_eq!(r.answer.as_deref(), Some("3"));
+
+        // Without send-back, one verdict; an unreadable one counts as a rejection.
+        let mut c = cfg();
+        c.send_back = false;
+        let mut lm = script("1. What is 6 / 2?", &["maybe"]);
+        let r = run(
+            &mut lm,
+            &mut script("", &[]),
+            &mut tools(),
+            "Half of 6?",
+            &c,
+            0,
+        );
+        assert_eq!(r.verdicts, [None]);
+        assert!(!r.sent_back);
+        assert_eq!(r.answer.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn m11_an_empty_plan_or_a_failed_solver_ends_cleanly() {
+        let mut lm = script("I do not know.", &["yes"]);
+        let r = run(&mut lm, &mut script("", &[]), &mut tools(), "q", &cfg(), 0);
+        assert_eq!(r.answer, None);
+        assert_eq!(r.failure.as_deref(), Some("the plan has no sub-question"));
+        assert_eq!(route(&r), ["user>planner:task", "planner>user:answer"]);
+
+        // A solver that cannot answer (division by zero, then no finish within budget): the
+        // empty answer is rejected without asking the model, sent back once, and nothing stands.
+        let mut lm = script("1. What is 1 / 0?", &["yes"]);
+        let mut retry = script("", &[]);
+        let r = run(&mut lm, &mut retry, &mut tools(), "q", &cfg(), 0);
+        assert_eq!(r.answer, None);
+        assert_eq!(r.verdicts, [Some(false), Some(false)]);
+        assert!(!lm.prompts.iter().any(|p| p.starts_with("Check: ")));
+    }
+
+    #[test]
+    fn m11_plans_parse_and_fill_in_earlier_answers() {
+        let subs = vec![
+            SubQuestion::Fact {
+                attribute: "employer".into(),
+                subject: "Teeldaar Mys".into(),
+            },
+            SubQuestion::Fact {
+                attribute: "headquarters".into(),
+                subject: "#1".into(),
+            },
+        ];
+        let text = plan_text(&subs);
+        assert_eq!(
+            text,
+            "1. What is the employer of Teeldaar Mys?\n2. What is the headquarters of #1?\n\n"
+        );
+        let parsed = parse_plan(&text, 4);
+        assert_eq!(
+            parsed,
+            subs.iter().map(SubQuestion::text).collect::<Vec<_>>()
+        );
+        assert_eq!(parse_plan("1. a\nno\n2. b\n3. c", 2), ["a", "b"]);
+        assert_eq!(
+            substitute(&parsed[1], &["Vurmik Labs".into()]),
+            "What is the headquarters of Vurmik Labs?"
+        );
+        assert_eq!(substitute("#1 and #12", &["x".into()]), "x and x2");
+        assert_eq!(parse_verdict(" Yes "), Some(true));
+        assert_eq!(parse_verdict("no"), Some(false));
+        assert_eq!(parse_verdict("no idea"), None);
+    }
+
+    #[test]
+    fn m11_the_reading_prompt_is_m8s() {
+        use phase3_rag::reader::{prompt, Passage};
+        let p = Passage {
+            id: "d#0".into(),
+            doc_id: "d".into(),
+            title: "Vedon Bels".into(),
+            text: "He was born in 1971.".into(),
+        };
+        let line = p.line();
+        assert_eq!(
+            read_prompt(&[line.trim_end()], "When?"),
+            prompt(&[&p], "When?")
+        );
+        assert_eq!(read_prompt(&[], "When?"), prompt(&[], "When?"));
+    }
 }

@@ -1,6 +1,6 @@
-//! m10 end to end on small data written here: the policy's evaluation never calls the scripted
-//! planner, and an agent runs through the OpenAI-compatible client against a real local server,
-//! step for step as it runs in process.
+//! m10 and m12 end to end on small data written here: evaluation never calls the scripted planner,
+//! and an agent — and every system of m12, the team included — runs through the OpenAI-compatible
+//! client against a real local server, step for step as it runs in process.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
 use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
 use phase3_rag::lm::GptLm;
 use phase3_rag::world::{QuestionKind, Split, World, WorldConfig};
-use phase4_agents::experiments::m10;
+use phase4_agents::backend::Models;
+use phase4_agents::experiments::{m10, m12};
 use phase4_agents::planner;
 use phase4_agents::react::{self, AgentConfig};
 use phase4_agents::tools::{Calc, Corpus, Finish, Tool, Toolset};
@@ -77,7 +78,7 @@ fn m10_evaluation_never_calls_the_scripted_planner() {
     // The counter does count: one demonstration is one call.
     let before = planner::calls();
     let mut tools = Toolset::Search.build(&corpus, &world, 1);
-    let _ = planner::demonstrate(&tasks[0], Toolset::Search, &mut tools, false);
+    let _ = planner::demonstrate(&tasks[0], Toolset::Search, &mut tools, false, true);
     assert_eq!(planner::calls(), before + 1);
     // A policy that knows every character of the world's documents, barely trained.
     let text: String = world
@@ -155,5 +156,73 @@ fn m10_an_agent_runs_through_the_openai_client_as_it_runs_in_process() {
         .steps
         .iter()
         .all(|s| s.prompt_tokens > 0 && s.completion_tokens > 0));
+    running.stop().unwrap();
+}
+
+/// m12's config for a smoke suite: every system, tiny budgets, no sampling on send-back (so the
+/// served and the in-process model agree token for token).
+fn eval_config() -> m12::EvalConfig {
+    toml::from_str(
+        "suite_seed = 3\nkinds = [\"lookup\", \"multi_hop\", \"numeric\", \"comparison\"]\n\
+         tasks = 1\nsystems = [\"closed_book\", \"rag\", \"react_search\", \"react_lookup\", \"team\"]\n\
+         search_k = 1\nrag_k = 1\nanswer_tokens = 6\nretry_temperature = 0.0\nworkers = 2\n\
+         [agent]\nmax_steps = 2\nstep_tokens = 8\n\
+         [team]\nplan_tokens = 12\nmax_sub_questions = 2\nsend_back = true\n\
+         [team.solver]\nmax_steps = 1\nstep_tokens = 8\n",
+    )
+    .unwrap()
+}
+
+#[test]
+fn m12_every_system_runs_without_the_planner_and_the_same_over_http() {
+    let world = Arc::new(World::generate(&WorldConfig::default()).unwrap());
+    let corpus = Arc::new(Corpus::of(&world).unwrap());
+    let cfg = eval_config();
+    let suite = m12::suite(&world, &cfg);
+    assert_eq!(suite.len(), 4);
+    let text: String = world
+        .documents()
+        .map(|d| format!("* {}: {}\n", d.title, d.text))
+        .collect::<String>()
+        + DEMO
+        + "Plan: Check: Verdict: yes no Q: A: #[];";
+    let (model, params, tok) = tiny(&text, 512, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = Trainer::from_params(
+        RunConfig {
+            model: model.clone(),
+            train: train_config(1),
+        },
+        params.clone(),
+    )
+    .unwrap();
+    let ckpt = dir.path().join("policy");
+    phase2_lm::checkpoint::save(&ckpt, &trainer, &tok).unwrap();
+    let registry = Registry::load(&[("policy".to_string(), ckpt)]).unwrap();
+    let running = server::spawn(ServerConfig::local(registry, 0)).unwrap();
+    let own = Models::Own {
+        model,
+        params,
+        tokenizer: tok,
+    };
+    let served = Models::OpenAi(ClientConfig::new(format!("{}/v1", running.url()), "policy"));
+    let at = planner::calls();
+    for system in m12::SYSTEMS {
+        let a = m12::run_system(system, &suite, &own, &corpus, &world, &cfg, &|| {}).unwrap();
+        let b = m12::run_system(system, &suite, &served, &corpus, &world, &cfg, &|| {}).unwrap();
+        assert_eq!(a.len(), 4, "{system}");
+        assert!(a.iter().all(|o| o.model_calls >= 1), "{system}");
+        let view = |os: &[m12::Outcome]| -> Vec<(Option<String>, usize, usize)> {
+            os.iter()
+                .map(|o| (o.answer.clone(), o.model_calls, o.tool_errors))
+                .collect()
+        };
+        assert_eq!(view(&a), view(&b), "{system}: in process vs over HTTP");
+    }
+    assert_eq!(
+        planner::calls(),
+        at,
+        "an evaluated system called the planner"
+    );
     running.stop().unwrap();
 }

@@ -128,7 +128,7 @@ pub fn held_out_phrasing(q: &Question) -> bool {
     q.templates >= 2 && q.template + 1 == q.templates
 }
 
-fn kind_name(k: QuestionKind) -> &'static str {
+pub fn kind_name(k: QuestionKind) -> &'static str {
     match k {
         QuestionKind::Lookup => "single-hop",
         QuestionKind::Indirect => "indirect",
@@ -1128,7 +1128,7 @@ mod tests {
         let mut tools = Toolset::Search.build(&corpus, &world, 1);
         let demo = qs
             .iter()
-            .find_map(|q| planner::demonstrate(q, Toolset::Search, &mut tools, false))
+            .find_map(|q| planner::demonstrate(q, Toolset::Search, &mut tools, false, true))
             .expect("some task is demonstrable");
         let text = demo.text();
         let tok: AnyTokenizer = CharTokenizer::from_text(&text).into();
@@ -1140,7 +1140,7 @@ mod tests {
             .map(|r| tok.decode(&e.tokens[r.clone()]))
             .collect();
         // Exactly the thoughts and actions (and the stop after each) are the model's.
-        assert!(scored.contains("Action: search["), "{scored}");
+        assert!(scored.contains("Action: search[ "), "{scored}");
         assert!(
             !scored.contains("Question:") && !scored.contains("* "),
             "{scored}"
@@ -1149,6 +1149,55 @@ mod tests {
         // A planner transcript replays through the loop's own reconstruction.
         let (_, first) = react::parse(&demo.pieces[2].0);
         assert_eq!(first.unwrap().tool, "search");
+    }
+
+    #[test]
+    fn m11_the_planner_writes_plans_solver_transcripts_and_verdicts_from_the_chain() {
+        let world = Arc::new(World::generate(&WorldConfig::default()).unwrap());
+        let corpus = Arc::new(Corpus::of(&world).unwrap());
+        let mut tools = Toolset::Search.build(&corpus, &world, 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        for kind in [
+            QuestionKind::Lookup,
+            QuestionKind::MultiHop,
+            QuestionKind::Numeric,
+            QuestionKind::Comparison,
+        ] {
+            let qs = tasks(&world, &[kind], 5, 3, "t-", &|q| q.split == Split::Seen);
+            let (q, (solvers, verdicts)) = qs
+                .iter()
+                .find_map(|q| {
+                    planner::team_demos(q, &world, &mut tools, true, &mut rng).map(|d| (q, d))
+                })
+                .expect("some task is demonstrable");
+            let plan = planner::plan_demo(q).unwrap();
+            let subs = crate::team::parse_plan(&plan.pieces[1].0, 4);
+            assert_eq!(
+                subs.len(),
+                solvers.len(),
+                "{kind:?}: one solver per sub-question"
+            );
+            // The last solver finishes with the gold answer; a later solver reads earlier answers.
+            let last = solvers.last().unwrap().text();
+            assert!(
+                last.ends_with(&format!("finish[ {}]\n\n", q.answer)),
+                "{last}"
+            );
+            if kind == QuestionKind::MultiHop {
+                assert!(subs[1].contains("#1"));
+                assert!(solvers[1].text().contains(&q.chain[0].value));
+            }
+            // Two verdicts over the same evidence: the gold answer yes, a wrong one no.
+            let (yes, no) = (verdicts[0].text(), verdicts[1].text());
+            assert!(
+                yes.ends_with(&format!("Answer: {}\nVerdict: yes\n", q.answer)),
+                "{yes}"
+            );
+            assert!(
+                no.ends_with("Verdict: no\n") && !no.contains(&format!("Answer: {}\n", q.answer))
+            );
+            assert_eq!(yes.split("Answer:").next(), no.split("Answer:").next());
+        }
     }
 
     #[test]

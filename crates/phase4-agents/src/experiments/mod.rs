@@ -1,9 +1,14 @@
 //! The phase-4 experiments, run end to end by `cargo xtask phase4`.
 //!
-//! * [`m10`] — the agent loop with a policy of our own, imitation-trained, run on held-out tasks;
-//!   `cargo xtask agent "question"` runs one question.
+//! * [`m10`] — the agent loop with a policy of our own, imitation-trained (for every role of the
+//!   phase), run on held-out tasks; `cargo xtask agent "question"` runs one question.
+//! * [`m11`] — a team of agents (planner, solvers, verifier) on a message bus.
+//! * [`m12`] — five systems on one held-out suite: closed book, single-shot RAG, ReAct with search,
+//!   ReAct with lookup, the team.
 
 pub mod m10;
+pub mod m11;
+pub mod m12;
 
 use std::path::{Path, PathBuf};
 
@@ -19,20 +24,32 @@ use crate::tools::Toolset;
 pub const PHASE: &str = "phase4";
 
 /// Every experiment of the phase, in run order.
-pub const EXPERIMENTS: &[&str] = &[m10::AGENT];
+pub const EXPERIMENTS: &[&str] = &[m10::AGENT, m11::TEAM, m12::EVAL];
 
-/// Phase 4 as `cargo xtask` sees it; m11 and m12 stay in `configs/roadmap.toml` until built.
+/// Phase 4 as `cargo xtask` sees it.
 pub fn phase() -> viz::phase::Phase {
     viz::phase::Phase {
         name: PHASE,
-        about: "Phase 4 (m10–m12): tool-using agents (m10 built)",
+        about: "Phase 4 (m10–m12): tool-using agents, a team of agents, and their evaluation",
         crate_dir: "crates/phase4-agents",
         experiments: EXPERIMENTS,
-        milestones: &[Milestone {
-            number: 10,
-            title: "The agent loop",
-            headline: m10::headline,
-        }],
+        milestones: &[
+            Milestone {
+                number: 10,
+                title: "The agent loop",
+                headline: m10::headline,
+            },
+            Milestone {
+                number: 11,
+                title: "A multi-agent team",
+                headline: m11::headline,
+            },
+            Milestone {
+                number: 12,
+                title: "Agent evaluation",
+                headline: m12::headline,
+            },
+        ],
         run,
         figures,
         log_entries,
@@ -45,6 +62,8 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
     let start = std::time::Instant::now();
     let summary = match name {
         m10::AGENT => m10::run_agent(ctx)?,
+        m11::TEAM => m11::run_experiment(ctx)?,
+        m12::EVAL => m12::run_eval(ctx)?,
         _ => bail!(
             "unknown phase4 experiment `{name}`; valid names: {}",
             EXPERIMENTS.join(", ")
@@ -55,11 +74,17 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
 }
 
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    m10::figures(ctx)
+    let mut all = m10::figures(ctx)?;
+    all.extend(m11::figures(ctx)?);
+    all.extend(m12::figures(ctx)?);
+    Ok(all)
 }
 
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    m10::log_entries(ctx)
+    let mut all = m10::log_entries(ctx)?;
+    all.extend(m11::log_entries(ctx)?);
+    all.extend(m12::log_entries(ctx)?);
+    Ok(all)
 }
 
 /// Phase 4's own subcommands.

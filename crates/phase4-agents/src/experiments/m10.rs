@@ -178,16 +178,19 @@ pub fn tasks(
         .collect()
 }
 
-/// The planner's demonstrations of one toolset and kind.
+/// The planner's demonstrations of one role (toolset) and kind.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DemoCount {
     /// Tasks drawn.
     pub tasks: usize,
     /// Demonstrated: the plan's searches showed the facts it needs.
     pub demonstrated: usize,
-    /// Short enough for the context.
+    /// Training rows written for the demonstrated tasks (a team task gives one per solver, two
+    /// verdicts).
+    pub rows: usize,
+    /// Rows short enough for the context.
     pub fit: usize,
-    /// Tokens over the demonstrated transcripts, and the longest.
+    /// Tokens over the rows, and the longest row.
     pub tokens: usize,
     pub longest: usize,
 }
@@ -393,17 +396,20 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
         let mut demos: BTreeMap<String, DemoCount> = BTreeMap::new();
         let mut demo_rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(3));
         let mut add =
-            |pools: &mut [Vec<Example>; 5], role: usize, key: String, demo: Option<Demo>| {
+            |pools: &mut [Vec<Example>; 5], role: usize, key: String, rows: Option<Vec<Demo>>| {
                 let entry = demos.entry(key).or_default();
                 entry.tasks += 1;
-                let Some(demo) = demo else { return };
+                let Some(rows) = rows else { return };
                 entry.demonstrated += 1;
-                let e = example(&demo, &tokenizer);
-                entry.longest = entry.longest.max(e.tokens.len());
-                entry.tokens += e.tokens.len();
-                if e.tokens.len() <= block + 1 {
-                    entry.fit += 1;
-                    pools[role].push(e);
+                for demo in rows {
+                    let e = example(&demo, &tokenizer);
+                    entry.rows += 1;
+                    entry.longest = entry.longest.max(e.tokens.len());
+                    entry.tokens += e.tokens.len();
+                    if e.tokens.len() <= block + 1 {
+                        entry.fit += 1;
+                        pools[role].push(e);
+                    }
                 }
             };
         for toolset in [Toolset::Search, Toolset::Lookup] {
@@ -411,32 +417,26 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
             for q in &train_tasks {
                 let demo =
                     planner::demonstrate(q, toolset, &mut tools, cfg.agent.describe_tools, spaced);
-                add(
-                    &mut pools,
-                    0,
-                    format!("react {}/{}", toolset.name(), kind_name(q.kind)),
-                    demo,
-                );
+                let key = format!("react {}/{}", toolset.name(), kind_name(q.kind));
+                add(&mut pools, 0, key, demo.map(|d| vec![d]));
             }
         }
         let mut tools = Toolset::Search.build(&corpus, &world, cfg.search_k);
         for q in &train_tasks {
             let k = kind_name(q.kind);
-            match planner::team_demos(q, &world, &mut tools, spaced, &mut demo_rng) {
-                Some((solvers, verdicts)) => {
-                    for d in solvers {
-                        add(&mut pools, 1, format!("solve/{k}"), Some(d));
-                    }
-                    for d in verdicts {
-                        add(&mut pools, 3, format!("verify/{k}"), Some(d));
-                    }
-                }
-                None => {
-                    add(&mut pools, 1, format!("solve/{k}"), None);
-                    add(&mut pools, 3, format!("verify/{k}"), None);
-                }
-            }
-            add(&mut pools, 2, format!("plan/{k}"), planner::plan_demo(q));
+            let (solvers, verdicts) =
+                match planner::team_demos(q, &world, &mut tools, spaced, &mut demo_rng) {
+                    Some((s, v)) => (Some(s), Some(v)),
+                    None => (None, None),
+                };
+            add(&mut pools, 1, format!("solve/{k}"), solvers);
+            add(&mut pools, 3, format!("verify/{k}"), verdicts);
+            add(
+                &mut pools,
+                2,
+                format!("plan/{k}"),
+                planner::plan_demo(q).map(|d| vec![d]),
+            );
             if q.kind == QuestionKind::Lookup {
                 let read_k = *cfg
                     .mixture
@@ -444,7 +444,7 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
                     .choose(&mut demo_rng)
                     .context("`mixture.read_k` is empty")?;
                 let demo = planner::read_demo(q, &corpus, read_k, &mut demo_rng);
-                add(&mut pools, 4, format!("read/{k}"), demo);
+                add(&mut pools, 4, format!("read/{k}"), demo.map(|d| vec![d]));
             }
         }
         let weights = cfg.mixture.weights();
@@ -816,19 +816,21 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let demos: BTreeMap<String, DemoCount> =
         rec.artifact(&format!("demonstrations_{}", cfg.policy))?;
     let mut demo_table = Table::new(&[
-        "toolset / kind",
+        "role / kind",
         "tasks",
         "demonstrated",
-        "mean tokens",
+        "rows",
+        "mean tokens per row",
         "longest",
-        "fit the context",
+        "rows that fit the context",
     ]);
     for (k, d) in &demos {
         demo_table.push(vec![
             k.clone(),
             d.tasks.to_string(),
             d.demonstrated.to_string(),
-            format!("{:.0}", d.tokens as f64 / d.demonstrated.max(1) as f64),
+            d.rows.to_string(),
+            format!("{:.0}", d.tokens as f64 / d.rows.max(1) as f64),
             d.longest.to_string(),
             d.fit.to_string(),
         ]);
@@ -862,8 +864,9 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         }
     }
     let results = format!(
-        "{}\n\nThe policy's demonstrations (`{}`: tasks drawn, demonstrated — the plan's search found \
-         the fact —, and short enough for the {:.0}-token context):\n\n{}\n\nSample transcripts of \
+        "{}\n\nThe policy's training rows (`{}`), per role and kind: tasks drawn, demonstrated (every \
+         search of the plan showed the fact it needs), the rows written, and those short enough for \
+         the {:.0}-token context:\n\n{}\n\nSample transcripts of \
          the policy, as the model saw and wrote them:\n{samples}",
         table.markdown().trim_end(),
         cfg.policy,

@@ -297,27 +297,46 @@ pub fn team_demos(
     Some((solvers, verdicts))
 }
 
-/// A wrong answer to `q` that its evidence makes plausible.
+/// A wrong answer to `q`, half the time one the evidence shows (another fact of the same document,
+/// the middle entity of a chain, the other entity of a comparison), half the time one it does not
+/// (another entity's value of the same attribute, a number off by a few): the policy's own mistakes
+/// are mostly of the second sort — a garbled or recalled name instead of the one it read.
 fn wrong_answer(q: &Question, world: &World, rng: &mut ChaCha8Rng) -> Option<String> {
     let c = &q.chain;
-    let candidates: Vec<String> = match q.kind {
-        QuestionKind::Comparison => vec![if q.answer == c[0].subject {
-            c[1].subject.clone()
-        } else {
-            c[0].subject.clone()
-        }],
+    let last = c.last()?;
+    // Values of the same attribute elsewhere in the world: the evidence does not show them.
+    let all: Vec<_> = world.entities().collect();
+    let elsewhere = |rng: &mut ChaCha8Rng, relation| -> Vec<String> {
+        (0..8)
+            .filter_map(|_| world.value(*all.choose(rng)?, relation))
+            .collect()
+    };
+    let (shown, unshown): (Vec<String>, Vec<String>) = match q.kind {
+        QuestionKind::Comparison => {
+            let other = if q.answer == c[0].subject {
+                &c[1]
+            } else {
+                &c[0]
+            };
+            let names: Vec<String> = (0..8)
+                .filter_map(|_| {
+                    let e = *all.choose(rng)?;
+                    world
+                        .value(e, c[0].relation)
+                        .map(|_| world.name(e).to_string())
+                })
+                .collect();
+            (vec![other.subject.clone()], names)
+        }
         QuestionKind::Numeric => {
             let n: i64 = q.answer.parse().ok()?;
             let d = rng.gen_range(1..=9);
-            vec![
-                (n + d).to_string(),
-                (n - d).abs().to_string(),
-                c[0].value.clone(),
-            ]
+            (
+                vec![c[0].value.clone(), c[1].value.clone()],
+                vec![(n + d).to_string(), (n - d).abs().to_string()],
+            )
         }
         _ => {
-            // Other facts of the last hop's subject, and for a chain its middle entity.
-            let last = c.last()?;
             let entity = world.find(&last.subject)?;
             let mut v: Vec<String> = ATTRIBUTES
                 .iter()
@@ -327,15 +346,21 @@ fn wrong_answer(q: &Question, world: &World, rng: &mut ChaCha8Rng) -> Option<Str
             if c.len() > 1 {
                 v.push(c[0].subject.clone());
             }
-            v
+            (v, elsewhere(rng, last.relation))
         }
     };
-    candidates
-        .into_iter()
-        .filter(|a| !reader::exact_match(a, &q.answer))
-        .collect::<Vec<_>>()
-        .choose(rng)
-        .cloned()
+    let pick = |v: Vec<String>, rng: &mut ChaCha8Rng| {
+        v.into_iter()
+            .filter(|a| !reader::exact_match(a, &q.answer))
+            .collect::<Vec<_>>()
+            .choose(rng)
+            .cloned()
+    };
+    if rng.gen_bool(0.5) {
+        pick(shown, rng).or_else(|| pick(unshown, rng))
+    } else {
+        pick(unshown, rng).or_else(|| pick(shown, rng))
+    }
 }
 
 /// A reading row in m8's format, for a single-hop `q`: the `k` documents `corpus` ranks best for

@@ -187,6 +187,7 @@ pub struct DemoCount {
     pub demonstrated: usize,
     /// Training rows written for the demonstrated tasks (a team task gives one per solver, two
     /// verdicts).
+    #[serde(default)]
     pub rows: usize,
     /// Rows short enough for the context.
     pub fit: usize,
@@ -716,6 +717,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "tasks answered exactly (%)",
         cats,
     );
+    let mut first = true;
     for (name, outcomes) in &all {
         let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
         for k in kinds_and_all(&cfg) {
@@ -730,7 +732,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         }
         bars = bars
             .group(name.replace('_', " "), vals)
-            .whiskers("Wilson 95 % interval", whiskers);
+            // One legend entry for the intervals, on the first group.
+            .whiskers(if first { "Wilson 95 % interval" } else { "" }, whiskers);
+        first = false;
     }
     let bars_path = ctx.figure(FIG_SUCCESS);
     bars.render(&bars_path)?;

@@ -170,27 +170,40 @@ fn node_id(agent: &str) -> String {
     agent.replace('-', "_")
 }
 
-/// The team's wiring as the runs used it: each agent writes to the bus (top), the bus delivers to
-/// each agent (bottom), edges labelled with the kinds and counts of the messages that took them;
-/// below each solver, the tools it called.
+/// An agent's box in the architecture: the solvers (one per sub-question) share one.
+fn role_of(agent: &str) -> &str {
+    if agent.starts_with("solver-") {
+        "solvers"
+    } else {
+        agent
+    }
+}
+
+/// The team's wiring as the runs used it: each role writes to the bus (top row), the bus delivers
+/// to each role (bottom row); each box says which messages, and how many, took that way. Below the
+/// solvers, the tools they called.
 pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
-    let mut wrote: BTreeMap<String, BTreeMap<Kind, usize>> = BTreeMap::new();
-    let mut read: BTreeMap<String, BTreeMap<Kind, usize>> = BTreeMap::new();
+    type Counts = BTreeMap<String, BTreeMap<Kind, usize>>;
+    let (mut wrote, mut read): (Counts, Counts) = Default::default();
+    let mut solvers: BTreeMap<String, usize> = BTreeMap::new();
     let mut tools: BTreeMap<String, usize> = BTreeMap::new();
     let mut messages = 0;
     for o in outcomes {
         for m in &o.run.messages {
             messages += 1;
             *wrote
-                .entry(m.from.clone())
+                .entry(role_of(&m.from).into())
                 .or_default()
                 .entry(m.kind)
                 .or_default() += 1;
             *read
-                .entry(m.to.clone())
+                .entry(role_of(&m.to).into())
                 .or_default()
                 .entry(m.kind)
                 .or_default() += 1;
+            if m.to.starts_with("solver-") {
+                *solvers.entry(m.to.clone()).or_default() += 1;
+            }
         }
         for ep in &o.run.episodes {
             for s in &ep.steps {
@@ -200,12 +213,22 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
             }
         }
     }
-    let label = |kinds: &BTreeMap<Kind, usize>| -> String {
+    let list = |kinds: &BTreeMap<Kind, usize>| -> String {
         kinds
             .iter()
             .map(|(k, n)| format!("{} ×{n}", k.label()))
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    let name = |role: &str| -> String {
+        if role == "solvers" {
+            format!(
+                "solvers ({})",
+                solvers.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        } else {
+            role.to_string()
+        }
     };
     let mut d = Diagram::new().node(
         "bus",
@@ -214,30 +237,41 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
             outcomes.len()
         ),
     );
-    for (agent, kinds) in &wrote {
-        let id = format!("{}_out", node_id(agent));
+    // In the order a task flows: user, planner, solvers, verifier.
+    let rank = |r: &str| {
+        ["user", "planner", "solvers", "verifier"]
+            .iter()
+            .position(|x| *x == r)
+    };
+    let order = |c: &Counts| {
+        let mut v: Vec<(String, BTreeMap<Kind, usize>)> =
+            c.iter().map(|(r, k)| (r.clone(), k.clone())).collect();
+        v.sort_by_key(|(r, _)| rank(r));
+        v
+    };
+    for (role, kinds) in &order(&wrote) {
+        let id = format!("{role}_out");
         d = d
-            .node(&id, &format!("{agent} writes"))
-            .edge(&id, "bus", Some(&label(kinds)));
+            .node(&id, &format!("{} writes: {}", name(role), list(kinds)))
+            .edge(&id, "bus", None);
     }
-    for (agent, kinds) in &read {
-        let id = format!("{}_in", node_id(agent));
+    for (role, kinds) in &order(&read) {
+        let id = format!("{role}_in");
         d = d
-            .node(&id, &format!("{agent} reads"))
-            .edge("bus", &id, Some(&label(kinds)));
+            .node(&id, &format!("{} reads: {}", name(role), list(kinds)))
+            .edge("bus", &id, None);
     }
-    if !tools.is_empty() {
+    if !tools.is_empty() && read.contains_key("solvers") {
         let calls: Vec<String> = tools.iter().map(|(t, n)| format!("{t}[…] ×{n}")).collect();
-        d = d.node(
-            "tools",
-            &format!(
-                "solvers' tools (ReAct loop, one sub-question each): {}",
-                calls.join(", ")
-            ),
-        );
-        for agent in read.keys().filter(|a| a.starts_with("solver-")) {
-            d = d.edge(&format!("{}_in", node_id(agent)), "tools", None);
-        }
+        d = d
+            .node(
+                "tools",
+                &format!(
+                    "the solvers' tools, each solver a ReAct loop: {}",
+                    calls.join(", ")
+                ),
+            )
+            .edge("solvers_in", "tools", None);
     }
     d
 }

@@ -378,6 +378,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "tasks answered exactly (%)",
         cats,
     );
+    let mut first = true;
     for (system, os) in &all {
         let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
         for k in kinds_and_all(&cfg) {
@@ -389,7 +390,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         }
         bars = bars
             .group(label(system), vals)
-            .whiskers("Wilson 95 % interval", whiskers);
+            // One legend entry for the intervals, on the first group.
+            .whiskers(if first { "Wilson 95 % interval" } else { "" }, whiskers);
+        first = false;
     }
     let path = ctx.figure(FIG_SUCCESS);
     bars.render(&path)?;
@@ -427,36 +430,41 @@ fn pct(c: usize, n: usize) -> String {
     }
 }
 
-/// Why the ReAct agent missed multi-hop tasks: how far along the chain its observations got.
-fn multi_hop_reasons(
-    react: &[&Outcome],
-    suite: &BTreeMap<String, Question>,
-) -> Vec<(String, usize)> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for o in react.iter().filter(|o| !o.correct) {
-        let (Trace::Agent(ep), Some(q)) = (&o.trace, suite.get(&o.id)) else {
-            continue;
+/// Where a missed task stopped, from what the agent's (or the team's solvers') tools showed.
+const REASONS: [&str; 4] = [
+    "never saw the first fact",
+    "saw the first fact, never the second",
+    "saw every fact, no answer",
+    "saw every fact, wrong answer",
+];
+
+/// The misses of `outcomes`, counted by [`REASONS`]; None for a system that reads once.
+fn miss_reasons(outcomes: &[&Outcome], suite: &BTreeMap<String, Question>) -> Option<[usize; 4]> {
+    let mut counts = [0; 4];
+    for o in outcomes.iter().filter(|o| !o.correct) {
+        let episodes: Vec<&Episode> = match &o.trace {
+            Trace::Agent(ep) => vec![ep],
+            Trace::Team(t) => t.run.episodes.iter().collect(),
+            Trace::Read { .. } => return None,
         };
-        let seen = |hop: usize| {
-            ep.steps
-                .iter()
-                .any(|s| !s.error && s.observation.contains(&q.chain[hop].sentence))
+        let Some(q) = suite.get(&o.id) else { continue };
+        let seen = |hop: &phase3_rag::world::Hop| {
+            episodes.iter().any(|ep| {
+                ep.steps
+                    .iter()
+                    .any(|s| !s.error && s.observation.contains(&hop.sentence))
+            })
         };
-        let reason = if !seen(0) {
-            "never saw the first hop's fact"
-        } else if !seen(1) {
-            "saw the first hop, never the second"
-        } else if ep.answer.is_none() {
-            "saw both facts, gave no answer"
-        } else {
-            "saw both facts, answered wrong"
+        let reached = q.chain.iter().take_while(|h| seen(h)).count();
+        let i = match reached {
+            0 => 0,
+            n if n < q.chain.len() => 1,
+            _ if o.answer.is_none() => 2,
+            _ => 3,
         };
-        *counts.entry(reason).or_default() += 1;
+        counts[i] += 1;
     }
-    counts
-        .into_iter()
-        .map(|(r, n)| (r.to_string(), n))
-        .collect()
+    Some(counts)
 }
 
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
@@ -561,20 +569,44 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             ]);
         }
     }
-    let results = format!(
-        "{}\n\nEach system against another on the same tasks (McNemar's exact test on the tasks \
-         only one of the two got right):\n\n{}",
-        table.markdown().trim_end(),
-        tests.markdown().trim_end()
-    );
-
-    // What it shows, computed: the main comparison on multi-hop first.
-    let mut discussion = String::new();
+    // Where the agents' misses stopped along each task's chain of facts.
     let (world, _) = reader_world(ctx)?;
     let suite: BTreeMap<String, Question> = suite(&world, &cfg)
         .into_iter()
         .map(|q| (q.id.clone(), q))
         .collect();
+    let mut misses = Table::new(
+        &["system", "task kind", "missed"]
+            .into_iter()
+            .chain(REASONS)
+            .collect::<Vec<_>>(),
+    );
+    for (system, os) in &all {
+        for &k in &cfg.kinds {
+            let of = of_kind(os, Some(k));
+            if let Some(c) = miss_reasons(&of, &suite) {
+                let mut row = vec![
+                    label(system).to_string(),
+                    kind_name(k).to_string(),
+                    of.iter().filter(|o| !o.correct).count().to_string(),
+                ];
+                row.extend(c.iter().map(usize::to_string));
+                misses.push(row);
+            }
+        }
+    }
+    let results = format!(
+        "{}\n\nEach system against another on the same tasks (McNemar's exact test on the tasks \
+         only one of the two got right):\n\n{}\n\nWhere the agents' misses stopped: how far along \
+         the task's chain of facts their tools' observations got (a single-hop task has one fact, \
+         the others two):\n\n{}",
+        table.markdown().trim_end(),
+        tests.markdown().trim_end(),
+        misses.markdown().trim_end()
+    );
+
+    // What it shows, computed: the main comparison on multi-hop first.
+    let mut discussion = String::new();
     let has = |s: &str| all.iter().any(|(x, _)| x == s);
     if has("react_search") && has("rag") && cfg.kinds.contains(&QuestionKind::MultiHop) {
         let k = Some(QuestionKind::MultiHop);
@@ -615,16 +647,41 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
              question names only the first entity, so one retrieval rarely reaches the answer.",
             pct(reach, g.len())
         ));
-        let reasons = multi_hop_reasons(&r, &suite);
-        if !reasons.is_empty() {
+        if let Some(c) = miss_reasons(&r, &suite) {
             discussion.push_str(&format!(
-                " The agent's {} misses on multi-hop: {}.",
+                " Of the agent's {} misses on multi-hop, {} never saw the first fact, {} saw the first \
+                 and never the second — its second search did not name the entity the first \
+                 observation gave —, {} saw both facts and gave no answer, {} saw both and answered \
+                 wrong.",
                 r.len() - cr,
-                reasons
-                    .iter()
-                    .map(|(why, n)| format!("{why} {n}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                c[0],
+                c[1],
+                c[2],
+                c[3]
+            ));
+        }
+    }
+    // Single-hop: the agent reads the same kind of document RAG does; where it loses, why.
+    if has("react_search") && has("rag") && cfg.kinds.contains(&QuestionKind::Lookup) {
+        let k = Some(QuestionKind::Lookup);
+        let (r, g) = (of_kind(get("react_search"), k), of_kind(get("rag"), k));
+        let (only_r, only_g, p) = paired(&r, &g);
+        let (cr, cg) = (
+            r.iter().filter(|o| o.correct).count(),
+            g.iter().filter(|o| o.correct).count(),
+        );
+        if let Some(c) = miss_reasons(&r, &suite).filter(|_| cg > cr && p < 0.05) {
+            discussion.push_str(&format!(
+                " On single-hop tasks single-shot RAG beats the agent ({} against {}; {only_g} vs \
+                 {only_r} discordant, McNemar {}). Of the agent's {} misses there, {} saw the fact \
+                 and still answered wrong and {} never saw it: reading an answer out of a \
+                 transcript is harder for this policy than reading it in m8's format.",
+                pct(cg, g.len()),
+                pct(cr, r.len()),
+                p_text(p),
+                r.len() - cr,
+                c[3] + c[2],
+                c[0]
             ));
         }
     }

@@ -68,6 +68,46 @@ pub struct TeamOutcome {
     pub run: TeamRun,
 }
 
+/// How sure the verifier was on a run's first check: `log p(" yes") − log p(" no")` for the first
+/// attempt's answer (from the model's own scores, when the backend can score).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerifierScore {
+    pub id: String,
+    pub first_correct: bool,
+    pub margin: f64,
+}
+
+/// The area under the ROC curve of `margin` separating right answers from wrong ones: the chance
+/// that a right answer's margin beats a wrong one's (ties count half); None without both.
+pub fn auc(scores: &[VerifierScore]) -> Option<f64> {
+    let right: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.first_correct)
+        .map(|s| s.margin)
+        .collect();
+    let wrong: Vec<f64> = scores
+        .iter()
+        .filter(|s| !s.first_correct)
+        .map(|s| s.margin)
+        .collect();
+    if right.is_empty() || wrong.is_empty() {
+        return None;
+    }
+    let mut wins = 0.0;
+    for r in &right {
+        for w in &wrong {
+            wins += if r > w {
+                1.0
+            } else if r == w {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    Some(wins / (right.len() * wrong.len()) as f64)
+}
+
 /// Runs `tasks` through the team, `workers` at a time, each with its own models and tools.
 #[allow(clippy::too_many_arguments)]
 pub fn run_team(
@@ -149,6 +189,24 @@ pub fn run_experiment(ctx: &Context) -> Result<String> {
         outcomes.iter().filter(|o| o.run.sent_back).count() as f64,
     );
     rec.artifact("outcomes", &outcomes)?;
+    // The verifier's margins on its first checks, scored by the same model.
+    let (mut lm, _) = models.pair(0.0)?;
+    let mut scores = Vec::new();
+    for o in outcomes.iter().filter(|o| o.run.first_answer.is_some()) {
+        let Some(check) = o.run.messages.iter().find(|m| m.kind == Kind::Check) else {
+            continue;
+        };
+        let yes = lm.score(&check.text, team::verdict_text(true).trim_end())?;
+        let no = lm.score(&check.text, team::verdict_text(false).trim_end())?;
+        if let (Some(y), Some(n)) = (yes, no) {
+            scores.push(VerifierScore {
+                id: o.id.clone(),
+                first_correct: o.first_correct,
+                margin: y.logprob() - n.logprob(),
+            });
+        }
+    }
+    rec.artifact("verifier_scores", &scores)?;
     let latencies: Vec<&Vec<f64>> = outcomes.iter().map(|o| &o.run.latencies_ms).collect();
     rec.artifact(
         "timings",
@@ -450,10 +508,34 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         .filter(|o| o.run.sent_back && !o.correct && o.first_correct)
         .count();
     let n = outcomes.len();
+    let scores: Vec<VerifierScore> = rec.artifact("verifier_scores").unwrap_or_default();
+    let mean = |right: bool| {
+        let v: Vec<f64> = scores
+            .iter()
+            .filter(|s| s.first_correct == right)
+            .map(|s| s.margin)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let margins = match (mean(true), mean(false), auc(&scores)) {
+        (Some(r), Some(w), Some(a)) => format!(
+            " Its own log-odds of yes over no on the first check average {r:+.2} for right answers \
+             and {w:+.2} for wrong ones; a right answer outranks a wrong one with probability {a:.2} \
+             (ROC AUC; 0.5 is chance){}.",
+            if a < 0.6 {
+                ": the verifier has not learned to tell them apart"
+            } else if r < 0.0 {
+                ": it ranks them, but its threshold rejects both"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    };
     let discussion = format!(
         "The verifier's first verdicts: of {accepted} answers it accepted, {} were right; of \
-         {rejected} it rejected, {} were wrong. Sending back changed {} answers for the better and \
-         {} for the worse. {}",
+         {rejected} it rejected, {} were wrong.{margins} Sending back changed {} answers for the \
+         better and {} for the worse. {}",
         pct(accepted_right, accepted),
         pct(rejected_wrong, rejected),
         fixed,

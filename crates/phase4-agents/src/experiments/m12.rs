@@ -644,7 +644,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             .count();
         discussion.push_str(&format!(
             " RAG's single read held the second hop's document in {} of multi-hop prompts: the \
-             question names only the first entity, so one retrieval rarely reaches the answer.",
+             question names only the first entity, and the document with the answer is found only \
+             by the name the first document gives.",
             pct(reach, g.len())
         ));
         if let Some(c) = miss_reasons(&r, &suite) {
@@ -708,24 +709,26 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             p_text(p)
         ));
     }
-    // Where each system is best.
+    // Where each system is best (ties named together).
     for &k in &cfg.kinds {
-        let best = all
+        let counts: Vec<(&String, usize)> = all
             .iter()
-            .map(|(s, os)| {
-                let of = of_kind(os, Some(k));
-                (s, of.iter().filter(|o| o.correct).count())
-            })
-            .max_by_key(|(_, c)| *c);
-        if let Some((s, c)) = best {
-            discussion.push_str(&format!(
-                " Best on {}: {} ({} of {}).",
-                kind_name(k),
-                label(s),
-                c,
-                cfg.tasks
-            ));
-        }
+            .map(|(s, os)| (s, of_kind(os, Some(k)).iter().filter(|o| o.correct).count()))
+            .collect();
+        let Some(top) = counts.iter().map(|(_, c)| *c).max() else {
+            continue;
+        };
+        let best: Vec<&str> = counts
+            .iter()
+            .filter(|(_, c)| *c == top)
+            .map(|(s, _)| label(s))
+            .collect();
+        discussion.push_str(&format!(
+            " Best on {}: {} ({top} of {}).",
+            kind_name(k),
+            best.join(" and "),
+            cfg.tasks
+        ));
     }
     let setup =
         format!(

@@ -54,6 +54,32 @@ fn tiny(text: &str, block: usize, steps: usize) -> (GptConfig, Vec<f32>, AnyToke
     (model, trainer.params().to_vec(), tok)
 }
 
+/// The model saved as a checkpoint and served on loopback under `name` (the directory lives as long
+/// as the returned guard).
+fn serve(
+    model: &GptConfig,
+    params: &[f32],
+    tok: &AnyTokenizer,
+    name: &str,
+) -> (tempfile::TempDir, server::Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = Trainer::from_params(
+        RunConfig {
+            model: model.clone(),
+            train: train_config(1),
+        },
+        params.to_vec(),
+    )
+    .unwrap();
+    let ckpt = dir.path().join(name);
+    phase2_lm::checkpoint::save(&ckpt, &trainer, tok).unwrap();
+    let registry = Registry::load(&[(name.to_string(), ckpt)]).unwrap();
+    (
+        dir,
+        server::spawn(ServerConfig::local(registry, 0)).unwrap(),
+    )
+}
+
 fn greedy() -> Sampling {
     Sampling {
         temperature: 0.0,
@@ -119,19 +145,7 @@ fn m10_an_agent_runs_through_the_openai_client_as_it_runs_in_process() {
     // An untrained model: what it writes is noise, but greedy noise, the same in process and over
     // HTTP; every turn goes through the loop's parsing and error handling either way.
     let (model, params, tok) = tiny(DEMO, 512, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let trainer = Trainer::from_params(
-        RunConfig {
-            model: model.clone(),
-            train: train_config(1),
-        },
-        params.clone(),
-    )
-    .unwrap();
-    let ckpt = dir.path().join("agent");
-    phase2_lm::checkpoint::save(&ckpt, &trainer, &tok).unwrap();
-    let registry = Registry::load(&[("agent".to_string(), ckpt)]).unwrap();
-    let running = server::spawn(ServerConfig::local(registry, 0)).unwrap();
+    let (_dir, running) = serve(&model, &params, &tok, "agent");
     let cfg = AgentConfig {
         max_steps: 3,
         step_tokens: 20,
@@ -187,19 +201,7 @@ fn m12_every_system_runs_without_the_planner_and_the_same_over_http() {
         + DEMO
         + "Plan: Check: Verdict: yes no Q: A: #[];";
     let (model, params, tok) = tiny(&text, 512, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let trainer = Trainer::from_params(
-        RunConfig {
-            model: model.clone(),
-            train: train_config(1),
-        },
-        params.clone(),
-    )
-    .unwrap();
-    let ckpt = dir.path().join("policy");
-    phase2_lm::checkpoint::save(&ckpt, &trainer, &tok).unwrap();
-    let registry = Registry::load(&[("policy".to_string(), ckpt)]).unwrap();
-    let running = server::spawn(ServerConfig::local(registry, 0)).unwrap();
+    let (_dir, running) = serve(&model, &params, &tok, "policy");
     let own = Models::Own {
         model,
         params,

@@ -36,6 +36,7 @@ use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::Context;
 
+use crate::backend::{par_map, Models};
 use crate::planner::{self, Demo};
 use crate::react::{self, AgentConfig, End, Episode};
 use crate::tools::{Corpus, Toolset};
@@ -266,66 +267,53 @@ pub fn evaluate(
     workers: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Outcome>> {
-    let workers = workers.clamp(1, tasks.len().max(1));
-    let per = tasks.len().div_ceil(workers).max(1);
-    let parts: Vec<Result<Vec<Outcome>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = tasks
-            .chunks(per)
-            .map(|chunk| {
-                s.spawn(move || -> Result<Vec<Outcome>> {
-                    let g = Generator::new(model, params, tokenizer.clone(), GptLm::greedy())?;
-                    let mut lm = GptLm::new("policy", g);
-                    let mut tools = toolset.build(corpus, world, search_k);
-                    let mut out = Vec::with_capacity(chunk.len());
-                    for q in chunk {
-                        let episode = react::run(&mut lm, &mut tools, &q.text, agent, 0);
-                        let correct = episode
-                            .answer
-                            .as_deref()
-                            .is_some_and(|a| exact_match(a, &q.answer));
-                        let first_named = episode
-                            .steps
-                            .first()
-                            .and_then(|s| s.action.as_ref())
-                            .filter(|a| a.tool == "search" || a.tool == "lookup")
-                            .map(|a| {
-                                let named = a.argument.split(';').next().unwrap_or("").trim();
-                                if named == q.chain[0].subject {
-                                    Named::Exact
-                                } else {
-                                    match world.find(named) {
-                                        Some(e) if world.is_held_out(e) => Named::HeldOutEntity,
-                                        Some(_) => Named::SeenEntity,
-                                        None => Named::NoEntity,
-                                    }
-                                }
-                            });
-                        out.push(Outcome {
-                            id: q.id.clone(),
-                            first_named,
-                            kind: q.kind,
-                            held_out_phrasing: held_out_phrasing(q),
-                            question: q.text.clone(),
-                            gold: q.answer.clone(),
-                            correct,
-                            episode,
-                        });
-                        tick();
+    let models = Models::Own {
+        model: model.clone(),
+        params: params.to_vec(),
+        tokenizer: tokenizer.clone(),
+    };
+    par_map(
+        tasks,
+        workers,
+        &models,
+        0.0,
+        &|lm, _, q: &Question| {
+            let mut tools = toolset.build(corpus, world, search_k);
+            let episode = react::run(lm, &mut tools, &q.text, agent, 0);
+            let correct = episode
+                .answer
+                .as_deref()
+                .is_some_and(|a| exact_match(a, &q.answer));
+            let first_named = episode
+                .steps
+                .first()
+                .and_then(|s| s.action.as_ref())
+                .filter(|a| a.tool == "search" || a.tool == "lookup")
+                .map(|a| {
+                    let named = a.argument.split(';').next().unwrap_or("").trim();
+                    if named == q.chain[0].subject {
+                        Named::Exact
+                    } else {
+                        match world.find(named) {
+                            Some(e) if world.is_held_out(e) => Named::HeldOutEntity,
+                            Some(_) => Named::SeenEntity,
+                            None => Named::NoEntity,
+                        }
                     }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an evaluation worker panicked"))
-            .collect()
-    });
-    let mut all = Vec::with_capacity(tasks.len());
-    for p in parts {
-        all.extend(p?);
-    }
-    Ok(all)
+                });
+            Outcome {
+                id: q.id.clone(),
+                first_named,
+                kind: q.kind,
+                held_out_phrasing: held_out_phrasing(q),
+                question: q.text.clone(),
+                gold: q.answer.clone(),
+                correct,
+                episode,
+            }
+        },
+        tick,
+    )
 }
 
 pub fn run_agent(ctx: &Context) -> Result<String> {
@@ -703,42 +691,56 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     }
     let loss_path = ctx.figure(FIG_LOSS);
     loss.render(&loss_path)?;
-    let mut cats: Vec<String> = cfg
-        .kinds
+    let groups: Vec<(String, Vec<(QuestionKind, bool)>)> = all
         .iter()
-        .map(|&k| kind_name(k).to_string())
+        .map(|(name, os)| {
+            (
+                name.replace('_', " "),
+                os.iter().map(|o| (o.kind, o.correct)).collect(),
+            )
+        })
         .collect();
-    cats.push("all".into());
-    let mut bars = GroupedBars::new(
+    let bars = success_bars(
         format!(
             "Held-out task success with search, by kind ({} tasks per kind)",
             cfg.eval_tasks
         ),
-        "tasks answered exactly (%)",
-        cats,
+        &cfg.kinds,
+        &groups,
     );
-    let mut first = true;
-    for (name, outcomes) in &all {
-        let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
-        for k in kinds_and_all(&cfg) {
-            let of: Vec<&Outcome> = outcomes
-                .iter()
-                .filter(|o| k.is_none_or(|k| o.kind == k))
-                .collect();
-            let (c, n) = rate(&of);
-            let (lo, hi) = wilson(c, n);
-            vals.push(100.0 * c as f64 / n.max(1) as f64);
-            whiskers.push((100.0 * lo, 100.0 * hi));
-        }
-        bars = bars
-            .group(name.replace('_', " "), vals)
-            // One legend entry for the intervals, on the first group.
-            .whiskers(if first { "Wilson 95 % interval" } else { "" }, whiskers);
-        first = false;
-    }
     let bars_path = ctx.figure(FIG_SUCCESS);
     bars.render(&bars_path)?;
     Ok(vec![loop_path, loss_path, bars_path])
+}
+
+/// Grouped bars of success per task kind (and all kinds), one group per system or variant, each
+/// bar with its Wilson 95 % interval; `groups` are (label, (kind, correct) per task).
+pub fn success_bars(
+    title: String,
+    kinds: &[QuestionKind],
+    groups: &[(String, Vec<(QuestionKind, bool)>)],
+) -> GroupedBars {
+    let mut cats: Vec<String> = kinds.iter().map(|&k| kind_name(k).to_string()).collect();
+    cats.push("all".into());
+    let mut bars = GroupedBars::new(title, "tasks answered exactly (%)", cats);
+    for (i, (label, tasks)) in groups.iter().enumerate() {
+        let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
+        for k in kinds.iter().map(|&k| Some(k)).chain([None]) {
+            let of: Vec<bool> = tasks
+                .iter()
+                .filter(|(kind, _)| k.is_none_or(|k| *kind == k))
+                .map(|(_, c)| *c)
+                .collect();
+            let c = of.iter().filter(|&&c| c).count();
+            let (lo, hi) = wilson(c, of.len());
+            vals.push(100.0 * c as f64 / of.len().max(1) as f64);
+            whiskers.push((100.0 * lo, 100.0 * hi));
+        }
+        // One legend entry for the intervals, on the first group.
+        let legend = if i == 0 { "Wilson 95 % interval" } else { "" };
+        bars = bars.group(label.clone(), vals).whiskers(legend, whiskers);
+    }
+    bars
 }
 
 fn pct(v: f64) -> String {

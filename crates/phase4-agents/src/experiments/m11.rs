@@ -146,6 +146,19 @@ pub fn run_team(
     )
 }
 
+/// The world m8's reader read, its documents indexed for `search`, and the model behind every
+/// role: m10's policy, or `openai`'s.
+pub fn world_and_models(
+    ctx: &Context,
+    openai: Option<ClientConfig>,
+) -> Result<(Arc<World>, Arc<Corpus>, Models)> {
+    let (world, _) = reader_world(ctx)?;
+    let world = Arc::new(world);
+    let corpus = Arc::new(Corpus::of(&world)?);
+    let models = Models::load(&phase2_lm::checkpoint::dir_for(ctx, m10::POLICY), openai)?;
+    Ok((world, corpus, models))
+}
+
 pub fn run_experiment(ctx: &Context) -> Result<String> {
     let (cfg, raw): (TeamExperiment, toml::Value) = ctx.load_config(super::PHASE, TEAM)?;
     ensure!(
@@ -156,13 +169,7 @@ pub fn run_experiment(ctx: &Context) -> Result<String> {
         cfg.team.max_sub_questions >= 1 && cfg.team.plan_tokens >= 1,
         "{TEAM}: `team.max_sub_questions` and `team.plan_tokens` must be at least 1"
     );
-    let (world, _) = reader_world(ctx)?;
-    let world = Arc::new(world);
-    let corpus = Arc::new(Corpus::of(&world)?);
-    let models = Models::load(
-        &phase2_lm::checkpoint::dir_for(ctx, m10::POLICY),
-        cfg.openai.clone(),
-    )?;
+    let (world, corpus, models) = world_and_models(ctx, cfg.openai.clone())?;
     let suite = tasks(&world, &cfg.kinds, cfg.tasks, cfg.seed, "team-", &|q| {
         q.split == Split::HeldOut
     });

@@ -27,7 +27,6 @@ use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
 use serve::client::ClientConfig;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::GroupedBars;
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::Context;
@@ -270,13 +269,7 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
             SYSTEMS.join(", ")
         );
     }
-    let (world, _) = reader_world(ctx)?;
-    let world = Arc::new(world);
-    let corpus = Arc::new(Corpus::of(&world)?);
-    let models = Models::load(
-        &phase2_lm::checkpoint::dir_for(ctx, m10::POLICY),
-        cfg.openai.clone(),
-    )?;
+    let (world, corpus, models) = m11::world_and_models(ctx, cfg.openai.clone())?;
     let suite = suite(&world, &cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.suite_seed)?;
     rec.summary("tasks", suite.len() as f64);
@@ -364,54 +357,53 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         return Ok(Vec::new());
     };
     let (cfg, all) = load(&rec)?;
-    let mut cats: Vec<String> = cfg
-        .kinds
+    let groups: Vec<(String, Vec<(QuestionKind, bool)>)> = all
         .iter()
-        .map(|&k| kind_name(k).to_string())
+        .map(|(system, os)| {
+            (
+                label(system).to_string(),
+                os.iter().map(|o| (o.kind, o.correct)).collect(),
+            )
+        })
         .collect();
-    cats.push("all".into());
-    let mut bars = GroupedBars::new(
+    let bars = m10::success_bars(
         format!(
             "Held-out task success by system and kind ({} tasks per kind, same tasks for all)",
             cfg.tasks
         ),
-        "tasks answered exactly (%)",
-        cats,
+        &cfg.kinds,
+        &groups,
     );
-    let mut first = true;
-    for (system, os) in &all {
-        let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
-        for k in kinds_and_all(&cfg) {
-            let of = of_kind(os, k);
-            let c = of.iter().filter(|o| o.correct).count();
-            let (lo, hi) = wilson(c, of.len());
-            vals.push(100.0 * c as f64 / of.len().max(1) as f64);
-            whiskers.push((100.0 * lo, 100.0 * hi));
-        }
-        bars = bars
-            .group(label(system), vals)
-            // One legend entry for the intervals, on the first group.
-            .whiskers(if first { "Wilson 95 % interval" } else { "" }, whiskers);
-        first = false;
-    }
     let path = ctx.figure(FIG_SUCCESS);
     bars.render(&path)?;
     Ok(vec![path])
 }
 
-/// A paired comparison of `a` and `b` on the same tasks: (a right only, b right only, p).
-fn paired(a: &[&Outcome], b: &[&Outcome]) -> (usize, usize, f64) {
-    let only_a = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| x.correct && !y.correct)
-        .count();
-    let only_b = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| !x.correct && y.correct)
-        .count();
-    (only_a, only_b, mcnemar(only_a, only_b))
+/// Two systems on the same tasks.
+struct Paired {
+    /// Tasks each got right, and of how many.
+    a: usize,
+    b: usize,
+    n: usize,
+    /// Tasks only one of them got right (the discordant pairs).
+    only_a: usize,
+    only_b: usize,
+    /// McNemar's exact test on the discordant pairs.
+    p: f64,
+}
+
+fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
+    let count = |f: &dyn Fn(&(&&Outcome, &&Outcome)) -> bool| a.iter().zip(b).filter(f).count();
+    let only_a = count(&|(x, y)| x.correct && !y.correct);
+    let only_b = count(&|(x, y)| !x.correct && y.correct);
+    Paired {
+        a: a.iter().filter(|o| o.correct).count(),
+        b: b.iter().filter(|o| o.correct).count(),
+        n: a.len(),
+        only_a,
+        only_b,
+        p: mcnemar(only_a, only_b),
+    }
 }
 
 fn p_text(p: f64) -> String {
@@ -557,15 +549,15 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     for (a, b) in &pairs {
         for k in kinds_and_all(&cfg) {
             let (oa, ob) = (of_kind(get(a), k), of_kind(get(b), k));
-            let (only_a, only_b, p) = paired(&oa, &ob);
+            let t = paired(&oa, &ob);
             tests.push(vec![
                 format!("{} vs {}", label(a), label(b)),
                 k.map_or("all".into(), |k| kind_name(k).to_string()),
-                pct(oa.iter().filter(|o| o.correct).count(), oa.len()),
-                pct(ob.iter().filter(|o| o.correct).count(), ob.len()),
-                only_a.to_string(),
-                only_b.to_string(),
-                p_text(p),
+                pct(t.a, t.n),
+                pct(t.b, t.n),
+                t.only_a.to_string(),
+                t.only_b.to_string(),
+                p_text(t.p),
             ]);
         }
     }
@@ -608,14 +600,26 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     // What it shows, computed: the main comparison on multi-hop first.
     let mut discussion = String::new();
     let has = |s: &str| all.iter().any(|(x, _)| x == s);
-    if has("react_search") && has("rag") && cfg.kinds.contains(&QuestionKind::MultiHop) {
-        let k = Some(QuestionKind::MultiHop);
-        let (r, g) = (of_kind(get("react_search"), k), of_kind(get("rag"), k));
-        let (only_r, only_g, p) = paired(&r, &g);
-        let (cr, cg) = (
-            r.iter().filter(|o| o.correct).count(),
-            g.iter().filter(|o| o.correct).count(),
-        );
+    // The search-only agent (r) against single-shot RAG (g) on one kind, when both ran on it.
+    let agent_vs_rag = |k: QuestionKind| {
+        (has("react_search") && has("rag") && cfg.kinds.contains(&k)).then(|| {
+            let (r, g) = (
+                of_kind(get("react_search"), Some(k)),
+                of_kind(get("rag"), Some(k)),
+            );
+            let t = paired(&r, &g);
+            (r, g, t)
+        })
+    };
+    if let Some((r, g, t)) = agent_vs_rag(QuestionKind::MultiHop) {
+        let Paired {
+            a: cr,
+            b: cg,
+            only_a: only_r,
+            only_b: only_g,
+            p,
+            ..
+        } = t;
         let verdict = if cr > cg && p < 0.05 {
             "the search-only ReAct agent beats single-shot RAG on multi-hop tasks"
         } else if cg > cr && p < 0.05 {
@@ -663,14 +667,15 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         }
     }
     // Single-hop: the agent reads the same kind of document RAG does; where it loses, why.
-    if has("react_search") && has("rag") && cfg.kinds.contains(&QuestionKind::Lookup) {
-        let k = Some(QuestionKind::Lookup);
-        let (r, g) = (of_kind(get("react_search"), k), of_kind(get("rag"), k));
-        let (only_r, only_g, p) = paired(&r, &g);
-        let (cr, cg) = (
-            r.iter().filter(|o| o.correct).count(),
-            g.iter().filter(|o| o.correct).count(),
-        );
+    if let Some((r, g, t)) = agent_vs_rag(QuestionKind::Lookup) {
+        let Paired {
+            a: cr,
+            b: cg,
+            only_a: only_r,
+            only_b: only_g,
+            p,
+            ..
+        } = t;
         if let Some(c) = miss_reasons(&r, &suite).filter(|_| cg > cr && p < 0.05) {
             discussion.push_str(&format!(
                 " On single-hop tasks single-shot RAG beats the agent ({} against {}; {only_g} vs \
@@ -687,26 +692,23 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         }
     }
     for (a, b) in &pairs {
-        let (oa, ob) = (of_kind(get(a), None), of_kind(get(b), None));
-        let (only_a, only_b, p) = paired(&oa, &ob);
-        let (ca, cb) = (
-            oa.iter().filter(|o| o.correct).count(),
-            ob.iter().filter(|o| o.correct).count(),
-        );
+        let t = paired(&of_kind(get(a), None), &of_kind(get(b), None));
         discussion.push_str(&format!(
-            " Over all tasks, {} {} {} ({} against {}; {only_a} vs {only_b} discordant, McNemar {}).",
+            " Over all tasks, {} {} {} ({} against {}; {} vs {} discordant, McNemar {}).",
             label(a),
-            if p >= 0.05 {
+            if t.p >= 0.05 {
                 "is within the noise of"
-            } else if ca > cb {
+            } else if t.a > t.b {
                 "beats"
             } else {
                 "trails"
             },
             label(b),
-            pct(ca, oa.len()),
-            pct(cb, ob.len()),
-            p_text(p)
+            pct(t.a, t.n),
+            pct(t.b, t.n),
+            t.only_a,
+            t.only_b,
+            p_text(t.p)
         ));
     }
     // Where each system is best (ties named together).

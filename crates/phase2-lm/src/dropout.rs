@@ -14,7 +14,7 @@
 //! many threads the batch is split over, not on what ran before in this process, and a run resumed
 //! from a checkpoint (which stores the step) draws what the uninterrupted run would have drawn.
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::GptConfig;
@@ -105,9 +105,14 @@ impl Masks {
             la.mlp_out.resize(b * row_c, 0.0);
         }
         let (thr, scale) = (d.threshold(), d.keep_scale());
+        // The draws come in blocks on the stack, then a branch-free (vectorised) pass turns them into
+        // factors: a `next_u32` and a branch per activation cost three times as much.
         let fill = |rng: &mut ChaCha8Rng, out: &mut [f32]| {
-            for m in out {
-                *m = if rng.next_u32() >= thr { scale } else { 0.0 };
+            let mut bits = [0u32; 256];
+            for chunk in out.chunks_mut(bits.len()) {
+                let bits = &mut bits[..chunk.len()];
+                rng.fill(bits);
+                keep_or_drop(chunk, bits, thr, scale);
             }
         };
         for r in 0..b {
@@ -128,3 +133,12 @@ impl Masks {
         }
     }
 }
+
+simd_f32!(
+    /// `out[k] = scale` where `bits[k] ≥ thr`, else 0.
+    fn keep_or_drop(out: &mut [f32], bits: &[u32], thr: u32, scale: f32) {
+        for (m, &r) in out.iter_mut().zip(bits) {
+            *m = if r >= thr { scale } else { 0.0 };
+        }
+    }
+);

@@ -51,6 +51,19 @@ impl CausalSelfAttention {
         cache: Option<&mut KvCache>,
         want_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        self.forward_dropout(x, cache, want_weights, None)
+    }
+
+    /// [`CausalSelfAttention::forward`] with the attention weights multiplied by `mask: [B, H, T, T]`
+    /// (dropout, [`crate::dropout`]) before they weigh the values. The returned weights are the
+    /// undropped ones.
+    pub fn forward_dropout(
+        &self,
+        x: &Tensor,
+        cache: Option<&mut KvCache>,
+        want_weights: bool,
+        mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, d) = x.dims3()?;
         let h = self.n_head;
         let hd = d / h;
@@ -87,7 +100,13 @@ impl CausalSelfAttention {
         };
 
         // 4. Weighted sum of values, heads concatenated back to [B, T, d], output projection.
-        let y = weights
+        let dropped = match mask {
+            Some(m) => Some((&weights * m)?),
+            None => None,
+        };
+        let y = dropped
+            .as_ref()
+            .unwrap_or(&weights)
             .matmul(&v)?
             .transpose(1, 2)?
             .contiguous()?

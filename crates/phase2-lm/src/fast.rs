@@ -12,6 +12,11 @@
 //! candle's autograd through [`crate::model`] / [`crate::ops`] (within 1e-4), and the trainer built on it with
 //! the plain trainer step by step.
 //!
+//! A training step may drop activations: each worker draws its rows' masks with [`crate::dropout`]
+//! (the reference model can be given the very same masks), multiplies them in where nanoGPT drops
+//! and into the gradients on the way back. A pass without dropout draws and reads no mask and runs
+//! exactly the arithmetic it ran before dropout existed.
+//!
 //! Parameters and gradients are single flat vectors laid out in [`crate::model::Gpt::vars`] order
 //! ([`Offsets`]), so clipping and AdamW are one pass over memory.
 //!
@@ -21,10 +26,11 @@
 use anyhow::{bail, ensure, Result};
 use candle_core::{Device, Tensor};
 
+use crate::dropout::{Dropout, Masks};
 use crate::kernels::{
-    add_assign, axpy, causal_softmax_bwd_in_place, causal_softmax_in_place, dot8, exp_f32,
-    gelu_bwd_in_place, gelu_fwd, gemm, layer_norm_bwd, layer_norm_fwd, linear_bwd, linear_fwd,
-    log_softmax, max8, softmax_cross_entropy, sum8,
+    add_assign, add_mul_into, axpy, causal_softmax_bwd_in_place, causal_softmax_in_place, dot8,
+    exp_f32, gelu_bwd_in_place, gelu_fwd, gemm, layer_norm_bwd, layer_norm_fwd, linear_bwd,
+    linear_fwd, log_softmax, max8, mul_assign, mul_into, softmax_cross_entropy, sum8,
 };
 use crate::model::{Gpt, GptConfig};
 use crate::ops::IGNORE;
@@ -190,6 +196,13 @@ pub struct Workspace {
     dscore: Vec<f32>, // [T, T]
     /// This worker's parameter gradients (flat, [`Offsets`] layout; allocated by the first backward).
     grads: Vec<f32>,
+    // Dropout, all empty until the first pass that drops (a run without dropout never allocates
+    // them): this pass's masks, and two scratch buffers.
+    masks: Masks,
+    /// `[BT, C]`: a residual branch before its mask (forward), its masked gradient (backward).
+    branch: Vec<f32>,
+    /// `[T, T]`: one head's attention weights after dropout.
+    att_drop: Vec<f32>,
 }
 
 impl Workspace {
@@ -232,7 +245,19 @@ impl Workspace {
             dfch: z(bt * 4 * c),
             dscore: z(t * t),
             grads: Vec::new(),
+            masks: Masks::default(),
+            branch: Vec::new(),
+            att_drop: Vec::new(),
         }
+    }
+
+    /// Draws this pass's dropout masks for the workspace's rows, which are rows `first..` of the
+    /// step's batch, and sizes the scratch buffers (allocating only the first time).
+    fn draw_masks(&mut self, cfg: &GptConfig, d: &Dropout, first: usize) {
+        let (b, t) = (self.b, self.t);
+        self.masks.fill(cfg, d, first, b, t);
+        self.branch.resize(b * t * cfg.d_model, 0.0);
+        self.att_drop.resize(t * t, 0.0);
     }
 }
 
@@ -279,6 +304,29 @@ impl FastGpt {
         t: usize,
         grads: Option<&mut [f32]>,
     ) -> Result<f32> {
+        self.loss_and_grads_dropout(params, x, y, b, t, grads, None)
+    }
+
+    /// [`FastGpt::loss_and_grads`] of a training step with dropout: every worker draws the masks of
+    /// its own rows ([`Masks::fill`], keyed by the row's index in the whole batch, so the masks do
+    /// not depend on `workers`) and the gradient is that of the dropped network. `None`, or a
+    /// probability of 0, is exactly [`FastGpt::loss_and_grads`]: no random number is drawn and the
+    /// arithmetic is today's, bit for bit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grads_dropout(
+        &mut self,
+        params: &[f32],
+        x: &[u32],
+        y: &[u32],
+        b: usize,
+        t: usize,
+        grads: Option<&mut [f32]>,
+        dropout: Option<&Dropout>,
+    ) -> Result<f32> {
+        let dropout = dropout.filter(|d| d.p > 0.0);
+        if let Some(d) = dropout {
+            ensure!(d.p < 1.0, "dropout probability {} must be in [0, 1)", d.p);
+        }
         ensure!(
             params.len() == self.off.total,
             "params: {} values, model has {}",
@@ -331,9 +379,13 @@ impl FastGpt {
                 &x[start * t..(start + n) * t],
                 &y[start * t..(start + n) * t],
             );
-            let loss = forward(cfg, off, params, ws, xs, ys);
+            let drop = dropout.is_some();
+            if let Some(d) = dropout {
+                ws.draw_masks(cfg, d, start);
+            }
+            let loss = forward(cfg, off, params, ws, xs, ys, drop);
             if want_grads {
-                backward(cfg, off, params, ws, xs, ys, scale);
+                backward(cfg, off, params, ws, xs, ys, scale, drop);
             }
             loss
         };
@@ -377,7 +429,8 @@ impl FastGpt {
 }
 
 /// Forward pass over one worker's windows; returns the *sum* of the token losses and leaves the
-/// probabilities in `ws.logits`.
+/// probabilities in `ws.logits`. With `drop`, the activations are multiplied by `ws.masks` (drawn
+/// by [`Workspace::draw_masks`]) in nanoGPT's places; without, no mask is read.
 fn forward(
     cfg: &GptConfig,
     off: &Offsets,
@@ -385,6 +438,7 @@ fn forward(
     ws: &mut Workspace,
     x: &[u32],
     y: &[u32],
+    drop: bool,
 ) -> f64 {
     let (b, t) = (ws.b, ws.t);
     let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
@@ -399,6 +453,9 @@ fn forward(
         if let Some(wpe) = off.wpe {
             add_assign(row, w(wpe + (r % t) * c, c));
         }
+    }
+    if drop {
+        mul_assign(&mut ws.x0[..n * c], &ws.masks.emb[..n * c]);
     }
     for l in 0..cfg.n_layer {
         let o = off.blocks[l];
@@ -430,6 +487,7 @@ fn forward(
             3 * c,
             false,
         );
+        let lm = &ws.masks.layers;
         attention_fwd(
             &mut la.atty[..n * c],
             &mut la.att[..b * nh * t * t],
@@ -438,18 +496,39 @@ fn forward(
             t,
             c,
             nh,
+            drop.then(|| (&lm[l].att[..b * nh * t * t], &mut ws.att_drop[..t * t])),
         );
-        la.res2[..n * c].copy_from_slice(inp);
-        linear_fwd(
-            &mut la.res2[..n * c],
-            &la.atty[..n * c],
-            w(o.attn_proj_w, c * c),
-            Some(w(o.attn_proj_b, c)),
-            bt,
-            c,
-            c,
-            true,
-        );
+        if drop {
+            // The branch goes through a scratch buffer so its mask can apply before the residual sum.
+            linear_fwd(
+                &mut ws.branch[..n * c],
+                &la.atty[..n * c],
+                w(o.attn_proj_w, c * c),
+                Some(w(o.attn_proj_b, c)),
+                bt,
+                c,
+                c,
+                false,
+            );
+            add_mul_into(
+                &mut la.res2[..n * c],
+                inp,
+                &ws.branch[..n * c],
+                &lm[l].attn_out[..n * c],
+            );
+        } else {
+            la.res2[..n * c].copy_from_slice(inp);
+            linear_fwd(
+                &mut la.res2[..n * c],
+                &la.atty[..n * c],
+                w(o.attn_proj_w, c * c),
+                Some(w(o.attn_proj_b, c)),
+                bt,
+                c,
+                c,
+                true,
+            );
+        }
 
         // x + mlp(ln2(x))
         layer_norm_fwd(
@@ -476,17 +555,36 @@ fn forward(
             &mut la.fch_gelu[..n * 4 * c],
             &mut la.fch_cdf[..n * 4 * c],
         );
-        la.res3[..n * c].copy_from_slice(&la.res2[..n * c]);
-        linear_fwd(
-            &mut la.res3[..n * c],
-            &la.fch_gelu[..n * 4 * c],
-            w(o.proj_w, 4 * c * c),
-            Some(w(o.proj_b, c)),
-            bt,
-            4 * c,
-            c,
-            true,
-        );
+        if drop {
+            linear_fwd(
+                &mut ws.branch[..n * c],
+                &la.fch_gelu[..n * 4 * c],
+                w(o.proj_w, 4 * c * c),
+                Some(w(o.proj_b, c)),
+                bt,
+                4 * c,
+                c,
+                false,
+            );
+            add_mul_into(
+                &mut la.res3[..n * c],
+                &la.res2[..n * c],
+                &ws.branch[..n * c],
+                &lm[l].mlp_out[..n * c],
+            );
+        } else {
+            la.res3[..n * c].copy_from_slice(&la.res2[..n * c]);
+            linear_fwd(
+                &mut la.res3[..n * c],
+                &la.fch_gelu[..n * 4 * c],
+                w(o.proj_w, 4 * c * c),
+                Some(w(o.proj_b, c)),
+                bt,
+                4 * c,
+                c,
+                true,
+            );
+        }
     }
     let last = ws
         .layers
@@ -515,7 +613,8 @@ fn forward(
     softmax_cross_entropy(&mut ws.logits[..n * v], y, v)
 }
 
-/// Backward pass after [`forward`]: parameter gradients of `scale · Σ loss` into `ws.grads`.
+/// Backward pass after [`forward`] (with the same `drop`): parameter gradients of `scale · Σ loss`
+/// into `ws.grads`. A dropped activation `a ⊙ m` passes `g ⊙ m` back to `a`.
 #[allow(clippy::too_many_arguments)]
 fn backward(
     cfg: &GptConfig,
@@ -525,6 +624,7 @@ fn backward(
     x: &[u32],
     y: &[u32],
     scale: f32,
+    drop: bool,
 ) {
     let (b, t) = (ws.b, ws.t);
     let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
@@ -586,14 +686,22 @@ fn backward(
             &ws.layers[l - 1].res3
         };
 
-        // res3 = res2 + fch_gelu · proj_wᵀ + proj_b: the residual passes `dres` through unchanged.
+        let lm = &ws.masks.layers;
+        // res3 = res2 + fch_gelu · proj_wᵀ + proj_b: the residual passes `dres` through unchanged;
+        // with dropout the branch receives `dres ⊙ mask`.
+        let dbranch: &[f32] = if drop {
+            mul_into(&mut ws.branch, &ws.dres, &lm[l].mlp_out);
+            &ws.branch
+        } else {
+            &ws.dres
+        };
         {
             let (dw, db) = two(g, o.proj_w, 4 * c * c, o.proj_b, c);
             linear_bwd(
                 Some(&mut ws.dfch),
                 dw,
                 Some(db),
-                &ws.dres,
+                dbranch,
                 &la.fch_gelu,
                 w(o.proj_w, 4 * c * c),
                 bt,
@@ -631,13 +739,19 @@ fn backward(
             );
         }
         // res2 = inp + atty · attn_proj_wᵀ + attn_proj_b
+        let dbranch: &[f32] = if drop {
+            mul_into(&mut ws.branch, &ws.dres, &lm[l].attn_out);
+            &ws.branch
+        } else {
+            &ws.dres
+        };
         {
             let (dw, db) = two(g, o.attn_proj_w, c * c, o.attn_proj_b, c);
             linear_bwd(
                 Some(&mut ws.datty),
                 dw,
                 Some(db),
-                &ws.dres,
+                dbranch,
                 &la.atty,
                 w(o.attn_proj_w, c * c),
                 bt,
@@ -655,6 +769,7 @@ fn backward(
             t,
             c,
             nh,
+            drop.then(|| (&lm[l].att[..], &mut ws.att_drop[..])),
         );
         {
             let (dw, db) = two(g, o.qkv_w, 3 * c * c, o.qkv_b, 3 * c);
@@ -685,7 +800,11 @@ fn backward(
             );
         }
     }
-    // Embeddings: each row's gradient goes to its token's and its position's row.
+    // Embeddings: each row's gradient goes to its token's and its position's row (through the
+    // embedding's mask, with dropout).
+    if drop {
+        mul_assign(&mut ws.dres, &ws.masks.emb);
+    }
     for (r, (row, &tok)) in ws.dres.chunks_exact(c).zip(x).enumerate() {
         let s = off.wte + tok as usize * c;
         add_assign(&mut g[s..s + c], row);
@@ -800,7 +919,7 @@ impl FastGpt {
             .get_or_insert_with(|| Workspace::new(cfg, 1, cfg.block_size));
         ws.t = t;
         let targets = vec![0u32; t];
-        forward(cfg, off, p, ws, tokens, &targets);
+        forward(cfg, off, p, ws, tokens, &targets, false);
         let v = cfg.vocab_size;
         let mut out: Vec<f32> = ws.logits[(t - 1) * v..t * v].to_vec();
         for x in out.iter_mut() {
@@ -935,7 +1054,9 @@ fn two(g: &mut [f32], a: usize, na: usize, b: usize, nb: usize) -> (&mut [f32], 
 }
 
 /// Causal multi-head attention on the packed `qkv: [BT, 3C]` (queries, keys, values of every head
-/// side by side): weights `att: [B, NH, T, T]` and output `atty: [BT, C]`.
+/// side by side): weights `att: [B, NH, T, T]` and output `atty: [BT, C]`. With `drop = (mask,
+/// scratch)` the values are weighed by `att ⊙ mask` (formed one head at a time in the `[T, T]`
+/// scratch); `att` keeps the undropped weights, which the softmax's backward needs.
 #[allow(clippy::too_many_arguments)]
 fn attention_fwd(
     atty: &mut [f32],
@@ -945,6 +1066,7 @@ fn attention_fwd(
     t: usize,
     c: usize,
     nh: usize,
+    mut drop: Option<(&[f32], &mut [f32])>,
 ) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
@@ -958,6 +1080,14 @@ fn attention_fwd(
             // scores = scale · Q Kᵀ (Kᵀ read through strides), then the masked softmax in place.
             gemm((t, t, hs), p, t, false, q, (3 * c, 1), k, (1, 3 * c), scale);
             causal_softmax_in_place(p, t);
+            let p: &[f32] = match &mut drop {
+                Some((mask, scratch)) => {
+                    let m = &mask[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
+                    mul_into(scratch, p, m);
+                    scratch
+                }
+                None => p,
+            };
             // Y = P V, written straight into this head's columns of `atty`.
             let y = &mut atty[bi * t * c + h * hs..];
             gemm((t, hs, t), y, c, false, p, (t, 1), v, (3 * c, 1), 1.0);
@@ -965,7 +1095,7 @@ fn attention_fwd(
     }
 }
 
-/// Backward of [`attention_fwd`]: fills every element of `dqkv`.
+/// Backward of [`attention_fwd`] (with the same `drop`): fills every element of `dqkv`.
 #[allow(clippy::too_many_arguments)]
 fn attention_bwd(
     dqkv: &mut [f32],
@@ -977,6 +1107,7 @@ fn attention_bwd(
     t: usize,
     c: usize,
     nh: usize,
+    mut drop: Option<(&[f32], &mut [f32])>,
 ) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
@@ -990,6 +1121,16 @@ fn attention_bwd(
             );
             let p = &att[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
             let dy = &datty[bi * t * c + h * hs..];
+            // With dropout the values were weighed by P' = P ⊙ M: dP' = dY Vᵀ, dV = P'ᵀ dY and
+            // dP = dP' ⊙ M. Without, P' = P.
+            let (pd, m): (&[f32], Option<&[f32]>) = match &mut drop {
+                Some((mask, scratch)) => {
+                    let m = &mask[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
+                    mul_into(scratch, p, m);
+                    (&**scratch, Some(m))
+                }
+                None => (p, None),
+            };
             // dP = dY Vᵀ ; dV = Pᵀ dY
             gemm((t, t, hs), dscore, t, false, dy, (c, 1), v, (1, 3 * c), 1.0);
             gemm(
@@ -997,12 +1138,15 @@ fn attention_bwd(
                 &mut dqkv[base + 2 * c + h * hs..],
                 3 * c,
                 false,
-                p,
+                pd,
                 (1, t),
                 dy,
                 (c, 1),
                 1.0,
             );
+            if let Some(m) = m {
+                mul_assign(dscore, m);
+            }
             // dS = P ⊙ (dP − rowsum(P ⊙ dP)), zero above the diagonal.
             causal_softmax_bwd_in_place(p, dscore, t);
             // dQ = scale · dS K ; dK = scale · dSᵀ Q

@@ -344,6 +344,33 @@ simd_f32!(
     }
 );
 
+simd_f32!(
+    /// `x ← x ⊙ m` (a dropout mask applied in place).
+    pub(crate) fn mul_assign(x: &mut [f32], m: &[f32]) {
+        for (xv, &mv) in x.iter_mut().zip(m) {
+            *xv *= mv;
+        }
+    }
+);
+
+simd_f32!(
+    /// `out = x ⊙ m`.
+    pub(crate) fn mul_into(out: &mut [f32], x: &[f32], m: &[f32]) {
+        for ((o, &xv), &mv) in out.iter_mut().zip(x).zip(m) {
+            *o = xv * mv;
+        }
+    }
+);
+
+simd_f32!(
+    /// `out = a + x ⊙ m`: a residual connection whose branch `x` is dropped by the mask `m`.
+    pub(crate) fn add_mul_into(out: &mut [f32], a: &[f32], x: &[f32], m: &[f32]) {
+        for (((o, &av), &xv), &mv) in out.iter_mut().zip(a).zip(x).zip(m) {
+            *o = av + xv * mv;
+        }
+    }
+);
+
 /// Layer norm with GPT-2's eps ([`LN_EPS`]); see [`layer_norm_fwd_eps`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_norm_fwd(

@@ -5,7 +5,7 @@
 //! [`bigram`] (the baselines any language model must beat), [`ops`], [`attention`] and [`model`] (the
 //! GPT, top to bottom in one file, on candle's autograd), [`fast`] and [`kernels`] (the same GPT with
 //! forward and backward written by hand: what trains), [`train`] (AdamW, schedule, clipping) and
-//! [`fit`] (the training loop), [`checkpoint`], [`generate`] (sampling with a KV cache) and
+//! [`fit`] (the training loop, with [`dropout`]'s masks), [`checkpoint`], [`generate`] (sampling with a KV cache) and
 //! [`generator`] (one model ready for inference: what phases 3 and 4 use).
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -48,6 +48,7 @@ pub mod bigram;
 pub mod checkpoint;
 pub mod corpus;
 pub mod data;
+pub mod dropout;
 /// What `cargo xtask phase2` runs: reads configs, calls the modules above, and is the only code that
 /// writes records and draws figures. No other module imports it.
 pub mod experiments;

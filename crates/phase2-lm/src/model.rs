@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{CausalSelfAttention, KvCache};
+use crate::dropout::Masks;
 use crate::ops;
 
 /// The model's shape. Stored with every checkpoint.
@@ -164,16 +165,35 @@ pub struct Block {
     pub proj_b: Var,
 }
 
+/// One block's dropout masks as tensors: attention weights `[B, H, T, T]`, the two residual
+/// branches `[B, T, d]`.
+struct BlockMasks {
+    att: Tensor,
+    attn_out: Tensor,
+    mlp_out: Tensor,
+}
+
+/// `x ⊙ mask` when there is a mask.
+fn apply_mask(x: Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    match mask {
+        Some(m) => x * m,
+        None => Ok(x),
+    }
+}
+
 impl Block {
     fn forward(
         &self,
         x: &Tensor,
         cache: Option<&mut KvCache>,
         want_weights: bool,
+        masks: Option<&BlockMasks>,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let h = ops::layer_norm(x, self.ln1_w.as_tensor(), self.ln1_b.as_tensor())?;
-        let (a, weights) = self.attn.forward(&h, cache, want_weights)?;
-        let x = (x + a)?;
+        let (a, weights) =
+            self.attn
+                .forward_dropout(&h, cache, want_weights, masks.map(|m| &m.att))?;
+        let x = (x + apply_mask(a, masks.map(|m| &m.attn_out))?)?;
         let h = ops::layer_norm(&x, self.ln2_w.as_tensor(), self.ln2_b.as_tensor())?;
         let h = ops::linear(&h, self.fc_w.as_tensor(), Some(self.fc_b.as_tensor()))?;
         let h = ops::linear(
@@ -181,7 +201,7 @@ impl Block {
             self.proj_w.as_tensor(),
             Some(self.proj_b.as_tensor()),
         )?;
-        Ok(((x + h)?, weights))
+        Ok(((x + apply_mask(h, masks.map(|m| &m.mlp_out))?)?, weights))
     }
 }
 
@@ -281,7 +301,42 @@ impl Gpt {
 
     /// Logits `[B, T, V]` for token ids `idx: [B, T]` (u32).
     pub fn forward(&self, idx: &Tensor) -> Result<Tensor> {
-        Ok(self.run(idx, 0, None, false)?.0)
+        Ok(self.run(idx, 0, None, false, None)?.0)
+    }
+
+    /// [`Gpt::loss`] of a training step with dropout: the activations multiplied by `masks`
+    /// ([`crate::dropout`], drawn for these `B` windows of `T` tokens) in nanoGPT's places — the
+    /// embedding sum, the attention weights, the attention and MLP branches before each residual
+    /// sum. With the hand-written engine's masks, candle's gradient of this is the reference for its
+    /// dropout backward.
+    pub fn loss_masked(&self, idx: &Tensor, targets: &Tensor, masks: &Masks) -> Result<Tensor> {
+        let (b, t) = idx.dims2()?;
+        let (d, h) = (self.cfg.d_model, self.cfg.n_head);
+        if (masks.b, masks.t, masks.layers.len()) != (b, t, self.cfg.n_layer) {
+            candle_core::bail!(
+                "dropout masks for {} windows of {} tokens and {} blocks, input is {b} x {t} and {} blocks",
+                masks.b,
+                masks.t,
+                masks.layers.len(),
+                self.cfg.n_layer
+            );
+        }
+        let dev = &Device::Cpu;
+        let emb = Tensor::from_slice(&masks.emb, (b, t, d), dev)?;
+        let blocks = masks
+            .layers
+            .iter()
+            .map(|m| {
+                Ok(BlockMasks {
+                    att: Tensor::from_slice(&m.att, (b, h, t, t), dev)?,
+                    attn_out: Tensor::from_slice(&m.attn_out, (b, t, d), dev)?,
+                    mlp_out: Tensor::from_slice(&m.mlp_out, (b, t, d), dev)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let logits = self.run(idx, 0, None, false, Some((&emb, &blocks)))?.0;
+        let v = self.cfg.vocab_size;
+        ops::cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
     }
 
     /// Mean next-token cross-entropy (nats) of `idx: [B, T]` against `targets: [B, T]`.
@@ -293,7 +348,7 @@ impl Gpt {
 
     /// Logits and every layer's attention weights `[B, H, T, T]` (reference ops).
     pub fn forward_with_attention(&self, idx: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        self.run(idx, 0, None, true)
+        self.run(idx, 0, None, true, None)
     }
 
     /// Logits `[B, T_new, V]` of new tokens at positions `start..start+T_new`, using and extending
@@ -304,7 +359,7 @@ impl Gpt {
         start: usize,
         caches: &mut [KvCache],
     ) -> Result<Tensor> {
-        Ok(self.run(idx, start, Some(caches), false)?.0)
+        Ok(self.run(idx, start, Some(caches), false, None)?.0)
     }
 
     fn run(
@@ -313,6 +368,7 @@ impl Gpt {
         start: usize,
         mut caches: Option<&mut [KvCache]>,
         want_weights: bool,
+        masks: Option<(&Tensor, &[BlockMasks])>,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t) = idx.dims2()?;
         let d = self.cfg.d_model;
@@ -332,10 +388,12 @@ impl Gpt {
         if let Some(pos) = &self.pos_emb {
             x = x.broadcast_add(&pos.as_tensor().narrow(0, start, t)?)?;
         }
+        x = apply_mask(x, masks.map(|(emb, _)| emb))?;
         let mut weights = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let cache = caches.as_deref_mut().map(|c| &mut c[i]);
-            let (y, w) = block.forward(&x, cache, want_weights)?;
+            let block_masks = masks.map(|(_, m)| &m[i]);
+            let (y, w) = block.forward(&x, cache, want_weights, block_masks)?;
             x = y;
             weights.extend(w);
         }

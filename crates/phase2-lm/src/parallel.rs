@@ -13,6 +13,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
+use crate::dropout::{Dropout, Masks};
 use crate::model::Gpt;
 
 /// Loss and gradients for one batch, split over `workers` single-threaded candle graphs on scoped
@@ -30,6 +31,23 @@ pub fn loss_and_grads(
     split_loss_and_grads(&model.vars(), x, y, workers, |x, y| model.loss(x, y))
 }
 
+/// [`loss_and_grads`] of a training step with dropout ([`Gpt::loss_masked`]): each part draws the
+/// masks of its own rows, keyed by their index in the whole batch, exactly as the hand-written
+/// engine does, so both engines (and any split) drop the same activations.
+pub fn loss_and_grads_dropout(
+    model: &Gpt,
+    x: &Tensor,
+    y: &Tensor,
+    workers: usize,
+    dropout: &Dropout,
+) -> Result<(f32, Vec<Tensor>)> {
+    split_rows_loss_and_grads(&model.vars(), x, y, workers, |x, y, first| {
+        let (b, t) = x.dims2()?;
+        let masks = Masks::draw(&model.cfg, dropout, first, b, t);
+        model.loss_masked(x, y, &masks)
+    })
+}
+
 /// [`loss_and_grads`] for any model: `loss_fn(x_part, y_part)` must return the *mean* loss of the
 /// part (a scalar) built from `vars`.
 pub fn split_loss_and_grads<F>(
@@ -42,6 +60,21 @@ pub fn split_loss_and_grads<F>(
 where
     F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Sync,
 {
+    split_rows_loss_and_grads(vars, x, y, workers, |x, y, _| loss_fn(x, y))
+}
+
+/// [`split_loss_and_grads`] whose `loss_fn` is also told the index of the part's first row in the
+/// whole batch (what a per-row random stream needs).
+fn split_rows_loss_and_grads<F>(
+    vars: &[(String, Var)],
+    x: &Tensor,
+    y: &Tensor,
+    workers: usize,
+    loss_fn: F,
+) -> Result<(f32, Vec<Tensor>)>
+where
+    F: Fn(&Tensor, &Tensor, usize) -> Result<Tensor> + Sync,
+{
     let rows = x.dim(0)?;
     if y.dim(0)? != rows {
         candle_core::bail!("loss_and_grads: x has {rows} rows but y has {}", y.dim(0)?);
@@ -51,7 +84,7 @@ where
     }
     let parts = split_rows(rows, workers);
     if parts.len() == 1 {
-        return part_loss_and_grads(vars, x, y, 1.0, &loss_fn);
+        return part_loss_and_grads(vars, x, y, 0, 1.0, &loss_fn);
     }
     // With ignored targets (`ops::IGNORE` among u32 targets) a part weighs by the targets it
     // scores, not by its rows.
@@ -85,6 +118,7 @@ where
             vars,
             &x.narrow(0, start, len)?,
             &y.narrow(0, start, len)?,
+            start,
             weight,
             &loss_fn,
         )
@@ -128,18 +162,20 @@ pub(crate) fn split_rows(rows: usize, workers: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// One part's loss and gradients, both already multiplied by the part's weight.
+/// One part's loss and gradients (its rows start at row `first` of the batch), both already
+/// multiplied by the part's weight.
 fn part_loss_and_grads<F>(
     vars: &[(String, Var)],
     x: &Tensor,
     y: &Tensor,
+    first: usize,
     weight: f64,
     loss_fn: &F,
 ) -> Result<(f32, Vec<Tensor>)>
 where
-    F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Sync,
+    F: Fn(&Tensor, &Tensor, usize) -> Result<Tensor> + Sync,
 {
-    let loss = loss_fn(x, y)?;
+    let loss = loss_fn(x, y, first)?;
     let store = loss.backward()?;
     let loss = loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? * weight as f32;
     let grads = vars

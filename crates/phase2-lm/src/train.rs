@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::dropout::Dropout;
 use crate::fast::{self, FastGpt, Offsets};
 use crate::model::{Gpt, GptConfig};
 
@@ -52,6 +53,20 @@ pub struct TrainConfig {
     /// Threads the batch is split over for the loss + gradient (1 = this thread only).
     #[serde(default = "d_workers")]
     pub workers: usize,
+    /// Dropout probability in nanoGPT's places ([`crate::dropout`]); 0 (the default, and what every
+    /// config without the key means) is the engine without dropout, bit for bit.
+    ///
+    /// A training setting, not part of [`GptConfig`]: it changes how a step computes its gradient,
+    /// not the function the weights compute. The model config is all that evaluation, generation
+    /// ([`crate::generator::Generator`]) and scoring read, so none of them can run with dropout, and a
+    /// checkpoint's weights mean the same whatever dropout trained them. Not written out when 0, so
+    /// the saved config of a run without dropout is unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn d_beta1() -> f64 {
@@ -93,7 +108,20 @@ impl TrainConfig {
         if self.eval_interval == 0 || self.log_interval == 0 || self.workers == 0 {
             bail!("train.eval_interval, train.log_interval and train.workers must be > 0");
         }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("train.dropout must be in [0, 1), not {}", self.dropout);
+        }
         Ok(())
+    }
+
+    /// The dropout of the training step that follows `step` completed steps: `None` without dropout.
+    /// Its masks are keyed by the seed, the step and the row alone ([`crate::dropout`]).
+    pub fn dropout_at(&self, step: usize) -> Option<Dropout> {
+        (self.dropout > 0.0).then_some(Dropout {
+            p: self.dropout,
+            seed: self.seed,
+            step: step as u64,
+        })
     }
 }
 
@@ -612,24 +640,33 @@ impl Trainer {
     }
 
     /// Mean loss of one batch, and with `grads` its gradient (flat layout), on the configured engine
-    /// (after [`Trainer::load_plain`]).
-    fn loss_of(&mut self, batch: &Batch, want_grads: bool) -> anyhow::Result<f32> {
+    /// (after [`Trainer::load_plain`]), with `dropout`'s masks when given (training steps only).
+    fn loss_of(
+        &mut self,
+        batch: &Batch,
+        want_grads: bool,
+        dropout: Option<&Dropout>,
+    ) -> anyhow::Result<f32> {
         let workers = self.cfg.train.workers;
         match &mut self.compute {
-            Compute::Fast(f) => f.loss_and_grads(
+            Compute::Fast(f) => f.loss_and_grads_dropout(
                 &self.params,
                 &batch.x,
                 &batch.y,
                 batch.b,
                 batch.t,
                 want_grads.then_some(&mut self.grads[..]),
+                dropout,
             ),
             Compute::Plain(gpt) => {
                 let (x, y) = batch.tensors()?;
-                if !want_grads {
+                if !want_grads && dropout.is_none() {
                     return Ok(gpt.loss(&x, &y)?.to_scalar::<f32>()?);
                 }
-                let (loss, grads) = crate::parallel::loss_and_grads(gpt, &x, &y, workers)?;
+                let (loss, grads) = match dropout {
+                    Some(d) => crate::parallel::loss_and_grads_dropout(gpt, &x, &y, workers, d)?,
+                    None => crate::parallel::loss_and_grads(gpt, &x, &y, workers)?,
+                };
                 for (g, &(start, n)) in grads.iter().zip(self.off.spans()) {
                     self.grads[start..start + n].copy_from_slice(&g.flatten_all()?.to_vec1()?);
                 }
@@ -654,7 +691,8 @@ impl Trainer {
     /// Windows may be shorter than the model's block.
     pub fn step_on(&mut self, batch: &Batch) -> anyhow::Result<StepStats> {
         self.load_plain()?;
-        let loss = self.loss_of(batch, true)?;
+        let dropout = self.cfg.train.dropout_at(self.step);
+        let loss = self.loss_of(batch, true, dropout.as_ref())?;
         if !loss.is_finite() {
             bail!("loss became {loss} at step {}", self.step);
         }
@@ -682,7 +720,8 @@ impl Trainer {
         let (mut sum, mut tokens) = (0.0, 0usize);
         for batch in batches {
             let n = batch.scored();
-            sum += self.loss_of(batch, false)? as f64 * n as f64;
+            // Never with dropout: evaluation measures the model itself.
+            sum += self.loss_of(batch, false, None)? as f64 * n as f64;
             tokens += n;
         }
         if tokens == 0 {

@@ -707,7 +707,10 @@ fn m6_long_bench_at_size_records_its_own_run() {
         quick: true,
         quiet: true,
     };
-    let e = format!("{:#}", m6_long::bench_long(&ctx, None, Some(2)).unwrap_err());
+    let e = format!(
+        "{:#}",
+        m6_long::bench_long(&ctx, None, Some(2)).unwrap_err()
+    );
     assert!(e.contains("--select"), "{e}");
     std::fs::write(
         &config,

@@ -1609,7 +1609,7 @@ fn long_entry(
         ))
     }) {
         Some((g, ng, p, steps)) => format!(
-            "The bench-config GPT of the entry above ({:.2} M parameters, {steps:.0} steps) scores {g:.3} nats \
+            "The bench-config character GPT (m6's first entry: {:.2} M parameters, {steps:.0} steps) scores {g:.3} nats \
              per character against the Kneser–Ney {n:.0}-gram's {ng:.3} on the same validation characters. ",
             p / 1e6
         ),
@@ -1774,7 +1774,7 @@ fn long_entry(
         t.push(vec![
             format!("long GPT `{}`", c.name),
             format!("{:.2} M", plan.run.model.n_params() as f64 / 1e6),
-            format!("{minutes:.1} min, {steps:.0} steps"),
+            format!("{} min, {steps:.0} steps", mins(minutes)),
             format!("{:.1} M", chars / 1e6),
             format!("**{g:.3}**"),
             format!("{full:.3}"),
@@ -1791,7 +1791,7 @@ fn long_entry(
                 t.push(vec![
                     "bench-config GPT (m6)".into(),
                     format!("{:.2} M", p / 1e6),
-                    format!("{:.1} min, {s:.0} steps", ts / 60.0),
+                    format!("{} min, {s:.0} steps", mins(ts / 60.0)),
                     format!(
                         "{:.1} M",
                         s * (bcfg.char.train.batch_size * bcfg.char.model.block_size) as f64 / 1e6
@@ -1810,9 +1810,11 @@ fn long_entry(
             "–".into(),
         ]);
         results.push_str(&format!(
-            "\n**The long run against the {n:.0}-gram** — the whole validation split, {scored:.0} characters scored \
-             by every model (sliding windows of half a block: the bench-config model's scored characters start \
-             earlier, its own window being shorter):\n\n{}\n",
+            "\n**The long run against the {n:.0}-gram** — the whole validation split by sliding windows of half a \
+             block: {scored:.0} characters, each with at least {:.0} before it in its window, scored by the long GPT \
+             and the {n:.0}-gram alike (the bench-config GPT's row is m6's own fair score, windows of half its \
+             shorter block); the last column cuts the split into back-to-back windows:\n\n{}\n",
+            plan.run.model.block_size as f64 - long.require("sliding_stride")? + 1.0,
             t.markdown()
         ));
         let over = match (
@@ -1884,23 +1886,37 @@ fn long_entry(
                 n - 1.0,
                 t.markdown()
             ));
-            let first_win = (0..lp.block).find(|&p| lp.gpt[p] < lp.ngram[p]);
-            discussion.push_str(&match first_win {
+            // From which context length on the GPT stays below the n-gram at every position.
+            let below = |p: usize| lp.gpt[p] < lp.ngram[p];
+            let stays = (0..lp.block).rev().take_while(|&p| below(p)).last();
+            let last = lp.block - 1;
+            discussion.push_str(&match stays {
                 Some(p) => format!(
-                    "By position, the long GPT beats the {n:.0}-gram from {} character(s) of context on ({:.3} \
-                     against {:.3} there), and loses where its window has given it less history than the \
-                     {n:.0}-gram's {:.0}. ",
+                    "By position, the long GPT is below the {n:.0}-gram at every position from {} character(s) of \
+                     context on (with 1: {:.3} against {:.3}; with {}: {:.3} against {:.3}){}. ",
                     p + 1,
-                    lp.gpt[p],
-                    lp.ngram[p],
-                    n - 1.0
+                    lp.gpt[0],
+                    lp.ngram[0],
+                    lp.block,
+                    lp.gpt[last],
+                    lp.ngram[last],
+                    if p + 1 > n as usize - 1 {
+                        format!(
+                            ": it needs more history than the {n:.0}-gram's {:.0} characters to win",
+                            n - 1.0
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
                 None => format!(
-                    "By position, the long GPT is above the {n:.0}-gram at every distance into the window (at \
-                     {} characters of context: {:.3} against {:.3}). ",
+                    "By position, the long GPT is not below the {n:.0}-gram even at the end of its window ({} \
+                     characters of context: {:.3} against {:.3}; with 1: {:.3} against {:.3}). ",
                     lp.block,
-                    lp.gpt[lp.block - 1],
-                    lp.ngram[lp.block - 1]
+                    lp.gpt[last],
+                    lp.ngram[last],
+                    lp.gpt[0],
+                    lp.ngram[0]
                 ),
             });
         }
@@ -1942,10 +1958,10 @@ fn long_entry(
                     d_text.abs(),
                     if d_text < 0.0 { "below" } else { "above" },
                     if d_names < d_text {
-                        "its advantage is largest on the names, where the scene's earlier speakers (far outside \
-                         the n-gram's history) say who speaks next"
+                        "relative to the n-gram it does best on the names, which the n-gram must guess from the \
+                         last few characters and the GPT can read from the speeches before"
                     } else {
-                        "its advantage is largest in running text"
+                        "relative to the n-gram it does best in running text"
                     }
                 ));
             }
@@ -2022,19 +2038,44 @@ fn long_entry(
             .and_then(|s| s.artifact::<Vec<SelectResult>>("candidates").ok())
             .and_then(|rs| rs.into_iter().find(|r| r.name == c.name))
             .map(|r| {
+                let end = long.summary("final_subset_loss").unwrap_or(f64::NAN);
                 format!(
-                    " The selection had predicted {:.3} on the subset; the run ended at {} ({:.1} minutes: the \
-                     schedule's cosine decay comes on top of the constant-rate start the fit saw).",
+                    " The selection had predicted {:.3} on the subset for {} minutes; after {} minutes the run is at \
+                     {end:.3}, {:.3} {} (the fit saw only the first minutes of the schedule, at nearly its \
+                     full learning rate).",
                     r.extrapolated,
-                    f3(long.summary("final_subset_loss")),
-                    minutes
+                    plan.budget_s / 60.0,
+                    mins(minutes),
+                    (end - r.extrapolated).abs(),
+                    if end <= r.extrapolated {
+                        "better than predicted"
+                    } else {
+                        "worse than predicted"
+                    }
                 )
             })
             .unwrap_or_default();
-        // Where it lost: what its own curve says a win would need.
+        // Where it lost: what the extrapolations say a win would need.
         let need = if g < ng {
             String::new()
         } else {
+            let from_selection = select
+                .and_then(|s| s.artifact::<Vec<SelectResult>>("candidates").ok())
+                .and_then(|rs| rs.into_iter().find(|r| r.name == c.name))
+                .and_then(|r| r.fit.map(|f| (f, r.ngram_subset)))
+                .map(|(f, target)| match f.time_to(target) {
+                    Some(t) => format!(
+                        " The selection's fit (its first minutes) puts the {n:.0}-gram's {target:.3} at about {} \
+                         minutes of training.",
+                        mins(t / 60.0)
+                    ),
+                    None => format!(
+                        " The selection's fit (its first minutes) levels off at {:.3}, above the {n:.0}-gram's \
+                         {target:.3}.",
+                        f.a
+                    ),
+                })
+                .unwrap_or_default();
             let curve = long_curve(long);
             let total = curve.last().map_or(0.0, |p| p.seconds);
             let tail: Vec<(f64, f64)> = curve
@@ -2045,21 +2086,25 @@ fn long_entry(
             match PowerLaw::fit(&tail) {
                 Some(law) => match law.time_to(ng_subset) {
                     Some(t) => format!(
-                        " Fitted to its own curve (the last three quarters), a + b·t^(−c) reaches the {n:.0}-gram's \
-                         {ng_subset:.3} on the subset after about {:.0} minutes of training ({:.1}× this budget) — \
-                         at {:.0} tokens/s, {:.0} M characters.",
-                        t / 60.0,
+                        "{from_selection} Fitted to the long run's own curve (its last three quarters), \
+                         a + b·t^(−c) reaches the {n:.0}-gram's {ng_subset:.3} on the subset after about {} minutes \
+                         of training ({:.1}× this budget; at {:.0} tokens/s, {:.0} M characters) — an upper \
+                         estimate, since part of that curve's flattening is the learning rate decaying to its \
+                         minimum.",
+                        mins(t / 60.0),
                         t / (minutes * 60.0),
                         long.summary("tokens_per_s").unwrap_or(f64::NAN),
                         t * long.summary("tokens_per_s").unwrap_or(f64::NAN) / 1e6
                     ),
                     None => format!(
-                        " Fitted to its own curve (the last three quarters), a + b·t^(−c) levels off at {:.3}, above \
-                         the {n:.0}-gram's {ng_subset:.3}: at this size more time alone is not predicted to win.",
+                        "{from_selection} Fitted to the long run's own curve (its last three quarters), \
+                         a + b·t^(−c) levels off at {:.3}, above the {n:.0}-gram's {ng_subset:.3} — though part of \
+                         that curve's flattening is the learning rate decaying to its minimum, so a longer schedule \
+                         would end lower than this floor says.",
                         law.a
                     ),
                 },
-                None => String::new(),
+                None => from_selection,
             }
         };
         discussion = format!(

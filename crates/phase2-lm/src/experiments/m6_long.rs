@@ -1187,9 +1187,9 @@ pub fn gpt_long_with(
             if let Ok(old) = Record::load(ctx, MILESTONE, LONG_RUN) {
                 if old.meta.status != Status::Finished {
                     bail!(
-                        "records/{MILESTONE}/{LONG_RUN} holds an unfinished run ({:.1} of {:.0} training minutes); \
+                        "records/{MILESTONE}/{LONG_RUN} holds an unfinished run ({} of {} training minutes); \
                          `--resume` continues it, `--fresh` starts over",
-                        old.summary("train_minutes").unwrap_or(0.0),
+                        mins(old.summary("train_minutes").unwrap_or(0.0)),
                         old.summary("budget_minutes").unwrap_or(f64::NAN)
                     );
                 }
@@ -1736,7 +1736,7 @@ fn long_entry(
         let sessions: Vec<SessionRow> = long.artifact("sessions").unwrap_or_default();
         setup.push_str(&format!(
             "**Long run** ({}): `{}` — {} ({:.2} M parameters), chosen by {}; schedule {} steps (the budget at \
-             {:.3} s per step × {}), stopped at {} minutes of training wall clock at most (evaluation and \
+             {:.1} ms per step × {}), stopped at {} minutes of training wall clock at most (evaluation and \
              checkpoints not counted), evaluated every {} steps, checkpointed about every {} minutes into \
              `checkpoints/{CHECKPOINT}`; {} session(s).",
             long.provenance(),
@@ -1749,7 +1749,7 @@ fn long_entry(
                 "the selection"
             },
             plan.run.train.steps,
-            plan.seconds_per_step,
+            plan.seconds_per_step * 1e3,
             cfg.long.schedule_fraction,
             plan.budget_s / 60.0,
             plan.run.train.eval_interval,

@@ -8,6 +8,8 @@
 //! state.json             steps done, AdamW step count, the batch sampler's seed and stream position
 //! config.toml            model + training config
 //! tokenizer.json         the tokenizer (phase2_lm::tokenizer::AnyTokenizer)
+//! progress.json          optional: the training loop's own clock (`Progress`), for runs with a
+//!                        wall-clock budget that continue across sessions
 //! ```
 //!
 //! It is written into a temporary sibling directory and renamed into place, so a crash mid-write
@@ -32,6 +34,17 @@ const OPTIMIZER: &str = "optimizer.safetensors";
 const STATE: &str = "state.json";
 const CONFIG: &str = "config.toml";
 const TOKENIZER: &str = "tokenizer.json";
+const PROGRESS: &str = "progress.json";
+
+/// What a training loop knows that the [`Trainer`] does not: the training seconds spent so far over
+/// every session. Saved in the same directory as the weights (so in the same atomic rename), a
+/// resumed run's wall clock continues exactly where the checkpoint's weights were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// Seconds spent in training steps (evaluation and checkpointing excluded), all sessions.
+    pub train_seconds: f64,
+}
 
 /// The scalar part of the training state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +58,16 @@ struct State {
 
 /// Save `trainer` (+ `tokenizer`) as the checkpoint directory `dir`, atomically.
 pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<()> {
+    save_with_progress(dir, trainer, tokenizer, None)
+}
+
+/// [`save`], with the loop's [`Progress`] in the same directory (read back by [`load_progress`]).
+pub fn save_with_progress(
+    dir: &Path,
+    trainer: &Trainer,
+    tokenizer: &AnyTokenizer,
+    progress: Option<&Progress>,
+) -> Result<()> {
     let parent = dir
         .parent()
         .context("checkpoint path has no parent directory")?;
@@ -87,6 +110,9 @@ pub fn save(dir: &Path, trainer: &Trainer, tokenizer: &AnyTokenizer) -> Result<(
     fs::write(tmp.join(STATE), serde_json::to_vec_pretty(&state)?)?;
     fs::write(tmp.join(CONFIG), toml::to_string_pretty(&trainer.cfg)?)?;
     tokenizer.save(&tmp.join(TOKENIZER))?;
+    if let Some(p) = progress {
+        fs::write(tmp.join(PROGRESS), serde_json::to_vec_pretty(p)?)?;
+    }
 
     // Swap in: old -> .old, tmp -> dir, drop .old. Between the renames the previous checkpoint still
     // exists under .old, so some complete checkpoint is on disk at every instant.
@@ -190,6 +216,17 @@ pub fn load(dir: &Path) -> Result<(Trainer, AnyTokenizer)> {
         trainer.opt.v = read_flat(&moments, &path, &trainer.cfg.model, "v.")?;
     }
     Ok((trainer, tokenizer))
+}
+
+/// The [`Progress`] saved with a checkpoint (a fresh one when it was saved without: a run that had
+/// no clock starts its clock at 0).
+pub fn load_progress(dir: &Path) -> Result<Progress> {
+    let path = dir.join(PROGRESS);
+    if !path.exists() {
+        return Ok(Progress::default());
+    }
+    serde_json::from_slice(&fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+        .with_context(|| format!("parsing {}", path.display()))
 }
 
 /// Where the checkpoints of run `run` live: `<records>/../checkpoints/<run>` — next to the records

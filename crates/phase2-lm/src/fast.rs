@@ -356,19 +356,7 @@ impl FastGpt {
         if let Some(g) = grads.as_deref() {
             ensure!(g.len() == self.off.total, "grads has the wrong length");
         }
-        let parts = crate::parallel::split_rows(b, self.workers);
-        let fits = self.spaces.len() == parts.len()
-            && self
-                .spaces
-                .iter()
-                .zip(&parts)
-                .all(|(s, &(_, n))| s.b == n && s.t == t);
-        if !fits {
-            self.spaces = parts
-                .iter()
-                .map(|&(_, n)| Workspace::new(&self.cfg, n, t))
-                .collect();
-        }
+        let parts = self.fit_spaces(b, t);
         let scored = y.iter().filter(|&&v| v != IGNORE).count();
         ensure!(scored > 0, "every target is IGNORE: nothing to score");
         let want_grads = grads.is_some();
@@ -425,6 +413,95 @@ impl FastGpt {
             });
         }
         Ok((losses.iter().sum::<f64>() / scored as f64) as f32)
+    }
+}
+
+impl FastGpt {
+    /// The rows of a `[b, t]` batch each worker takes (`(first row, rows)`), with one workspace of
+    /// that shape per worker: kept from the previous call when the shapes agree, so alternating
+    /// training steps and evaluations of the same shape allocate nothing.
+    fn fit_spaces(&mut self, b: usize, t: usize) -> Vec<(usize, usize)> {
+        let parts = crate::parallel::split_rows(b, self.workers);
+        let fits = self.spaces.len() == parts.len()
+            && self
+                .spaces
+                .iter()
+                .zip(&parts)
+                .all(|(s, &(_, n))| s.b == n && s.t == t);
+        if !fits {
+            self.spaces = parts
+                .iter()
+                .map(|&(_, n)| Workspace::new(&self.cfg, n, t))
+                .collect();
+        }
+        parts
+    }
+
+    /// Every target's own loss, `−ln p(y | the window up to it)` in nats, for `x: [b, t]` against
+    /// `y` (row-major like them; NaN where the target is [`IGNORE`]): what a per-position or
+    /// per-character analysis needs, where [`FastGpt::loss_and_grads`] gives only the mean. The same
+    /// forward pass, no dropout, no gradient; the mean of the values is that loss up to float
+    /// summation. A probability below `f32::MIN_POSITIVE` counts as that (at most 87.3 nats).
+    pub fn token_losses(
+        &mut self,
+        params: &[f32],
+        x: &[u32],
+        y: &[u32],
+        b: usize,
+        t: usize,
+    ) -> Result<Vec<f32>> {
+        ensure!(
+            params.len() == self.off.total,
+            "params: {} values, model has {}",
+            params.len(),
+            self.off.total
+        );
+        ensure!(
+            x.len() == b * t && y.len() == b * t,
+            "x and y must hold b·t = {} tokens",
+            b * t
+        );
+        ensure!(
+            t > 0 && t <= self.cfg.block_size,
+            "windows of {t} tokens: must be 1..={}",
+            self.cfg.block_size
+        );
+        let v = self.cfg.vocab_size;
+        if let Some(bad) = x
+            .iter()
+            .chain(y.iter().filter(|&&id| id != IGNORE))
+            .find(|&&id| id as usize >= v)
+        {
+            bail!("token id {bad} is outside the vocabulary ({v})");
+        }
+        let parts = self.fit_spaces(b, t);
+        let (cfg, off) = (&self.cfg, &self.off);
+        let mut out = vec![f32::NAN; b * t];
+        std::thread::scope(|s| {
+            let mut pieces = Vec::new();
+            let mut rest = out.as_mut_slice();
+            for &(_, n) in &parts {
+                let (now, later) = std::mem::take(&mut rest).split_at_mut(n * t);
+                pieces.push(now);
+                rest = later;
+            }
+            for ((ws, &(start, n)), piece) in self.spaces.iter_mut().zip(&parts).zip(pieces) {
+                let run = move || {
+                    let rows = start * t..(start + n) * t;
+                    let ys = &y[rows.clone()];
+                    forward(cfg, off, params, ws, &x[rows], ys, false);
+                    // The forward pass leaves each scored row's probabilities in `ws.logits`.
+                    for (i, (&target, loss)) in ys.iter().zip(piece.iter_mut()).enumerate() {
+                        if target != IGNORE {
+                            let p = ws.logits[i * v + target as usize];
+                            *loss = -p.max(f32::MIN_POSITIVE).ln();
+                        }
+                    }
+                };
+                s.spawn(run);
+            }
+        });
+        Ok(out)
     }
 }
 

@@ -184,3 +184,187 @@ pub fn fit(
         samples,
     })
 }
+
+/// Why [`fit_timed`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// The schedule's last step (`train.steps`) is done.
+    Steps,
+    /// The run's training seconds, over all sessions, reached the budget.
+    Budget,
+    /// This session's own limit ([`TimedOptions::session_s`] or [`TimedOptions::until_step`]): the
+    /// run continues from its checkpoint.
+    Session,
+}
+
+/// What [`fit_timed`] needs besides the trainer and the data.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedOptions<'a> {
+    /// Training seconds the whole run may spend, over every session. Only the steps count (time
+    /// spent evaluating and checkpointing does not), so the budget buys the same training whatever
+    /// the evaluation cadence.
+    pub budget_s: f64,
+    /// Stop this session after this many of its own training seconds (a run split over sessions).
+    pub session_s: Option<f64>,
+    /// Stop this session once the trainer has done this many steps (deterministic: tests).
+    pub until_step: Option<usize>,
+    /// Where to checkpoint (none: never): at the first evaluation after every
+    /// `checkpoint_every_s` training seconds, and whenever the loop stops, with the clock
+    /// ([`crate::checkpoint::Progress`]) beside the weights.
+    pub checkpoint: Option<&'a Path>,
+    pub checkpoint_every_s: f64,
+    /// The progress bar's label.
+    pub label: &'a str,
+}
+
+/// What a [`fit_timed`] session reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedOutcome {
+    pub stop: Stop,
+    /// The run's clock at the end of this session (all sessions).
+    pub train_seconds: f64,
+    /// Steps done in this session.
+    pub steps: usize,
+    /// The last evaluation's value.
+    pub val_loss: f64,
+}
+
+/// Train `trainer` against the clock: steps until the schedule ends (`train.steps`), the run's
+/// training seconds reach `opts.budget_s`, or this session's own limit — whichever comes first — from
+/// the clock `start` (0 for a new run; a checkpoint's [`crate::checkpoint::Progress`] on resume).
+///
+/// Every `log_interval` steps `log(step, …)` receives `train_loss` (mean over the interval), `lr`,
+/// `grad_norm` and `tokens_per_s` (this session's steps over their seconds); at step 0 of a fresh
+/// run, every `eval_interval` steps and where the loop stops, `val_loss` (whatever `eval` returns),
+/// `train_seconds` (the run's clock) and `tokens_seen` (step × batch × block). The trajectory
+/// depends on the config alone, never on timing: the clock decides only where the run stops. A
+/// session that continues a checkpoint therefore logs the same values at the same steps as one
+/// that never stopped, and its clock goes on from the checkpoint's.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_timed(
+    ctx: &viz::Context,
+    trainer: &mut Trainer,
+    tokenizer: &AnyTokenizer,
+    train_ids: &[u32],
+    start: crate::checkpoint::Progress,
+    opts: TimedOptions<'_>,
+    eval: &mut dyn FnMut(&mut Trainer) -> Result<f64>,
+    log: &mut LogFn<'_>,
+) -> Result<TimedOutcome> {
+    let t = trainer.cfg.train.clone();
+    let tokens_per_step = trainer.tokens_per_step();
+    let mut clock = start.train_seconds;
+    let mut session_seconds = 0.0f64;
+    let first_step = trainer.step;
+    let mut last_checkpoint = clock;
+    let mut val_loss = f64::NAN;
+    let evaluate = |trainer: &mut Trainer,
+                    clock: f64,
+                    eval: &mut dyn FnMut(&mut Trainer) -> Result<f64>,
+                    log: &mut LogFn<'_>|
+     -> Result<f64> {
+        let v = eval(trainer)?;
+        log(
+            trainer.step as u64,
+            &[
+                ("val_loss", v),
+                ("train_seconds", clock),
+                ("tokens_seen", (trainer.step * tokens_per_step) as f64),
+            ],
+        )?;
+        Ok(v)
+    };
+    let save = |trainer: &Trainer, clock: f64| -> Result<()> {
+        match opts.checkpoint {
+            Some(dir) => crate::checkpoint::save_with_progress(
+                dir,
+                trainer,
+                tokenizer,
+                Some(&crate::checkpoint::Progress {
+                    train_seconds: clock,
+                }),
+            ),
+            None => Ok(()),
+        }
+    };
+    if trainer.step == 0 {
+        val_loss = evaluate(trainer, clock, eval, log)?;
+    }
+    let bar = ctx.progress(t.steps as u64, opts.label);
+    bar.set_position(trainer.step as u64);
+    let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
+    let stop = loop {
+        let stop = if trainer.step >= t.steps {
+            Some(Stop::Steps)
+        } else if clock >= opts.budget_s {
+            Some(Stop::Budget)
+        } else if opts.session_s.is_some_and(|s| session_seconds >= s)
+            || opts.until_step.is_some_and(|s| trainer.step >= s)
+        {
+            Some(Stop::Session)
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            break stop;
+        }
+        let started = Instant::now();
+        let stats = trainer.step(train_ids)?;
+        let took = started.elapsed().as_secs_f64();
+        clock += took;
+        session_seconds += took;
+        loss_sum += stats.loss as f64;
+        loss_n += 1;
+        let done = trainer.step;
+        let tps = ((done - first_step) * tokens_per_step) as f64 / session_seconds;
+        if done.is_multiple_of(t.log_interval) {
+            log(
+                done as u64,
+                &[
+                    ("train_loss", loss_sum / loss_n as f64),
+                    ("lr", stats.lr),
+                    ("grad_norm", stats.grad_norm),
+                    ("tokens_per_s", tps),
+                ],
+            )?;
+            (loss_sum, loss_n) = (0.0, 0);
+        }
+        if done.is_multiple_of(t.eval_interval) {
+            val_loss = evaluate(trainer, clock, eval, log)?;
+            if clock - last_checkpoint >= opts.checkpoint_every_s {
+                save(trainer, clock)?;
+                last_checkpoint = clock;
+            }
+        }
+        bar.inc(1);
+        bar.set_message(format!(
+            "loss {:.3} val {val_loss:.3} {:.1}/{:.1} min {tps:.0} tok/s",
+            stats.loss,
+            clock / 60.0,
+            opts.budget_s / 60.0
+        ));
+    };
+    bar.finish_and_clear();
+    // Where the loop stopped (if this session trained at all): the training loss of the unfinished
+    // interval, an evaluation unless this step just had one, and a checkpoint — so the curve ends
+    // where the run ends and a later session starts from exactly here, with no step logged twice.
+    if trainer.step > first_step {
+        if loss_n > 0 {
+            log(
+                trainer.step as u64,
+                &[("train_loss", loss_sum / loss_n as f64)],
+            )?;
+        }
+        if !trainer.step.is_multiple_of(t.eval_interval) {
+            val_loss = evaluate(trainer, clock, eval, log)?;
+        }
+        save(trainer, clock)?;
+    }
+    Ok(TimedOutcome {
+        stop,
+        train_seconds: clock,
+        steps: trainer.step - first_step,
+        val_loss,
+    })
+}

@@ -5,7 +5,8 @@
 //! [`bigram`] (the baselines any language model must beat), [`ops`], [`attention`] and [`model`] (the
 //! GPT, top to bottom in one file, on candle's autograd), [`fast`] and [`kernels`] (the same GPT with
 //! forward and backward written by hand: what trains), [`train`] (AdamW, schedule, clipping) and
-//! [`fit`] (the training loop, with [`dropout`]'s masks), [`checkpoint`], [`generate`] (sampling with a KV cache) and
+//! [`fit`] (the training loop, with [`dropout`]'s masks; also against a wall-clock budget, with
+//! [`extrapolate`] to predict where a learning curve goes), [`checkpoint`], [`generate`] (sampling with a KV cache) and
 //! [`generator`] (one model ready for inference: what phases 3 and 4 use).
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -52,6 +53,7 @@ pub mod dropout;
 /// What `cargo xtask phase2` runs: reads configs, calls the modules above, and is the only code that
 /// writes records and draws figures. No other module imports it.
 pub mod experiments;
+pub mod extrapolate;
 pub mod fast;
 pub mod fit;
 pub mod generate;

@@ -149,6 +149,39 @@ impl NgramModel {
         nll / (tokens.len() - start) as f64
     }
 
+    /// `−ln p(tokens[i] | the up to n − 1 tokens before it)`, in nats: one target's share of
+    /// [`NgramModel::cross_entropy`] (whose terms are exactly these), for comparisons with another
+    /// model target by target. Near the start of `tokens` the history is shorter.
+    pub fn token_loss(&self, tokens: &[u32], i: usize) -> f64 {
+        let from = (i + 1).saturating_sub(self.n);
+        -self.prob(&tokens[from..i], tokens[i]).ln()
+    }
+
+    /// Samples `len` tokens after `prompt` as a GPT is sampled ([`crate::generate::sample_token`]):
+    /// the log-probabilities play the logits, so a temperature `T` draws from `p^(1/T)`
+    /// renormalised, then top-k / top-p filter, and each token takes one uniform draw of `rng` —
+    /// the same temperature and seed mean the same rule and the same random numbers as the GPT's
+    /// samples. Only the last `n − 1` tokens of `prompt` matter.
+    pub fn sample_with(
+        &self,
+        prompt: &[u32],
+        len: usize,
+        sampling: &crate::generate::Sampling,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<u32> {
+        let mut out = prompt.to_vec();
+        for _ in 0..len {
+            let from = out.len().saturating_sub(self.n - 1);
+            let logits: Vec<f32> = self
+                .distribution(&out[from..])
+                .iter()
+                .map(|&p| p.max(f64::MIN_POSITIVE).ln() as f32)
+                .collect();
+            out.push(crate::generate::sample_token(&logits, sampling, rng));
+        }
+        out.split_off(prompt.len())
+    }
+
     /// Samples `len` tokens after `prompt` (which may be empty).
     pub fn sample(&self, prompt: &[u32], len: usize, rng: &mut impl Rng) -> Vec<u32> {
         let mut out = prompt.to_vec();

@@ -755,7 +755,65 @@ impl Trainer {
         val: &[u32],
         stride: usize,
     ) -> anyhow::Result<(f64, std::ops::Range<usize>)> {
-        let (windows, scored) = sliding_windows(val, self.cfg.model.block_size, stride, 64)?;
+        self.evaluate_sliding_batched(val, stride, 64)
+    }
+
+    /// [`Trainer::evaluate_sliding`] with `batch` windows per forward pass. An evaluation between
+    /// training steps with `batch = train.batch_size` reuses the training step's buffers instead of
+    /// allocating a 64-window set (and the step then reallocating its own).
+    pub fn evaluate_sliding_batched(
+        &mut self,
+        val: &[u32],
+        stride: usize,
+        batch: usize,
+    ) -> anyhow::Result<(f64, std::ops::Range<usize>)> {
+        let (windows, scored) = sliding_windows(val, self.cfg.model.block_size, stride, batch)?;
         Ok((self.evaluate(&windows)?, scored))
+    }
+
+    /// Every scored target's own loss (nats) over `batches`, in order — batch by batch, row-major,
+    /// [`crate::ops::IGNORE`] targets left out: the numbers behind a mean, for analyses by position
+    /// or by kind of character. Computed by the hand-written engine whatever `ops` trains (the two
+    /// engines agree, tested); never with dropout.
+    pub fn token_losses(&mut self, batches: &[Batch]) -> anyhow::Result<Vec<f32>> {
+        let mut scratch;
+        let engine: &mut FastGpt = match &mut self.compute {
+            Compute::Fast(f) => f,
+            Compute::Plain(_) => {
+                scratch = FastGpt::new(&self.cfg.model, self.cfg.train.workers)?;
+                &mut scratch
+            }
+        };
+        let mut out = Vec::new();
+        for b in batches {
+            let losses = engine.token_losses(&self.params, &b.x, &b.y, b.b, b.t)?;
+            out.extend(
+                losses
+                    .into_iter()
+                    .zip(&b.y)
+                    .filter(|(_, &y)| y != crate::ops::IGNORE)
+                    .map(|(l, _)| l),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The loss of every target of [`sliding_windows`] over `val` with `stride`, one per target of
+    /// the returned range of `val` indices, in order: what [`Trainer::evaluate_sliding`] averages.
+    pub fn sliding_token_losses(
+        &mut self,
+        val: &[u32],
+        stride: usize,
+        batch: usize,
+    ) -> anyhow::Result<(Vec<f32>, std::ops::Range<usize>)> {
+        let (windows, scored) = sliding_windows(val, self.cfg.model.block_size, stride, batch)?;
+        let losses = self.token_losses(&windows)?;
+        anyhow::ensure!(
+            losses.len() == scored.len(),
+            "{} losses for {} scored targets",
+            losses.len(),
+            scored.len()
+        );
+        Ok((losses, scored))
     }
 }

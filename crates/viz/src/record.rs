@@ -11,6 +11,10 @@
 //! Whole files are written to a temporary name and renamed; metrics are appended line by line. A run
 //! killed mid-write therefore leaves a `meta.json` that says `running` and a metrics file whose complete
 //! lines all parse (a torn last line is skipped on load).
+//!
+//! A run that trains across several sessions (stopped on purpose, or killed, and resumed from its
+//! last checkpoint) keeps one record: [`RunWriter::reopen`] continues it, first dropping the metrics
+//! the checkpoint does not cover, so its curves stay one continuous line.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -31,6 +35,8 @@ pub enum Status {
     Running,
     Finished,
     Failed,
+    /// Stopped on purpose before its end, to be continued ([`RunWriter::pause`], [`RunWriter::reopen`]).
+    Paused,
 }
 
 /// `meta.json`: who, when, with what code, and the headline numbers.
@@ -66,6 +72,8 @@ pub struct RunWriter {
     meta: RunMeta,
     metrics: File,
     clock: Instant,
+    /// Wall seconds of the record's earlier sessions (0 for a new record): `wall_s` is their sum.
+    earlier_wall_s: f64,
     done: bool,
 }
 
@@ -177,6 +185,60 @@ impl RunWriter {
             meta,
             metrics,
             clock: Instant::now(),
+            earlier_wall_s: 0.0,
+            done: false,
+        };
+        w.write_meta()?;
+        Ok(w)
+    }
+
+    /// Continue the existing record `records/<milestone>/<name>/` (a resumed run): its config, seed,
+    /// start time, commit and summary are kept, it is `running` again, its wall seconds add up over
+    /// the sessions, and only the metrics lines for which `keep` is true stay — a run resumed from a
+    /// checkpoint at step `s` keeps `step <= s` and logs the rest again, so no step appears twice. A
+    /// torn last line (the previous session was killed mid-append) is dropped. The metrics file is
+    /// rewritten atomically before anything is appended.
+    pub fn reopen(
+        ctx: &Context,
+        milestone: &str,
+        name: &str,
+        keep: impl Fn(&Scalar) -> bool,
+    ) -> Result<RunWriter> {
+        Self::reopen_in(&ctx.records, milestone, name, keep)
+    }
+
+    /// As [`RunWriter::reopen`], with an explicit records root (for tests).
+    pub fn reopen_in(
+        records: &Path,
+        milestone: &str,
+        name: &str,
+        keep: impl Fn(&Scalar) -> bool,
+    ) -> Result<RunWriter> {
+        check_name("milestone", milestone)?;
+        check_name("name", name)?;
+        let dir = records.join(milestone).join(name);
+        let old = Record::load_dir(&dir)?;
+        let mut kept = String::new();
+        for s in old.scalars.iter().filter(|s| keep(s)) {
+            kept.push_str(&serde_json::to_string(s)?);
+            kept.push('\n');
+        }
+        let metrics_path = dir.join("metrics.jsonl");
+        write_atomic(&metrics_path, kept.as_bytes())?;
+        let metrics = OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("opening {}", metrics_path.display()))?;
+        let mut meta = old.meta;
+        let earlier_wall_s = meta.wall_s.unwrap_or(0.0);
+        meta.status = Status::Running;
+        meta.ended = None;
+        let w = RunWriter {
+            dir,
+            meta,
+            metrics,
+            clock: Instant::now(),
+            earlier_wall_s,
             done: false,
         };
         w.write_meta()?;
@@ -252,11 +314,16 @@ impl RunWriter {
         self.close(Status::Failed)
     }
 
+    /// Mark the run paused: stopped on purpose, to be continued by [`RunWriter::reopen`].
+    pub fn pause(mut self) -> Result<()> {
+        self.close(Status::Paused)
+    }
+
     fn close(&mut self, status: Status) -> Result<()> {
         self.done = true;
         self.meta.status = status;
         self.meta.ended = Some(unix_now());
-        self.meta.wall_s = Some(self.clock.elapsed().as_secs_f64());
+        self.meta.wall_s = Some(self.earlier_wall_s + self.clock.elapsed().as_secs_f64());
         self.write_meta()
     }
 }
@@ -527,6 +594,65 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    /// A resumed run continues its record: metrics past the checkpoint go (so no step appears
+    /// twice), a torn last line goes, summary and config stay, wall seconds add up, and the status
+    /// follows (paused, running, finished).
+    #[test]
+    fn reopened_record_keeps_what_the_checkpoint_covers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Cfg {
+            lr: 1.0,
+            layers: vec![2],
+        };
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m6", "long", &cfg, 5).unwrap();
+        for step in 0..6 {
+            w.scalar(step, "loss", 10.0 - step as f64).unwrap();
+        }
+        w.summary("params", 42.0);
+        let dir = w.dir().to_path_buf();
+        w.pause().unwrap();
+        let paused = Record::load_dir(&dir).unwrap();
+        assert_eq!(paused.meta.status, Status::Paused);
+        let first_wall = paused.meta.wall_s.unwrap();
+        // The previous session was killed mid-append after the pause was written.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("metrics.jsonl"))
+            .unwrap();
+        f.write_all(br#"{"step":6,"key":"lo"#).unwrap();
+        drop(f);
+        let mut meta: RunMeta =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        meta.status = Status::Running;
+        std::fs::write(dir.join("meta.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+
+        let mut w = RunWriter::reopen_in(tmp.path(), "m6", "long", |s| s.step <= 3).unwrap();
+        assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Running);
+        for step in 4..8 {
+            w.scalar(step, "loss", 20.0 - step as f64).unwrap();
+        }
+        w.finish().unwrap();
+        let r = Record::load_dir(&dir).unwrap();
+        assert_eq!(r.meta.status, Status::Finished);
+        assert_eq!(
+            r.series("loss"),
+            vec![
+                (0.0, 10.0),
+                (1.0, 9.0),
+                (2.0, 8.0),
+                (3.0, 7.0),
+                (4.0, 16.0),
+                (5.0, 15.0),
+                (6.0, 14.0),
+                (7.0, 13.0)
+            ]
+        );
+        assert_eq!(r.summary("params"), Some(42.0));
+        assert_eq!(r.meta.seed, 5);
+        assert!(r.meta.wall_s.unwrap() >= first_wall);
+        assert!(RunWriter::reopen_in(tmp.path(), "m6", "missing", |_| true).is_err());
     }
 
     #[test]

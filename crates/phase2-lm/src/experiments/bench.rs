@@ -144,10 +144,32 @@ struct TorchResult {
     val_loss: f64,
 }
 
+/// The flags that give `scripts/torch_gpt.py` our model and schedule: its argparse's `--batch`,
+/// `--block`, `--d`, `--heads`, `--layers`, `--lr`, `--min-lr` and `--warmup` (for the bench config
+/// they equal the script's defaults; any other size — `bench --size long` — needs them). The script
+/// has no dropout: what it times is the model without, and so must ours be.
+pub fn torch_size_args(model: &GptConfig, train: &TrainConfig) -> Vec<String> {
+    [
+        ("--batch", train.batch_size.to_string()),
+        ("--block", model.block_size.to_string()),
+        ("--d", model.d_model.to_string()),
+        ("--heads", model.n_head.to_string()),
+        ("--layers", model.n_layer.to_string()),
+        ("--lr", train.max_lr.to_string()),
+        ("--min-lr", train.min_lr.to_string()),
+        ("--warmup", train.warmup.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn time_torch(
     python: &Path,
     script: &Path,
     data: &Path,
+    size: &[String],
     steps: usize,
     threads: usize,
     seed: u64,
@@ -156,6 +178,7 @@ fn time_torch(
         .arg(script)
         .arg("--data")
         .arg(data)
+        .args(size)
         .args([
             "--iters",
             &steps.to_string(),
@@ -248,6 +271,19 @@ impl BenchData {
 /// Time every trainer version (and PyTorch, given its interpreter), print a table, record it.
 pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usize>) -> Result<()> {
     let (cfg, raw): (BenchConfig, toml::Value) = ctx.load_config(super::PHASE, "bench")?;
+    bench_config(ctx, &cfg, &raw, BENCH_RUN, torch_python, steps)
+}
+
+/// The speed runs of [`bench`] for any model and batch (`cfg`), recorded as `m6/<run>` with `raw`
+/// as its config: how `cargo xtask bench --size long` times the long run's model.
+pub fn bench_config(
+    ctx: &viz::Context,
+    cfg: &BenchConfig,
+    raw: &toml::Value,
+    run: &str,
+    torch_python: Option<&Path>,
+    steps: Option<usize>,
+) -> Result<()> {
     let steps = steps.unwrap_or(cfg.steps);
     if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
         bail!("bench: steps, rounds and variants must be non-empty / > 0");
@@ -258,17 +294,18 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
         model,
         fpt,
         data_file,
-    } = BenchData::load(ctx, &cfg)?;
+    } = BenchData::load(ctx, cfg)?;
     let script = match torch_python {
         Some(_) => script(ctx, "torch_gpt.py")?,
         None => std::path::PathBuf::new(),
     };
+    let size = torch_size_args(&model, &cfg.train);
 
-    let previous: Vec<HistoryEntry> = Record::load(ctx, MILESTONE, BENCH_RUN)
+    let previous: Vec<HistoryEntry> = Record::load(ctx, MILESTONE, run)
         .ok()
         .and_then(|r| r.artifact("history").ok())
         .unwrap_or_default();
-    let mut writer = RunWriter::create(ctx, MILESTONE, BENCH_RUN, &raw, cfg.train.seed)?;
+    let mut writer = RunWriter::create(ctx, MILESTONE, run, raw, cfg.train.seed)?;
     let n_trainers = cfg.variants.len() + usize::from(torch_python.is_some());
     let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); n_trainers];
     let mut torch_peak = 0.0f64;
@@ -300,8 +337,15 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .min(2);
-            let (res, peak) =
-                time_torch(python, &script, &data_file, steps, threads, cfg.train.seed)?;
+            let (res, peak) = time_torch(
+                python,
+                &script,
+                &data_file,
+                &size,
+                steps,
+                threads,
+                cfg.train.seed,
+            )?;
             writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
             rounds[n_trainers - 1].push(res.train_tokens_per_s);
             torch_peak = torch_peak.max(peak);
@@ -348,8 +392,12 @@ pub fn bench(ctx: &viz::Context, torch_python: Option<&Path>, steps: Option<usiz
         });
     }
     println!(
-        "bench: {} steps of the bench config ({} params, {:.2} MFLOP/token), {} round(s)",
+        "{run}: {} steps of {} layers × d_model {}, block {}, batch {} ({} params, {:.2} MFLOP/token), {} round(s)",
         steps,
+        model.n_layer,
+        model.d_model,
+        model.block_size,
+        cfg.train.batch_size,
         model.n_params(),
         fpt / 1e6,
         cfg.rounds
@@ -452,7 +500,8 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
         });
         if let (Some(python), Some(script)) = (torch_python, &script) {
             bar.set_message(format!("pytorch, seed {seed}"));
-            let (res, peak) = time_torch(python, script, &data_file, steps, 2, seed)?;
+            let size = torch_size_args(&model, &cfg.train);
+            let (res, peak) = time_torch(python, script, &data_file, &size, steps, 2, seed)?;
             bar.inc(1);
             writer.scalars(
                 seed,

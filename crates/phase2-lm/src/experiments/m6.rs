@@ -174,40 +174,77 @@ fn train_recorded(
     Ok(out)
 }
 
+/// The order of the n-gram every GPT is compared with: m4's best (by validation perplexity), or 6
+/// where m4 has no record.
+pub(crate) fn ngram_order(ctx: &viz::Context) -> usize {
+    super::m4::best_ngram(ctx).map_or(6, |(n, _)| n)
+}
+
+/// The Kneser–Ney n-gram of order [`ngram_order`], trained here on the training characters as
+/// `tokenizer` encodes them: the baseline of every fair comparison.
+pub(crate) fn train_ngram(
+    ctx: &viz::Context,
+    tokenizer: &AnyTokenizer,
+    corpus: &Corpus,
+) -> Result<NgramModel> {
+    let train_ids = tokenizer.encode(&corpus.train_text);
+    NgramModel::train(&train_ids, ngram_order(ctx), tokenizer.vocab_size())
+}
+
 /// The fair comparison with the best n-gram of m4: the GPT scored by sliding windows of half its
 /// block (every character predicted with at least half a block of context) and the Kneser–Ney
-/// n-gram, retrained here on the same training characters, scored on exactly the same validation
-/// characters; both into the summary. Returns (GPT, n-gram) in nats per character.
-fn fair_scores(
-    ctx: &viz::Context,
-    out: &mut FitOutcome,
-    corpus: &Corpus,
-    writer: &mut RunWriter,
-) -> Result<(f64, f64)> {
-    let block = out.trainer.cfg.model.block_size;
-    let stride = (block / 2).max(1);
-    let val_ids = out.tokenizer.encode(&corpus.val_text);
-    let (gpt, scored) = out.trainer.evaluate_sliding(&val_ids, stride)?;
-    let n = super::m4::best_ngram(ctx).map_or(6, |(n, _)| n);
-    anyhow::ensure!(
-        n - 1 <= scored.start,
-        "the {n}-gram needs {} characters of history; the first scored has {}",
-        n - 1,
-        scored.start
-    );
-    let train_ids = out.tokenizer.encode(&corpus.train_text);
-    let ngram = NgramModel::train(&train_ids, n, out.tokenizer.vocab_size())?;
-    let ngram_loss = ngram.cross_entropy(&val_ids[..scored.end], scored.start);
-    for (key, value) in [
-        ("val_loss_sliding", gpt),
-        ("sliding_stride", stride as f64),
-        ("sliding_scored", (scored.end - scored.start) as f64),
-        ("ngram_n", n as f64),
-        ("ngram_val_loss_sliding", ngram_loss),
-    ] {
-        writer.summary(key, value);
+/// n-gram ([`train_ngram`]) scored on exactly the same validation characters. m6's character model
+/// and the long run of `m6_long` both report it, through [`FairScores::write`].
+pub(crate) struct FairScores {
+    /// The GPT, nats per character.
+    pub gpt: f64,
+    /// The n-gram on the same characters, nats per character.
+    pub ngram: f64,
+    pub n: usize,
+    pub stride: usize,
+    /// The indices of the validation ids both models score.
+    pub scored: std::ops::Range<usize>,
+}
+
+impl FairScores {
+    pub(crate) fn compute(
+        trainer: &mut crate::train::Trainer,
+        val_ids: &[u32],
+        ngram: &NgramModel,
+    ) -> Result<FairScores> {
+        let block = trainer.cfg.model.block_size;
+        let stride = (block / 2).max(1);
+        let (gpt, scored) = trainer.evaluate_sliding(val_ids, stride)?;
+        let n = ngram.n();
+        anyhow::ensure!(
+            n - 1 <= scored.start,
+            "the {n}-gram needs {} characters of history; the first scored has {}",
+            n - 1,
+            scored.start
+        );
+        let ngram_loss = ngram.cross_entropy(&val_ids[..scored.end], scored.start);
+        Ok(FairScores {
+            gpt,
+            ngram: ngram_loss,
+            n,
+            stride,
+            scored,
+        })
     }
-    Ok((gpt, ngram_loss))
+
+    /// Into the summary: `val_loss_sliding`, `sliding_stride`, `sliding_scored`, `ngram_n`,
+    /// `ngram_val_loss_sliding`.
+    pub(crate) fn write(&self, writer: &mut RunWriter) {
+        for (key, value) in [
+            ("val_loss_sliding", self.gpt),
+            ("sliding_stride", self.stride as f64),
+            ("sliding_scored", self.scored.len() as f64),
+            ("ngram_n", self.n as f64),
+            ("ngram_val_loss_sliding", self.ngram),
+        ] {
+            writer.summary(key, value);
+        }
+    }
 }
 
 fn writer_name(writer: &RunWriter) -> String {
@@ -252,7 +289,11 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
             },
         )?;
         if run == CHAR_RUN {
-            let (gpt, ngram) = fair_scores(ctx, &mut out, &corpus, &mut writer)?;
+            let ngram = train_ngram(ctx, &out.tokenizer, &corpus)?;
+            let val_ids = out.tokenizer.encode(&corpus.val_text);
+            let fair = FairScores::compute(&mut out.trainer, &val_ids, &ngram)?;
+            fair.write(&mut writer);
+            let (gpt, ngram) = (fair.gpt, fair.ngram);
             summary.push(format!(
                 "sliding windows: GPT {gpt:.3} vs n-gram {ngram:.3} on the same characters"
             ));

@@ -1,6 +1,6 @@
 //! What `cargo xtask phase2` runs: each experiment reads its TOML config, writes run records through
 //! `viz::record`, and figures / log entries are rebuilt from those records alone. [`phase`] is the
-//! phase as xtask sees it, with its own subcommands (`bench`, `sample`).
+//! phase as xtask sees it, with its own subcommands (`bench`, `sample`, `gpt-long`).
 //!
 //! This module is the only one of the crate that writes records and figures, and no library module
 //! imports it.
@@ -16,6 +16,7 @@ pub mod bench;
 pub mod m4;
 pub mod m5;
 pub mod m6;
+pub mod m6_long;
 
 /// Config folder name (`configs/phase2/`).
 pub const PHASE: &str = "phase2";
@@ -78,6 +79,7 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let mut out = m4::figures(ctx)?;
     out.extend(m6::figures(ctx)?);
+    out.extend(m6_long::figures(ctx)?);
     out.extend(m5::figures(ctx)?);
     Ok(out)
 }
@@ -87,6 +89,7 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
     let mut out = m4::log_entries(ctx)?;
     out.extend(m5::log_entries(ctx)?);
     out.extend(m6::log_entries(ctx)?);
+    out.extend(m6_long::log_entries(ctx)?);
     Ok(out)
 }
 
@@ -143,6 +146,9 @@ fn m6_headline(ctx: &viz::Context) -> Option<String> {
     {
         s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
     }
+    if let Some(long) = m6_long::headline(ctx) {
+        s.push_str(&format!("; {long}"));
+    }
     Some(s)
 }
 
@@ -170,6 +176,33 @@ enum Command {
         /// weights on the same batches (needs --torch; records m6/torch_parity).
         #[arg(long, conflicts_with_all = ["steps", "full"], requires = "torch")]
         parity: bool,
+        /// The model the speed runs time: the bench config, or the long run's (`gpt-long`: the
+        /// candidate it trains or the selection chose, no dropout; records m6/bench_long).
+        #[arg(long, value_enum, default_value_t = BenchSize::Bench, conflicts_with_all = ["full", "parity"])]
+        size: BenchSize,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// A GPT that beats the n-gram: candidates of configs/phase2/m6_long.toml trained for a few
+    /// minutes each, the best extrapolation trained for up to 90 minutes (records m6/long_select,
+    /// m6/long; checkpoints/m6_long), then compared with the n-gram on the same characters.
+    GptLong {
+        /// Only the selection (records m6/long_select).
+        #[arg(long, conflicts_with_all = ["resume", "fresh"])]
+        select: bool,
+        /// Continue the long run from its last checkpoint, into the same record.
+        #[arg(long, conflicts_with = "fresh")]
+        resume: bool,
+        /// Start the long run over although an unfinished one could be resumed.
+        #[arg(long)]
+        fresh: bool,
+        /// Stop this session after this many minutes of training (checkpointed; --resume goes on).
+        #[arg(long)]
+        session_minutes: Option<f64>,
+        /// The smoke config (configs/phase2/quick/m6_long.toml, seconds), into scratch/quick.
+        #[arg(long)]
+        quick: bool,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -197,6 +230,15 @@ enum Command {
     },
 }
 
+/// Which model `bench` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchSize {
+    /// configs/phase2/bench.toml (records m6/bench).
+    Bench,
+    /// The long run's model, from configs/phase2/m6_long.toml (records m6/bench_long).
+    Long,
+}
+
 fn commands() -> Vec<clap::Command> {
     viz::phase::subcommands::<Command>(PHASE)
 }
@@ -209,14 +251,38 @@ fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
             full,
             seeds,
             parity,
+            size,
             quiet,
         } => {
             let ctx = viz::Context::full(root, quiet);
             match (parity, torch.as_deref()) {
                 (true, Some(python)) => bench::bench_parity(&ctx, python),
                 _ if full => bench::bench_full(&ctx, torch.as_deref(), seeds),
+                _ if size == BenchSize::Long => m6_long::bench_long(&ctx, torch.as_deref(), steps),
                 _ => bench::bench(&ctx, torch.as_deref(), steps),
             }
+        }
+        Command::GptLong {
+            select,
+            resume,
+            fresh,
+            session_minutes,
+            quick,
+            quiet,
+        } => {
+            if let Some(m) = session_minutes {
+                anyhow::ensure!(m > 0.0, "--session-minutes must be > 0, not {m}");
+            }
+            let ctx = viz::Context::for_command(root, quick, quiet);
+            m6_long::gpt_long(
+                &ctx,
+                m6_long::LongOptions {
+                    select_only: select,
+                    resume,
+                    fresh,
+                    session_minutes,
+                },
+            )
         }
         Command::Sample {
             checkpoint,

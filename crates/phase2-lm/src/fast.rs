@@ -327,32 +327,7 @@ impl FastGpt {
         if let Some(d) = dropout {
             ensure!(d.p < 1.0, "dropout probability {} must be in [0, 1)", d.p);
         }
-        ensure!(
-            params.len() == self.off.total,
-            "params: {} values, model has {}",
-            params.len(),
-            self.off.total
-        );
-        ensure!(
-            x.len() == b * t && y.len() == b * t,
-            "x and y must hold b·t = {} tokens",
-            b * t
-        );
-        ensure!(
-            t > 0 && t <= self.cfg.block_size,
-            "windows of {t} tokens: must be 1..={}",
-            self.cfg.block_size
-        );
-        if let Some(v) = x
-            .iter()
-            .chain(y.iter().filter(|&&v| v != IGNORE))
-            .find(|&&v| v as usize >= self.cfg.vocab_size)
-        {
-            bail!(
-                "token id {v} is outside the vocabulary ({})",
-                self.cfg.vocab_size
-            );
-        }
+        self.check_batch(params, x, y, b, t)?;
         if let Some(g) = grads.as_deref() {
             ensure!(g.len() == self.off.total, "grads has the wrong length");
         }
@@ -437,19 +412,9 @@ impl FastGpt {
         parts
     }
 
-    /// Every target's own loss, `−ln p(y | the window up to it)` in nats, for `x: [b, t]` against
-    /// `y` (row-major like them; NaN where the target is [`IGNORE`]): what a per-position or
-    /// per-character analysis needs, where [`FastGpt::loss_and_grads`] gives only the mean. The same
-    /// forward pass, no dropout, no gradient; the mean of the values is that loss up to float
-    /// summation. A probability below `f32::MIN_POSITIVE` counts as that (at most 87.3 nats).
-    pub fn token_losses(
-        &mut self,
-        params: &[f32],
-        x: &[u32],
-        y: &[u32],
-        b: usize,
-        t: usize,
-    ) -> Result<Vec<f32>> {
+    /// The checks every pass over a batch makes first: the weights' length, `b·t` inputs and
+    /// targets, a window the model can read, every id inside the vocabulary.
+    fn check_batch(&self, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> Result<()> {
         ensure!(
             params.len() == self.off.total,
             "params: {} values, model has {}",
@@ -474,6 +439,24 @@ impl FastGpt {
         {
             bail!("token id {bad} is outside the vocabulary ({v})");
         }
+        Ok(())
+    }
+
+    /// Every target's own loss, `−ln p(y | the window up to it)` in nats, for `x: [b, t]` against
+    /// `y` (row-major like them; NaN where the target is [`IGNORE`]): what a per-position or
+    /// per-character analysis needs, where [`FastGpt::loss_and_grads`] gives only the mean. The same
+    /// forward pass, no dropout, no gradient; the mean of the values is that loss up to float
+    /// summation. A probability below `f32::MIN_POSITIVE` counts as that (at most 87.3 nats).
+    pub fn token_losses(
+        &mut self,
+        params: &[f32],
+        x: &[u32],
+        y: &[u32],
+        b: usize,
+        t: usize,
+    ) -> Result<Vec<f32>> {
+        self.check_batch(params, x, y, b, t)?;
+        let v = self.cfg.vocab_size;
         let parts = self.fit_spaces(b, t);
         let (cfg, off) = (&self.cfg, &self.off);
         let mut out = vec![f32::NAN; b * t];

@@ -16,7 +16,7 @@ use crate::corpus::Corpus;
 use crate::generate::Sampling;
 use crate::generator::Generator;
 use crate::tokenizer::{AnyTokenizer, Tokenizer};
-use crate::train::{all_windows_predictions, RunConfig, Trainer};
+use crate::train::{all_windows_predictions, RunConfig, StepStats, Trainer};
 
 /// How samples are drawn during training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +85,25 @@ impl FitOutcome {
 /// Where [`fit`] sends what it logs: `(step, [(key, value), …])`.
 pub type LogFn<'a> = dyn FnMut(u64, &[(&str, f64)]) -> Result<()> + 'a;
 
+/// The values logged every `log_interval` steps, by both training loops.
+fn log_train(
+    log: &mut LogFn<'_>,
+    step: usize,
+    loss: f64,
+    stats: &StepStats,
+    tps: f64,
+) -> Result<()> {
+    log(
+        step as u64,
+        &[
+            ("train_loss", loss),
+            ("lr", stats.lr),
+            ("grad_norm", stats.grad_norm),
+            ("tokens_per_s", tps),
+        ],
+    )
+}
+
 /// Train `cfg` on `corpus` through `tokenizer`. Every `log_interval` steps `log(step, …)` receives
 /// `train_loss` (mean over the interval), `lr`, `grad_norm` and `tokens_per_s`; every
 /// `eval_interval` steps `val_loss`, `val_bpc` and `val_perplexity` on the fixed validation batches.
@@ -135,15 +154,7 @@ pub fn fit(
         let done = step + 1;
         let tps = (done * trainer.tokens_per_step()) as f64 / train_seconds;
         if done % t.log_interval == 0 || done == t.steps {
-            log(
-                done as u64,
-                &[
-                    ("train_loss", loss_sum / loss_n as f64),
-                    ("lr", stats.lr),
-                    ("grad_norm", stats.grad_norm),
-                    ("tokens_per_s", tps),
-                ],
-            )?;
+            log_train(log, done, loss_sum / loss_n as f64, &stats, tps)?;
             (loss_sum, loss_n) = (0.0, 0);
         }
         if done % t.eval_interval == 0 || done == t.steps {
@@ -319,15 +330,7 @@ pub fn fit_timed(
         let done = trainer.step;
         let tps = ((done - first_step) * tokens_per_step) as f64 / session_seconds;
         if done.is_multiple_of(t.log_interval) {
-            log(
-                done as u64,
-                &[
-                    ("train_loss", loss_sum / loss_n as f64),
-                    ("lr", stats.lr),
-                    ("grad_norm", stats.grad_norm),
-                    ("tokens_per_s", tps),
-                ],
-            )?;
+            log_train(log, done, loss_sum / loss_n as f64, &stats, tps)?;
             (loss_sum, loss_n) = (0.0, 0);
         }
         if done.is_multiple_of(t.eval_interval) {

@@ -1133,6 +1133,25 @@ fn long_curve(rec: &Record) -> Vec<CurvePoint> {
         .collect()
 }
 
+/// The training loss beside the evaluations: at each evaluation after the first, the mean of the
+/// training losses logged since the one before (training batches, dropout on), as
+/// `(evaluation, mean)`.
+fn train_curve(rec: &Record, curve: &[CurvePoint]) -> Vec<(CurvePoint, f64)> {
+    let train = rec.series("train_loss");
+    curve
+        .windows(2)
+        .filter_map(|w| {
+            let (lo, hi) = (w[0].step as f64, w[1].step as f64);
+            let vals: Vec<f64> = train
+                .iter()
+                .filter(|(s, _)| *s > lo && *s <= hi)
+                .map(|p| p.1)
+                .collect();
+            (!vals.is_empty()).then(|| (w[1], vals.iter().sum::<f64>() / vals.len() as f64))
+        })
+        .collect()
+}
+
 // ---- the command ----------------------------------------------------------------------------------
 
 /// `cargo xtask gpt-long` flags.
@@ -1471,16 +1490,21 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         let cap = curve_cap(&refs, &curve);
         let kept: Vec<&CurvePoint> = curve.iter().filter(|p| p.val_loss <= cap).collect();
         let label = format!(
-            "long GPT ({}, {:.2} M params)",
+            "long GPT ({}, {:.2} M params), validation subset",
             plan.candidate.name,
             plan.run.model.n_params() as f64 / 1e6
         );
+        let train: Vec<(CurvePoint, f64)> = train_curve(&long, &curve)
+            .into_iter()
+            .filter(|(_, l)| *l <= cap)
+            .collect();
+        let train_label = "its training loss (mean since the last evaluation, dropout on)";
         let over = long.summary("overtook_step").map(|s| s as usize);
         let crossing = curve.iter().find(|p| Some(p.step) == over);
         let mut by_time = LineChart::new(
             "against training wall clock",
             "training wall clock (minutes)",
-            "validation loss, fixed subset (nats/char)",
+            "loss (nats/char)",
         )
         .series(
             Series::new(
@@ -1490,6 +1514,13 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
                     .collect(),
             )
             .colour_slot(0),
+        )
+        .series(
+            Series::new(
+                train_label,
+                train.iter().map(|(p, l)| (p.seconds / 60.0, *l)).collect(),
+            )
+            .colour_slot(2),
         );
         // What the selection predicted for this candidate, where it has a fit.
         if let Some(sel) = &select {
@@ -1522,7 +1553,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         let mut by_chars = LineChart::new(
             "against characters seen",
             "training characters seen (millions)",
-            "validation loss, fixed subset (nats/char)",
+            "loss (nats/char)",
         )
         .series(
             Series::new(
@@ -1530,6 +1561,13 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
                 kept.iter().map(|p| (p.chars / 1e6, p.val_loss)).collect(),
             )
             .colour_slot(0),
+        )
+        .series(
+            Series::new(
+                train_label,
+                train.iter().map(|(p, l)| (p.chars / 1e6, *l)).collect(),
+            )
+            .colour_slot(2),
         );
         if let Some(p) = crossing {
             let text = format!(
@@ -1886,39 +1924,69 @@ fn long_entry(
                 n - 1.0,
                 t.markdown()
             ));
-            // From which context length on the GPT stays below the n-gram at every position.
-            let below = |p: usize| lp.gpt[p] < lp.ngram[p];
-            let stays = (0..lp.block).rev().take_while(|&p| below(p)).last();
+            // Where the GPT is above the n-gram, position by position, and from which row of the table
+            // on every row is below it.
+            let history = n as usize - 1;
+            let above: Vec<usize> = (0..lp.block)
+                .filter(|&p| lp.gpt[p] >= lp.ngram[p])
+                .map(|p| p + 1)
+                .collect();
+            let short = above.iter().filter(|&&p| p < history).count();
+            let further: Vec<String> = above
+                .iter()
+                .filter(|&&p| p >= history)
+                .map(|p| p.to_string())
+                .collect();
+            let bucket_below = |&(lo, hi): &(usize, usize)| {
+                let m = |v: &[f64]| v[lo - 1..hi].iter().sum::<f64>();
+                m(&lp.gpt) < m(&lp.ngram)
+            };
+            let buckets = context_buckets(lp.block);
+            let from = buckets
+                .iter()
+                .rev()
+                .take_while(|b| bucket_below(b))
+                .last()
+                .map(|b| b.0);
             let last = lp.block - 1;
-            discussion.push_str(&match stays {
-                Some(p) => format!(
-                    "By position, the long GPT is below the {n:.0}-gram at every position from {} character(s) of \
-                     context on (with 1: {:.3} against {:.3}; with {}: {:.3} against {:.3}){}. ",
-                    p + 1,
-                    lp.gpt[0],
-                    lp.ngram[0],
-                    lp.block,
-                    lp.gpt[last],
-                    lp.ngram[last],
-                    if p + 1 > n as usize - 1 {
-                        format!(
-                            ": it needs more history than the {n:.0}-gram's {:.0} characters to win",
-                            n - 1.0
-                        )
-                    } else {
-                        String::new()
-                    }
-                ),
-                None => format!(
-                    "By position, the long GPT is not below the {n:.0}-gram even at the end of its window ({} \
-                     characters of context: {:.3} against {:.3}; with 1: {:.3} against {:.3}). ",
-                    lp.block,
-                    lp.gpt[last],
-                    lp.ngram[last],
-                    lp.gpt[0],
-                    lp.ngram[0]
-                ),
-            });
+            discussion.push_str(&format!(
+                "By position, the long GPT is above the {n:.0}-gram at {} of the {} positions: {short} where its \
+                 window gives it fewer characters of context than the {n:.0}-gram's {history} (with 1: {:.3} against \
+                 {:.3}){}. {} ",
+                above.len(),
+                lp.block,
+                lp.gpt[0],
+                lp.ngram[0],
+                match further.len() {
+                    0 => String::new(),
+                    k => format!(
+                        ", and {k} further in (context {})",
+                        further.join(", ")
+                    ),
+                },
+                match from {
+                    Some(lo) => format!(
+                        "From {lo} characters of context on, every row of the table is below the {n:.0}-gram (with \
+                         {}: {:.3} against {:.3}){}.",
+                        lp.block,
+                        lp.gpt[last],
+                        lp.ngram[last],
+                        if lo <= history + 1 {
+                            format!(
+                                ": given at least the {n:.0}-gram's own {history} characters of history, the GPT \
+                                 predicts better"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => format!(
+                        "Even the table's last row is not below the {n:.0}-gram ({} characters of context: {:.3} \
+                         against {:.3}).",
+                        lp.block, lp.gpt[last], lp.ngram[last]
+                    ),
+                }
+            ));
         }
         // By kind of character.
         let cats: Vec<CategoryRow> = long.artifact("categories")?;
@@ -2107,8 +2175,17 @@ fn long_entry(
                 None => from_selection,
             }
         };
+        let wall = long.meta.wall_s.map_or(String::new(), |w| {
+            format!(
+                " The run took {} minutes of training and {} minutes of wall clock in all (evaluations, \
+                 checkpoints and this analysis included).",
+                mins(minutes),
+                mins(w / 60.0)
+            )
+        });
+        let overfit = overfit_sentence(ctx, long);
         discussion = format!(
-            "{verdict}{when}. The non-overlapping whole-split number, which gives the first characters of each window \
+            "{verdict}{when}.{wall}{overfit} The non-overlapping whole-split number, which gives the first characters of each window \
              almost no context, is {full:.3}.{prediction}{need} {discussion}"
         );
         figures.insert(
@@ -2118,8 +2195,9 @@ fn long_entry(
                 FigureKind::LossCurves,
                 format!(
                     "the long GPT's validation loss on the fixed subset against training minutes (left) and \
-                     characters seen (right), with the {n:.0}-gram on the same characters and the bench-config GPT as \
-                     horizontal lines{}; evaluations far above the lines (the first minutes) are left out.",
+                     characters seen (right), with its training loss (dropout on) beside it, and the {n:.0}-gram on \
+                     the same characters and the bench-config GPT as horizontal lines{}; evaluations far above the \
+                     lines (the first minutes) are left out.",
                     if over.is_some() {
                         ", and the first evaluation below the n-gram marked"
                     } else {
@@ -2145,6 +2223,67 @@ fn long_entry(
         figures,
         discussion: discussion.trim().to_string(),
     })
+}
+
+/// Where the validation curve stopped paying for more training, from the records: its lowest point
+/// against its end, and the training loss over the same span (how many passes over the training
+/// text that was, from m4's record of the split).
+fn overfit_sentence(ctx: &viz::Context, long: &Record) -> String {
+    let curve = long_curve(long);
+    let train = train_curve(long, &curve);
+    let (Some(best), Some(last)) = (
+        curve
+            .iter()
+            .filter(|p| p.step > 0)
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)),
+        curve.last(),
+    ) else {
+        return String::new();
+    };
+    let train_at = |step: usize| train.iter().find(|(p, _)| p.step == step).map(|t| t.1);
+    let (Some(tb), Some(te)) = (train_at(best.step), train_at(last.step)) else {
+        return String::new();
+    };
+    let split = Record::load(ctx, "m4", "tokenizers")
+        .ok()
+        .and_then(|r| r.summary("train_bytes"));
+    let passes = |chars: f64| {
+        split.map_or(String::new(), |n| {
+            format!(
+                ", {:.0} passes over the {:.2} M training characters",
+                chars / n,
+                n / 1e6
+            )
+        })
+    };
+    let (gap_b, gap_e) = (best.val_loss - tb, last.val_loss - te);
+    if last.val_loss - best.val_loss < 0.002 {
+        return format!(
+            " The subset loss was still at its lowest at the end ({:.3} after {} minutes{}); the training loss \
+             (dropout on) was {te:.3} there, {gap_e:.3} below it.",
+            last.val_loss,
+            mins(last.seconds / 60.0),
+            passes(last.chars)
+        );
+    }
+    format!(
+        " The subset loss was lowest, {:.3}, after {} minutes ({:.1} M characters{}), and ended at {:.3} \
+         ({:+.3}); over the same span the training loss (dropout on) went from {tb:.3} to {te:.3}, so the gap \
+         between training and validation {} from {gap_b:.3} to {gap_e:.3} nats per character{}.",
+        best.val_loss,
+        mins(best.seconds / 60.0),
+        best.chars / 1e6,
+        passes(best.chars),
+        last.val_loss,
+        last.val_loss - best.val_loss,
+        if gap_e > gap_b { "widened" } else { "narrowed" },
+        if gap_e > gap_b + 0.01 {
+            ": past that point the model fits its training text without carrying it over to the validation \
+             text, and more steps of this model on this text stop paying"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Minutes in a sentence: whole minutes from 10 on, one decimal from 1, else two.

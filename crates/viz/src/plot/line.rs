@@ -130,6 +130,16 @@ impl LineChart {
         self
     }
     /// A labelled horizontal reference line (a target, another implementation's number).
+    /// How many palette colours the series take: one past the highest slot any of them uses, so a
+    /// chart's reference lines keep their colours when panels of one figure hold different series.
+    fn colours_used(&self) -> usize {
+        self.series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.colour_slot.unwrap_or(i) + 1)
+            .max()
+            .unwrap_or(0)
+    }
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
         self
@@ -229,7 +239,7 @@ impl LineChart {
             .map(|(j, (label, _))| KeyEntry {
                 label: label.clone(),
                 swatch: Swatch::Line {
-                    colour: reference_colour(j, self.series.len()),
+                    colour: reference_colour(j, self.colours_used()),
                     width: 2,
                     dashed: true,
                 },
@@ -366,7 +376,7 @@ impl LineChart {
             }
         }
         for (j, (_, yv)) in self.hlines.iter().enumerate() {
-            let c = reference_colour(j, self.series.len());
+            let c = reference_colour(j, self.colours_used());
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(xr.start, *yv), (xr.end, *yv)],

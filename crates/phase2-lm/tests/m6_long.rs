@@ -656,6 +656,8 @@ fn m6_long_command_end_to_end_on_a_small_text() {
         "By position in the window",
         "Speaker names and running text",
         "Samples",
+        "minutes of wall clock in all",
+        "the training loss (dropout on)",
         m6_long::FIG_VS_NGRAM,
     ] {
         assert!(md.contains(part), "the entry has no {part}:\n{md}");

@@ -473,3 +473,38 @@ fn share_y(charts: &[LineChart]) -> Vec<LineChart> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two panels of one figure with the same reference line but different series keep the line's
+    /// colour when their series use the same palette slots (m6_long_vs_ngram's two panels).
+    #[test]
+    fn reference_lines_keep_their_colour_across_panels() {
+        let pts = vec![(0.0, 1.0), (1.0, 2.0)];
+        let left = LineChart::new("a", "x", "y")
+            .series(Series::new("model", pts.clone()).colour_slot(0))
+            .series(Series::new("train", pts.clone()).colour_slot(2))
+            .series(Series::new("prediction", pts.clone()).colour_slot(0))
+            .series(Series::new("marker", pts.clone()).colour_slot(1))
+            .hline("n-gram", 1.5);
+        let right = LineChart::new("b", "x", "y")
+            .series(Series::new("model", pts.clone()).colour_slot(0))
+            .series(Series::new("train", pts.clone()).colour_slot(2))
+            .series(Series::new("marker", pts.clone()).colour_slot(1))
+            .hline("n-gram", 1.5);
+        assert_eq!(left.colours_used(), 3);
+        assert_eq!(right.colours_used(), 3);
+        // Without slots, every series takes its own colour: as many as there are series.
+        let plain = LineChart::new("c", "x", "y")
+            .series(Series::new("a", pts.clone()))
+            .series(Series::new("b", pts));
+        assert_eq!(plain.colours_used(), 2);
+        // And a reference line never takes a colour a series uses.
+        for used in 0..6 {
+            let c = reference_colour(0, used);
+            assert!((0..used).all(|i| colour(i) != c), "used {used}");
+        }
+    }
+}

@@ -205,6 +205,7 @@ def cmd_minilm(args):
 
     import torch
     import sentence_transformers
+    import transformers
     from sentence_transformers import SentenceTransformer
 
     texts = read_corpus_texts(args.beir, args.limit)
@@ -248,6 +249,7 @@ def cmd_minilm(args):
         "truncated_docs": sum(1 for n in lengths if n >= model.max_seq_length),
         "torch_version": torch.__version__,
         "sentence_transformers_version": sentence_transformers.__version__,
+        "transformers_version": transformers.__version__,
         "python_version": platform.python_version(),
     })
 

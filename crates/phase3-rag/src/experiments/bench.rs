@@ -266,7 +266,11 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
             }
             let v = python_json(py, &script, &args)?;
             side.minilm_docs_per_s.push(field(&v, "docs_per_s")?);
-            for key in ["torch_version", "sentence_transformers_version"] {
+            for key in [
+                "torch_version",
+                "sentence_transformers_version",
+                "transformers_version",
+            ] {
                 if let Some(s) = v[key].as_str() {
                     versions.push((key.into(), s.into()));
                 }

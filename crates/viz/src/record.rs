@@ -8,9 +8,14 @@
 //!   artifacts/      named JSON or text (attention maps, samples, tables…)
 //! ```
 //!
-//! Whole files are written to a temporary name and renamed; metrics are appended line by line. A run
-//! killed mid-write therefore leaves a `meta.json` that says `running` and a metrics file whose complete
-//! lines all parse (a torn last line is skipped on load).
+//! A run never writes into the record it replaces. It writes into a hidden sibling,
+//! `.<name>.staging-<pid>/`, and takes the record's place only when it finishes (or pauses, to be
+//! resumed); a failed run is kept beside the old record as `.<name>.failed/`; a killed run leaves its
+//! staging directory and the committed record untouched ([`staging`] says how, and
+//! [`staging::leftovers`] finds what such runs left, for `cargo xtask check`). Inside the staging
+//! directory, whole files are written to a temporary name and renamed, and metrics are appended line
+//! by line, so a run killed mid-write leaves a `meta.json` that says `running` and a metrics file whose
+//! complete lines all parse (a torn last line is skipped on load).
 //!
 //! A run that trains across several sessions (stopped on purpose, or killed, and resumed from its
 //! last checkpoint) keeps one record: [`RunWriter::reopen`] continues it, first dropping the metrics
@@ -27,6 +32,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{write_atomic, Context};
+
+pub mod staging;
+pub use staging::{leftovers, Leftover, LeftoverKind};
 
 /// Life of a run, as stored in `meta.json`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +76,10 @@ pub struct Scalar {
 
 /// Writes one run's record. Dropping it without [`RunWriter::finish`] marks the run `failed`.
 pub struct RunWriter {
+    /// Where this run writes: `.<name>.staging-<pid>/` beside the record.
     dir: PathBuf,
+    /// The record it replaces when it finishes: `records/<milestone>/<name>/`.
+    record_dir: PathBuf,
     meta: RunMeta,
     metrics: File,
     clock: Instant,
@@ -126,7 +137,8 @@ pub fn git_state(root: &Path) -> (String, bool) {
 }
 
 impl RunWriter {
-    /// Start a run `records/<milestone>/<name>/`, replacing any earlier record of the same name.
+    /// Start a run of `records/<milestone>/<name>/`. It writes beside any earlier record of that name
+    /// and replaces it only when it finishes ([`RunWriter::finish`]).
     pub fn create(
         ctx: &Context,
         milestone: &str,
@@ -148,10 +160,15 @@ impl RunWriter {
     ) -> Result<RunWriter> {
         check_name("milestone", milestone)?;
         check_name("name", name)?;
-        let dir = records.join(milestone).join(name);
+        let record_dir = records.join(milestone).join(name);
+        // What earlier killed runs of this record left is of no use to a new run.
+        for stale in staging::stale_stagings(&record_dir) {
+            std::fs::remove_dir_all(&stale)
+                .with_context(|| format!("removing {}, left by a killed run", stale.display()))?;
+        }
+        let dir = staging::staging_dir(&record_dir, std::process::id());
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("removing old record {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
         std::fs::create_dir_all(dir.join("artifacts"))
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -182,6 +199,7 @@ impl RunWriter {
             .with_context(|| format!("opening {}", metrics_path.display()))?;
         let w = RunWriter {
             dir,
+            record_dir,
             meta,
             metrics,
             clock: Instant::now(),
@@ -196,8 +214,9 @@ impl RunWriter {
     /// start time, commit and summary are kept, it is `running` again, its wall seconds add up over
     /// the sessions, and only the metrics lines for which `keep` is true stay — a run resumed from a
     /// checkpoint at step `s` keeps `step <= s` and logs the rest again, so no step appears twice. A
-    /// torn last line (the previous session was killed mid-append) is dropped. The metrics file is
-    /// rewritten atomically before anything is appended.
+    /// torn last line (the previous session was killed mid-append) is dropped. The session writes into
+    /// its own staging directory, a copy of the record — or of what a killed earlier session left
+    /// staged, which is newer — and replaces the record when it pauses or finishes.
     pub fn reopen(
         ctx: &Context,
         milestone: &str,
@@ -216,7 +235,30 @@ impl RunWriter {
     ) -> Result<RunWriter> {
         check_name("milestone", milestone)?;
         check_name("name", name)?;
-        let dir = records.join(milestone).join(name);
+        let record_dir = records.join(milestone).join(name);
+        let dir = staging::staging_dir(&record_dir, std::process::id());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let stale = staging::stale_stagings(&record_dir);
+        match stale.first() {
+            Some(newest) => std::fs::rename(newest, &dir).with_context(|| {
+                format!("taking over {}, left by a killed session", newest.display())
+            })?,
+            None if record_dir.join("meta.json").exists() => {
+                staging::copy_record(&record_dir, &dir)?
+            }
+            None => bail!(
+                "no record {} to continue (reading {}: has this run been started?)",
+                record_dir.display(),
+                record_dir.join("meta.json").display()
+            ),
+        }
+        for older in stale.iter().skip(1) {
+            std::fs::remove_dir_all(older).with_context(|| {
+                format!("removing {}, left by a killed session", older.display())
+            })?;
+        }
         let old = Record::load_dir(&dir)?;
         let mut kept = String::new();
         for s in old.scalars.iter().filter(|s| keep(s)) {
@@ -235,6 +277,7 @@ impl RunWriter {
         meta.ended = None;
         let w = RunWriter {
             dir,
+            record_dir,
             meta,
             metrics,
             clock: Instant::now(),
@@ -245,8 +288,19 @@ impl RunWriter {
         Ok(w)
     }
 
+    /// Where this run is being written (its staging directory) until it finishes.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The record this run becomes when it finishes: `records/<milestone>/<name>/`.
+    pub fn record_dir(&self) -> &Path {
+        &self.record_dir
+    }
+
+    /// The record's name (`<name>` of `records/<milestone>/<name>/`).
+    pub fn name(&self) -> &str {
+        &self.meta.name
     }
 
     fn write_meta(&self) -> Result<()> {
@@ -319,12 +373,21 @@ impl RunWriter {
         self.close(Status::Paused)
     }
 
+    /// Stamp the end, then put the run where it belongs: a finished or paused run replaces the
+    /// record, a failed one is kept beside it.
     fn close(&mut self, status: Status) -> Result<()> {
         self.done = true;
         self.meta.status = status;
         self.meta.ended = Some(unix_now());
         self.meta.wall_s = Some(self.earlier_wall_s + self.clock.elapsed().as_secs_f64());
-        self.write_meta()
+        self.write_meta()?;
+        self.metrics.sync_all().ok();
+        match status {
+            Status::Finished | Status::Paused => staging::publish(&self.dir, &self.record_dir),
+            Status::Failed | Status::Running => {
+                staging::set_aside_failed(&self.dir, &self.record_dir)
+            }
+        }
     }
 }
 
@@ -469,8 +532,17 @@ impl Record {
     }
 }
 
-/// Every record directory under `records` (`<milestone>/<name>`), sorted.
+/// Every record directory under `records` (`<milestone>/<name>` holding a `meta.json`), sorted.
+/// Hidden directories (runs in progress, killed or failed: [`staging`]) are not records.
 pub fn list_records(records: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list_record_dirs(records)?
+        .into_iter()
+        .filter(|r| r.join("meta.json").exists())
+        .collect())
+}
+
+/// Every visible directory `<milestone>/<name>` under `records`, a record or not, sorted.
+pub fn list_record_dirs(records: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     if !records.exists() {
         return Ok(out);
@@ -481,9 +553,9 @@ pub fn list_records(records: &Path) -> Result<Vec<PathBuf>> {
             continue;
         }
         for r in std::fs::read_dir(&m)? {
-            let r = r?.path();
-            if r.join("meta.json").exists() {
-                out.push(r);
+            let r = r?;
+            if r.path().is_dir() && !r.file_name().to_string_lossy().starts_with('.') {
+                out.push(r.path());
             }
         }
     }
@@ -515,9 +587,15 @@ mod tests {
         w.summary("val/acc", 0.9);
         w.artifact("grid", &vec![vec![1u8, 2], vec![3, 4]]).unwrap();
         w.text("sample", "to be").unwrap();
-        let dir = w.dir().to_path_buf();
-        assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Running);
+        let staged = w.dir().to_path_buf();
+        let dir = w.record_dir().to_path_buf();
+        assert_eq!(
+            Record::load_dir(&staged).unwrap().meta.status,
+            Status::Running
+        );
+        assert!(!dir.exists(), "a running run is not yet the record");
         w.finish().unwrap();
+        assert!(!staged.exists(), "the finished run moved into place");
         let r = Record::load_dir(&dir).unwrap();
         assert_eq!(r.meta.status, Status::Finished);
         assert_eq!(r.meta.seed, 7);
@@ -549,7 +627,7 @@ mod tests {
             )
             .unwrap();
             w.scalar(0, "a", 1.0).unwrap();
-            w.dir().to_path_buf()
+            w.record_dir().to_path_buf()
         };
         assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Failed);
     }
@@ -611,7 +689,7 @@ mod tests {
             w.scalar(step, "loss", 10.0 - step as f64).unwrap();
         }
         w.summary("params", 42.0);
-        let dir = w.dir().to_path_buf();
+        let dir = w.record_dir().to_path_buf();
         w.pause().unwrap();
         let paused = Record::load_dir(&dir).unwrap();
         assert_eq!(paused.meta.status, Status::Paused);
@@ -629,7 +707,10 @@ mod tests {
         std::fs::write(dir.join("meta.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
 
         let mut w = RunWriter::reopen_in(tmp.path(), "m6", "long", |s| s.step <= 3).unwrap();
-        assert_eq!(Record::load_dir(&dir).unwrap().meta.status, Status::Running);
+        assert_eq!(
+            Record::load_dir(w.dir()).unwrap().meta.status,
+            Status::Running
+        );
         for step in 4..8 {
             w.scalar(step, "loss", 20.0 - step as f64).unwrap();
         }
@@ -670,11 +751,111 @@ mod tests {
             0,
         )
         .unwrap();
-        let dir = w.dir().to_path_buf();
+        let dir = w.record_dir().to_path_buf();
         w.finish().unwrap();
         std::fs::write(dir.join("metrics.jsonl"), "{\"step\":0,\"key\":\"a\",\"value\":1}\nnot json\n{\"step\":1,\"key\":\"a\",\"value\":1}\n").unwrap();
         let err = format!("{:#}", Record::load_dir(&dir).unwrap_err());
         assert!(err.contains("metrics.jsonl:2"), "{err}");
+    }
+
+    fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                out.extend(files(&e.path()));
+            } else {
+                out.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+        out
+    }
+
+    fn finished(records: &Path, name: &str, value: f64) -> PathBuf {
+        let cfg = Cfg {
+            lr: value,
+            layers: vec![1],
+        };
+        let mut w = RunWriter::create_in(records, records, "m3", name, &cfg, 1).unwrap();
+        w.scalar(0, "loss", value).unwrap();
+        w.summary("loss", value);
+        let dir = w.record_dir().to_path_buf();
+        w.finish().unwrap();
+        dir
+    }
+
+    /// A run that fails or is killed never touches the record it would replace; a failed run is
+    /// kept beside it, a killed one leaves its staging directory, and only a finished run replaces it.
+    #[test]
+    fn only_a_finished_run_replaces_the_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = finished(tmp.path(), "sgd", 1.0);
+        let before = files(&dir);
+        let cfg = Cfg {
+            lr: 2.0,
+            layers: vec![],
+        };
+
+        // Failed (dropped without finish): beside the record, which stays byte-identical.
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m3", "sgd", &cfg, 1).unwrap();
+        w.scalar(0, "loss", 2.0).unwrap();
+        drop(w);
+        assert_eq!(files(&dir), before);
+        let failed = tmp.path().join("m3").join(".sgd.failed");
+        assert_eq!(
+            Record::load_dir(&failed).unwrap().meta.status,
+            Status::Failed
+        );
+        assert_eq!(list_records(tmp.path()).unwrap(), vec![dir.clone()]);
+
+        // Killed (no Drop runs, as with SIGKILL): the staging directory stays, the record too.
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m3", "sgd", &cfg, 1).unwrap();
+        w.scalar(0, "loss", 3.0).unwrap();
+        let staged = w.dir().to_path_buf();
+        std::mem::forget(w);
+        assert_eq!(files(&dir), before);
+        let found = leftovers(tmp.path()).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|l| l.record == dir));
+        assert!(found.iter().any(|l| l.kind == LeftoverKind::Failed));
+        let pid = std::process::id();
+        assert!(found
+            .iter()
+            .any(|l| l.path == staged && l.kind == LeftoverKind::Interrupted { pid, alive: true }));
+
+        // Its process gone, a new run clears the leftover and replaces the record when it finishes.
+        let dead = staging::staging_dir(&dir, u32::MAX - 1);
+        std::fs::rename(&staged, &dead).unwrap();
+        let new = finished(tmp.path(), "sgd", 4.0);
+        assert_eq!(new, dir);
+        assert!(!dead.exists());
+        assert_eq!(Record::load_dir(&dir).unwrap().summary("loss"), Some(4.0));
+        assert_ne!(files(&dir), before);
+    }
+
+    /// A resumed session killed before it paused left newer metrics staged than the record holds:
+    /// the next session continues from those.
+    #[test]
+    fn a_resumed_run_continues_from_a_killed_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Cfg {
+            lr: 1.0,
+            layers: vec![],
+        };
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m6", "long", &cfg, 5).unwrap();
+        w.scalar(0, "loss", 9.0).unwrap();
+        let dir = w.record_dir().to_path_buf();
+        w.pause().unwrap();
+        let mut w = RunWriter::reopen_in(tmp.path(), "m6", "long", |_| true).unwrap();
+        w.scalar(1, "loss", 8.0).unwrap();
+        let staged = w.dir().to_path_buf();
+        std::mem::forget(w);
+        std::fs::rename(&staged, staging::staging_dir(&dir, u32::MAX - 1)).unwrap();
+        assert_eq!(Record::load_dir(&dir).unwrap().series("loss").len(), 1);
+        let w = RunWriter::reopen_in(tmp.path(), "m6", "long", |_| true).unwrap();
+        w.finish().unwrap();
+        let r = Record::load_dir(&dir).unwrap();
+        assert_eq!(r.series("loss"), vec![(0.0, 9.0), (1.0, 8.0)]);
+        assert!(leftovers(tmp.path()).unwrap().is_empty());
     }
 
     #[test]

@@ -145,7 +145,7 @@ fn train_recorded(
     corpus: &Corpus,
     opts: FitOptions<'_>,
 ) -> Result<FitOutcome> {
-    let ckpt = checkpoint::dir_for(ctx, &writer_name(writer));
+    let ckpt = checkpoint::dir_for(ctx, writer.name());
     let params = cfg.model.n_params();
     let opts = FitOptions {
         checkpoint: Some(&ckpt),
@@ -245,14 +245,6 @@ impl FairScores {
             writer.summary(key, value);
         }
     }
-}
-
-fn writer_name(writer: &RunWriter) -> String {
-    writer
-        .dir()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".into())
 }
 
 fn run_gpt(ctx: &viz::Context) -> Result<()> {

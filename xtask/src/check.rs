@@ -1,4 +1,7 @@
-//! `cargo xtask check`: the portfolio's links, figures and records are consistent.
+//! `cargo xtask check`: the portfolio's links, figures and records are consistent, and no run was
+//! left half-done: a record directory without `meta.json`, a record not `finished`, what a killed or
+//! failed run left beside a record ([`viz::record::staging`]), or a figure whose records are missing
+//! is a problem, named with the record it concerns.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -81,18 +84,8 @@ pub fn run(root: &Path) -> Result<()> {
             }
         }
     }
-    let records = viz::record::list_records(&root.join("records"))?;
-    for r in &records {
-        match viz::record::Record::load_dir(r) {
-            Ok(rec) if rec.meta.status != viz::record::Status::Finished => problems.push(format!(
-                "record {} has status {:?}, not finished",
-                rel(root, r),
-                rec.meta.status
-            )),
-            Ok(_) => {}
-            Err(e) => problems.push(format!("record {} does not parse: {e:#}", rel(root, r))),
-        }
-    }
+    let records = check_records(root, &mut problems)?;
+    check_figures_can_be_drawn(root, &mut problems)?;
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("check: {p}");
@@ -103,11 +96,116 @@ pub fn run(root: &Path) -> Result<()> {
         "check: {}: {} documents, {n_figures} figures, {} records — all consistent",
         root.display(),
         docs.len(),
-        records.len()
+        records
     );
     Ok(())
 }
 
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Every record parses and is finished; every record directory holds a `meta.json`; what interrupted
+/// or failed runs left beside a record is named, with the state of the record itself. Returns the
+/// number of records.
+fn check_records(root: &Path, problems: &mut Vec<String>) -> Result<usize> {
+    use viz::record::{LeftoverKind, Record, Status};
+    let records_root = root.join("records");
+    let dirs = viz::record::list_record_dirs(&records_root)?;
+    let mut n = 0;
+    for r in &dirs {
+        if !r.join("meta.json").exists() {
+            problems.push(format!(
+                "{} has no meta.json: not a record (a run destroyed it, or it was never one)",
+                rel(root, r)
+            ));
+            continue;
+        }
+        n += 1;
+        match Record::load_dir(r) {
+            Ok(rec) if rec.meta.status != Status::Finished => problems.push(format!(
+                "record {} has status {:?}, not finished",
+                rel(root, r),
+                rec.meta.status
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("record {} does not parse: {e:#}", rel(root, r))),
+        }
+    }
+    for l in viz::record::leftovers(&records_root)? {
+        let record = rel(root, &l.record);
+        let state = record_state(&l.record);
+        let what = match l.kind {
+            LeftoverKind::Interrupted { pid, alive: true } => {
+                println!("check: {record} is being re-run by process {pid}; {state}");
+                continue;
+            }
+            LeftoverKind::Interrupted { pid, alive: false } => format!(
+                "a run of {record} was killed before it finished (process {pid} is gone) and left {}; {state}. Delete it, or run the experiment again",
+                rel(root, &l.path)
+            ),
+            LeftoverKind::Replaced { pid } => format!(
+                "process {pid} was killed while replacing {record}: the earlier record is at {}; {state}. Move it back, or run the experiment again",
+                rel(root, &l.path)
+            ),
+            LeftoverKind::Failed => format!(
+                "a run of {record} failed and is kept at {}; {state}",
+                rel(root, &l.path)
+            ),
+        };
+        problems.push(what);
+    }
+    Ok(n)
+}
+
+/// What stands at a record's place: the earlier record untouched (its commit), or nothing.
+fn record_state(dir: &Path) -> String {
+    match viz::record::Record::load_dir(dir) {
+        Ok(r) => format!(
+            "the record itself is the earlier run, untouched (status {:?}, commit {})",
+            r.meta.status,
+            r.meta.git_commit.chars().take(10).collect::<String>()
+        ),
+        Err(_) if dir.exists() => "the record itself does not load".to_string(),
+        Err(_) => "there is no record".to_string(),
+    }
+}
+
+/// Every phase's figures can be drawn from the records (into a scratch folder, so nothing committed
+/// changes), and every committed figure is among them: a figure whose record is missing is a
+/// problem. (A phase skips a figure whose record it cannot find, so the set is what tells.)
+fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let mut ctx = viz::Context::full(root, true);
+    ctx.figures = scratch.path().join("visualizations");
+    ctx.docs = scratch.path().to_path_buf();
+    let mut drawn = BTreeSet::new();
+    for p in crate::phases::built() {
+        match (p.figures)(&ctx) {
+            Ok(files) => drawn.extend(
+                files
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|n| n.to_owned())),
+            ),
+            Err(e) => problems.push(format!("{}'s figures cannot be drawn: {e:#}", p.name)),
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(root.join("visualizations")) else {
+        return Ok(());
+    };
+    let mut committed: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    committed.sort();
+    for f in committed {
+        if !f.file_name().is_some_and(|n| drawn.contains(n)) {
+            problems.push(format!(
+                "{} is drawn by no phase from the records: a record it needs is missing",
+                rel(root, &f)
+            ));
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,8 @@
 //! cargo xtask all [--quick] [--quiet]                    every phase
 //! cargo xtask figures                                    redraw every figure from committed records
 //! cargo xtask log                                        regenerate the log and crate README sections
-//! cargo xtask check                                      dangling links, orphan figures, broken records
+//! cargo xtask quick-reference [--write]                 the smoke run's numbers against the committed ones
+//! cargo xtask check                                      dangling links, orphan figures, broken or half-written records
 //! cargo xtask <phase subcommand> …                       each phase's own (listed by `cargo xtask --help`)
 //! ```
 //!
@@ -15,6 +16,7 @@
 mod check;
 mod milestones;
 mod phases;
+mod reference;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -52,8 +54,18 @@ fn cli(root: &Path) -> Result<Command> {
         .subcommand(Command::new("log").about(
             "Regenerate the generated sections of experiments_log.md, README.md and the crate READMEs",
         ))
+        .subcommand(
+            Command::new("quick-reference")
+                .about("Compare what `cargo xtask all --quick` computed (timings left out) with records/quick_reference.json")
+                .arg(
+                    clap::Arg::new("write")
+                        .long("write")
+                        .action(clap::ArgAction::SetTrue)
+                        .help("Make the smoke run's values the reference (say why in the commit)"),
+                ),
+        )
         .subcommand(Command::new("check").about(
-            "Fail if a link points nowhere, a figure is referenced nowhere, or a record does not parse",
+            "Fail if a link points nowhere, a figure is referenced nowhere or cannot be drawn, a record does not parse or is unfinished, or a killed or failed run left something beside a record",
         ));
     for p in phases::built() {
         cmd = cmd.subcommand(RunOpts::augment_args(Command::new(p.name).about(p.about)));
@@ -149,6 +161,7 @@ fn run(root: &Path, matches: &ArgMatches) -> Result<()> {
             Ok(())
         }
         "check" => check::run(root),
+        "quick-reference" => reference::run(root, sub.get_flag("write")),
         other => {
             let built = phases::built();
             if let Some(p) = built

@@ -48,7 +48,7 @@ pub(crate) fn stale_stagings(dir: &Path) -> Vec<PathBuf> {
             (modified, l.path)
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -47,6 +47,7 @@ macro_rules! simd_f32 {
 pub mod attention;
 pub mod bigram;
 pub mod checkpoint;
+pub mod config;
 pub mod corpus;
 pub mod data;
 pub mod dropout;

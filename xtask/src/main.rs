@@ -75,8 +75,13 @@ fn cli(root: &Path) -> Result<Command> {
     }
     // Planned phases without a crate get a command that says so (a phase built milestone by
     // milestone already has its command above).
-    let roadmap = phases::Roadmap::load(root)?;
-    for p in roadmap.phase.iter().filter(|p| roadmap.is_unbuilt(&p.name)) {
+    let built = phases::built();
+    let roadmap = milestones::Roadmap::load(root, &built)?;
+    for p in roadmap
+        .phase
+        .iter()
+        .filter(|p| roadmap.is_unbuilt(&p.name, &built))
+    {
         cmd = cmd.subcommand(RunOpts::augment_args(
             Command::new(p.name.clone()).about(p.about.clone()),
         ));

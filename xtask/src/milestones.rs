@@ -1,13 +1,68 @@
 //! The milestone table at the top of README.md: every milestone of every phase — built phases from
 //! their own descriptions, planned ones from `configs/roadmap.toml` — with its status, key figure and
-//! key number, all read from the records (a milestone without records says so).
+//! key number, all read from the records (a milestone without records says so); and [`Roadmap`], the
+//! planned phases it reads.
+
+use std::path::Path;
 
 use anyhow::{bail, Result};
+use serde::Deserialize;
 use viz::log::LogEntry;
 use viz::phase::Phase;
 use viz::record::{list_records, Record, Status};
 
-use crate::phases::Roadmap;
+/// `configs/roadmap.toml`: phases planned but not built.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roadmap {
+    #[serde(default)]
+    pub phase: Vec<PlannedPhase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedPhase {
+    pub name: String,
+    pub about: String,
+    #[serde(default)]
+    pub milestone: Vec<PlannedMilestone>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedMilestone {
+    pub number: u32,
+    pub title: String,
+}
+
+impl Roadmap {
+    /// The roadmap of the workspace at `root`, without what has a crate now (`built`): a built
+    /// phase's own milestones replace the planned ones of the same number (a phase may be built
+    /// milestone by milestone, its later milestones still planned), and a built phase is no longer
+    /// "planned".
+    pub fn load(root: &Path, built: &[Phase]) -> Result<Roadmap> {
+        let path = root.join("configs").join("roadmap.toml");
+        if !path.exists() {
+            return Ok(Roadmap { phase: Vec::new() });
+        }
+        let (mut roadmap, _): (Roadmap, toml::Value) = viz::load_toml(&path)?;
+        let built_milestones: Vec<u32> = built
+            .iter()
+            .flat_map(|p| p.milestones.iter().map(|m| m.number))
+            .collect();
+        for p in &mut roadmap.phase {
+            p.milestone
+                .retain(|m| !built_milestones.contains(&m.number));
+        }
+        roadmap.phase.retain(|p| !p.milestone.is_empty());
+        Ok(roadmap)
+    }
+
+    /// Whether `name` is a phase with no crate at all yet (none of `built`).
+    pub fn is_unbuilt(&self, name: &str, built: &[Phase]) -> bool {
+        !built.iter().any(|p| p.name == name) && self.phase.iter().any(|p| p.name == name)
+    }
+}
 
 /// One row before it is rendered.
 struct Row {

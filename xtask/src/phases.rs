@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use serde::Deserialize;
 use viz::phase::Phase;
+
+use crate::milestones::Roadmap;
 
 /// Every phase that has a crate, in order. Adding a phase is adding its `experiments::phase` here.
 pub fn built() -> Vec<Phase> {
@@ -17,58 +18,6 @@ pub fn built() -> Vec<Phase> {
         phase4_agents::experiments::phase(),
         serve::experiments::phase(),
     ]
-}
-
-/// `configs/roadmap.toml`: phases planned but not built.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roadmap {
-    #[serde(default)]
-    pub phase: Vec<PlannedPhase>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlannedPhase {
-    pub name: String,
-    pub about: String,
-    #[serde(default)]
-    pub milestone: Vec<PlannedMilestone>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlannedMilestone {
-    pub number: u32,
-    pub title: String,
-}
-
-impl Roadmap {
-    /// The roadmap of the workspace at `root`, without what has a crate now: a built phase's own
-    /// milestones replace the planned ones of the same number (a phase may be built milestone by
-    /// milestone, its later milestones still planned), and a built phase is no longer "planned".
-    pub fn load(root: &Path) -> Result<Roadmap> {
-        let path = root.join("configs").join("roadmap.toml");
-        if !path.exists() {
-            return Ok(Roadmap { phase: Vec::new() });
-        }
-        let (mut roadmap, _): (Roadmap, toml::Value) = viz::load_toml(&path)?;
-        let built_milestones: Vec<u32> = built()
-            .iter()
-            .flat_map(|p| p.milestones.iter().map(|m| m.number))
-            .collect();
-        for p in &mut roadmap.phase {
-            p.milestone
-                .retain(|m| !built_milestones.contains(&m.number));
-        }
-        roadmap.phase.retain(|p| !p.milestone.is_empty());
-        Ok(roadmap)
-    }
-
-    /// Whether `name` is a phase with no crate at all yet.
-    pub fn is_unbuilt(&self, name: &str) -> bool {
-        !built().iter().any(|p| p.name == name) && self.phase.iter().any(|p| p.name == name)
-    }
 }
 
 /// The named phases (every built one for `None`), or an error naming the valid ones.
@@ -82,7 +31,7 @@ pub fn select(root: &Path, names: Option<&[&str]>) -> Result<Vec<Phase>> {
         match all.iter().position(|p| p.name == name) {
             Some(i) => out.push(all.remove(i)),
             None => {
-                let planned = Roadmap::load(root)?;
+                let planned = Roadmap::load(root, &built())?;
                 let valid: Vec<&str> = built().iter().map(|p| p.name).collect();
                 match planned.phase.iter().find(|p| p.name == name) {
                     Some(p) => bail!(
@@ -188,7 +137,9 @@ pub fn update_docs(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
         )?;
         n += entries.len();
     }
-    let table = crate::milestones::table(ctx, &built(), &Roadmap::load(&ctx.root)?)?;
+    let built_phases = built();
+    let roadmap = Roadmap::load(&ctx.root, &built_phases)?;
+    let table = crate::milestones::table(ctx, &built_phases, &roadmap)?;
     let readme = ctx.docs.join("README.md");
     let doc = std::fs::read_to_string(&readme)
         .or_else(|_| std::fs::read_to_string(ctx.root.join("README.md")))?;

@@ -17,7 +17,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::GptConfig;
+use crate::config::GptConfig;
 
 /// One training step's dropout: its probability and the key of its masks.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -34,6 +34,38 @@ pub struct Generator<'w> {
     pub use_cache: bool,
 }
 
+/// A checkpoint loaded once for inference: the model's shape, its flat weights and its tokenizer.
+/// Any number of [`Generator`]s borrow the weights ([`Loaded::generator`]), each with its own KV
+/// cache: how the server shares one model across requests and an agent across workers.
+pub struct Loaded {
+    pub config: GptConfig,
+    /// Flat, in [`crate::fast::Offsets`] layout.
+    pub params: Vec<f32>,
+    pub tokenizer: AnyTokenizer,
+}
+
+impl Loaded {
+    /// The model saved in a checkpoint directory ([`crate::checkpoint`]).
+    pub fn load(dir: &Path) -> Result<Loaded> {
+        let (run, params, tokenizer) = crate::checkpoint::load_weights(dir)?;
+        Ok(Loaded {
+            config: run.model,
+            params,
+            tokenizer,
+        })
+    }
+
+    /// A generator over the shared weights (its own KV cache), sampling as given.
+    pub fn generator(&self, sampling: Sampling) -> Result<Generator<'_>> {
+        Generator::new(
+            &self.config,
+            &self.params[..],
+            self.tokenizer.clone(),
+            sampling,
+        )
+    }
+}
+
 /// Why a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {

@@ -7,7 +7,8 @@
 //! forward and backward written by hand: what trains), [`train`] (AdamW, schedule, clipping) and
 //! [`fit`] (the training loop, with [`dropout`]'s masks; also against a wall-clock budget, with
 //! [`extrapolate`] to predict where a learning curve goes), [`checkpoint`], [`generate`] (sampling with a KV cache) and
-//! [`generator`] (one model ready for inference: what phases 3 and 4 use).
+//! [`generator`] (one model ready for inference: what phases 3 and 4 use), and [`lm`] (the
+//! language-model trait a reader or an agent talks to, with this GPT behind it).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -47,6 +48,7 @@ macro_rules! simd_f32 {
 pub mod attention;
 pub mod bigram;
 pub mod checkpoint;
+pub mod config;
 pub mod corpus;
 pub mod data;
 pub mod dropout;
@@ -59,6 +61,7 @@ pub mod fit;
 pub mod generate;
 pub mod generator;
 pub mod kernels;
+pub mod lm;
 pub mod model;
 pub mod ngram;
 pub mod ops;

@@ -4,20 +4,26 @@
 //! trec_eval computes them ([`metrics`]), and retrievers to compare on it — BM25 over an inverted
 //! index written here ([`bm25`], with [`tokenize`]), dense retrieval ([`dense`]) with two encoders, one trained here from scratch ([`dual`]) and the
 //! pretrained all-MiniLM-L6-v2 ([`minilm`]), and a generated
-//! world with known answers ([`world`]).
+//! world with known answers ([`world`]); [`retrievers`] builds them from a config, hybrids included.
+//!
+//! m8 is the reader, phase 2's GPT behind `phase2_lm::lm`: its prompts ([`reader`]), its training
+//! examples ([`rc`]), asking it under each context condition ([`asker`]), the reader it saves
+//! ([`saved`]) and the paired bootstrap that compares conditions ([`stats`]).
 
+pub mod asker;
 pub mod beir;
 pub mod bm25;
 pub mod chunk;
 pub mod dense;
 pub mod dual;
 pub mod experiments;
-pub mod lm;
 pub mod metrics;
 pub mod minilm;
 pub mod rc;
 pub mod reader;
 pub mod retrieve;
+pub mod retrievers;
+pub mod saved;
 pub mod stats;
 pub mod tokenize;
 pub mod world;

@@ -56,6 +56,27 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Re
     })
 }
 
+/// A fraction as a percentage with one decimal: `0.123` → `12.3 %`.
+pub fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// A paired difference in points, with its 95 % interval and p-value.
+pub fn describe(p: &Paired) -> String {
+    format!(
+        "{:+.1} points (95 % interval {:+.1} to {:+.1}, p = {:.3}{})",
+        100.0 * p.difference,
+        100.0 * p.low,
+        100.0 * p.high,
+        p.p_value,
+        if p.significant() {
+            ""
+        } else {
+            ", not significant"
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use phase3_rag::beir::Collection;
-use phase3_rag::experiments::m7::{find_collection, measure, RetrieverSpec};
+use phase3_rag::experiments::m7::measure;
+use phase3_rag::retrievers::{find_collection, RetrieverSpec};
 use phase3_rag::world::{World, WorldConfig};
 
 fn mini_dir() -> PathBuf {

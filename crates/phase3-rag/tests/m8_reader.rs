@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use phase2_lm::generator::Generator;
+use phase2_lm::lm::{Completion, GptLm, LanguageModel, Request};
 use phase2_lm::model::GptConfig;
 use phase2_lm::ops::IGNORE;
 use phase2_lm::tokenizer::{AnyTokenizer, BpeTokenizer, CharTokenizer, Tokenizer};
@@ -10,7 +11,6 @@ use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
 use phase3_rag::beir::Collection;
 use phase3_rag::bm25::{Bm25Config, Bm25Index};
 use phase3_rag::chunk::ChunkConfig;
-use phase3_rag::lm::{Completion, GptLm, LanguageModel, Request};
 use phase3_rag::rc;
 use phase3_rag::reader::{continuation, Passages, STOP};
 use std::collections::HashMap;

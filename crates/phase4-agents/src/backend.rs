@@ -5,21 +5,15 @@
 use std::path::Path;
 
 use anyhow::{ensure, Result};
+use openai_client::{ClientConfig, OpenAiLm};
 use phase2_lm::generate::Sampling;
-use phase2_lm::generator::Generator;
-use phase2_lm::model::GptConfig;
-use phase2_lm::tokenizer::AnyTokenizer;
-use phase3_rag::lm::{GptLm, LanguageModel};
-use serve::client::{ClientConfig, OpenAiLm};
+use phase2_lm::generator::Loaded;
+use phase2_lm::lm::{GptLm, LanguageModel};
 
 /// Where the model comes from.
 pub enum Models {
     /// Our GPT: its config, weights and tokenizer, loaded once and shared by every worker.
-    Own {
-        model: GptConfig,
-        params: Vec<f32>,
-        tokenizer: AnyTokenizer,
-    },
+    Own(Loaded),
     OpenAi(ClientConfig),
 }
 
@@ -37,18 +31,13 @@ impl Models {
             "no agent policy in {}: run `cargo xtask phase4 --only m10_agent` first",
             dir.display()
         );
-        let (run, params, tokenizer) = phase2_lm::checkpoint::load_weights(dir)?;
-        Ok(Models::Own {
-            model: run.model,
-            params,
-            tokenizer,
-        })
+        Ok(Models::Own(Loaded::load(dir)?))
     }
 
     /// For tables: `policy (m10)` or the served model's name.
     pub fn name(&self) -> String {
         match self {
-            Models::Own { .. } => "policy (m10)".into(),
+            Models::Own(_) => "policy (m10)".into(),
             Models::OpenAi(c) => format!("{} at {}", c.model, c.base_url),
         }
     }
@@ -56,17 +45,11 @@ impl Models {
     /// A greedy model and one sampling at `temperature`, for one worker.
     pub fn pair(&self, temperature: f64) -> Result<Pair<'_>> {
         Ok(match self {
-            Models::Own {
-                model,
-                params,
-                tokenizer,
-            } => {
-                let make = |sampling: Sampling,
-                            name: &str|
-                 -> Result<Box<dyn LanguageModel + '_>> {
-                    let g = Generator::new(model, params.as_slice(), tokenizer.clone(), sampling)?;
-                    Ok(Box::new(GptLm::new(name, g)))
-                };
+            Models::Own(weights) => {
+                let make =
+                    |sampling: Sampling, name: &str| -> Result<Box<dyn LanguageModel + '_>> {
+                        Ok(Box::new(GptLm::new(name, weights.generator(sampling)?)))
+                    };
                 (
                     make(GptLm::greedy(), "policy")?,
                     make(

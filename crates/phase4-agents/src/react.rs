@@ -23,7 +23,7 @@
 
 use std::time::Instant;
 
-use phase3_rag::lm::{LanguageModel, Request};
+use phase2_lm::lm::{LanguageModel, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::tools::Tool;
@@ -297,7 +297,7 @@ mod tests {
     use super::*;
     use crate::tools::{Calc, Finish};
     use anyhow::Result;
-    use phase3_rag::lm::Completion;
+    use phase2_lm::lm::Completion;
 
     /// A model that answers from a script, one output per call, and counts its calls.
     struct Scripted {

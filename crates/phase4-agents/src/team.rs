@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use phase3_rag::lm::{LanguageModel, Request};
+use phase2_lm::lm::{LanguageModel, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::react::{self, Action, AgentConfig, Episode};
@@ -492,7 +492,7 @@ mod tests {
     use super::*;
     use crate::tools::{Calc, Finish};
     use anyhow::Result;
-    use phase3_rag::lm::Completion;
+    use phase2_lm::lm::Completion;
 
     /// A scripted backend: a plan for `Plan:` prompts, a verdict from `verdicts` (in turn) for
     /// `Check:` prompts, and for a solver the calculation its sub-question asks, then finish.

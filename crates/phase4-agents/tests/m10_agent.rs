@@ -4,19 +4,19 @@
 
 use std::sync::Arc;
 
+use openai_client::{ClientConfig, OpenAiLm};
 use phase2_lm::generate::Sampling;
-use phase2_lm::generator::Generator;
+use phase2_lm::generator::{Generator, Loaded};
+use phase2_lm::lm::GptLm;
 use phase2_lm::model::GptConfig;
 use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
 use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
-use phase3_rag::lm::GptLm;
 use phase3_rag::world::{QuestionKind, Split, World, WorldConfig};
 use phase4_agents::backend::Models;
 use phase4_agents::experiments::{m10, m12};
 use phase4_agents::planner;
 use phase4_agents::react::{self, AgentConfig};
 use phase4_agents::tools::{Calc, Corpus, Finish, Tool, Toolset};
-use serve::client::{ClientConfig, OpenAiLm};
 use serve::registry::Registry;
 use serve::server::{self, ServerConfig};
 
@@ -202,11 +202,11 @@ fn m12_every_system_runs_without_the_planner_and_the_same_over_http() {
         + "Plan: Check: Verdict: yes no Q: A: #[];";
     let (model, params, tok) = tiny(&text, 512, 0);
     let (_dir, running) = serve(&model, &params, &tok, "policy");
-    let own = Models::Own {
-        model,
+    let own = Models::Own(Loaded {
+        config: model,
         params,
         tokenizer: tok,
-    };
+    });
     let served = Models::OpenAi(ClientConfig::new(format!("{}/v1", running.url()), "policy"));
     let at = planner::calls();
     for system in m12::SYSTEMS {

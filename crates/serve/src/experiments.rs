@@ -15,8 +15,8 @@ use std::time::Instant;
 use anyhow::{ensure, Context as _, Result};
 use clap::{FromArgMatches, Subcommand};
 use phase2_lm::tokenizer::Tokenizer as _;
-use phase3_rag::experiments::m8::{self, SavedReader};
 use phase3_rag::reader::STOP;
+use phase3_rag::saved::{self, SavedReader};
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{line_grid, LineChart, Series};
@@ -175,8 +175,8 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
 fn run_serving(ctx: &Context) -> Result<String> {
     let (cfg, raw): (ServingConfig, toml::Value) = ctx.load_config(PHASE, SERVING)?;
     check(&cfg)?;
-    let mut rec = RunWriter::create(ctx, m8::MILESTONE, RECORD, &raw, cfg.seed)?;
-    let dir = m8::reader_dir(ctx);
+    let mut rec = RunWriter::create(ctx, saved::MILESTONE, RECORD, &raw, cfg.seed)?;
+    let dir = saved::reader_dir(ctx);
     let reader = SavedReader::load(&dir).with_context(|| {
         if ctx.quick {
             "a smoke run of serving reads the reader of phase 3's smoke run, which each `--quick` run \
@@ -186,10 +186,10 @@ fn run_serving(ctx: &Context) -> Result<String> {
             format!("{SERVING} serves the m8 reader")
         }
     })?;
-    let m8_record = Record::load(ctx, m8::MILESTONE, "reader").with_context(|| {
+    let m8_record = Record::load(ctx, saved::MILESTONE, "reader").with_context(|| {
         format!(
             "{SERVING} asks m8's held-out questions, from its record: run `cargo xtask phase3 --only {}` first",
-            m8::READER
+            saved::READER
         )
     })?;
     let questions: BTreeMap<String, (String, Vec<String>)> = m8_record.artifact("questions")?;
@@ -203,7 +203,13 @@ fn run_serving(ctx: &Context) -> Result<String> {
     let model = registry.get(MODEL).expect("just loaded");
     let max_tokens = cfg.answer_tokens.max(cfg.continuation_tokens);
     let budget = model.context().saturating_sub(max_tokens);
-    let count = |s: &str| model.tokenizer.try_encode(s).map_or(s.len(), |t| t.len());
+    let count = |s: &str| {
+        model
+            .weights
+            .tokenizer
+            .try_encode(s)
+            .map_or(s.len(), |t| t.len())
+    };
     let mut cases = Vec::with_capacity(2 * cfg.prompts);
     for (i, (question, _)) in questions.values().take(cfg.prompts).enumerate() {
         let (prompt, _, _) = reader.prompt(question, reader.settings.k, budget, count)?;
@@ -294,7 +300,7 @@ fn run_serving(ctx: &Context) -> Result<String> {
     );
     rec.summary("overload/requests", overload.len() as f64);
     rec.summary("overload/problems", over_problems as f64);
-    rec.summary("model_params", model.config.n_params() as f64);
+    rec.summary("model_params", model.weights.config.n_params() as f64);
     rec.summary("block_size", model.context() as f64);
     rec.summary("k", reader.settings.k as f64);
     rec.artifact("cases", &cases)?;
@@ -326,7 +332,7 @@ fn run_serving(ctx: &Context) -> Result<String> {
 }
 
 fn record(ctx: &Context) -> Option<Record> {
-    Record::load(ctx, m8::MILESTONE, RECORD).ok()
+    Record::load(ctx, saved::MILESTONE, RECORD).ok()
 }
 
 /// Everything the figures and the log read, from the record.
@@ -869,7 +875,7 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(m)? {
         Command::Serve(args) => {
             let ctx = Context::full(root, false);
-            args.run(Some((MODEL.to_string(), m8::reader_dir(&ctx))))
+            args.run(Some((MODEL.to_string(), saved::reader_dir(&ctx))))
         }
     }
 }

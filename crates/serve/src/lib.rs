@@ -1,11 +1,11 @@
-//! The project's models over the OpenAI API, and a client for any OpenAI-compatible server.
+//! The project's models over the OpenAI API. The client for any OpenAI-compatible server is its own
+//! crate, `openai-client` (no server dependencies), which this crate's tests use.
 //!
 //! - [`server`] — `/v1/models`, `/v1/completions`, `/v1/chat/completions` on tokio, with streaming
 //!   by server-sent events, bounded concurrency and the checks that keep a local server safe.
 //! - [`api`] — request bodies, the checked parameters, errors in OpenAI's shape.
 //! - [`registry`] — the served checkpoints by name.
 //! - [`chat`] — the chat template for our base models.
-//! - [`client`] — [`client::OpenAiLm`], phase 3's language-model trait over HTTP.
 //! - [`load`] — a bounded load test of a running server, every reply checked against a reference.
 //! - [`experiments`] — `cargo xtask serving`: the load test as a recorded experiment; and
 //!   `cargo xtask serve` ([`cli`]).
@@ -13,7 +13,6 @@
 pub mod api;
 pub mod chat;
 pub mod cli;
-pub mod client;
 pub mod experiments;
 pub mod load;
 pub mod registry;

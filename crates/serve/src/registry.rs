@@ -7,16 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use phase2_lm::generate::Sampling;
-use phase2_lm::generator::Generator;
-use phase2_lm::model::GptConfig;
-use phase2_lm::tokenizer::AnyTokenizer;
+use phase2_lm::generator::{Generator, Loaded};
 
-/// One loaded checkpoint: its weights are read once and shared by every request.
+/// One loaded checkpoint, by name: its weights are read once and shared by every request.
 pub struct Model {
     pub name: String,
-    pub config: GptConfig,
-    pub params: Vec<f32>,
-    pub tokenizer: AnyTokenizer,
+    pub weights: Loaded,
 }
 
 impl Model {
@@ -25,29 +21,22 @@ impl Model {
             valid_name(name),
             "model name `{name}`: use 1–64 letters, digits, `.`, `_` or `-`, not starting with `.`"
         );
-        let (run, params, tokenizer) = phase2_lm::checkpoint::load_weights(dir)
+        let weights = Loaded::load(dir)
             .with_context(|| format!("model `{name}`: loading the checkpoint {}", dir.display()))?;
         Ok(Model {
             name: name.to_string(),
-            config: run.model,
-            params,
-            tokenizer,
+            weights,
         })
     }
 
     /// A generator over the shared weights (its own KV cache), sampling as given.
     pub fn generator(&self, sampling: Sampling) -> Result<Generator<'_>> {
-        Generator::new(
-            &self.config,
-            &self.params[..],
-            self.tokenizer.clone(),
-            sampling,
-        )
+        self.weights.generator(sampling)
     }
 
     /// The longest prompt + completion, in tokens.
     pub fn context(&self) -> usize {
-        self.config.block_size
+        self.weights.config.block_size
     }
 }
 

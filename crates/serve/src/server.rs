@@ -382,7 +382,7 @@ fn model(s: &AppState, name: &str) -> Result<Arc<Model>, ApiError> {
 
 /// Tokens of `prompt`, checked against the model's context with `max_tokens` more.
 fn prompt_tokens(m: &Model, prompt: &str, max_tokens: usize) -> Result<usize, ApiError> {
-    let ids = m.tokenizer.try_encode(prompt).map_err(|e| {
+    let ids = m.weights.tokenizer.try_encode(prompt).map_err(|e| {
         ApiError::invalid(
             "prompt",
             format!(
@@ -619,7 +619,7 @@ async fn score_prompt(s: Arc<AppState>, m: Arc<Model>, prompt: String) -> Respon
     let mut offsets = Vec::with_capacity(score.tokens.len());
     let mut at = 0;
     for t in &score.tokens {
-        let piece = m.tokenizer.decode(&[*t]);
+        let piece = m.weights.tokenizer.decode(&[*t]);
         offsets.push(at);
         at += piece.len();
         tokens.push(piece);

@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use openai_client::{ClientConfig, OpenAiLm};
 use phase2_lm::generate::Sampling;
 use phase2_lm::generator::Generator;
+use phase2_lm::lm::{LanguageModel, Request};
 use phase2_lm::model::GptConfig;
 use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
 use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
-use phase3_rag::lm::{LanguageModel, Request};
 use serde_json::{json, Value};
-use serve::client::{ClientConfig, OpenAiLm};
 use serve::registry::Registry;
 use serve::server::{self, Running, ServerConfig};
 

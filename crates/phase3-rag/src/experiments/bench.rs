@@ -23,15 +23,17 @@ use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
-use super::m7::{find_collection, MILESTONE};
 use super::PHASE;
 use crate::beir::Collection;
 use crate::bm25::{Bm25Config, Bm25Index};
 use crate::minilm::{model_dir, MiniLm};
+use crate::retrievers::find_collection;
 use crate::world::{World, WorldConfig};
 
 /// The record's name under `records/m7/`.
 pub const RUN: &str = "bench_rag";
+/// The bench's record sits among m7's (`records/m7/bench_rag`): it times m7's retrievers.
+const MILESTONE: &str = "m7";
 
 /// `configs/phase3/bench_rag.toml`.
 #[derive(Clone, Debug, Deserialize, Serialize)]

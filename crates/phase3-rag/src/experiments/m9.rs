@@ -21,16 +21,15 @@ use viz::plot::Heatmap;
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
-use super::m7::RetrieverSpec;
-use super::m8::{
-    answer_jobs, describe, eval_questions, hit, mean, pct, reader_dir, Asker, Condition,
-    ReaderConfig, READER,
-};
+use super::m8::ReaderConfig;
 use super::PHASE;
+use crate::asker::{answer_jobs, eval_questions, hit, mean, Asker, Condition};
 use crate::beir::Collection;
 use crate::reader::Passages;
 use crate::retrieve::Retriever;
-use crate::stats::paired_bootstrap;
+use crate::retrievers::RetrieverSpec;
+use crate::saved::{reader_dir, READER};
+use crate::stats::{describe, paired_bootstrap, pct};
 use crate::world::World;
 
 pub const MILESTONE: &str = "m9";
@@ -210,7 +209,7 @@ fn record(ctx: &Context) -> Option<Record> {
 
 /// The chunkings the cells were cut with: those of the reader m8 recorded.
 fn reader_config(ctx: &Context) -> Result<ReaderConfig> {
-    Record::load(ctx, super::m8::MILESTONE, "reader")?.config_as()
+    Record::load(ctx, crate::saved::MILESTONE, "reader")?.config_as()
 }
 
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {

@@ -15,13 +15,13 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context as _, Result};
 use phase2_lm::generator::Generator;
+use phase2_lm::lm::{GptLm, LanguageModel};
 use phase2_lm::model::{lengthen_context, GptConfig};
 use phase2_lm::tokenizer::{AnyTokenizer, Tokenizer};
 use phase2_lm::train::{RunConfig, TrainConfig, Trainer};
-use phase3_rag::experiments::m8::{self, ReaderConfig};
-use phase3_rag::lm::{GptLm, LanguageModel};
 use phase3_rag::rc::{self, Example};
 use phase3_rag::reader::exact_match;
+use phase3_rag::saved::{self, ReaderWorld};
 use phase3_rag::stats::{mcnemar, wilson};
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use rand::distributions::{Distribution, WeightedIndex};
@@ -141,18 +141,18 @@ pub fn kind_name(k: QuestionKind) -> &'static str {
 
 /// The world m8's reader was trained in (from its record's config) and the reader's directory.
 pub fn reader_world(ctx: &Context) -> Result<(World, PathBuf)> {
-    let rec = Record::load(ctx, m8::MILESTONE, "reader").with_context(|| {
+    let rec = Record::load(ctx, saved::MILESTONE, "reader").with_context(|| {
         if ctx.quick {
             "phase 4's smoke run reads phase 3's smoke reader, which each `--quick` run clears: run both with `cargo xtask all --quick`".to_string()
         } else {
             format!(
                 "phase 4 starts from m8's reader: run `cargo xtask phase3 --only {}` first",
-                m8::READER
+                saved::READER
             )
         }
     })?;
-    let cfg: ReaderConfig = rec.config_as()?;
-    Ok((World::generate(&cfg.world)?, m8::reader_dir(ctx)))
+    let cfg: ReaderWorld = rec.config_as()?;
+    Ok((World::generate(&cfg.world)?, saved::reader_dir(ctx)))
 }
 
 /// Tasks of every kind: `n` per kind that `keep` accepts, drawn by `seed`.
@@ -267,11 +267,11 @@ pub fn evaluate(
     workers: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Outcome>> {
-    let models = Models::Own {
-        model: model.clone(),
+    let models = Models::Own(phase2_lm::generator::Loaded {
+        config: model.clone(),
         params: params.to_vec(),
         tokenizer: tokenizer.clone(),
-    };
+    });
     par_map(
         tasks,
         workers,
@@ -1077,7 +1077,7 @@ pub fn ask(
     ctx: &Context,
     question: &str,
     toolset: Toolset,
-    remote: Option<serve::client::ClientConfig>,
+    remote: Option<openai_client::ClientConfig>,
     describe_tools: bool,
 ) -> Result<()> {
     ensure!(!question.trim().is_empty(), "the question is empty");
@@ -1088,7 +1088,7 @@ pub fn ask(
     let corpus = Arc::new(Corpus::of(&world)?);
     let dir = phase2_lm::checkpoint::dir_for(ctx, POLICY);
     let mut lm: Box<dyn LanguageModel> = match remote {
-        Some(client) => Box::new(serve::client::OpenAiLm::new(client)?),
+        Some(client) => Box::new(openai_client::OpenAiLm::new(client)?),
         None => {
             ensure!(
                 dir.join("config.toml").is_file(),

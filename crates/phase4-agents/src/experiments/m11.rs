@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
+use openai_client::ClientConfig;
 use phase3_rag::reader::exact_match;
 use phase3_rag::stats::wilson;
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
-use serve::client::ClientConfig;
 use viz::diagram::Diagram;
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::{Record, RunWriter};

@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Result};
-use phase3_rag::lm::{LanguageModel, Request};
+use openai_client::ClientConfig;
+use phase2_lm::lm::{LanguageModel, Request};
 use phase3_rag::reader::exact_match;
 use phase3_rag::stats::{mcnemar, wilson};
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
-use serve::client::ClientConfig;
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
@@ -784,7 +784,7 @@ pub fn headline(ctx: &Context) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phase3_rag::lm::Completion;
+    use phase2_lm::lm::Completion;
     use phase3_rag::world::WorldConfig;
 
     fn cfg(seed: u64) -> EvalConfig {

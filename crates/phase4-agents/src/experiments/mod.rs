@@ -135,7 +135,7 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
                 Toolset::Search
             };
             let remote = openai.map(|url| {
-                let mut c = serve::client::ClientConfig::new(url, model.unwrap_or_default());
+                let mut c = openai_client::ClientConfig::new(url, model.unwrap_or_default());
                 if std::env::var_os("OPENAI_API_KEY").is_some() {
                     c.api_key_env = Some("OPENAI_API_KEY".into());
                 }

@@ -6,9 +6,9 @@
 //! it — so it answers `Ok(None)` rather than pretending. Our own GPT ([`GptLm`]) has both; a model
 //! served over the OpenAI API stands behind the same trait.
 
+use crate::generate::Sampling;
+use crate::generator::{Finish, Generator};
 use anyhow::{ensure, Result};
-use phase2_lm::generate::Sampling;
-use phase2_lm::generator::{Finish, Generator};
 
 /// What a completion asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,7 +132,7 @@ impl LanguageModel for GptLm<'_> {
     }
 
     fn count_tokens(&self, text: &str) -> Option<usize> {
-        use phase2_lm::tokenizer::Tokenizer;
+        use crate::tokenizer::Tokenizer;
         Some(self.generator.tokenizer().encode(text).len())
     }
 

@@ -1,5 +1,5 @@
 //! A client for any OpenAI-compatible server (this project's, llama.cpp's, Ollama's, vLLM's …),
-//! standing behind phase 3's [`LanguageModel`] trait like our own GPT does.
+//! standing behind phase 2's [`LanguageModel`] trait (`phase2_lm::lm`) like our own GPT does.
 //!
 //! - `complete` posts to `/v1/completions` (greedy unless configured otherwise); `complete_streaming`
 //!   reads the server-sent events as they come.
@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use phase3_rag::lm::{Completion, LanguageModel, Request, Scored};
+use phase2_lm::lm::{Completion, LanguageModel, Request, Scored};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -32,7 +32,7 @@ pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL, m8::READER, m9::ABLATION];
 pub fn phase() -> viz::phase::Phase {
     viz::phase::Phase {
         name: PHASE,
-        about: "Phase 3 (m7–m9): retrieval-augmented generation (m7 retrieval built)",
+        about: "Phase 3 (m7–m9): retrieval (BM25, dense, hybrid), a reader over retrieved passages, RAG ablations",
         crate_dir: "crates/phase3-rag",
         experiments: EXPERIMENTS,
         milestones: &[

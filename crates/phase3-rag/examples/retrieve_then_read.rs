@@ -33,7 +33,7 @@ use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
 use phase2_lm::train::{Engine, RunConfig, TrainConfig, Trainer};
 use phase3_rag::bm25::{Bm25Config, Bm25Index};
 use phase3_rag::chunk::ChunkConfig;
-use phase3_rag::lm::GptLm;
+use phase2_lm::lm::GptLm;
 use phase3_rag::rc;
 use phase3_rag::reader::{self, continuation, exact_match, Passage, Passages};
 use phase3_rag::world::{Question, QuestionKind, Split, World, WorldConfig};

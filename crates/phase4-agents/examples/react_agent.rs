@@ -23,7 +23,7 @@
 //! tasks (the only failures allowed are searches that surface a near-namesake's document).
 
 use anyhow::{bail, Result};
-use phase3_rag::lm::{Completion, LanguageModel, Request}; // the one place the trait is imported
+use phase2_lm::lm::{Completion, LanguageModel, Request}; // the one place the trait is imported
 use phase3_rag::reader::exact_match;
 use phase3_rag::world::{Question, QuestionKind, World, WorldConfig};
 use phase4_agents::planner;

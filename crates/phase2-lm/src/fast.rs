@@ -22,18 +22,23 @@
 //!
 //! Notation as in llm.c: `B` windows of `T` tokens, `C = d_model` channels, `NH` heads of
 //! `HS = C / NH`, vocabulary `V`; activations are row-major `[B·T, …]`.
+//!
+//! This file holds the parameter layout, the buffers, the threaded entry points and incremental
+//! decoding; the passes themselves, layer by layer and each layer's forward beside its backward,
+//! are in `fast/layers.rs`.
 
 use anyhow::{bail, ensure, Result};
 use candle_core::{Device, Tensor};
 
 use crate::dropout::{Dropout, Masks};
 use crate::kernels::{
-    add_assign, add_mul_into, axpy, causal_softmax_bwd_in_place, causal_softmax_in_place, dot8,
-    exp_f32, gelu_bwd_in_place, gelu_fwd, gemm, layer_norm_bwd, layer_norm_fwd, linear_bwd,
-    linear_fwd, log_softmax, max8, mul_assign, mul_into, softmax_cross_entropy, sum8,
+    add_assign, axpy, dot8, exp_f32, gelu_fwd, layer_norm_fwd, linear_fwd, log_softmax, max8, sum8,
 };
 use crate::model::{Gpt, GptConfig};
 use crate::ops::IGNORE;
+
+mod layers;
+use layers::{backward, forward};
 
 // ---- where each parameter lives in the flat vector ------------------------------------------------
 
@@ -174,6 +179,16 @@ struct LayerActs {
     res3: Vec<f32>,     // [BT, C] block output
 }
 
+/// Gradients of the activations on the way back: scratch that every layer's backward reuses.
+struct ActGrads {
+    dres: Vec<f32>,   // [BT, C] gradient of the residual stream
+    dln: Vec<f32>,    // [BT, C] gradient of a layer norm's output
+    datty: Vec<f32>,  // [BT, C]
+    dqkv: Vec<f32>,   // [BT, 3C]
+    dfch: Vec<f32>,   // [BT, 4C]
+    dscore: Vec<f32>, // [T, T] one head's attention scores
+}
+
 /// All buffers one worker needs for windows of shape `[b, t]`, allocated once.
 pub struct Workspace {
     b: usize,
@@ -187,13 +202,8 @@ pub struct Workspace {
     lnf_rstd: Vec<f32>,
     /// `[BT, V]`: logits, then probabilities, then (backward) their gradient.
     logits: Vec<f32>,
-    // Backward scratch, reused by every layer.
-    dres: Vec<f32>,   // [BT, C] gradient of the residual stream
-    dln: Vec<f32>,    // [BT, C]
-    datty: Vec<f32>,  // [BT, C]
-    dqkv: Vec<f32>,   // [BT, 3C]
-    dfch: Vec<f32>,   // [BT, 4C]
-    dscore: Vec<f32>, // [T, T]
+    /// Backward scratch, reused by every layer.
+    back: ActGrads,
     /// This worker's parameter gradients (flat, [`Offsets`] layout; allocated by the first backward).
     grads: Vec<f32>,
     // Dropout, all empty until the first pass that drops (a run without dropout never allocates
@@ -238,12 +248,14 @@ impl Workspace {
             lnf_mean: z(bt),
             lnf_rstd: z(bt),
             logits: z(bt * v),
-            dres: z(bt * c),
-            dln: z(bt * c),
-            datty: z(bt * c),
-            dqkv: z(bt * 3 * c),
-            dfch: z(bt * 4 * c),
-            dscore: z(t * t),
+            back: ActGrads {
+                dres: z(bt * c),
+                dln: z(bt * c),
+                datty: z(bt * c),
+                dqkv: z(bt * 3 * c),
+                dfch: z(bt * 4 * c),
+                dscore: z(t * t),
+            },
             grads: Vec::new(),
             masks: Masks::default(),
             branch: Vec::new(),
@@ -488,393 +500,6 @@ impl FastGpt {
     }
 }
 
-/// Forward pass over one worker's windows; returns the *sum* of the token losses and leaves the
-/// probabilities in `ws.logits`. With `drop`, the activations are multiplied by `ws.masks` (drawn
-/// by [`Workspace::draw_masks`]) in nanoGPT's places; without, no mask is read.
-fn forward(
-    cfg: &GptConfig,
-    off: &Offsets,
-    p: &[f32],
-    ws: &mut Workspace,
-    x: &[u32],
-    y: &[u32],
-    drop: bool,
-) -> f64 {
-    let (b, t) = (ws.b, ws.t);
-    let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
-    let bt = b * t;
-    // Buffers may be longer than this pass needs (a workspace reused for shorter windows).
-    let n = bt;
-    let w = |start: usize, len: usize| &p[start..start + len];
-
-    // Token embedding + position embedding.
-    for (r, (row, &tok)) in ws.x0[..n * c].chunks_exact_mut(c).zip(x).enumerate() {
-        row.copy_from_slice(w(off.wte + tok as usize * c, c));
-        if let Some(wpe) = off.wpe {
-            add_assign(row, w(wpe + (r % t) * c, c));
-        }
-    }
-    if drop {
-        mul_assign(&mut ws.x0[..n * c], &ws.masks.emb[..n * c]);
-    }
-    for l in 0..cfg.n_layer {
-        let o = off.blocks[l];
-        let (before, rest) = ws.layers.split_at_mut(l);
-        let la = &mut rest[0];
-        let inp: &[f32] = if l == 0 {
-            &ws.x0[..n * c]
-        } else {
-            &before[l - 1].res3[..n * c]
-        };
-
-        // x + attn(ln1(x))
-        layer_norm_fwd(
-            &mut la.ln1[..n * c],
-            &mut la.ln1_mean[..n],
-            &mut la.ln1_rstd[..n],
-            inp,
-            w(o.ln1_w, c),
-            w(o.ln1_b, c),
-            c,
-        );
-        linear_fwd(
-            &mut la.qkv[..n * 3 * c],
-            &la.ln1[..n * c],
-            w(o.qkv_w, 3 * c * c),
-            Some(w(o.qkv_b, 3 * c)),
-            bt,
-            c,
-            3 * c,
-            false,
-        );
-        let lm = &ws.masks.layers;
-        attention_fwd(
-            &mut la.atty[..n * c],
-            &mut la.att[..b * nh * t * t],
-            &la.qkv[..n * 3 * c],
-            b,
-            t,
-            c,
-            nh,
-            drop.then(|| (&lm[l].att[..b * nh * t * t], &mut ws.att_drop[..t * t])),
-        );
-        if drop {
-            // The branch goes through a scratch buffer so its mask can apply before the residual sum.
-            linear_fwd(
-                &mut ws.branch[..n * c],
-                &la.atty[..n * c],
-                w(o.attn_proj_w, c * c),
-                Some(w(o.attn_proj_b, c)),
-                bt,
-                c,
-                c,
-                false,
-            );
-            add_mul_into(
-                &mut la.res2[..n * c],
-                inp,
-                &ws.branch[..n * c],
-                &lm[l].attn_out[..n * c],
-            );
-        } else {
-            la.res2[..n * c].copy_from_slice(inp);
-            linear_fwd(
-                &mut la.res2[..n * c],
-                &la.atty[..n * c],
-                w(o.attn_proj_w, c * c),
-                Some(w(o.attn_proj_b, c)),
-                bt,
-                c,
-                c,
-                true,
-            );
-        }
-
-        // x + mlp(ln2(x))
-        layer_norm_fwd(
-            &mut la.ln2[..n * c],
-            &mut la.ln2_mean[..n],
-            &mut la.ln2_rstd[..n],
-            &la.res2[..n * c],
-            w(o.ln2_w, c),
-            w(o.ln2_b, c),
-            c,
-        );
-        linear_fwd(
-            &mut la.fch[..n * 4 * c],
-            &la.ln2[..n * c],
-            w(o.fc_w, 4 * c * c),
-            Some(w(o.fc_b, 4 * c)),
-            bt,
-            c,
-            4 * c,
-            false,
-        );
-        gelu_fwd(
-            &la.fch[..n * 4 * c],
-            &mut la.fch_gelu[..n * 4 * c],
-            &mut la.fch_cdf[..n * 4 * c],
-        );
-        if drop {
-            linear_fwd(
-                &mut ws.branch[..n * c],
-                &la.fch_gelu[..n * 4 * c],
-                w(o.proj_w, 4 * c * c),
-                Some(w(o.proj_b, c)),
-                bt,
-                4 * c,
-                c,
-                false,
-            );
-            add_mul_into(
-                &mut la.res3[..n * c],
-                &la.res2[..n * c],
-                &ws.branch[..n * c],
-                &lm[l].mlp_out[..n * c],
-            );
-        } else {
-            la.res3[..n * c].copy_from_slice(&la.res2[..n * c]);
-            linear_fwd(
-                &mut la.res3[..n * c],
-                &la.fch_gelu[..n * 4 * c],
-                w(o.proj_w, 4 * c * c),
-                Some(w(o.proj_b, c)),
-                bt,
-                4 * c,
-                c,
-                true,
-            );
-        }
-    }
-    let last = ws
-        .layers
-        .last()
-        .map_or(&ws.x0[..n * c], |la| &la.res3[..n * c]);
-    layer_norm_fwd(
-        &mut ws.lnf[..n * c],
-        &mut ws.lnf_mean[..n],
-        &mut ws.lnf_rstd[..n],
-        last,
-        w(off.lnf_w, c),
-        w(off.lnf_b, c),
-        c,
-    );
-    // Tied head: logits = lnf · wteᵀ.
-    linear_fwd(
-        &mut ws.logits[..n * v],
-        &ws.lnf[..n * c],
-        w(off.wte, v * c),
-        None,
-        bt,
-        c,
-        v,
-        false,
-    );
-    softmax_cross_entropy(&mut ws.logits[..n * v], y, v)
-}
-
-/// Backward pass after [`forward`] (with the same `drop`): parameter gradients of `scale · Σ loss`
-/// into `ws.grads`. A dropped activation `a ⊙ m` passes `g ⊙ m` back to `a`.
-#[allow(clippy::too_many_arguments)]
-fn backward(
-    cfg: &GptConfig,
-    off: &Offsets,
-    p: &[f32],
-    ws: &mut Workspace,
-    x: &[u32],
-    y: &[u32],
-    scale: f32,
-    drop: bool,
-) {
-    let (b, t) = (ws.b, ws.t);
-    let (c, nh, v) = (cfg.d_model, cfg.n_head, cfg.vocab_size);
-    let bt = b * t;
-    assert_eq!(t, ws.t_cap, "backward needs a workspace of the exact shape");
-    let w = |start: usize, len: usize| &p[start..start + len];
-    let g = &mut ws.grads;
-    g.resize(off.total, 0.0);
-    g.fill(0.0);
-
-    // d loss / d logits = (softmax − one-hot) · scale, in place over the probabilities.
-    for (row, &tgt) in ws.logits.chunks_exact_mut(v).zip(y) {
-        if tgt == IGNORE {
-            row.fill(0.0);
-            continue;
-        }
-        row[tgt as usize] -= 1.0;
-        for e in row.iter_mut() {
-            *e *= scale;
-        }
-    }
-    // Tied head, then the final layer norm; `dres` becomes d loss / d (last block's output).
-    {
-        let (dwte, _) = g[off.wte..].split_at_mut(v * c);
-        linear_bwd(
-            Some(&mut ws.dln),
-            dwte,
-            None,
-            &ws.logits,
-            &ws.lnf,
-            w(off.wte, v * c),
-            bt,
-            c,
-            v,
-        );
-    }
-    ws.dres.fill(0.0);
-    let last = ws.layers.last().map_or(&ws.x0, |la| &la.res3);
-    {
-        let (dw, db) = g[off.lnf_w..off.lnf_w + 2 * c].split_at_mut(c);
-        layer_norm_bwd(
-            &mut ws.dres,
-            dw,
-            db,
-            &ws.dln,
-            last,
-            w(off.lnf_w, c),
-            &ws.lnf_mean,
-            &ws.lnf_rstd,
-            c,
-        );
-    }
-    for l in (0..cfg.n_layer).rev() {
-        let o = off.blocks[l];
-        let la = &ws.layers[l];
-        let inp: &[f32] = if l == 0 {
-            &ws.x0
-        } else {
-            &ws.layers[l - 1].res3
-        };
-
-        let lm = &ws.masks.layers;
-        // res3 = res2 + fch_gelu · proj_wᵀ + proj_b: the residual passes `dres` through unchanged;
-        // with dropout the branch receives `dres ⊙ mask`.
-        let dbranch: &[f32] = if drop {
-            mul_into(&mut ws.branch, &ws.dres, &lm[l].mlp_out);
-            &ws.branch
-        } else {
-            &ws.dres
-        };
-        {
-            let (dw, db) = two(g, o.proj_w, 4 * c * c, o.proj_b, c);
-            linear_bwd(
-                Some(&mut ws.dfch),
-                dw,
-                Some(db),
-                dbranch,
-                &la.fch_gelu,
-                w(o.proj_w, 4 * c * c),
-                bt,
-                4 * c,
-                c,
-            );
-        }
-        gelu_bwd_in_place(&la.fch, &la.fch_cdf, &mut ws.dfch);
-        {
-            let (dw, db) = two(g, o.fc_w, 4 * c * c, o.fc_b, 4 * c);
-            linear_bwd(
-                Some(&mut ws.dln),
-                dw,
-                Some(db),
-                &ws.dfch,
-                &la.ln2,
-                w(o.fc_w, 4 * c * c),
-                bt,
-                c,
-                4 * c,
-            );
-        }
-        {
-            let (dw, db) = two(g, o.ln2_w, c, o.ln2_b, c);
-            layer_norm_bwd(
-                &mut ws.dres,
-                dw,
-                db,
-                &ws.dln,
-                &la.res2,
-                w(o.ln2_w, c),
-                &la.ln2_mean,
-                &la.ln2_rstd,
-                c,
-            );
-        }
-        // res2 = inp + atty · attn_proj_wᵀ + attn_proj_b
-        let dbranch: &[f32] = if drop {
-            mul_into(&mut ws.branch, &ws.dres, &lm[l].attn_out);
-            &ws.branch
-        } else {
-            &ws.dres
-        };
-        {
-            let (dw, db) = two(g, o.attn_proj_w, c * c, o.attn_proj_b, c);
-            linear_bwd(
-                Some(&mut ws.datty),
-                dw,
-                Some(db),
-                dbranch,
-                &la.atty,
-                w(o.attn_proj_w, c * c),
-                bt,
-                c,
-                c,
-            );
-        }
-        attention_bwd(
-            &mut ws.dqkv,
-            &mut ws.dscore,
-            &ws.datty,
-            &la.att,
-            &la.qkv,
-            b,
-            t,
-            c,
-            nh,
-            drop.then(|| (&lm[l].att[..], &mut ws.att_drop[..])),
-        );
-        {
-            let (dw, db) = two(g, o.qkv_w, 3 * c * c, o.qkv_b, 3 * c);
-            linear_bwd(
-                Some(&mut ws.dln),
-                dw,
-                Some(db),
-                &ws.dqkv,
-                &la.ln1,
-                w(o.qkv_w, 3 * c * c),
-                bt,
-                c,
-                3 * c,
-            );
-        }
-        {
-            let (dw, db) = two(g, o.ln1_w, c, o.ln1_b, c);
-            layer_norm_bwd(
-                &mut ws.dres,
-                dw,
-                db,
-                &ws.dln,
-                inp,
-                w(o.ln1_w, c),
-                &la.ln1_mean,
-                &la.ln1_rstd,
-                c,
-            );
-        }
-    }
-    // Embeddings: each row's gradient goes to its token's and its position's row (through the
-    // embedding's mask, with dropout).
-    if drop {
-        mul_assign(&mut ws.dres, &ws.masks.emb);
-    }
-    for (r, (row, &tok)) in ws.dres.chunks_exact(c).zip(x).enumerate() {
-        let s = off.wte + tok as usize * c;
-        add_assign(&mut g[s..s + c], row);
-        if let Some(wpe) = off.wpe {
-            let s = wpe + (r % t) * c;
-            add_assign(&mut g[s..s + c], row);
-        }
-    }
-}
-
 // ---- generation ------------------------------------------------------------------------------------
 
 /// Keys and values of every layer for the positions of one sequence seen so far, plus the scratch
@@ -1105,133 +730,4 @@ fn decode_one(cfg: &GptConfig, off: &Offsets, p: &[f32], cache: &mut FastKvCache
         false,
     );
     cc.len += 1;
-}
-
-/// Two disjoint mutable parameter slices `[a, a+na)` and `[b, b+nb)` with `a + na <= b`.
-fn two(g: &mut [f32], a: usize, na: usize, b: usize, nb: usize) -> (&mut [f32], &mut [f32]) {
-    let (lo, hi) = g.split_at_mut(b);
-    (&mut lo[a..a + na], &mut hi[..nb])
-}
-
-/// Causal multi-head attention on the packed `qkv: [BT, 3C]` (queries, keys, values of every head
-/// side by side): weights `att: [B, NH, T, T]` and output `atty: [BT, C]`. With `drop = (mask,
-/// scratch)` the values are weighed by `att ⊙ mask` (formed one head at a time in the `[T, T]`
-/// scratch); `att` keeps the undropped weights, which the softmax's backward needs.
-#[allow(clippy::too_many_arguments)]
-fn attention_fwd(
-    atty: &mut [f32],
-    att: &mut [f32],
-    qkv: &[f32],
-    b: usize,
-    t: usize,
-    c: usize,
-    nh: usize,
-    mut drop: Option<(&[f32], &mut [f32])>,
-) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
-    for bi in 0..b {
-        let base = bi * t * 3 * c;
-        for h in 0..nh {
-            let q = &qkv[base + h * hs..];
-            let k = &qkv[base + c + h * hs..];
-            let v = &qkv[base + 2 * c + h * hs..];
-            let p = &mut att[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
-            // scores = scale · Q Kᵀ (Kᵀ read through strides), then the masked softmax in place.
-            gemm((t, t, hs), p, t, false, q, (3 * c, 1), k, (1, 3 * c), scale);
-            causal_softmax_in_place(p, t);
-            let p: &[f32] = match &mut drop {
-                Some((mask, scratch)) => {
-                    let m = &mask[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
-                    mul_into(scratch, p, m);
-                    scratch
-                }
-                None => p,
-            };
-            // Y = P V, written straight into this head's columns of `atty`.
-            let y = &mut atty[bi * t * c + h * hs..];
-            gemm((t, hs, t), y, c, false, p, (t, 1), v, (3 * c, 1), 1.0);
-        }
-    }
-}
-
-/// Backward of [`attention_fwd`] (with the same `drop`): fills every element of `dqkv`.
-#[allow(clippy::too_many_arguments)]
-fn attention_bwd(
-    dqkv: &mut [f32],
-    dscore: &mut [f32],
-    datty: &[f32],
-    att: &[f32],
-    qkv: &[f32],
-    b: usize,
-    t: usize,
-    c: usize,
-    nh: usize,
-    mut drop: Option<(&[f32], &mut [f32])>,
-) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
-    for bi in 0..b {
-        let base = bi * t * 3 * c;
-        for h in 0..nh {
-            let (q, k, v) = (
-                &qkv[base + h * hs..],
-                &qkv[base + c + h * hs..],
-                &qkv[base + 2 * c + h * hs..],
-            );
-            let p = &att[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
-            let dy = &datty[bi * t * c + h * hs..];
-            // With dropout the values were weighed by P' = P ⊙ M: dP' = dY Vᵀ, dV = P'ᵀ dY and
-            // dP = dP' ⊙ M. Without, P' = P.
-            let (pd, m): (&[f32], Option<&[f32]>) = match &mut drop {
-                Some((mask, scratch)) => {
-                    let m = &mask[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t];
-                    mul_into(scratch, p, m);
-                    (&**scratch, Some(m))
-                }
-                None => (p, None),
-            };
-            // dP = dY Vᵀ ; dV = Pᵀ dY
-            gemm((t, t, hs), dscore, t, false, dy, (c, 1), v, (1, 3 * c), 1.0);
-            gemm(
-                (t, hs, t),
-                &mut dqkv[base + 2 * c + h * hs..],
-                3 * c,
-                false,
-                pd,
-                (1, t),
-                dy,
-                (c, 1),
-                1.0,
-            );
-            if let Some(m) = m {
-                mul_assign(dscore, m);
-            }
-            // dS = P ⊙ (dP − rowsum(P ⊙ dP)), zero above the diagonal.
-            causal_softmax_bwd_in_place(p, dscore, t);
-            // dQ = scale · dS K ; dK = scale · dSᵀ Q
-            gemm(
-                (t, hs, t),
-                &mut dqkv[base + h * hs..],
-                3 * c,
-                false,
-                dscore,
-                (t, 1),
-                k,
-                (3 * c, 1),
-                scale,
-            );
-            gemm(
-                (t, hs, t),
-                &mut dqkv[base + c + h * hs..],
-                3 * c,
-                false,
-                dscore,
-                (1, t),
-                q,
-                (3 * c, 1),
-                scale,
-            );
-        }
-    }
 }

@@ -319,38 +319,172 @@ fn name_with_duplicates<'a>(
     unique(taken, rng, |r| fresh(r))
 }
 
+/// The checks on a configuration before anything is drawn.
+fn check_config(c: &WorldConfig) -> Result<()> {
+    ensure!(
+        c.people > 0 && c.companies > 0 && c.cities > 0 && c.universities > 0 && c.countries > 0,
+        "a world needs at least one entity of each kind and one country: {c:?}"
+    );
+    ensure!(
+        c.companies <= c.people,
+        "every company has its own founder, so companies ({}) must not exceed people ({})",
+        c.companies,
+        c.people
+    );
+    ensure!(
+        u32::try_from(c.people.max(c.companies).max(c.cities).max(c.universities)).is_ok(),
+        "entity counts must fit in u32"
+    );
+    for (what, p) in [
+        ("held_out_fraction", c.held_out_fraction),
+        ("near_duplicate_fraction", c.near_duplicate_fraction),
+        ("train_fraction", c.train_fraction),
+    ] {
+        ensure!(
+            (0.0..=1.0).contains(&p),
+            "{what} must be in [0, 1], got {p}"
+        );
+    }
+    Ok(())
+}
+
+/// The universities, each in a city that existed before it; near-duplicate name pairs are added
+/// to `near_duplicates`.
+fn draw_universities(
+    c: &WorldConfig,
+    cities: &[City],
+    taken: &mut HashSet<String>,
+    rng: &mut ChaCha8Rng,
+    near_duplicates: &mut Vec<(Entity, Entity)>,
+) -> Vec<University> {
+    let mut pairs = Vec::new();
+    let mut universities: Vec<University> = Vec::with_capacity(c.universities);
+    for i in 0..c.universities {
+        let name = name_with_duplicates(
+            i,
+            &|j| universities[j].name.as_str(),
+            c.near_duplicate_fraction,
+            taken,
+            rng,
+            &names::university,
+            names::university_variant,
+            &mut pairs,
+        );
+        let city = rng.gen_range(0..c.cities) as u32;
+        let earliest = (cities[city as usize].founded + 20).max(1300);
+        universities.push(University {
+            name,
+            city,
+            founded: rng.gen_range(earliest..=1990),
+        });
+    }
+    near_duplicates.extend(
+        pairs
+            .drain(..)
+            .map(|(a, b)| (Entity::University(a as u32), Entity::University(b as u32))),
+    );
+    universities
+}
+
+/// The people (their employers are drawn once the companies exist), each a graduate of a
+/// university that existed when they were 18 where a few draws find one; near-duplicate name pairs
+/// are added to `near_duplicates`.
+fn draw_people(
+    c: &WorldConfig,
+    universities: &[University],
+    taken: &mut HashSet<String>,
+    rng: &mut ChaCha8Rng,
+    near_duplicates: &mut Vec<(Entity, Entity)>,
+) -> Vec<Person> {
+    let mut pairs = Vec::new();
+    let person_names = names::PersonNames::new(rng, c.people);
+    let mut people: Vec<Person> = Vec::with_capacity(c.people);
+    for i in 0..c.people {
+        let name = name_with_duplicates(
+            i,
+            &|j| people[j].name.as_str(),
+            c.near_duplicate_fraction,
+            taken,
+            rng,
+            &|r| person_names.draw(r),
+            names::person_variant,
+            &mut pairs,
+        );
+        let birth_year: u16 = rng.gen_range(1935..=1998);
+        // A university that existed when they were 18, if a few draws find one.
+        let mut alma_mater = rng.gen_range(0..c.universities);
+        for _ in 0..8 {
+            if universities[alma_mater].founded <= birth_year + 18 {
+                break;
+            }
+            alma_mater = rng.gen_range(0..c.universities);
+        }
+        people.push(Person {
+            name,
+            female: rng.gen_bool(0.5),
+            birth_year,
+            birthplace: rng.gen_range(0..c.cities) as u32,
+            alma_mater: alma_mater as u32,
+            // Set once the companies exist.
+            employer: 0,
+        });
+    }
+    near_duplicates.extend(
+        pairs
+            .drain(..)
+            .map(|(a, b)| (Entity::Person(a as u32), Entity::Person(b as u32))),
+    );
+    people
+}
+
+/// The companies, each founded by its own person; near-duplicate name pairs are added to
+/// `near_duplicates`.
+fn draw_companies(
+    c: &WorldConfig,
+    people: &[Person],
+    taken: &mut HashSet<String>,
+    rng: &mut ChaCha8Rng,
+    near_duplicates: &mut Vec<(Entity, Entity)>,
+) -> Vec<Company> {
+    let mut pairs = Vec::new();
+    // Distinct founders, so "the company that X set up" names one company.
+    let founders = index::sample(rng, c.people, c.companies);
+    let mut companies: Vec<Company> = Vec::with_capacity(c.companies);
+    for (i, founder) in founders.iter().enumerate() {
+        let name = name_with_duplicates(
+            i,
+            &|j| companies[j].name.as_str(),
+            c.near_duplicate_fraction,
+            taken,
+            rng,
+            &names::company,
+            names::company_variant,
+            &mut pairs,
+        );
+        let born = people[founder].birth_year;
+        companies.push(Company {
+            name,
+            founded: born + rng.gen_range(24..=(2024 - born).min(55)),
+            founder: founder as u32,
+            headquarters: rng.gen_range(0..c.cities) as u32,
+        });
+    }
+    near_duplicates.extend(
+        pairs
+            .drain(..)
+            .map(|(a, b)| (Entity::Company(a as u32), Entity::Company(b as u32))),
+    );
+    companies
+}
+
 impl World {
     /// Generates the entities and questions of `config`. Linear in the number of entities.
+    ///
+    /// One random stream draws everything, in order: countries, cities, universities, people,
+    /// companies, employers, then the questions; `taken` keeps every name unique.
     pub fn generate(config: &WorldConfig) -> Result<World> {
         let c = config;
-        ensure!(
-            c.people > 0
-                && c.companies > 0
-                && c.cities > 0
-                && c.universities > 0
-                && c.countries > 0,
-            "a world needs at least one entity of each kind and one country: {c:?}"
-        );
-        ensure!(
-            c.companies <= c.people,
-            "every company has its own founder, so companies ({}) must not exceed people ({})",
-            c.companies,
-            c.people
-        );
-        ensure!(
-            u32::try_from(c.people.max(c.companies).max(c.cities).max(c.universities)).is_ok(),
-            "entity counts must fit in u32"
-        );
-        for (what, p) in [
-            ("held_out_fraction", c.held_out_fraction),
-            ("near_duplicate_fraction", c.near_duplicate_fraction),
-            ("train_fraction", c.train_fraction),
-        ] {
-            ensure!(
-                (0.0..=1.0).contains(&p),
-                "{what} must be in [0, 1], got {p}"
-            );
-        }
+        check_config(c)?;
 
         let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
         let mut taken = HashSet::with_capacity(c.people + c.companies + c.cities + c.universities);
@@ -366,99 +500,11 @@ impl World {
             })
             .collect();
 
-        let mut pairs = Vec::new();
         let mut near_duplicates = Vec::new();
-        let mut universities: Vec<University> = Vec::with_capacity(c.universities);
-        for i in 0..c.universities {
-            let name = name_with_duplicates(
-                i,
-                &|j| universities[j].name.as_str(),
-                c.near_duplicate_fraction,
-                &mut taken,
-                &mut rng,
-                &names::university,
-                names::university_variant,
-                &mut pairs,
-            );
-            let city = rng.gen_range(0..c.cities) as u32;
-            let earliest = (cities[city as usize].founded + 20).max(1300);
-            universities.push(University {
-                name,
-                city,
-                founded: rng.gen_range(earliest..=1990),
-            });
-        }
-        near_duplicates.extend(
-            pairs
-                .drain(..)
-                .map(|(a, b)| (Entity::University(a as u32), Entity::University(b as u32))),
-        );
-
-        let person_names = names::PersonNames::new(&mut rng, c.people);
-        let mut people: Vec<Person> = Vec::with_capacity(c.people);
-        for i in 0..c.people {
-            let name = name_with_duplicates(
-                i,
-                &|j| people[j].name.as_str(),
-                c.near_duplicate_fraction,
-                &mut taken,
-                &mut rng,
-                &|r| person_names.draw(r),
-                names::person_variant,
-                &mut pairs,
-            );
-            let birth_year: u16 = rng.gen_range(1935..=1998);
-            // A university that existed when they were 18, if a few draws find one.
-            let mut alma_mater = rng.gen_range(0..c.universities);
-            for _ in 0..8 {
-                if universities[alma_mater].founded <= birth_year + 18 {
-                    break;
-                }
-                alma_mater = rng.gen_range(0..c.universities);
-            }
-            people.push(Person {
-                name,
-                female: rng.gen_bool(0.5),
-                birth_year,
-                birthplace: rng.gen_range(0..c.cities) as u32,
-                alma_mater: alma_mater as u32,
-                // Set once the companies exist.
-                employer: 0,
-            });
-        }
-        near_duplicates.extend(
-            pairs
-                .drain(..)
-                .map(|(a, b)| (Entity::Person(a as u32), Entity::Person(b as u32))),
-        );
-
-        // Distinct founders, so "the company that X set up" names one company.
-        let founders = index::sample(&mut rng, c.people, c.companies);
-        let mut companies: Vec<Company> = Vec::with_capacity(c.companies);
-        for (i, founder) in founders.iter().enumerate() {
-            let name = name_with_duplicates(
-                i,
-                &|j| companies[j].name.as_str(),
-                c.near_duplicate_fraction,
-                &mut taken,
-                &mut rng,
-                &names::company,
-                names::company_variant,
-                &mut pairs,
-            );
-            let born = people[founder].birth_year;
-            companies.push(Company {
-                name,
-                founded: born + rng.gen_range(24..=(2024 - born).min(55)),
-                founder: founder as u32,
-                headquarters: rng.gen_range(0..c.cities) as u32,
-            });
-        }
-        near_duplicates.extend(
-            pairs
-                .drain(..)
-                .map(|(a, b)| (Entity::Company(a as u32), Entity::Company(b as u32))),
-        );
+        let universities =
+            draw_universities(c, &cities, &mut taken, &mut rng, &mut near_duplicates);
+        let mut people = draw_people(c, &universities, &mut taken, &mut rng, &mut near_duplicates);
+        let companies = draw_companies(c, &people, &mut taken, &mut rng, &mut near_duplicates);
         for person in &mut people {
             person.employer = rng.gen_range(0..c.companies) as u32;
         }

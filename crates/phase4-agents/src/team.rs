@@ -320,6 +320,9 @@ fn call(
 
 /// Runs `question` through the team. `lm` plays every role greedily; `retry` (the same weights,
 /// sampling) is the solvers' model when an answer is sent back. Each solver gets `tools`.
+///
+/// The team is a loop over the message bus: each delivered message goes to the agent it names
+/// ([`Team`]'s handlers, one per kind of message), who answers by sending the next one.
 pub fn run(
     lm: &mut dyn LanguageModel,
     retry: &mut dyn LanguageModel,
@@ -328,163 +331,227 @@ pub fn run(
     cfg: &TeamConfig,
     seed: u64,
 ) -> TeamRun {
-    let mut r = TeamRun {
-        messages: Vec::new(),
-        calls: Vec::new(),
-        plan: Vec::new(),
-        episodes: Vec::new(),
-        verdicts: Vec::new(),
-        sent_back: false,
-        first_answer: None,
-        answer: None,
-        failure: None,
-        latencies_ms: Vec::new(),
-    };
-    let mut bus = Bus::default();
-    let mut planner = Planner {
-        subs: Vec::new(),
-        answers: Vec::new(),
-        evidence: Vec::new(),
-        attempt: 0,
-    };
-    bus.send(USER, PLANNER, Kind::Task, question.trim());
+    let mut team = Team::new(question, cfg, seed);
+    team.bus.send(USER, PLANNER, Kind::Task, question.trim());
     // A bound no well-behaved run reaches: plan, ≤ 2 × (sub-questions + answers + check + verdict).
     let limit = 4 * (cfg.max_sub_questions + 2) + 2;
     let mut delivered = 0;
-    while let Some(m) = bus.deliver() {
+    while let Some(m) = team.bus.deliver() {
         delivered += 1;
         if delivered > limit {
-            r.failure = Some("the message budget ran out".into());
+            team.r.failure = Some("the message budget ran out".into());
             break;
         }
         match (m.to.as_str(), m.kind) {
-            (PLANNER, Kind::Task) => {
-                match call(
-                    lm,
-                    &mut r,
-                    PLANNER,
-                    &plan_prompt(&m.text),
-                    cfg.plan_tokens,
-                    &["\n\n"],
-                    seed,
-                ) {
-                    Err(e) => r.failure = Some(e),
-                    Ok(text) => {
-                        planner.subs = parse_plan(&text, cfg.max_sub_questions);
-                        r.plan = planner.subs.clone();
-                        match planner.subs.first() {
-                            None => {
-                                r.failure = Some("the plan has no sub-question".into());
-                                bus.send(PLANNER, USER, Kind::Answer, "");
-                            }
-                            Some(first) => {
-                                bus.send(PLANNER, &solver(1), Kind::SubQuestion, first.clone())
-                            }
-                        }
-                    }
-                }
-            }
+            (PLANNER, Kind::Task) => team.plan(lm, &m.text),
             (to, Kind::SubQuestion) if to.starts_with("solver-") => {
-                let model: &mut dyn LanguageModel = if planner.attempt == 0 {
-                    &mut *lm
-                } else {
-                    &mut *retry
-                };
-                let ep = react::run(
-                    model,
-                    tools,
-                    &m.text,
-                    &cfg.solver,
-                    seed.wrapping_add(17 * planner.attempt as u64),
-                );
-                r.latencies_ms.extend(&ep.latencies_ms);
-                let answer = ep.answer.clone().unwrap_or_default();
-                planner.evidence.extend(evidence_of_episode(&ep));
-                r.episodes.push(ep);
-                bus.send(to, PLANNER, Kind::SubAnswer, answer);
+                team.solve(lm, retry, tools, to, &m.text)
             }
-            (PLANNER, Kind::SubAnswer) => {
-                let done = planner.answers.len() + 1;
-                planner.answers.push(m.text.clone());
-                if m.text.is_empty() || done == planner.subs.len() {
-                    bus.send(
-                        PLANNER,
-                        VERIFIER,
-                        Kind::Check,
-                        verify_prompt(question, &planner.evidence, &m.text),
-                    );
-                } else {
-                    let next = substitute(&planner.subs[done], &planner.answers);
-                    bus.send(PLANNER, &solver(done + 1), Kind::SubQuestion, next);
-                }
-            }
+            (PLANNER, Kind::SubAnswer) => team.take_sub_answer(&m.text),
             (VERIFIER, Kind::Check) => {
-                // An empty answer needs no model to reject.
-                let verdict = if m.text.ends_with("Answer: \nVerdict:") {
-                    Some(false)
-                } else {
-                    match call(lm, &mut r, VERIFIER, &m.text, 4, &["\n"], seed) {
-                        Err(e) => {
-                            r.failure = Some(e);
-                            break;
-                        }
-                        Ok(text) => parse_verdict(&text),
-                    }
-                };
-                r.verdicts.push(verdict);
-                bus.send(
-                    VERIFIER,
-                    PLANNER,
-                    Kind::Verdict,
-                    match verdict {
-                        Some(true) => "yes",
-                        Some(false) => "no",
-                        None => "unreadable",
-                    },
-                );
-            }
-            (PLANNER, Kind::Verdict) => {
-                let answer = planner.answers.last().cloned().unwrap_or_default();
-                if planner.attempt == 0 {
-                    r.first_answer = Some(answer.clone()).filter(|a| !a.is_empty());
-                }
-                if m.text == "yes" {
-                    bus.send(PLANNER, USER, Kind::Answer, answer);
-                } else if planner.attempt == 0 && cfg.send_back {
-                    planner.attempt = 1;
-                    r.sent_back = true;
-                    planner.answers.clear();
-                    planner.evidence.clear();
-                    bus.send(
-                        PLANNER,
-                        &solver(1),
-                        Kind::SubQuestion,
-                        planner.subs[0].clone(),
-                    );
-                } else {
-                    // Rejected again (or never sent back): the first attempt's answer stands.
-                    bus.send(
-                        PLANNER,
-                        USER,
-                        Kind::Answer,
-                        r.first_answer.clone().unwrap_or_default(),
-                    );
+                if !team.check(lm, &m.text) {
+                    break;
                 }
             }
-            (USER, Kind::Answer) => {
-                r.answer = Some(m.text.clone()).filter(|a| !a.is_empty());
-                if r.answer.is_none() && r.failure.is_none() {
-                    r.failure = Some("no answer".into());
-                }
-            }
+            (PLANNER, Kind::Verdict) => team.take_verdict(&m.text),
+            (USER, Kind::Answer) => team.take_answer(&m.text),
             (to, kind) => {
-                r.failure = Some(format!("no agent takes a {} for `{to}`", kind.label()));
+                team.r.failure = Some(format!("no agent takes a {} for `{to}`", kind.label()));
                 break;
             }
         }
     }
-    r.messages = bus.log;
-    r
+    team.r.messages = team.bus.log;
+    team.r
+}
+
+/// One run's state while its messages go round: the bus, the planner's working state and the
+/// record being written.
+struct Team<'a> {
+    question: &'a str,
+    cfg: &'a TeamConfig,
+    seed: u64,
+    bus: Bus,
+    planner: Planner,
+    r: TeamRun,
+}
+
+impl<'a> Team<'a> {
+    fn new(question: &'a str, cfg: &'a TeamConfig, seed: u64) -> Team<'a> {
+        Team {
+            question,
+            cfg,
+            seed,
+            bus: Bus::default(),
+            planner: Planner {
+                subs: Vec::new(),
+                answers: Vec::new(),
+                evidence: Vec::new(),
+                attempt: 0,
+            },
+            r: TeamRun {
+                messages: Vec::new(),
+                calls: Vec::new(),
+                plan: Vec::new(),
+                episodes: Vec::new(),
+                verdicts: Vec::new(),
+                sent_back: false,
+                first_answer: None,
+                answer: None,
+                failure: None,
+                latencies_ms: Vec::new(),
+            },
+        }
+    }
+
+    /// The planner gets the task: it writes the plan and sends the first sub-question to solver 1
+    /// (or, with no sub-question, an empty answer to the user).
+    fn plan(&mut self, lm: &mut dyn LanguageModel, task: &str) {
+        let (cfg, seed) = (self.cfg, self.seed);
+        let prompt = plan_prompt(task);
+        match call(
+            lm,
+            &mut self.r,
+            PLANNER,
+            &prompt,
+            cfg.plan_tokens,
+            &["\n\n"],
+            seed,
+        ) {
+            Err(e) => self.r.failure = Some(e),
+            Ok(text) => {
+                self.planner.subs = parse_plan(&text, cfg.max_sub_questions);
+                self.r.plan = self.planner.subs.clone();
+                match self.planner.subs.first() {
+                    None => {
+                        self.r.failure = Some("the plan has no sub-question".into());
+                        self.bus.send(PLANNER, USER, Kind::Answer, "");
+                    }
+                    Some(first) => {
+                        self.bus
+                            .send(PLANNER, &solver(1), Kind::SubQuestion, first.clone())
+                    }
+                }
+            }
+        }
+    }
+
+    /// A solver gets a sub-question: one ReAct episode (with `lm`, or `retry` once the answer was
+    /// sent back), whose evidence the planner keeps; the answer goes back to the planner.
+    fn solve(
+        &mut self,
+        lm: &mut dyn LanguageModel,
+        retry: &mut dyn LanguageModel,
+        tools: &mut [Box<dyn Tool>],
+        to: &str,
+        sub_question: &str,
+    ) {
+        let attempt = self.planner.attempt;
+        let model: &mut dyn LanguageModel = if attempt == 0 { &mut *lm } else { &mut *retry };
+        let ep = react::run(
+            model,
+            tools,
+            sub_question,
+            &self.cfg.solver,
+            self.seed.wrapping_add(17 * attempt as u64),
+        );
+        self.r.latencies_ms.extend(&ep.latencies_ms);
+        let answer = ep.answer.clone().unwrap_or_default();
+        self.planner.evidence.extend(evidence_of_episode(&ep));
+        self.r.episodes.push(ep);
+        self.bus.send(to, PLANNER, Kind::SubAnswer, answer);
+    }
+
+    /// The planner gets a sub-answer: the next sub-question (earlier answers substituted in) to
+    /// the next solver, or, after the last one (or an empty answer), the check to the verifier.
+    fn take_sub_answer(&mut self, answer: &str) {
+        let planner = &mut self.planner;
+        let done = planner.answers.len() + 1;
+        planner.answers.push(answer.to_string());
+        if answer.is_empty() || done == planner.subs.len() {
+            self.bus.send(
+                PLANNER,
+                VERIFIER,
+                Kind::Check,
+                verify_prompt(self.question, &planner.evidence, answer),
+            );
+        } else {
+            let next = substitute(&planner.subs[done], &planner.answers);
+            self.bus
+                .send(PLANNER, &solver(done + 1), Kind::SubQuestion, next);
+        }
+    }
+
+    /// The verifier gets the check and sends its verdict to the planner. False when the model
+    /// call failed and the run stops.
+    fn check(&mut self, lm: &mut dyn LanguageModel, prompt: &str) -> bool {
+        // An empty answer needs no model to reject.
+        let verdict = if prompt.ends_with("Answer: \nVerdict:") {
+            Some(false)
+        } else {
+            match call(lm, &mut self.r, VERIFIER, prompt, 4, &["\n"], self.seed) {
+                Err(e) => {
+                    self.r.failure = Some(e);
+                    return false;
+                }
+                Ok(text) => parse_verdict(&text),
+            }
+        };
+        self.r.verdicts.push(verdict);
+        self.bus.send(
+            VERIFIER,
+            PLANNER,
+            Kind::Verdict,
+            match verdict {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unreadable",
+            },
+        );
+        true
+    }
+
+    /// The planner gets the verdict: an accepted answer goes to the user; a rejected first one is
+    /// sent back once (with `send_back`), the sub-questions starting over; otherwise the first
+    /// attempt's answer stands.
+    fn take_verdict(&mut self, verdict: &str) {
+        let (planner, r) = (&mut self.planner, &mut self.r);
+        let answer = planner.answers.last().cloned().unwrap_or_default();
+        if planner.attempt == 0 {
+            r.first_answer = Some(answer.clone()).filter(|a| !a.is_empty());
+        }
+        if verdict == "yes" {
+            self.bus.send(PLANNER, USER, Kind::Answer, answer);
+        } else if planner.attempt == 0 && self.cfg.send_back {
+            planner.attempt = 1;
+            r.sent_back = true;
+            planner.answers.clear();
+            planner.evidence.clear();
+            self.bus.send(
+                PLANNER,
+                &solver(1),
+                Kind::SubQuestion,
+                planner.subs[0].clone(),
+            );
+        } else {
+            // Rejected again (or never sent back): the first attempt's answer stands.
+            self.bus.send(
+                PLANNER,
+                USER,
+                Kind::Answer,
+                r.first_answer.clone().unwrap_or_default(),
+            );
+        }
+    }
+
+    /// The user gets the answer (an empty one is none: a failure, unless one is already recorded).
+    fn take_answer(&mut self, answer: &str) {
+        let r = &mut self.r;
+        r.answer = Some(answer.to_string()).filter(|a| !a.is_empty());
+        if r.answer.is_none() && r.failure.is_none() {
+            r.failure = Some("no answer".into());
+        }
+    }
 }
 
 #[cfg(test)]

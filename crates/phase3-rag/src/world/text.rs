@@ -137,172 +137,214 @@ struct Reference<'a> {
     object: &'a str,
 }
 
+/// Writes `entity`'s document: its sentences planned ([`person_plans`] and the others: which
+/// facts, in which templates), shuffled, then written out ([`write_sentences`]).
 pub(super) fn render(world: &World, entity: Entity, rng: &mut ChaCha8Rng) -> Rendered {
-    use Relation::*;
     let mut plans: Vec<Plan> = Vec::with_capacity(5);
     let (reference, founder) = match entity {
-        Entity::Person(i) => {
-            let p = &world.people[i as usize];
-            let city = &world.cities[p.birthplace as usize].name;
-            if rng.gen_bool(0.5) {
-                plans.push(Plan {
-                    templates: BORN_YEAR_PLACE,
-                    facts: &[BirthYear, Birthplace],
-                    value: city,
-                    year: p.birth_year,
-                });
-            } else {
-                plans.push(Plan {
-                    templates: BORN_YEAR,
-                    facts: &[BirthYear],
-                    value: "",
-                    year: p.birth_year,
-                });
-                plans.push(Plan {
-                    templates: BORN_PLACE,
-                    facts: &[Birthplace],
-                    value: city,
-                    year: 0,
-                });
-            }
-            plans.push(Plan {
-                templates: ALMA_MATER,
-                facts: &[AlmaMater],
-                value: &world.universities[p.alma_mater as usize].name,
-                year: 0,
-            });
-            plans.push(Plan {
-                templates: EMPLOYER,
-                facts: &[Employer],
-                value: &world.companies[p.employer as usize].name,
-                year: 0,
-            });
-            plans.push(Plan {
-                templates: HOBBIES,
-                facts: &[],
-                value: "",
-                year: 0,
-            });
-            let reference = if p.female {
-                Reference {
-                    name: &p.name,
-                    pronoun: "She",
-                    possessive: "Her",
-                    object: "her",
-                }
-            } else {
-                Reference {
-                    name: &p.name,
-                    pronoun: "He",
-                    possessive: "His",
-                    object: "him",
-                }
-            };
-            (reference, "")
-        }
-        Entity::Company(i) => {
-            let c = &world.companies[i as usize];
-            let founder = world.people[c.founder as usize].name.as_str();
-            if rng.gen_bool(0.5) {
-                plans.push(Plan {
-                    templates: FOUNDED_BY_IN,
-                    facts: &[FoundingYear, Founder],
-                    value: "",
-                    year: c.founded,
-                });
-            } else {
-                plans.push(Plan {
-                    templates: COMPANY_FOUNDED,
-                    facts: &[FoundingYear],
-                    value: "",
-                    year: c.founded,
-                });
-                plans.push(Plan {
-                    templates: COMPANY_FOUNDER,
-                    facts: &[Founder],
-                    value: "",
-                    year: 0,
-                });
-            }
-            plans.push(Plan {
-                templates: HEADQUARTERS,
-                facts: &[Headquarters],
-                value: &world.cities[c.headquarters as usize].name,
-                year: 0,
-            });
-            plans.push(Plan {
-                templates: PRODUCTS,
-                facts: &[],
-                value: "",
-                year: 0,
-            });
-            let reference = Reference {
-                name: &c.name,
-                pronoun: "It",
-                possessive: "Its",
-                object: "the company",
-            };
-            (reference, founder)
-        }
-        Entity::City(i) => {
-            let c = &world.cities[i as usize];
-            plans.push(Plan {
-                templates: CITY_COUNTRY,
-                facts: &[Country],
-                value: &world.countries[c.country as usize],
-                year: 0,
-            });
-            plans.push(Plan {
-                templates: CITY_FOUNDED,
-                facts: &[FoundingYear],
-                value: "",
-                year: c.founded,
-            });
-            plans.push(Plan {
-                templates: CITY_FEATURES,
-                facts: &[],
-                value: "",
-                year: 0,
-            });
-            let reference = Reference {
-                name: &c.name,
-                pronoun: "It",
-                possessive: "Its",
-                object: "the city",
-            };
-            (reference, "")
-        }
-        Entity::University(i) => {
-            let u = &world.universities[i as usize];
-            plans.push(Plan {
-                templates: UNIVERSITY_CITY,
-                facts: &[Location],
-                value: &world.cities[u.city as usize].name,
-                year: 0,
-            });
-            plans.push(Plan {
-                templates: UNIVERSITY_FOUNDED,
-                facts: &[FoundingYear],
-                value: "",
-                year: u.founded,
-            });
-            plans.push(Plan {
-                templates: UNIVERSITY_FIELDS,
-                facts: &[],
-                value: "",
-                year: 0,
-            });
-            let reference = Reference {
-                name: &u.name,
-                pronoun: "It",
-                possessive: "Its",
-                object: "the university",
-            };
-            (reference, "")
-        }
+        Entity::Person(i) => (person_plans(world, i, rng, &mut plans), ""),
+        Entity::Company(i) => company_plans(world, i, rng, &mut plans),
+        Entity::City(i) => (city_plans(world, i, &mut plans), ""),
+        Entity::University(i) => (university_plans(world, i, &mut plans), ""),
     };
     plans.shuffle(rng);
+    let (text, facts) = write_sentences(&plans, &reference, founder, rng);
+    Rendered {
+        title: reference.name.to_string(),
+        text,
+        facts,
+    }
+}
 
+/// A person's sentences: birth (year and place in one sentence or two, a coin toss), university,
+/// employer, a hobby.
+fn person_plans<'w>(
+    world: &'w World,
+    i: u32,
+    rng: &mut ChaCha8Rng,
+    plans: &mut Vec<Plan<'w>>,
+) -> Reference<'w> {
+    use Relation::*;
+    let p = &world.people[i as usize];
+    let city = &world.cities[p.birthplace as usize].name;
+    if rng.gen_bool(0.5) {
+        plans.push(Plan {
+            templates: BORN_YEAR_PLACE,
+            facts: &[BirthYear, Birthplace],
+            value: city,
+            year: p.birth_year,
+        });
+    } else {
+        plans.push(Plan {
+            templates: BORN_YEAR,
+            facts: &[BirthYear],
+            value: "",
+            year: p.birth_year,
+        });
+        plans.push(Plan {
+            templates: BORN_PLACE,
+            facts: &[Birthplace],
+            value: city,
+            year: 0,
+        });
+    }
+    plans.push(Plan {
+        templates: ALMA_MATER,
+        facts: &[AlmaMater],
+        value: &world.universities[p.alma_mater as usize].name,
+        year: 0,
+    });
+    plans.push(Plan {
+        templates: EMPLOYER,
+        facts: &[Employer],
+        value: &world.companies[p.employer as usize].name,
+        year: 0,
+    });
+    plans.push(Plan {
+        templates: HOBBIES,
+        facts: &[],
+        value: "",
+        year: 0,
+    });
+    if p.female {
+        Reference {
+            name: &p.name,
+            pronoun: "She",
+            possessive: "Her",
+            object: "her",
+        }
+    } else {
+        Reference {
+            name: &p.name,
+            pronoun: "He",
+            possessive: "His",
+            object: "him",
+        }
+    }
+}
+
+/// A company's sentences: founding (year and founder in one sentence or two, a coin toss),
+/// headquarters, products. Returns the reference and the founder's name.
+fn company_plans<'w>(
+    world: &'w World,
+    i: u32,
+    rng: &mut ChaCha8Rng,
+    plans: &mut Vec<Plan<'w>>,
+) -> (Reference<'w>, &'w str) {
+    use Relation::*;
+    let c = &world.companies[i as usize];
+    let founder = world.people[c.founder as usize].name.as_str();
+    if rng.gen_bool(0.5) {
+        plans.push(Plan {
+            templates: FOUNDED_BY_IN,
+            facts: &[FoundingYear, Founder],
+            value: "",
+            year: c.founded,
+        });
+    } else {
+        plans.push(Plan {
+            templates: COMPANY_FOUNDED,
+            facts: &[FoundingYear],
+            value: "",
+            year: c.founded,
+        });
+        plans.push(Plan {
+            templates: COMPANY_FOUNDER,
+            facts: &[Founder],
+            value: "",
+            year: 0,
+        });
+    }
+    plans.push(Plan {
+        templates: HEADQUARTERS,
+        facts: &[Headquarters],
+        value: &world.cities[c.headquarters as usize].name,
+        year: 0,
+    });
+    plans.push(Plan {
+        templates: PRODUCTS,
+        facts: &[],
+        value: "",
+        year: 0,
+    });
+    let reference = Reference {
+        name: &c.name,
+        pronoun: "It",
+        possessive: "Its",
+        object: "the company",
+    };
+    (reference, founder)
+}
+
+/// A city's sentences: country, founding year, a feature.
+fn city_plans<'w>(world: &'w World, i: u32, plans: &mut Vec<Plan<'w>>) -> Reference<'w> {
+    use Relation::*;
+    let c = &world.cities[i as usize];
+    plans.push(Plan {
+        templates: CITY_COUNTRY,
+        facts: &[Country],
+        value: &world.countries[c.country as usize],
+        year: 0,
+    });
+    plans.push(Plan {
+        templates: CITY_FOUNDED,
+        facts: &[FoundingYear],
+        value: "",
+        year: c.founded,
+    });
+    plans.push(Plan {
+        templates: CITY_FEATURES,
+        facts: &[],
+        value: "",
+        year: 0,
+    });
+    Reference {
+        name: &c.name,
+        pronoun: "It",
+        possessive: "Its",
+        object: "the city",
+    }
+}
+
+/// A university's sentences: city, founding year, a field it is known for.
+fn university_plans<'w>(world: &'w World, i: u32, plans: &mut Vec<Plan<'w>>) -> Reference<'w> {
+    use Relation::*;
+    let u = &world.universities[i as usize];
+    plans.push(Plan {
+        templates: UNIVERSITY_CITY,
+        facts: &[Location],
+        value: &world.cities[u.city as usize].name,
+        year: 0,
+    });
+    plans.push(Plan {
+        templates: UNIVERSITY_FOUNDED,
+        facts: &[FoundingYear],
+        value: "",
+        year: u.founded,
+    });
+    plans.push(Plan {
+        templates: UNIVERSITY_FIELDS,
+        facts: &[],
+        value: "",
+        year: 0,
+    });
+    Reference {
+        name: &u.name,
+        pronoun: "It",
+        possessive: "Its",
+        object: "the university",
+    }
+}
+
+/// Writes the planned sentences in order, each from one of its templates; the subject by name in
+/// the first sentence and now and then after, by pronoun otherwise. Returns the text and, for each
+/// fact, the sentence that states it.
+fn write_sentences(
+    plans: &[Plan],
+    reference: &Reference,
+    founder: &str,
+    rng: &mut ChaCha8Rng,
+) -> (String, Vec<(Relation, String)>) {
     let mut text = String::with_capacity(256);
     let mut facts = Vec::with_capacity(4);
     let mut year = String::new();
@@ -341,11 +383,7 @@ pub(super) fn render(world: &World, entity: Entity, rng: &mut ChaCha8Rng) -> Ren
             facts.push((fact, text[start..].to_string()));
         }
     }
-    Rendered {
-        title: reference.name.to_string(),
-        text,
-        facts,
-    }
+    (text, facts)
 }
 
 /// Appends `template` to `out`, replacing each `{KEY}` by its value in `slots`.

@@ -195,110 +195,166 @@ impl GroupedBars {
         }
         mesh.draw().map_err(err)?;
         if let Some(ticks) = &log_ticks {
-            let base_px = area.get_base_pixel();
-            let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Right, VPos::Center));
-            for &v in ticks {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(0.0, v), (n as f64, v)],
-                        RGBColor(215, 215, 215),
-                    )))
-                    .map_err(err)?;
-                let (x, y) = chart.backend_coord(&(0.0, v));
-                let (x, y) = (x - base_px.0, y - base_px.1);
-                area.draw(&PathElement::new(vec![(x - 5, y), (x, y)], BLACK))
-                    .map_err(err)?;
-                area.draw(&Text::new(fmt_num(v), (x - 9, y), style.clone()))
-                    .map_err(err)?;
-            }
+            draw_log_ticks(&mut chart, area, ticks, n)?;
         }
-        let g = self.groups.len().max(1) as f64;
-        let w = 0.8 / g;
-        for (gi, (label, vals)) in self.groups.iter().enumerate() {
-            let c = colour(gi);
-            chart
-                .draw_series(vals.iter().enumerate().filter(|(_, v)| v.is_finite()).map(
-                    |(i, &v)| {
+        let w = 0.8 / self.groups.len().max(1) as f64;
+        for gi in 0..self.groups.len() {
+            self.draw_group(&mut chart, gi, base, w)?;
+        }
+        self.draw_hlines(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .legend_area_size(46)
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(font(TICK_PX))
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(160, 160, 160))
+            .margin(12)
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Group `gi`'s bars (`w` wide, from `base`), then its whiskers and its notes.
+    fn draw_group<'a, 'b: 'a, Y>(
+        &self,
+        chart: &mut BarChart<'a, 'b, Y>,
+        gi: usize,
+        base: f64,
+        w: f64,
+    ) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64>,
+    {
+        let (label, vals) = &self.groups[gi];
+        let c = colour(gi);
+        chart
+            .draw_series(
+                vals.iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, &v)| {
                         let x0 = i as f64 + 0.1 + gi as f64 * w;
                         Rectangle::new([(x0, base), (x0 + w * 0.92, v)], c.filled())
-                    },
-                ))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
-            let centre = |i: usize| i as f64 + 0.1 + gi as f64 * w + w * 0.46;
-            // Whiskers: a vertical line with caps a third of the bar wide.
-            // Where each bar's note goes: above the top of a positive bar (and its whisker), below
-            // the bottom of a negative one, so a note never sits on the bar or the zero line.
-            let mut tops: Vec<f64> = vals.clone();
-            let mut bottoms: Vec<f64> = vals.clone();
-            if let Some((wlabel, ranges)) = &self.whiskers[gi] {
-                let cap = w * 0.15;
-                let ink = RGBColor(0, 0, 0);
-                let drawn = chart
-                    .draw_series(
-                        ranges
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, r)| r.0.is_finite() && r.1.is_finite())
-                            .map(|(i, &(a, b))| {
-                                let x = centre(i);
-                                PathElement::new(vec![(x, a), (x, b)], ink.stroke_width(2))
-                            }),
-                    )
-                    .map_err(err)?;
-                if !wlabel.is_empty() {
-                    drawn.label(wlabel.as_str()).legend(move |(x, y)| {
-                        EmptyElement::at((x + 10, y))
-                            + PathElement::new(vec![(0, -9), (0, 9)], ink.stroke_width(2))
-                            + PathElement::new(vec![(-6, -9), (6, -9)], ink.stroke_width(2))
-                            + PathElement::new(vec![(-6, 9), (6, 9)], ink.stroke_width(2))
-                    });
-                }
-                for (i, &(a, b)) in ranges.iter().enumerate() {
-                    if !(a.is_finite() && b.is_finite()) {
-                        continue;
-                    }
-                    let x = centre(i);
-                    for y in [a, b] {
-                        chart
-                            .draw_series(std::iter::once(PathElement::new(
-                                vec![(x - cap, y), (x + cap, y)],
-                                ink.stroke_width(2),
-                            )))
-                            .map_err(err)?;
-                    }
-                    tops[i] = tops[i].max(b);
-                    bottoms[i] = bottoms[i].min(a);
-                }
+                    }),
+            )
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
+        // Where each bar's note goes: above the top of a positive bar (and its whisker), below
+        // the bottom of a negative one, so a note never sits on the bar or the zero line.
+        let mut tops: Vec<f64> = vals.clone();
+        let mut bottoms: Vec<f64> = vals.clone();
+        self.draw_whiskers(chart, gi, w, &mut tops, &mut bottoms)?;
+        self.draw_notes(chart, gi, w, &tops, &bottoms)
+    }
+
+    /// Group `gi`'s whiskers, if it has any: a vertical line with caps a third of the bar wide.
+    /// Widens `tops` and `bottoms` to the whiskers' ends.
+    fn draw_whiskers<'a, 'b: 'a, Y>(
+        &self,
+        chart: &mut BarChart<'a, 'b, Y>,
+        gi: usize,
+        w: f64,
+        tops: &mut [f64],
+        bottoms: &mut [f64],
+    ) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64>,
+    {
+        let Some((wlabel, ranges)) = &self.whiskers[gi] else {
+            return Ok(());
+        };
+        let cap = w * 0.15;
+        let ink = RGBColor(0, 0, 0);
+        let drawn = chart
+            .draw_series(
+                ranges
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.0.is_finite() && r.1.is_finite())
+                    .map(|(i, &(a, b))| {
+                        let x = bar_centre(i, gi, w);
+                        PathElement::new(vec![(x, a), (x, b)], ink.stroke_width(2))
+                    }),
+            )
+            .map_err(err)?;
+        if !wlabel.is_empty() {
+            drawn.label(wlabel.as_str()).legend(move |(x, y)| {
+                EmptyElement::at((x + 10, y))
+                    + PathElement::new(vec![(0, -9), (0, 9)], ink.stroke_width(2))
+                    + PathElement::new(vec![(-6, -9), (6, -9)], ink.stroke_width(2))
+                    + PathElement::new(vec![(-6, 9), (6, 9)], ink.stroke_width(2))
+            });
+        }
+        for (i, &(a, b)) in ranges.iter().enumerate() {
+            if !(a.is_finite() && b.is_finite()) {
+                continue;
             }
-            if let Some(texts) = &self.notes[gi] {
-                let style =
-                    TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Bottom));
-                let below = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Top));
-                for (i, text) in texts.iter().enumerate() {
-                    if !tops[i].is_finite() {
-                        continue;
-                    }
-                    let lines: Vec<&str> = text.lines().collect();
-                    let k = lines.len() as i32;
-                    let negative = vals[i] < 0.0 && !self.log_y;
-                    for (j, line) in lines.iter().enumerate() {
-                        let (anchor, dy, st) = if negative {
-                            (bottoms[i], 6 + j as i32 * NOTE_LINE_PX, &below)
-                        } else {
-                            (tops[i], -6 - (k - 1 - j as i32) * NOTE_LINE_PX, &style)
-                        };
-                        chart
-                            .draw_series(std::iter::once(
-                                EmptyElement::at((centre(i), anchor))
-                                    + Text::new(line.to_string(), (0, dy), st.clone()),
-                            ))
-                            .map_err(err)?;
-                    }
-                }
+            let x = bar_centre(i, gi, w);
+            for y in [a, b] {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x - cap, y), (x + cap, y)],
+                        ink.stroke_width(2),
+                    )))
+                    .map_err(err)?;
+            }
+            tops[i] = tops[i].max(b);
+            bottoms[i] = bottoms[i].min(a);
+        }
+        Ok(())
+    }
+
+    /// Group `gi`'s notes, if it has any: above `tops` (below `bottoms` for a negative bar on a
+    /// linear axis), one line of text under another.
+    fn draw_notes<'a, 'b: 'a, Y>(
+        &self,
+        chart: &mut BarChart<'a, 'b, Y>,
+        gi: usize,
+        w: f64,
+        tops: &[f64],
+        bottoms: &[f64],
+    ) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64>,
+    {
+        let Some(texts) = &self.notes[gi] else {
+            return Ok(());
+        };
+        let vals = &self.groups[gi].1;
+        let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let below = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, text) in texts.iter().enumerate() {
+            if !tops[i].is_finite() {
+                continue;
+            }
+            let lines: Vec<&str> = text.lines().collect();
+            let k = lines.len() as i32;
+            let negative = vals[i] < 0.0 && !self.log_y;
+            for (j, line) in lines.iter().enumerate() {
+                let (anchor, dy, st) = if negative {
+                    (bottoms[i], 6 + j as i32 * NOTE_LINE_PX, &below)
+                } else {
+                    (tops[i], -6 - (k - 1 - j as i32) * NOTE_LINE_PX, &style)
+                };
+                chart
+                    .draw_series(std::iter::once(
+                        EmptyElement::at((bar_centre(i, gi, w), anchor))
+                            + Text::new(line.to_string(), (0, dy), st.clone()),
+                    ))
+                    .map_err(err)?;
             }
         }
+        Ok(())
+    }
+
+    /// The horizontal reference lines, dashed, across every category.
+    fn draw_hlines<'a, 'b: 'a, Y>(&self, chart: &mut BarChart<'a, 'b, Y>) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64>,
+    {
+        let n = self.categories.len();
         for (j, (label, y)) in self.hlines.iter().enumerate() {
             let c = reference_colour(j, 0);
             chart
@@ -317,18 +373,46 @@ impl GroupedBars {
                         + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .legend_area_size(46)
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(TICK_PX))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(160, 160, 160))
-            .margin(12)
-            .draw()
-            .map_err(err)?;
         Ok(())
     }
+}
+
+/// A bar chart's drawing context: categories across, values `Y` up.
+type BarChart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Categories, Y>>;
+
+/// The centre of bar `i` of group `gi`, bars `w` wide.
+fn bar_centre(i: usize, gi: usize, w: f64) -> f64 {
+    i as f64 + 0.1 + gi as f64 * w + w * 0.46
+}
+
+/// On a log axis, the labelled y values `ticks` with their grid lines across the `n` categories
+/// (plotters labels only powers of ten, too few on a short axis).
+fn draw_log_ticks<'a, 'b: 'a, Y>(
+    chart: &mut BarChart<'a, 'b, Y>,
+    area: &Area,
+    ticks: &[f64],
+    n: usize,
+) -> Result<()>
+where
+    Y: Ranged<ValueType = f64>,
+{
+    let base_px = area.get_base_pixel();
+    let style = TextStyle::from(font(TICK_PX)).pos(Pos::new(HPos::Right, VPos::Center));
+    for &v in ticks {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, v), (n as f64, v)],
+                RGBColor(215, 215, 215),
+            )))
+            .map_err(err)?;
+        let (x, y) = chart.backend_coord(&(0.0, v));
+        let (x, y) = (x - base_px.0, y - base_px.1);
+        area.draw(&PathElement::new(vec![(x - 5, y), (x, y)], BLACK))
+            .map_err(err)?;
+        area.draw(&Text::new(fmt_num(v), (x - 9, y), style.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// 1, 2 and 5 × 10ᵏ inside `lo..=hi` (rounded through the decimal string: 0.2, not 0.20000000000000004).

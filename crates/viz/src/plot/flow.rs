@@ -58,6 +58,9 @@ fn crosses(a: (i32, i32), b: (i32, i32), r: (i32, i32, i32, i32)) -> bool {
     })
 }
 
+/// A box: left, top, right, bottom, in pixels.
+type Rect = (i32, i32, i32, i32);
+
 /// Draws `diagram` under `title` to `path` (1200 px wide, as tall as its rows need).
 pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()> {
     let row_of = rows(diagram)?;
@@ -68,59 +71,19 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
     }
     // Box widths and wrapped labels need a drawing area to measure text: measure on a scratch
     // canvas first, then draw at the final height.
-    let measure = |area: &Area| -> Result<Measured> {
-        let title_h = key::title_height(area, title, bold(TITLE_PX))?;
-        let style = TextStyle::from(font(TEXT_PX));
-        let mut lines = vec![Vec::new(); diagram.nodes.len()];
-        let mut widths = vec![0; diagram.nodes.len()];
-        let mut heights = vec![0; n_rows];
-        for (r, members) in by_row.iter().enumerate() {
-            let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
-            let box_w = (slot - 30).min(MAX_BOX_W);
-            for &i in members {
-                let mut ls = Vec::new();
-                for part in diagram.nodes[i].label.split('\n') {
-                    ls.extend(wrap(area, part, &style, box_w - 2 * PAD));
-                }
-                let text_w = ls
-                    .iter()
-                    .map(|l| {
-                        area.estimate_text_size(l, &style)
-                            .map_or(0, |(w, _)| w as i32)
-                    })
-                    .max()
-                    .unwrap_or(0);
-                widths[i] = (text_w + 2 * PAD).clamp(140, box_w.max(140));
-                heights[r] = heights[r].max(ls.len() as i32 * LINE_H + 2 * PAD);
-                lines[i] = ls;
-            }
-        }
-        Ok((title_h, lines, widths, heights))
-    };
-    let (title_h, lines, widths, heights) = on_scratch(measure)?;
+    let (title_h, lines, widths, heights) =
+        on_scratch(|area: &Area| measure(area, diagram, title, &by_row))?;
     let top = title_h as i32 + 30;
     let height = top + heights.iter().sum::<i32>() + ROW_GAP * n_rows.saturating_sub(1) as i32 + 30;
     render_png(path, height as u32, |area| {
         key::centred_title(area, title, bold(TITLE_PX))?;
-        // Box rectangles: centred in equal slots across the row.
-        let mut rect: Vec<(i32, i32, i32, i32)> = vec![(0, 0, 0, 0); diagram.nodes.len()];
-        let mut y = top;
-        for (r, members) in by_row.iter().enumerate() {
-            let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
-            for (j, &i) in members.iter().enumerate() {
-                let cx = 20 + slot * j as i32 + slot / 2;
-                let (w, h) = (widths[i], heights[r]);
-                rect[i] = (cx - w / 2, y, cx + w / 2, y + h);
-            }
-            y += heights[r] + ROW_GAP;
-        }
+        let rect = place_boxes(&by_row, &widths, &heights, top, diagram.nodes.len());
         let idx: HashMap<&str, usize> = diagram
             .nodes
             .iter()
             .enumerate()
             .map(|(i, n)| (n.id.as_str(), i))
             .collect();
-        let grey = RGBColor(90, 90, 90);
         // Rails used so far on the left and on the right.
         let mut rails = (0, 0);
         for e in &diagram.edges {
@@ -128,96 +91,175 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
             let (a, b) = (rect[ia], rect[ib]);
             let from = ((a.0 + a.2) / 2, a.3);
             let to = ((b.0 + b.2) / 2, b.1);
-            // An edge skipping rows goes straight when no box of the rows in between is in its way;
-            // otherwise it leaves its source downwards, runs along a rail beside every box of those
-            // rows (on the side its source is), and turns in just above its target: it never
-            // crosses a box. Each such edge gets a rail of its own.
             let (ra, rb) = (row_of[&e.from], row_of[&e.to]);
-            let between: Vec<(i32, i32, i32, i32)> = rect
+            let between: Vec<Rect> = rect
                 .iter()
                 .zip(&diagram.nodes)
                 .filter(|(_, n)| (ra + 1..rb).contains(&row_of[&n.id]))
                 .map(|(r, _)| *r)
                 .collect();
-            let path = if rb > ra + 1 && between.iter().any(|r| crosses(from, to, *r)) {
-                let between = between.iter();
-                let left = from.0 < WIDTH as i32 / 2;
-                let rail = if left {
-                    let edge = between.map(|r| r.0).min().unwrap_or(from.0);
-                    (edge.min(from.0).min(to.0) - 24 - 14 * rails.0).max(6)
-                } else {
-                    let edge = between.map(|r| r.2).max().unwrap_or(from.0);
-                    (edge.max(from.0).max(to.0) + 24 + 14 * rails.1).min(WIDTH as i32 - 6)
-                };
-                if left {
-                    rails.0 += 1;
-                } else {
-                    rails.1 += 1;
-                }
-                let out = from.1 + 16 + 6 * (rails.0 + rails.1);
-                let inn = to.1 - 22;
-                vec![
-                    from,
-                    (from.0, out),
-                    (rail, out),
-                    (rail, inn),
-                    (to.0, inn),
-                    to,
-                ]
-            } else {
-                vec![from, to]
-            };
-            area.draw(&PathElement::new(path.clone(), grey.stroke_width(2)))
-                .map_err(err)?;
-            // Arrow head: two short strokes back from the tip along the last segment.
-            let last = path[path.len() - 2];
-            let (dx, dy) = ((to.0 - last.0) as f64, (to.1 - last.1) as f64);
-            let len = (dx * dx + dy * dy).sqrt().max(1.0);
-            let (ux, uy) = (dx / len, dy / len);
-            for s in [-1.0, 1.0] {
-                let bx = to.0 as f64 - 12.0 * ux + s * 6.0 * uy;
-                let by = to.1 as f64 - 12.0 * uy - s * 6.0 * ux;
-                area.draw(&PathElement::new(
-                    vec![(bx as i32, by as i32), to],
-                    grey.stroke_width(2),
-                ))
-                .map_err(err)?;
-            }
-            if let Some(label) = &e.label {
-                let (p, q) = (path[path.len() - 2], to);
-                let mid = ((p.0 + q.0) / 2 + 8, (p.1 + q.1) / 2);
-                let style = TextStyle::from(font(EDGE_PX))
-                    .color(&grey)
-                    .pos(Pos::new(HPos::Left, VPos::Center));
-                area.draw(&Text::new(label.clone(), mid, style))
-                    .map_err(err)?;
-            }
+            let path = route(from, to, rb > ra + 1, &between, &mut rails);
+            draw_edge(area, &path, e.label.as_deref())?;
         }
         for (i, r) in rect.iter().enumerate() {
             let colour = PALETTE[row_of[&diagram.nodes[i].id] % 6];
-            let tint = |c: u8| (255.0 - 0.12 * (255.0 - f64::from(c))) as u8;
-            area.draw(&Rectangle::new(
-                [(r.0, r.1), (r.2, r.3)],
-                RGBColor(tint(colour.0), tint(colour.1), tint(colour.2)).filled(),
-            ))
-            .map_err(err)?;
-            area.draw(&Rectangle::new(
-                [(r.0, r.1), (r.2, r.3)],
-                colour.stroke_width(2),
-            ))
-            .map_err(err)?;
-            let cx = (r.0 + r.2) / 2;
-            let n = lines[i].len() as i32;
-            let y0 = (r.1 + r.3) / 2 - n * LINE_H / 2 + LINE_H / 2;
-            for (j, l) in lines[i].iter().enumerate() {
-                let style =
-                    TextStyle::from(font(TEXT_PX)).pos(Pos::new(HPos::Center, VPos::Center));
-                area.draw(&Text::new(l.clone(), (cx, y0 + j as i32 * LINE_H), style))
-                    .map_err(err)?;
-            }
+            draw_box(area, *r, colour, &lines[i])?;
         }
         Ok(())
     })
+}
+
+/// The title's height, and each node's label wrapped to fit its box, its box width, each row's
+/// height (the row of `by_row[r]`'s nodes, centred in equal slots across the picture).
+fn measure(area: &Area, diagram: &Diagram, title: &str, by_row: &[Vec<usize>]) -> Result<Measured> {
+    let title_h = key::title_height(area, title, bold(TITLE_PX))?;
+    let style = TextStyle::from(font(TEXT_PX));
+    let mut lines = vec![Vec::new(); diagram.nodes.len()];
+    let mut widths = vec![0; diagram.nodes.len()];
+    let mut heights = vec![0; by_row.len()];
+    for (r, members) in by_row.iter().enumerate() {
+        let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+        let box_w = (slot - 30).min(MAX_BOX_W);
+        for &i in members {
+            let mut ls = Vec::new();
+            for part in diagram.nodes[i].label.split('\n') {
+                ls.extend(wrap(area, part, &style, box_w - 2 * PAD));
+            }
+            let text_w = ls
+                .iter()
+                .map(|l| {
+                    area.estimate_text_size(l, &style)
+                        .map_or(0, |(w, _)| w as i32)
+                })
+                .max()
+                .unwrap_or(0);
+            widths[i] = (text_w + 2 * PAD).clamp(140, box_w.max(140));
+            heights[r] = heights[r].max(ls.len() as i32 * LINE_H + 2 * PAD);
+            lines[i] = ls;
+        }
+    }
+    Ok((title_h, lines, widths, heights))
+}
+
+/// Box rectangles, row after row from `top`: centred in equal slots across the row.
+fn place_boxes(
+    by_row: &[Vec<usize>],
+    widths: &[i32],
+    heights: &[i32],
+    top: i32,
+    n_nodes: usize,
+) -> Vec<Rect> {
+    let mut rect: Vec<Rect> = vec![(0, 0, 0, 0); n_nodes];
+    let mut y = top;
+    for (r, members) in by_row.iter().enumerate() {
+        let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+        for (j, &i) in members.iter().enumerate() {
+            let cx = 20 + slot * j as i32 + slot / 2;
+            let (w, h) = (widths[i], heights[r]);
+            rect[i] = (cx - w / 2, y, cx + w / 2, y + h);
+        }
+        y += heights[r] + ROW_GAP;
+    }
+    rect
+}
+
+/// The path of an edge from `from` (bottom of its source) to `to` (top of its target).
+///
+/// An edge skipping rows (`skips`) goes straight when no box of the rows in between (`between`)
+/// is in its way; otherwise it leaves its source downwards, runs along a rail beside every box of
+/// those rows (on the side its source is), and turns in just above its target: it never crosses a
+/// box. Each such edge gets a rail of its own (`rails` counts those taken, left and right).
+fn route(
+    from: (i32, i32),
+    to: (i32, i32),
+    skips: bool,
+    between: &[Rect],
+    rails: &mut (i32, i32),
+) -> Vec<(i32, i32)> {
+    if !(skips && between.iter().any(|r| crosses(from, to, *r))) {
+        return vec![from, to];
+    }
+    let between = between.iter();
+    let left = from.0 < WIDTH as i32 / 2;
+    let rail = if left {
+        let edge = between.map(|r| r.0).min().unwrap_or(from.0);
+        (edge.min(from.0).min(to.0) - 24 - 14 * rails.0).max(6)
+    } else {
+        let edge = between.map(|r| r.2).max().unwrap_or(from.0);
+        (edge.max(from.0).max(to.0) + 24 + 14 * rails.1).min(WIDTH as i32 - 6)
+    };
+    if left {
+        rails.0 += 1;
+    } else {
+        rails.1 += 1;
+    }
+    let out = from.1 + 16 + 6 * (rails.0 + rails.1);
+    let inn = to.1 - 22;
+    vec![
+        from,
+        (from.0, out),
+        (rail, out),
+        (rail, inn),
+        (to.0, inn),
+        to,
+    ]
+}
+
+/// An edge along `path`, with an arrow head at its end and its label, if any, beside its last
+/// segment.
+fn draw_edge(area: &Area, path: &[(i32, i32)], label: Option<&str>) -> Result<()> {
+    let grey = RGBColor(90, 90, 90);
+    let to = path[path.len() - 1];
+    area.draw(&PathElement::new(path.to_vec(), grey.stroke_width(2)))
+        .map_err(err)?;
+    // Arrow head: two short strokes back from the tip along the last segment.
+    let last = path[path.len() - 2];
+    let (dx, dy) = ((to.0 - last.0) as f64, (to.1 - last.1) as f64);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    for s in [-1.0, 1.0] {
+        let bx = to.0 as f64 - 12.0 * ux + s * 6.0 * uy;
+        let by = to.1 as f64 - 12.0 * uy - s * 6.0 * ux;
+        area.draw(&PathElement::new(
+            vec![(bx as i32, by as i32), to],
+            grey.stroke_width(2),
+        ))
+        .map_err(err)?;
+    }
+    if let Some(label) = label {
+        let (p, q) = (path[path.len() - 2], to);
+        let mid = ((p.0 + q.0) / 2 + 8, (p.1 + q.1) / 2);
+        let style = TextStyle::from(font(EDGE_PX))
+            .color(&grey)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(label.to_string(), mid, style))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A node's box `r`: tinted with its row's `colour`, outlined in it, its label `lines` centred.
+fn draw_box(area: &Area, r: Rect, colour: RGBColor, lines: &[String]) -> Result<()> {
+    let tint = |c: u8| (255.0 - 0.12 * (255.0 - f64::from(c))) as u8;
+    area.draw(&Rectangle::new(
+        [(r.0, r.1), (r.2, r.3)],
+        RGBColor(tint(colour.0), tint(colour.1), tint(colour.2)).filled(),
+    ))
+    .map_err(err)?;
+    area.draw(&Rectangle::new(
+        [(r.0, r.1), (r.2, r.3)],
+        colour.stroke_width(2),
+    ))
+    .map_err(err)?;
+    let cx = (r.0 + r.2) / 2;
+    let n = lines.len() as i32;
+    let y0 = (r.1 + r.3) / 2 - n * LINE_H / 2 + LINE_H / 2;
+    for (j, l) in lines.iter().enumerate() {
+        let style = TextStyle::from(font(TEXT_PX)).pos(Pos::new(HPos::Center, VPos::Center));
+        area.draw(&Text::new(l.clone(), (cx, y0 + j as i32 * LINE_H), style))
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

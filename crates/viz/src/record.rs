@@ -298,6 +298,11 @@ impl RunWriter {
         &self.record_dir
     }
 
+    /// The run as written so far (it is not at its record's place until it finishes).
+    pub fn snapshot(&self) -> Result<Record> {
+        Record::load_dir(&self.dir)
+    }
+
     /// The record's name (`<name>` of `records/<milestone>/<name>/`).
     pub fn name(&self) -> &str {
         &self.meta.name

@@ -782,9 +782,10 @@ pub fn long_session(
             ckpt.display()
         );
         let start = checkpoint::load_progress(&ckpt)?;
-        let sessions: Vec<SessionRow> = old.artifact("sessions").unwrap_or_default();
         let step = trainer.step as u64;
+        // The reopened run: the record, or what a killed session staged after it (newer).
         let writer = RunWriter::reopen(ctx, MILESTONE, LONG_RUN, |s| s.step <= step)?;
+        let sessions: Vec<SessionRow> = writer.snapshot()?.artifact("sessions").unwrap_or_default();
         (trainer, start, writer, sessions)
     } else {
         if ckpt.exists() {
@@ -1003,7 +1004,7 @@ fn finish_long(
     writer.summary("val_loss_full", full);
 
     // When the running validation loss first went below the n-gram's on the same characters.
-    let rec = Record::load(ctx, MILESTONE, LONG_RUN)?;
+    let rec = writer.snapshot()?;
     let ngram_subset = rec.require("ngram_subset_loss")?;
     let curve = long_curve(&rec);
     if let Some(p) = curve.iter().find(|p| p.val_loss < ngram_subset) {

@@ -28,12 +28,12 @@
 
 use anyhow::{bail, Result};
 use phase2_lm::generator::Generator;
+use phase2_lm::lm::GptLm;
 use phase2_lm::model::GptConfig;
 use phase2_lm::tokenizer::{AnyTokenizer, CharTokenizer, Tokenizer};
 use phase2_lm::train::{Engine, RunConfig, TrainConfig, Trainer};
 use phase3_rag::bm25::{Bm25Config, Bm25Index};
 use phase3_rag::chunk::ChunkConfig;
-use phase2_lm::lm::GptLm;
 use phase3_rag::rc;
 use phase3_rag::reader::{self, continuation, exact_match, Passage, Passages};
 use phase3_rag::world::{Question, QuestionKind, Split, World, WorldConfig};
@@ -73,26 +73,9 @@ fn main() -> Result<()> {
             .iter()
             .map(|p| (p.id.clone(), format!("{} {}", p.title, p.text))),
     )?;
-    // Test questions: single-fact lookups about held-out entities (never trained on below).
-    let mut test: Vec<&Question> = world
-        .questions()
-        .iter()
-        .filter(|q| q.kind == QuestionKind::Lookup && q.split == Split::HeldOut)
-        .collect();
-    test.shuffle(&mut ChaCha8Rng::seed_from_u64(SEED));
-    test.truncate(TEST_QUESTIONS);
-    let mut hits_at = [0usize; 3]; // gold passage at rank <= 1, 2, 3
-    for q in &test {
-        let gold = &passages.gold(q)?[0].id;
-        if let Some(rank) = index
-            .top_k(&q.text, 3)
-            .iter()
-            .position(|&(i, _)| index.doc_id(i) == gold)
-        {
-            hits_at[rank..].iter_mut().for_each(|h| *h += 1);
-        }
-    }
-    let recall = |k: usize| hits_at[k - 1] as f64 / test.len() as f64;
+    let test = held_out_lookups(&world);
+    let hits_at = recall_at_1_to_3(&index, &passages, &test)?;
+    let recall = |k: usize| hits_at[k - 1];
     println!(
         "retrieval on {} held-out questions: recall@1 {:.3}  recall@3 {:.3}",
         test.len(),
@@ -107,7 +90,66 @@ fn main() -> Result<()> {
         passages.get(index.doc_id(top.0)).unwrap().line().trim()
     );
 
-    // -- 2. read: training examples about seen entities only ----------------------------------
+    // -- 2. read: a reader trained on seen entities, asked about held-out ones -----------------
+    let (trainer, tokenizer) = train_reader(&world, &passages, &index)?;
+    // -- ask: open book (BM25's top passage) against closed book (no passage) ------------------
+    let [em_open, em_closed, lp_open, lp_closed] =
+        open_and_closed_book(&trainer, tokenizer, &index, &passages, &test)?;
+    println!("reader exact match: open book {em_open:.3}, closed book {em_closed:.3}");
+    println!(
+        "answer log-probability (nats, mean): open book {lp_open:.2}, closed book {lp_closed:.2}"
+    );
+
+    println!(
+        "RESULT recall_at_1={:.3} recall_at_3={:.3} em_open={em_open:.3} em_closed={em_closed:.3} answer_logprob_open={lp_open:.2} answer_logprob_closed={lp_closed:.2}",
+        recall(1),
+        recall(3)
+    );
+    if recall(3) < 0.7 {
+        bail!("BM25 recall@3 {:.3} is below 0.7", recall(3));
+    }
+    Ok(())
+}
+
+/// Single-fact lookups about held-out entities (never trained on below), shuffled, the first 100.
+fn held_out_lookups(world: &World) -> Vec<&Question> {
+    let mut test: Vec<&Question> = world
+        .questions()
+        .iter()
+        .filter(|q| q.kind == QuestionKind::Lookup && q.split == Split::HeldOut)
+        .collect();
+    test.shuffle(&mut ChaCha8Rng::seed_from_u64(SEED));
+    test.truncate(TEST_QUESTIONS);
+    test
+}
+
+/// Recall@1, @2, @3: the share of questions whose gold passage BM25 ranks that high.
+fn recall_at_1_to_3(
+    index: &Bm25Index,
+    passages: &Passages,
+    test: &[&Question],
+) -> Result<[f64; 3]> {
+    let mut hits_at = [0usize; 3]; // gold passage at rank <= 1, 2, 3
+    for q in test {
+        let gold = &passages.gold(q)?[0].id;
+        if let Some(rank) = index
+            .top_k(&q.text, 3)
+            .iter()
+            .position(|&(i, _)| index.doc_id(i) == gold)
+        {
+            hits_at[rank..].iter_mut().for_each(|h| *h += 1);
+        }
+    }
+    Ok(hits_at.map(|h| h as f64 / test.len() as f64))
+}
+
+/// A character GPT trained on reading examples (passage + question → answer, loss on the answer
+/// only) about seen entities.
+fn train_reader(
+    world: &World,
+    passages: &Passages,
+    index: &Bm25Index,
+) -> Result<(Trainer, AnyTokenizer)> {
     let seen: Vec<Question> = world
         .entities()
         .filter(|&e| !world.is_held_out(e))
@@ -127,8 +169,8 @@ fn main() -> Result<()> {
         let k = 1; // the gold passage alone (m8 also mixes in BM25's other passages, k = 1..5)
         if let Some(e) = rc::reading_example(
             q,
-            &passages,
-            &index,
+            passages,
+            index,
             k,
             &no_extra,
             0,
@@ -186,10 +228,21 @@ fn main() -> Result<()> {
         }
     }
 
-    // -- ask: open book (BM25's top passage) against closed book (no passage) ------------------
-    let mut lm = Generator::from_trainer(&trainer, tokenizer, GptLm::greedy())?;
+    Ok((trainer, tokenizer))
+}
+
+/// Greedy answers with BM25's top passage (open book) and with none (closed book): exact match and
+/// the mean log-probability of the right answer, `[em_open, em_closed, lp_open, lp_closed]`.
+fn open_and_closed_book(
+    trainer: &Trainer,
+    tokenizer: AnyTokenizer,
+    index: &Bm25Index,
+    passages: &Passages,
+    test: &[&Question],
+) -> Result<[f64; 4]> {
+    let mut lm = Generator::from_trainer(trainer, tokenizer, GptLm::greedy())?;
     let (mut em_open, mut em_closed, mut lp_open, mut lp_closed) = (0usize, 0usize, 0.0, 0.0);
-    for q in &test {
+    for q in test {
         let top: Vec<&Passage> = index
             .top_k(&q.text, 1)
             .iter()
@@ -207,18 +260,5 @@ fn main() -> Result<()> {
     }
     let n = test.len() as f64;
     let (em_open, em_closed) = (em_open as f64 / n, em_closed as f64 / n);
-    println!("reader exact match: open book {em_open:.3}, closed book {em_closed:.3}");
-    println!(
-        "answer log-probability (nats, mean): open book {lp_open:.2}, closed book {lp_closed:.2}"
-    );
-
-    println!(
-        "RESULT recall_at_1={:.3} recall_at_3={:.3} em_open={em_open:.3} em_closed={em_closed:.3} answer_logprob_open={lp_open:.2} answer_logprob_closed={lp_closed:.2}",
-        recall(1),
-        recall(3)
-    );
-    if recall(3) < 0.7 {
-        bail!("BM25 recall@3 {:.3} is below 0.7", recall(3));
-    }
-    Ok(())
+    Ok([em_open, em_closed, lp_open, lp_closed])
 }

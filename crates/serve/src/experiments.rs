@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use clap::{FromArgMatches, Subcommand};
 use phase2_lm::tokenizer::Tokenizer as _;
 use phase3_rag::reader::STOP;
@@ -875,7 +875,20 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(m)? {
         Command::Serve(args) => {
             let ctx = Context::full(root, false);
-            args.run(Some((MODEL.to_string(), saved::reader_dir(&ctx))))
+            let dir = saved::reader_dir(&ctx);
+            if args.models.is_empty() && !dir.is_dir() {
+                bail!(
+                    "nothing to serve: no m8 reader in {} ({}), and no --model NAME=DIR given",
+                    dir.display(),
+                    viz::record::produced_by(
+                        &ctx,
+                        &format!("cargo xtask phase3 --only {}", saved::READER),
+                        saved::MILESTONE,
+                        "reader"
+                    )
+                );
+            }
+            args.run(Some((MODEL.to_string(), dir)))
         }
     }
 }

@@ -537,6 +537,32 @@ impl Record {
     }
 }
 
+/// How long the run that produces a checkpoint took, read from its committed record, for the message
+/// of a command that needs the checkpoint: "about 16 min on 2 cores (records/m8/reader)"; `None`
+/// when the record is missing.
+pub fn how_long(ctx: &Context, milestone: &str, name: &str) -> Option<String> {
+    let r = Record::load(ctx, milestone, name).ok()?;
+    let minutes = r.meta.wall_s? / 60.0;
+    let span = if minutes < 1.5 {
+        "about a minute".to_string()
+    } else {
+        format!("about {minutes:.0} min")
+    };
+    Some(format!(
+        "{span} on {} cores (records/{milestone}/{name})",
+        r.meta.cores
+    ))
+}
+
+/// "`command` produces it (about N min on C cores, records/…)": what a command that lacks a
+/// checkpoint says, with the time from the committed record when there is one.
+pub fn produced_by(ctx: &Context, command: &str, milestone: &str, name: &str) -> String {
+    match how_long(ctx, milestone, name) {
+        Some(t) => format!("`{command}` produces it, in {t}"),
+        None => format!("`{command}` produces it"),
+    }
+}
+
 /// Every record directory under `records` (`<milestone>/<name>` holding a `meta.json`), sorted.
 /// Hidden directories (runs in progress, killed or failed: [`staging`]) are not records.
 pub fn list_records(records: &Path) -> Result<Vec<PathBuf>> {

@@ -299,6 +299,14 @@ fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
                 top_k,
                 top_p,
             };
+            if !checkpoint.is_dir() {
+                let ctx = viz::Context::full(root, true);
+                bail!(
+                    "no checkpoint {}: {} (checkpoints/gpt_char and gpt_bpe); `cargo xtask gpt-long` writes the long run's",
+                    checkpoint.display(),
+                    viz::record::produced_by(&ctx, "cargo xtask phase2 --only m6_gpt", "m6", "gpt_char")
+                );
+            }
             let mut generator =
                 crate::generator::Generator::from_checkpoint(&checkpoint, sampling)?;
             let stop: Vec<&str> = stop.iter().map(String::as_str).collect();

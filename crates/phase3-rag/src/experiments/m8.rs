@@ -1394,7 +1394,14 @@ pub fn headline(ctx: &Context) -> Option<String> {
 pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
     ensure!(!question.trim().is_empty(), "the question is empty");
     let t0 = Instant::now();
-    let reader = SavedReader::load(&reader_dir(ctx))?;
+    let reader = SavedReader::load(&reader_dir(ctx)).with_context(|| {
+        viz::record::produced_by(
+            ctx,
+            &format!("cargo xtask phase3 --only {READER}"),
+            MILESTONE,
+            "reader",
+        )
+    })?;
     let settings = &reader.settings;
     let k = k.unwrap_or(settings.k);
     ensure!(k >= 1, "--k must be at least 1");

@@ -1092,8 +1092,14 @@ pub fn ask(
         None => {
             ensure!(
                 dir.join("config.toml").is_file(),
-                "no agent policy in {}: run `cargo xtask phase4 --only {AGENT}` first",
-                dir.display()
+                "no agent policy in {}: {} (it needs m8's reader first: `cargo xtask phase3 --only m8_reader`)",
+                dir.display(),
+                viz::record::produced_by(
+                    ctx,
+                    &format!("cargo xtask phase4 --only {AGENT}"),
+                    "m10",
+                    "agent"
+                )
             );
             Box::new(GptLm::new(
                 "policy",

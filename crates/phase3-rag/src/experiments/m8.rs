@@ -1395,11 +1395,14 @@ pub fn ask(ctx: &Context, question: &str, k: Option<usize>) -> Result<()> {
     ensure!(!question.trim().is_empty(), "the question is empty");
     let t0 = Instant::now();
     let reader = SavedReader::load(&reader_dir(ctx)).with_context(|| {
-        viz::record::produced_by(
-            ctx,
-            &format!("cargo xtask phase3 --only {READER}"),
-            MILESTONE,
-            "reader",
+        format!(
+            "no reader to ask: {}",
+            viz::record::produced_by(
+                ctx,
+                &format!("cargo xtask phase3 --only {READER}"),
+                MILESTONE,
+                "reader",
+            )
         )
     })?;
     let settings = &reader.settings;

@@ -19,18 +19,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The workspace as `xtask` needs it to run phase 1 and check: its configs (phase 1's quick ones in
 /// place of the full ones), records, figures, documents and the sources they link.
 fn workspace_copy(dst: &Path) {
@@ -48,7 +36,7 @@ fn workspace_copy(dst: &Path) {
     }
     // The crates' sources too: their READMEs link them, and `check` follows every link.
     for d in ["configs", "records", "visualizations", "crates"] {
-        copy_dir(&src.join(d), &dst.join(d));
+        viz::record::staging::copy_record(&src.join(d), &dst.join(d)).unwrap();
     }
     let quick = dst.join("configs/phase1/quick");
     for e in std::fs::read_dir(&quick).unwrap().flatten() {

@@ -95,8 +95,8 @@ pub(crate) fn set_aside_failed(staging: &Path, dir: &Path) -> Result<()> {
         .with_context(|| format!("keeping the failed run at {}", failed.display()))
 }
 
-/// Copy a record directory (files and one level of folders: `artifacts/`).
-pub(crate) fn copy_record(from: &Path, to: &Path) -> Result<()> {
+/// Copy a directory and everything below it (a record: its files and `artifacts/`).
+pub fn copy_record(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
         let entry = entry?;
@@ -143,7 +143,7 @@ fn parse(file_name: &str) -> Option<(String, LeftoverKind)> {
             let kind = if interrupted {
                 LeftoverKind::Interrupted {
                     pid,
-                    alive: process_alive(pid) && pid != 0,
+                    alive: process_alive(pid),
                 }
             } else {
                 LeftoverKind::Replaced { pid }

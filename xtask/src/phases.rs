@@ -9,14 +9,14 @@ use viz::phase::Phase;
 
 use crate::milestones::Roadmap;
 
-/// Every phase that has a crate, in order. Adding a phase is adding its `experiments::phase` here.
+/// Every phase that has an experiment crate, in order. Adding a phase is adding its `phase()` here.
 pub fn built() -> Vec<Phase> {
     vec![
-        phase1_mlp::experiments::phase(),
-        phase2_lm::experiments::phase(),
-        phase3_rag::experiments::phase(),
-        phase4_agents::experiments::phase(),
-        serve::experiments::phase(),
+        phase1_experiments::phase(),
+        phase2_experiments::phase(),
+        phase3_experiments::phase(),
+        phase4_experiments::phase(),
+        serve_experiments::phase(),
     ]
 }
 

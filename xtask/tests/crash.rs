@@ -34,8 +34,8 @@ fn workspace_copy(dst: &Path) {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(src.join(f), target).unwrap();
     }
-    // The crates' sources too: their READMEs link them, and `check` follows every link.
-    for d in ["configs", "records", "visualizations", "crates"] {
+    // The sources too: the READMEs link them, and `check` follows every link.
+    for d in ["configs", "records", "visualizations", "crates", "experiments"] {
         viz::record::staging::copy_record(&src.join(d), &dst.join(d)).unwrap();
     }
     let quick = dst.join("configs/phase1/quick");

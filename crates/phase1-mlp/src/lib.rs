@@ -6,10 +6,9 @@
 //! * m3 — optimizers and learning-rate schedules written by hand ([`optim`], [`schedule`]),
 //!   compared on one task and on the Rosenbrock function ([`rosenbrock`]).
 //!
-//! [`experiments`] runs every milestone from its config and draws the figures from records.
+//! Its experiments (m1–m3: configs, records, figures, log entries) live above it, in `experiments/phase1`.
 
 pub mod data;
-pub mod experiments;
 pub mod gradcheck;
 pub mod layers;
 pub mod mlp;

@@ -231,7 +231,7 @@ pub fn load_progress(dir: &Path) -> Result<Progress> {
 
 /// Where the checkpoints of run `run` live: `<records>/../checkpoints/<run>` — next to the records
 /// (git-ignored `checkpoints/` in the repository, or the scratch folder of a quick run).
-pub fn dir_for(ctx: &viz::Context, run: &str) -> PathBuf {
+pub fn dir_for(ctx: &run_context::Context, run: &str) -> PathBuf {
     ctx.records
         .parent()
         .map(Path::to_path_buf)

@@ -19,7 +19,7 @@ pub struct Corpus {
 
 impl Corpus {
     /// Tiny-shakespeare from the data cache, split 90/10 by character.
-    pub fn tiny_shakespeare(ctx: &viz::Context) -> Result<Corpus> {
+    pub fn tiny_shakespeare(ctx: &run_context::Context) -> Result<Corpus> {
         Ok(Corpus::split(&tiny_shakespeare(ctx)?))
     }
 

@@ -27,7 +27,7 @@ pub fn tiny_shakespeare_file() -> DataFile {
 ///
 /// Offline with an empty cache, the error says which file to put where and where to get it. A file
 /// in the cache whose checksum is wrong is an error naming that file (it is never silently replaced).
-pub fn tiny_shakespeare(ctx: &viz::Context) -> Result<String> {
+pub fn tiny_shakespeare(ctx: &run_context::Context) -> Result<String> {
     data_cache::fetch_text(&ctx.data_cache, &tiny_shakespeare_file())
 }
 

@@ -108,7 +108,7 @@ fn log_train(
 /// `train_loss` (mean over the interval), `lr`, `grad_norm` and `tokens_per_s`; every
 /// `eval_interval` steps `val_loss`, `val_bpc` and `val_perplexity` on the fixed validation batches.
 pub fn fit(
-    ctx: &viz::Context,
+    ctx: &run_context::Context,
     cfg: RunConfig,
     tokenizer: AnyTokenizer,
     corpus: &Corpus,
@@ -254,7 +254,7 @@ pub struct TimedOutcome {
 /// that never stopped, and its clock goes on from the checkpoint's.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_timed(
-    ctx: &viz::Context,
+    ctx: &run_context::Context,
     trainer: &mut Trainer,
     tokenizer: &AnyTokenizer,
     train_ids: &[u32],

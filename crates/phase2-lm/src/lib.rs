@@ -54,7 +54,6 @@ pub mod data;
 pub mod dropout;
 /// What `cargo xtask phase2` runs: reads configs, calls the modules above, and is the only code that
 /// writes records and draws figures. No other module imports it.
-pub mod experiments;
 pub mod extrapolate;
 pub mod fast;
 pub mod fit;

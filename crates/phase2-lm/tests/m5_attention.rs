@@ -163,19 +163,3 @@ fn m5_attention_layer_gradients_match_finite_differences() {
     assert!(checked > 100);
     assert_eq!(x.dtype(), DType::F64);
 }
-
-#[test]
-fn m5_head_scores_are_probabilities_and_repeat_is_detected() {
-    let model = Gpt::new(&tiny(), 7).unwrap();
-    let (scores, first, second) = phase2_lm::experiments::m5::head_scores(&model, 4, 3, 1).unwrap();
-    assert_eq!(scores.len(), 4);
-    for s in &scores {
-        assert!((0.0..=1.0).contains(&s.prev_token) && (0.0..=1.0).contains(&s.induction));
-    }
-    // An untrained model predicts near-uniformly: about ln(11) nats on both copies.
-    assert!((first - 11f64.ln()).abs() < 0.5 && (second - 11f64.ln()).abs() < 0.5);
-    assert!(
-        phase2_lm::experiments::m5::head_scores(&model, 5, 3, 1).is_err(),
-        "2L > block must fail"
-    );
-}

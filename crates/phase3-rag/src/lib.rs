@@ -16,7 +16,6 @@ pub mod bm25;
 pub mod chunk;
 pub mod dense;
 pub mod dual;
-pub mod experiments;
 pub mod metrics;
 pub mod minilm;
 pub mod rc;

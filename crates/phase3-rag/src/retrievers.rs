@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use candle_core::DType;
+use run_context::Context;
 use serde::{Deserialize, Serialize};
-use viz::Context;
 
 use crate::beir::Collection;
 use crate::bm25::{Bm25Config, Bm25Index};

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context as _, Result};
+use run_context::Context;
 use serde::{Deserialize, Serialize};
-use viz::Context;
 
 use crate::bm25::Bm25Index;
 use crate::chunk::ChunkConfig;

@@ -8,11 +8,11 @@
 //! - [`planner`] — the scripted planner that writes the transcripts the policy imitates (training
 //!   data only).
 //! - [`backend`] — our policy or any OpenAI-compatible model, behind every role of m11–m12.
-//! - [`experiments`] — `cargo xtask phase4`.
+//!
+//! Its experiments (`cargo xtask phase4`) live above it, in `experiments/phase4`.
 
 pub mod backend;
 pub mod calc;
-pub mod experiments;
 pub mod planner;
 pub mod react;
 pub mod team;

@@ -7,13 +7,13 @@
 //! - [`registry`] — the served checkpoints by name.
 //! - [`chat`] — the chat template for our base models.
 //! - [`load`] — a bounded load test of a running server, every reply checked against a reference.
-//! - [`experiments`] — `cargo xtask serving`: the load test as a recorded experiment; and
-//!   `cargo xtask serve` ([`cli`]).
+//! - [`cli`] — `cargo xtask serve` and the `serve` binary.
+//!
+//! `cargo xtask serving`, the load test as a recorded experiment, lives above it in `experiments/serve`.
 
 pub mod api;
 pub mod chat;
 pub mod cli;
-pub mod experiments;
 pub mod load;
 pub mod registry;
 pub mod server;

@@ -1,6 +1,7 @@
-//! What a phase crate tells `cargo xtask` about itself, so xtask can run any phase without knowing
-//! its experiments, record names or milestones: each phase crate exports one [`Phase`] (conventionally
-//! `experiments::phase()`), and adding a phase to xtask is adding that function to its list.
+//! What a phase's experiment crate tells `cargo xtask` about itself, so xtask can run any phase
+//! without knowing its experiments, record names or milestones: each experiment crate
+//! (`experiments/phaseN`) exports one [`Phase`] from `phase()`, and adding a phase to xtask is adding
+//! that function to its list.
 
 use std::path::{Path, PathBuf};
 

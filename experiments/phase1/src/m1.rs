@@ -1,0 +1,387 @@
+//! m1 — is the hand-written backward pass right? Every parameter of a small f64 MLP is checked
+//! against central finite differences and candle's autograd, for each activation and both
+//! losses, and then again with deliberately broken backward passes.
+
+use super::{mean_std, PHASE};
+use anyhow::{Context as _, Result};
+use candle_core::{DType, Device, Tensor};
+use phase1_mlp::gradcheck::{check_mlp, ParamCheck, Target, AGREEMENT_TOL, BUG_TOL};
+use phase1_mlp::layers::{Activation, Bug, Init};
+use phase1_mlp::mlp::Mlp;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{colour, Dot, DotPlot, Marker, PointGroup, RGBColor, ScatterGrid, ScatterPanel};
+use viz::record::{Record, RunWriter};
+use viz::table::Table;
+use viz::Context;
+
+const MILESTONE: &str = "m1";
+const RECORD: &str = "gradient_check";
+
+/// `configs/phase1/m1_gradient_check.toml`
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct GradCheckConfig {
+    pub seed: u64,
+    /// `[d_in, hidden..., d_out]` of the checked network.
+    pub sizes: Vec<usize>,
+    /// Number of random examples in the checked batch.
+    pub batch: usize,
+    /// Finite-difference step.
+    pub eps: f64,
+    pub init: Init,
+    /// Each is checked with softmax cross-entropy.
+    pub activations: Vec<Activation>,
+    /// Each is checked with mean squared error against random real targets.
+    pub mse_activations: Vec<Activation>,
+    /// Deliberately wrong backward passes, each checked on a `bug_activation` network.
+    pub bugs: Vec<Bug>,
+    pub bug_activation: Activation,
+}
+
+/// One checked configuration: which network, which loss, which (if any) bug, and the result.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Case {
+    pub label: String,
+    pub activation: Activation,
+    pub loss: String,
+    pub bug: Bug,
+    pub params: Vec<ParamCheck>,
+}
+
+impl Case {
+    fn worst(&self) -> f64 {
+        self.params
+            .iter()
+            .map(|p| p.max_rel_error())
+            .fold(0.0, f64::max)
+    }
+    fn worst_autograd(&self) -> f64 {
+        self.params
+            .iter()
+            .map(|p| p.max_rel_error_autograd())
+            .fold(0.0, f64::max)
+    }
+    /// The case's name in the record's summary keys.
+    fn key(&self) -> String {
+        self.label.replace([' ', '(', ')', ':', '+'], "_")
+    }
+}
+
+fn randn(rng: &mut ChaCha8Rng, shape: (usize, usize)) -> Result<Tensor> {
+    let v: Vec<f64> = (0..shape.0 * shape.1)
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
+    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
+}
+
+/// Checks one network. Every case gets its own generator seeded from the config seed, so the
+/// bug cases check exactly the network and batch the correct `bug_activation` case checked.
+fn check_case(cfg: &GradCheckConfig, activation: Activation, mse: bool, bug: Bug) -> Result<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mlp = Mlp::new(&cfg.sizes, activation, cfg.init, DType::F64, &mut rng)?;
+    let d_in = cfg.sizes[0];
+    let d_out = *cfg.sizes.last().expect("sizes has at least two entries");
+    let x = randn(&mut rng, (cfg.batch, d_in))?;
+    let target = if mse {
+        Target::Values(randn(&mut rng, (cfg.batch, d_out))?)
+    } else {
+        let y: Vec<u32> = (0..cfg.batch)
+            .map(|_| rng.gen_range(0..d_out as u32))
+            .collect();
+        Target::Classes(Tensor::from_vec(y, cfg.batch, &Device::Cpu)?)
+    };
+    let params = check_mlp(&mlp, &x, &target, bug, cfg.eps)?;
+    let label = match (bug, mse) {
+        (Bug::None, false) => activation.name().to_string(),
+        (Bug::None, true) => format!("{} + mse", activation.name()),
+        (bug, _) => format!("{} (bug: {})", activation.name(), bug_name(bug)),
+    };
+    Ok(Case {
+        label,
+        activation,
+        loss: target.loss_name().to_string(),
+        bug,
+        params,
+    })
+}
+
+fn bug_name(bug: Bug) -> &'static str {
+    match bug {
+        Bug::None => "none",
+        Bug::ReluMaskDropped => "relu_mask_dropped",
+        Bug::WeightGradTransposed => "weight_grad_transposed",
+    }
+}
+
+pub fn run_gradient_check(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (GradCheckConfig, _) = ctx.load_config(PHASE, "m1_gradient_check")?;
+    if cfg.sizes.len() < 2 {
+        anyhow::bail!("m1_gradient_check: `sizes` needs at least [d_in, d_out]");
+    }
+    let mut run = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.seed)?;
+    let mut plan: Vec<(Activation, bool, Bug)> = Vec::new();
+    plan.extend(cfg.activations.iter().map(|&a| (a, false, Bug::None)));
+    plan.extend(cfg.mse_activations.iter().map(|&a| (a, true, Bug::None)));
+    plan.extend(cfg.bugs.iter().map(|&b| (cfg.bug_activation, false, b)));
+
+    let bar = ctx.progress(plan.len() as u64, "m1 gradient check");
+    let mut cases = Vec::new();
+    for (activation, mse, bug) in plan {
+        let case = check_case(&cfg, activation, mse, bug)
+            .with_context(|| format!("checking {activation:?} (mse {mse}, bug {bug:?})"))?;
+        let key = case.key();
+        run.summary(&format!("max_rel_error/{key}"), case.worst());
+        run.summary(
+            &format!("max_rel_error_autograd/{key}"),
+            case.worst_autograd(),
+        );
+        bar.set_message(format!("{} {:.1e}", case.label, case.worst()));
+        bar.inc(1);
+        cases.push(case);
+    }
+    bar.finish_and_clear();
+    run.artifact("cases", &cases)?;
+    run.finish()?;
+
+    let correct: Vec<&Case> = cases.iter().filter(|c| c.bug == Bug::None).collect();
+    let worst_ok = correct.iter().map(|c| c.worst()).fold(0.0, f64::max);
+    let worst_ag = correct
+        .iter()
+        .map(|c| c.worst_autograd())
+        .fold(0.0, f64::max);
+    let bugs: Vec<String> = cases
+        .iter()
+        .filter(|c| c.bug != Bug::None)
+        .map(|c| format!("{} {:.1e}", bug_name(c.bug), c.worst()))
+        .collect();
+    Ok(format!(
+        "correct backward max rel error {worst_ok:.1e} (autograd {worst_ag:.1e}); buggy: {}",
+        bugs.join(", ")
+    ))
+}
+
+fn load_cases(ctx: &Context) -> Result<(Record, Vec<Case>)> {
+    let rec = Record::load(ctx, MILESTONE, RECORD)?;
+    let cases: Vec<Case> = rec.artifact("cases")?;
+    Ok((rec, cases))
+}
+
+/// How a parameter tensor is drawn in both m1 figures: its layer by colour, weights as circles and
+/// biases as triangles ("W2" → layer 2's colour, circle).
+fn tensor_style(param: &str) -> (RGBColor, Marker) {
+    let layer: usize = param[1..].parse().unwrap_or(1);
+    let m = if param.starts_with('b') {
+        Marker::Triangle
+    } else {
+        Marker::Circle
+    };
+    (colour(layer.saturating_sub(1)), m)
+}
+
+fn tensor_groups(cases: &[&Case]) -> Vec<PointGroup> {
+    let Some(first) = cases.first() else {
+        return Vec::new();
+    };
+    (0..first.params.len())
+        .map(|i| {
+            let name = &first.params[i].param;
+            let (c, m) = tensor_style(name);
+            PointGroup {
+                label: name.clone(),
+                points: cases
+                    .iter()
+                    .flat_map(|k| {
+                        let p = &k.params[i];
+                        p.numerical
+                            .iter()
+                            .copied()
+                            .zip(p.analytical.iter().copied())
+                    })
+                    .collect(),
+                colour: c,
+                marker: m,
+            }
+        })
+        .collect()
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let (_, cases) = load_cases(ctx)?;
+
+    // Figure 1: signed hand-derived against signed numerical gradient, every entry, on linear axes;
+    // one panel for the correct cases and one per planted bug, tensors told apart by colour/marker.
+    let correct: Vec<&Case> = cases.iter().filter(|c| c.bug == Bug::None).collect();
+    let mut grid = ScatterGrid::new(
+        "Hand-derived vs finite-difference gradient, every parameter entry (f64)",
+        "numerical ∂L/∂θ (loss / unit θ)",
+        "hand-derived ∂L/∂θ (loss / unit θ)",
+        3,
+    )
+    .panel(ScatterPanel {
+        title: format!("correct ({} cases)", correct.len()),
+        groups: tensor_groups(&correct),
+    });
+    for c in cases.iter().filter(|c| c.bug != Bug::None) {
+        grid = grid.panel(ScatterPanel {
+            title: format!("bug: {}", bug_name(c.bug)),
+            groups: tensor_groups(&[c]),
+        });
+    }
+    let f1 = ctx.figure("m1_gradient_check.png");
+    grid.render(&f1)?;
+
+    // Figure 2: worst relative error per parameter tensor, one row per case, against the tests'
+    // thresholds (the same constants the tests use).
+    let mut dots = DotPlot::new(
+        "Max relative error per parameter tensor, hand-derived vs finite differences",
+        "max relative error |a − n| / max(|a|, |n|) (unitless, log)",
+        cases.iter().map(|c| c.label.clone()).collect(),
+    )
+    .lanes(cases[0].params.len())
+    .vline(
+        format!("tests' pass threshold {AGREEMENT_TOL:e}"),
+        AGREEMENT_TOL,
+    )
+    .vline(format!("tests' bug threshold {BUG_TOL:e}"), BUG_TOL);
+    for (row, c) in cases.iter().enumerate() {
+        for (lane, p) in c.params.iter().enumerate() {
+            let (colour, marker) = tensor_style(&p.param);
+            dots = dots.dot(Dot {
+                row,
+                lane,
+                value: p.max_rel_error(),
+                colour,
+                marker,
+                label: p.param.clone(),
+            });
+        }
+    }
+    let f2 = ctx.figure("m1_gradient_check_errors.png");
+    dots.render(&f2)?;
+    Ok(vec![f1, f2])
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let (rec, cases) = load_cases(ctx)?;
+    let cfg: GradCheckConfig = rec.config_as()?;
+    let mut headers = vec!["case", "loss"];
+    let names: Vec<String> = cases[0].params.iter().map(|p| p.param.clone()).collect();
+    headers.extend(names.iter().map(String::as_str));
+    headers.push("vs autograd");
+    let mut table = Table::new(&headers);
+    for c in &cases {
+        let mut row = vec![c.label.clone(), c.loss.clone()];
+        row.extend(
+            c.params
+                .iter()
+                .map(|p| format!("{:.1e}", p.max_rel_error())),
+        );
+        // One source for the number: the summary the run wrote (the artifact's entries are rounded).
+        let worst_ag = rec.require(&format!("max_rel_error_autograd/{}", c.key()))?;
+        row.push(format!("{worst_ag:.1e}"));
+        table = table.row(row);
+    }
+    let correct: Vec<f64> = cases
+        .iter()
+        .filter(|c| c.bug == Bug::None)
+        .map(|c| c.worst())
+        .collect();
+    let worst_ok = correct.iter().copied().fold(0.0, f64::max);
+    let (mean_ok, _) = mean_std(&correct);
+    let worst_ag = cases
+        .iter()
+        .filter(|c| c.bug == Bug::None)
+        .map(|c| rec.require(&format!("max_rel_error_autograd/{}", c.key())))
+        .collect::<Result<Vec<f64>>>()?
+        .into_iter()
+        .fold(0.0, f64::max);
+    let bug_text: Vec<String> = cases
+        .iter()
+        .filter(|c| c.bug != Bug::None)
+        .map(|c| {
+            let broken: Vec<&str> = c
+                .params
+                .iter()
+                .filter(|p| p.max_rel_error() > BUG_TOL)
+                .map(|p| p.param.as_str())
+                .collect();
+            format!(
+                "`{}` reaches {:.1e} and breaks {}",
+                bug_name(c.bug),
+                c.worst(),
+                broken.join(", ")
+            )
+        })
+        .collect();
+    let n_entries: usize = cases[0].params.iter().map(|p| p.analytical.len()).sum();
+    Ok(vec![LogEntry {
+        id: "m1_gradient_check".into(),
+        milestone: 1,
+        title: "m1 — Is the hand-written backward pass right?".into(),
+        question: "Do the hand-derived gradients of Linear, ReLU, LeakyReLU, tanh, sigmoid, \
+                   softmax-cross-entropy and MSE agree with numerical differentiation, and would \
+                   the check notice a wrong backward pass?"
+            .into(),
+        setup: format!(
+            "An MLP of sizes {:?} in f64 ({n_entries} parameters), {:?} init, a batch of {} \
+             standard-normal inputs with random targets. Every parameter is perturbed by \
+             ±{:e} (central differences) and compared with the hand-written backward pass and \
+             with candle's autograd of the same forward pass. The buggy backward passes are \
+             checked on the same {} network and batch. Config `configs/phase1/m1_gradient_check.toml`; {}.",
+            cfg.sizes,
+            cfg.init,
+            cfg.batch,
+            cfg.eps,
+            cfg.bug_activation.name(),
+            rec.provenance()
+        ),
+        results: format!(
+            "Maximum relative error `|a - n| / max(|a|, |n|)` per parameter tensor:\n\n{}",
+            table.markdown()
+        ),
+        figures: vec![
+            Figure::new(
+                "m1_gradient_check.png",
+                FigureKind::GradientChecks,
+                "every gradient entry of the hand-derived backward pass against finite differences, \
+                 signed, per tensor: the correct pass lies on y = x, each planted bug leaves it.",
+            )
+            .key(),
+            Figure::new(
+                "m1_gradient_check_errors.png",
+                FigureKind::GradientChecks,
+                format!(
+                    "worst relative error of each case against the tests' thresholds ({AGREEMENT_TOL:e} \
+                     to pass, {BUG_TOL:e} for a bug)."
+                ),
+            ),
+        ],
+        discussion: format!(
+            "With a correct backward pass every one of the {n} correct cases agrees with finite \
+             differences to at most {worst_ok:.1e} relative error (mean of the per-case worst \
+             entries {mean_ok:.1e}), {verdict}, and with candle's autograd to {worst_ag:.1e}, \
+             i.e. to rounding. The broken passes are caught at once ({BUG_TOL:e} is the tests' bug threshold): {bugs}. \
+             In the scatter the buggy entries leave the y = x line only for the tensors listed, while every other \
+             entry stays on it: a check must look at every parameter, not at the loss or at one \
+             layer.",
+            n = correct.len(),
+            verdict = if worst_ok < AGREEMENT_TOL {
+                format!(
+                    "under the tests' pass threshold of {AGREEMENT_TOL:e} (the black dashed line \
+                     of the error figure); the largest errors sit on the smallest entries, where \
+                     the rounding of the loss (about 1e-16 / eps = {:.0e} absolute) is relatively \
+                     largest",
+                    1e-16 / cfg.eps
+                )
+            } else {
+                format!("ABOVE the tests' pass threshold of {AGREEMENT_TOL:e}")
+            },
+            bugs = bug_text.join("; ")
+        ),
+    }])
+}

@@ -1,0 +1,894 @@
+//! m2 — an MLP classifier on 2-D datasets, and what its gradients say about its health.
+//!
+//! * `m2_classifiers`: one network per dataset; decision boundaries and learning curves.
+//! * `m2_gradient_norms`: per-layer gradient norms of a healthy deep ReLU net vs a deep
+//!   sigmoid net whose gradients vanish towards the input.
+//! * `m2_dead_relu`: the fraction of ReLU units that never fire, healthy vs a too-large
+//!   learning rate vs a bad initialisation.
+
+use super::{pct, round, PHASE};
+use anyhow::{bail, Result};
+use candle_core::DType;
+use indicatif::ProgressBar;
+use phase1_mlp::data::{Dataset, DatasetSpec};
+use phase1_mlp::mlp::{Mlp, MlpConfig};
+use phase1_mlp::train::{predict, predict_proba, train, Eval, TrainConfig, TrainResult};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{decision_boundaries, line_grid, DecisionPanel, LineChart, Series};
+use viz::record::{Record, RunWriter};
+use viz::table::Table;
+use viz::Context;
+
+const MILESTONE: &str = "m2";
+/// Training runs in f32, like any real network; only the m1 check needs f64.
+const DTYPE: DType = DType::F32;
+
+/// One dataset of `m2_classifiers`, with the validation accuracy it should reach.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetEntry {
+    pub data: DatasetSpec,
+    pub target_val_acc: Option<f64>,
+}
+
+/// `configs/phase1/m2_classifiers.toml`
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    pub seed: u64,
+    pub val_fraction: f64,
+    /// Resolution of the decision-boundary grid (cells per side).
+    pub grid: usize,
+    pub model: MlpConfig,
+    pub train: TrainConfig,
+    pub datasets: Vec<DatasetEntry>,
+}
+
+/// What one classifier record stores as its config: everything needed to rerun it alone.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierRun {
+    pub seed: u64,
+    pub val_fraction: f64,
+    pub grid: usize,
+    pub data: DatasetSpec,
+    pub target_val_acc: Option<f64>,
+    pub model: MlpConfig,
+    pub train: TrainConfig,
+}
+
+/// The decision-boundary artifact: predicted class and class probabilities on a grid, and the
+/// validation points with the network's prediction for each.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub struct DecisionGrid {
+    pub x_range: (f64, f64),
+    pub y_range: (f64, f64),
+    /// `grid[row][col]`, row 0 at `y_range.0`.
+    pub grid: Vec<Vec<usize>>,
+    /// `probs[row][col][class]`: the softmax probability of each class at the cell centre
+    /// (2 decimals; empty in records written before it was stored).
+    #[serde(default)]
+    pub probs: Vec<Vec<Vec<f64>>>,
+    pub val_points: Vec<(f64, f64, usize)>,
+    /// The predicted class of each validation point (empty in older records).
+    #[serde(default)]
+    pub val_pred: Vec<usize>,
+}
+
+/// One run of `m2_gradient_norms` / `m2_dead_relu`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticRun {
+    /// Record-name suffix, e.g. `relu_he`.
+    pub name: String,
+    /// Legend / panel title, e.g. "ReLU, He init, 6 hidden layers".
+    pub label: String,
+    pub model: MlpConfig,
+    pub train: TrainConfig,
+}
+
+/// `configs/phase1/m2_gradient_norms.toml` and `m2_dead_relu.toml`
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticsConfig {
+    pub seed: u64,
+    pub val_fraction: f64,
+    pub data: DatasetSpec,
+    pub runs: Vec<DiagnosticRun>,
+}
+
+/// A single diagnostic run's stored config.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticRecord {
+    pub seed: u64,
+    pub val_fraction: f64,
+    pub data: DatasetSpec,
+    pub run: DiagnosticRun,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Diagnostic {
+    GradientNorms,
+    DeadRelu,
+}
+
+impl Diagnostic {
+    fn experiment(self) -> &'static str {
+        match self {
+            Diagnostic::GradientNorms => "m2_gradient_norms",
+            Diagnostic::DeadRelu => "m2_dead_relu",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Diagnostic::GradientNorms => "gradient_norms",
+            Diagnostic::DeadRelu => "dead_relu",
+        }
+    }
+}
+
+fn classifier_record(name: &str) -> String {
+    format!("classifier_{name}")
+}
+
+/// Builds the dataset and splits it, all from one generator seeded with `seed` (which then
+/// goes on to initialise the network and order the batches, so one seed fixes the whole run).
+pub fn make_data(
+    ctx: &Context,
+    spec: &DatasetSpec,
+    val_fraction: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Dataset, Dataset)> {
+    let data = spec.build(&ctx.root, rng)?;
+    data.split(val_fraction, rng)
+}
+
+/// Trains with the records' standard scalars logged at every evaluation.
+pub fn train_logged(
+    run: &mut RunWriter,
+    mlp: &Mlp,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    cfg: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+    bar: &ProgressBar,
+) -> Result<TrainResult> {
+    let result = train(mlp, train_set, val_set, cfg, DTYPE, rng, |e: &Eval| {
+        let mut kv: Vec<(String, f64)> = vec![
+            ("train_loss".into(), e.train_loss),
+            ("val_loss".into(), e.val_loss),
+            ("train_acc".into(), e.train_acc),
+            ("val_acc".into(), e.val_acc),
+            ("lr".into(), e.lr),
+        ];
+        for (l, g) in e.grad_norms.iter().enumerate() {
+            kv.push((format!("grad_norm_W{}", l + 1), *g));
+        }
+        for (l, d) in e.dead_fraction.iter().enumerate() {
+            kv.push((format!("dead_fraction_h{}", l + 1), *d));
+        }
+        let kv: Vec<(&str, f64)> = kv.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        run.scalars(e.step as u64, &kv)?;
+        bar.set_position(e.step as u64);
+        bar.set_message(format!("loss {:.3} val {}", e.train_loss, pct(e.val_acc)));
+        Ok(())
+    })?;
+    let last = &result.last;
+    run.summary("train_loss", last.train_loss);
+    run.summary("val_loss", last.val_loss);
+    run.summary("train_acc", last.train_acc);
+    run.summary("val_acc", last.val_acc);
+    if let Some(step) = result.diverged_at {
+        run.summary("diverged_at", step as f64);
+    }
+    Ok(result)
+}
+
+pub fn run_classifiers(ctx: &Context) -> Result<String> {
+    let (cfg, _): (ClassifierConfig, _) = ctx.load_config(PHASE, "m2_classifiers")?;
+    let mut parts = Vec::new();
+    for entry in &cfg.datasets {
+        let name = entry.data.name();
+        let run_cfg = ClassifierRun {
+            seed: cfg.seed,
+            val_fraction: cfg.val_fraction,
+            grid: cfg.grid,
+            data: entry.data.clone(),
+            target_val_acc: entry.target_val_acc,
+            model: cfg.model.clone(),
+            train: cfg.train.clone(),
+        };
+        let mut run = RunWriter::create(
+            ctx,
+            MILESTONE,
+            &classifier_record(&name),
+            &run_cfg,
+            cfg.seed,
+        )?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let (train_set, val_set) = make_data(ctx, &entry.data, cfg.val_fraction, &mut rng)?;
+        let mlp = Mlp::from_config(&cfg.model, 2, train_set.classes, DTYPE, &mut rng)?;
+        let bar = ctx.progress(cfg.train.steps as u64, &format!("m2 {name}"));
+        let result = train_logged(
+            &mut run, &mlp, &train_set, &val_set, &cfg.train, &mut rng, &bar,
+        )?;
+        bar.finish_and_clear();
+
+        // Decision regions on a grid over all the data, plus the validation points.
+        let all = Dataset {
+            points: train_set
+                .points
+                .iter()
+                .chain(&val_set.points)
+                .copied()
+                .collect(),
+            labels: train_set
+                .labels
+                .iter()
+                .chain(&val_set.labels)
+                .copied()
+                .collect(),
+            classes: train_set.classes,
+        };
+        let ((x0, x1), (y0, y1)) = all.bounds(0.25);
+        let n = cfg.grid;
+        let cell = |i: usize, lo: f64, hi: f64| lo + (i as f64 + 0.5) / n as f64 * (hi - lo);
+        let points: Vec<[f64; 2]> = (0..n)
+            .flat_map(|r| (0..n).map(move |c| [cell(c, x0, x1), cell(r, y0, y1)]))
+            .collect();
+        let pred = predict(&mlp, &points, DTYPE)?;
+        let grid = pred.chunks(n).map(|row| row.to_vec()).collect();
+        let probs = predict_proba(&mlp, &points, DTYPE)?
+            .into_iter()
+            .map(|p| p.into_iter().map(|v| round(v, 2)).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
+            .chunks(n)
+            .map(|row| row.to_vec())
+            .collect();
+        let val_pred = predict(&mlp, &val_set.points, DTYPE)?;
+        let val_points = val_set
+            .points
+            .iter()
+            .zip(&val_set.labels)
+            .map(|(p, &l)| (round(p[0], 4), round(p[1], 4), l))
+            .collect();
+        run.artifact(
+            "decision_grid",
+            &DecisionGrid {
+                x_range: (round(x0, 4), round(x1, 4)),
+                y_range: (round(y0, 4), round(y1, 4)),
+                grid,
+                probs,
+                val_points,
+                val_pred,
+            },
+        )?;
+        if let Some(t) = entry.target_val_acc {
+            run.summary("target_val_acc", t);
+        }
+        // The reference no classifier beats on average: the Bayes-optimal rule on the same points.
+        if let Some(b) = entry.data.bayes_accuracy(&val_set) {
+            run.summary("bayes_val_acc", b);
+        }
+        run.finish()?;
+        parts.push(format!("{name} {}", pct(result.last.val_acc)));
+    }
+    Ok(format!("validation accuracy {}", parts.join(", ")))
+}
+
+pub fn run_diagnostics(ctx: &Context, kind: Diagnostic) -> Result<String> {
+    let (cfg, _): (DiagnosticsConfig, _) = ctx.load_config(PHASE, kind.experiment())?;
+    let mut parts = Vec::new();
+    for r in &cfg.runs {
+        let record = DiagnosticRecord {
+            seed: cfg.seed,
+            val_fraction: cfg.val_fraction,
+            data: cfg.data.clone(),
+            run: r.clone(),
+        };
+        let name = format!("{}_{}", kind.prefix(), r.name);
+        let mut run = RunWriter::create(ctx, MILESTONE, &name, &record, cfg.seed)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let (train_set, val_set) = make_data(ctx, &cfg.data, cfg.val_fraction, &mut rng)?;
+        let mlp = Mlp::from_config(&r.model, 2, train_set.classes, DTYPE, &mut rng)?;
+        let bar = ctx.progress(r.train.steps as u64, &format!("m2 {}", r.name));
+        let result = train_logged(
+            &mut run, &mlp, &train_set, &val_set, &r.train, &mut rng, &bar,
+        )?;
+        bar.finish_and_clear();
+        run.finish()?;
+        let extra = match kind {
+            Diagnostic::GradientNorms => {
+                let g = &result.last.grad_norms;
+                match (g.first(), g.last()) {
+                    (Some(first), Some(last)) => {
+                        format!("|dW1|/|dW{}| {:.1e}", g.len(), first / last)
+                    }
+                    _ => String::new(),
+                }
+            }
+            Diagnostic::DeadRelu => {
+                let d = &result.last.dead_fraction;
+                let worst = d.iter().copied().fold(0.0, f64::max);
+                format!("worst layer {} dead", pct(worst))
+            }
+        };
+        parts.push(format!(
+            "{} val {} {extra}",
+            r.name,
+            pct(result.last.val_acc)
+        ));
+    }
+    Ok(parts.join("; "))
+}
+
+fn load_classifiers(ctx: &Context) -> Result<Vec<(String, Record, ClassifierRun)>> {
+    let (cfg, _): (ClassifierConfig, _) = ctx.load_config(PHASE, "m2_classifiers")?;
+    cfg.datasets
+        .iter()
+        .map(|d| {
+            let name = d.data.name();
+            let rec = Record::load(ctx, MILESTONE, &classifier_record(&name))?;
+            let run: ClassifierRun = rec.config_as()?;
+            Ok((name, rec, run))
+        })
+        .collect()
+}
+
+fn load_diagnostics(
+    ctx: &Context,
+    kind: Diagnostic,
+) -> Result<(DiagnosticsConfig, Vec<(DiagnosticRun, Record)>)> {
+    let (cfg, _): (DiagnosticsConfig, _) = ctx.load_config(PHASE, kind.experiment())?;
+    let runs = cfg
+        .runs
+        .iter()
+        .map(|r| {
+            let rec = Record::load(ctx, MILESTONE, &format!("{}_{}", kind.prefix(), r.name))?;
+            Ok((r.clone(), rec))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((cfg, runs))
+}
+
+/// Keys `<prefix>1`, `<prefix>2`, ... present in a record, in order.
+fn numbered_keys(rec: &Record, prefix: &str) -> Vec<String> {
+    (1..)
+        .map(|i| format!("{prefix}{i}"))
+        .take_while(|k| rec.scalars.iter().any(|s| &s.key == k))
+        .collect()
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let classifiers = load_classifiers(ctx)?;
+
+    let panels = classifiers
+        .iter()
+        .map(|(name, rec, _)| {
+            let g: DecisionGrid = rec.artifact("decision_grid")?;
+            let bayes = rec
+                .summary("bayes_val_acc")
+                .map_or(String::new(), |b| format!(" (Bayes {})", pct(b)));
+            Ok(DecisionPanel {
+                title: name.clone(),
+                subtitle: format!("val acc {}{bayes}", pct(rec.require("val_acc")?)),
+                x_range: g.x_range,
+                y_range: g.y_range,
+                grid: g.grid,
+                probs: g.probs,
+                points: g.val_points,
+                predicted: g.val_pred,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let f = ctx.figure("m2_decision_boundaries.png");
+    let cols = panels.len().min(3);
+    decision_boundaries(
+        "One MLP per dataset: predicted class, shaded by its probability",
+        &panels,
+        cols,
+        &f,
+    )?;
+    out.push(f);
+
+    let mut charts = Vec::new();
+    for (name, rec, _) in &classifiers {
+        charts.push(
+            LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats)")
+                .series(Series::new("train", rec.series("train_loss")))
+                .series(Series::new("validation", rec.series("val_loss")).dashed())
+                .log_y(),
+        );
+    }
+    for (name, rec, run) in &classifiers {
+        // Zoomed on the top of the scale, where the runs meet (or miss) their targets; the first
+        // steps' climb from chance enters from below.
+        let title = match run.target_val_acc {
+            Some(t) => format!("{name}: accuracy (target {})", pct(t)),
+            None => format!("{name}: accuracy"),
+        };
+        let mut c = LineChart::new(title, "step", "accuracy (fraction correct)")
+            .series(Series::new("train", rec.series("train_acc")))
+            .series(Series::new("validation", rec.series("val_acc")).dashed())
+            .y_range(0.85, 1.005);
+        if let Some(t) = run.target_val_acc {
+            c = c.hline("validation target (in the panel title)", t);
+        }
+        charts.push(c);
+    }
+    let f = ctx.figure("m2_loss_curves.png");
+    line_grid(
+        "Train / validation loss (top) and accuracy (bottom)",
+        &charts,
+        classifiers.len(),
+        &f,
+    )?;
+    out.push(f);
+
+    let (_, runs) = load_diagnostics(ctx, Diagnostic::GradientNorms)?;
+    let charts: Vec<LineChart> = runs
+        .iter()
+        .map(|(r, rec)| {
+            let mut c = LineChart::new(
+                format!(
+                    "{}: val {}",
+                    r.label,
+                    pct(rec.summary("val_acc").unwrap_or(f64::NAN))
+                ),
+                "step",
+                "gradient L2 norm (log)",
+            )
+            .log_y();
+            for key in numbered_keys(rec, "grad_norm_W") {
+                let layer = key.trim_start_matches("grad_norm_");
+                c = c.series(Series::new(layer, rec.series(&key)));
+            }
+            c
+        })
+        .collect();
+    let f = ctx.figure("m2_gradient_norms.png");
+    line_grid(
+        "Per-layer weight-gradient norm during training (W1 = next to the input)",
+        &charts,
+        charts.len().min(2),
+        &f,
+    )?;
+    out.push(f);
+
+    let (_, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
+    let charts: Vec<LineChart> = runs
+        .iter()
+        .map(|(r, rec)| {
+            let mut c = LineChart::new(
+                format!(
+                    "{}: val {}",
+                    r.label,
+                    pct(rec.summary("val_acc").unwrap_or(f64::NAN))
+                ),
+                "step",
+                "fraction of dead units",
+            );
+            for key in numbered_keys(rec, "dead_fraction_h") {
+                let layer = format!("hidden {}", key.trim_start_matches("dead_fraction_h"));
+                c = c.series(Series::new(layer, rec.series(&key)));
+            }
+            c
+        })
+        .collect();
+    let f = ctx.figure("m2_dead_relu.png");
+    line_grid(
+        "Fraction of ReLU units that output 0 for every training point",
+        &charts,
+        charts.len(),
+        &f,
+    )?;
+    out.push(f);
+    Ok(out)
+}
+
+fn model_text(m: &MlpConfig) -> String {
+    format!(
+        "MLP 2 → {} → classes, {} activations, {:?} init",
+        m.hidden
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(" → "),
+        m.activation.name(),
+        m.init
+    )
+}
+
+fn train_text(t: &TrainConfig) -> String {
+    format!(
+        "{} steps of batch {} with {:?}, learning rate {:?}",
+        t.steps, t.batch, t.optimizer, t.schedule
+    )
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let mut out = Vec::new();
+
+    // Classifiers.
+    let classifiers = load_classifiers(ctx)?;
+    let Some((_, first_rec, first)) = classifiers.first() else {
+        bail!("m2_classifiers config lists no datasets");
+    };
+    let names: Vec<String> = classifiers.iter().map(|c| c.0.clone()).collect();
+    let get = |k: &str| -> Result<Vec<f64>> {
+        classifiers.iter().map(|(_, r, _)| r.require(k)).collect()
+    };
+    let val_acc = get("val_acc")?;
+    let mut table = Table::new(&[
+        "dataset",
+        "data",
+        "val accuracy",
+        "Bayes-optimal",
+        "target",
+        "met",
+        "train accuracy",
+        "val loss",
+    ]);
+    let mut missed = Vec::new();
+    // Misclassified validation points, from the stored predictions (older records lack them).
+    let mut wrong_parts = Vec::new();
+    for (name, rec, _) in &classifiers {
+        let g: DecisionGrid = rec.artifact("decision_grid")?;
+        if g.val_pred.len() == g.val_points.len() && !g.val_pred.is_empty() {
+            let n = g
+                .val_points
+                .iter()
+                .zip(&g.val_pred)
+                .filter(|(p, &k)| p.2 != k)
+                .count();
+            wrong_parts.push(format!("{name} {n} of {}", g.val_points.len()));
+        }
+    }
+    let wrong = if wrong_parts.is_empty() {
+        "misclassified points not recorded".to_string()
+    } else {
+        format!(
+            "misclassified validation points: {}",
+            wrong_parts.join(", ")
+        )
+    };
+    for (i, (name, rec, run)) in classifiers.iter().enumerate() {
+        let target = run.target_val_acc;
+        let met = target.map(|t| val_acc[i] >= t);
+        if met == Some(false) {
+            missed.push((
+                name.clone(),
+                val_acc[i],
+                rec.summary("bayes_val_acc"),
+                target,
+            ));
+        }
+        table = table.row(vec![
+            name.clone(),
+            format!("{:?}", run.data),
+            pct(val_acc[i]),
+            rec.summary("bayes_val_acc").map_or("—".into(), pct),
+            target.map_or("—".into(), pct),
+            met.map_or(
+                "—".into(),
+                |m| if m { "yes".into() } else { "**no**".into() },
+            ),
+            pct(rec.require("train_acc")?),
+            format!("{:.3}", rec.require("val_loss")?),
+        ]);
+    }
+    let gaps: Vec<f64> = classifiers
+        .iter()
+        .zip(&val_acc)
+        .filter_map(|((_, r, _), a)| r.summary("bayes_val_acc").map(|b| b - a))
+        .collect();
+    let worst_gap = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let targets_met = if missed.is_empty() {
+        "Every dataset with a target reaches it".to_string()
+    } else {
+        let details: Vec<String> = missed
+            .iter()
+            .map(|(n, a, b, t)| {
+                let t = t.unwrap_or(f64::NAN);
+                match b {
+                    Some(b) if *b < t => format!(
+                        "{n} (val {}; even the Bayes-optimal rule scores only {} on these \
+                         points, below the {} target, so no model can meet it here)",
+                        pct(*a),
+                        pct(*b),
+                        pct(t)
+                    ),
+                    _ => format!("{n} (val {}, target {})", pct(*a), pct(t)),
+                }
+            })
+            .collect();
+        format!("The target is missed on {}", details.join("; "))
+    };
+    let gap_text = if gaps.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " The network is never more than {:.1} percentage points below the Bayes-optimal \
+             rule (computed from the known generating distributions) on the same validation \
+             points.",
+            100.0 * worst_gap.max(0.0)
+        )
+    };
+    let per_dataset: Vec<String> = names
+        .iter()
+        .zip(&val_acc)
+        .map(|(n, a)| format!("{n} {}", pct(*a)))
+        .collect();
+    out.push(LogEntry {
+        id: "m2_classifiers".into(),
+        milestone: 2,
+        title: "m2 — Can a small MLP with hand-written backprop separate the classic 2-D datasets?"
+            .into(),
+        question: "Trained with the hand-derived gradients of m1, does one small MLP reach high \
+                   validation accuracy on moons, circles, spirals, XOR and blobs, and what do its \
+                   decision regions look like?"
+            .into(),
+        setup: format!(
+            "{}; {}; {:.0}% of each dataset held out for validation; f32. Config \
+             `configs/phase1/m2_classifiers.toml`; {}.",
+            model_text(&first.model),
+            train_text(&first.train),
+            100.0 * first.val_fraction,
+            first_rec.provenance()
+        ),
+        results: table.markdown(),
+        figures: vec![
+            Figure::new(
+                "m2_decision_boundaries.png",
+                FigureKind::DecisionBoundaries,
+                "what the MLP learns on five 2-D datasets: class probability shading, the decision \
+                 boundary, validation points with the misclassified ones marked.",
+            )
+            .key(),
+            Figure::new(
+                "m2_loss_curves.png",
+                FigureKind::LossCurves,
+                "training and validation loss and accuracy of each classifier, with each dataset's \
+                 accuracy target.",
+            ),
+        ],
+        discussion: format!(
+            "{targets_met} (validation accuracy: {}). The decision regions follow the data's \
+             shape — curved for moons and spirals, a closed ring for circles, quadrants for \
+             XOR — which a linear model cannot do; the non-linearity of the hidden layers is \
+             what bends them.{gap_text} The remaining errors ({wrong}; crossed out in the \
+             figure) sit where the noise makes the classes overlap.",
+            per_dataset.join(", ")
+        ),
+    });
+
+    // Gradient norms.
+    let (gcfg, runs) = load_diagnostics(ctx, Diagnostic::GradientNorms)?;
+    let mut rows = Vec::new();
+    let mut ratio = Vec::new();
+    let mut first_norm = Vec::new();
+    let mut last_norm = Vec::new();
+    let mut accs = Vec::new();
+    for (r, rec) in &runs {
+        let keys = numbered_keys(rec, "grad_norm_W");
+        // Norms at the first evaluation (step 0), before training changes anything.
+        let at0 = |k: &String| rec.series(k).first().map(|p| p.1).unwrap_or(f64::NAN);
+        let (g1, gl) = match (keys.first(), keys.last()) {
+            (Some(a), Some(b)) => (at0(a), at0(b)),
+            _ => (f64::NAN, f64::NAN),
+        };
+        rows.push(r.label.clone());
+        first_norm.push(g1);
+        last_norm.push(gl);
+        ratio.push(g1 / gl);
+        accs.push(rec.require("val_acc")?);
+    }
+    let mut table = Table::new(&[
+        "run",
+        "‖dW1‖ at step 0",
+        "‖dW_last‖ at step 0",
+        "ratio first / last",
+        "final val accuracy",
+    ]);
+    for i in 0..rows.len() {
+        table = table.row(vec![
+            rows[i].clone(),
+            format!("{:.2e}", first_norm[i]),
+            format!("{:.2e}", last_norm[i]),
+            format!("{:.2e}", ratio[i]),
+            pct(accs[i]),
+        ]);
+    }
+    let table = table.markdown();
+    let runs_text: Vec<String> = runs
+        .iter()
+        .map(|(r, _)| {
+            format!(
+                "*{}*: {}; {}",
+                r.label,
+                model_text(&r.model),
+                train_text(&r.train)
+            )
+        })
+        .collect();
+    let ratio_text: Vec<String> = rows
+        .iter()
+        .zip(&ratio)
+        .zip(&accs)
+        .map(|((l, q), a)| format!("{l}: {q:.1e} (val {})", pct(*a)))
+        .collect();
+    // What happens after step 0, per run, from the records: the same ratio at the last evaluation,
+    // and whether the training loss ever left chance level (ln of the number of classes).
+    let classes = match &gcfg.data {
+        DatasetSpec::Spirals { classes, .. } => *classes as f64,
+        DatasetSpec::Blobs { centers, .. } => *centers as f64,
+        _ => 2.0,
+    };
+    let chance = classes.ln();
+    let later_text: Vec<String> = runs
+        .iter()
+        .map(|(r, rec)| {
+            let keys = numbered_keys(rec, "grad_norm_W");
+            let at_end = |k: &String| rec.series(k).last().map(|p| p.1).unwrap_or(f64::NAN);
+            let end_ratio = match (keys.first(), keys.last()) {
+                (Some(a), Some(b)) => at_end(a) / at_end(b),
+                _ => f64::NAN,
+            };
+            let losses = rec.series("train_loss");
+            let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let left_chance = min_loss < 0.9 * chance;
+            format!(
+                "*{}*: ratio {end_ratio:.1e} at the last evaluation; training loss {} (lowest {min_loss:.3} \
+                 against chance level ln {classes} = {chance:.3})",
+                r.label,
+                if left_chance { "falls well below chance" } else { "never leaves chance level" }
+            )
+        })
+        .collect();
+    out.push(LogEntry {
+        id: "m2_gradient_norms".into(),
+        milestone: 2,
+        title: "m2 — Do gradients reach the first layer of a deep net?".into(),
+        question: "How large is each layer's weight gradient during training, in a deep ReLU \
+                   network with He initialisation and in an equally deep sigmoid network?"
+            .into(),
+        setup: format!(
+            "Dataset {:?}, {:.0}% validation, seed {}. {}. Gradient norms are the mean over \
+             the steps between evaluations of `||dL/dW_l||_2` on the mini-batch. Config \
+             `configs/phase1/m2_gradient_norms.toml`.",
+            gcfg.data,
+            100.0 * gcfg.val_fraction,
+            gcfg.seed,
+            runs_text.join("; ")
+        ),
+        results: table,
+        figures: vec![Figure::new(
+            "m2_gradient_norms.png",
+            FigureKind::GradientChecks,
+            "gradient norm per layer during training, sigmoid with Xavier against ReLU with He \
+             initialisation.",
+        )],
+        discussion: format!(
+            "Ratio of the first layer's gradient norm to the last layer's at initialisation — \
+             {}. Each sigmoid layer multiplies the backward signal by its derivative, at most \
+             1/4, so the gradient shrinks roughly geometrically on its way to the input; ReLU \
+             passes the gradient of active units through unchanged and He initialisation keeps \
+             the signal's scale from layer to layer, so at step 0 every ReLU layer gets a \
+             gradient of similar size. That is a statement about initialisation only. During \
+             training — {}. A network whose first layers receive almost no gradient cannot \
+             start learning, and one whose loss stays at chance has nothing to pass back but the \
+             chance-level gradient: the figure shows how each run's per-layer norms evolve.",
+            ratio_text.join("; "),
+            later_text.join("; ")
+        ),
+    });
+
+    // Dead ReLUs.
+    let (dcfg, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
+    let mut table = Table::new(&["run", "dead units per hidden layer (end)", "val accuracy"]);
+    let mut texts = Vec::new();
+    for (r, rec) in &runs {
+        let keys = numbered_keys(rec, "dead_fraction_h");
+        let dead: Vec<String> = keys
+            .iter()
+            .map(|k| pct(rec.last(k).unwrap_or(f64::NAN)))
+            .collect();
+        let acc = rec.require("val_acc")?;
+        table = table.row(vec![r.label.clone(), dead.join(" / "), pct(acc)]);
+        texts.push(format!(
+            "{}: {} dead, val {}",
+            r.label,
+            dead.join(" / "),
+            pct(acc)
+        ));
+    }
+    let runs_text: Vec<String> = runs
+        .iter()
+        .map(|(r, _)| {
+            format!(
+                "*{}*: {}; {}",
+                r.label,
+                model_text(&r.model),
+                train_text(&r.train)
+            )
+        })
+        .collect();
+    // Revival, from the records: a layer whose dead fraction ends below its peak had units fire again.
+    let mut revived = Vec::new();
+    let mut first_layer_revived = false;
+    for (r, rec) in &runs {
+        for k in numbered_keys(rec, "dead_fraction_h") {
+            let series = rec.series(&k);
+            let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
+            let end = series.last().map_or(f64::NAN, |p| p.1);
+            if end < peak - 1e-9 {
+                let layer = k.trim_start_matches("dead_fraction_h");
+                first_layer_revived |= layer == "1";
+                revived.push(format!(
+                    "{} hidden {layer}: {} at its peak, {} at the end",
+                    r.label,
+                    pct(peak),
+                    pct(end)
+                ));
+            }
+        }
+    }
+    let revival_text = if revived.is_empty() {
+        "No layer's dead fraction ever fell in these runs: once dead, units stayed dead."
+            .to_string()
+    } else {
+        format!(
+            "Dead units are not always lost for good: {}. {}",
+            revived.join("; "),
+            if first_layer_revived {
+                "Even first-layer units came back here."
+            } else {
+                "None of these is in the first hidden layer, and that is the rule: a first-layer \
+                 unit that is dead on every training point sees the same fixed inputs at every \
+                 step and gets exactly zero gradient, so nothing can revive it. A deeper unit is \
+                 dead only for what the layer below currently outputs, and that layer keeps \
+                 learning, so the unit can start firing again."
+            }
+        )
+    };
+    out.push(LogEntry {
+        id: "m2_dead_relu".into(),
+        milestone: 2,
+        title: "m2 — When do ReLU units die?".into(),
+        question: "How many hidden ReLU units end up never firing — and so never learning again \
+                   — in a healthy run, with a learning rate that is too large, and with a bad \
+                   initialisation?"
+            .into(),
+        setup: format!(
+            "Dataset {:?}, {:.0}% validation, seed {}. {}. A unit is dead when its \
+             pre-activation is ≤ 0 for every training point. Config \
+             `configs/phase1/m2_dead_relu.toml`.",
+            dcfg.data,
+            100.0 * dcfg.val_fraction,
+            dcfg.seed,
+            runs_text.join("; ")
+        ),
+        results: table.markdown(),
+        figures: vec![Figure::new(
+            "m2_dead_relu.png",
+            FigureKind::LossCurves,
+            "fraction of dead ReLU units per layer during training, for a healthy run, a bad \
+             initialisation and a too-large learning rate.",
+        )],
+        discussion: format!(
+            "{}. A dead unit's own gradient is exactly zero (the ReLU mask of m1 is zero for \
+             every example): a too-large step pushes biases and weights so far that the \
+             pre-activation is negative everywhere, and a negative initial bias starts units \
+             there. {revival_text} Whether dead units cost accuracy depends on how much capacity \
+             is left for the task (compare the validation accuracies).",
+            texts.join("; ")
+        ),
+    });
+    Ok(out)
+}

@@ -1,0 +1,318 @@
+//! What `cargo xtask phase2` runs: each experiment reads its TOML config, writes run records through
+//! `viz::record`, and figures / log entries are rebuilt from those records alone. [`phase`] is the
+//! phase as xtask sees it, with its own subcommands (`bench`, `sample`, `gpt-long`).
+//!
+//! This module is the only one of the crate that writes records and figures, and no library module
+//! imports it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::{FromArgMatches, Subcommand};
+use viz::phase::Milestone;
+use viz::record::Record;
+
+pub mod bench;
+pub mod m4;
+pub mod m5;
+pub mod m6;
+pub mod m6_long;
+
+/// Config folder name (`configs/phase2/`).
+pub const PHASE: &str = "phase2";
+
+/// Every experiment of the phase, in run order (m5's figures read the model m6 trains, so m6 runs first).
+pub const EXPERIMENTS: &[&str] = &[
+    m4::TOKENIZERS,
+    m4::NGRAMS,
+    m6::GPT,
+    m6::ABLATIONS,
+    m5::ATTENTION,
+];
+
+/// Phase 2 as `cargo xtask` sees it.
+pub fn phase() -> viz::phase::Phase {
+    viz::phase::Phase {
+        name: PHASE,
+        about: "Phase 2 (m4–m6): tokenizers, n-grams, attention, a GPT on tiny-shakespeare",
+        crate_dir: "crates/phase2-lm",
+        experiments: EXPERIMENTS,
+        milestones: &[
+            Milestone {
+                number: 4,
+                title: "Tokenizers and n-gram baselines",
+                headline: m4_headline,
+            },
+            Milestone {
+                number: 5,
+                title: "Attention you can look at",
+                headline: m5_headline,
+            },
+            Milestone {
+                number: 6,
+                title: "A GPT trained on tiny-shakespeare",
+                headline: m6_headline,
+            },
+        ],
+        run,
+        figures,
+        log_entries,
+        commands,
+        run_command,
+    }
+}
+
+/// Run one experiment end to end from its config.
+pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
+    match name {
+        n if m4::EXPERIMENTS.contains(&n) => m4::run(ctx, n),
+        n if m5::EXPERIMENTS.contains(&n) => m5::run(ctx, n),
+        n if m6::EXPERIMENTS.contains(&n) => m6::run(ctx, n),
+        other => bail!(
+            "unknown phase2 experiment `{other}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
+    }
+}
+
+/// Redraw every phase-2 figure from records.
+pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+    let mut out = m4::figures(ctx)?;
+    out.extend(m6::figures(ctx)?);
+    out.extend(m6_long::figures(ctx)?);
+    out.extend(m5::figures(ctx)?);
+    Ok(out)
+}
+
+/// The phase-2 log entries, built from records.
+pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
+    let mut out = m4::log_entries(ctx)?;
+    out.extend(m5::log_entries(ctx)?);
+    out.extend(m6::log_entries(ctx)?);
+    out.extend(m6_long::log_entries(ctx)?);
+    Ok(out)
+}
+
+fn load(ctx: &viz::Context, milestone: &str, name: &str) -> Option<Record> {
+    Record::load(ctx, milestone, name).ok()
+}
+
+fn m4_headline(ctx: &viz::Context) -> Option<String> {
+    let (n, ppl) = m4::best_ngram(ctx)?;
+    Some(format!("best n-gram: n = {n} at val perplexity {ppl:.2}"))
+}
+
+fn m5_headline(ctx: &viz::Context) -> Option<String> {
+    let r = load(ctx, "m5", "attention")?;
+    Some(format!(
+        "induction score {:.2} (layer {}, head {})",
+        r.summary("best_induction")?,
+        r.summary("best_induction_layer")?,
+        r.summary("best_induction_head")?
+    ))
+}
+
+fn m6_headline(ctx: &viz::Context) -> Option<String> {
+    let r = load(ctx, m6::MILESTONE, m6::CHAR_RUN)?;
+    let mut s = if let (Some(g), Some(ng), Some(n)) = (
+        r.summary("val_loss_sliding"),
+        r.summary("ngram_val_loss_sliding"),
+        r.summary("ngram_n"),
+    ) {
+        // The fair comparison first: sliding windows, the n-gram on the same characters.
+        let verdict = if g < ng { "beats" } else { "loses to" };
+        let mut s = format!(
+            "val loss {g:.3} nats/char (sliding windows), {verdict} the {n}-gram's {ng:.3} on the same characters"
+        );
+        if let Some(v) = r.summary("val_loss_full") {
+            s.push_str(&format!(" ({v:.3} on non-overlapping windows)"));
+        }
+        s
+    } else {
+        let mut s = match r.summary("val_loss_full") {
+            Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
+            None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
+        };
+        if let Some((n, ppl)) = m4::best_ngram(ctx) {
+            let ngram = ppl.ln();
+            let gpt = r.summary("val_loss_full").or(r.summary("val_loss"))?;
+            let verdict = if gpt < ngram { "beats" } else { "loses to" };
+            s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
+        }
+        s
+    };
+    if let Some(ratio) =
+        load(ctx, bench::MILESTONE, bench::BENCH_RUN).and_then(|b| b.summary("ratio_vs_pytorch"))
+    {
+        s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
+    }
+    if let Some(long) = m6_long::headline(ctx) {
+        s.push_str(&format!("; {long}"));
+    }
+    Some(s)
+}
+
+/// Phase 2's own subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Train the bench config for a fixed number of steps and report tokens/s (and PyTorch's with
+    /// --torch).
+    Bench {
+        /// Python interpreter with torch installed, to run crates/phase2-lm/scripts/torch_gpt.py side
+        /// by side.
+        #[arg(long)]
+        torch: Option<PathBuf>,
+        /// Training steps per measurement (default: the bench config's).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Instead of the speed runs: the whole bench config (2000 steps) once with our default
+        /// trainer and once with PyTorch, for the validation loss (records m6/bench_full).
+        #[arg(long, conflicts_with = "steps")]
+        full: bool,
+        /// With --full: how many seeds (the config's seed, +1, ...).
+        #[arg(long, default_value_t = 1, requires = "full")]
+        seeds: usize,
+        /// Instead of the speed runs: PyTorch replays our bench-config run from the same initial
+        /// weights on the same batches (needs --torch; records m6/torch_parity).
+        #[arg(long, conflicts_with_all = ["steps", "full"], requires = "torch")]
+        parity: bool,
+        /// The model the speed runs time: the bench config, or the long run's (`gpt-long`: the
+        /// candidate it trains or the selection chose, no dropout; records m6/bench_long).
+        #[arg(long, value_enum, default_value_t = BenchSize::Bench, conflicts_with_all = ["full", "parity"])]
+        size: BenchSize,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// A GPT that beats the n-gram: candidates of configs/phase2/m6_long.toml trained for a few
+    /// minutes each, the best extrapolation trained for up to 90 minutes (records m6/long_select,
+    /// m6/long; checkpoints/m6_long), then compared with the n-gram on the same characters.
+    GptLong {
+        /// Only the selection (records m6/long_select).
+        #[arg(long, conflicts_with_all = ["resume", "fresh"])]
+        select: bool,
+        /// Continue the long run from its last checkpoint, into the same record.
+        #[arg(long, conflicts_with = "fresh")]
+        resume: bool,
+        /// Start the long run over although an unfinished one could be resumed.
+        #[arg(long)]
+        fresh: bool,
+        /// Stop this session after this many minutes of training (checkpointed; --resume goes on).
+        #[arg(long)]
+        session_minutes: Option<f64>,
+        /// The smoke config (configs/phase2/quick/m6_long.toml, seconds), into scratch/quick.
+        #[arg(long)]
+        quick: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Generate text from a GPT checkpoint (e.g. checkpoints/gpt_char).
+    Sample {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "ROMEO:")]
+        prompt: String,
+        /// Largest number of new tokens.
+        #[arg(long, default_value_t = 300)]
+        tokens: usize,
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Stop before the first occurrence of this text (repeatable).
+        #[arg(long)]
+        stop: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Which model `bench` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchSize {
+    /// configs/phase2/bench.toml (records m6/bench).
+    Bench,
+    /// The long run's model, from configs/phase2/m6_long.toml (records m6/bench_long).
+    Long,
+}
+
+fn commands() -> Vec<clap::Command> {
+    viz::phase::subcommands::<Command>(PHASE)
+}
+
+fn run_command(root: &Path, matches: &clap::ArgMatches) -> Result<()> {
+    match Command::from_arg_matches(matches)? {
+        Command::Bench {
+            torch,
+            steps,
+            full,
+            seeds,
+            parity,
+            size,
+            quiet,
+        } => {
+            let ctx = viz::Context::full(root, quiet);
+            match (parity, torch.as_deref()) {
+                (true, Some(python)) => bench::bench_parity(&ctx, python),
+                _ if full => bench::bench_full(&ctx, torch.as_deref(), seeds),
+                _ if size == BenchSize::Long => m6_long::bench_long(&ctx, torch.as_deref(), steps),
+                _ => bench::bench(&ctx, torch.as_deref(), steps),
+            }
+        }
+        Command::GptLong {
+            select,
+            resume,
+            fresh,
+            session_minutes,
+            quick,
+            quiet,
+        } => {
+            if let Some(m) = session_minutes {
+                anyhow::ensure!(m > 0.0, "--session-minutes must be > 0, not {m}");
+            }
+            let ctx = viz::Context::for_command(root, quick, quiet);
+            m6_long::gpt_long(
+                &ctx,
+                m6_long::LongOptions {
+                    select_only: select,
+                    resume,
+                    fresh,
+                    session_minutes,
+                },
+            )
+        }
+        Command::Sample {
+            checkpoint,
+            prompt,
+            tokens,
+            temperature,
+            top_k,
+            top_p,
+            stop,
+            seed,
+        } => {
+            let sampling = phase2_lm::generate::Sampling {
+                temperature,
+                top_k,
+                top_p,
+            };
+            if !checkpoint.is_dir() {
+                let ctx = viz::Context::full(root, true);
+                bail!(
+                    "no checkpoint {}: {} (checkpoints/gpt_char and gpt_bpe); `cargo xtask gpt-long` writes the long run's",
+                    checkpoint.display(),
+                    viz::record::produced_by(&ctx, "cargo xtask phase2 --only m6_gpt", "m6", "gpt_char")
+                );
+            }
+            let mut generator =
+                phase2_lm::generator::Generator::from_checkpoint(&checkpoint, sampling)?;
+            let stop: Vec<&str> = stop.iter().map(String::as_str).collect();
+            let out = generator.complete(&prompt, tokens, &stop, seed)?;
+            println!("{prompt}{}", out.text);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,810 @@
+//! m4 — tokens and n-gram baselines.
+//!
+//! * `m4_tokenizers`: byte-level BPE trained on the training split at several vocabulary sizes, with
+//!   and without GPT-2's regex pre-split; how many bytes one token carries on the validation split.
+//! * `m4_ngrams`: character n-gram models (interpolated Kneser–Ney, the orders of the config) and a neural bigram
+//!   trained by gradient descent; validation perplexity per character, and the bigram the network
+//!   learned.
+//!
+//! Each `run_*` writes one record; `figures` and `log_entries` read only those records.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use candle_core::{DType, Device};
+use phase1_mlp::schedule::LrSchedule;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{Heatmap, LineChart, Marker, Series};
+use viz::record::{Record, RunWriter};
+use viz::table::Table;
+use viz::Context;
+
+use super::PHASE;
+use phase2_lm::bigram::{self, FitConfig, NeuralBigram};
+use phase2_lm::data::{tiny_shakespeare, train_val_split};
+use phase2_lm::ngram::NgramModel;
+use phase2_lm::tokenizer::{BpeTokenizer, CharTokenizer, Tokenizer};
+
+pub const TOKENIZERS: &str = "m4_tokenizers";
+pub const NGRAMS: &str = "m4_ngrams";
+pub const EXPERIMENTS: &[&str] = &[TOKENIZERS, NGRAMS];
+
+const MILESTONE: &str = "m4";
+const TOKENIZERS_RUN: &str = "tokenizers";
+const NGRAMS_RUN: &str = "ngrams";
+/// The best Kneser–Ney model of the recorded n-gram run: `(n, validation perplexity per character)`.
+/// Later milestones compare against it (same split, same characters).
+pub fn best_ngram(ctx: &viz::Context) -> Option<(usize, f64)> {
+    let r = viz::record::Record::load(ctx, MILESTONE, NGRAMS_RUN).ok()?;
+    (1..=12)
+        .filter_map(|n| r.summary(&format!("kn_val_ppl_n{n}")).map(|p| (n, p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// How many distinct characters the recorded n-gram run saw in tiny-shakespeare: the vocabulary of
+/// the character models, whose uniform guess costs ln V nats per character.
+pub fn char_vocab(ctx: &viz::Context) -> Option<usize> {
+    let r = viz::record::Record::load(ctx, MILESTONE, NGRAMS_RUN).ok()?;
+    let table: BigramTable = r.artifact("neural_bigram").ok()?;
+    Some(table.chars.chars().count())
+}
+
+pub const FIG_BPE: &str = "m4_bpe_compression.png";
+pub const FIG_NGRAM: &str = "m4_ngram_perplexity.png";
+pub const FIG_HEATMAP: &str = "m4_bigram_heatmap.png";
+
+/// `configs/phase2/m4_tokenizers.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizersConfig {
+    /// BPE vocabulary sizes to train (each >= 256).
+    pub vocab_sizes: Vec<usize>,
+    /// Train each size with these pre-split settings (`false`: raw bytes, `true`: GPT-2 regex).
+    pub regex_split: Vec<bool>,
+    /// How many characters of the validation split to show tokenized in the log.
+    pub example_chars: usize,
+}
+
+/// `configs/phase2/m4_ngrams.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NgramsConfig {
+    /// Orders of the Kneser–Ney models.
+    pub orders: Vec<usize>,
+    /// Add-k smoothing of the count bigram the neural bigram is compared with.
+    pub add_k: f64,
+    /// Characters sampled from the highest-order model for the log.
+    pub sample_chars: usize,
+    pub seed: u64,
+    pub neural_bigram: NeuralBigramConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeuralBigramConfig {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub schedule: LrSchedule,
+    pub eval_every: usize,
+}
+
+/// Run one m4 experiment on tiny-shakespeare.
+pub fn run(ctx: &Context, name: &str) -> Result<()> {
+    match name {
+        TOKENIZERS => {
+            let (cfg, _) = ctx.load_config::<TokenizersConfig>(PHASE, name)?;
+            run_tokenizers(ctx, &cfg, &tiny_shakespeare(ctx)?)
+        }
+        NGRAMS => {
+            let (cfg, _) = ctx.load_config::<NgramsConfig>(PHASE, name)?;
+            run_ngrams(ctx, &cfg, &tiny_shakespeare(ctx)?)
+        }
+        other => bail!(
+            "unknown m4 experiment `{other}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// m4_tokenizers
+
+/// One trained tokenizer, as stored in the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerRow {
+    /// "char" or "bpe".
+    pub kind: String,
+    pub vocab_size: usize,
+    pub regex_split: bool,
+    pub train_bytes_per_token: f64,
+    pub val_bytes_per_token: f64,
+    pub train_seconds: f64,
+}
+
+/// Trains every configured BPE on the training split of `text` and measures bytes per token.
+pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Result<()> {
+    let started = Instant::now();
+    if let Some(&v) = cfg.vocab_sizes.iter().find(|&&v| v < 256) {
+        bail!("m4_tokenizers: vocab_sizes contains {v}, but byte-level BPE needs at least 256");
+    }
+    let mut rec = RunWriter::create(ctx, MILESTONE, TOKENIZERS_RUN, cfg, 0)?;
+    // Split by characters (as the char-level models do) so both tokenizers see the same text.
+    let chars: Vec<char> = text.chars().collect();
+    let (train, val) = train_val_split(&chars);
+    let (train, val): (String, String) = (train.into_iter().collect(), val.into_iter().collect());
+    rec.summary("train_bytes", train.len() as f64);
+    rec.summary("val_bytes", val.len() as f64);
+
+    let ratio = |bytes: &str, ids: usize| bytes.len() as f64 / ids.max(1) as f64;
+    let char_tok = CharTokenizer::from_text(text);
+    let mut rows = vec![TokenizerRow {
+        kind: "char".into(),
+        vocab_size: char_tok.vocab_size(),
+        regex_split: false,
+        train_bytes_per_token: ratio(&train, char_tok.encode(&train).len()),
+        val_bytes_per_token: ratio(&val, char_tok.encode(&val).len()),
+        train_seconds: 0.0,
+    }];
+    let mut examples = String::new();
+    let example: String = val.chars().take(cfg.example_chars).collect();
+
+    let bar = ctx.progress(
+        (cfg.vocab_sizes.len() * cfg.regex_split.len()) as u64,
+        "m4 bpe",
+    );
+    for &regex_split in &cfg.regex_split {
+        for &vocab_size in &cfg.vocab_sizes {
+            bar.set_message(format!("vocab {vocab_size} regex {regex_split}"));
+            let t0 = Instant::now();
+            let bpe = BpeTokenizer::train(&train, vocab_size, regex_split)?;
+            let train_seconds = t0.elapsed().as_secs_f64();
+            let val_ids = bpe.encode(&val);
+            if bpe.decode(&val_ids) != val {
+                bail!("BPE (vocab {vocab_size}, regex {regex_split}) does not decode the validation text back");
+            }
+            let row = TokenizerRow {
+                kind: "bpe".into(),
+                vocab_size: bpe.vocab_size(),
+                regex_split,
+                train_bytes_per_token: ratio(&train, bpe.encode(&train).len()),
+                val_bytes_per_token: ratio(&val, val_ids.len()),
+                train_seconds,
+            };
+            rec.summary(
+                &format!(
+                    "val_bytes_per_token_v{vocab_size}_{}",
+                    split_name(regex_split)
+                ),
+                row.val_bytes_per_token,
+            );
+            if vocab_size == *cfg.vocab_sizes.iter().max().unwrap_or(&vocab_size) {
+                examples.push_str(&format!(
+                    "vocab {} ({}): {}\n",
+                    bpe.vocab_size(),
+                    split_name(regex_split),
+                    show_tokens(&bpe, &example)
+                ));
+            }
+            rows.push(row);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    rec.artifact("tokenizers", &rows)?;
+    rec.text("examples", &examples)?;
+    rec.finish()?;
+
+    let best = rows
+        .iter()
+        .max_by(|a, b| a.val_bytes_per_token.total_cmp(&b.val_bytes_per_token))
+        .expect("the char row is always there");
+    println!(
+        "{TOKENIZERS}: {} BPE tokenizers; best {:.2} bytes/token on val (vocab {}, {}) ({:.0} s)",
+        rows.len() - 1,
+        best.val_bytes_per_token,
+        best.vocab_size,
+        if best.kind == "char" {
+            "char"
+        } else {
+            split_name(best.regex_split)
+        },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn split_name(regex_split: bool) -> &'static str {
+    if regex_split {
+        "regex"
+    } else {
+        "bytes"
+    }
+}
+
+/// `text` with token boundaries marked by `|`, whitespace made visible.
+fn show_tokens(bpe: &BpeTokenizer, text: &str) -> String {
+    bpe.encode(text)
+        .iter()
+        .map(|&id| visible(&bpe.decode(&[id])))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Whitespace as visible symbols (for figure ticks and token listings).
+fn visible(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            ' ' => '␣',
+            '\n' => '⏎',
+            c => c,
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// m4_ngrams
+
+/// One Kneser–Ney model, as stored in the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NgramRow {
+    pub n: usize,
+    pub train_ppl: f64,
+    pub val_ppl: f64,
+    pub distinct_ngrams: usize,
+    pub discounts: Vec<f64>,
+}
+
+/// The learned bigram for the heatmap: `probs[prev][next]` over `chars`, and how often each char
+/// occurs in the training split (to order the axes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BigramTable {
+    pub chars: String,
+    pub char_counts: Vec<u64>,
+    pub probs: Vec<Vec<f64>>,
+}
+
+/// Kneser–Ney n-grams and the neural bigram on the character tokens of `text`.
+pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
+    let started = Instant::now();
+    if cfg.orders.is_empty() || cfg.orders.contains(&0) {
+        bail!(
+            "m4_ngrams: orders must be a non-empty list of n >= 1, got {:?}",
+            cfg.orders
+        );
+    }
+    if cfg.add_k.is_nan() || cfg.add_k <= 0.0 {
+        bail!(
+            "m4_ngrams: add_k must be positive (got {}) so that no bigram gets probability 0",
+            cfg.add_k
+        );
+    }
+    let mut rec = RunWriter::create(ctx, MILESTONE, NGRAMS_RUN, cfg, cfg.seed)?;
+    let tok = CharTokenizer::from_text(text);
+    let vocab = tok.vocab_size();
+    let (train, val) = train_val_split(&tok.encode(text));
+    let max_n = *cfg.orders.iter().max().expect("non-empty");
+    rec.summary("vocab_size", vocab as f64);
+    rec.summary("train_tokens", train.len() as f64);
+    rec.summary("val_tokens", val.len() as f64);
+
+    // Kneser–Ney models: every order scores the same positions (from max_n - 1 on).
+    let mut rows = Vec::new();
+    let mut highest = None;
+    let bar = ctx.progress(cfg.orders.len() as u64, "m4 n-grams");
+    for &n in &cfg.orders {
+        bar.set_message(format!("n = {n}"));
+        let model = NgramModel::train(&train, n, vocab)?;
+        let row = NgramRow {
+            n,
+            train_ppl: model.cross_entropy(&train, max_n - 1).exp(),
+            val_ppl: model.cross_entropy(&val, max_n - 1).exp(),
+            distinct_ngrams: model.num_ngrams(),
+            discounts: model.discounts(),
+        };
+        rec.summary(&format!("kn_val_ppl_n{n}"), row.val_ppl);
+        rows.push(row);
+        if n == max_n {
+            highest = Some(model);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    rec.artifact("ngrams", &rows)?;
+    if let Some(model) = highest {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let prompt = &val[..(max_n - 1).min(val.len())];
+        let sample = model.sample(prompt, cfg.sample_chars, &mut rng);
+        rec.text(
+            "sample",
+            &format!("{}{}", tok.decode(prompt), tok.decode(&sample)),
+        )?;
+    }
+
+    // Count bigram with add-k smoothing: the target of the neural bigram.
+    let train_counts = bigram::bigram_counts(&train, vocab)?;
+    let val_counts = bigram::bigram_counts(&val, vocab)?;
+    let count_probs = bigram::add_k_probs(&train_counts, vocab, cfg.add_k);
+    let count_val_ppl = bigram::cross_entropy(&count_probs, &val_counts).exp();
+    let count_train_ppl = bigram::cross_entropy(&count_probs, &train_counts).exp();
+    rec.summary("count_bigram_val_ppl", count_val_ppl);
+    rec.summary("count_bigram_train_ppl", count_train_ppl);
+
+    // Neural bigram: f32 logits, Adam, minibatches of random (prev, next) pairs.
+    let nb = &cfg.neural_bigram;
+    let model = NeuralBigram::zeros(vocab, DType::F32, &Device::Cpu)?;
+    let fit = FitConfig {
+        steps: nb.steps,
+        batch_size: nb.batch_size,
+        schedule: nb.schedule.clone(),
+        seed: cfg.seed,
+        eval_every: nb.eval_every,
+    };
+    let bar = ctx.progress(nb.steps as u64, "m4 neural bigram");
+    let mut reached_at = None;
+    let mut last_val_ppl = f64::NAN;
+    bigram::fit(&model, &train, &fit, |step, train_loss, m| {
+        let val_ppl = bigram::cross_entropy(&m.probs()?, &val_counts).exp();
+        rec.scalars(
+            step as u64,
+            &[("train_loss", train_loss), ("val_ppl", val_ppl)],
+        )?;
+        if reached_at.is_none() && val_ppl <= 1.01 * count_val_ppl {
+            reached_at = Some(step);
+        }
+        last_val_ppl = val_ppl;
+        bar.set_position(step as u64);
+        bar.set_message(format!("loss {train_loss:.4} val ppl {val_ppl:.3}"));
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let probs = model.probs()?;
+    let neural_train_ppl = bigram::cross_entropy(&probs, &train_counts).exp();
+    rec.summary("neural_bigram_val_ppl", last_val_ppl);
+    rec.summary("neural_bigram_train_ppl", neural_train_ppl);
+    if let Some(step) = reached_at {
+        rec.summary("neural_bigram_within_1pct_step", step as f64);
+    }
+
+    let mut char_counts = vec![0u64; vocab];
+    for &t in &train {
+        char_counts[t as usize] += 1;
+    }
+    let table = BigramTable {
+        chars: tok.chars().iter().collect(),
+        char_counts,
+        probs: probs
+            .chunks(vocab)
+            .map(|row| row.iter().map(|p| (p * 1e6).round() / 1e6).collect())
+            .collect(),
+    };
+    rec.artifact("neural_bigram", &table)?;
+    rec.finish()?;
+
+    let ppl = |n: usize| {
+        rows.iter()
+            .find(|r| r.n == n)
+            .map_or(f64::NAN, |r| r.val_ppl)
+    };
+    println!(
+        "{NGRAMS}: val ppl KN n=1 {:.2}, n={max_n} {:.2}; bigram count {:.3} vs neural {:.3} ({:.0} s)",
+        ppl(1),
+        ppl(max_n),
+        count_val_ppl,
+        last_val_ppl,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// figures and log, from records only
+
+fn load(ctx: &Context, run: &str) -> Result<Record> {
+    Record::load(ctx, MILESTONE, run)
+        .with_context(|| format!("m4 record `{run}` (run `cargo xtask phase2` first)"))
+}
+
+/// Redraws the m4 figures from the records.
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(&ctx.figures)
+        .with_context(|| format!("creating {}", ctx.figures.display()))?;
+    let mut out = Vec::new();
+
+    let tok = load(ctx, TOKENIZERS_RUN)?;
+    let rows: Vec<TokenizerRow> = tok.artifact("tokenizers")?;
+    let mut chart = LineChart::new(
+        "Byte-level BPE on tiny-shakespeare: bytes per token (validation split)",
+        "vocabulary size (tokens, log scale)",
+        "bytes per token",
+    )
+    .log_x()
+    // Labelled at the vocabulary sizes the sweep trained.
+    .x_ticks(
+        rows.iter()
+            .filter(|r| r.kind == "bpe")
+            .map(|r| r.vocab_size as f64)
+            .collect(),
+    );
+    for regex_split in [false, true] {
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.kind == "bpe" && r.regex_split == regex_split)
+            .map(|r| (r.vocab_size as f64, r.val_bytes_per_token))
+            .collect();
+        if !points.is_empty() {
+            let label = if regex_split {
+                "BPE, GPT-2 regex pre-split"
+            } else {
+                "BPE on raw bytes"
+            };
+            chart = chart.series(Series::new(label, points));
+        }
+    }
+    if let Some(c) = rows.iter().find(|r| r.kind == "char") {
+        chart = chart.hline(
+            format!("characters (vocab {})", c.vocab_size),
+            c.val_bytes_per_token,
+        );
+    }
+    let path = ctx.figure(FIG_BPE);
+    chart.render(&path)?;
+    out.push(path);
+
+    let ng = load(ctx, NGRAMS_RUN)?;
+    let rows: Vec<NgramRow> = ng.artifact("ngrams")?;
+    let val: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.val_ppl)).collect();
+    let train: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.train_ppl)).collect();
+    let mut chart = LineChart::new(
+        "Character n-grams (interpolated Kneser–Ney): perplexity vs n",
+        "n (context = n − 1 characters)",
+        "perplexity per character (log scale)",
+    )
+    .log_y()
+    .series(Series::new("validation", val))
+    .series(Series::new("training", train).dashed());
+    // The neural bigram is one model with a one-character context: a point at n = 2, not a line.
+    if let Some(p) = ng.summary("neural_bigram_val_ppl") {
+        chart = chart.series(
+            Series::new(
+                format!("neural bigram, validation ({p:.2})"),
+                vec![(2.0, p)],
+            )
+            .points(Marker::Diamond),
+        );
+    }
+    let path = ctx.figure(FIG_NGRAM);
+    chart.render(&path)?;
+    out.push(path);
+
+    let table: BigramTable = ng.artifact("neural_bigram")?;
+    let chars: Vec<char> = table.chars.chars().collect();
+    // Axes in order of frequency, so the common characters sit together in the top-left corner.
+    let mut order: Vec<usize> = (0..chars.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(table.char_counts[i]), i));
+    let matrix: Vec<Vec<f64>> = order
+        .iter()
+        .map(|&a| order.iter().map(|&b| table.probs[a][b]).collect())
+        .collect();
+    let ticks: Vec<String> = order
+        .iter()
+        .map(|&i| visible(&chars[i].to_string()))
+        .collect();
+    // Log colour scale from the decade of the smallest probability to 1: the rare transitions (the
+    // bulk of the table) differ by orders of magnitude, which a linear scale paints one colour.
+    let smallest = matrix
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|p| *p > 0.0)
+        .fold(1.0, f64::min);
+    let path = ctx.figure(FIG_HEATMAP);
+    Heatmap::new(
+        "Neural bigram: learned p(next character | previous character)",
+        matrix,
+    )
+    .x_ticks(ticks.clone())
+    .y_ticks(ticks)
+    .labels(
+        "next character (most frequent first; ␣ space, ⏎ newline)",
+        "previous character",
+    )
+    .colorbar("probability (log scale)")
+    .range(10f64.powf(smallest.log10().floor()), 1.0)
+    .log_scale()
+    .render(&path)?;
+    out.push(path);
+    Ok(out)
+}
+
+/// The m4 log entries, built from the records.
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    Ok(vec![tokenizers_entry(ctx)?, ngrams_entry(ctx)?])
+}
+
+fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
+    let rec = load(ctx, TOKENIZERS_RUN)?;
+    let cfg: TokenizersConfig = rec.config_as()?;
+    let rows: Vec<TokenizerRow> = rec.artifact("tokenizers")?;
+    let examples = rec.text("examples")?;
+    let train_bytes = rec.require("train_bytes")?;
+    let val_bytes = rec.require("val_bytes")?;
+
+    let mut table = Table::new(&[
+        "tokenizer",
+        "vocab",
+        "bytes/token (val)",
+        "bytes/token (train)",
+        "training time (s)",
+    ]);
+    for r in &rows {
+        let name = match (r.kind.as_str(), r.regex_split) {
+            ("char", _) => "characters".to_string(),
+            (_, false) => "BPE, raw bytes".to_string(),
+            (_, true) => "BPE, GPT-2 regex".to_string(),
+        };
+        table.push(vec![
+            name,
+            r.vocab_size.to_string(),
+            format!("{:.3}", r.val_bytes_per_token),
+            format!("{:.3}", r.train_bytes_per_token),
+            if r.kind == "char" {
+                "–".into()
+            } else {
+                format!("{:.2}", r.train_seconds)
+            },
+        ]);
+    }
+    let largest = rows
+        .iter()
+        .filter(|r| r.kind == "bpe")
+        .map(|r| r.vocab_size)
+        .max()
+        .unwrap_or(0);
+    let at = |regex: bool| {
+        rows.iter()
+            .find(|r| r.kind == "bpe" && r.vocab_size == largest && r.regex_split == regex)
+            .map(|r| (r.val_bytes_per_token, r.train_bytes_per_token))
+    };
+    let discussion = match (at(false), at(true)) {
+        (Some((raw_val, raw_train)), Some((re_val, re_train))) => format!(
+            "At a vocabulary of {largest}, one BPE token carries {raw_val:.2} bytes of unseen text when merges may \
+             cross word boundaries and {re_val:.2} with GPT-2's pre-split, against 1 byte per character-level token \
+             (tiny-shakespeare is plain ASCII). Forbidding cross-word merges costs {:.0} % of the compression but gives \
+             tokens that are words or word pieces (see the examples) instead of fragments like \"d the\" that only \
+             pay off on this corpus; the gap between training ({raw_train:.2} / {re_train:.2}) and validation bytes \
+             per token is that overfitting made visible. {}",
+            100.0 * (1.0 - re_val / raw_val),
+            doubling_text(&rows)
+        ),
+        _ => "Only one pre-split setting was run, so the effect of the regex cannot be read off here.".into(),
+    };
+    Ok(LogEntry {
+        id: TOKENIZERS.into(),
+        milestone: 4,
+        title: "m4 — How much does byte-level BPE compress tiny-shakespeare?".into(),
+        question: "How many bytes of text does one token carry as the BPE vocabulary grows, and what does GPT-2's \
+                   regex pre-split cost?"
+            .into(),
+        setup: format!(
+            "Byte-level BPE written from scratch (`tokenizer/bpe.rs`: 256 byte tokens, merges by pair counts updated \
+             incrementally), trained on the first 90 % of tiny-shakespeare ({train_bytes:.0} bytes) for vocabulary \
+             sizes {:?}, with pre-split settings {:?} (`true` = GPT-2 regex); bytes per token measured on the last \
+             10 % ({val_bytes:.0} bytes). {}",
+            cfg.vocab_sizes,
+            cfg.regex_split,
+            rec.provenance()
+        ),
+        results: format!(
+            "{}\nThe first {} characters of the validation text, tokenized (`|` separates tokens, ␣ is a space, ⏎ a \
+             newline):\n\n```text\n{}```",
+            table.markdown(),
+            cfg.example_chars,
+            examples
+        ),
+        figures: vec![Figure::new(
+            FIG_BPE,
+            FigureKind::EvaluationTables,
+            "bytes per token of byte-level BPE on the validation split as the vocabulary doubles.",
+        )],
+        discussion,
+    })
+}
+
+fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
+    let rec = load(ctx, NGRAMS_RUN)?;
+    let cfg: NgramsConfig = rec.config_as()?;
+    let rows: Vec<NgramRow> = rec.artifact("ngrams")?;
+    let sample = rec.text("sample")?;
+    let count_val = rec.require("count_bigram_val_ppl")?;
+    let count_train = rec.require("count_bigram_train_ppl")?;
+    let neural_val = rec.require("neural_bigram_val_ppl")?;
+    let neural_train = rec.require("neural_bigram_train_ppl")?;
+    let vocab = rec.require("vocab_size")?;
+    let train_tokens = rec.require("train_tokens")?;
+    let val_tokens = rec.require("val_tokens")?;
+
+    let best = rows
+        .iter()
+        .min_by(|a, b| a.val_ppl.total_cmp(&b.val_ppl))
+        .expect("records have rows");
+    let mut table = Table::new(&[
+        "Kneser–Ney",
+        "val perplexity",
+        "train perplexity",
+        "distinct n-grams",
+        "D_n",
+    ]);
+    for r in &rows {
+        let val = format!("{:.3}", r.val_ppl);
+        table.push(vec![
+            format!("n = {}", r.n),
+            if r.n == best.n {
+                format!("**{val}**")
+            } else {
+                val
+            },
+            format!("{:.3}", r.train_ppl),
+            r.distinct_ngrams.to_string(),
+            format!("{:.3}", r.discounts.last().copied().unwrap_or(f64::NAN)),
+        ]);
+    }
+    let table = table.markdown();
+    let bigram_table = Table::new(&["bigram", "val perplexity", "train perplexity"])
+        .row(vec![
+            format!("counts, add-{} smoothing", cfg.add_k),
+            format!("{count_val:.3}"),
+            format!("{count_train:.3}"),
+        ])
+        .row(vec![
+            format!(
+                "neural (V×V logits, Adam, {} steps × {})",
+                cfg.neural_bigram.steps, cfg.neural_bigram.batch_size
+            ),
+            format!("{neural_val:.3}"),
+            format!("{neural_train:.3}"),
+        ])
+        .markdown();
+    let reached = match rec.summary("neural_bigram_within_1pct_step") {
+        Some(s) => format!("first came within 1 % of it after {s:.0} steps and ended"),
+        None => "did not come within 1 % of it; it ended".into(),
+    };
+    let last = rows.last().expect("records have rows");
+    let first = rows.first().expect("records have rows");
+    let discussion = format!(
+        "Counting alone takes validation perplexity from {:.2} (n = {}, character frequencies) to {:.2} at n = {}: \
+         a uniform guess over the {vocab:.0} characters would be {vocab:.0}. Longer contexts keep helping on the \
+         training text (n = {}: {:.2}) but {} on unseen text, because most long contexts occur only a handful of \
+         times — the n-gram's dilemma that a neural model escapes by sharing statistics between similar contexts. \
+         The neural bigram, which sees random minibatches instead of counts, {reached} at {neural_val:.3} against the \
+         count bigram's {count_val:.3} (add-{} smoothing; {:+.2} %): gradient descent on the cross-entropy recovers \
+         the counts, as it must, since the minimiser of a free softmax row is the row's empirical distribution. These \
+         are the numbers the GPT of m6 has to beat.",
+        first.val_ppl,
+        first.n,
+        best.val_ppl,
+        best.n,
+        last.n,
+        last.train_ppl,
+        if best.n == last.n { "gain less and less" } else { "start to hurt" },
+        cfg.add_k,
+        100.0 * (neural_val / count_val - 1.0)
+    );
+    Ok(LogEntry {
+        id: NGRAMS.into(),
+        milestone: 4,
+        title: "m4 — How far do counts get? Character n-grams and a neural bigram".into(),
+        question: "What validation perplexity per character do count-based models reach on tiny-shakespeare, and \
+                   does a bigram trained by gradient descent reach the count bigram?"
+            .into(),
+        setup: format!(
+            "Character tokens ({vocab:.0} symbols, sorted like nanoGPT), {train_tokens:.0} for training and \
+             {val_tokens:.0} for validation (90/10 split by position). Interpolated Kneser–Ney models for n in {:?} \
+             (`ngram.rs`; discounts D = n1 / (n1 + 2 n2) from the training counts, nothing tuned on validation); all \
+             orders score the same validation positions. Neural bigram (`bigram.rs`): a {vocab:.0}×{vocab:.0} table of \
+             logits from zero, log-softmax from candle primitives, phase 1's Adam, learning rate {}, batch {}, seed {}. \
+             {}",
+            cfg.orders,
+            describe_schedule(&cfg.neural_bigram.schedule),
+            cfg.neural_bigram.batch_size,
+            cfg.seed,
+            rec.provenance()
+        ),
+        results: format!(
+            "{table}\n{bigram_table}\nA sample of {} characters from the n = {} model (seed {}, prompted with the \
+             first characters of the validation text):\n\n```text\n{}\n```",
+            cfg.sample_chars,
+            last.n,
+            cfg.seed,
+            sample.trim_end()
+        ),
+        figures: vec![
+            Figure::new(
+                FIG_NGRAM,
+                FigureKind::PerplexityCurves,
+                "training and validation perplexity of interpolated Kneser–Ney character n-grams against n, \
+                 with the neural bigram: where longer contexts stop helping on unseen text.",
+            ),
+            Figure::new(
+                FIG_HEATMAP,
+                FigureKind::LearnedWeights,
+                "the neural bigram's learned p(next | previous character) on a log colour scale, every \
+                 character labelled.",
+            ),
+        ],
+        discussion,
+    })
+}
+
+/// A learning-rate schedule in words, for the log.
+fn describe_schedule(s: &LrSchedule) -> String {
+    match *s {
+        LrSchedule::Constant { lr } => format!("{lr} (constant)"),
+        LrSchedule::Step {
+            lr,
+            step_size,
+            gamma,
+        } => {
+            format!("{lr}, times {gamma} every {step_size} steps")
+        }
+        LrSchedule::WarmupCosine {
+            max_lr,
+            min_lr,
+            warmup,
+            total,
+        } => format!(
+            "{max_lr} after {warmup} warm-up steps, cosine-decayed to {min_lr} at step {total}"
+        ),
+    }
+}
+
+/// What each doubling of the BPE vocabulary buys (raw-byte merges, validation bytes per token), read
+/// from the rows: the gains, and whether they shrink at every doubling.
+fn doubling_text(rows: &[TokenizerRow]) -> String {
+    let at = |v: usize| {
+        rows.iter()
+            .find(|r| r.kind == "bpe" && !r.regex_split && r.vocab_size == v)
+            .map(|r| r.val_bytes_per_token)
+    };
+    // The chain of doublings from the smallest vocabulary (256, 512, 1024, …).
+    let Some(smallest) = rows
+        .iter()
+        .filter(|r| r.kind == "bpe" && !r.regex_split)
+        .map(|r| r.vocab_size)
+        .min()
+    else {
+        return String::new();
+    };
+    let mut gains: Vec<(usize, f64)> = Vec::new();
+    let mut v = smallest;
+    while let (Some(a), Some(b)) = (at(v), at(2 * v)) {
+        gains.push((v, b - a));
+        v *= 2;
+    }
+    if gains.len() < 2 {
+        return String::new();
+    }
+    let list: Vec<String> = gains
+        .iter()
+        .map(|(v, g)| format!("{v} → {}: +{g:.2}", 2 * v))
+        .collect();
+    let shrinking = gains.windows(2).all(|w| w[1].1 < w[0].1);
+    if shrinking {
+        format!(
+            "Each doubling of the vocabulary buys less ({} bytes per token, raw bytes): the first merges capture \
+             frequent pairs everywhere, later ones ever rarer strings.",
+            list.join(", ")
+        )
+    } else {
+        let first_is_largest = gains.iter().all(|g| g.1 <= gains[0].1);
+        format!(
+            "Doubling the vocabulary buys {} ({} bytes per token, raw bytes): the gains do not shrink at every \
+             doubling on this corpus.",
+            if first_is_largest { "most at first" } else { "unevenly" },
+            list.join(", ")
+        )
+    }
+}

@@ -1,0 +1,530 @@
+//! m9 — ablations: the reader of m8 (its checkpoint) across chunk size × k × retriever, on the same
+//! held-out questions in every cell, so any two cells compare question by question (paired
+//! bootstrap). End-to-end exact match per cell, and the latency of each stage: index build,
+//! retrieval per question, reading per question.
+//!
+//! One record, `records/m9/ablation/`: per cell exact match, answer perplexity, gold-passage recall
+//! and prompt tokens in the summary; every question's right/wrong per cell as an artifact; timings
+//! in an artifact of their own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::{ensure, Context as _, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::Heatmap;
+use viz::record::{Record, RunWriter};
+use viz::Context;
+
+use super::m8::ReaderConfig;
+use super::PHASE;
+use phase3_rag::asker::{answer_jobs, eval_questions, hit, mean, Asker, Condition};
+use phase3_rag::beir::Collection;
+use phase3_rag::reader::Passages;
+use phase3_rag::retrieve::Retriever;
+use phase3_rag::retrievers::RetrieverSpec;
+use phase3_rag::saved::{reader_dir, READER};
+use phase3_rag::stats::{describe, paired_bootstrap, pct};
+use phase3_rag::world::World;
+
+pub const MILESTONE: &str = "m9";
+/// The experiment (config `configs/phase3/m9_ablation.toml`).
+pub const ABLATION: &str = "m9_ablation";
+const FIG_HEATMAP: &str = "m9_ablation_heatmap.png";
+
+/// `configs/phase3/m9_ablation.toml`. The world, the chunkings and the reader are m8's.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AblationConfig {
+    /// Held-out questions asked in every cell (the first of m8's seeded sample).
+    pub questions: usize,
+    pub ks: Vec<usize>,
+    /// Bootstrap resamples for the paired comparisons in the log.
+    pub resamples: usize,
+    /// Threads the reading is split over.
+    pub threads: usize,
+    pub retriever: Vec<RetrieverSpec>,
+}
+
+/// Per cell, what the record's timings artifact holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CellTimings {
+    pub retrieve_ms_p50: f64,
+    pub retrieve_ms_p95: f64,
+    pub read_ms_p50: f64,
+    pub read_ms_p95: f64,
+}
+
+fn percentile(xs: &[f64], q: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn cell(chunking: &str, retriever: &str, k: usize) -> String {
+    format!("{chunking}/{retriever}@{k}")
+}
+
+pub fn run_ablation(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (AblationConfig, toml::Value) = ctx.load_config(PHASE, ABLATION)?;
+    let (reader, _): (ReaderConfig, toml::Value) = ctx.load_config(PHASE, READER)?;
+    ensure!(
+        !cfg.ks.is_empty() && cfg.ks.iter().all(|&k| k >= 1),
+        "m9_ablation: `ks` must list values of at least 1"
+    );
+    ensure!(
+        cfg.threads >= 1,
+        "m9_ablation: `threads` must be at least 1"
+    );
+    let dir = reader_dir(ctx);
+    let (run, params, tokenizer) =
+        phase2_lm::checkpoint::load_weights(&dir).with_context(|| {
+            format!(
+            "m9 reads the reader m8 trained ({}): run `cargo xtask phase3 --only {READER}` first",
+            dir.display()
+        )
+        })?;
+    let world = World::generate(&reader.world)?;
+    let questions = eval_questions(&world, cfg.questions, reader.seed);
+    ensure!(!questions.is_empty(), "m9: no held-out questions");
+    let mut rec = RunWriter::create(ctx, MILESTONE, "ablation", &raw, reader.seed)?;
+    let cells = reader.chunking.len() * cfg.retriever.len() * cfg.ks.len();
+    let bar = ctx.progress(cells as u64, "m9 chunk size × k × retriever");
+    let mut correct: BTreeMap<String, String> = BTreeMap::new();
+    let mut timings: BTreeMap<String, CellTimings> = BTreeMap::new();
+    let mut index_s: BTreeMap<String, f64> = BTreeMap::new();
+    let mut best: Option<(String, f64)> = None;
+    for chunking in &reader.chunking {
+        let passages = Passages::new(chunking.chunk.clone(), world.documents())?;
+        let cdir = ctx
+            .data_cache
+            .join("worlds")
+            .join(format!("m8_passages_{}", chunking.name));
+        passages.write_beir(&cdir, world.questions())?;
+        let collection = Collection::load(&cdir)?;
+        rec.summary(
+            &format!("{}/passages", chunking.name),
+            passages.passages.len() as f64,
+        );
+        let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
+        for spec in &cfg.retriever {
+            let t = Instant::now();
+            let b = spec.build(ctx, &collection, &cdir, &built)?;
+            index_s.insert(
+                format!("{}/{}", chunking.name, spec.name()),
+                t.elapsed().as_secs_f64(),
+            );
+            built.insert(spec.name().to_string(), b.retriever);
+        }
+        let asker = Asker::new(
+            &passages,
+            &built,
+            1,
+            cfg.ks.iter().copied().max().unwrap_or(1),
+        );
+        for spec in &cfg.retriever {
+            for &k in &cfg.ks {
+                let name = cell(&chunking.name, spec.name(), k);
+                let condition = Condition {
+                    name: name.clone(),
+                    retrieved: Some((spec.name().to_string(), k)),
+                };
+                let mut unused = ChaCha8Rng::seed_from_u64(0);
+                let (jobs, retrieve_ms) = asker.jobs(&condition, &questions, &mut unused)?;
+                let answered = answer_jobs(
+                    &run.model,
+                    &params,
+                    &tokenizer,
+                    &jobs,
+                    reader.answer_tokens,
+                    cfg.threads,
+                )?;
+                let read_ms: Vec<f64> = answered.iter().map(|(_, ms)| *ms).collect();
+                let outcomes: Vec<_> = answered.into_iter().map(|(o, _)| o).collect();
+                let em = mean(outcomes.iter().map(hit));
+                rec.summary(&format!("{name}/exact_match"), em);
+                rec.summary(
+                    &format!("{name}/answer_perplexity"),
+                    mean(outcomes.iter().map(|o| o.answer_perplexity)),
+                );
+                rec.summary(
+                    &format!("{name}/gold_in_context"),
+                    mean(
+                        outcomes
+                            .iter()
+                            .map(|o| f64::from(u8::from(o.gold_in_context))),
+                    ),
+                );
+                rec.summary(
+                    &format!("{name}/prompt_tokens"),
+                    mean(outcomes.iter().map(|o| o.prompt_tokens as f64)),
+                );
+                correct.insert(
+                    name.clone(),
+                    outcomes
+                        .iter()
+                        .map(|o| if o.correct { '1' } else { '0' })
+                        .collect(),
+                );
+                timings.insert(
+                    name.clone(),
+                    CellTimings {
+                        retrieve_ms_p50: percentile(&retrieve_ms, 0.5),
+                        retrieve_ms_p95: percentile(&retrieve_ms, 0.95),
+                        read_ms_p50: percentile(&read_ms, 0.5),
+                        read_ms_p95: percentile(&read_ms, 0.95),
+                    },
+                );
+                if best.as_ref().is_none_or(|b| em > b.1) {
+                    best = Some((name, em));
+                }
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    rec.summary("questions", questions.len() as f64);
+    rec.artifact("correct", &correct)?;
+    rec.artifact("timings", &timings)?;
+    rec.artifact("index_s", &index_s)?;
+    rec.finish()?;
+    let (name, em) = best.context("m9: no cell")?;
+    Ok(format!(
+        "{cells} cells × {} questions; best {name} exact match {:.3}",
+        questions.len(),
+        em
+    ))
+}
+
+fn record(ctx: &Context) -> Option<Record> {
+    Record::load(ctx, MILESTONE, "ablation").ok()
+}
+
+/// The chunkings the cells were cut with: those of the reader m8 recorded.
+fn reader_config(ctx: &Context) -> Result<ReaderConfig> {
+    Record::load(ctx, phase3_rag::saved::MILESTONE, "reader")?.config_as()
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: AblationConfig = rec.config_as()?;
+    let reader = reader_config(ctx)?;
+    let panels = cfg
+        .retriever
+        .iter()
+        .map(|r| -> Result<Heatmap> {
+            let matrix = reader
+                .chunking
+                .iter()
+                .map(|c| {
+                    cfg.ks
+                        .iter()
+                        .map(|&k| {
+                            rec.require(&format!("{}/exact_match", cell(&c.name, r.name(), k)))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Heatmap::new(r.name(), matrix)
+                .x_ticks(cfg.ks.iter().map(|k| k.to_string()).collect())
+                .y_ticks(
+                    reader
+                        .chunking
+                        .iter()
+                        .map(|c| c.name.replace('_', " "))
+                        .collect(),
+                )
+                .labels("k (passages retrieved)", "chunking")
+                .colorbar("exact match")
+                .range(0.0, 1.0))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let path = ctx.figure(FIG_HEATMAP);
+    viz::plot::heatmap_grid(
+        &format!(
+            "End-to-end exact match: chunk size × k × retriever ({} held-out questions per cell)",
+            rec.require("questions")?
+        ),
+        &panels,
+        panels.len().min(3),
+        &path,
+    )?;
+    Ok(vec![path])
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: AblationConfig = rec.config_as()?;
+    let reader = reader_config(ctx)?;
+    let correct: BTreeMap<String, String> = rec.artifact("correct")?;
+    let timings: BTreeMap<String, CellTimings> = rec.artifact("timings")?;
+    let index_s: BTreeMap<String, f64> = rec.artifact("index_s")?;
+    let bits = |name: &str| -> Result<Vec<f64>> {
+        Ok(correct
+            .get(name)
+            .with_context(|| format!("record has no answers for cell `{name}`"))?
+            .chars()
+            .map(|c| f64::from(u8::from(c == '1')))
+            .collect())
+    };
+    let n = rec.require("questions")?;
+
+    let mut headers = vec!["chunking".to_string(), "retriever".to_string()];
+    headers.extend(cfg.ks.iter().map(|k| format!("k = {k}")));
+    headers.push("prompt tokens (k = max)".into());
+    let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut table = viz::table::Table::new(&hdr);
+    let mut lat = viz::table::Table::new(&[
+        "chunking",
+        "retriever",
+        "index build (s)",
+        "retrieve p50 / p95 (ms)",
+        "read p50 / p95 (ms)",
+    ]);
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let mut all: Vec<(String, f64)> = Vec::new();
+    for c in &reader.chunking {
+        for r in &cfg.retriever {
+            let mut row = vec![c.name.replace('_', " "), r.name().to_string()];
+            for &k in &cfg.ks {
+                let name = cell(&c.name, r.name(), k);
+                let em = rec.require(&format!("{name}/exact_match"))?;
+                all.push((name, em));
+                row.push(pct(em));
+            }
+            row.push(format!(
+                "{:.0}",
+                rec.require(&format!("{}/prompt_tokens", cell(&c.name, r.name(), max_k)))?
+            ));
+            table.push(row);
+            let t = timings
+                .get(&cell(&c.name, r.name(), max_k))
+                .cloned()
+                .unwrap_or_default();
+            let fused = matches!(r, RetrieverSpec::Hybrid { .. });
+            lat.push(vec![
+                c.name.replace('_', " "),
+                r.name().to_string(),
+                if fused {
+                    "– (its inputs')".into()
+                } else {
+                    format!(
+                        "{:.2}",
+                        index_s
+                            .get(&format!("{}/{}", c.name, r.name()))
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                    )
+                },
+                format!("{:.2} / {:.2}", t.retrieve_ms_p50, t.retrieve_ms_p95),
+                format!("{:.0} / {:.0}", t.read_ms_p50, t.read_ms_p95),
+            ]);
+        }
+    }
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let (best, best_em) = all.first().cloned().context("m9 record: no cells")?;
+    // Which cells are really worse than the best: paired bootstrap, interval excluding zero.
+    let mut tied = Vec::new();
+    let mut worse = 0;
+    for (name, _) in all.iter().skip(1) {
+        let p = paired_bootstrap(&bits(&best)?, &bits(name)?, cfg.resamples, 0)?;
+        if p.significant() {
+            worse += 1;
+        } else {
+            tied.push(name.clone());
+        }
+    }
+    let (worst, worst_em) = all.last().cloned().context("m9 record: no cells")?;
+    let spread = paired_bootstrap(&bits(&best)?, &bits(&worst)?, cfg.resamples, 0)?;
+    // Per factor: the best cell against the same cell with one factor changed.
+    let parts: Vec<&str> = best.splitn(2, '/').collect();
+    let (bc, rest) = (parts[0], parts.get(1).copied().unwrap_or(""));
+    let (br, bk) = rest.rsplit_once('@').unwrap_or((rest, "1"));
+    let mut factors = String::new();
+    for c in reader.chunking.iter().filter(|c| c.name != bc) {
+        let other = format!("{}/{br}@{bk}", c.name);
+        factors.push_str(&format!(
+            "- chunking {} instead of {}: {}\n",
+            c.name.replace('_', " "),
+            bc.replace('_', " "),
+            describe(&paired_bootstrap(
+                &bits(&other)?,
+                &bits(&best)?,
+                cfg.resamples,
+                0
+            )?)
+        ));
+    }
+    for r in cfg.retriever.iter().filter(|r| r.name() != br) {
+        let other = format!("{bc}/{}@{bk}", r.name());
+        factors.push_str(&format!(
+            "- retriever {} instead of {br}: {}\n",
+            r.name(),
+            describe(&paired_bootstrap(
+                &bits(&other)?,
+                &bits(&best)?,
+                cfg.resamples,
+                0
+            )?)
+        ));
+    }
+    for k in cfg.ks.iter().filter(|k| k.to_string() != bk) {
+        let other = format!("{bc}/{br}@{k}");
+        factors.push_str(&format!(
+            "- k = {k} instead of {bk}: {}\n",
+            describe(&paired_bootstrap(
+                &bits(&other)?,
+                &bits(&best)?,
+                cfg.resamples,
+                0
+            )?)
+        ));
+    }
+    let results = format!(
+        "End-to-end exact match on the same {n:.0} held-out questions in every cell:\n\n{}\n\
+         Latency per stage (at k = {max_k}; reading is prompt + greedy answer on one core, two questions \
+         at a time):\n\n{}\n\
+         **Best cell** {} at {}. By paired bootstrap ({} resamples) {worse} of the other {} cells are \
+         worse than it with the 95 % interval excluding zero; {} within the noise{}. Best − worst \
+         ({} at {}): {}.\n\n**One factor at a time from the best cell** (other − best):\n\n{factors}",
+        table.markdown(),
+        lat.markdown(),
+        best.replace('_', " "),
+        pct(best_em),
+        cfg.resamples,
+        all.len() - 1,
+        match tied.len() {
+            1 => "1 is".to_string(),
+            t => format!("{t} are"),
+        },
+        if tied.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                tied.iter()
+                    .map(|t| t.replace('_', " "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        worst.replace('_', " "),
+        pct(worst_em),
+        describe(&spread)
+    );
+    let setup = format!(
+        "The reader of m8 (its checkpoint, unchanged) on every combination of {} chunkings ({}), {} \
+         retrievers ({}) and k ∈ {:?}: {} cells, each asked the same {n:.0} held-out questions, so cells \
+         compare question by question. The reader was trained on all of these chunkings and values of \
+         k. One reader (one training seed): the noise measured here is that of the question sample, by \
+         paired bootstrap, not that of training. {}",
+        reader.chunking.len(),
+        reader
+            .chunking
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.retriever.len(),
+        cfg.retriever
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.ks,
+        all.len(),
+        rec.provenance()
+    );
+    let mut discussion = format!(
+        "The best pipeline is {} ({}); {} of the {} cells cannot be told apart from it on {n:.0} \
+         questions, and {worse} are worse beyond the noise. The factor-by-factor lines above say which \
+         choice costs most when changed alone.",
+        best.replace('_', " "),
+        pct(best_em),
+        tied.len(),
+        all.len() - 1
+    );
+    // Chunkings that cut the world into (nearly) the same passages are one level of the factor, not two.
+    let passages = |c: &str| rec.summary(&format!("{c}/passages"));
+    for (i, a) in reader.chunking.iter().enumerate() {
+        for b in &reader.chunking[i + 1..] {
+            if let (Some(pa), Some(pb)) = (passages(&a.name), passages(&b.name)) {
+                if (pa - pb).abs() <= 0.01 * pa.max(pb) {
+                    let pairs: Vec<(String, String)> = cfg
+                        .retriever
+                        .iter()
+                        .flat_map(|r| {
+                            cfg.ks.iter().map(move |&k| {
+                                (cell(&a.name, r.name(), k), cell(&b.name, r.name(), k))
+                            })
+                        })
+                        .collect();
+                    let mut widest: f64 = 0.0;
+                    for (x, y) in &pairs {
+                        let (bx, by) = (bits(x)?, bits(y)?);
+                        let em = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+                        widest = widest.max((em(&bx) - em(&by)).abs());
+                    }
+                    discussion.push_str(&format!(
+                        " Chunkings `{}` and `{}` cut the world into nearly the same passages ({pa:.0} and {pb:.0}: \
+                         its documents are short), and their {} paired cells differ in exact match by at most \
+                         {:.1} points: the grid holds one chunk-size contrast fewer than it seems.",
+                        a.name,
+                        b.name,
+                        pairs.len(),
+                        100.0 * widest
+                    ));
+                }
+            }
+        }
+    }
+    Ok(vec![LogEntry {
+        id: "m9_ablation".into(),
+        milestone: 9,
+        title: "m9 — RAG ablations: chunk size × k × retriever".into(),
+        question:
+            "Which chunk size, number of passages and retriever give the reader its best answers, \
+                   at what latency — and which differences are real?"
+                .into(),
+        setup,
+        results,
+        figures: vec![Figure::new(
+            FIG_HEATMAP,
+            FigureKind::EvaluationTables,
+            "Exact match per cell: one panel per retriever, chunking by row, k by column.",
+        )],
+        discussion,
+    }])
+}
+
+/// The milestone's headline: the best cell.
+pub fn headline(ctx: &Context) -> Option<String> {
+    let rec = record(ctx)?;
+    let cfg: AblationConfig = rec.config_as().ok()?;
+    let reader = reader_config(ctx).ok()?;
+    let mut best: Option<(String, f64)> = None;
+    for c in &reader.chunking {
+        for r in &cfg.retriever {
+            for &k in &cfg.ks {
+                let name = cell(&c.name, r.name(), k);
+                let v = rec.summary(&format!("{name}/exact_match"))?;
+                if best.as_ref().is_none_or(|b| v > b.1) {
+                    best = Some((name, v));
+                }
+            }
+        }
+    }
+    let (name, v) = best?;
+    Some(format!("best cell {name}: exact match {:.1} %", 100.0 * v))
+}

@@ -1,0 +1,163 @@
+//! m8 and m9 end to end on a tiny world: the reader trains and is asked under every condition,
+//! then the ablation grid runs every chunking × retriever × k cell on its checkpoint; records,
+//! figures and log entries come out, the grid is deterministic, and bad settings are errors that
+//! name the key.
+
+use phase3_experiments::{m8, m9};
+use viz::record::Record;
+
+const READER: &str = r#"
+chunks = "sentence"
+ks = [1, 2]
+eval_questions = 8
+curve_questions = 3
+answer_tokens = 6
+pool = 60
+extra_questions = 2
+document_fraction = 0.1
+distractors = ["bm25", "bm25_stemmed"]
+seed = 3
+world = { seed = 3, people = 40, companies = 12, cities = 8, universities = 5, countries = 2, lookup_questions = 60, indirect_questions = 4, multi_hop_questions = 4, numeric_questions = 4, comparison_questions = 4 }
+
+[[chunking]]
+name = "sentence"
+chunk = { kind = "sentences", max_chars = 120 }
+
+[[chunking]]
+name = "document"
+chunk = { kind = "sentences", max_chars = 600 }
+
+[model]
+vocab_size = 280
+block_size = 256
+n_layer = 1
+n_head = 2
+d_model = 16
+
+[train]
+steps = 6
+batch_size = 3
+max_lr = 3e-3
+min_lr = 3e-4
+warmup = 1
+eval_interval = 3
+eval_iters = 1
+log_interval = 2
+seed = 3
+workers = 2
+
+[[retriever]]
+name = "bm25"
+kind = "bm25"
+
+[[retriever]]
+name = "bm25_stemmed"
+kind = "bm25"
+bm25 = { tokenizer = { stopwords = "english", stemmer = "english" } }
+"#;
+
+const ABLATION: &str = r#"
+questions = 5
+ks = [1, 3]
+resamples = 200
+threads = 2
+
+[[retriever]]
+name = "bm25"
+kind = "bm25"
+
+[[retriever]]
+name = "both"
+kind = "hybrid"
+of = ["bm25"]
+"#;
+
+fn workspace(reader: &str, ablation: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("configs/phase3");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m8_reader.toml"), reader).unwrap();
+    std::fs::write(dir.join("m9_ablation.toml"), ablation).unwrap();
+    tmp
+}
+
+#[test]
+fn m8_and_m9_run_end_to_end_on_a_tiny_world() {
+    let tmp = workspace(READER, ABLATION);
+    let ctx = viz::Context::full(tmp.path(), true);
+    let summary = m8::run_reader(&ctx).unwrap();
+    assert!(summary.contains("held-out exact match"), "{summary}");
+    let rec = Record::load(&ctx, "m8", "reader").unwrap();
+    for c in ["closed_book", "random", "bm25@1", "bm25_stemmed@2", "gold"] {
+        let em = rec.require(&format!("{c}/exact_match")).unwrap();
+        assert!((0.0..=1.0).contains(&em), "{c}: {em}");
+        assert!(rec.require(&format!("{c}/answer_perplexity")).unwrap() >= 1.0);
+    }
+    // The gold condition always has its gold passage; closed book never.
+    assert_eq!(rec.require("gold/gold_in_context").unwrap(), 1.0);
+    assert_eq!(rec.require("closed_book/gold_in_context").unwrap(), 0.0);
+    assert!(!rec.series("curve/gold/answer_perplexity").is_empty());
+    // The checkpoint `cargo xtask ask` reads.
+    m8::ask(&ctx, "Who brought Nobody to life?", Some(2)).unwrap();
+    assert!(m8::ask(&ctx, "  ", None).is_err());
+
+    let summary = m9::run_ablation(&ctx).unwrap();
+    assert!(summary.contains("8 cells"), "{summary}");
+    let rec9 = Record::load(&ctx, "m9", "ablation").unwrap();
+    for chunking in ["sentence", "document"] {
+        for r in ["bm25", "both"] {
+            for k in [1, 3] {
+                let em = rec9
+                    .require(&format!("{chunking}/{r}@{k}/exact_match"))
+                    .unwrap();
+                assert!((0.0..=1.0).contains(&em));
+            }
+        }
+    }
+    // One whole document makes a longer prompt than one sentence.
+    assert!(
+        rec9.require("document/bm25@1/prompt_tokens").unwrap()
+            > rec9.require("sentence/bm25@1/prompt_tokens").unwrap()
+    );
+    // The same checkpoint and config give the same grid (timings live in their own artifact).
+    let first = Record::load(&ctx, "m9", "ablation").unwrap();
+    m9::run_ablation(&ctx).unwrap();
+    let again = Record::load(&ctx, "m9", "ablation").unwrap();
+    for key in [
+        "sentence/bm25@1/exact_match",
+        "document/both@3/answer_perplexity",
+    ] {
+        assert_eq!(first.summary(key), again.summary(key), "{key}");
+    }
+
+    // Figures and log entries from the records alone.
+    let figs = m8::figures(&ctx).unwrap();
+    assert!(figs.iter().any(|p| p.ends_with("m8_rag_pipeline.png")));
+    assert!(figs.iter().any(|p| p.ends_with("m8_perplexity_vs_k.png")));
+    let m9_figs = m9::figures(&ctx).unwrap();
+    assert!(m9_figs[0].ends_with("m9_ablation_heatmap.png") && m9_figs[0].is_file());
+    let entries = m8::log_entries(&ctx).unwrap();
+    assert!(entries[0].results.contains("Paired bootstrap"));
+    let entries = m9::log_entries(&ctx).unwrap();
+    assert!(entries[0].results.contains("k = 3"));
+}
+
+#[test]
+fn m8_settings_that_make_no_sense_are_errors_naming_the_key() {
+    let tmp = workspace(
+        &READER.replace("chunks = \"sentence\"", "chunks = \"paragraph\""),
+        ABLATION,
+    );
+    let e = m8::run_reader(&viz::Context::full(tmp.path(), true)).unwrap_err();
+    assert!(format!("{e:#}").contains("paragraph"), "{e:#}");
+    let tmp = workspace(&READER.replace("ks = [1, 2]", "ks = [0, 2]"), ABLATION);
+    let e = m8::run_reader(&viz::Context::full(tmp.path(), true)).unwrap_err();
+    assert!(format!("{e:#}").contains("ks"), "{e:#}");
+    let tmp = workspace(&READER.replace("pool = 60", "poool = 60"), ABLATION);
+    let e = m8::run_reader(&viz::Context::full(tmp.path(), true)).unwrap_err();
+    assert!(format!("{e:#}").contains("poool"), "{e:#}");
+    // m9 without a trained reader says what to run.
+    let tmp = workspace(READER, ABLATION);
+    let e = m9::run_ablation(&viz::Context::full(tmp.path(), true)).unwrap_err();
+    assert!(format!("{e:#}").contains("m8_reader"), "{e:#}");
+}

@@ -1,0 +1,147 @@
+//! The phase-4 experiments, run end to end by `cargo xtask phase4`.
+//!
+//! * [`m10`] — the agent loop with a policy of our own, imitation-trained (for every role of the
+//!   phase), run on held-out tasks; `cargo xtask agent "question"` runs one question.
+//! * [`m11`] — a team of agents (planner, solvers, verifier) on a message bus.
+//! * [`m12`] — five systems on one held-out suite: closed book, single-shot RAG, ReAct with search,
+//!   ReAct with lookup, the team.
+
+pub mod m10;
+pub mod m11;
+pub mod m12;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::{FromArgMatches, Subcommand};
+use viz::log::LogEntry;
+use viz::phase::Milestone;
+use viz::Context;
+
+use phase4_agents::tools::Toolset;
+
+/// Config folder name (`configs/phase4/`).
+pub const PHASE: &str = "phase4";
+
+/// Every experiment of the phase, in run order.
+pub const EXPERIMENTS: &[&str] = &[m10::AGENT, m11::TEAM, m12::EVAL];
+
+/// Phase 4 as `cargo xtask` sees it.
+pub fn phase() -> viz::phase::Phase {
+    viz::phase::Phase {
+        name: PHASE,
+        about: "Phase 4 (m10–m12): tool-using agents, a team of agents, and their evaluation",
+        crate_dir: "crates/phase4-agents",
+        experiments: EXPERIMENTS,
+        milestones: &[
+            Milestone {
+                number: 10,
+                title: "The agent loop",
+                headline: m10::headline,
+            },
+            Milestone {
+                number: 11,
+                title: "A multi-agent team",
+                headline: m11::headline,
+            },
+            Milestone {
+                number: 12,
+                title: "Agent evaluation",
+                headline: m12::headline,
+            },
+        ],
+        run,
+        figures,
+        log_entries,
+        commands,
+        run_command,
+    }
+}
+
+pub fn run(ctx: &Context, name: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let summary = match name {
+        m10::AGENT => m10::run_agent(ctx)?,
+        m11::TEAM => m11::run_experiment(ctx)?,
+        m12::EVAL => m12::run_eval(ctx)?,
+        _ => bail!(
+            "unknown phase4 experiment `{name}`; valid names: {}",
+            EXPERIMENTS.join(", ")
+        ),
+    };
+    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let mut all = m10::figures(ctx)?;
+    all.extend(m11::figures(ctx)?);
+    all.extend(m12::figures(ctx)?);
+    Ok(all)
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let mut all = m10::log_entries(ctx)?;
+    all.extend(m11::log_entries(ctx)?);
+    all.extend(m12::log_entries(ctx)?);
+    Ok(all)
+}
+
+/// Phase 4's own subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Answer a question with the agent m10 trained (checkpoints/m10_agent/) and print the
+    /// transcript: thoughts, actions, observations.
+    Agent {
+        /// The question.
+        question: String,
+        /// Give the agent `lookup` (exact attributes) instead of `search`.
+        #[arg(long)]
+        lookup: bool,
+        /// Use the agent of the smoke run (scratch/quick).
+        #[arg(long)]
+        quick: bool,
+        /// Run any OpenAI-compatible server's model instead, e.g. `http://127.0.0.1:8080/v1`
+        /// (key from OPENAI_API_KEY when set).
+        #[arg(long, requires = "model")]
+        openai: Option<String>,
+        /// The model to ask at --openai.
+        #[arg(long)]
+        model: Option<String>,
+        /// Describe each tool in a line of its own (for a larger model than ours).
+        #[arg(long)]
+        describe_tools: bool,
+    },
+}
+
+fn commands() -> Vec<clap::Command> {
+    viz::phase::subcommands::<Command>(PHASE)
+}
+
+fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
+    match Command::from_arg_matches(m)? {
+        Command::Agent {
+            question,
+            lookup,
+            quick,
+            openai,
+            model,
+            describe_tools,
+        } => {
+            let ctx = Context::for_command(root, quick, false);
+            let toolset = if lookup {
+                Toolset::Lookup
+            } else {
+                Toolset::Search
+            };
+            let remote = openai.map(|url| {
+                let mut c = openai_client::ClientConfig::new(url, model.unwrap_or_default());
+                if std::env::var_os("OPENAI_API_KEY").is_some() {
+                    c.api_key_env = Some("OPENAI_API_KEY".into());
+                }
+                c
+            });
+            m10::ask(&ctx, &question, toolset, remote, describe_tools)
+        }
+    }
+}

@@ -35,7 +35,13 @@ fn workspace_copy(dst: &Path) {
         std::fs::copy(src.join(f), target).unwrap();
     }
     // The sources too: the READMEs link them, and `check` follows every link.
-    for d in ["configs", "records", "visualizations", "crates", "experiments"] {
+    for d in [
+        "configs",
+        "records",
+        "visualizations",
+        "crates",
+        "experiments",
+    ] {
         viz::record::staging::copy_record(&src.join(d), &dst.join(d)).unwrap();
     }
     let quick = dst.join("configs/phase1/quick");

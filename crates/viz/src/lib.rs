@@ -11,5 +11,6 @@ pub mod phase;
 pub mod plot;
 pub mod record;
 pub mod table;
+pub mod template;
 
 pub use run_context::{load_toml, write_atomic, Context};

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::react::{self, Action};
 use crate::team::{self, SubQuestion};
-use crate::tools::{attribute, Corpus, Tool, Toolset, ATTRIBUTES};
+use crate::tools::{attribute, names, Corpus, Tool, Toolset, ATTRIBUTES};
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -62,9 +62,9 @@ fn turn(thought: String, tool: &str, argument: &str) -> Turn {
 /// The action that fetches `hop`'s fact with `toolset`.
 fn fetch(hop: &Hop, toolset: Toolset) -> (&'static str, String) {
     match toolset {
-        Toolset::Search => ("search", hop.subject.clone()),
+        Toolset::Search => (names::SEARCH, hop.subject.clone()),
         Toolset::Lookup => (
-            "lookup",
+            names::LOOKUP,
             format!("{}; {}", hop.subject, attribute(hop.relation)),
         ),
     }
@@ -93,12 +93,12 @@ fn plan(q: &Question, toolset: Toolset) -> Option<Vec<Turn>> {
     Some(match q.kind {
         QuestionKind::Lookup => vec![
             get(&c[0], need(&c[0])),
-            turn(state(&c[0]), "finish", &q.answer),
+            turn(state(&c[0]), names::FINISH, &q.answer),
         ],
         QuestionKind::MultiHop => vec![
             get(&c[0], need(&c[0])),
             get(&c[1], need(&c[1])),
-            turn(state(&c[1]), "finish", &q.answer),
+            turn(state(&c[1]), names::FINISH, &q.answer),
         ],
         QuestionKind::Numeric => {
             let (a, b) = (&c[0].value, &c[1].value);
@@ -128,10 +128,14 @@ fn difference(a: &str, b: &str, answer: &str) -> Option<Vec<Turn>> {
     Some(vec![
         turn(
             format!("{a} and {b}: I need the difference."),
-            "calc",
+            names::CALC,
             &format!("{hi} - {lo}"),
         ),
-        turn(format!("The difference is {answer}."), "finish", answer),
+        turn(
+            format!("The difference is {answer}."),
+            names::FINISH,
+            answer,
+        ),
     ])
 }
 
@@ -139,7 +143,7 @@ fn difference(a: &str, b: &str, answer: &str) -> Option<Vec<Turn>> {
 fn earlier(a: &str, ya: &str, b: &str, yb: &str, answer: &str) -> Turn {
     turn(
         format!("{a} {ya}, {b} {yb}: the earlier is {answer}."),
-        "finish",
+        names::FINISH,
         answer,
     )
 }
@@ -172,7 +176,7 @@ fn transcript(
             pieces.push((format!("{written}\n\n"), true));
             return Some((Demo { pieces }, evidence));
         }
-        if matches!(t.action.tool.as_str(), "search" | "lookup") {
+        if matches!(t.action.tool.as_str(), names::SEARCH | names::LOOKUP) {
             if !observation.contains(&hops.get(hop)?.sentence) {
                 return None;
             }
@@ -267,7 +271,7 @@ pub fn team_demos(
                 (
                     vec![
                         turn(need(hop), tool, &arg),
-                        turn(state(hop), "finish", &hop.value),
+                        turn(state(hop), names::FINISH, &hop.value),
                     ],
                     vec![hop],
                 )

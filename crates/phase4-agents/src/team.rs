@@ -28,7 +28,7 @@ use phase2_lm::lm::{LanguageModel, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::react::{self, Action, AgentConfig, Episode};
-use crate::tools::Tool;
+use crate::tools::{names, Tool};
 
 /// One sub-question of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,8 +97,8 @@ pub fn substitute(text: &str, answers: &[String]) -> String {
 /// calculation with its result.
 pub fn evidence_of(action: &Action, observation: &str) -> Vec<String> {
     match action.tool.as_str() {
-        "search" | "lookup" => observation.lines().map(str::to_string).collect(),
-        "calc" => vec![format!("{} = {observation}", action.argument.trim())],
+        names::SEARCH | names::LOOKUP => observation.lines().map(str::to_string).collect(),
+        names::CALC => vec![format!("{} = {observation}", action.argument.trim())],
         _ => Vec::new(),
     }
 }

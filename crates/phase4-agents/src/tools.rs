@@ -94,6 +94,16 @@ impl Corpus {
     }
 }
 
+/// The tools' names, as a model writes them in `Action: name[argument]`: defined here once, used
+/// everywhere a tool is named (the parsed [`crate::react::Action`] keeps the name the model wrote,
+/// which may be none of these).
+pub mod names {
+    pub const SEARCH: &str = "search";
+    pub const LOOKUP: &str = "lookup";
+    pub const CALC: &str = "calc";
+    pub const FINISH: &str = "finish";
+}
+
 /// `search[query]`: the `k` best documents, one `* Title: text` line each.
 pub struct Search {
     pub corpus: Arc<Corpus>,
@@ -102,7 +112,7 @@ pub struct Search {
 
 impl Tool for Search {
     fn name(&self) -> &'static str {
-        "search"
+        names::SEARCH
     }
     fn description(&self) -> &'static str {
         "finds the documents that best match a query (BM25 over the world's documents)"
@@ -161,7 +171,7 @@ impl Lookup {
 
 impl Tool for Lookup {
     fn name(&self) -> &'static str {
-        "lookup"
+        names::LOOKUP
     }
     fn description(&self) -> &'static str {
         "states one attribute of one entity exactly, from the world's records"
@@ -182,7 +192,7 @@ pub struct Calc;
 
 impl Tool for Calc {
     fn name(&self) -> &'static str {
-        "calc"
+        names::CALC
     }
     fn description(&self) -> &'static str {
         "evaluates arithmetic: numbers, + - * /, parentheses"
@@ -202,7 +212,7 @@ pub struct Finish;
 
 impl Tool for Finish {
     fn name(&self) -> &'static str {
-        "finish"
+        names::FINISH
     }
     fn description(&self) -> &'static str {
         "ends the task with the answer"
@@ -234,8 +244,8 @@ pub enum Toolset {
 impl Toolset {
     pub fn name(self) -> &'static str {
         match self {
-            Toolset::Search => "search",
-            Toolset::Lookup => "lookup",
+            Toolset::Search => names::SEARCH,
+            Toolset::Lookup => names::LOOKUP,
         }
     }
 

@@ -41,8 +41,9 @@ pub struct BpeTokenizer {
     vocab: Vec<Vec<u8>>,
     /// Derived: pair -> its merge rank `r`.
     ranks: HashMap<(u32, u32), u32>,
-    /// Derived: the compiled split pattern, when `regex_split`.
-    splitter: Option<Regex>,
+    /// Derived: the compiled split pattern, when `regex_split` (boxed: a compiled pattern is large,
+    /// and `AnyTokenizer` holds a tokenizer by value).
+    splitter: Option<Box<Regex>>,
 }
 
 impl PartialEq for BpeTokenizer {
@@ -89,7 +90,7 @@ impl BpeTokenizer {
             vocab.push(bytes);
         }
         let splitter = if regex_split {
-            Some(gpt2_regex()?)
+            Some(Box::new(gpt2_regex()?))
         } else {
             None
         };

@@ -21,7 +21,7 @@
 //! last checkpoint) keeps one record: [`RunWriter::reopen`] continues it, first dropping the metrics
 //! the checkpoint does not cover, so its curves stay one continuous line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -343,6 +343,28 @@ impl RunWriter {
         let _ = self.write_meta();
     }
 
+    /// Record a typed summary: each numeric field of `summary` becomes one headline number under the
+    /// field's name (`None` fields are left out), so the record is read back with
+    /// [`Record::summary_as`] into the same type and a misspelt field is a compile error.
+    pub fn summaries<T: Serialize>(&mut self, summary: &T) -> Result<()> {
+        let value = serde_json::to_value(summary).context("serialising a summary")?;
+        let serde_json::Value::Object(fields) = value else {
+            bail!("a summary must be a struct of numbers");
+        };
+        for (key, v) in fields {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::Number(n) => {
+                    let x = n.as_f64().context("summary number out of range")?;
+                    self.meta.summary.insert(key, x);
+                }
+                other => bail!("summary field `{key}` is not a number: {other}"),
+            }
+        }
+        let _ = self.write_meta();
+        Ok(())
+    }
+
     /// Store a JSON artifact `artifacts/<name>.json`.
     pub fn artifact<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         check_name("artifact", name)?;
@@ -477,6 +499,48 @@ impl Record {
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
+    }
+
+    /// `(step, value)` pairs of a key the run must have logged: an error naming the record and the
+    /// key when it has none (a misspelt key would otherwise draw a figure without its line).
+    pub fn require_series(&self, key: &str) -> Result<Vec<(f64, f64)>> {
+        let v = self.series(key);
+        if v.is_empty() {
+            bail!(
+                "record {} has no metric `{key}` (logged: {})",
+                self.dir.display(),
+                self.metric_keys().join(", ")
+            );
+        }
+        Ok(v)
+    }
+
+    /// The metric keys this run logged, sorted.
+    pub fn metric_keys(&self) -> Vec<String> {
+        let keys: BTreeSet<&str> = self.scalars.iter().map(|s| s.key.as_str()).collect();
+        keys.into_iter().map(str::to_string).collect()
+    }
+
+    /// The summary read into a typed struct (written by [`RunWriter::summaries`]): a field the
+    /// record lacks is an error naming the record and the field, unless the field is an `Option`.
+    pub fn summary_as<T: DeserializeOwned>(&self) -> Result<T> {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .meta
+            .summary
+            .iter()
+            .map(|(k, &v)| {
+                // Whole numbers as integers, so a count reads back into an integer field.
+                let whole = v.fract() == 0.0 && v.abs() < 9.0e15;
+                let json = if whole {
+                    serde_json::json!(v as i64)
+                } else {
+                    serde_json::json!(v)
+                };
+                (k.clone(), json)
+            })
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map))
+            .with_context(|| format!("summary of record {}", self.dir.display()))
     }
 
     /// Last logged value of a key.
@@ -639,6 +703,49 @@ mod tests {
         );
         assert_eq!(r.text("sample").unwrap(), "to be");
         assert_eq!(r.config.get("lr").and_then(|v| v.as_float()), Some(0.1));
+    }
+
+    #[test]
+    fn typed_summaries_round_trip_and_a_missing_field_or_series_is_an_error() {
+        #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Summary {
+            val_acc: f64,
+            steps: u32,
+            bayes: Option<f64>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        struct Misspelt {
+            #[allow(dead_code)]
+            val_accuracy: f64,
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Cfg {
+            lr: 0.1,
+            layers: vec![2],
+        };
+        let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m2", "xor", &cfg, 1).unwrap();
+        let s = Summary {
+            val_acc: 0.97,
+            steps: 600,
+            bayes: None,
+        };
+        w.summaries(&s).unwrap();
+        w.scalar(1, "train/loss", 0.5).unwrap();
+        assert!(w.summaries(&vec![1.0]).is_err(), "a summary is a struct");
+        let dir = w.record_dir().to_path_buf();
+        w.finish().unwrap();
+        let r = Record::load_dir(&dir).unwrap();
+        assert_eq!(r.summary("val_acc"), Some(0.97));
+        assert_eq!(r.summary("bayes"), None, "None fields are left out");
+        assert_eq!(r.summary_as::<Summary>().unwrap(), s);
+        let err = format!("{:#}", r.summary_as::<Misspelt>().unwrap_err());
+        assert!(err.contains("val_accuracy") && err.contains("xor"), "{err}");
+        assert_eq!(r.require_series("train/loss").unwrap(), vec![(1.0, 0.5)]);
+        let err = format!("{:#}", r.require_series("train/los").unwrap_err());
+        assert!(
+            err.contains("train/los") && err.contains("train/loss"),
+            "{err}"
+        );
     }
 
     #[test]

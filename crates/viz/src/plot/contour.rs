@@ -253,9 +253,7 @@ impl ContourPaths {
             .collect();
         let (on, off) = DASHES[i % DASHES.len()];
         if off == 0 {
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(3)))
-                .map_err(err)?;
+            round_joined(&mut chart, &pts, c, 3)?;
         } else {
             chart
                 .draw_series(DashedLineSeries::new(

@@ -370,9 +370,7 @@ impl LineChart {
                     .draw_series(DashedLineSeries::new(line, 12, 8, style))
                     .map_err(err)?;
             } else {
-                chart
-                    .draw_series(LineSeries::new(line, style))
-                    .map_err(err)?;
+                round_joined(&mut chart, &line, c, 3)?;
             }
         }
         for (j, (_, yv)) in self.hlines.iter().enumerate() {

@@ -138,6 +138,37 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
+/// A thick polyline with round joins: each segment drawn on its own and a dot of the line's width
+/// at every inner vertex. plotters joins the segments of a thick path with unbounded miters, which
+/// at a sharp V (a noisy loss curve) throw a spike far past the data.
+fn round_joined<DB, CT>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    pts: &[CT::From],
+    colour: RGBColor,
+    width: u32,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    CT: CoordTranslate,
+    CT::From: Clone + 'static,
+{
+    chart
+        .draw_series(pts.windows(2).map(|w| {
+            PathElement::new(vec![w[0].clone(), w[1].clone()], colour.stroke_width(width))
+        }))
+        .map_err(err)?;
+    if pts.len() > 2 {
+        chart
+            .draw_series(
+                pts[1..pts.len() - 1]
+                    .iter()
+                    .map(|p| Circle::new(p.clone(), width / 2, colour.filled())),
+            )
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Open a white canvas, let `draw` fill it, and write the PNG.
 fn render_png(path: &Path, height: u32, draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
     fonts();
@@ -664,6 +695,69 @@ pub(crate) fn panel_title_height(area: &Area, titles: &[&str]) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first and last rows of ink that `draw` leaves for a jagged curve within y = 0.45..0.55 on
+    /// a 400 × 300 canvas whose whole area is the plot, y from 0 to 1.
+    fn zigzag_ink_rows(
+        draw: impl Fn(
+            &mut ChartContext<
+                '_,
+                BitMapBackend<'_>,
+                Cartesian2d<
+                    plotters::coord::types::RangedCoordf64,
+                    plotters::coord::types::RangedCoordf64,
+                >,
+            >,
+            &[(f64, f64)],
+        ),
+    ) -> (usize, usize) {
+        let (w, h) = (400u32, 300u32);
+        let mut buf = vec![255u8; (w * h * 3) as usize];
+        {
+            let area = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            let mut chart = ChartBuilder::on(&area)
+                .build_cartesian_2d(0f64..10f64, 0f64..1f64)
+                .unwrap();
+            // 4,000 points on 400 px: many per pixel column, as a long training run's losses are.
+            let pts: Vec<(f64, f64)> = (0..=4000)
+                .map(|i| {
+                    let wobble = ((i * 7919) % 13) as f64 / 13.0 * 0.1;
+                    (i as f64 * 0.0025, 0.45 + wobble)
+                })
+                .collect();
+            draw(&mut chart, &pts);
+            area.present().unwrap();
+        }
+        let rows: Vec<usize> = (0..h as usize)
+            .filter(|&y| (0..w as usize).any(|x| buf[(y * w as usize + x) * 3] < 128))
+            .collect();
+        (rows[0], *rows.last().unwrap())
+    }
+
+    #[test]
+    fn noisy_curves_draw_no_spikes_past_their_data() {
+        // y = 0.55 is row 0.45 · 299 ≈ 134.6, y = 0.45 is row ≈ 164.5; a 3-px line adds 1.5 px.
+        let (top, bottom): (f64, f64) = (134.55 - 1.5, 164.45 + 1.5);
+        let ours = zigzag_ink_rows(|chart, pts| round_joined(chart, pts, BLACK, 3).unwrap());
+        assert!(
+            ours.0 as f64 >= top.floor() - 1.0 && ours.1 as f64 <= bottom.ceil() + 1.0,
+            "ink from row {} to {}, data spans {top:.1} to {bottom:.1}",
+            ours.0,
+            ours.1
+        );
+        // plotters' own thick path (miter joins) overshoots: the artefact this guards against.
+        let miter = zigzag_ink_rows(|chart, pts| {
+            chart
+                .draw_series(LineSeries::new(pts.to_vec(), BLACK.stroke_width(3)))
+                .unwrap();
+        });
+        assert!(
+            (miter.0 as f64) < top - 5.0 || (miter.1 as f64) > bottom + 5.0,
+            "miter joins stayed within the data ({} to {}): the test no longer shows the artefact",
+            miter.0,
+            miter.1
+        );
+    }
 
     /// Decode the PNG, check its size, that it is not blank (pixel variance), and return its bytes.
     fn check_png(path: &Path, min_height: u32) -> Vec<u8> {

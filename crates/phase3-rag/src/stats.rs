@@ -2,59 +2,7 @@
 //! Tibshirani, 1993; Koehn, 2004 for NLP): both conditions answered the same questions, so resample
 //! the questions with replacement and look at how the difference of the means moves.
 
-use anyhow::{ensure, Result};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-
-/// `mean(a) − mean(b)` over paired observations, its 95 % percentile interval and a two-sided
-/// p-value (twice the smaller share of resampled differences on either side of zero).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Paired {
-    pub difference: f64,
-    pub low: f64,
-    pub high: f64,
-    pub p_value: f64,
-    pub n: usize,
-}
-
-impl Paired {
-    /// The 95 % interval excludes zero.
-    pub fn significant(&self) -> bool {
-        self.low > 0.0 || self.high < 0.0
-    }
-}
-
-/// The paired bootstrap of `mean(a) − mean(b)` with `resamples` draws from a stream seeded by
-/// `seed` (the same inputs give the same interval).
-pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Result<Paired> {
-    ensure!(
-        a.len() == b.len(),
-        "paired samples differ in length ({} vs {})",
-        a.len(),
-        b.len()
-    );
-    ensure!(!a.is_empty(), "no paired observations");
-    ensure!(resamples >= 100, "at least 100 resamples");
-    let n = a.len();
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let difference = d.iter().sum::<f64>() / n as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| d[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
-        .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * resamples as f64) as usize).min(resamples - 1)];
-    let below = means.iter().filter(|&&m| m <= 0.0).count() as f64 / resamples as f64;
-    let above = means.iter().filter(|&&m| m >= 0.0).count() as f64 / resamples as f64;
-    Ok(Paired {
-        difference,
-        low: at(0.025),
-        high: at(0.975),
-        p_value: (2.0 * below.min(above)).min(1.0),
-        n,
-    })
-}
+pub use stats::{paired_bootstrap, Paired};
 
 /// A fraction as a percentage with one decimal: `0.123` → `12.3 %`.
 pub fn pct(x: f64) -> String {
@@ -108,17 +56,10 @@ mod tests {
 
 /// The Wilson score interval for `successes` of `n` at 95 % (z = 1.96): (low, high), both within
 /// 0..=1 — unlike the normal approximation, sensible near 0 % and 100 % and for small `n`.
+/// ([`stats::wilson`] at 0.95.)
 pub fn wilson(successes: usize, n: usize) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let n_f = n as f64;
-    let p = successes as f64 / n_f;
-    let denom = 1.0 + z * z / n_f;
-    let centre = (p + z * z / (2.0 * n_f)) / denom;
-    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    let i = stats::wilson(successes, n, 0.95);
+    (i.low, i.high)
 }
 
 #[cfg(test)]
@@ -143,23 +84,9 @@ mod wilson_tests {
 /// McNemar's exact test for two conditions scored on the same items: `b` items only the first
 /// got right, `c` only the second. The two-sided p-value of the binomial test of `b` against
 /// `b + c` fair coin flips (the items both got right or both got wrong say nothing).
+/// ([`stats::sign_test`].)
 pub fn mcnemar(b: usize, c: usize) -> f64 {
-    let n = b + c;
-    if n == 0 {
-        return 1.0;
-    }
-    let k = b.min(c);
-    // P(X ≤ k) for X ~ Binomial(n, 1/2), summed in log space (n may be in the hundreds).
-    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
-    let mut ln_choose = 0.0; // ln C(n, 0)
-    let mut tail = 0.0;
-    for i in 0..=k {
-        if i > 0 {
-            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
-        }
-        tail += (ln_choose + ln_half_n).exp();
-    }
-    (2.0 * tail).min(1.0)
+    stats::sign_test(b, c).p
 }
 
 #[cfg(test)]

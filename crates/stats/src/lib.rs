@@ -140,9 +140,18 @@ pub fn wilson(successes: usize, n: usize, level: f64) -> Interval {
     let denom = 1.0 + z * z / n_f;
     let centre = (p + z * z / (2.0 * n_f)) / denom;
     let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    // At 0 or n successes the bound is exactly 0 or 1; rounding would leave a speck beside it.
     Interval {
-        low: (centre - half).max(0.0),
-        high: (centre + half).min(1.0),
+        low: if successes == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        high: if successes == n {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
     }
 }
 
@@ -337,6 +346,13 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Re
         p_value: (2.0 * below.min(above)).min(1.0),
         n,
     })
+}
+
+impl Paired {
+    /// The 95 % interval excludes zero.
+    pub fn significant(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
 }
 
 /// What a comparison says, in the words every README row and log sentence use.

@@ -152,6 +152,26 @@ fn m7_bm25_save_load_gives_identical_results() {
     }
 }
 
+/// The per-query scratch is reset to zero after every query: the same query gives the same
+/// ranking whatever ran before it on this thread, on this index or on a larger or smaller one; and
+/// the top k is the head of the full ranking.
+#[test]
+fn m7_bm25_queries_are_independent_of_what_ran_before() {
+    let big = Bm25Index::build(Bm25Config::default(), cisi_corpus()).unwrap();
+    let small = tiny(Bm25Variant::Lucene);
+    let queries: Vec<String> = cisi_queries().into_iter().take(20).map(|q| q.1).collect();
+    let fresh: Vec<_> = queries.iter().map(|q| big.top_k(q, 10)).collect();
+    for (i, q) in queries.iter().enumerate().rev() {
+        assert_eq!(small.top_k("bird dog", 3).len(), 3);
+        let all = big.top_k(q, big.num_docs());
+        assert_eq!(big.top_k(q, 10), fresh[i], "query {i} after others");
+        assert_eq!(all[..fresh[i].len()], fresh[i][..], "query {i}: top 10 = head of all");
+        assert!(all.windows(2).all(|w| w[0].1 >= w[1].1), "sorted by score");
+        assert!(all.iter().all(|d| d.1 > 0.0), "only documents a term met");
+    }
+    assert_eq!(small.top_k("zebra", 3), vec![], "no term in the collection: no documents");
+}
+
 #[test]
 fn m7_bm25_load_rejects_damaged_files_naming_them() {
     let index = tiny(Bm25Variant::Lucene);

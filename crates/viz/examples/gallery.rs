@@ -1,7 +1,7 @@
 //! Render one figure of every kind into a folder, to see what `viz` draws:
 //! `cargo run -p viz --example gallery -- /tmp/gallery`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use viz::plot::*;
 
@@ -12,6 +12,24 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| "scratch/gallery".into()),
     );
     std::fs::create_dir_all(&out)?;
+    line_charts(&out)?;
+    heatmaps(&out)?;
+    decision_regions(&out)?;
+    scatter_grids(&out)?;
+    grouped_bars(&out)?;
+    contour_paths(&out)?;
+    let n = std::fs::read_dir(&out)?
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "png"))
+        })
+        .count();
+    println!("gallery: {n} figures in {}", out.display());
+    Ok(())
+}
+
+/// Line chart: series, a band, a dashed series, a reference line, smoothing.
+fn line_charts(out: &Path) -> anyhow::Result<()> {
     let curve = |k: f64, noise: f64| -> Vec<(f64, f64)> {
         (1..300)
             .map(|i| {
@@ -36,6 +54,11 @@ fn main() -> anyhow::Result<()> {
         .hline("PyTorch 1.87", 1.87)
         .smooth(0.9)
         .render(&out.join("line.png"))?;
+    Ok(())
+}
+
+/// Heatmaps: a grid of attention panels and a single heatmap with labels.
+fn heatmaps(out: &Path) -> anyhow::Result<()> {
     let m: Vec<Vec<f64>> = (0..16)
         .map(|r| {
             (0..16)
@@ -64,6 +87,11 @@ fn main() -> anyhow::Result<()> {
         .labels("next char", "current char")
         .colorbar("P(next | current)")
         .render(&out.join("heatmap.png"))?;
+    Ok(())
+}
+
+/// Decision boundaries: class regions with points, four panels.
+fn decision_regions(out: &Path) -> anyhow::Result<()> {
     let grid: Vec<Vec<usize>> = (0..80)
         .map(|r| {
             (0..80)
@@ -103,6 +131,11 @@ fn main() -> anyhow::Result<()> {
         2,
         &out.join("decision.png"),
     )?;
+    Ok(())
+}
+
+/// Scatter grid: hand-derived against numerical, one panel per case.
+fn scatter_grids(out: &Path) -> anyhow::Result<()> {
     let line = |k: f64| -> Vec<(f64, f64)> {
         (0..60)
             .map(|i| {
@@ -131,6 +164,11 @@ fn main() -> anyhow::Result<()> {
             }],
         })
         .render(&out.join("scatter.png"))?;
+    Ok(())
+}
+
+/// Grouped bars with a reference line.
+fn grouped_bars(out: &Path) -> anyhow::Result<()> {
     GroupedBars::new(
         "Training throughput",
         "tokens / s",
@@ -139,6 +177,11 @@ fn main() -> anyhow::Result<()> {
     .group("ours", vec![7000.0, 9100.0, 17100.0])
     .hline("PyTorch eager", 20500.0)
     .render(&out.join("bars.png"))?;
+    Ok(())
+}
+
+/// Contours with optimizer paths on a log scale.
+fn contour_paths(out: &Path) -> anyhow::Result<()> {
     let rosen = |x: f64, y: f64| (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
     ContourPaths::new("Rosenbrock", (-2.0, 2.0), (-1.0, 3.0), rosen)
         .path(
@@ -156,12 +199,5 @@ fn main() -> anyhow::Result<()> {
         .log_levels()
         .labels("x", "y")
         .render(&out.join("contour.png"))?;
-    let n = std::fs::read_dir(&out)?
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "png"))
-        })
-        .count();
-    println!("gallery: {n} figures in {}", out.display());
     Ok(())
 }

@@ -17,6 +17,7 @@ use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{colour, Dot, DotPlot, Marker, PointGroup, RGBColor, ScatterGrid, ScatterPanel};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
+use viz::template::render_block;
 use viz::Context;
 
 const MILESTONE: &str = "m1";
@@ -266,15 +267,46 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(vec![f1, f2])
 }
 
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let (rec, cases) = load_cases(ctx)?;
-    let cfg: GradCheckConfig = rec.config_as()?;
+const TEMPLATE: &str = include_str!("../templates/m1_gradient_check.md");
+
+/// What `templates/m1_gradient_check.md` needs, numbers already formatted.
+#[derive(Serialize)]
+struct GradCheckText {
+    sizes: String,
+    n_entries: String,
+    init: String,
+    batch: String,
+    eps: String,
+    bug_activation: String,
+    provenance: String,
+    table: String,
+    agreement_tol: String,
+    bug_tol: String,
+    n_correct: String,
+    worst_ok: String,
+    mean_ok: String,
+    worst_ag: String,
+    below_threshold: bool,
+    rounding: String,
+    bugs: Vec<BugText>,
+}
+
+/// One planted bug in the discussion: its worst error and the tensors it breaks.
+#[derive(Serialize)]
+struct BugText {
+    name: String,
+    worst: String,
+    broken: Vec<String>,
+}
+
+/// The results table: worst relative error per case and tensor, and against autograd.
+fn error_table(rec: &Record, cases: &[Case]) -> Result<Table> {
     let mut headers = vec!["case", "loss"];
     let names: Vec<String> = cases[0].params.iter().map(|p| p.param.clone()).collect();
     headers.extend(names.iter().map(String::as_str));
     headers.push("vs autograd");
     let mut table = Table::new(&headers);
-    for c in &cases {
+    for c in cases {
         let mut row = vec![c.label.clone(), c.loss.clone()];
         row.extend(
             c.params
@@ -286,6 +318,30 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         row.push(format!("{worst_ag:.1e}"));
         table = table.row(row);
     }
+    Ok(table)
+}
+
+fn bug_texts(cases: &[Case]) -> Vec<BugText> {
+    cases
+        .iter()
+        .filter(|c| c.bug != Bug::None)
+        .map(|c| BugText {
+            name: bug_name(c.bug).to_string(),
+            worst: format!("{:.1e}", c.worst()),
+            broken: c
+                .params
+                .iter()
+                .filter(|p| p.max_rel_error() > BUG_TOL)
+                .map(|p| p.param.clone())
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let (rec, cases) = load_cases(ctx)?;
+    let cfg: GradCheckConfig = rec.config_as()?;
+    let table = error_table(&rec, &cases)?;
     let correct: Vec<f64> = cases
         .iter()
         .filter(|c| c.bug == Bug::None)
@@ -300,88 +356,47 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         .collect::<Result<Vec<f64>>>()?
         .into_iter()
         .fold(0.0, f64::max);
-    let bug_text: Vec<String> = cases
-        .iter()
-        .filter(|c| c.bug != Bug::None)
-        .map(|c| {
-            let broken: Vec<&str> = c
-                .params
-                .iter()
-                .filter(|p| p.max_rel_error() > BUG_TOL)
-                .map(|p| p.param.as_str())
-                .collect();
-            format!(
-                "`{}` reaches {:.1e} and breaks {}",
-                bug_name(c.bug),
-                c.worst(),
-                broken.join(", ")
-            )
-        })
-        .collect();
     let n_entries: usize = cases[0].params.iter().map(|p| p.analytical.len()).sum();
+    let values = GradCheckText {
+        sizes: format!("{:?}", cfg.sizes),
+        n_entries: n_entries.to_string(),
+        init: format!("{:?}", cfg.init),
+        batch: cfg.batch.to_string(),
+        eps: format!("{:e}", cfg.eps),
+        bug_activation: cfg.bug_activation.name().to_string(),
+        provenance: rec.provenance(),
+        table: table.markdown(),
+        agreement_tol: format!("{AGREEMENT_TOL:e}"),
+        bug_tol: format!("{BUG_TOL:e}"),
+        n_correct: correct.len().to_string(),
+        worst_ok: format!("{worst_ok:.1e}"),
+        mean_ok: format!("{mean_ok:.1e}"),
+        worst_ag: format!("{worst_ag:.1e}"),
+        below_threshold: worst_ok < AGREEMENT_TOL,
+        rounding: format!("{:.0e}", 1e-16 / cfg.eps),
+        bugs: bug_texts(&cases),
+    };
+    let block = |name: &str| render_block("m1_gradient_check.md", TEMPLATE, name, &values);
     Ok(vec![LogEntry {
         id: "m1_gradient_check".into(),
         milestone: 1,
-        title: "m1 — Is the hand-written backward pass right?".into(),
-        question: "Do the hand-derived gradients of Linear, ReLU, LeakyReLU, tanh, sigmoid, \
-                   softmax-cross-entropy and MSE agree with numerical differentiation, and would \
-                   the check notice a wrong backward pass?"
-            .into(),
-        setup: format!(
-            "An MLP of sizes {:?} in f64 ({n_entries} parameters), {:?} init, a batch of {} \
-             standard-normal inputs with random targets. Every parameter is perturbed by \
-             ±{:e} (central differences) and compared with the hand-written backward pass and \
-             with candle's autograd of the same forward pass. The buggy backward passes are \
-             checked on the same {} network and batch. Config `configs/phase1/m1_gradient_check.toml`; {}.",
-            cfg.sizes,
-            cfg.init,
-            cfg.batch,
-            cfg.eps,
-            cfg.bug_activation.name(),
-            rec.provenance()
-        ),
-        results: format!(
-            "Maximum relative error `|a - n| / max(|a|, |n|)` per parameter tensor:\n\n{}",
-            table.markdown()
-        ),
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![
             Figure::new(
                 "m1_gradient_check.png",
                 FigureKind::GradientChecks,
-                "every gradient entry of the hand-derived backward pass against finite differences, \
-                 signed, per tensor: the correct pass lies on y = x, each planted bug leaves it.",
+                block("caption_m1_gradient_check")?,
             )
             .key(),
             Figure::new(
                 "m1_gradient_check_errors.png",
                 FigureKind::GradientChecks,
-                format!(
-                    "worst relative error of each case against the tests' thresholds ({AGREEMENT_TOL:e} \
-                     to pass, {BUG_TOL:e} for a bug)."
-                ),
+                block("caption_m1_gradient_check_errors")?,
             ),
         ],
-        discussion: format!(
-            "With a correct backward pass every one of the {n} correct cases agrees with finite \
-             differences to at most {worst_ok:.1e} relative error (mean of the per-case worst \
-             entries {mean_ok:.1e}), {verdict}, and with candle's autograd to {worst_ag:.1e}, \
-             i.e. to rounding. The broken passes are caught at once ({BUG_TOL:e} is the tests' bug threshold): {bugs}. \
-             In the scatter the buggy entries leave the y = x line only for the tensors listed, while every other \
-             entry stays on it: a check must look at every parameter, not at the loss or at one \
-             layer.",
-            n = correct.len(),
-            verdict = if worst_ok < AGREEMENT_TOL {
-                format!(
-                    "under the tests' pass threshold of {AGREEMENT_TOL:e} (the black dashed line \
-                     of the error figure); the largest errors sit on the smallest entries, where \
-                     the rounding of the loss (about 1e-16 / eps = {:.0e} absolute) is relatively \
-                     largest",
-                    1e-16 / cfg.eps
-                )
-            } else {
-                format!("ABOVE the tests' pass threshold of {AGREEMENT_TOL:e}")
-            },
-            bugs = bug_text.join("; ")
-        ),
+        discussion: block("discussion")?,
     }])
 }

@@ -21,6 +21,7 @@ use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{decision_boundaries, line_grid, DecisionPanel, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
+use viz::template::render_block;
 use viz::Context;
 
 const MILESTONE: &str = "m2";
@@ -492,39 +493,106 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn model_text(m: &MlpConfig) -> String {
-    format!(
-        "MLP 2 → {} → classes, {} activations, {:?} init",
-        m.hidden
-            .iter()
-            .map(|h| h.to_string())
-            .collect::<Vec<_>>()
-            .join(" → "),
-        m.activation.name(),
-        m.init
-    )
+const CLASSIFIERS_TEMPLATE: &str = include_str!("../templates/m2_classifiers.md");
+const GRADIENT_NORMS_TEMPLATE: &str = include_str!("../templates/m2_gradient_norms.md");
+const DEAD_RELU_TEMPLATE: &str = include_str!("../templates/m2_dead_relu.md");
+
+/// A run's model and training settings as the setup paragraphs state them.
+#[derive(Serialize)]
+struct RunText {
+    label: String,
+    hidden: String,
+    activation: String,
+    init: String,
+    steps: String,
+    batch: String,
+    optimizer: String,
+    schedule: String,
 }
 
-fn train_text(t: &TrainConfig) -> String {
-    format!(
-        "{} steps of batch {} with {:?}, learning rate {:?}",
-        t.steps, t.batch, t.optimizer, t.schedule
-    )
+impl RunText {
+    fn new(label: &str, m: &MlpConfig, t: &TrainConfig) -> RunText {
+        RunText {
+            label: label.to_string(),
+            hidden: m
+                .hidden
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            activation: m.activation.name().to_string(),
+            init: format!("{:?}", m.init),
+            steps: t.steps.to_string(),
+            batch: t.batch.to_string(),
+            optimizer: format!("{:?}", t.optimizer),
+            schedule: format!("{:?}", t.schedule),
+        }
+    }
 }
 
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let mut out = Vec::new();
+/// What `templates/m2_classifiers.md` needs.
+#[derive(Serialize)]
+struct ClassifiersText {
+    model: RunText,
+    val_percent: String,
+    provenance: String,
+    table: String,
+    missed: Vec<MissedText>,
+    accuracies: Vec<AccuracyText>,
+    gap: Option<String>,
+    wrong: Vec<WrongText>,
+}
 
-    // Classifiers.
-    let classifiers = load_classifiers(ctx)?;
-    let Some((_, first_rec, first)) = classifiers.first() else {
-        bail!("m2_classifiers config lists no datasets");
-    };
-    let names: Vec<String> = classifiers.iter().map(|c| c.0.clone()).collect();
-    let get = |k: &str| -> Result<Vec<f64>> {
-        classifiers.iter().map(|(_, r, _)| r.require(k)).collect()
-    };
-    let val_acc = get("val_acc")?;
+/// A dataset whose accuracy target was missed; `bayes_below` when even the Bayes rule misses it.
+#[derive(Serialize)]
+struct MissedText {
+    name: String,
+    val: String,
+    bayes_below: Option<String>,
+    target: String,
+}
+
+#[derive(Serialize)]
+struct AccuracyText {
+    name: String,
+    acc: String,
+}
+
+/// Misclassified validation points of one dataset.
+#[derive(Serialize)]
+struct WrongText {
+    name: String,
+    n: String,
+    total: String,
+}
+
+/// Misclassified validation points, from the stored predictions (older records lack them).
+fn wrong_texts(classifiers: &[(String, Record, ClassifierRun)]) -> Result<Vec<WrongText>> {
+    let mut wrong = Vec::new();
+    for (name, rec, _) in classifiers {
+        let g: DecisionGrid = rec.artifact("decision_grid")?;
+        if g.val_pred.len() == g.val_points.len() && !g.val_pred.is_empty() {
+            let n = g
+                .val_points
+                .iter()
+                .zip(&g.val_pred)
+                .filter(|(p, &k)| p.2 != k)
+                .count();
+            wrong.push(WrongText {
+                name: name.clone(),
+                n: n.to_string(),
+                total: g.val_points.len().to_string(),
+            });
+        }
+    }
+    Ok(wrong)
+}
+
+/// The classifiers' table, and the datasets that miss their target.
+fn classifier_table(
+    classifiers: &[(String, Record, ClassifierRun)],
+    val_acc: &[f64],
+) -> Result<(Table, Vec<MissedText>)> {
     let mut table = Table::new(&[
         "dataset",
         "data",
@@ -536,38 +604,17 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         "val loss",
     ]);
     let mut missed = Vec::new();
-    // Misclassified validation points, from the stored predictions (older records lack them).
-    let mut wrong_parts = Vec::new();
-    for (name, rec, _) in &classifiers {
-        let g: DecisionGrid = rec.artifact("decision_grid")?;
-        if g.val_pred.len() == g.val_points.len() && !g.val_pred.is_empty() {
-            let n = g
-                .val_points
-                .iter()
-                .zip(&g.val_pred)
-                .filter(|(p, &k)| p.2 != k)
-                .count();
-            wrong_parts.push(format!("{name} {n} of {}", g.val_points.len()));
-        }
-    }
-    let wrong = if wrong_parts.is_empty() {
-        "misclassified points not recorded".to_string()
-    } else {
-        format!(
-            "misclassified validation points: {}",
-            wrong_parts.join(", ")
-        )
-    };
     for (i, (name, rec, run)) in classifiers.iter().enumerate() {
         let target = run.target_val_acc;
         let met = target.map(|t| val_acc[i] >= t);
         if met == Some(false) {
-            missed.push((
-                name.clone(),
-                val_acc[i],
-                rec.summary("bayes_val_acc"),
-                target,
-            ));
+            let t = target.unwrap_or(f64::NAN);
+            missed.push(MissedText {
+                name: name.clone(),
+                val: pct(val_acc[i]),
+                bayes_below: rec.summary("bayes_val_acc").filter(|b| *b < t).map(pct),
+                target: pct(t),
+            });
         }
         table = table.row(vec![
             name.clone(),
@@ -583,92 +630,131 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             format!("{:.3}", rec.require("val_loss")?),
         ]);
     }
+    Ok((table, missed))
+}
+
+fn classifiers_entry(ctx: &Context) -> Result<LogEntry> {
+    let classifiers = load_classifiers(ctx)?;
+    let Some((_, first_rec, first)) = classifiers.first() else {
+        bail!("m2_classifiers config lists no datasets");
+    };
+    let val_acc: Vec<f64> = classifiers
+        .iter()
+        .map(|(_, r, _)| r.require("val_acc"))
+        .collect::<Result<_>>()?;
+    let wrong = wrong_texts(&classifiers)?;
+    let (table, missed) = classifier_table(&classifiers, &val_acc)?;
     let gaps: Vec<f64> = classifiers
         .iter()
         .zip(&val_acc)
         .filter_map(|((_, r, _), a)| r.summary("bayes_val_acc").map(|b| b - a))
         .collect();
     let worst_gap = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let targets_met = if missed.is_empty() {
-        "Every dataset with a target reaches it".to_string()
-    } else {
-        let details: Vec<String> = missed
+    let values = ClassifiersText {
+        model: RunText::new("", &first.model, &first.train),
+        val_percent: format!("{:.0}", 100.0 * first.val_fraction),
+        provenance: first_rec.provenance(),
+        table: table.markdown(),
+        missed,
+        accuracies: classifiers
             .iter()
-            .map(|(n, a, b, t)| {
-                let t = t.unwrap_or(f64::NAN);
-                match b {
-                    Some(b) if *b < t => format!(
-                        "{n} (val {}; even the Bayes-optimal rule scores only {} on these \
-                         points, below the {} target, so no model can meet it here)",
-                        pct(*a),
-                        pct(*b),
-                        pct(t)
-                    ),
-                    _ => format!("{n} (val {}, target {})", pct(*a), pct(t)),
-                }
+            .zip(&val_acc)
+            .map(|((n, _, _), a)| AccuracyText {
+                name: n.clone(),
+                acc: pct(*a),
             })
-            .collect();
-        format!("The target is missed on {}", details.join("; "))
+            .collect(),
+        gap: (!gaps.is_empty()).then(|| format!("{:.1}", 100.0 * worst_gap.max(0.0))),
+        wrong,
     };
-    let gap_text = if gaps.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " The network is never more than {:.1} percentage points below the Bayes-optimal \
-             rule (computed from the known generating distributions) on the same validation \
-             points.",
-            100.0 * worst_gap.max(0.0)
-        )
-    };
-    let per_dataset: Vec<String> = names
-        .iter()
-        .zip(&val_acc)
-        .map(|(n, a)| format!("{n} {}", pct(*a)))
-        .collect();
-    out.push(LogEntry {
+    let block = |name: &str| render_block("m2_classifiers.md", CLASSIFIERS_TEMPLATE, name, &values);
+    Ok(LogEntry {
         id: "m2_classifiers".into(),
         milestone: 2,
-        title: "m2 — Can a small MLP with hand-written backprop separate the classic 2-D datasets?"
-            .into(),
-        question: "Trained with the hand-derived gradients of m1, does one small MLP reach high \
-                   validation accuracy on moons, circles, spirals, XOR and blobs, and what do its \
-                   decision regions look like?"
-            .into(),
-        setup: format!(
-            "{}; {}; {:.0}% of each dataset held out for validation; f32. Config \
-             `configs/phase1/m2_classifiers.toml`; {}.",
-            model_text(&first.model),
-            train_text(&first.train),
-            100.0 * first.val_fraction,
-            first_rec.provenance()
-        ),
-        results: table.markdown(),
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![
             Figure::new(
                 "m2_decision_boundaries.png",
                 FigureKind::DecisionBoundaries,
-                "what the MLP learns on five 2-D datasets: class probability shading, the decision \
-                 boundary, validation points with the misclassified ones marked.",
+                block("caption_m2_decision_boundaries")?,
             )
             .key(),
             Figure::new(
                 "m2_loss_curves.png",
                 FigureKind::LossCurves,
-                "training and validation loss and accuracy of each classifier, with each dataset's \
-                 accuracy target.",
+                block("caption_m2_loss_curves")?,
             ),
         ],
-        discussion: format!(
-            "{targets_met} (validation accuracy: {}). The decision regions follow the data's \
-             shape — curved for moons and spirals, a closed ring for circles, quadrants for \
-             XOR — which a linear model cannot do; the non-linearity of the hidden layers is \
-             what bends them.{gap_text} The remaining errors ({wrong}; crossed out in the \
-             figure) sit where the noise makes the classes overlap.",
-            per_dataset.join(", ")
-        ),
-    });
+        discussion: block("discussion")?,
+    })
+}
 
-    // Gradient norms.
+/// What `templates/m2_gradient_norms.md` needs.
+#[derive(Serialize)]
+struct GradientNormsText {
+    data: String,
+    val_percent: String,
+    seed: String,
+    runs: Vec<RunText>,
+    table: String,
+    ratios: Vec<RatioText>,
+    later: Vec<LaterText>,
+}
+
+/// First-to-last gradient-norm ratio of one run at step 0.
+#[derive(Serialize)]
+struct RatioText {
+    label: String,
+    ratio: String,
+    acc: String,
+}
+
+/// One run after step 0: the ratio at the last evaluation and whether its loss left chance level.
+#[derive(Serialize)]
+struct LaterText {
+    label: String,
+    end_ratio: String,
+    left_chance: bool,
+    min_loss: String,
+    classes: String,
+    chance: String,
+}
+
+/// What happens after step 0, per run, from the records: the same ratio at the last evaluation,
+/// and whether the training loss ever left chance level (ln of the number of classes).
+fn later_texts(gcfg: &DiagnosticsConfig, runs: &[(DiagnosticRun, Record)]) -> Vec<LaterText> {
+    let classes = match &gcfg.data {
+        DatasetSpec::Spirals { classes, .. } => *classes as f64,
+        DatasetSpec::Blobs { centers, .. } => *centers as f64,
+        _ => 2.0,
+    };
+    let chance = classes.ln();
+    runs.iter()
+        .map(|(r, rec)| {
+            let keys = numbered_keys(rec, "grad_norm_W");
+            let at_end = |k: &String| rec.series(k).last().map(|p| p.1).unwrap_or(f64::NAN);
+            let end_ratio = match (keys.first(), keys.last()) {
+                (Some(a), Some(b)) => at_end(a) / at_end(b),
+                _ => f64::NAN,
+            };
+            let losses = rec.series("train_loss");
+            let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            LaterText {
+                label: r.label.clone(),
+                end_ratio: format!("{end_ratio:.1e}"),
+                left_chance: min_loss < 0.9 * chance,
+                min_loss: format!("{min_loss:.3}"),
+                classes: format!("{classes}"),
+                chance: format!("{chance:.3}"),
+            }
+        })
+        .collect()
+}
+
+fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
     let (gcfg, runs) = load_diagnostics(ctx, Diagnostic::GradientNorms)?;
     let mut rows = Vec::new();
     let mut ratio = Vec::new();
@@ -705,94 +791,110 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             pct(accs[i]),
         ]);
     }
-    let table = table.markdown();
-    let runs_text: Vec<String> = runs
-        .iter()
-        .map(|(r, _)| {
-            format!(
-                "*{}*: {}; {}",
-                r.label,
-                model_text(&r.model),
-                train_text(&r.train)
-            )
-        })
-        .collect();
-    let ratio_text: Vec<String> = rows
-        .iter()
-        .zip(&ratio)
-        .zip(&accs)
-        .map(|((l, q), a)| format!("{l}: {q:.1e} (val {})", pct(*a)))
-        .collect();
-    // What happens after step 0, per run, from the records: the same ratio at the last evaluation,
-    // and whether the training loss ever left chance level (ln of the number of classes).
-    let classes = match &gcfg.data {
-        DatasetSpec::Spirals { classes, .. } => *classes as f64,
-        DatasetSpec::Blobs { centers, .. } => *centers as f64,
-        _ => 2.0,
+    let values = GradientNormsText {
+        data: format!("{:?}", gcfg.data),
+        val_percent: format!("{:.0}", 100.0 * gcfg.val_fraction),
+        seed: gcfg.seed.to_string(),
+        runs: runs
+            .iter()
+            .map(|(r, _)| RunText::new(&r.label, &r.model, &r.train))
+            .collect(),
+        table: table.markdown(),
+        ratios: rows
+            .iter()
+            .zip(&ratio)
+            .zip(&accs)
+            .map(|((l, q), a)| RatioText {
+                label: l.clone(),
+                ratio: format!("{q:.1e}"),
+                acc: pct(*a),
+            })
+            .collect(),
+        later: later_texts(&gcfg, &runs),
     };
-    let chance = classes.ln();
-    let later_text: Vec<String> = runs
-        .iter()
-        .map(|(r, rec)| {
-            let keys = numbered_keys(rec, "grad_norm_W");
-            let at_end = |k: &String| rec.series(k).last().map(|p| p.1).unwrap_or(f64::NAN);
-            let end_ratio = match (keys.first(), keys.last()) {
-                (Some(a), Some(b)) => at_end(a) / at_end(b),
-                _ => f64::NAN,
-            };
-            let losses = rec.series("train_loss");
-            let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-            let left_chance = min_loss < 0.9 * chance;
-            format!(
-                "*{}*: ratio {end_ratio:.1e} at the last evaluation; training loss {} (lowest {min_loss:.3} \
-                 against chance level ln {classes} = {chance:.3})",
-                r.label,
-                if left_chance { "falls well below chance" } else { "never leaves chance level" }
-            )
-        })
-        .collect();
-    out.push(LogEntry {
+    let block = |name: &str| {
+        render_block(
+            "m2_gradient_norms.md",
+            GRADIENT_NORMS_TEMPLATE,
+            name,
+            &values,
+        )
+    };
+    Ok(LogEntry {
         id: "m2_gradient_norms".into(),
         milestone: 2,
-        title: "m2 — Do gradients reach the first layer of a deep net?".into(),
-        question: "How large is each layer's weight gradient during training, in a deep ReLU \
-                   network with He initialisation and in an equally deep sigmoid network?"
-            .into(),
-        setup: format!(
-            "Dataset {:?}, {:.0}% validation, seed {}. {}. Gradient norms are the mean over \
-             the steps between evaluations of `||dL/dW_l||_2` on the mini-batch. Config \
-             `configs/phase1/m2_gradient_norms.toml`.",
-            gcfg.data,
-            100.0 * gcfg.val_fraction,
-            gcfg.seed,
-            runs_text.join("; ")
-        ),
-        results: table,
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             "m2_gradient_norms.png",
             FigureKind::GradientChecks,
-            "gradient norm per layer during training, sigmoid with Xavier against ReLU with He \
-             initialisation.",
+            block("caption_m2_gradient_norms")?,
         )],
-        discussion: format!(
-            "Ratio of the first layer's gradient norm to the last layer's at initialisation — \
-             {}. Each sigmoid layer multiplies the backward signal by its derivative, at most \
-             1/4, so the gradient shrinks roughly geometrically on its way to the input; ReLU \
-             passes the gradient of active units through unchanged and He initialisation keeps \
-             the signal's scale from layer to layer, so at step 0 every ReLU layer gets a \
-             gradient of similar size. That is a statement about initialisation only. During \
-             training — {}. A network whose first layers receive almost no gradient cannot \
-             start learning, and one whose loss stays at chance has nothing to pass back but the \
-             chance-level gradient: the figure shows how each run's per-layer norms evolve.",
-            ratio_text.join("; "),
-            later_text.join("; ")
-        ),
-    });
+        discussion: block("discussion")?,
+    })
+}
 
-    // Dead ReLUs.
+/// What `templates/m2_dead_relu.md` needs.
+#[derive(Serialize)]
+struct DeadReluText {
+    data: String,
+    val_percent: String,
+    seed: String,
+    runs: Vec<RunText>,
+    table: String,
+    dead: Vec<DeadText>,
+    revived: Vec<RevivedText>,
+    first_layer_revived: bool,
+}
+
+/// Dead units per hidden layer at the end of one run.
+#[derive(Serialize)]
+struct DeadText {
+    label: String,
+    dead: String,
+    acc: String,
+}
+
+/// A layer whose dead fraction ended below its peak.
+#[derive(Serialize)]
+struct RevivedText {
+    label: String,
+    layer: String,
+    peak: String,
+    end: String,
+}
+
+/// Revival, from the records: a layer whose dead fraction ends below its peak had units fire again.
+/// Also says whether one of them is a first hidden layer.
+fn revived_texts(runs: &[(DiagnosticRun, Record)]) -> (Vec<RevivedText>, bool) {
+    let mut revived = Vec::new();
+    let mut first_layer_revived = false;
+    for (r, rec) in runs {
+        for k in numbered_keys(rec, "dead_fraction_h") {
+            let series = rec.series(&k);
+            let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
+            let end = series.last().map_or(f64::NAN, |p| p.1);
+            if end < peak - 1e-9 {
+                let layer = k.trim_start_matches("dead_fraction_h");
+                first_layer_revived |= layer == "1";
+                revived.push(RevivedText {
+                    label: r.label.clone(),
+                    layer: layer.to_string(),
+                    peak: pct(peak),
+                    end: pct(end),
+                });
+            }
+        }
+    }
+    (revived, first_layer_revived)
+}
+
+fn dead_relu_entry(ctx: &Context) -> Result<LogEntry> {
     let (dcfg, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
     let mut table = Table::new(&["run", "dead units per hidden layer (end)", "val accuracy"]);
-    let mut texts = Vec::new();
+    let mut dead_texts = Vec::new();
     for (r, rec) in &runs {
         let keys = numbered_keys(rec, "dead_fraction_h");
         let dead: Vec<String> = keys
@@ -801,94 +903,47 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             .collect();
         let acc = rec.require("val_acc")?;
         table = table.row(vec![r.label.clone(), dead.join(" / "), pct(acc)]);
-        texts.push(format!(
-            "{}: {} dead, val {}",
-            r.label,
-            dead.join(" / "),
-            pct(acc)
-        ));
+        dead_texts.push(DeadText {
+            label: r.label.clone(),
+            dead: dead.join(" / "),
+            acc: pct(acc),
+        });
     }
-    let runs_text: Vec<String> = runs
-        .iter()
-        .map(|(r, _)| {
-            format!(
-                "*{}*: {}; {}",
-                r.label,
-                model_text(&r.model),
-                train_text(&r.train)
-            )
-        })
-        .collect();
-    // Revival, from the records: a layer whose dead fraction ends below its peak had units fire again.
-    let mut revived = Vec::new();
-    let mut first_layer_revived = false;
-    for (r, rec) in &runs {
-        for k in numbered_keys(rec, "dead_fraction_h") {
-            let series = rec.series(&k);
-            let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
-            let end = series.last().map_or(f64::NAN, |p| p.1);
-            if end < peak - 1e-9 {
-                let layer = k.trim_start_matches("dead_fraction_h");
-                first_layer_revived |= layer == "1";
-                revived.push(format!(
-                    "{} hidden {layer}: {} at its peak, {} at the end",
-                    r.label,
-                    pct(peak),
-                    pct(end)
-                ));
-            }
-        }
-    }
-    let revival_text = if revived.is_empty() {
-        "No layer's dead fraction ever fell in these runs: once dead, units stayed dead."
-            .to_string()
-    } else {
-        format!(
-            "Dead units are not always lost for good: {}. {}",
-            revived.join("; "),
-            if first_layer_revived {
-                "Even first-layer units came back here."
-            } else {
-                "None of these is in the first hidden layer, and that is the rule: a first-layer \
-                 unit that is dead on every training point sees the same fixed inputs at every \
-                 step and gets exactly zero gradient, so nothing can revive it. A deeper unit is \
-                 dead only for what the layer below currently outputs, and that layer keeps \
-                 learning, so the unit can start firing again."
-            }
-        )
+    let (revived, first_layer_revived) = revived_texts(&runs);
+    let values = DeadReluText {
+        data: format!("{:?}", dcfg.data),
+        val_percent: format!("{:.0}", 100.0 * dcfg.val_fraction),
+        seed: dcfg.seed.to_string(),
+        runs: runs
+            .iter()
+            .map(|(r, _)| RunText::new(&r.label, &r.model, &r.train))
+            .collect(),
+        table: table.markdown(),
+        dead: dead_texts,
+        revived,
+        first_layer_revived,
     };
-    out.push(LogEntry {
+    let block = |name: &str| render_block("m2_dead_relu.md", DEAD_RELU_TEMPLATE, name, &values);
+    Ok(LogEntry {
         id: "m2_dead_relu".into(),
         milestone: 2,
-        title: "m2 — When do ReLU units die?".into(),
-        question: "How many hidden ReLU units end up never firing — and so never learning again \
-                   — in a healthy run, with a learning rate that is too large, and with a bad \
-                   initialisation?"
-            .into(),
-        setup: format!(
-            "Dataset {:?}, {:.0}% validation, seed {}. {}. A unit is dead when its \
-             pre-activation is ≤ 0 for every training point. Config \
-             `configs/phase1/m2_dead_relu.toml`.",
-            dcfg.data,
-            100.0 * dcfg.val_fraction,
-            dcfg.seed,
-            runs_text.join("; ")
-        ),
-        results: table.markdown(),
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             "m2_dead_relu.png",
             FigureKind::LossCurves,
-            "fraction of dead ReLU units per layer during training, for a healthy run, a bad \
-             initialisation and a too-large learning rate.",
+            block("caption_m2_dead_relu")?,
         )],
-        discussion: format!(
-            "{}. A dead unit's own gradient is exactly zero (the ReLU mask of m1 is zero for \
-             every example): a too-large step pushes biases and weights so far that the \
-             pre-activation is negative everywhere, and a negative initial bias starts units \
-             there. {revival_text} Whether dead units cost accuracy depends on how much capacity \
-             is left for the task (compare the validation accuracies).",
-            texts.join("; ")
-        ),
-    });
-    Ok(out)
+        discussion: block("discussion")?,
+    })
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    Ok(vec![
+        classifiers_entry(ctx)?,
+        gradient_norms_entry(ctx)?,
+        dead_relu_entry(ctx)?,
+    ])
 }

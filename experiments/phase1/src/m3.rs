@@ -18,6 +18,7 @@ use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{ContourPaths, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::{metric_table, MetricCol};
+use viz::template::render_block;
 use viz::Context;
 
 const MILESTONE: &str = "m3";
@@ -497,18 +498,91 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let mut out = Vec::new();
+const COMPARISON_TEMPLATE: &str = include_str!("../templates/m3_optimizer_comparison.md");
+const SENSITIVITY_TEMPLATE: &str = include_str!("../templates/m3_lr_sensitivity.md");
+const PATHS_TEMPLATE: &str = include_str!("../templates/m3_optimizer_paths.md");
 
-    // Comparison.
-    let (cfg, groups) = load_comparison(ctx)?;
-    let rows: Vec<String> = cfg.optimizers.iter().map(label).collect();
+/// What `templates/m3_optimizer_comparison.md` needs.
+#[derive(Serialize)]
+struct ComparisonText {
+    data: String,
+    hidden: String,
+    activation: String,
+    init: String,
+    steps: String,
+    batch: String,
+    seeds: String,
+    table: String,
+    order: Vec<RankText>,
+    threshold: String,
+    fastest: Option<FastestText>,
+    spread: String,
+    n_seeds: String,
+    tuned: Option<TunedText>,
+}
+
+/// An optimizer and its mean final training loss, in ranking order.
+#[derive(Serialize)]
+struct RankText {
+    name: String,
+    loss: String,
+}
+
+/// The first optimizer whose mean loss drops below the threshold, and when.
+#[derive(Serialize)]
+struct FastestText {
+    name: String,
+    step: String,
+}
+
+/// The comparison's rates against the sweep's best (see [`tuned_text`]).
+#[derive(Serialize)]
+struct TunedText {
+    rates: Vec<RateText>,
+    steps: String,
+    n_seeds: String,
+    ranking: Vec<TunedRankText>,
+    coincide: Option<CoincideText>,
+}
+
+#[derive(Serialize)]
+struct RateText {
+    name: String,
+    rate: String,
+    tuned: String,
+}
+
+#[derive(Serialize)]
+struct TunedRankText {
+    name: String,
+    loss: String,
+    lr: String,
+}
+
+/// SGD and momentum whose effective steps match.
+#[derive(Serialize)]
+struct CoincideText {
+    sgd: String,
+    lr: String,
+    beta: String,
+    effective: String,
+}
+
+/// Per optimizer of the comparison: mean and std of the final loss, mean accuracy, and the first
+/// step where the mean loss drops below `threshold`.
+struct ComparisonStats {
+    loss_mean: Vec<f64>,
+    loss_std: Vec<f64>,
+    acc_mean: Vec<f64>,
+    steps_to: Vec<f64>,
+}
+
+fn comparison_stats(groups: &Groups, threshold: f64) -> Result<ComparisonStats> {
     let mut loss_mean = Vec::new();
     let mut loss_std = Vec::new();
     let mut acc_mean = Vec::new();
     let mut steps_to = Vec::new();
-    let threshold = 0.1;
-    for (_, recs) in &groups {
+    for (_, recs) in groups {
         let losses = recs
             .iter()
             .map(|r| r.require("train_loss"))
@@ -528,6 +602,24 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                 .map_or(f64::NAN, |p| p.0),
         );
     }
+    Ok(ComparisonStats {
+        loss_mean,
+        loss_std,
+        acc_mean,
+        steps_to,
+    })
+}
+
+fn comparison_entry(ctx: &Context) -> Result<LogEntry> {
+    let (cfg, groups) = load_comparison(ctx)?;
+    let rows: Vec<String> = cfg.optimizers.iter().map(label).collect();
+    let threshold = 0.1;
+    let ComparisonStats {
+        loss_mean,
+        loss_std,
+        acc_mean,
+        steps_to,
+    } = comparison_stats(&groups, threshold)?;
     let table = metric_table(
         "optimizer",
         &rows,
@@ -547,71 +639,100 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         let mut idx: Vec<usize> = (0..rows.len()).collect();
         idx.sort_by(|&a, &b| loss_mean[a].total_cmp(&loss_mean[b]));
         idx.iter()
-            .map(|&i| format!("{} {:.3}", cfg.optimizers[i].optimizer.name(), loss_mean[i]))
+            .map(|&i| RankText {
+                name: cfg.optimizers[i].optimizer.name().to_string(),
+                loss: format!("{:.3}", loss_mean[i]),
+            })
             .collect::<Vec<_>>()
     };
-    out.push(LogEntry {
+    let fastest = steps_to
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_finite())
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, s)| FastestText {
+            name: cfg.optimizers[i].optimizer.name().to_string(),
+            step: format!("{s:.0}"),
+        });
+    let spread = loss_std.iter().copied().fold(0.0, f64::max);
+    let values = ComparisonText {
+        data: format!("{:?}", cfg.data),
+        hidden: format!("{:?}", cfg.model.hidden),
+        activation: cfg.model.activation.name().to_string(),
+        init: format!("{:?}", cfg.model.init),
+        steps: cfg.steps.to_string(),
+        batch: cfg.batch.to_string(),
+        seeds: format!("{:?}", cfg.seeds),
+        table,
+        order,
+        threshold: format!("{threshold}"),
+        fastest,
+        spread: format!("{spread:.3}"),
+        n_seeds: cfg.seeds.len().to_string(),
+        tuned: tuned_text(ctx, &cfg)?,
+    };
+    let block = |name: &str| {
+        render_block(
+            "m3_optimizer_comparison.md",
+            COMPARISON_TEMPLATE,
+            name,
+            &values,
+        )
+    };
+    Ok(LogEntry {
         id: "m3_optimizer_comparison".into(),
         milestone: 3,
-        title: "m3 — Which optimizer trains the MLP fastest?".into(),
-        question: "On the same task, from the same initial weights and with the same batches, \
-                   how do SGD, momentum, Nesterov, RMSProp, Adam and AdamW compare?"
-            .into(),
-        setup: format!(
-            "Dataset {:?}, MLP 2 → {:?} → classes ({} activations, {:?} init), {} steps of \
-             batch {}, seeds {:?}; each optimizer keeps its own learning rate (legend). \
-             Config `configs/phase1/m3_optimizer_comparison.toml`.",
-            cfg.data,
-            cfg.model.hidden,
-            cfg.model.activation.name(),
-            cfg.model.init,
-            cfg.steps,
-            cfg.batch,
-            cfg.seeds
-        ),
-        results: table,
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             "m3_optimizer_comparison.png",
             FigureKind::OptimizerComparisons,
-            "training loss of the same MLP under six optimizers at the rates in the key, mean ± std \
-             over seeds.",
+            block("caption_m3_optimizer_comparison")?,
         )],
-        discussion: {
-            let fastest = steps_to
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.is_finite())
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, s)| {
-                    format!(
-                        "{} is the first whose mean loss drops below {threshold} (step {s:.0})",
-                        cfg.optimizers[i].optimizer.name()
-                    )
-                })
-                .unwrap_or_else(|| format!("no optimizer's mean loss drops below {threshold}"));
-            let spread = loss_std.iter().copied().fold(0.0, f64::max);
-            format!(
-                "Ranked by mean final training loss: {}; {fastest}. The largest seed-to-seed \
-                 standard deviation of the final loss is {spread:.3}: differences between \
-                 optimizers smaller than that are within the noise of {} seeds. How to read the update rules: momentum and Nesterov \
-                 accumulate a velocity that carries SGD through flat stretches; RMSProp, Adam and \
-                 AdamW divide each coordinate's step by its recent gradient size; AdamW differs \
-                 from Adam only by the decoupled weight decay, which at this scale barely changes \
-                 the training loss.",
-                order.join(", "),
-                cfg.seeds.len()
-            ) + &tuned_text(ctx, &cfg)?
-        },
-    });
+        discussion: block("discussion")?,
+    })
+}
 
-    // Learning-rate sensitivity.
-    let (scfg, groups) = load_sensitivity(ctx)?;
+/// What `templates/m3_lr_sensitivity.md` needs.
+#[derive(Serialize)]
+struct SensitivityText {
+    data: String,
+    hidden: String,
+    steps: String,
+    batch: String,
+    lrs: String,
+    seeds: String,
+    loss_cap: String,
+    table: String,
+    widths: Vec<WidthText>,
+}
+
+/// An optimizer's best rate and the width of its usable range.
+#[derive(Serialize)]
+struct WidthText {
+    name: String,
+    best: String,
+    width: String,
+}
+
+/// Per optimizer of the sweep: best rate, loss there, width of the good range, diverged runs.
+struct SensitivityStats {
+    rows: Vec<String>,
+    best_lr: Vec<f64>,
+    best_loss: Vec<f64>,
+    good_range: Vec<f64>,
+    diverged: Vec<f64>,
+}
+
+fn sensitivity_stats(scfg: &SensitivityConfig, groups: &Groups) -> Result<SensitivityStats> {
     let mut rows = Vec::new();
     let mut best_lr = Vec::new();
     let mut best_loss = Vec::new();
     let mut good_range = Vec::new();
     let mut diverged = Vec::new();
-    for (name, recs) in &groups {
+    for (name, recs) in groups {
         let mut best = (f64::INFINITY, f64::NAN);
         let mut within = Vec::new();
         let mut div = 0.0;
@@ -642,6 +763,24 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         good_range.push(hi / lo);
         diverged.push(div);
     }
+    Ok(SensitivityStats {
+        rows,
+        best_lr,
+        best_loss,
+        good_range,
+        diverged,
+    })
+}
+
+fn sensitivity_entry(ctx: &Context) -> Result<LogEntry> {
+    let (scfg, groups) = load_sensitivity(ctx)?;
+    let SensitivityStats {
+        rows,
+        best_lr,
+        best_loss,
+        good_range,
+        diverged,
+    } = sensitivity_stats(&scfg, &groups)?;
     let table = metric_table(
         "optimizer",
         &rows,
@@ -657,52 +796,64 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             MetricCol::new("diverged runs", diverged.clone(), true, 0),
         ],
     );
-    let widths: Vec<String> = rows
+    let widths: Vec<WidthText> = rows
         .iter()
         .zip(&good_range)
         .zip(&best_lr)
-        .map(|((n, w), b)| format!("{n} best at {b:e}, usable over a factor {w:.0}"))
+        .map(|((n, w), b)| WidthText {
+            name: n.clone(),
+            best: format!("{b:e}"),
+            width: format!("{w:.0}"),
+        })
         .collect();
-    out.push(LogEntry {
+    let values = SensitivityText {
+        data: format!("{:?}", scfg.data),
+        hidden: format!("{:?}", scfg.model.hidden),
+        steps: scfg.steps.to_string(),
+        batch: scfg.batch.to_string(),
+        lrs: format!("{:?}", scfg.lrs),
+        seeds: format!("{:?}", scfg.seeds),
+        loss_cap: format!("{}", scfg.loss_cap),
+        table,
+        widths,
+    };
+    let block =
+        |name: &str| render_block("m3_lr_sensitivity.md", SENSITIVITY_TEMPLATE, name, &values);
+    Ok(LogEntry {
         id: "m3_lr_sensitivity".into(),
         milestone: 3,
-        title: "m3 — How sensitive is each optimizer to its learning rate?".into(),
-        question: "Over a log-spaced sweep of constant learning rates, where does each optimizer \
-                   work and how wide is its good range?"
-            .into(),
-        setup: format!(
-            "Dataset {:?}, MLP 2 → {:?} → classes, {} steps of batch {}, learning rates {:?}, \
-             seeds {:?}. Final losses above {} or NaN count as diverged and are drawn at {}. \
-             Config `configs/phase1/m3_lr_sensitivity.toml`.",
-            scfg.data,
-            scfg.model.hidden,
-            scfg.steps,
-            scfg.batch,
-            scfg.lrs,
-            scfg.seeds,
-            scfg.loss_cap,
-            scfg.loss_cap
-        ),
-        results: table,
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             "m3_lr_sensitivity.png",
             FigureKind::OptimizerComparisons,
-            "final training loss against learning rate for every optimizer (mean ± std over seeds, \
-             capped at 10): the valley of good rates and the climb where training diverges.",
+            block("caption_m3_lr_sensitivity")?,
         )],
-        discussion: format!(
-            "{}. Momentum with coefficient 0.9 takes steps about 1/(1 - 0.9) = 10 times larger \
-             than SGD at the same rate once the velocity has built up, so its best rate is \
-             expected to be correspondingly smaller; RMSProp, Adam and AdamW normalise the step \
-             by the gradient's running size, so their usable rates do not depend on the \
-             gradient's scale at all. The width column is the ratio of the largest to the \
-             smallest swept rate whose loss stays within twice the best: a wide range means a \
-             forgiving optimizer.",
-            widths.join("; ")
-        ),
-    });
+        discussion: block("discussion")?,
+    })
+}
 
-    // Rosenbrock.
+/// What `templates/m3_optimizer_paths.md` needs.
+#[derive(Serialize)]
+struct PathsText {
+    start_x: String,
+    start_y: String,
+    steps: String,
+    table: String,
+    finals: Vec<FinalText>,
+}
+
+/// Where an optimizer's path ended.
+#[derive(Serialize)]
+struct FinalText {
+    name: String,
+    f: String,
+    distance: String,
+}
+
+fn paths_entry(ctx: &Context) -> Result<LogEntry> {
     let (pcfg, runs) = load_paths(ctx)?;
     let rows: Vec<String> = pcfg.optimizers.iter().map(label).collect();
     let finals = runs
@@ -721,51 +872,53 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             MetricCol::new("distance to (1, 1)", dists.clone(), true, 4),
         ],
     );
-    let texts: Vec<String> = runs
-        .iter()
-        .zip(&finals)
-        .zip(&dists)
-        .map(|(((n, _), f), d)| format!("{n} f = {f:.1e} at distance {d:.2}"))
-        .collect();
-    out.push(LogEntry {
+    let values = PathsText {
+        start_x: format!("{}", pcfg.start.0),
+        start_y: format!("{}", pcfg.start.1),
+        steps: pcfg.steps.to_string(),
+        table,
+        finals: runs
+            .iter()
+            .zip(&finals)
+            .zip(&dists)
+            .map(|(((n, _), f), d)| FinalText {
+                name: n.clone(),
+                f: format!("{f:.1e}"),
+                distance: format!("{d:.2}"),
+            })
+            .collect(),
+    };
+    let block = |name: &str| render_block("m3_optimizer_paths.md", PATHS_TEMPLATE, name, &values);
+    Ok(LogEntry {
         id: "m3_optimizer_paths".into(),
         milestone: 3,
-        title: "m3 — How do the optimizers move through a curved valley?".into(),
-        question: "Starting from the same point on the Rosenbrock function, what path does each \
-                   optimizer take towards the minimum at (1, 1)?"
-            .into(),
-        setup: format!(
-            "f(x, y) = (1 - x)² + 100 (y - x²)², hand-written gradient, start ({}, {}), {} steps; \
-             learning rates in the legend. Config `configs/phase1/m3_optimizer_paths.toml`.",
-            pcfg.start.0, pcfg.start.1, pcfg.steps
-        ),
-        results: table,
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             "m3_optimizer_paths.png",
             FigureKind::OptimizerComparisons,
-            "each optimizer's path on the Rosenbrock function, one panel each on labelled contours, \
-             and f along every path.",
+            block("caption_m3_optimizer_paths")?,
         )],
-        discussion: format!(
-            "After {} steps: {}. The valley's walls are about a thousand times steeper than its \
-             floor (the Hessian's eigenvalues near the start differ by that much), so plain SGD \
-             must use a rate small enough for the walls and then crawls along the floor; \
-             momentum and Nesterov build up speed along the consistent floor direction while \
-             the oscillating wall components cancel; the adaptive methods rescale each \
-             coordinate, so their step size does not depend on the steepness.",
-            pcfg.steps,
-            texts.join("; ")
-        ),
-    });
-    Ok(out)
+        discussion: block("discussion")?,
+    })
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    Ok(vec![
+        comparison_entry(ctx)?,
+        sensitivity_entry(ctx)?,
+        paths_entry(ctx)?,
+    ])
 }
 
 /// The comparison's rates against the sweep's: each optimizer's rate in the comparison, its best rate
 /// in the learning-rate sweep, the ranking at those tuned rates, and why plain SGD and heavy-ball
-/// momentum behave alike when their effective step sizes match.
-fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<String> {
+/// momentum behave alike when their effective step sizes match. `None` without the sweep's records.
+fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<Option<TunedText>> {
     let Ok((scfg, groups)) = load_sensitivity(ctx) else {
-        return Ok(String::new());
+        return Ok(None);
     };
     let mut best: Vec<(String, f64, f64)> = Vec::new();
     for (name, recs) in &groups {
@@ -782,28 +935,28 @@ fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<String> {
         LrSchedule::Constant { lr } => Some(lr),
         _ => None,
     };
-    let rates: Vec<String> = cfg
+    let rates: Vec<RateText> = cfg
         .optimizers
         .iter()
         .filter_map(|o| {
             let name = o.optimizer.name();
             let (_, tuned, _) = best.iter().find(|b| b.0 == name)?;
-            Some(format!("{name} {} (sweep best {tuned})", rate(o)?))
+            Some(RateText {
+                name: name.to_string(),
+                rate: format!("{}", rate(o)?),
+                tuned: format!("{tuned}"),
+            })
         })
         .collect();
     best.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let ranking: Vec<String> = best
+    let ranking: Vec<TunedRankText> = best
         .iter()
-        .map(|(n, lr, l)| format!("{n} {l:.3} at {lr}"))
+        .map(|(n, lr, l)| TunedRankText {
+            name: n.clone(),
+            loss: format!("{l:.3}"),
+            lr: format!("{lr}"),
+        })
         .collect();
-    let mut text = format!(
-        " The rates compared here are fixed in the config, not each optimizer's best: {}. At each one's \
-         best rate in the sweep ({} steps, {} seeds; next entry) the ranking by final training loss is {}.",
-        rates.join(", "),
-        scfg.steps,
-        scfg.seeds.len(),
-        ranking.join(", ")
-    );
     // Heavy-ball momentum with coefficient β moves, once its velocity has built up, lr / (1 − β) per
     // unit gradient: the same step as SGD at that rate.
     let sgd = cfg
@@ -815,14 +968,23 @@ fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<String> {
         OptimizerConfig::Momentum { momentum } => Some((momentum, rate(o)?)),
         _ => None,
     });
+    let mut coincide = None;
     if let (Some(sgd), Some((beta, lr))) = (sgd, momentum) {
         let effective = lr / (1.0 - beta);
         if (effective / sgd - 1.0).abs() < 0.05 {
-            text.push_str(&format!(
-                " SGD at {sgd} and momentum at {lr} nearly coincide for a reason: with β = {beta}, momentum's \
-                 steady-state step is lr / (1 − β) = {effective:.3} per unit of gradient, the same as SGD's."
-            ));
+            coincide = Some(CoincideText {
+                sgd: format!("{sgd}"),
+                lr: format!("{lr}"),
+                beta: format!("{beta}"),
+                effective: format!("{effective:.3}"),
+            });
         }
     }
-    Ok(text)
+    Ok(Some(TunedText {
+        rates,
+        steps: scfg.steps.to_string(),
+        n_seeds: scfg.seeds.len().to_string(),
+        ranking,
+        coincide,
+    }))
 }

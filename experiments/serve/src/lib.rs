@@ -18,14 +18,15 @@ use phase2_lm::tokenizer::Tokenizer as _;
 use phase3_rag::reader::STOP;
 use phase3_rag::saved::{self, SavedReader};
 use serde::{Deserialize, Serialize};
-use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::{line_grid, LineChart, Series};
 use viz::record::{Record, RunWriter};
-use viz::table::Table;
 use viz::Context;
 
 use serve::load::{self, percentile, Case, Outcome, Plan, Reply, Target, Timing};
-use serve::registry::Registry;
+use serve::registry::{Model, Registry};
+
+mod log;
+use log::log_entries;
 use serve::server::{self, ServerConfig, StatsSnapshot};
 
 /// Config folder name (`configs/serving/`) and `cargo xtask serving`.
@@ -172,12 +173,13 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_serving(ctx: &Context) -> Result<String> {
-    let (cfg, raw): (ServingConfig, toml::Value) = ctx.load_config(PHASE, SERVING)?;
-    check(&cfg)?;
-    let mut rec = RunWriter::create(ctx, saved::MILESTONE, RECORD, &raw, cfg.seed)?;
-    let dir = saved::reader_dir(ctx);
-    let reader = SavedReader::load(&dir).with_context(|| {
+/// The m8 reader and m8's held-out questions, from phase 3's checkpoint and record.
+fn reader_and_questions(
+    ctx: &Context,
+    cfg: &ServingConfig,
+    dir: &Path,
+) -> Result<(SavedReader, Questions)> {
+    let reader = SavedReader::load(dir).with_context(|| {
         if ctx.quick {
             "a smoke run of serving reads the reader of phase 3's smoke run, which each `--quick` run \
              clears: run both at once with `cargo xtask all --quick`"
@@ -192,17 +194,27 @@ fn run_serving(ctx: &Context) -> Result<String> {
             saved::READER
         )
     })?;
-    let questions: BTreeMap<String, (String, Vec<String>)> = m8_record.artifact("questions")?;
+    let questions: Questions = m8_record.artifact("questions")?;
     ensure!(
         questions.len() >= cfg.prompts,
         "{SERVING}: `prompts` = {} but m8's record holds {} questions",
         cfg.prompts,
         questions.len()
     );
-    let registry = Registry::load(&[(MODEL.to_string(), dir.clone())])?;
-    let model = registry.get(MODEL).expect("just loaded");
-    let max_tokens = cfg.answer_tokens.max(cfg.continuation_tokens);
-    let budget = model.context().saturating_sub(max_tokens);
+    Ok((reader, questions))
+}
+
+/// m8's held-out questions by id: the question and its gold answers.
+type Questions = BTreeMap<String, (String, Vec<String>)>;
+
+/// Two cases per question, prompted as the reader is asked: its answer and a sampled continuation.
+fn build_cases(
+    cfg: &ServingConfig,
+    reader: &SavedReader,
+    questions: &Questions,
+    model: &Model,
+    budget: usize,
+) -> Result<Vec<Case>> {
     let count = |s: &str| {
         model
             .weights
@@ -228,6 +240,29 @@ fn run_serving(ctx: &Context) -> Result<String> {
             stop: Vec::new(),
         });
     }
+    Ok(cases)
+}
+
+/// What the two runs measured: references and load within the limit, then everybody at once.
+struct Measured {
+    expected: Vec<Reply>,
+    unloaded_ms: Vec<f64>,
+    loaded: Vec<(Outcome, Timing)>,
+    load_wall_s: f64,
+    before: StatsSnapshot,
+    after: StatsSnapshot,
+    overload: Vec<(Outcome, Timing)>,
+    overload_wall_s: f64,
+    overload_server: StatsSnapshot,
+}
+
+fn measure(
+    ctx: &Context,
+    cfg: &ServingConfig,
+    cases: &[Case],
+    registry: &Registry,
+    max_tokens: usize,
+) -> Result<Measured> {
     let target = |url: String| Target {
         url,
         model: MODEL.to_string(),
@@ -245,13 +280,13 @@ fn run_serving(ctx: &Context) -> Result<String> {
     let running = spawn(&cfg.server)?;
     let t = target(running.url());
     let bar = ctx.progress(cases.len() as u64, "references");
-    let (expected, unloaded_ms) = load::references(&t, &cases, || bar.inc(1))?;
+    let (expected, unloaded_ms) = load::references(&t, cases, || bar.inc(1))?;
     bar.finish_and_clear();
     let before = running.stats();
     let total = (cfg.load.clients * cfg.load.requests_per_client) as u64;
     let bar = ctx.progress(total, "load");
     let t0 = Instant::now();
-    let loaded = load::run(&t, &cases, &expected, &cfg.load, cfg.seed, false, || {
+    let loaded = load::run(&t, cases, &expected, &cfg.load, cfg.seed, false, || {
         bar.inc(1)
     })?;
     let load_wall_s = t0.elapsed().as_secs_f64();
@@ -267,7 +302,7 @@ fn run_serving(ctx: &Context) -> Result<String> {
     let t0 = Instant::now();
     let overload = load::run(
         &t,
-        &cases,
+        cases,
         &expected,
         &cfg.overload,
         cfg.seed + 1,
@@ -278,6 +313,42 @@ fn run_serving(ctx: &Context) -> Result<String> {
     bar.finish_and_clear();
     let overload_server = running.stats();
     running.stop()?;
+    Ok(Measured {
+        expected,
+        unloaded_ms,
+        loaded,
+        load_wall_s,
+        before,
+        after,
+        overload,
+        overload_wall_s,
+        overload_server,
+    })
+}
+
+fn run_serving(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (ServingConfig, toml::Value) = ctx.load_config(PHASE, SERVING)?;
+    check(&cfg)?;
+    let mut rec = RunWriter::create(ctx, saved::MILESTONE, RECORD, &raw, cfg.seed)?;
+    let dir = saved::reader_dir(ctx);
+    let (reader, questions) = reader_and_questions(ctx, &cfg, &dir)?;
+    let registry = Registry::load(&[(MODEL.to_string(), dir.clone())])?;
+    let model = registry.get(MODEL).expect("just loaded");
+    let max_tokens = cfg.answer_tokens.max(cfg.continuation_tokens);
+    let budget = model.context().saturating_sub(max_tokens);
+    let cases = build_cases(&cfg, &reader, &questions, &model, budget)?;
+    let Measured {
+        expected,
+        unloaded_ms,
+        loaded,
+        load_wall_s,
+        before,
+        after,
+        overload,
+        overload_wall_s,
+        overload_server,
+    } = measure(ctx, &cfg, &cases, &registry, max_tokens)?;
+    let over_total = (cfg.overload.clients * cfg.overload.requests_per_client) as u64;
 
     let (outcomes, load_timings): (Vec<Outcome>, Vec<Timing>) = loaded.into_iter().unzip();
     let problems = outcomes.iter().filter(|o| o.problem.is_some()).count();
@@ -554,309 +625,6 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         &timeline,
     )?;
     Ok(vec![path, timeline])
-}
-
-fn ms(v: f64) -> String {
-    if v.is_nan() {
-        "–".into()
-    } else if v < 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn pcts(xs: &[f64]) -> [String; 3] {
-    [50.0, 95.0, 99.0].map(|p| ms(percentile(xs, p)))
-}
-
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let Some(rec) = record(ctx) else {
-        return Ok(Vec::new());
-    };
-    let l = loaded(&rec)?;
-    let cfg = &l.cfg;
-    let n_load = l.outcomes.len();
-    let problems: Vec<&Outcome> = l.outcomes.iter().filter(|o| o.problem.is_some()).collect();
-    let tokens: f64 = l.outcomes.iter().map(|o| o.completion_tokens as f64).sum();
-    let server_tokens = rec.require("load/server_tokens")?;
-    let cases = rec.require("cases")?;
-    let unloaded_s: f64 = l.timings.unloaded_ms.iter().sum::<f64>() / 1e3;
-    let reference: Vec<Reply> = rec.artifact("references")?;
-    let ref_tokens: f64 = reference.iter().map(|r| r.completion_tokens as f64).sum();
-    let over = &l.timings.overload;
-    let over_ok = over
-        .iter()
-        .filter(|(o, _)| o.status == 200 && o.problem.is_none())
-        .count();
-    let over_503 = over
-        .iter()
-        .filter(|(o, _)| o.status == 503 && o.problem.is_none())
-        .count();
-    let over_bad: Vec<&Outcome> = over
-        .iter()
-        .map(|(o, _)| o)
-        .filter(|o| o.problem.is_some())
-        .collect();
-    let over_tokens: f64 = over.iter().map(|(o, _)| o.completion_tokens as f64).sum();
-
-    let all = l.latencies(|_| true);
-    let streamed = l.latencies(|o| o.stream && !l.is_answer(o));
-    let first = l.first_tokens(|o| !l.is_answer(o));
-    let over_lat: Vec<f64> = over
-        .iter()
-        .filter(|(o, _)| o.status == 200)
-        .map(|(_, t)| t.latency_ms)
-        .collect();
-    let refused_lat: Vec<f64> = over
-        .iter()
-        .filter(|(o, _)| o.status == 503)
-        .map(|(_, t)| t.latency_ms)
-        .collect();
-
-    let mut runs = Table::new(&[
-        "run",
-        "requests",
-        "correct replies",
-        "clean 503s",
-        "lost or malformed",
-        "replies/s",
-        "tokens/s",
-        "p50 (ms)",
-        "p95 (ms)",
-        "p99 (ms)",
-    ]);
-    let row = |name: &str,
-               n: usize,
-               ok: usize,
-               refused: String,
-               bad: usize,
-               wall: f64,
-               tok: f64,
-               lat: &[f64]| {
-        let [p50, p95, p99] = pcts(lat);
-        vec![
-            name.to_string(),
-            n.to_string(),
-            ok.to_string(),
-            refused,
-            bad.to_string(),
-            format!("{:.1}", ok as f64 / wall),
-            format!("{:.0}", tok / wall),
-            p50,
-            p95,
-            p99,
-        ]
-    };
-    runs.push(row(
-        "each case alone, one after another",
-        cases as usize,
-        cases as usize,
-        "–".into(),
-        0,
-        unloaded_s,
-        ref_tokens,
-        &l.timings.unloaded_ms,
-    ));
-    runs.push(row(
-        &format!(
-            "within the limit: {} clients × {}",
-            cfg.load.clients, cfg.load.requests_per_client
-        ),
-        n_load,
-        n_load - problems.len(),
-        "–".into(),
-        problems.len(),
-        l.timings.load_wall_s,
-        tokens,
-        &all,
-    ));
-    runs.push(row(
-        &format!(
-            "beyond the limit: {} clients at once × {}",
-            cfg.overload.clients, cfg.overload.requests_per_client
-        ),
-        over.len(),
-        over_ok,
-        over_503.to_string(),
-        over_bad.len(),
-        l.timings.overload_wall_s,
-        over_tokens,
-        &over_lat,
-    ));
-    let mut kinds = Table::new(&[
-        "within the limit",
-        "requests",
-        "tokens per reply",
-        "p50 (ms)",
-        "p95 (ms)",
-        "p99 (ms)",
-    ]);
-    for answers in [true, false] {
-        let what = if answers { "answers" } else { "continuations" };
-        let kind = |o: &Outcome| l.is_answer(o) == answers;
-        for (name, stream, xs) in [
-            ("not streamed", false, l.latencies(|o| kind(o) && !o.stream)),
-            (
-                "streamed: whole reply",
-                true,
-                l.latencies(|o| kind(o) && o.stream),
-            ),
-            ("streamed: first token", true, l.first_tokens(kind)),
-        ] {
-            let picked: Vec<&Outcome> = l
-                .outcomes
-                .iter()
-                .filter(|o| kind(o) && o.stream == stream)
-                .collect();
-            let per_reply = picked
-                .iter()
-                .map(|o| o.completion_tokens as f64)
-                .sum::<f64>()
-                / picked.len().max(1) as f64;
-            let [p50, p95, p99] = pcts(&xs);
-            kinds.push(vec![
-                format!("{what}, {name}"),
-                xs.len().to_string(),
-                format!("{per_reply:.1}"),
-                p50,
-                p95,
-                p99,
-            ]);
-        }
-    }
-    let results = format!(
-        "{}\n\nBeyond the limit, the percentiles are of the answered requests.\n\n{}\n\nThe server \
-         counted {server_tokens:.0} tokens generated during the load run; the clients received {tokens:.0}.",
-        runs.markdown().trim_end(),
-        kinds.markdown().trim_end()
-    );
-
-    let setup = format!(
-        "The m8 reader ({:.2} M parameters, {:.0}-token context) served by the `serve` crate on \
-         127.0.0.1, its clients threads of the same process, each with its own keep-alive \
-         connection. {} held-out questions of m8's record, each prompted as the reader is asked \
-         (its {} best BM25 passages), each sent twice: for its answer (greedy, at most {} tokens, \
-         stopping at a newline, as m8 asks) and for a continuation ({} tokens sampled at temperature \
-         {} with a seed of its own, no stop): {cases:.0} distinct requests. Each was \
-         first answered alone; under load every reply must equal that reference (text, finish \
-         reason, token count; streamed replies concatenated and closed by `[DONE]`), or it counts \
-         as malformed. Within the limit: {} clients × {} requests, {:.0} % streamed (drawn by \
-         seed), a server running {} generations at once with {} queued, so all are admitted. \
-         Beyond the limit: {} clients sending together, {} times, to a server with room for {}. \
-         Percentiles by nearest rank. {}",
-        rec.require("model_params")? / 1e6,
-        rec.require("block_size")?,
-        cfg.prompts,
-        rec.require("k")?,
-        cfg.answer_tokens,
-        cfg.continuation_tokens,
-        cfg.temperature,
-        cfg.load.clients,
-        cfg.load.requests_per_client,
-        100.0 * cfg.load.stream_fraction,
-        cfg.server.max_running,
-        cfg.server.max_queued,
-        cfg.overload.clients,
-        cfg.overload.requests_per_client,
-        cfg.overload_server.room(),
-        rec.provenance()
-    );
-
-    // Conclusions, each computed from the record.
-    let mut discussion = if problems.is_empty() {
-        format!(
-            "All {n_load} replies under load were identical to their references: none lost, none \
-             malformed, none refused. "
-        )
-    } else {
-        format!(
-            "{} of {n_load} replies under load were not acceptable; the first: {}. ",
-            problems.len(),
-            problems[0].problem.as_deref().unwrap_or_default()
-        )
-    };
-    if server_tokens != tokens {
-        discussion.push_str(&format!(
-            "The server generated {server_tokens:.0} tokens but the clients received {tokens:.0}. "
-        ));
-    }
-    // Little's law: with every client always waiting on one request, the mean latency is the
-    // number of clients over the throughput.
-    let throughput = n_load as f64 / l.timings.load_wall_s;
-    let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
-    let unloaded_mean =
-        l.timings.unloaded_ms.iter().sum::<f64>() / l.timings.unloaded_ms.len().max(1) as f64;
-    discussion.push_str(&format!(
-        "Latency under load is queueing: a request alone takes {:.0} ms on average, under load {:.0} ms, \
-         and Little's law — {} clients each always waiting on one request, served at {:.1} replies/s — \
-         predicts {:.0} ms. With {} generations at once the server delivered {:.1}× the tokens per \
-         second of one request at a time. ",
-        unloaded_mean,
-        mean,
-        cfg.load.clients,
-        throughput,
-        1e3 * cfg.load.clients as f64 / throughput,
-        cfg.server.max_running,
-        (tokens / l.timings.load_wall_s) / (ref_tokens / unloaded_s),
-    ));
-    let (p50_first, p50_streamed) = (percentile(&first, 50.0), percentile(&streamed, 50.0));
-    if !first.is_empty() {
-        discussion.push_str(&format!(
-            "Streaming does not shorten a reply; it shows its beginning sooner: a streamed {}-token \
-             continuation's first token came at {} ms (median), its last at {} ms. Under load most of \
-             the wait comes before the first token — queued for a slot — so streaming helps less than \
-             the token count suggests. ",
-            cfg.continuation_tokens,
-            ms(p50_first),
-            ms(p50_streamed)
-        ));
-    }
-    if over_bad.is_empty() {
-        discussion.push_str(&format!(
-            "Beyond the limit the server answered {over_ok} requests in full and refused {over_503} \
-             with a clean 503 (`overloaded`, in OpenAI's error shape) — nothing else{}.",
-            if refused_lat.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; a refusal took {} ms (median), so a client can back off at once",
-                    ms(percentile(&refused_lat, 50.0))
-                )
-            }
-        ));
-    } else {
-        discussion.push_str(&format!(
-            "Beyond the limit {} requests got something other than a reply or a clean 503; the first: {}.",
-            over_bad.len(),
-            over_bad[0].problem.as_deref().unwrap_or_default()
-        ));
-    }
-
-    Ok(vec![LogEntry {
-        id: SERVING.into(),
-        milestone: 8,
-        title: "m8 — Serving the reader over the OpenAI API, under load".into(),
-        question: "Does the server answer many clients at once correctly — every reply whole and \
-                   identical to the one it gives a lone client — how fast, and does it refuse \
-                   cleanly beyond its limit?"
-            .into(),
-        setup,
-        results,
-        figures: vec![
-            Figure::new(
-                FIG_LATENCY,
-                FigureKind::Benchmarks,
-                "Share of requests answered within a latency: each case alone, and under load by kind.",
-            ),
-            Figure::new(
-                FIG_TIMELINE,
-                FigureKind::Benchmarks,
-                "Tokens and replies per second during the load run; beyond the limit, requests answered and refused so far.",
-            ),
-        ],
-        discussion,
-    }])
 }
 
 /// The serving phase's own subcommand.

@@ -28,8 +28,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "experiments/phase3/src/m9.rs:log_entries",
     "experiments/phase4/src/m10.rs:log_entries",
     "experiments/phase4/src/m10.rs:run_agent",
-    "experiments/phase4/src/m11.rs:log_entries",
-    "experiments/phase4/src/m12.rs:log_entries",
     "experiments/serve/src/lib.rs:log_entries",
     "experiments/serve/src/lib.rs:run_serving",
     "crates/viz/examples/gallery.rs:main",

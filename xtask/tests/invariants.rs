@@ -24,10 +24,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "experiments/phase3/src/m8.rs:log_entries",
     "experiments/phase3/src/m8.rs:run_reader",
     "experiments/phase3/src/m9.rs:log_entries",
-    "experiments/phase4/src/m10.rs:log_entries",
-    "experiments/phase4/src/m10.rs:run_agent",
-    "experiments/phase4/src/m11.rs:log_entries",
-    "experiments/phase4/src/m12.rs:log_entries",
 ];
 
 /// Files over the limit today, to be split.
@@ -35,7 +31,6 @@ const LONG_FILES: &[&str] = &[
     "experiments/phase2/src/m6.rs",
     "experiments/phase2/src/m6_long.rs",
     "experiments/phase3/src/m8.rs",
-    "experiments/phase4/src/m10.rs",
 ];
 
 fn root() -> PathBuf {

@@ -22,6 +22,7 @@ use viz::diagram::Diagram;
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
+use viz::template::render_block;
 use viz::Context;
 
 use super::m10::{self, held_out_phrasing, kind_name, reader_world, tasks};
@@ -417,12 +418,60 @@ fn pct(c: usize, n: usize) -> String {
     }
 }
 
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let Some(rec) = record(ctx) else {
-        return Ok(Vec::new());
-    };
-    let cfg: TeamExperiment = rec.config_as()?;
-    let outcomes: Vec<TeamOutcome> = rec.artifact("outcomes")?;
+const TEMPLATE: &str = include_str!("../templates/m11_team.md");
+
+/// What `templates/m11_team.md` needs, numbers already formatted.
+#[derive(Serialize)]
+struct TeamValues {
+    max_sub_questions: String,
+    search_k: String,
+    max_steps: String,
+    retry_temperature: String,
+    tasks: String,
+    seed: String,
+    provenance: String,
+    table: String,
+    shown: Option<ShownRun>,
+    accepted: String,
+    accepted_right: String,
+    rejected: String,
+    rejected_wrong: String,
+    margins: Option<Margins>,
+    fixed: String,
+    broken: String,
+    overall: Option<Overall>,
+}
+
+/// The run the log shows message by message.
+#[derive(Serialize)]
+struct ShownRun {
+    id: String,
+    kind: String,
+    gold: String,
+    answer: Option<String>,
+    sequence: String,
+    plan: Vec<String>,
+    transcripts: Vec<String>,
+}
+
+/// The verifier's own log-odds on its first checks.
+#[derive(Serialize)]
+struct Margins {
+    right: String,
+    wrong: String,
+    auc: String,
+    /// `indistinct` (AUC under 0.6), `rejects_both` (right answers' mean below 0), or `ranks`.
+    verdict: &'static str,
+}
+
+#[derive(Serialize)]
+struct Overall {
+    runs: String,
+    success: String,
+}
+
+/// Success and effort per task kind, and over all.
+fn kind_table(cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> String {
     let mut table = Table::new(&[
         "task kind",
         "success (Wilson 95 %)",
@@ -468,32 +517,53 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             ),
         ]);
     }
-    // The run shown: the first of the trace kind that was sent back (the whole protocol), else
-    // the first of that kind.
+    table.markdown()
+}
+
+/// The run shown: the first of the trace kind that was sent back (the whole protocol), else the
+/// first of that kind.
+fn shown_run(cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> Option<ShownRun> {
     let of_kind = || outcomes.iter().filter(|o| o.kind == cfg.trace_kind);
-    let shown = of_kind()
+    let o = of_kind()
         .find(|o| o.run.sent_back)
-        .or_else(|| of_kind().next());
-    let mut results = table.markdown();
-    if let Some(o) = shown {
-        results.push_str(&format!(
-            "\nOne run, every message on the bus in order ({}, {}; gold: {}; the team answered {}):\n\n{}",
-            o.id,
-            kind_name(o.kind),
-            o.gold,
-            o.run.answer.as_deref().unwrap_or("nothing"),
-            sequence(o)
-        ));
-        results.push_str("\nThe plan and each solver's transcript of that run:\n\n```text\n");
-        for (i, p) in o.run.plan.iter().enumerate() {
-            results.push_str(&format!("{}. {p}\n", i + 1));
-        }
-        for ep in &o.run.episodes {
-            results.push_str("--\n");
-            results.push_str(&ep.transcript());
-        }
-        results.push_str("```\n");
-    }
+        .or_else(|| of_kind().next())?;
+    Some(ShownRun {
+        id: o.id.clone(),
+        kind: kind_name(o.kind).to_string(),
+        gold: o.gold.clone(),
+        answer: o.run.answer.clone(),
+        sequence: sequence(o),
+        plan: o.run.plan.clone(),
+        transcripts: o.run.episodes.iter().map(|ep| ep.transcript()).collect(),
+    })
+}
+
+/// The verifier's margins on its first checks, when there are right and wrong answers to compare.
+fn margins(scores: &[VerifierScore]) -> Option<Margins> {
+    let mean = |right: bool| {
+        let v: Vec<f64> = scores
+            .iter()
+            .filter(|s| s.first_correct == right)
+            .map(|s| s.margin)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let (r, w, a) = (mean(true)?, mean(false)?, auc(scores)?);
+    Some(Margins {
+        right: format!("{r:+.2}"),
+        wrong: format!("{w:+.2}"),
+        auc: format!("{a:.2}"),
+        verdict: if a < 0.6 {
+            "indistinct"
+        } else if r < 0.0 {
+            "rejects_both"
+        } else {
+            "ranks"
+        },
+    })
+}
+
+fn team_values(rec: &Record, cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> TeamValues {
     // Verdicts against the truth of the first attempt's answer.
     let judged: Vec<(&TeamOutcome, bool)> = outcomes
         .iter()
@@ -516,77 +586,51 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         .count();
     let n = outcomes.len();
     let scores: Vec<VerifierScore> = rec.artifact("verifier_scores").unwrap_or_default();
-    let mean = |right: bool| {
-        let v: Vec<f64> = scores
-            .iter()
-            .filter(|s| s.first_correct == right)
-            .map(|s| s.margin)
-            .collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    TeamValues {
+        max_sub_questions: cfg.team.max_sub_questions.to_string(),
+        search_k: cfg.search_k.to_string(),
+        max_steps: cfg.team.solver.max_steps.to_string(),
+        retry_temperature: cfg.retry_temperature.to_string(),
+        tasks: cfg.tasks.to_string(),
+        seed: cfg.seed.to_string(),
+        provenance: rec.provenance(),
+        table: kind_table(cfg, outcomes),
+        shown: shown_run(cfg, outcomes),
+        accepted: accepted.to_string(),
+        accepted_right: pct(accepted_right, accepted),
+        rejected: rejected.to_string(),
+        rejected_wrong: pct(rejected_wrong, rejected),
+        margins: margins(&scores),
+        fixed: fixed.to_string(),
+        broken: broken.to_string(),
+        overall: (n > 0).then(|| Overall {
+            runs: n.to_string(),
+            success: pct(outcomes.iter().filter(|o| o.correct).count(), n),
+        }),
+    }
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
     };
-    let margins = match (mean(true), mean(false), auc(&scores)) {
-        (Some(r), Some(w), Some(a)) => format!(
-            " Its own log-odds of yes over no on the first check average {r:+.2} for right answers \
-             and {w:+.2} for wrong ones; a right answer outranks a wrong one with probability {a:.2} \
-             (ROC AUC; 0.5 is chance){}.",
-            if a < 0.6 {
-                ": the verifier has not learned to tell them apart"
-            } else if r < 0.0 {
-                ": it ranks them, but its threshold rejects both"
-            } else {
-                ""
-            }
-        ),
-        _ => String::new(),
-    };
-    let discussion = format!(
-        "The verifier's first verdicts: of {accepted} answers it accepted, {} were right; of \
-         {rejected} it rejected, {} were wrong.{margins} Sending back changed {} answers for the \
-         better and {} for the worse. {}",
-        pct(accepted_right, accepted),
-        pct(rejected_wrong, rejected),
-        fixed,
-        broken,
-        if n > 0 {
-            format!(
-                "Over all {n} runs the team answered {}.",
-                pct(outcomes.iter().filter(|o| o.correct).count(), n)
-            )
-        } else {
-            String::new()
-        }
-    );
-    let setup = format!(
-        "m10's policy (one set of weights) plays every role: the planner writes numbered \
-         sub-questions (`#n` stands for the n-th answer; at most {}), each sub-question goes to a \
-         solver of its own — a ReAct loop with `search` (top {}), `calc` and `finish`, at most {} \
-         turns — and the verifier reads the question, the evidence the solvers' tools showed, and \
-         the answer, and says yes or no. A rejected answer is sent back once: the solvers try again \
-         sampling at temperature {}, and the new answer stands if accepted, the first otherwise. \
-         {} held-out tasks per kind (seed {}). {}",
-        cfg.team.max_sub_questions,
-        cfg.search_k,
-        cfg.team.solver.max_steps,
-        cfg.retry_temperature,
-        cfg.tasks,
-        cfg.seed,
-        rec.provenance()
-    );
+    let cfg: TeamExperiment = rec.config_as()?;
+    let outcomes: Vec<TeamOutcome> = rec.artifact("outcomes")?;
+    let values = team_values(&rec, &cfg, &outcomes);
+    let block = |name: &str| render_block("m11_team.md", TEMPLATE, name, &values);
     Ok(vec![LogEntry {
         id: TEAM.into(),
         milestone: 11,
-        title: "m11 — A team of agents: planner, solvers, verifier on a message bus".into(),
-        question: "Can the same small policy work as a team — plan sub-questions, solve each with \
-                   tools, check the answer against the evidence — with every message on the record?"
-            .into(),
-        setup,
-        results,
+        title: block("title")?,
+        question: block("question")?,
+        setup: block("setup")?,
+        results: block("results")?,
         figures: vec![Figure::new(
             FIG_ARCH,
             FigureKind::PipelineDiagrams,
-            "The team's wiring, drawn from the messages the runs sent and the tools the solvers called.",
+            block("caption_m11_multi_agent_architecture")?,
         )],
-        discussion,
+        discussion: block("discussion")?,
     }])
 }
 

@@ -1,0 +1,257 @@
+//! The figures, drawn from the records alone.
+
+use super::*;
+
+/// The line the curves must beat, and the bench GPT's, in the long run's figure.
+pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    if let (Some(ng), Some(n)) = (long.summary("ngram_subset_loss"), long.summary("ngram_n")) {
+        out.push((
+            format!("Kneser–Ney {n:.0}-gram, same characters: {ng:.3}"),
+            ng,
+        ));
+    }
+    match (
+        long.summary("bench_subset_loss"),
+        load(ctx, CHAR_RUN).and_then(|r| r.summary("val_loss_sliding")),
+    ) {
+        (Some(b), _) => out.push((format!("bench-config GPT (m6), same subset: {b:.3}"), b)),
+        (None, Some(b)) => out.push((format!("bench-config GPT (m6), whole split: {b:.3}"), b)),
+        _ => {}
+    }
+    out
+}
+
+/// Evaluations above this are left out of the curves, so the part where the lines meet is
+/// readable (the first minutes fall from ln 65 ≈ 4.2).
+/// Half a nat above the highest reference line, and never so low that the curve's own lowest
+/// half nat is cut.
+pub(super) fn curve_cap(refs: &[(String, f64)], curve: &[CurvePoint]) -> f64 {
+    let top = refs.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    let low = curve
+        .iter()
+        .map(|p| p.val_loss)
+        .fold(f64::INFINITY, f64::min);
+    (top + 0.5).max(low + 0.5)
+}
+
+pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let select = finished_select(ctx);
+    if let Some(sel) = &select {
+        out.push(selection_figure(ctx, sel)?);
+    }
+    if let Some(long) = finished_long(ctx) {
+        out.push(long_figure(ctx, &long, select.as_ref())?);
+    }
+    Ok(out)
+}
+
+/// The candidates' short runs (left) and their fits carried to the budget (right).
+fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
+    let results: Vec<SelectResult> = sel.artifact("candidates")?;
+    let cfg: LongExperiment = sel.config_as()?;
+    let budget_s = cfg.long.budget_minutes * 60.0;
+    let ngram = results.iter().map(|r| r.ngram_subset).sum::<f64>() / results.len().max(1) as f64;
+    // Every candidate's last evaluation stays in the picture.
+    let last_max = results
+        .iter()
+        .filter_map(|r| r.curve.last().map(|p| p.val_loss))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let cap = (ngram + 0.8).max(last_max + 0.3);
+    let n = sel.summary("ngram_n").unwrap_or(6.0);
+    let chosen = sel.summary("chosen_index").map(|c| c as usize);
+    let mut measured = LineChart::new(
+        format!("Measured: the first {} minutes", cfg.select.minutes),
+        "training wall clock (minutes)",
+        "validation loss, fixed subset (nats/char)",
+    );
+    let mut fitted = LineChart::new(
+        format!(
+            "Fitted a + b·t^(−c), extrapolated to {} minutes",
+            cfg.long.budget_minutes
+        ),
+        "training wall clock (minutes, log scale)",
+        "validation loss, fixed subset (nats/char)",
+    )
+    .log_x();
+    for (i, r) in results.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = r
+            .curve
+            .iter()
+            .filter(|p| p.val_loss <= cap && p.seconds > 0.0)
+            .map(|p| (p.seconds / 60.0, p.val_loss))
+            .collect();
+        let mark = if chosen == Some(i) { " — chosen" } else { "" };
+        measured = measured.series(
+            Series::new(
+                format!("{} ({:.2} M params){mark}", r.name, r.params as f64 / 1e6),
+                pts.clone(),
+            )
+            .colour_slot(i),
+        );
+        fitted = fitted.series(
+            Series::new(format!("{} measured", r.name), pts)
+                .colour_slot(i)
+                .points(Marker::Circle),
+        );
+        if let Some(law) = r.fit {
+            let (t0, t1) = (r.fit_from_s.max(1.0), budget_s);
+            let line: Vec<(f64, f64)> = (0..=60)
+                .map(|k| {
+                    let t = t0 * (t1 / t0).powf(k as f64 / 60.0);
+                    (t / 60.0, law.at(t))
+                })
+                .filter(|p| p.1 <= cap)
+                .collect();
+            fitted = fitted.series(
+                Series::new(
+                    format!("{} fit: {:.3} at {} min", r.name, r.extrapolated, t1 / 60.0),
+                    line,
+                )
+                .colour_slot(i)
+                .dashed(),
+            );
+        }
+    }
+    let label = format!("Kneser–Ney {n:.0}-gram, same characters: {ngram:.3}");
+    measured = measured.hline(label.clone(), ngram);
+    fitted = fitted.hline(label, ngram);
+    let path = ctx.figure(FIG_SELECTION);
+    viz::plot::line_grid(
+        &format!(
+            "Choosing the long run's model: {} candidates, {} minutes each",
+            results.len(),
+            cfg.select.minutes
+        ),
+        &[measured, fitted],
+        2,
+        &path,
+    )?;
+    Ok(path)
+}
+
+/// The long run's validation and training loss against minutes (left) and characters (right), with
+/// the n-gram and the bench GPT as lines.
+fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Result<PathBuf> {
+    let plan: LongPlan = long.artifact("plan")?;
+    let curve = long_curve(long);
+    let refs = reference_lines(ctx, long);
+    let cap = curve_cap(&refs, &curve);
+    let kept: Vec<&CurvePoint> = curve.iter().filter(|p| p.val_loss <= cap).collect();
+    let label = format!(
+        "long GPT ({}, {:.2} M params), validation subset",
+        plan.candidate.name,
+        plan.run.model.n_params() as f64 / 1e6
+    );
+    let train: Vec<(CurvePoint, f64)> = train_curve(long, &curve)
+        .into_iter()
+        .filter(|(_, l)| *l <= cap)
+        .collect();
+    let train_label = "its training loss (mean since the last evaluation, dropout on)";
+    let over = long.summary("overtook_step").map(|s| s as usize);
+    let crossing = curve.iter().find(|p| Some(p.step) == over);
+    let mut by_time = LineChart::new(
+        "against training wall clock",
+        "training wall clock (minutes)",
+        "loss (nats/char)",
+    )
+    .series(
+        Series::new(
+            label.clone(),
+            kept.iter()
+                .map(|p| (p.seconds / 60.0, p.val_loss))
+                .collect(),
+        )
+        .colour_slot(0),
+    )
+    .series(
+        Series::new(
+            train_label,
+            train.iter().map(|(p, l)| (p.seconds / 60.0, *l)).collect(),
+        )
+        .colour_slot(2),
+    );
+    // What the selection predicted for this candidate, where it has a fit.
+    if let Some(sel) = select {
+        let results: Vec<SelectResult> = sel.artifact("candidates")?;
+        if let Some(r) = results.iter().find(|r| r.name == plan.candidate.name) {
+            if let Some(law) = r.fit {
+                let t1 = curve.last().map_or(plan.budget_s, |p| p.seconds);
+                let t0 = r.fit_from_s.max(1.0);
+                let line: Vec<(f64, f64)> = (0..=60)
+                    .map(|k| {
+                        let t = t0 * (t1 / t0).powf(k as f64 / 60.0);
+                        (t / 60.0, law.at(t))
+                    })
+                    .filter(|p| p.1 <= cap)
+                    .collect();
+                by_time = by_time.series(
+                    Series::new(
+                        format!(
+                            "predicted from its {}-minute selection run",
+                            sel.config_as::<LongExperiment>()?.select.minutes
+                        ),
+                        line,
+                    )
+                    .colour_slot(0)
+                    .dashed(),
+                );
+            }
+        }
+    }
+    let mut by_chars = LineChart::new(
+        "against characters seen",
+        "training characters seen (millions)",
+        "loss (nats/char)",
+    )
+    .series(
+        Series::new(
+            label,
+            kept.iter().map(|p| (p.chars / 1e6, p.val_loss)).collect(),
+        )
+        .colour_slot(0),
+    )
+    .series(
+        Series::new(
+            train_label,
+            train.iter().map(|(p, l)| (p.chars / 1e6, *l)).collect(),
+        )
+        .colour_slot(2),
+    );
+    if let Some(p) = crossing {
+        let text = format!(
+            "first below the n-gram: {:.1} min, {:.1} M characters",
+            p.seconds / 60.0,
+            p.chars / 1e6
+        );
+        by_time = by_time.series(
+            Series::new(text.clone(), vec![(p.seconds / 60.0, p.val_loss)])
+                .colour_slot(1)
+                .points(Marker::Diamond),
+        );
+        by_chars = by_chars.series(
+            Series::new(text, vec![(p.chars / 1e6, p.val_loss)])
+                .colour_slot(1)
+                .points(Marker::Diamond),
+        );
+    }
+    for (l, y) in &refs {
+        by_time = by_time.hline(l.clone(), *y);
+        by_chars = by_chars.hline(l.clone(), *y);
+    }
+    let path = ctx.figure(FIG_VS_NGRAM);
+    viz::plot::line_grid(
+        &format!(
+            "A larger GPT trained for {} minutes against the n-gram",
+            mins(
+                long.summary("train_minutes")
+                    .unwrap_or(plan.budget_s / 60.0)
+            )
+        ),
+        &[by_time, by_chars],
+        2,
+        &path,
+    )?;
+    Ok(path)
+}

@@ -17,7 +17,6 @@ const MAX_FILE_LINES: usize = 1000;
 const LONG_FUNCTIONS: &[&str] = &[
     "experiments/phase1/src/m2.rs:log_entries",
     "experiments/phase1/src/m3.rs:log_entries",
-    "experiments/phase2/src/bench.rs:bench_config",
     "experiments/phase2/src/m6_long.rs:figures",
     "experiments/phase2/src/m6_long.rs:long_entry",
     "experiments/phase3/src/m7.rs:log_entries",

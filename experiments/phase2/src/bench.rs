@@ -289,30 +289,52 @@ pub fn bench_config(
     if steps == 0 || cfg.rounds == 0 || cfg.variants.is_empty() {
         bail!("bench: steps, rounds and variants must be non-empty / > 0");
     }
-    let BenchData {
-        train,
-        val,
-        model,
-        fpt,
-        data_file,
-    } = BenchData::load(ctx, cfg)?;
+    let data = BenchData::load(ctx, cfg)?;
     let script = match torch_python {
         Some(_) => script(ctx, "torch_gpt.py")?,
         None => std::path::PathBuf::new(),
     };
-    let size = torch_size_args(&model, &cfg.train);
-
     let previous: Vec<HistoryEntry> = Record::load(ctx, MILESTONE, run)
         .ok()
         .and_then(|r| r.artifact("history").ok())
         .unwrap_or_default();
     let mut writer = RunWriter::create(ctx, MILESTONE, run, raw, cfg.train.seed)?;
-    let n_trainers = cfg.variants.len() + usize::from(torch_python.is_some());
-    let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); n_trainers];
-    let mut torch_peak = 0.0f64;
-    let mut torch_val = f64::NAN;
-    let mut our_val = vec![f64::NAN; cfg.variants.len()];
-    let mut our_peak = vec![0.0f64; cfg.variants.len()];
+    let torch = torch_python.map(|python| (python, script.as_path()));
+    let timings = time_rounds(ctx, cfg, &data, torch, steps, &mut writer)?;
+    let rows = bench_rows(cfg, &timings, data.fpt, steps, torch_python.is_some());
+    print_header(run, cfg, &data, steps);
+    record_rows(ctx, writer, previous, rows)
+}
+
+/// What the alternating rounds of [`bench_config`] measured.
+struct Timings {
+    /// Per trainer (ours in config order, then PyTorch), tokens/s of each round.
+    rounds: Vec<Vec<f64>>,
+    torch_peak: f64,
+    torch_val: f64,
+    our_val: Vec<f64>,
+    our_peak: Vec<f64>,
+}
+
+/// Every trainer version for `steps` steps, then PyTorch (`torch`: its interpreter and script),
+/// alternated for the config's rounds; tokens/s of each round into `writer`'s metrics.
+fn time_rounds(
+    ctx: &viz::Context,
+    cfg: &BenchConfig,
+    data: &BenchData,
+    torch: Option<(&Path, &Path)>,
+    steps: usize,
+    writer: &mut RunWriter,
+) -> Result<Timings> {
+    let size = torch_size_args(&data.model, &cfg.train);
+    let n_trainers = cfg.variants.len() + usize::from(torch.is_some());
+    let mut t = Timings {
+        rounds: vec![Vec::new(); n_trainers],
+        torch_peak: 0.0f64,
+        torch_val: f64::NAN,
+        our_val: vec![f64::NAN; cfg.variants.len()],
+        our_peak: vec![0.0f64; cfg.variants.len()],
+    };
     let bar = ctx.progress((cfg.rounds * n_trainers) as u64, "bench");
     for round in 0..cfg.rounds {
         for (i, v) in cfg.variants.iter().enumerate() {
@@ -320,42 +342,54 @@ pub fn bench_config(
             train_cfg.ops = v.ops;
             train_cfg.workers = v.workers;
             let run = RunConfig {
-                model: model.clone(),
+                model: data.model.clone(),
                 train: train_cfg,
             };
-            let ours = time_ours(&run, &train, &val, steps)
+            let ours = time_ours(&run, &data.train, &data.val, steps)
                 .with_context(|| format!("bench variant {}", v.name))?;
             let tps = ours.tokens_per_s;
-            our_val[i] = ours.val_loss;
-            our_peak[i] = our_peak[i].max(ours.peak_mib);
+            t.our_val[i] = ours.val_loss;
+            t.our_peak[i] = t.our_peak[i].max(ours.peak_mib);
             writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
-            rounds[i].push(tps);
+            t.rounds[i].push(tps);
             bar.inc(1);
             bar.set_message(format!("{} {tps:.0} tok/s", v.name));
         }
-        if let Some(python) = torch_python {
+        if let Some((python, script)) = torch {
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .min(2);
             let (res, peak) = time_torch(
                 python,
-                &script,
-                &data_file,
+                script,
+                &data.data_file,
                 &size,
                 steps,
                 threads,
                 cfg.train.seed,
             )?;
             writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
-            rounds[n_trainers - 1].push(res.train_tokens_per_s);
-            torch_peak = torch_peak.max(peak);
-            torch_val = res.val_loss;
+            t.rounds[n_trainers - 1].push(res.train_tokens_per_s);
+            t.torch_peak = t.torch_peak.max(peak);
+            t.torch_val = res.val_loss;
             bar.inc(1);
             bar.set_message(format!("pytorch {:.0} tok/s", res.train_tokens_per_s));
         }
     }
     bar.finish_and_clear();
+    Ok(t)
+}
+
+/// One row per trainer: mean tokens/s over the rounds, GFLOP/s, peak memory, validation loss.
+fn bench_rows(
+    cfg: &BenchConfig,
+    t: &Timings,
+    fpt: f64,
+    steps: usize,
+    with_torch: bool,
+) -> Vec<BenchRow> {
+    let rounds = &t.rounds;
     let own_peak = peak_rss_mib("self").unwrap_or(f64::NAN);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let mut rows: Vec<BenchRow> = cfg
@@ -366,32 +400,38 @@ pub fn bench_config(
             trainer: v.name.clone(),
             tokens_per_s: mean(&rounds[i]),
             gflops: mean(&rounds[i]) * fpt / 1e9,
-            peak_mem_mib: if our_peak[i].is_nan() {
+            peak_mem_mib: if t.our_peak[i].is_nan() {
                 own_peak
             } else {
-                our_peak[i]
+                t.our_peak[i]
             },
             steps,
             rounds: rounds[i].clone(),
-            val_loss: our_val[i],
+            val_loss: t.our_val[i],
             val_loss_full: None,
             seed: None,
         })
         .collect();
-    if torch_python.is_some() {
-        let r = &rounds[n_trainers - 1];
+    if with_torch {
+        let r = &rounds[rounds.len() - 1];
         rows.push(BenchRow {
             trainer: "pytorch".into(),
             tokens_per_s: mean(r),
             gflops: mean(r) * fpt / 1e9,
-            peak_mem_mib: torch_peak,
+            peak_mem_mib: t.torch_peak,
             steps,
             rounds: r.clone(),
-            val_loss: torch_val,
+            val_loss: t.torch_val,
             val_loss_full: None,
             seed: None,
         });
     }
+    rows
+}
+
+/// The bench table's heading on stdout (its rows follow as [`record_rows`] records them).
+fn print_header(run: &str, cfg: &BenchConfig, data: &BenchData, steps: usize) {
+    let model = &data.model;
     println!(
         "{run}: {} steps of {} layers × d_model {}, block {}, batch {} ({} params, {:.2} MFLOP/token), {} round(s)",
         steps,
@@ -400,13 +440,23 @@ pub fn bench_config(
         model.block_size,
         cfg.train.batch_size,
         model.n_params(),
-        fpt / 1e6,
+        data.fpt / 1e6,
         cfg.rounds
     );
     println!(
         "{:<18} {:>12} {:>9} {:>12} {:>9}",
         "trainer", "tokens/s", "GFLOP/s", "peak MiB", "val loss"
     );
+}
+
+/// Each row on stdout and its tokens/s into the summary, the ratio to PyTorch, the rows and the run's history
+/// (`previous` plus this run) as artifacts, and the record finished.
+fn record_rows(
+    ctx: &viz::Context,
+    mut writer: RunWriter,
+    previous: Vec<HistoryEntry>,
+    rows: Vec<BenchRow>,
+) -> Result<()> {
     for r in &rows {
         println!(
             "{:<18} {:>12.0} {:>9.2} {:>12.0} {:>9.3}",

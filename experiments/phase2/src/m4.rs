@@ -525,14 +525,45 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     Ok(vec![tokenizers_entry(ctx)?, ngrams_entry(ctx)?])
 }
 
-fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
-    let rec = load(ctx, TOKENIZERS_RUN)?;
-    let cfg: TokenizersConfig = rec.config_as()?;
-    let rows: Vec<TokenizerRow> = rec.artifact("tokenizers")?;
-    let examples = rec.text("examples")?;
-    let train_bytes = rec.require("train_bytes")?;
-    let val_bytes = rec.require("val_bytes")?;
+const TOKENIZERS_TEMPLATE: &str = include_str!("../templates/m4_tokenizers.md");
+const NGRAMS_TEMPLATE: &str = include_str!("../templates/m4_ngrams.md");
 
+/// What the `m4_tokenizers` template needs.
+#[derive(Serialize)]
+struct TokenizersValues {
+    train_bytes: String,
+    val_bytes: String,
+    vocab_sizes: String,
+    regex_split: String,
+    provenance: String,
+    table: String,
+    example_chars: String,
+    examples: String,
+    compare: Option<SplitComparison>,
+    doubling: Option<Doubling>,
+}
+
+/// Raw-byte against regex BPE at the largest vocabulary.
+#[derive(Serialize)]
+struct SplitComparison {
+    largest: String,
+    raw_val: String,
+    re_val: String,
+    cost: String,
+    raw_train: String,
+    re_train: String,
+}
+
+/// What each doubling of the BPE vocabulary buys.
+#[derive(Serialize)]
+struct Doubling {
+    /// `256 → 512: +0.61, …`
+    gains: String,
+    shrinking: bool,
+    first_is_largest: bool,
+}
+
+fn tokenizers_table(rows: &[TokenizerRow]) -> String {
     let mut table = Table::new(&[
         "tokenizer",
         "vocab",
@@ -540,7 +571,7 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
         "bytes/token (train)",
         "training time (s)",
     ]);
-    for r in &rows {
+    for r in rows {
         let name = match (r.kind.as_str(), r.regex_split) {
             ("char", _) => "characters".to_string(),
             (_, false) => "BPE, raw bytes".to_string(),
@@ -558,6 +589,10 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
             },
         ]);
     }
+    table.markdown()
+}
+
+fn split_comparison(rows: &[TokenizerRow]) -> Option<SplitComparison> {
     let largest = rows
         .iter()
         .filter(|r| r.kind == "bpe")
@@ -569,68 +604,96 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
             .find(|r| r.kind == "bpe" && r.vocab_size == largest && r.regex_split == regex)
             .map(|r| (r.val_bytes_per_token, r.train_bytes_per_token))
     };
-    let discussion = match (at(false), at(true)) {
-        (Some((raw_val, raw_train)), Some((re_val, re_train))) => format!(
-            "At a vocabulary of {largest}, one BPE token carries {raw_val:.2} bytes of unseen text when merges may \
-             cross word boundaries and {re_val:.2} with GPT-2's pre-split, against 1 byte per character-level token \
-             (tiny-shakespeare is plain ASCII). Forbidding cross-word merges costs {:.0} % of the compression but gives \
-             tokens that are words or word pieces (see the examples) instead of fragments like \"d the\" that only \
-             pay off on this corpus; the gap between training ({raw_train:.2} / {re_train:.2}) and validation bytes \
-             per token is that overfitting made visible. {}",
-            100.0 * (1.0 - re_val / raw_val),
-            doubling_text(&rows)
-        ),
-        _ => "Only one pre-split setting was run, so the effect of the regex cannot be read off here.".into(),
+    let ((raw_val, raw_train), (re_val, re_train)) = (at(false)?, at(true)?);
+    Some(SplitComparison {
+        largest: largest.to_string(),
+        raw_val: format!("{raw_val:.2}"),
+        re_val: format!("{re_val:.2}"),
+        cost: format!("{:.0}", 100.0 * (1.0 - re_val / raw_val)),
+        raw_train: format!("{raw_train:.2}"),
+        re_train: format!("{re_train:.2}"),
+    })
+}
+
+fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
+    let rec = load(ctx, TOKENIZERS_RUN)?;
+    let cfg: TokenizersConfig = rec.config_as()?;
+    let rows: Vec<TokenizerRow> = rec.artifact("tokenizers")?;
+    let values = TokenizersValues {
+        train_bytes: format!("{:.0}", rec.require("train_bytes")?),
+        val_bytes: format!("{:.0}", rec.require("val_bytes")?),
+        vocab_sizes: format!("{:?}", cfg.vocab_sizes),
+        regex_split: format!("{:?}", cfg.regex_split),
+        provenance: rec.provenance(),
+        table: tokenizers_table(&rows),
+        example_chars: cfg.example_chars.to_string(),
+        examples: rec.text("examples")?,
+        compare: split_comparison(&rows),
+        doubling: doubling(&rows),
+    };
+    let part = |block: &str| {
+        viz::template::render_block("m4_tokenizers.md", TOKENIZERS_TEMPLATE, block, &values)
     };
     Ok(LogEntry {
         id: TOKENIZERS.into(),
         milestone: 4,
-        title: "m4 — How much does byte-level BPE compress tiny-shakespeare?".into(),
-        question: "How many bytes of text does one token carry as the BPE vocabulary grows, and what does GPT-2's \
-                   regex pre-split cost?"
-            .into(),
-        setup: format!(
-            "Byte-level BPE written from scratch (`tokenizer/bpe.rs`: 256 byte tokens, merges by pair counts updated \
-             incrementally), trained on the first 90 % of tiny-shakespeare ({train_bytes:.0} bytes) for vocabulary \
-             sizes {:?}, with pre-split settings {:?} (`true` = GPT-2 regex); bytes per token measured on the last \
-             10 % ({val_bytes:.0} bytes). {}",
-            cfg.vocab_sizes,
-            cfg.regex_split,
-            rec.provenance()
-        ),
-        results: format!(
-            "{}\nThe first {} characters of the validation text, tokenized (`|` separates tokens, ␣ is a space, ⏎ a \
-             newline):\n\n```text\n{}```",
-            table.markdown(),
-            cfg.example_chars,
-            examples
-        ),
+        title: part("title")?,
+        question: part("question")?,
+        setup: part("setup")?,
+        results: part("results")?,
         figures: vec![Figure::new(
             FIG_BPE,
             FigureKind::EvaluationTables,
-            "bytes per token of byte-level BPE on the validation split as the vocabulary doubles.",
+            part("caption_m4_bpe_compression")?,
         )],
-        discussion,
+        discussion: part("discussion")?,
     })
 }
 
-fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
-    let rec = load(ctx, NGRAMS_RUN)?;
-    let cfg: NgramsConfig = rec.config_as()?;
-    let rows: Vec<NgramRow> = rec.artifact("ngrams")?;
-    let sample = rec.text("sample")?;
-    let count_val = rec.require("count_bigram_val_ppl")?;
-    let count_train = rec.require("count_bigram_train_ppl")?;
-    let neural_val = rec.require("neural_bigram_val_ppl")?;
-    let neural_train = rec.require("neural_bigram_train_ppl")?;
-    let vocab = rec.require("vocab_size")?;
-    let train_tokens = rec.require("train_tokens")?;
-    let val_tokens = rec.require("val_tokens")?;
+/// What the `m4_ngrams` template needs.
+#[derive(Serialize)]
+struct NgramsValues {
+    vocab: String,
+    train_tokens: String,
+    val_tokens: String,
+    orders: String,
+    schedule: ScheduleValues,
+    batch_size: String,
+    seed: String,
+    provenance: String,
+    table: String,
+    bigram_table: String,
+    sample_chars: String,
+    sample: String,
+    first_val: String,
+    first_n: String,
+    best_val: String,
+    best_n: String,
+    last_n: String,
+    last_train: String,
+    best_is_last: bool,
+    reached_step: Option<String>,
+    neural_val: String,
+    count_val: String,
+    add_k: String,
+    neural_vs_count: String,
+}
 
-    let best = rows
-        .iter()
-        .min_by(|a, b| a.val_ppl.total_cmp(&b.val_ppl))
-        .expect("records have rows");
+/// A learning-rate schedule for the log: `kind` is `constant`, `step` or `warmup_cosine`, and the
+/// numbers of that kind are set.
+#[derive(Serialize, Default)]
+struct ScheduleValues {
+    kind: &'static str,
+    lr: String,
+    gamma: String,
+    step_size: String,
+    max_lr: String,
+    min_lr: String,
+    warmup: String,
+    total: String,
+}
+
+fn ngram_table(rows: &[NgramRow], best_n: usize) -> String {
     let mut table = Table::new(&[
         "Kneser–Ney",
         "val perplexity",
@@ -638,11 +701,11 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
         "distinct n-grams",
         "D_n",
     ]);
-    for r in &rows {
+    for r in rows {
         let val = format!("{:.3}", r.val_ppl);
         table.push(vec![
             format!("n = {}", r.n),
-            if r.n == best.n {
+            if r.n == best_n {
                 format!("**{val}**")
             } else {
                 val
@@ -652,132 +715,149 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
             format!("{:.3}", r.discounts.last().copied().unwrap_or(f64::NAN)),
         ]);
     }
-    let table = table.markdown();
-    let bigram_table = Table::new(&["bigram", "val perplexity", "train perplexity"])
-        .row(vec![
-            format!("counts, add-{} smoothing", cfg.add_k),
-            format!("{count_val:.3}"),
-            format!("{count_train:.3}"),
-        ])
-        .row(vec![
-            format!(
-                "neural (V×V logits, Adam, {} steps × {})",
-                cfg.neural_bigram.steps, cfg.neural_bigram.batch_size
-            ),
-            format!("{neural_val:.3}"),
-            format!("{neural_train:.3}"),
-        ])
-        .markdown();
-    let reached = match rec.summary("neural_bigram_within_1pct_step") {
-        Some(s) => format!("first came within 1 % of it after {s:.0} steps and ended"),
-        None => "did not come within 1 % of it; it ended".into(),
-    };
+    table.markdown()
+}
+
+fn bigram_table(cfg: &NgramsConfig, rec: &Record) -> Result<String> {
+    let count_val = rec.require("count_bigram_val_ppl")?;
+    let count_train = rec.require("count_bigram_train_ppl")?;
+    let neural_val = rec.require("neural_bigram_val_ppl")?;
+    let neural_train = rec.require("neural_bigram_train_ppl")?;
+    Ok(
+        Table::new(&["bigram", "val perplexity", "train perplexity"])
+            .row(vec![
+                format!("counts, add-{} smoothing", cfg.add_k),
+                format!("{count_val:.3}"),
+                format!("{count_train:.3}"),
+            ])
+            .row(vec![
+                format!(
+                    "neural (V×V logits, Adam, {} steps × {})",
+                    cfg.neural_bigram.steps, cfg.neural_bigram.batch_size
+                ),
+                format!("{neural_val:.3}"),
+                format!("{neural_train:.3}"),
+            ])
+            .markdown(),
+    )
+}
+
+fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
+    let rec = load(ctx, NGRAMS_RUN)?;
+    let cfg: NgramsConfig = rec.config_as()?;
+    let rows: Vec<NgramRow> = rec.artifact("ngrams")?;
+    let count_val = rec.require("count_bigram_val_ppl")?;
+    let neural_val = rec.require("neural_bigram_val_ppl")?;
+
+    let best = rows
+        .iter()
+        .min_by(|a, b| a.val_ppl.total_cmp(&b.val_ppl))
+        .expect("records have rows");
     let last = rows.last().expect("records have rows");
     let first = rows.first().expect("records have rows");
-    let discussion = format!(
-        "Counting alone takes validation perplexity from {:.2} (n = {}, character frequencies) to {:.2} at n = {}: \
-         a uniform guess over the {vocab:.0} characters would be {vocab:.0}. Longer contexts keep helping on the \
-         training text (n = {}: {:.2}) but {} on unseen text, because most long contexts occur only a handful of \
-         times — the n-gram's dilemma that a neural model escapes by sharing statistics between similar contexts. \
-         The neural bigram, which sees random minibatches instead of counts, {reached} at {neural_val:.3} against the \
-         count bigram's {count_val:.3} (add-{} smoothing; {:+.2} %): gradient descent on the cross-entropy recovers \
-         the counts, as it must, since the minimiser of a free softmax row is the row's empirical distribution. These \
-         are the numbers the GPT of m6 has to beat.",
-        first.val_ppl,
-        first.n,
-        best.val_ppl,
-        best.n,
-        last.n,
-        last.train_ppl,
-        if best.n == last.n { "gain less and less" } else { "start to hurt" },
-        cfg.add_k,
-        100.0 * (neural_val / count_val - 1.0)
-    );
+    let values = NgramsValues {
+        vocab: format!("{:.0}", rec.require("vocab_size")?),
+        train_tokens: format!("{:.0}", rec.require("train_tokens")?),
+        val_tokens: format!("{:.0}", rec.require("val_tokens")?),
+        orders: format!("{:?}", cfg.orders),
+        schedule: schedule_values(&cfg.neural_bigram.schedule),
+        batch_size: cfg.neural_bigram.batch_size.to_string(),
+        seed: cfg.seed.to_string(),
+        provenance: rec.provenance(),
+        table: ngram_table(&rows, best.n),
+        bigram_table: bigram_table(&cfg, &rec)?,
+        sample_chars: cfg.sample_chars.to_string(),
+        sample: rec.text("sample")?.trim_end().to_string(),
+        first_val: format!("{:.2}", first.val_ppl),
+        first_n: first.n.to_string(),
+        best_val: format!("{:.2}", best.val_ppl),
+        best_n: best.n.to_string(),
+        last_n: last.n.to_string(),
+        last_train: format!("{:.2}", last.train_ppl),
+        best_is_last: best.n == last.n,
+        reached_step: rec
+            .summary("neural_bigram_within_1pct_step")
+            .map(|s| format!("{s:.0}")),
+        neural_val: format!("{neural_val:.3}"),
+        count_val: format!("{count_val:.3}"),
+        add_k: cfg.add_k.to_string(),
+        neural_vs_count: format!("{:+.2}", 100.0 * (neural_val / count_val - 1.0)),
+    };
+    let part =
+        |block: &str| viz::template::render_block("m4_ngrams.md", NGRAMS_TEMPLATE, block, &values);
     Ok(LogEntry {
         id: NGRAMS.into(),
         milestone: 4,
-        title: "m4 — How far do counts get? Character n-grams and a neural bigram".into(),
-        question: "What validation perplexity per character do count-based models reach on tiny-shakespeare, and \
-                   does a bigram trained by gradient descent reach the count bigram?"
-            .into(),
-        setup: format!(
-            "Character tokens ({vocab:.0} symbols, sorted like nanoGPT), {train_tokens:.0} for training and \
-             {val_tokens:.0} for validation (90/10 split by position). Interpolated Kneser–Ney models for n in {:?} \
-             (`ngram.rs`; discounts D = n1 / (n1 + 2 n2) from the training counts, nothing tuned on validation); all \
-             orders score the same validation positions. Neural bigram (`bigram.rs`): a {vocab:.0}×{vocab:.0} table of \
-             logits from zero, log-softmax from candle primitives, phase 1's Adam, learning rate {}, batch {}, seed {}. \
-             {}",
-            cfg.orders,
-            describe_schedule(&cfg.neural_bigram.schedule),
-            cfg.neural_bigram.batch_size,
-            cfg.seed,
-            rec.provenance()
-        ),
-        results: format!(
-            "{table}\n{bigram_table}\nA sample of {} characters from the n = {} model (seed {}, prompted with the \
-             first characters of the validation text):\n\n```text\n{}\n```",
-            cfg.sample_chars,
-            last.n,
-            cfg.seed,
-            sample.trim_end()
-        ),
+        title: part("title")?,
+        question: part("question")?,
+        setup: part("setup")?,
+        results: part("results")?,
         figures: vec![
             Figure::new(
                 FIG_NGRAM,
                 FigureKind::PerplexityCurves,
-                "training and validation perplexity of interpolated Kneser–Ney character n-grams against n, \
-                 with the neural bigram: where longer contexts stop helping on unseen text.",
+                part("caption_m4_ngram_perplexity")?,
             ),
             Figure::new(
                 FIG_HEATMAP,
                 FigureKind::LearnedWeights,
-                "the neural bigram's learned p(next | previous character) on a log colour scale, every \
-                 character labelled.",
+                part("caption_m4_bigram_heatmap")?,
             ),
         ],
-        discussion,
+        discussion: part("discussion")?,
     })
 }
 
-/// A learning-rate schedule in words, for the log.
-fn describe_schedule(s: &LrSchedule) -> String {
+/// A learning-rate schedule's numbers, for the template to put in words.
+fn schedule_values(s: &LrSchedule) -> ScheduleValues {
     match *s {
-        LrSchedule::Constant { lr } => format!("{lr} (constant)"),
+        LrSchedule::Constant { lr } => ScheduleValues {
+            kind: "constant",
+            lr: lr.to_string(),
+            ..Default::default()
+        },
         LrSchedule::Step {
             lr,
             step_size,
             gamma,
-        } => {
-            format!("{lr}, times {gamma} every {step_size} steps")
-        }
+        } => ScheduleValues {
+            kind: "step",
+            lr: lr.to_string(),
+            gamma: gamma.to_string(),
+            step_size: step_size.to_string(),
+            ..Default::default()
+        },
         LrSchedule::WarmupCosine {
             max_lr,
             min_lr,
             warmup,
             total,
-        } => format!(
-            "{max_lr} after {warmup} warm-up steps, cosine-decayed to {min_lr} at step {total}"
-        ),
+        } => ScheduleValues {
+            kind: "warmup_cosine",
+            max_lr: max_lr.to_string(),
+            min_lr: min_lr.to_string(),
+            warmup: warmup.to_string(),
+            total: total.to_string(),
+            ..Default::default()
+        },
     }
 }
 
 /// What each doubling of the BPE vocabulary buys (raw-byte merges, validation bytes per token), read
-/// from the rows: the gains, and whether they shrink at every doubling.
-fn doubling_text(rows: &[TokenizerRow]) -> String {
+/// from the rows: the gains, and whether they shrink at every doubling. `None` with fewer than two
+/// doublings.
+fn doubling(rows: &[TokenizerRow]) -> Option<Doubling> {
     let at = |v: usize| {
         rows.iter()
             .find(|r| r.kind == "bpe" && !r.regex_split && r.vocab_size == v)
             .map(|r| r.val_bytes_per_token)
     };
     // The chain of doublings from the smallest vocabulary (256, 512, 1024, …).
-    let Some(smallest) = rows
+    let smallest = rows
         .iter()
         .filter(|r| r.kind == "bpe" && !r.regex_split)
         .map(|r| r.vocab_size)
-        .min()
-    else {
-        return String::new();
-    };
+        .min()?;
     let mut gains: Vec<(usize, f64)> = Vec::new();
     let mut v = smallest;
     while let (Some(a), Some(b)) = (at(v), at(2 * v)) {
@@ -785,26 +865,15 @@ fn doubling_text(rows: &[TokenizerRow]) -> String {
         v *= 2;
     }
     if gains.len() < 2 {
-        return String::new();
+        return None;
     }
     let list: Vec<String> = gains
         .iter()
         .map(|(v, g)| format!("{v} → {}: +{g:.2}", 2 * v))
         .collect();
-    let shrinking = gains.windows(2).all(|w| w[1].1 < w[0].1);
-    if shrinking {
-        format!(
-            "Each doubling of the vocabulary buys less ({} bytes per token, raw bytes): the first merges capture \
-             frequent pairs everywhere, later ones ever rarer strings.",
-            list.join(", ")
-        )
-    } else {
-        let first_is_largest = gains.iter().all(|g| g.1 <= gains[0].1);
-        format!(
-            "Doubling the vocabulary buys {} ({} bytes per token, raw bytes): the gains do not shrink at every \
-             doubling on this corpus.",
-            if first_is_largest { "most at first" } else { "unevenly" },
-            list.join(", ")
-        )
-    }
+    Some(Doubling {
+        gains: list.join(", "),
+        shrinking: gains.windows(2).all(|w| w[1].1 < w[0].1),
+        first_is_largest: gains.iter().all(|g| g.1 <= gains[0].1),
+    })
 }

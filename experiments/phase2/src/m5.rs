@@ -323,20 +323,57 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     Ok(vec![heat, spec])
 }
 
-pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
-    let Ok(rec) = Record::load(ctx, MILESTONE, RUN) else {
-        return Ok(Vec::new());
-    };
-    let cfg: AttentionConfig = rec.config_as()?;
-    let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
+const TEMPLATE: &str = include_str!("../templates/m5_attention.md");
+
+/// What the `m5_attention` template needs.
+#[derive(Serialize)]
+struct AttentionValues {
+    prompt: String,
+    n_sequences: String,
+    repeat_len: String,
+    seed: String,
+    provenance: String,
+    table: String,
+    l1: String,
+    l2: String,
+    bl: String,
+    bh: String,
+    bi: String,
+    uniform: String,
+    pl: String,
+    ph: String,
+    pv: String,
+    uni_prev: String,
+    has_induction: bool,
+    below_uniform: bool,
+    ratio: String,
+    second_lower: bool,
+    uniform_loss: Option<UniformLoss>,
+    trained_steps: Option<String>,
+}
+
+/// Both copies' losses lie above a uniform guess's ln V.
+#[derive(Serialize)]
+struct UniformLoss {
+    vocab: String,
+    ln_vocab: String,
+}
+
+fn head_table(scores: &[HeadScore]) -> String {
     let mut table = viz::table::Table::new(&["head", "previous-token score", "induction score"]);
-    for s in &scores {
+    for s in scores {
         table.push(vec![
             format!("L{}H{}", s.layer, s.head),
             format!("{:.3}", s.prev_token),
             format!("{:.3}", s.induction),
         ]);
     }
+    table.markdown()
+}
+
+fn attention_values(ctx: &viz::Context, rec: &Record) -> Result<AttentionValues> {
+    let cfg: AttentionConfig = rec.config_as()?;
+    let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let get = |k: &str| rec.require(k);
     let (bl, bh, bi) = (
         get("best_induction_layer")?,
@@ -351,84 +388,70 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
     let (l1, l2) = (get("loss_first_copy")?, get("loss_second_copy")?);
     // The scores of a head spreading its weight evenly over every position it may see.
     let (uni_prev, uniform) = uniform_scores(cfg.repeat_len);
-    let trained = Record::load(ctx, m6::MILESTONE, m6::CHAR_RUN)
+    let trained_steps = Record::load(ctx, m6::MILESTONE, m6::CHAR_RUN)
         .ok()
         .and_then(|r| r.summary("steps"))
-        .map_or(String::new(), |n| format!(", after {n} training steps,"));
+        .map(|n| n.to_string());
+    let uniform_loss = match rec.summary("vocab_size") {
+        Some(v) if l1 > v.ln() && l2 > v.ln() => Some(UniformLoss {
+            vocab: v.to_string(),
+            ln_vocab: format!("{:.2}", v.ln()),
+        }),
+        _ => None,
+    };
+    Ok(AttentionValues {
+        prompt: format!("{:?}", cfg.prompt),
+        n_sequences: cfg.n_sequences.to_string(),
+        repeat_len: cfg.repeat_len.to_string(),
+        seed: cfg.seed.to_string(),
+        provenance: rec.provenance(),
+        table: head_table(&scores),
+        l1: format!("{l1:.2}"),
+        l2: format!("{l2:.2}"),
+        bl: bl.to_string(),
+        bh: bh.to_string(),
+        bi: format!("{bi:.3}"),
+        uniform: format!("{uniform:.3}"),
+        pl: pl.to_string(),
+        ph: ph.to_string(),
+        pv: format!("{pv:.2}"),
+        uni_prev: format!("{uni_prev:.3}"),
+        has_induction: bi > 3.0 * uniform && l1 - l2 > 0.1,
+        below_uniform: bi < uniform,
+        ratio: format!("{:.1}", bi / uniform),
+        second_lower: l2 < l1 - 0.1,
+        uniform_loss,
+        trained_steps,
+    })
+}
+
+pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
+    let Ok(rec) = Record::load(ctx, MILESTONE, RUN) else {
+        return Ok(Vec::new());
+    };
+    let values = attention_values(ctx, &rec)?;
+    let part =
+        |block: &str| viz::template::render_block("m5_attention.md", TEMPLATE, block, &values);
     Ok(vec![viz::log::LogEntry {
         id: "m5_attention".into(),
         milestone: 5,
-        title: "m5 — What do the attention heads of the trained GPT look at?".into(),
-        question: "Which positions does each head of the m6 character model attend to, and are there \
-                   previous-token and induction (copy) heads?"
-            .into(),
-        setup: format!(
-            "The final checkpoint of the m6 character model. Attention maps over the prompt {:?}. Head scores on \
-             {} sequences of {} uniformly random characters, each repeated twice (seed {}): previous-token score = \
-             mean weight on position i−1; induction score = mean weight, in the second copy, on the position right \
-             after the previous occurrence of the current token. {}",
-            cfg.prompt, cfg.n_sequences, cfg.repeat_len, cfg.seed, rec.provenance()
-        ),
-        results: format!(
-            "{}\nLoss on the first copy of the random sequence: {l1:.2} nats; on the second copy: {l2:.2} nats.\n",
-            table.markdown()
-        ),
+        title: part("title")?,
+        question: part("question")?,
+        setup: part("setup")?,
+        results: part("results")?,
         figures: vec![
             Figure::new(
                 "m5_attention_heatmap.png",
                 FigureKind::AttentionHeatmaps,
-                "what every head of the trained m6 character model attends to on a line of Shakespeare, \
-                 every character labelled.",
+                part("caption_m5_attention_heatmap")?,
             ),
             Figure::new(
                 "m5_head_specialization.png",
                 FigureKind::AttentionHeatmaps,
-                "each head's previous-token and induction scores on repeated random sequences, against the \
-                 scores of a head that attends uniformly.",
+                part("caption_m5_head_specialization")?,
             ),
         ],
-        discussion: {
-            let has_induction = bi > 3.0 * uniform && l1 - l2 > 0.1;
-            let verdict = if has_induction {
-                format!(
-                    "The payoff is measurable: on random text, which no amount of Shakespeare makes predictable, the \
-                     loss falls from {l1:.2} nats on the first copy to {l2:.2} on the second, because the model \
-                     copies what came next last time."
-                )
-            } else {
-                // Where the best score stands against a head that spreads its weight evenly.
-                let against_uniform = if bi < uniform {
-                    format!("the best score ({bi:.3}) is below the {uniform:.3} of a head spreading its weight evenly")
-                } else {
-                    format!(
-                        "the best score is {:.1}× the {uniform:.3} of a head spreading its weight evenly",
-                        bi / uniform
-                    )
-                };
-                let second = if l2 < l1 - 0.1 { "lower than" } else { "no better than" };
-                let above_uniform_loss = match rec.summary("vocab_size") {
-                    Some(v) if l1 > v.ln() && l2 > v.ln() => format!(
-                        "; both above ln {v} = {:.2}, the loss of a uniform guess, because the model confidently \
-                         expects English, not random characters",
-                        v.ln()
-                    ),
-                    _ => String::new(),
-                };
-                format!(
-                    "This model has no working induction head yet: {against_uniform}, and the loss on the second copy \
-                     ({l2:.2} nats) is {second} on the first ({l1:.2}{above_uniform_loss}). Induction heads are known \
-                     to appear in a fairly sudden phase change during training (Olsson et al. 2022); this model{trained} \
-                     has not reached it."
-                )
-            };
-            format!(
-                "The strongest induction head is layer {bl} head {bh} (score {bi:.3}; a head spreading its weight \
-                 uniformly over all positions it may see would score {uniform:.3}), and the strongest \
-                 previous-token head is layer {pl} head {ph} ({pv:.2}; uniform: {uni_prev:.3}). Induction needs two heads in sequence — one \
-                 that writes \"the token before me\" into each position, and one whose query matches that — so it \
-                 can only appear from the second layer on. {verdict}"
-            )
-        },
+        discussion: part("discussion")?,
     }])
 }
 

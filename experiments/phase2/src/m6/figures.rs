@@ -1,0 +1,302 @@
+//! The m6 figures, redrawn from the records.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use viz::plot::{GroupedBars, LineChart, Series};
+use viz::record::Record;
+
+use super::{
+    ablation_records, bpe_vocab, load, mean_sd, seed_band, AblationRuns, AblationStats,
+    GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, NANOGPT_VAL_LOSS,
+    PARITY_RUN,
+};
+use crate::bench::BenchRow;
+
+pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if let (Some(ch), Some(bpe)) = (load(ctx, CHAR_RUN), load(ctx, BPE_RUN)) {
+        let cfg: GptExperiment = ch.config_as()?;
+        out.push(loss_curves(ctx, &ch, &cfg)?);
+        out.push(perplexity(ctx, &ch, &bpe, &cfg)?);
+    }
+    let abl = ablation_records(ctx)?;
+    if !abl.is_empty() {
+        ablations(ctx, &abl, &mut out)?;
+    }
+    if let Some(p) = load(ctx, PARITY_RUN) {
+        out.push(torch_parity(ctx, &p)?);
+    }
+    if let Some(bench) = load(ctx, BENCH_RUN) {
+        out.push(training_throughput(ctx, &bench)?);
+    }
+    Ok(out)
+}
+
+/// `m6_loss_curves.png`: the character model's curves against the lines it is measured by.
+fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<PathBuf> {
+    let path = ctx.figure("m6_loss_curves.png");
+    let train = ch.series("train_loss");
+    let last_step = train.last().map_or(cfg.char.train.steps as f64, |p| p.0);
+    // The headline: whole-split validation loss over the seeds of `bench --full` (same config).
+    let headline = load(ctx, BENCH_FULL_RUN)
+        .map(|bf| bf.artifact::<Vec<BenchRow>>("rows"))
+        .transpose()?
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r.trainer != "pytorch")
+                .filter_map(|r| r.val_loss_full)
+                .collect::<Vec<f64>>()
+        })
+        .filter(|v| v.len() > 1);
+    let title = match &headline {
+        Some(v) => {
+            let (m, sd) = mean_sd(v);
+            format!(
+                "Character GPT: whole-split validation loss {m:.3} ± {sd:.3} nats/char ({} seeds)",
+                v.len()
+            )
+        }
+        None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
+    };
+    let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
+        .series(Series::new("train (mean over 10 steps), seed 1337", train))
+        .series(Series::new(
+            format!(
+                "validation, {} fixed batches, seed 1337",
+                cfg.char.train.eval_iters
+            ),
+            ch.series("val_loss"),
+        ));
+    if let Some(v) = &headline {
+        // Drawn at the end of training, where it was measured: mean, and ± 1 sd as the band.
+        let (m, sd) = mean_sd(v);
+        let x0 = last_step * 0.9;
+        chart = chart.series(
+            Series::new(
+                format!(
+                    "whole validation split, {} seeds: {m:.3} ± {sd:.3}",
+                    v.len()
+                ),
+                vec![(x0, m), (last_step, m)],
+            )
+            .band(vec![(m - sd, m + sd); 2]),
+        );
+    }
+    chart = chart.hline(
+        format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"),
+        NANOGPT_VAL_LOSS,
+    );
+    if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
+        chart = chart.hline(
+            format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.ln()),
+            ppl.ln(),
+        );
+    }
+    if let Some(v) = crate::m4::char_vocab(ctx) {
+        chart = chart.hline(
+            format!("uniform guess: ln {v} = {:.3}", (v as f64).ln()),
+            (v as f64).ln(),
+        );
+    }
+    chart.render(&path)?;
+    Ok(path)
+}
+
+/// `m6_perplexity.png`: bits per character against characters of training text seen, so the two
+/// tokenizers compare on the same axes: step × batch × block (× characters per token for BPE).
+fn perplexity(
+    ctx: &viz::Context,
+    ch: &Record,
+    bpe: &Record,
+    cfg: &GptExperiment,
+) -> Result<PathBuf> {
+    let path = ctx.figure("m6_perplexity.png");
+    let chars_seen = |run: &ModelRun, chars_per_token: f64, key: &str, rec: &Record| {
+        let per_step = (run.train.batch_size * run.model.block_size) as f64 * chars_per_token;
+        rec.series(key)
+            .into_iter()
+            .map(|(step, v)| (step * per_step / 1e6, v))
+            .collect::<Vec<_>>()
+    };
+    let bpe_cpt = bpe.require("chars_per_token")?;
+    let mut chart = LineChart::new(
+        "Validation bits per character vs training text seen",
+        "training characters seen (millions; steps × batch × block × chars per token)",
+        "validation bits per character",
+    )
+    .series(Series::new(
+        "character model (1 char/token)",
+        chars_seen(&cfg.char, 1.0, "val_bpc", ch),
+    ))
+    .series(Series::new(
+        format!(
+            "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
+            bpe_vocab(&cfg.bpe)
+        ),
+        chars_seen(&cfg.bpe, bpe_cpt, "val_bpc", bpe),
+    ));
+    if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
+        chart = chart.hline(
+            format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.log2()),
+            ppl.log2(),
+        );
+    }
+    chart.render(&path)?;
+    Ok(path)
+}
+
+/// `m6_ablations.png`, and with several variants and seeds `m6_ablation_effects.png`.
+fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -> Result<()> {
+    let path = ctx.figure("m6_ablations.png");
+    let seeds = abl[0].runs.len();
+    let mut chart = LineChart::new(
+        format!("Ablations: validation loss (mean and range of {seeds} seeds)"),
+        "step",
+        "validation loss (nats per character)",
+    );
+    for a in abl {
+        let (mean, band) = seed_band(&a.runs, "val_loss");
+        chart = chart.series(Series::new(a.label.clone(), mean).band(band));
+    }
+    chart.render(&path)?;
+    out.push(path);
+    if abl.len() > 1 && seeds > 1 {
+        out.push(ablation_effects(ctx, abl)?);
+    }
+    Ok(())
+}
+
+/// The verdict itself: each variant's paired difference to the baseline in whole-split loss, with
+/// the 95 % confidence interval the log's "beyond the noise?" column tests against 0.
+fn ablation_effects(ctx: &viz::Context, abl: &[AblationRuns]) -> Result<PathBuf> {
+    let st = AblationStats::of(abl)?;
+    let path = ctx.figure("m6_ablation_effects.png");
+    let d = &st.diffs[1..];
+    GroupedBars::new(
+        format!(
+            "Ablations: change in whole-split validation loss vs baseline ({} seeds, paired)",
+            st.n
+        ),
+        "Δ validation loss (nats per character)",
+        st.labels[1..].to_vec(),
+    )
+    .group("mean paired difference", d.iter().map(|x| x.0).collect())
+    .whiskers(
+        format!("95 % confidence interval (± {:.2} s.e.)", st.t_crit),
+        d.iter()
+            .map(|&(m, se)| (m - st.t_crit * se, m + st.t_crit * se))
+            .collect(),
+    )
+    .notes(
+        d.iter()
+            .map(|&x| {
+                format!(
+                    "{:+.3}\n{}",
+                    x.0,
+                    if st.is_real(x) {
+                        "real"
+                    } else {
+                        "within noise"
+                    }
+                )
+            })
+            .collect(),
+    )
+    .hline("no change (baseline)", 0.0)
+    .render(&path)?;
+    Ok(path)
+}
+
+/// `m6_torch_parity.png`: our trainer and PyTorch from the same start on the same batches.
+fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
+    let path = ctx.figure("m6_torch_parity.png");
+    // Per 20-step window: mean loss (single steps are too noisy to read), and the largest
+    // difference.
+    const WINDOW: usize = 20;
+    let by_window = |key: &str, reduce: fn(&[(f64, f64)]) -> f64| -> Vec<(f64, f64)> {
+        p.series(key)
+            .chunks(WINDOW)
+            .map(|c| (c[c.len() - 1].0, reduce(c)))
+            .collect()
+    };
+    let mean: fn(&[(f64, f64)]) -> f64 = |c| c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64;
+    // In millionths of a nat, so the tick labels stay short.
+    let max: fn(&[(f64, f64)]) -> f64 = |c| c.iter().map(|p| p.1 * 1e6).fold(0.0, f64::max);
+    let curves = LineChart::new(
+        "Training loss (20-step means)",
+        "step",
+        "training loss (nats per character)",
+    )
+    .series(Series::new("ours", by_window("ours_loss", mean)))
+    .series(Series::new("PyTorch", by_window("torch_loss", mean)).dashed());
+    let diff = LineChart::new(
+        "Largest |ours − PyTorch| per 20 steps",
+        "step",
+        "loss difference (10⁻⁶ nats)",
+    )
+    .series(Series::new("|difference|", by_window("abs_diff", max)));
+    viz::plot::line_grid(
+        "Ours vs PyTorch: same start, same batches",
+        &[curves, diff],
+        2,
+        &path,
+    )?;
+    Ok(path)
+}
+
+/// `m6_training_throughput.png`: tokens/s of every trainer, against PyTorch.
+fn training_throughput(ctx: &viz::Context, bench: &Record) -> Result<PathBuf> {
+    let rows: Vec<BenchRow> = bench.artifact("rows")?;
+    let ours: Vec<&BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
+    let torch = rows.iter().find(|r| r.trainer == "pytorch");
+    let range = |r: &BenchRow| {
+        let lo = r.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if r.rounds.is_empty() {
+            (r.tokens_per_s, r.tokens_per_s)
+        } else {
+            (lo, hi)
+        }
+    };
+    let rounds = ours.iter().map(|r| r.rounds.len()).max().unwrap_or(1);
+    let steps = ours.first().map_or(0, |r| r.steps);
+    let path = ctx.figure("m6_training_throughput.png");
+    let mut bars = GroupedBars::new(
+        format!("Training throughput, bench config ({steps} steps, 2 cores)"),
+        "training tokens / s",
+        ours.iter().map(|r| r.trainer.clone()).collect(),
+    )
+    .group(
+        format!("ours, mean of {rounds} rounds"),
+        ours.iter().map(|r| r.tokens_per_s).collect(),
+    )
+    .whiskers(
+        format!("min–max over the {rounds} rounds"),
+        ours.iter().map(|r| range(r)).collect(),
+    )
+    .notes(
+        ours.iter()
+            .map(|r| match torch {
+                Some(t) => format!(
+                    "{:.0}\n{:.2}× PyTorch",
+                    r.tokens_per_s,
+                    r.tokens_per_s / t.tokens_per_s
+                ),
+                None => format!("{:.0}", r.tokens_per_s),
+            })
+            .collect(),
+    );
+    if let Some(t) = torch {
+        let (lo, hi) = range(t);
+        bars = bars.hline(
+            format!(
+                "PyTorch eager: {:.0} tok/s (rounds {lo:.0}–{hi:.0})",
+                t.tokens_per_s
+            ),
+            t.tokens_per_s,
+        );
+    }
+    bars.render(&path)?;
+    Ok(path)
+}

@@ -25,7 +25,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "experiments/phase3/src/m7.rs:log_entries",
     "experiments/phase3/src/m8.rs:log_entries",
     "experiments/phase3/src/m8.rs:run_reader",
-    "experiments/phase3/src/m9.rs:log_entries",
     "experiments/phase4/src/m10.rs:log_entries",
     "experiments/phase4/src/m10.rs:run_agent",
     "experiments/phase4/src/m11.rs:log_entries",

@@ -22,8 +22,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "experiments/phase2/src/m6.rs:gpt_entry",
     "experiments/phase2/src/m6_long.rs:figures",
     "experiments/phase2/src/m6_long.rs:long_entry",
-    "experiments/phase3/src/m8.rs:log_entries",
-    "experiments/phase3/src/m8.rs:run_reader",
     "experiments/phase4/src/m10.rs:log_entries",
     "experiments/phase4/src/m10.rs:run_agent",
     "experiments/phase4/src/m11.rs:log_entries",
@@ -37,7 +35,6 @@ const LONG_FUNCTIONS: &[&str] = &[
 const LONG_FILES: &[&str] = &[
     "experiments/phase2/src/m6.rs",
     "experiments/phase2/src/m6_long.rs",
-    "experiments/phase3/src/m8.rs",
     "experiments/phase4/src/m10.rs",
 ];
 

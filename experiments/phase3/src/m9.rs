@@ -261,25 +261,75 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(vec![path])
 }
 
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let Some(rec) = record(ctx) else {
-        return Ok(Vec::new());
-    };
-    let cfg: AblationConfig = rec.config_as()?;
-    let reader = reader_config(ctx)?;
-    let correct: BTreeMap<String, String> = rec.artifact("correct")?;
+const TEMPLATE: &str = include_str!("../templates/m9_ablation.md");
+
+/// One line of "one factor at a time from the best cell".
+#[derive(Serialize)]
+struct FactorLine {
+    /// `chunking`, `retriever` or `k`.
+    factor: String,
+    value: String,
+    best: String,
+    change: String,
+}
+
+/// Two chunkings that cut the world into nearly the same passages.
+#[derive(Serialize)]
+struct SamePassages {
+    a: String,
+    b: String,
+    passages_a: String,
+    passages_b: String,
+    pairs: String,
+    widest: String,
+}
+
+/// What `templates/m9_ablation.md` is filled with.
+#[derive(Serialize)]
+struct AblationValues {
+    chunkings: Vec<String>,
+    retrievers: Vec<String>,
+    ks: String,
+    cells: String,
+    n: String,
+    provenance: String,
+    exact_match_table: String,
+    latency_table: String,
+    max_k: String,
+    best: String,
+    best_em: String,
+    resamples: String,
+    worse: String,
+    others: String,
+    tied: Vec<String>,
+    worst: String,
+    worst_em: String,
+    spread: String,
+    factors: Vec<FactorLine>,
+    same_passages: Vec<SamePassages>,
+}
+
+/// A cell's answers, right (1) or wrong (0), question by question.
+fn bits(correct: &BTreeMap<String, String>, name: &str) -> Result<Vec<f64>> {
+    Ok(correct
+        .get(name)
+        .with_context(|| format!("record has no answers for cell `{name}`"))?
+        .chars()
+        .map(|c| f64::from(u8::from(c == '1')))
+        .collect())
+}
+
+/// The exact-match table, the latency table, and every cell with its exact match.
+struct Tables {
+    exact_match: viz::table::Table,
+    latency: viz::table::Table,
+    cells: Vec<(String, f64)>,
+}
+
+/// The tables of the results, from the record.
+fn tables(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<Tables> {
     let timings: BTreeMap<String, CellTimings> = rec.artifact("timings")?;
     let index_s: BTreeMap<String, f64> = rec.artifact("index_s")?;
-    let bits = |name: &str| -> Result<Vec<f64>> {
-        Ok(correct
-            .get(name)
-            .with_context(|| format!("record has no answers for cell `{name}`"))?
-            .chars()
-            .map(|c| f64::from(u8::from(c == '1')))
-            .collect())
-    };
-    let n = rec.require("questions")?;
-
     let mut headers = vec!["chunking".to_string(), "retriever".to_string()];
     headers.extend(cfg.ks.iter().map(|k| format!("k = {k}")));
     headers.push("prompt tokens (k = max)".into());
@@ -332,131 +382,72 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             ]);
         }
     }
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let (best, best_em) = all.first().cloned().context("m9 record: no cells")?;
-    // Which cells are really worse than the best: paired bootstrap, interval excluding zero.
-    let mut tied = Vec::new();
-    let mut worse = 0;
-    for (name, _) in all.iter().skip(1) {
-        let p = paired_bootstrap(&bits(&best)?, &bits(name)?, cfg.resamples, 0)?;
-        if p.significant() {
-            worse += 1;
-        } else {
-            tied.push(name.clone());
-        }
-    }
-    let (worst, worst_em) = all.last().cloned().context("m9 record: no cells")?;
-    let spread = paired_bootstrap(&bits(&best)?, &bits(&worst)?, cfg.resamples, 0)?;
-    // Per factor: the best cell against the same cell with one factor changed.
+    Ok(Tables {
+        exact_match: table,
+        latency: lat,
+        cells: all,
+    })
+}
+
+/// Per factor: the best cell against the same cell with one factor changed (other − best).
+fn factor_lines(
+    correct: &BTreeMap<String, String>,
+    cfg: &AblationConfig,
+    reader: &ReaderConfig,
+    best: &str,
+) -> Result<Vec<FactorLine>> {
     let parts: Vec<&str> = best.splitn(2, '/').collect();
     let (bc, rest) = (parts[0], parts.get(1).copied().unwrap_or(""));
     let (br, bk) = rest.rsplit_once('@').unwrap_or((rest, "1"));
-    let mut factors = String::new();
+    let change = |other: &str| -> Result<String> {
+        Ok(describe(&paired_bootstrap(
+            &bits(correct, other)?,
+            &bits(correct, best)?,
+            cfg.resamples,
+            0,
+        )?))
+    };
+    let mut factors = Vec::new();
     for c in reader.chunking.iter().filter(|c| c.name != bc) {
         let other = format!("{}/{br}@{bk}", c.name);
-        factors.push_str(&format!(
-            "- chunking {} instead of {}: {}\n",
-            c.name.replace('_', " "),
-            bc.replace('_', " "),
-            describe(&paired_bootstrap(
-                &bits(&other)?,
-                &bits(&best)?,
-                cfg.resamples,
-                0
-            )?)
-        ));
+        factors.push(FactorLine {
+            factor: "chunking".into(),
+            value: c.name.replace('_', " "),
+            best: bc.replace('_', " "),
+            change: change(&other)?,
+        });
     }
     for r in cfg.retriever.iter().filter(|r| r.name() != br) {
         let other = format!("{bc}/{}@{bk}", r.name());
-        factors.push_str(&format!(
-            "- retriever {} instead of {br}: {}\n",
-            r.name(),
-            describe(&paired_bootstrap(
-                &bits(&other)?,
-                &bits(&best)?,
-                cfg.resamples,
-                0
-            )?)
-        ));
+        factors.push(FactorLine {
+            factor: "retriever".into(),
+            value: r.name().to_string(),
+            best: br.to_string(),
+            change: change(&other)?,
+        });
     }
     for k in cfg.ks.iter().filter(|k| k.to_string() != bk) {
         let other = format!("{bc}/{br}@{k}");
-        factors.push_str(&format!(
-            "- k = {k} instead of {bk}: {}\n",
-            describe(&paired_bootstrap(
-                &bits(&other)?,
-                &bits(&best)?,
-                cfg.resamples,
-                0
-            )?)
-        ));
+        factors.push(FactorLine {
+            factor: "k".into(),
+            value: k.to_string(),
+            best: bk.to_string(),
+            change: change(&other)?,
+        });
     }
-    let results = format!(
-        "End-to-end exact match on the same {n:.0} held-out questions in every cell:\n\n{}\n\
-         Latency per stage (at k = {max_k}; reading is prompt + greedy answer on one core, two questions \
-         at a time):\n\n{}\n\
-         **Best cell** {} at {}. By paired bootstrap ({} resamples) {worse} of the other {} cells are \
-         worse than it with the 95 % interval excluding zero; {} within the noise{}. Best − worst \
-         ({} at {}): {}.\n\n**One factor at a time from the best cell** (other − best):\n\n{factors}",
-        table.markdown(),
-        lat.markdown(),
-        best.replace('_', " "),
-        pct(best_em),
-        cfg.resamples,
-        all.len() - 1,
-        match tied.len() {
-            1 => "1 is".to_string(),
-            t => format!("{t} are"),
-        },
-        if tied.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({})",
-                tied.iter()
-                    .map(|t| t.replace('_', " "))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        worst.replace('_', " "),
-        pct(worst_em),
-        describe(&spread)
-    );
-    let setup = format!(
-        "The reader of m8 (its checkpoint, unchanged) on every combination of {} chunkings ({}), {} \
-         retrievers ({}) and k ∈ {:?}: {} cells, each asked the same {n:.0} held-out questions, so cells \
-         compare question by question. The reader was trained on all of these chunkings and values of \
-         k. One reader (one training seed): the noise measured here is that of the question sample, by \
-         paired bootstrap, not that of training. {}",
-        reader.chunking.len(),
-        reader
-            .chunking
-            .iter()
-            .map(|c| format!("`{}`", c.name))
-            .collect::<Vec<_>>()
-            .join(", "),
-        cfg.retriever.len(),
-        cfg.retriever
-            .iter()
-            .map(|r| r.name().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        cfg.ks,
-        all.len(),
-        rec.provenance()
-    );
-    let mut discussion = format!(
-        "The best pipeline is {} ({}); {} of the {} cells cannot be told apart from it on {n:.0} \
-         questions, and {worse} are worse beyond the noise. The factor-by-factor lines above say which \
-         choice costs most when changed alone.",
-        best.replace('_', " "),
-        pct(best_em),
-        tied.len(),
-        all.len() - 1
-    );
-    // Chunkings that cut the world into (nearly) the same passages are one level of the factor, not two.
+    Ok(factors)
+}
+
+/// Chunkings that cut the world into (nearly) the same passages are one level of the factor, not
+/// two: each such pair, with the widest exact-match gap between their paired cells.
+fn same_passages(
+    rec: &Record,
+    correct: &BTreeMap<String, String>,
+    cfg: &AblationConfig,
+    reader: &ReaderConfig,
+) -> Result<Vec<SamePassages>> {
     let passages = |c: &str| rec.summary(&format!("{c}/passages"));
+    let mut out = Vec::new();
     for (i, a) in reader.chunking.iter().enumerate() {
         for b in &reader.chunking[i + 1..] {
             if let (Some(pa), Some(pb)) = (passages(&a.name), passages(&b.name)) {
@@ -472,39 +463,111 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                         .collect();
                     let mut widest: f64 = 0.0;
                     for (x, y) in &pairs {
-                        let (bx, by) = (bits(x)?, bits(y)?);
+                        let (bx, by) = (bits(correct, x)?, bits(correct, y)?);
                         let em = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
                         widest = widest.max((em(&bx) - em(&by)).abs());
                     }
-                    discussion.push_str(&format!(
-                        " Chunkings `{}` and `{}` cut the world into nearly the same passages ({pa:.0} and {pb:.0}: \
-                         its documents are short), and their {} paired cells differ in exact match by at most \
-                         {:.1} points: the grid holds one chunk-size contrast fewer than it seems.",
-                        a.name,
-                        b.name,
-                        pairs.len(),
-                        100.0 * widest
-                    ));
+                    out.push(SamePassages {
+                        a: a.name.clone(),
+                        b: b.name.clone(),
+                        passages_a: format!("{pa:.0}"),
+                        passages_b: format!("{pb:.0}"),
+                        pairs: pairs.len().to_string(),
+                        widest: format!("{:.1}", 100.0 * widest),
+                    });
                 }
             }
         }
     }
+    Ok(out)
+}
+
+/// Everything the template needs, computed from the record.
+fn ablation_values(
+    rec: &Record,
+    cfg: &AblationConfig,
+    reader: &ReaderConfig,
+) -> Result<AblationValues> {
+    let correct: BTreeMap<String, String> = rec.artifact("correct")?;
+    let n = rec.require("questions")?;
+    let Tables {
+        exact_match: table,
+        latency: lat,
+        cells: mut all,
+    } = tables(rec, cfg, reader)?;
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let (best, best_em) = all.first().cloned().context("m9 record: no cells")?;
+    // Which cells are really worse than the best: paired bootstrap, interval excluding zero.
+    let mut tied = Vec::new();
+    let mut worse = 0;
+    for (name, _) in all.iter().skip(1) {
+        let p = paired_bootstrap(
+            &bits(&correct, &best)?,
+            &bits(&correct, name)?,
+            cfg.resamples,
+            0,
+        )?;
+        if p.significant() {
+            worse += 1;
+        } else {
+            tied.push(name.clone());
+        }
+    }
+    let (worst, worst_em) = all.last().cloned().context("m9 record: no cells")?;
+    let spread = paired_bootstrap(
+        &bits(&correct, &best)?,
+        &bits(&correct, &worst)?,
+        cfg.resamples,
+        0,
+    )?;
+    let factors = factor_lines(&correct, cfg, reader, &best)?;
+    Ok(AblationValues {
+        chunkings: reader.chunking.iter().map(|c| c.name.clone()).collect(),
+        retrievers: cfg.retriever.iter().map(|r| r.name().to_string()).collect(),
+        ks: format!("{:?}", cfg.ks),
+        cells: all.len().to_string(),
+        n: format!("{n:.0}"),
+        provenance: rec.provenance(),
+        exact_match_table: table.markdown(),
+        latency_table: lat.markdown(),
+        max_k: max_k.to_string(),
+        best: best.replace('_', " "),
+        best_em: pct(best_em),
+        resamples: cfg.resamples.to_string(),
+        worse: worse.to_string(),
+        others: (all.len() - 1).to_string(),
+        tied: tied.iter().map(|t| t.replace('_', " ")).collect(),
+        worst: worst.replace('_', " "),
+        worst_em: pct(worst_em),
+        spread: describe(&spread),
+        factors,
+        same_passages: same_passages(rec, &correct, cfg, reader)?,
+    })
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: AblationConfig = rec.config_as()?;
+    let reader = reader_config(ctx)?;
+    let values = ablation_values(&rec, &cfg, &reader)?;
+    let part =
+        |block: &str| viz::template::render_block("m9_ablation.md", TEMPLATE, block, &values);
     Ok(vec![LogEntry {
         id: "m9_ablation".into(),
         milestone: 9,
-        title: "m9 — RAG ablations: chunk size × k × retriever".into(),
-        question:
-            "Which chunk size, number of passages and retriever give the reader its best answers, \
-                   at what latency — and which differences are real?"
-                .into(),
-        setup,
-        results,
+        title: part("title")?,
+        question: part("question")?,
+        setup: part("setup")?,
+        results: part("results")?,
         figures: vec![Figure::new(
             FIG_HEATMAP,
             FigureKind::EvaluationTables,
-            "Exact match per cell: one panel per retriever, chunking by row, k by column.",
+            part("caption_m9_ablation_heatmap")?,
         )],
-        discussion,
+        discussion: part("discussion")?,
     }])
 }
 

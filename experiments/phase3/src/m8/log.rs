@@ -1,0 +1,533 @@
+//! m8's entry of the experiment log: its words in `templates/m8_reader.md`, its numbers from the
+//! record.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use viz::log::{Figure, FigureKind, LogEntry};
+use viz::record::Record;
+use viz::Context;
+
+use super::{
+    conditions, label, record, traced_condition, ReaderConfig, Trace, FIG_ATTENTION, FIG_K,
+    FIG_LOSS, FIG_PIPELINE,
+};
+use phase3_rag::asker::{hit, mean, Found, Outcome};
+use phase3_rag::stats::{describe, paired_bootstrap, pct, Paired};
+
+const TEMPLATE: &str = include_str!("../../templates/m8_reader.md");
+
+/// Exact match at the largest k by the gold passage's rank.
+#[derive(Serialize)]
+struct ByRank {
+    rank: String,
+    exact_match: String,
+    answers: String,
+}
+
+/// At k ≥ 3, the wrong answers that repeat another passage of the prompt.
+#[derive(Serialize)]
+struct WrongElsewhere {
+    elsewhere: String,
+    total: String,
+    share: String,
+    mostly_elsewhere: bool,
+}
+
+/// Why the reader does worse with more passages.
+#[derive(Serialize)]
+struct WhyMorePassagesHurt {
+    table: String,
+    wrong: Option<WrongElsewhere>,
+    by_rank: Vec<ByRank>,
+}
+
+#[derive(Serialize)]
+struct LayerMass {
+    layer: String,
+    mass: String,
+    ratio: String,
+}
+
+/// Where the answer looks: attention mass on the answer span, per layer.
+#[derive(Serialize)]
+struct Attention {
+    questions: String,
+    condition: String,
+    layers: Vec<LayerMass>,
+    uniform: String,
+}
+
+/// One paired comparison, A − B.
+#[derive(Serialize)]
+struct PairLine {
+    a: String,
+    b: String,
+    change: String,
+}
+
+#[derive(Serialize)]
+struct TraceLine {
+    question: String,
+    prediction: String,
+    correct: bool,
+    answer: String,
+    gold_in_context: bool,
+    passages: Vec<String>,
+}
+
+/// Per retriever, from k = 1 to the largest k.
+#[derive(Serialize)]
+struct MorePassages {
+    retriever: String,
+    recall_most: String,
+    recall_one: String,
+    em_one: String,
+    em_most: String,
+    difference: String,
+    p_value: String,
+    /// `noise`, `recall` (the extra recall is worth more) or `distractors` (they cost more).
+    verdict: String,
+}
+
+/// What `templates/m8_reader.md` is filled with.
+#[derive(Serialize)]
+struct ReaderValues {
+    world_seed: String,
+    chunks: String,
+    passages: String,
+    n_layer: String,
+    n_head: String,
+    d_model: String,
+    block_size: String,
+    parameters_m: String,
+    vocab_size: String,
+    steps: String,
+    batch_size: String,
+    train_s: String,
+    pool: String,
+    distractors: Vec<String>,
+    ks: String,
+    chunkings: Vec<String>,
+    extra_questions: String,
+    document_pct: String,
+    max_lr: String,
+    seed: String,
+    provenance: String,
+    n: String,
+    table: String,
+    gold: String,
+    gold_met: bool,
+    passing: Vec<String>,
+    cells: String,
+    worst: String,
+    worst_ratio: String,
+    why: WhyMorePassagesHurt,
+    max_k: String,
+    attention: Option<Attention>,
+    pairs: Vec<PairLine>,
+    traced: String,
+    traces: Vec<TraceLine>,
+    closed_book: String,
+    random: String,
+    best: String,
+    best_em: String,
+    more_passages: Vec<MorePassages>,
+}
+
+/// The record's numbers the entry reads again and again.
+struct Numbers<'a> {
+    rec: &'a Record,
+    outcomes: BTreeMap<String, Vec<Outcome>>,
+}
+
+impl Numbers<'_> {
+    fn em(&self, c: &str) -> Result<f64> {
+        self.rec.require(&format!("{c}/exact_match"))
+    }
+
+    fn hits(&self, c: &str) -> Result<Vec<f64>> {
+        Ok(self
+            .outcomes
+            .get(c)
+            .with_context(|| format!("record has no outcomes for `{c}`"))?
+            .iter()
+            .map(hit)
+            .collect())
+    }
+
+    fn compare(&self, a: &str, b: &str) -> Result<Paired> {
+        paired_bootstrap(&self.hits(a)?, &self.hits(b)?, 10_000, 0)
+    }
+}
+
+/// The table of every context condition.
+fn conditions_table(cfg: &ReaderConfig, nums: &Numbers) -> Result<viz::table::Table> {
+    let rec = nums.rec;
+    let mut table = viz::table::Table::new(&[
+        "context",
+        "exact match",
+        "answer perplexity",
+        "gold passage in prompt",
+        "exact match when it is",
+    ]);
+    for c in conditions(cfg) {
+        let name = &c.name;
+        table.push(vec![
+            label(name),
+            pct(nums.em(name)?),
+            format!("{:.2}", rec.require(&format!("{name}/answer_perplexity"))?),
+            pct(rec.require(&format!("{name}/gold_in_context"))?),
+            rec.summary(&format!("{name}/exact_match_gold_in_context"))
+                .map_or("–".into(), pct),
+        ]);
+    }
+    Ok(table)
+}
+
+/// The retrieved condition with the best exact match.
+fn best_retrieved(cfg: &ReaderConfig, nums: &Numbers) -> Result<(String, f64)> {
+    let mut best: Option<(String, f64)> = None;
+    for c in conditions(cfg).iter().filter(|c| c.retrieved.is_some()) {
+        let v = nums.em(&c.name)?;
+        if best.as_ref().is_none_or(|b| v > b.1) {
+            best = Some((c.name.clone(), v));
+        }
+    }
+    best.context("m8 record: no retrieved condition")
+}
+
+/// Target 2: with the gold passage among the retrieved k, accuracy ≥ 0.9 × gold-context accuracy.
+/// Per retrieved condition, that ratio.
+fn gold_ratios(cfg: &ReaderConfig, rec: &Record, gold: f64) -> Vec<(String, f64)> {
+    let mut ratios = Vec::new();
+    for c in conditions(cfg).iter().filter(|c| c.retrieved.is_some()) {
+        if let Some(v) = rec.summary(&format!("{}/exact_match_gold_in_context", c.name)) {
+            ratios.push((c.name.clone(), v / gold.max(1e-12)));
+        }
+    }
+    ratios
+}
+
+/// Where the answer looks, if the record measured it.
+fn attention(cfg: &ReaderConfig, rec: &Record) -> Option<Attention> {
+    let (Some(u), Some(nq)) = (
+        rec.summary("attention/uniform_baseline"),
+        rec.summary("attention/questions"),
+    ) else {
+        return None;
+    };
+    let layers: Vec<(usize, f64)> = (0..cfg.model.n_layer)
+        .filter_map(|l| {
+            Some((
+                l,
+                rec.summary(&format!("attention/layer{l}/answer_span_mass"))?,
+            ))
+        })
+        .collect();
+    Some(Attention {
+        questions: format!("{nq:.0}"),
+        condition: traced_condition(cfg).map(|c| label(&c)).unwrap_or_default(),
+        layers: layers
+            .iter()
+            .map(|(l, m)| LayerMass {
+                layer: l.to_string(),
+                mass: format!("{m:.3}"),
+                ratio: format!("{:.1}", m / u),
+            })
+            .collect(),
+        uniform: format!("{u:.3}"),
+    })
+}
+
+/// The paired comparisons: gold, the best retrieved and random against closed book, gold against
+/// the best retrieved, and per retriever its largest k against k = 1.
+fn pair_lines(
+    cfg: &ReaderConfig,
+    nums: &Numbers,
+    best_name: &str,
+    max_k: usize,
+) -> Result<Vec<PairLine>> {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("gold".into(), "closed_book".into()),
+        (best_name.to_string(), "closed_book".into()),
+        ("gold".into(), best_name.to_string()),
+        ("random".into(), "closed_book".into()),
+    ];
+    for r in &cfg.retriever {
+        let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
+        if one != most {
+            pairs.push((most, one));
+        }
+    }
+    pairs
+        .iter()
+        .map(|(a, b)| {
+            Ok(PairLine {
+                a: label(a),
+                b: label(b),
+                change: describe(&nums.compare(a, b)?),
+            })
+        })
+        .collect()
+}
+
+fn trace_line(t: &Trace) -> TraceLine {
+    TraceLine {
+        question: t.question.clone(),
+        prediction: t.prediction.clone(),
+        correct: t.correct,
+        answer: t.answer.clone(),
+        gold_in_context: t.gold_in_context,
+        passages: t
+            .passages
+            .iter()
+            .map(|p| p.trim_start_matches("* ").to_string())
+            .collect(),
+    }
+}
+
+/// Per retriever: from k = 1 to the largest k, the gold passage is in the prompt more often, and
+/// exact match moves by a difference the bootstrap calls real or not.
+fn more_passages(cfg: &ReaderConfig, nums: &Numbers, max_k: usize) -> Result<Vec<MorePassages>> {
+    let mut out = Vec::new();
+    for r in &cfg.retriever {
+        let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
+        if one == most {
+            continue;
+        }
+        let recall = |c: &str| nums.rec.require(&format!("{c}/gold_in_context"));
+        let d = nums.compare(&most, &one)?;
+        let verdict = if !d.significant() {
+            "noise"
+        } else if d.difference > 0.0 {
+            "recall"
+        } else {
+            "distractors"
+        };
+        out.push(MorePassages {
+            retriever: r.name().to_string(),
+            recall_most: pct(recall(&most)?),
+            recall_one: pct(recall(&one)?),
+            em_one: pct(nums.em(&one)?),
+            em_most: pct(nums.em(&most)?),
+            difference: format!("{:+.1}", 100.0 * d.difference),
+            p_value: format!("{:.3}", d.p_value),
+            verdict: verdict.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Everything the template needs, computed from the record.
+fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
+    let nums = Numbers {
+        rec,
+        outcomes: rec.artifact("outcomes")?,
+    };
+    let timings: BTreeMap<String, f64> = rec.artifact("timings")?;
+    let traces: Vec<Trace> = rec.artifact("traces")?;
+    let n = rec.require("questions")?;
+    let table = conditions_table(cfg, &nums)?;
+    let gold = nums.em("gold")?;
+    let (best_name, best_em) = best_retrieved(cfg, &nums)?;
+    let ratios = gold_ratios(cfg, rec, gold);
+    let passing: Vec<String> = ratios
+        .iter()
+        .filter(|(_, r)| *r >= 0.9)
+        .map(|(c, _)| label(c))
+        .collect();
+    let worst = ratios
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+        .unwrap_or_default();
+    let why = why_more_passages_hurt(cfg, &nums.outcomes)?;
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let pairs = pair_lines(cfg, &nums, &best_name, max_k)?;
+    let params = rec.require("parameters")?;
+    Ok(ReaderValues {
+        world_seed: cfg.world.seed.to_string(),
+        chunks: cfg.chunks.clone(),
+        passages: format!("{:.0}", rec.require("passages")?),
+        n_layer: cfg.model.n_layer.to_string(),
+        n_head: cfg.model.n_head.to_string(),
+        d_model: cfg.model.d_model.to_string(),
+        block_size: cfg.model.block_size.to_string(),
+        parameters_m: format!("{:.2}", params / 1e6),
+        vocab_size: format!("{:.0}", rec.require("vocab_size")?),
+        steps: cfg.train.steps.to_string(),
+        batch_size: cfg.train.batch_size.to_string(),
+        train_s: format!("{:.0}", timings.get("train_s").copied().unwrap_or(f64::NAN)),
+        pool: format!("{:.0}", rec.require("pool")?),
+        distractors: cfg.distractors.clone(),
+        ks: format!("{:?}", cfg.ks),
+        chunkings: cfg.chunking.iter().map(|c| c.name.clone()).collect(),
+        extra_questions: cfg.extra_questions.to_string(),
+        document_pct: format!("{:.0}", 100.0 * cfg.document_fraction),
+        max_lr: cfg.train.max_lr.to_string(),
+        seed: cfg.train.seed.to_string(),
+        provenance: rec.provenance(),
+        n: format!("{n:.0}"),
+        table: table.markdown(),
+        gold: pct(gold),
+        gold_met: gold >= 0.8,
+        passing,
+        cells: ratios.len().to_string(),
+        worst: label(&worst.0),
+        worst_ratio: format!("{:.2}", worst.1),
+        why,
+        max_k: max_k.to_string(),
+        attention: attention(cfg, rec),
+        pairs,
+        traced: traces
+            .first()
+            .map(|t| label(&t.condition))
+            .unwrap_or_default(),
+        traces: traces.iter().map(trace_line).collect(),
+        closed_book: pct(nums.em("closed_book")?),
+        random: pct(nums.em("random")?),
+        best: label(&best_name),
+        best_em: pct(best_em),
+        more_passages: more_passages(cfg, &nums, max_k)?,
+    })
+}
+
+pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: ReaderConfig = rec.config_as()?;
+    let values = reader_values(&cfg, &rec)?;
+    let part = |block: &str| viz::template::render_block("m8_reader.md", TEMPLATE, block, &values);
+    Ok(vec![LogEntry {
+        id: "m8_reader".into(),
+        milestone: 8,
+        title: part("title")?,
+        question: part("question")?,
+        setup: part("setup")?,
+        results: part("results")?,
+        figures: vec![
+            Figure::new(
+                FIG_LOSS,
+                FigureKind::LossCurves,
+                part("caption_m8_loss_curves")?,
+            )
+            .key(),
+            Figure::new(
+                FIG_ATTENTION,
+                FigureKind::AttentionHeatmaps,
+                part("caption_m8_context_attention")?,
+            ),
+            Figure::new(
+                FIG_PIPELINE,
+                FigureKind::PipelineDiagrams,
+                part("caption_m8_rag_pipeline")?,
+            ),
+            Figure::new(
+                FIG_K,
+                FigureKind::PerplexityCurves,
+                part("caption_m8_perplexity_vs_k")?,
+            ),
+        ],
+        discussion: part("discussion")?,
+    }])
+}
+
+/// Why the reader does worse with more passages even when the gold one is among them, from the
+/// outcomes: per k (over every retriever), the wrong answers by where the prompt says them, and
+/// exact match by the gold passage's position at the largest k.
+fn why_more_passages_hurt(
+    cfg: &ReaderConfig,
+    outcomes: &BTreeMap<String, Vec<Outcome>>,
+) -> Result<WhyMorePassagesHurt> {
+    let with_gold = |k: usize| -> Vec<&Outcome> {
+        cfg.retriever
+            .iter()
+            .filter_map(|r| outcomes.get(&format!("{}@{k}", r.name())))
+            .flatten()
+            .filter(|o| o.gold_in_context)
+            .collect()
+    };
+    let mut table = viz::table::Table::new(&[
+        "k",
+        "answers with the gold passage in the prompt",
+        "exact match",
+        "wrong: another passage's words",
+        "wrong: the gold passage's other words",
+        "wrong: words of no passage",
+    ]);
+    let share = |os: &[&Outcome], f: Found| {
+        pct(mean(os.iter().map(|o| {
+            f64::from(u8::from(!o.correct && o.found_in == f))
+        })))
+    };
+    let mut wrong_elsewhere = (0usize, 0usize);
+    for &k in &cfg.ks {
+        let os = with_gold(k);
+        if os.is_empty() {
+            continue;
+        }
+        if k >= 3 {
+            wrong_elsewhere.0 += os
+                .iter()
+                .filter(|o| !o.correct && o.found_in == Found::OtherPassage)
+                .count();
+            wrong_elsewhere.1 += os.iter().filter(|o| !o.correct).count();
+        }
+        table.push(vec![
+            k.to_string(),
+            os.len().to_string(),
+            pct(mean(os.iter().map(|o| hit(o)))),
+            share(&os, Found::OtherPassage),
+            share(&os, Found::GoldPassage),
+            share(&os, Found::Nowhere),
+        ]);
+    }
+    if let Some(g) = outcomes.get("gold") {
+        let os: Vec<&Outcome> = g.iter().collect();
+        table.push(vec![
+            "gold alone".into(),
+            os.len().to_string(),
+            pct(mean(os.iter().map(|o| hit(o)))),
+            share(&os, Found::OtherPassage),
+            share(&os, Found::GoldPassage),
+            share(&os, Found::Nowhere),
+        ]);
+    }
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let at_max = with_gold(max_k);
+    let by_rank: Vec<ByRank> = (1..=max_k)
+        .filter_map(|r| {
+            let os: Vec<&&Outcome> = at_max.iter().filter(|o| o.gold_rank == Some(r)).collect();
+            (!os.is_empty()).then(|| ByRank {
+                rank: ordinal(r),
+                exact_match: pct(mean(os.iter().map(|o| hit(o)))),
+                answers: os.len().to_string(),
+            })
+        })
+        .collect();
+    let wrong = (wrong_elsewhere.1 > 0).then(|| WrongElsewhere {
+        elsewhere: wrong_elsewhere.0.to_string(),
+        total: wrong_elsewhere.1.to_string(),
+        share: pct(wrong_elsewhere.0 as f64 / wrong_elsewhere.1 as f64),
+        mostly_elsewhere: 2 * wrong_elsewhere.0 > wrong_elsewhere.1,
+    });
+    Ok(WhyMorePassagesHurt {
+        table: table.markdown(),
+        wrong,
+        by_rank,
+    })
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}

@@ -13,7 +13,9 @@ use phase3_rag::world::{World, WorldConfig};
 
 fn main() -> Result<()> {
     let docs: usize = match std::env::args().nth(1) {
-        Some(a) => a.parse().with_context(|| format!("DOCS must be a count, got {a:?}"))?,
+        Some(a) => a
+            .parse()
+            .with_context(|| format!("DOCS must be a count, got {a:?}"))?,
         None => 100_000,
     };
     let world = World::generate(&WorldConfig::with_documents(11, docs))?;

@@ -165,11 +165,19 @@ fn m7_bm25_queries_are_independent_of_what_ran_before() {
         assert_eq!(small.top_k("bird dog", 3).len(), 3);
         let all = big.top_k(q, big.num_docs());
         assert_eq!(big.top_k(q, 10), fresh[i], "query {i} after others");
-        assert_eq!(all[..fresh[i].len()], fresh[i][..], "query {i}: top 10 = head of all");
+        assert_eq!(
+            all[..fresh[i].len()],
+            fresh[i][..],
+            "query {i}: top 10 = head of all"
+        );
         assert!(all.windows(2).all(|w| w[0].1 >= w[1].1), "sorted by score");
         assert!(all.iter().all(|d| d.1 > 0.0), "only documents a term met");
     }
-    assert_eq!(small.top_k("zebra", 3), vec![], "no term in the collection: no documents");
+    assert_eq!(
+        small.top_k("zebra", 3),
+        vec![],
+        "no term in the collection: no documents"
+    );
 }
 
 #[test]

@@ -172,6 +172,38 @@ fn libraries_never_depend_on_experiments_or_figures() {
     );
 }
 
+/// Every entry of the experiment log is rendered from a template of its own: for each generated
+/// block `<!-- BEGIN GENERATED <id> -->` of `experiments_log.md`, a file
+/// `experiments/<phase>/templates/<id>.md` exists and the Rust that builds the entry names it.
+#[test]
+fn every_log_entry_has_its_template() {
+    let root = root();
+    let log = std::fs::read_to_string(root.join("experiments_log.md")).unwrap();
+    let ids: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("<!-- BEGIN GENERATED "))
+        .filter_map(|l| l.strip_suffix(" -->"))
+        .collect();
+    assert!(ids.len() >= 20, "log entries found: {ids:?}");
+    let sources: String = sources()
+        .iter()
+        .filter(|p| p.starts_with("experiments"))
+        .map(|p| std::fs::read_to_string(root.join(p)).unwrap())
+        .collect();
+    let mut missing = Vec::new();
+    for id in ids {
+        let file = format!("{id}.md");
+        let exists = std::fs::read_dir(root.join("experiments"))
+            .unwrap()
+            .flatten()
+            .any(|phase| phase.path().join("templates").join(&file).is_file());
+        if !exists || !sources.contains(&format!("templates/{file}")) {
+            missing.push(id);
+        }
+    }
+    assert!(missing.is_empty(), "log entries without a template: {missing:?}");
+}
+
 #[test]
 fn dependency_tables_are_read() {
     let m = "[package]\nname = \"x\"\n[dependencies]\nviz.workspace = true\n# c\nregex = \"1\"\n\n[dev-dependencies]\nserve.workspace = true\n";

@@ -201,7 +201,10 @@ fn every_log_entry_has_its_template() {
             missing.push(id);
         }
     }
-    assert!(missing.is_empty(), "log entries without a template: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "log entries without a template: {missing:?}"
+    );
 }
 
 #[test]

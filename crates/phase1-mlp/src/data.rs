@@ -232,6 +232,41 @@ impl DatasetSpec {
         }
     }
 
+    /// The Bayes-optimal rule's expected accuracy on this distribution, estimated on `samples`
+    /// fresh points drawn with `rng` (standard error √(p(1−p)/samples)); `None` for a CSV, whose
+    /// distribution is unknown. What no classifier beats on average, unlike
+    /// [`bayes_accuracy`](Self::bayes_accuracy) on one validation sample, which varies with it.
+    pub fn expected_bayes_accuracy(&self, samples: usize, rng: &mut impl Rng) -> Option<f64> {
+        let large = match self.clone() {
+            DatasetSpec::Moons { noise, .. } => DatasetSpec::Moons { n: samples, noise },
+            DatasetSpec::Circles { noise, factor, .. } => DatasetSpec::Circles {
+                n: samples,
+                noise,
+                factor,
+            },
+            DatasetSpec::Spirals { classes, noise, .. } => DatasetSpec::Spirals {
+                n: samples,
+                classes,
+                noise,
+            },
+            DatasetSpec::Xor { noise, .. } => DatasetSpec::Xor { n: samples, noise },
+            DatasetSpec::Blobs {
+                centers,
+                std,
+                radius,
+                ..
+            } => DatasetSpec::Blobs {
+                n: samples,
+                centers,
+                std,
+                radius,
+            },
+            DatasetSpec::Csv { .. } => return None,
+        };
+        let data = large.build(Path::new("."), rng).ok()?;
+        self.bayes_accuracy(&data)
+    }
+
     /// Accuracy of [`bayes_class`](Self::bayes_class) on `data`, or `None` where it is unknown.
     pub fn bayes_accuracy(&self, data: &Dataset) -> Option<f64> {
         let mut correct = 0;

@@ -138,6 +138,32 @@ fn m2_bayes_classifier_is_sane() {
 }
 
 #[test]
+fn m2_expected_bayes_accuracy_is_a_property_of_the_distribution() {
+    // Whatever size the spec asks for, the estimate is on `samples` fresh points; noise-free XOR
+    // is separable, moons at noise 0.2 overlap (about 97 %), a CSV has no known distribution.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let xor = DatasetSpec::Xor { n: 10, noise: 0.0 };
+    assert_eq!(xor.expected_bayes_accuracy(5_000, &mut rng), Some(1.0));
+    let small = DatasetSpec::Moons { n: 30, noise: 0.2 };
+    let large = DatasetSpec::Moons {
+        n: 3000,
+        noise: 0.2,
+    };
+    let a = small.expected_bayes_accuracy(50_000, &mut ChaCha8Rng::seed_from_u64(1));
+    let b = large.expected_bayes_accuracy(50_000, &mut ChaCha8Rng::seed_from_u64(1));
+    assert_eq!(a, b, "the spec's own size does not matter");
+    let a = a.unwrap();
+    assert!(
+        (0.96..0.98).contains(&a),
+        "moons expected Bayes accuracy {a}"
+    );
+    let csv = DatasetSpec::Csv {
+        path: "x.csv".into(),
+    };
+    assert_eq!(csv.expected_bayes_accuracy(100, &mut rng), None);
+}
+
+#[test]
 fn m2_split_keeps_every_point_once() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let d = DatasetSpec::Moons { n: 90, noise: 0.1 }

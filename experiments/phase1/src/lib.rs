@@ -91,23 +91,40 @@ fn m2_headline(ctx: &Context) -> Option<String> {
     Some(format!("val acc: {}", parts.join(", ")))
 }
 
-/// Mean final training loss over the comparison's seeds, per optimizer; the lowest wins.
+/// Mean final training loss over the comparison's seeds, per optimizer: the lowest, and whether it
+/// beats the runner-up by a paired t-test over the seeds (each seed gives both the same initial
+/// weights and batches), in the words of [`stats::verdict`].
 fn m3_headline(ctx: &Context) -> Option<String> {
-    let mut best: Option<(String, f64)> = None;
+    let mut means: Vec<(&str, Vec<f64>, f64)> = Vec::new();
     for opt in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"] {
         let losses: Vec<f64> = (0..20)
             .filter_map(|s| load(ctx, "m3", &format!("optimizer_comparison_{opt}_seed{s}")))
             .filter_map(|r| r.summary("train_loss"))
             .collect();
-        if losses.is_empty() {
-            continue;
-        }
-        let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-        if best.as_ref().is_none_or(|b| mean < b.1) {
-            best = Some((format!("{opt} ({} seeds)", losses.len()), mean));
+        if !losses.is_empty() {
+            let mean = stats::mean(&losses);
+            means.push((opt, losses, mean));
         }
     }
-    best.map(|(who, v)| format!("lowest mean final train loss: {who} {v:.3}"))
+    means.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let (best, losses, mean) = means.first()?;
+    let Some((second, other, other_mean)) = means.get(1) else {
+        return Some(format!("lowest mean final train loss: {best} {mean:.3}"));
+    };
+    let test = stats::paired_t(other, losses, 0.95).ok()?;
+    let verdict = stats::verdict(test.mean_difference, test.p);
+    let n = losses.len();
+    Some(match verdict {
+        stats::Verdict::Better => format!(
+            "lowest mean final train loss: {best} {mean:.4}, better than {second} {other_mean:.4} (paired t over {n} seeds, p = {:.3})",
+            test.p
+        ),
+        _ => format!(
+            "lowest mean final train loss: {best} {mean:.4} and {second} {other_mean:.4}, {} (paired t over {n} seeds, p = {:.2})",
+            verdict.word(),
+            test.p
+        ),
+    })
 }
 
 /// Runs one experiment end to end from its config, writing its records.
@@ -154,12 +171,18 @@ pub(crate) fn round(v: f64, digits: i32) -> f64 {
     (v * s).round() / s
 }
 
-/// Mean and (population) standard deviation.
+/// Mean and sample standard deviation (n − 1: the seeds are a sample of the seeds one could have
+/// drawn); the SD is 0 for a single value, where there is no spread to estimate.
 pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let sd = if values.len() < 2 {
+        0.0
+    } else {
+        stats::sample_sd(values)
+    };
+    (stats::mean(values), sd)
 }
 
 /// A percentage with one decimal, e.g. `98.5%`.

@@ -421,7 +421,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (cfg, groups) = load_comparison(ctx)?;
     let mut chart = LineChart::new(
         format!(
-            "Training loss, mean ± std over {} seeds (same data, init and batches per seed)",
+            "Training loss, mean ± sample SD over {} seeds (same data, init and batches per seed)",
             cfg.seeds.len()
         ),
         "step",
@@ -442,7 +442,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (scfg, groups) = load_sensitivity(ctx)?;
     let mut chart = LineChart::new(
         format!(
-            "Final train loss after {} steps vs learning rate (mean ± std, {} seeds)",
+            "Final train loss after {} steps vs learning rate (mean ± sample SD, {} seeds)",
             scfg.steps,
             scfg.seeds.len()
         ),
@@ -625,7 +625,7 @@ fn comparison_entry(ctx: &Context) -> Result<LogEntry> {
         &rows,
         &[
             MetricCol::new("final train loss (mean)", loss_mean.clone(), true, 4),
-            MetricCol::new("std over seeds", loss_std.clone(), true, 4),
+            MetricCol::new("sample SD over seeds", loss_std.clone(), true, 4),
             MetricCol::new("val accuracy (mean)", acc_mean.clone(), false, 3),
             MetricCol::new(
                 format!("first step with mean loss < {threshold}"),

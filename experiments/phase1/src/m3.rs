@@ -442,7 +442,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (scfg, groups) = load_sensitivity(ctx)?;
     let mut chart = LineChart::new(
         format!(
-            "Final train loss after {} steps vs learning rate (mean ± sample SD, {} seeds)",
+            "Loss after {} steps vs learning rate (mean; band: range of {} seeds)",
             scfg.steps,
             scfg.seeds.len()
         ),
@@ -460,9 +460,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         for r in recs {
             let lr = r.require("lr")?;
             let m = r.require("final_train_loss_mean")?;
-            let s = r.require("final_train_loss_std")?;
+            // The band spans the seeds' own losses: a mean ± SD band on a log axis would dip
+            // towards zero where no seed went.
+            let seeds: Vec<f64> = r
+                .require_series("final_train_loss")?
+                .iter()
+                .map(|p| p.1)
+                .collect();
+            let lo = seeds.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = seeds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             pts.push((lr, m));
-            band.push(((m - s).max(m * 1e-3), m + s));
+            band.push((lo, hi));
         }
         chart = chart.series(overlap_style(
             name,

@@ -207,6 +207,54 @@ fn every_log_entry_has_its_template() {
     );
 }
 
+/// Words a reader sees in the log with every `<details>` block closed: tokens with a letter or a
+/// digit (table pipes and rules are not words), outside `<details>…</details>` and image links.
+fn visible_words(log: &str) -> usize {
+    let mut visible = String::new();
+    let mut rest = log;
+    while let Some(start) = rest.find("<details>") {
+        visible.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find("</details>")
+            .map_or("", |end| &rest[start + end + "</details>".len()..]);
+    }
+    visible.push_str(rest);
+    visible
+        .split_whitespace()
+        .filter(|w| !w.starts_with("!["))
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count()
+}
+
+#[test]
+fn visible_words_skip_details_and_pipes() {
+    let s = "## Title here\n| a | 1.5 |\n| --- | ---: |\n<details>\n<summary>x y</summary>\nmany words\n</details>\nend";
+    assert_eq!(visible_words(s), 5);
+}
+
+#[test]
+fn the_log_reads_in_ten_minutes_and_every_entry_opens_with_its_takeaway() {
+    let log = std::fs::read_to_string(root().join("experiments_log.md")).unwrap();
+    let words = visible_words(&log);
+    assert!(
+        words <= 6_000,
+        "experiments_log.md shows {words} words with every <details> closed (at most 6,000)"
+    );
+    let mut without = Vec::new();
+    for entry in log.split("<!-- BEGIN GENERATED ").skip(1) {
+        let id = entry.split(' ').next().unwrap_or_default();
+        let body: Vec<&str> = entry.lines().filter(|l| !l.trim().is_empty()).collect();
+        // The marker, the title, then the takeaway.
+        if !body.get(2).is_some_and(|l| l.starts_with("**Takeaway.**")) {
+            without.push(id.to_string());
+        }
+    }
+    assert!(
+        without.is_empty(),
+        "entries not opening with a takeaway: {without:?}"
+    );
+}
+
 #[test]
 fn dependency_tables_are_read() {
     let m = "[package]\nname = \"x\"\n[dependencies]\nviz.workspace = true\n# c\nregex = \"1\"\n\n[dev-dependencies]\nserve.workspace = true\n";

@@ -8,7 +8,7 @@
 //!
 //! m8 is the reader, phase 2's GPT behind `phase2_lm::lm`: its prompts ([`reader`]), its training
 //! examples ([`rc`]), asking it under each context condition ([`asker`]), the reader it saves
-//! ([`saved`]) and the paired bootstrap that compares conditions ([`stats`]).
+//! ([`saved`]); its experiments compare conditions with the `stats` crate.
 
 pub mod asker;
 pub mod beir;
@@ -23,6 +23,5 @@ pub mod reader;
 pub mod retrieve;
 pub mod retrievers;
 pub mod saved;
-pub mod stats;
 pub mod tokenize;
 pub mod world;

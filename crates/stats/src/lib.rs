@@ -8,7 +8,9 @@
 //!   check, and only from 6 pairs on (with 5 its smallest two-sided p is 0.0625).
 //! - A proportion's interval: [`wilson`] and [`clopper_pearson`].
 //! - Where none of those applies: [`paired_bootstrap`] (percentile interval over resampled items).
-//! - Several comparisons in one named family: [`holm`] (Holm–Bonferroni adjusted p-values).
+//! - Several comparisons in one named family: [`holm`] (Holm–Bonferroni adjusted p-values), read
+//!   into verdicts by [`judge_family`]; the primary comparison, the one its milestone's Question asks, by
+//!   [`judge_primary`]. Two systems right or wrong on the same items: [`paired_binary`].
 //! - Words: [`verdict`] is the one function that says "better", "worse" or "tied".
 
 use anyhow::{bail, ensure, Result};
@@ -388,6 +390,68 @@ pub fn verdict(difference: f64, p_corrected: f64) -> Verdict {
     }
 }
 
+/// Two systems' right/wrong outcomes on the same items, with McNemar's exact test.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedBinary {
+    /// Items both systems answered.
+    pub n: usize,
+    /// The first system's share right minus the second's.
+    pub difference: f64,
+    /// The discordant items and the exact test on them.
+    pub test: SignTest,
+}
+
+/// Compare two systems scored right (`true`) or wrong on the same items.
+pub fn paired_binary(first: &[bool], second: &[bool]) -> Result<PairedBinary> {
+    let test = mcnemar(first, second)?;
+    ensure!(!first.is_empty(), "no paired outcomes");
+    Ok(PairedBinary {
+        n: first.len(),
+        difference: (test.wins as f64 - test.losses as f64) / first.len() as f64,
+        test,
+    })
+}
+
+/// One comparison as its family reads it: its own p, the Holm-adjusted p within the family, and
+/// the verdict from the adjusted p.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    pub difference: f64,
+    pub p: f64,
+    pub p_adjusted: f64,
+    /// How many comparisons the family holds.
+    pub family_size: usize,
+    /// The milestone's primary comparison, read alone ([`judge_primary`]).
+    pub primary: bool,
+    pub verdict: Verdict,
+}
+
+/// Judge a named family of comparisons together: each `(difference, p)` is read at [`ALPHA`]
+/// after Holm–Bonferroni correction over the whole family (larger difference = better first).
+pub fn judge_family(comparisons: &[(f64, f64)]) -> Vec<Judged> {
+    let p: Vec<f64> = comparisons.iter().map(|c| c.1).collect();
+    holm(&p)
+        .into_iter()
+        .zip(comparisons)
+        .map(|(p_adjusted, &(difference, p))| Judged {
+            difference,
+            p,
+            p_adjusted,
+            family_size: comparisons.len(),
+            primary: false,
+            verdict: verdict(difference, p_adjusted),
+        })
+        .collect()
+}
+
+/// A primary comparison, named before it is read: a family of one, uncorrected.
+pub fn judge_primary(difference: f64, p: f64) -> Judged {
+    Judged {
+        primary: true,
+        ..judge_family(&[(difference, p)])[0]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +490,29 @@ mod tests {
     fn sample_sd_divides_by_n_minus_one() {
         assert!((sample_sd(&[1.0, 2.0, 3.0, 4.0]) - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
         assert!(sample_sd(&[1.0]).is_nan());
+    }
+
+    #[test]
+    fn a_family_corrects_what_alone_would_pass() {
+        // 0.03 passes alone; one of three comparisons, Holm multiplies it by 3.
+        assert_eq!(judge_primary(0.1, 0.03).verdict, Verdict::Better);
+        let fam = judge_family(&[(0.1, 0.03), (-0.2, 0.001), (0.05, 0.5)]);
+        assert_eq!(fam[0].verdict, Verdict::Tied);
+        assert!((fam[0].p_adjusted - 0.06).abs() < 1e-12);
+        assert_eq!(fam[1].verdict, Verdict::Worse);
+        assert!((fam[1].p_adjusted - 0.003).abs() < 1e-12);
+        assert_eq!(fam[2].verdict, Verdict::Tied);
+        assert!(fam.iter().all(|j| j.family_size == 3));
+    }
+
+    #[test]
+    fn paired_binary_counts_the_discordant_items() {
+        let a = [true, true, true, false, true];
+        let b = [false, false, true, false, true];
+        let c = paired_binary(&a, &b).unwrap();
+        assert_eq!((c.n, c.test.wins, c.test.losses), (5, 2, 0));
+        assert!((c.difference - 0.4).abs() < 1e-12);
+        assert!((c.test.p - 0.5).abs() < 1e-12);
+        assert!(paired_binary(&[], &[]).is_err());
     }
 }

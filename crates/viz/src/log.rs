@@ -24,11 +24,17 @@ pub struct LogEntry {
     /// Milestone number (orders new entries).
     pub milestone: u32,
     pub title: String,
+    /// One to three sentences a learner can quote: the effect, its noise and its verdict, from
+    /// the records (the first thing the entry says).
+    pub takeaway: String,
     pub question: String,
     /// Markdown: config summary, seeds, machine.
     pub setup: String,
-    /// Markdown: numbers and tables, all from records.
+    /// Markdown: the main numbers and table, all from records.
     pub results: String,
+    /// Markdown: secondary numbers and tables, folded away with the secondary figures and the
+    /// discussion (may be empty).
+    pub details: String,
     /// Its figures in `visualizations/`, each with its kind and one-line caption.
     pub figures: Vec<Figure>,
     /// One paragraph of what the result shows.
@@ -38,21 +44,77 @@ pub struct LogEntry {
 impl LogEntry {
     /// The Markdown body, with figure links relative to the document (`figure_prefix` is the path from
     /// the document's folder to `visualizations/`).
+    ///
+    /// What a reader sees first: the title, the takeaway, the question, the setup, the main results
+    /// and the main figure (the first key figure, else the first). Everything else — secondary
+    /// results, the other figures and the discussion — sits in a `<details>` block that GitHub
+    /// renders closed.
     pub fn render(&self, figure_prefix: &str) -> String {
         let mut s = format!("## {}\n\n", self.title.trim());
+        s.push_str(&format!("**Takeaway.** {}\n\n", self.takeaway.trim()));
         s.push_str(&format!("**Question.** {}\n\n", self.question.trim()));
         s.push_str(&format!("**Setup.** {}\n\n", self.setup.trim()));
         s.push_str(&format!("**Results.**\n\n{}\n\n", self.results.trim()));
-        for f in &self.figures {
+        let figure = |f: &Figure| {
             let alt = f.file.trim_end_matches(".png");
-            s.push_str(&format!(
+            format!(
                 "![{alt}]({figure_prefix}{})\n*{}*\n\n",
                 f.file,
                 f.caption.trim()
-            ));
+            )
+        };
+        let main = self.main_figure();
+        if let Some(f) = main {
+            s.push_str(&figure(f));
         }
-        s.push_str(&format!("**What it shows.** {}\n", self.discussion.trim()));
+        let others: Vec<&Figure> = self
+            .figures
+            .iter()
+            .filter(|f| main.is_none_or(|m| m.file != f.file))
+            .collect();
+        s.push_str(&format!(
+            "<details>\n<summary>{}</summary>\n\n",
+            self.details_summary(others.len())
+        ));
+        if !self.details.trim().is_empty() {
+            s.push_str(&format!("{}\n\n", self.details.trim()));
+        }
+        for f in others {
+            s.push_str(&figure(f));
+        }
+        s.push_str(&format!(
+            "**What it shows.** {}\n\n</details>\n",
+            self.discussion.trim()
+        ));
         s
+    }
+
+    /// The figure shown outside the fold: the first key figure, else the first.
+    pub fn main_figure(&self) -> Option<&Figure> {
+        self.figures
+            .iter()
+            .find(|f| f.key)
+            .or_else(|| self.figures.first())
+    }
+
+    /// What the closed `<details>` block says it holds.
+    fn details_summary(&self, figures: usize) -> String {
+        let mut parts = Vec::new();
+        if !self.details.trim().is_empty() {
+            parts.push("more results".to_string());
+        }
+        match figures {
+            0 => {}
+            1 => parts.push("1 more figure".into()),
+            n => parts.push(format!("{n} more figures")),
+        }
+        parts.push("what it shows".into());
+        let last = parts.pop().unwrap_or_default();
+        if parts.is_empty() {
+            format!("Details: {last}")
+        } else {
+            format!("Details: {} and {last}", parts.join(", "))
+        }
     }
 }
 
@@ -397,9 +459,11 @@ mod tests {
             id: id.into(),
             milestone: m,
             title: format!("m{m} — {id}"),
+            takeaway: "It learns.".into(),
             question: "Does it learn?".into(),
             setup: "seed 0".into(),
             results: format!("val loss {number:.3}"),
+            details: String::new(),
             figures: vec![Figure::new(
                 format!("{id}.png"),
                 FigureKind::LossCurves,

@@ -35,17 +35,24 @@ pub fn render<S: Serialize>(name: &str, source: &str, values: &S) -> Result<Stri
         .map_err(|e| anyhow!("template {name}: {e:#}"))
 }
 
+/// Blocks a log entry's template may leave out (they render as nothing).
+pub const OPTIONAL_BLOCKS: &[&str] = &["details"];
+
 /// Render one `{% block NAME %}…{% endblock %}` of template `source` with `values`.
 ///
-/// A log entry's template holds one block per part of the entry — `title`, `question`, `setup`,
-/// `results`, `discussion`, and a `caption_<figure>` per figure — so its whole text is in one file
-/// that reads top to bottom as the entry does.
+/// A log entry's template holds one block per part of the entry — `title`, `takeaway`,
+/// `question`, `setup`, `results`, `details` (optional: secondary results, folded away),
+/// `discussion`, and a `caption_<figure>` per figure — so its whole text is in one file that reads
+/// top to bottom as the entry does.
 pub fn render_block<S: Serialize>(
     name: &str,
     source: &str,
     block: &str,
     values: &S,
 ) -> Result<String> {
+    if OPTIONAL_BLOCKS.contains(&block) && !source.contains(&format!("{{% block {block} %}}")) {
+        return Ok(String::new());
+    }
     let env = environment();
     let template = env
         .template_from_named_str(name, source)

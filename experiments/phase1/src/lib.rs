@@ -11,6 +11,7 @@
 pub mod m1;
 pub mod m2;
 pub mod m3;
+mod words;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -188,4 +189,18 @@ pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
 /// A percentage with one decimal, e.g. `98.5%`.
 pub(crate) fn pct(v: f64) -> String {
     format!("{:.1}%", 100.0 * v)
+}
+
+/// Every `stride`-th point and the last one, so at most about `max_points` remain.
+pub(crate) fn thin(path: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
+    let stride = path.len().div_ceil(max_points.max(2) - 1).max(1);
+    let mut out: Vec<(f64, f64)> = path.iter().step_by(stride).copied().collect();
+    if let Some(&last) = path.last() {
+        if out.last() != Some(&last) {
+            out.push(last);
+        }
+    }
+    out.into_iter()
+        .map(|(x, y)| (round(x, 5), round(y, 5)))
+        .collect()
 }

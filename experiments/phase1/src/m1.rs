@@ -360,7 +360,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let values = GradCheckText {
         sizes: format!("{:?}", cfg.sizes),
         n_entries: n_entries.to_string(),
-        init: format!("{:?}", cfg.init),
+        init: crate::words::init(&cfg.init),
         batch: cfg.batch.to_string(),
         eps: format!("{:e}", cfg.eps),
         bug_activation: cfg.bug_activation.name().to_string(),
@@ -381,9 +381,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: "m1_gradient_check".into(),
         milestone: 1,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![
             Figure::new(
                 "m1_gradient_check.png",

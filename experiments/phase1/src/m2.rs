@@ -529,11 +529,11 @@ impl RunText {
                 .collect::<Vec<_>>()
                 .join(" → "),
             activation: m.activation.name().to_string(),
-            init: format!("{:?}", m.init),
+            init: crate::words::init(&m.init),
             steps: t.steps.to_string(),
             batch: t.batch.to_string(),
-            optimizer: format!("{:?}", t.optimizer),
-            schedule: format!("{:?}", t.schedule),
+            optimizer: crate::words::optimizer(&t.optimizer),
+            schedule: crate::words::schedule(&t.schedule),
         }
     }
 }
@@ -646,7 +646,7 @@ fn classifier_table(
         }
         table = table.row(vec![
             name.clone(),
-            format!("{:?}", run.data),
+            crate::words::data(&run.data),
             pct(val_acc[i]),
             rec.summary("bayes_val_acc").map_or("—".into(), pct),
             rec.summary("bayes_expected_acc").map_or("—".into(), pct),
@@ -702,9 +702,11 @@ fn classifiers_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m2_classifiers".into(),
         milestone: 2,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![
             Figure::new(
                 "m2_decision_boundaries.png",
@@ -822,7 +824,7 @@ fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
         ]);
     }
     let values = GradientNormsText {
-        data: format!("{:?}", gcfg.data),
+        data: crate::words::data(&gcfg.data),
         val_percent: format!("{:.0}", 100.0 * gcfg.val_fraction),
         seed: gcfg.seed.to_string(),
         runs: runs
@@ -854,9 +856,11 @@ fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m2_gradient_norms".into(),
         milestone: 2,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             "m2_gradient_norms.png",
             FigureKind::GradientChecks,
@@ -941,7 +945,7 @@ fn dead_relu_entry(ctx: &Context) -> Result<LogEntry> {
     }
     let (revived, first_layer_revived) = revived_texts(&runs);
     let values = DeadReluText {
-        data: format!("{:?}", dcfg.data),
+        data: crate::words::data(&dcfg.data),
         val_percent: format!("{:.0}", 100.0 * dcfg.val_fraction),
         seed: dcfg.seed.to_string(),
         runs: runs
@@ -958,9 +962,11 @@ fn dead_relu_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m2_dead_relu".into(),
         milestone: 2,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             "m2_dead_relu.png",
             FigureKind::LossCurves,

@@ -1,7 +1,7 @@
 //! m3 — optimizers compared on the same task from the same initialisations, their sensitivity
 //! to the learning rate, and their paths on the Rosenbrock function.
 
-use super::{m2::make_data, mean_std, round, PHASE};
+use super::{m2::make_data, mean_std, thin, PHASE};
 use anyhow::{bail, Result};
 use candle_core::DType;
 use phase1_mlp::data::DatasetSpec;
@@ -280,20 +280,6 @@ pub fn run_lr_sensitivity(ctx: &Context) -> Result<String> {
     }
     bar.finish_and_clear();
     Ok(best.join(", "))
-}
-
-/// Every `stride`-th point and the last one, so at most about `max_points` remain.
-fn thin(path: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
-    let stride = path.len().div_ceil(max_points.max(2) - 1).max(1);
-    let mut out: Vec<(f64, f64)> = path.iter().step_by(stride).copied().collect();
-    if let Some(&last) = path.last() {
-        if out.last() != Some(&last) {
-            out.push(last);
-        }
-    }
-    out.into_iter()
-        .map(|(x, y)| (round(x, 5), round(y, 5)))
-        .collect()
 }
 
 pub fn run_paths(ctx: &Context) -> Result<String> {
@@ -664,10 +650,10 @@ fn comparison_entry(ctx: &Context) -> Result<LogEntry> {
         });
     let spread = loss_std.iter().copied().fold(0.0, f64::max);
     let values = ComparisonText {
-        data: format!("{:?}", cfg.data),
+        data: crate::words::data(&cfg.data),
         hidden: format!("{:?}", cfg.model.hidden),
         activation: cfg.model.activation.name().to_string(),
-        init: format!("{:?}", cfg.model.init),
+        init: crate::words::init(&cfg.model.init),
         steps: cfg.steps.to_string(),
         batch: cfg.batch.to_string(),
         seeds: format!("{:?}", cfg.seeds),
@@ -691,9 +677,11 @@ fn comparison_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m3_optimizer_comparison".into(),
         milestone: 3,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             "m3_optimizer_comparison.png",
             FigureKind::OptimizerComparisons,
@@ -815,7 +803,7 @@ fn sensitivity_entry(ctx: &Context) -> Result<LogEntry> {
         })
         .collect();
     let values = SensitivityText {
-        data: format!("{:?}", scfg.data),
+        data: crate::words::data(&scfg.data),
         hidden: format!("{:?}", scfg.model.hidden),
         steps: scfg.steps.to_string(),
         batch: scfg.batch.to_string(),
@@ -831,9 +819,11 @@ fn sensitivity_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m3_lr_sensitivity".into(),
         milestone: 3,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             "m3_lr_sensitivity.png",
             FigureKind::OptimizerComparisons,
@@ -901,9 +891,11 @@ fn paths_entry(ctx: &Context) -> Result<LogEntry> {
         id: "m3_optimizer_paths".into(),
         milestone: 3,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             "m3_optimizer_paths.png",
             FigureKind::OptimizerComparisons,

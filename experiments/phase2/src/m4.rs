@@ -638,9 +638,11 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
         id: TOKENIZERS.into(),
         milestone: 4,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![Figure::new(
             FIG_BPE,
             FigureKind::EvaluationTables,
@@ -789,9 +791,11 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
         id: NGRAMS.into(),
         milestone: 4,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![
             Figure::new(
                 FIG_NGRAM,

@@ -436,9 +436,11 @@ pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
         id: "m5_attention".into(),
         milestone: 5,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![
             Figure::new(
                 "m5_attention_heatmap.png",

@@ -76,11 +76,11 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
     let count = rec.summary("count_bigram_val_ppl").unwrap();
     assert!(neural.is_finite() && count.is_finite());
     let ngrams = &entries[1];
-    assert!(
-        ngrams.results.contains(&format!("{neural:.3}")),
-        "{}",
-        ngrams.results
+    let shown = format!(
+        "{}\n{}\n{}",
+        ngrams.takeaway, ngrams.results, ngrams.details
     );
+    assert!(shown.contains(&format!("{neural:.3}")), "{shown}");
     assert!(
         ngrams.discussion.contains(&format!("{count:.3}")),
         "{}",

@@ -29,8 +29,9 @@ use phase3_rag::reader::Passages;
 use phase3_rag::retrieve::Retriever;
 use phase3_rag::retrievers::RetrieverSpec;
 use phase3_rag::saved::{reader_dir, READER};
-use phase3_rag::stats::{describe, paired_bootstrap, pct};
 use phase3_rag::world::World;
+use stats::{Judged, PairedBinary, Verdict};
+use viz::claims::pct;
 
 pub const MILESTONE: &str = "m9";
 /// The experiment (config `configs/phase3/m9_ablation.toml`).
@@ -44,8 +45,10 @@ pub struct AblationConfig {
     /// Held-out questions asked in every cell (the first of m8's seeded sample).
     pub questions: usize,
     pub ks: Vec<usize>,
-    /// Bootstrap resamples for the paired comparisons in the log.
-    pub resamples: usize,
+    /// Not read: records made before the grid was compared by McNemar's exact test name the
+    /// bootstrap resamples they were compared with; kept so their configs still parse.
+    #[serde(default, skip_serializing)]
+    pub resamples: Option<usize>,
     /// Threads the reading is split over.
     pub threads: usize,
     pub retriever: Vec<RetrieverSpec>,
@@ -298,7 +301,6 @@ struct AblationValues {
     max_k: String,
     best: String,
     best_em: String,
-    resamples: String,
     worse: String,
     others: String,
     tied: Vec<String>,
@@ -309,21 +311,91 @@ struct AblationValues {
     same_passages: Vec<SamePassages>,
 }
 
-/// A cell's answers, right (1) or wrong (0), question by question.
-fn bits(correct: &BTreeMap<String, String>, name: &str) -> Result<Vec<f64>> {
+/// A cell's answers, right (`1`) or wrong (`0`), question by question.
+fn bits(correct: &BTreeMap<String, String>, name: &str) -> Result<Vec<bool>> {
     Ok(correct
         .get(name)
         .with_context(|| format!("record has no answers for cell `{name}`"))?
         .chars()
-        .map(|c| f64::from(u8::from(c == '1')))
+        .map(|c| c == '1')
         .collect())
 }
 
-/// The exact-match table, the latency table, and every cell with its exact match.
+/// The grid read as one family ("m9 grid"): the best cell (highest exact match; among equal ones
+/// the first by name) against every other cell, each McNemar's exact test on the same questions,
+/// read after Holm's correction over all of them. "Best" is picked after the fact, which favours
+/// finding differences: the correction is the least a reader should ask. The README's headline
+/// and the log both read this one function.
+struct Grid {
+    best: String,
+    best_em: f64,
+    /// Every other cell by falling exact match: `(cell, exact match, other − best, reading)`.
+    others: Vec<(String, f64, PairedBinary, Judged)>,
+}
+
+impl Grid {
+    fn of(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<Grid> {
+        let correct: BTreeMap<String, String> = rec.artifact("correct")?;
+        let mut all = Vec::new();
+        for c in &reader.chunking {
+            for r in &cfg.retriever {
+                for &k in &cfg.ks {
+                    let name = cell(&c.name, r.name(), k);
+                    let em = rec.require(&format!("{name}/exact_match"))?;
+                    all.push((name, em));
+                }
+            }
+        }
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let (best, best_em) = all.first().cloned().context("m9 record: no cells")?;
+        let best_bits = bits(&correct, &best)?;
+        let tests: Vec<PairedBinary> = all[1..]
+            .iter()
+            .map(|(name, _)| stats::paired_binary(&bits(&correct, name)?, &best_bits))
+            .collect::<Result<_>>()?;
+        let judged = stats::judge_family(
+            &tests
+                .iter()
+                .map(|t| (t.difference, t.test.p))
+                .collect::<Vec<_>>(),
+        );
+        let others = all[1..]
+            .iter()
+            .zip(tests)
+            .zip(judged)
+            .map(|(((name, em), t), j)| (name.clone(), *em, t, j))
+            .collect();
+        Ok(Grid {
+            best,
+            best_em,
+            others,
+        })
+    }
+
+    /// The cells the corrected test cannot tell from the best.
+    fn tied(&self) -> Vec<&str> {
+        self.others
+            .iter()
+            .filter(|o| o.3.verdict == Verdict::Tied)
+            .map(|o| o.0.as_str())
+            .collect()
+    }
+
+    /// `other − best` in words.
+    fn change(&self, other: &str) -> Result<String> {
+        let (_, _, t, j) = self
+            .others
+            .iter()
+            .find(|o| o.0 == other)
+            .with_context(|| format!("m9 grid has no cell `{other}`"))?;
+        Ok(viz::claims::paired_binary(t, j, "questions"))
+    }
+}
+
+/// The exact-match table and the latency table.
 struct Tables {
     exact_match: viz::table::Table,
     latency: viz::table::Table,
-    cells: Vec<(String, f64)>,
 }
 
 /// The tables of the results, from the record.
@@ -343,15 +415,12 @@ fn tables(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<T
         "read p50 / p95 (ms)",
     ]);
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
-    let mut all: Vec<(String, f64)> = Vec::new();
     for c in &reader.chunking {
         for r in &cfg.retriever {
             let mut row = vec![c.name.replace('_', " "), r.name().to_string()];
             for &k in &cfg.ks {
                 let name = cell(&c.name, r.name(), k);
-                let em = rec.require(&format!("{name}/exact_match"))?;
-                all.push((name, em));
-                row.push(pct(em));
+                row.push(pct(rec.require(&format!("{name}/exact_match"))?));
             }
             row.push(format!(
                 "{:.0}",
@@ -385,28 +454,21 @@ fn tables(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<T
     Ok(Tables {
         exact_match: table,
         latency: lat,
-        cells: all,
     })
 }
 
-/// Per factor: the best cell against the same cell with one factor changed (other − best).
+/// Per factor: the best cell against the same cell with one factor changed (other − best), as
+/// the grid's family reads it.
 fn factor_lines(
-    correct: &BTreeMap<String, String>,
+    grid: &Grid,
     cfg: &AblationConfig,
     reader: &ReaderConfig,
-    best: &str,
 ) -> Result<Vec<FactorLine>> {
+    let best = grid.best.as_str();
     let parts: Vec<&str> = best.splitn(2, '/').collect();
     let (bc, rest) = (parts[0], parts.get(1).copied().unwrap_or(""));
     let (br, bk) = rest.rsplit_once('@').unwrap_or((rest, "1"));
-    let change = |other: &str| -> Result<String> {
-        Ok(describe(&paired_bootstrap(
-            &bits(correct, other)?,
-            &bits(correct, best)?,
-            cfg.resamples,
-            0,
-        )?))
-    };
+    let change = |other: &str| grid.change(other);
     let mut factors = Vec::new();
     for c in reader.chunking.iter().filter(|c| c.name != bc) {
         let other = format!("{}/{br}@{bk}", c.name);
@@ -464,7 +526,9 @@ fn same_passages(
                     let mut widest: f64 = 0.0;
                     for (x, y) in &pairs {
                         let (bx, by) = (bits(correct, x)?, bits(correct, y)?);
-                        let em = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+                        let em = |v: &[bool]| {
+                            v.iter().filter(|&&b| b).count() as f64 / v.len().max(1) as f64
+                        };
                         widest = widest.max((em(&bx) - em(&by)).abs());
                     }
                     out.push(SamePassages {
@@ -493,54 +557,31 @@ fn ablation_values(
     let Tables {
         exact_match: table,
         latency: lat,
-        cells: mut all,
+        ..
     } = tables(rec, cfg, reader)?;
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let (best, best_em) = all.first().cloned().context("m9 record: no cells")?;
-    // Which cells are really worse than the best: paired bootstrap, interval excluding zero.
-    let mut tied = Vec::new();
-    let mut worse = 0;
-    for (name, _) in all.iter().skip(1) {
-        let p = paired_bootstrap(
-            &bits(&correct, &best)?,
-            &bits(&correct, name)?,
-            cfg.resamples,
-            0,
-        )?;
-        if p.significant() {
-            worse += 1;
-        } else {
-            tied.push(name.clone());
-        }
-    }
-    let (worst, worst_em) = all.last().cloned().context("m9 record: no cells")?;
-    let spread = paired_bootstrap(
-        &bits(&correct, &best)?,
-        &bits(&correct, &worst)?,
-        cfg.resamples,
-        0,
-    )?;
-    let factors = factor_lines(&correct, cfg, reader, &best)?;
+    let grid = Grid::of(rec, cfg, reader)?;
+    let tied = grid.tied();
+    let (worst, worst_em, _, _) = grid.others.last().context("m9 record: one cell only")?;
+    let factors = factor_lines(&grid, cfg, reader)?;
     Ok(AblationValues {
         chunkings: reader.chunking.iter().map(|c| c.name.clone()).collect(),
         retrievers: cfg.retriever.iter().map(|r| r.name().to_string()).collect(),
         ks: format!("{:?}", cfg.ks),
-        cells: all.len().to_string(),
+        cells: (grid.others.len() + 1).to_string(),
         n: format!("{n:.0}"),
         provenance: rec.provenance(),
         exact_match_table: table.markdown(),
         latency_table: lat.markdown(),
         max_k: max_k.to_string(),
-        best: best.replace('_', " "),
-        best_em: pct(best_em),
-        resamples: cfg.resamples.to_string(),
-        worse: worse.to_string(),
-        others: (all.len() - 1).to_string(),
+        best: grid.best.replace('_', " "),
+        best_em: pct(grid.best_em),
+        worse: (grid.others.len() - tied.len()).to_string(),
+        others: grid.others.len().to_string(),
         tied: tied.iter().map(|t| t.replace('_', " ")).collect(),
         worst: worst.replace('_', " "),
-        worst_em: pct(worst_em),
-        spread: describe(&spread),
+        worst_em: pct(*worst_em),
+        spread: grid.change(worst)?,
         factors,
         same_passages: same_passages(rec, &correct, cfg, reader)?,
     })
@@ -559,9 +600,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: "m9_ablation".into(),
         milestone: 9,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![Figure::new(
             FIG_HEATMAP,
             FigureKind::EvaluationTables,
@@ -571,23 +614,18 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     }])
 }
 
-/// The milestone's headline: the best cell.
+/// The milestone's headline: the best cell and how many cells the corrected test cannot tell from
+/// it (the same [`Grid`] the log reads).
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
     let cfg: AblationConfig = rec.config_as().ok()?;
     let reader = reader_config(ctx).ok()?;
-    let mut best: Option<(String, f64)> = None;
-    for c in &reader.chunking {
-        for r in &cfg.retriever {
-            for &k in &cfg.ks {
-                let name = cell(&c.name, r.name(), k);
-                let v = rec.summary(&format!("{name}/exact_match"))?;
-                if best.as_ref().is_none_or(|b| v > b.1) {
-                    best = Some((name, v));
-                }
-            }
-        }
-    }
-    let (name, v) = best?;
-    Some(format!("best cell {name}: exact match {:.1} %", 100.0 * v))
+    let grid = Grid::of(&rec, &cfg, &reader).ok()?;
+    Some(format!(
+        "best cell {}: exact match {:.1} %, tied with {} of the other {} cells (Holm over the grid)",
+        grid.best,
+        100.0 * grid.best_em,
+        grid.tied().len(),
+        grid.others.len()
+    ))
 }

@@ -15,7 +15,6 @@ use std::time::Instant;
 use anyhow::{ensure, Result};
 use openai_client::ClientConfig;
 use phase3_rag::reader::exact_match;
-use phase3_rag::stats::wilson;
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
 use viz::diagram::Diagram;
@@ -490,7 +489,7 @@ fn kind_table(cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> String {
             .collect();
         let n = of.len();
         let c = of.iter().filter(|o| o.correct).count();
-        let (lo, hi) = wilson(c, n);
+        let stats::Interval { low: lo, high: hi } = stats::wilson(c, n, 0.95);
         let want = |kind: QuestionKind| match kind {
             QuestionKind::Lookup => 1,
             QuestionKind::MultiHop => 2,
@@ -622,9 +621,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: TEAM.into(),
         milestone: 11,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             FIG_ARCH,
             FigureKind::PipelineDiagrams,

@@ -373,9 +373,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: SERVING.into(),
         milestone: 8,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![
             Figure::new(
                 FIG_LATENCY,

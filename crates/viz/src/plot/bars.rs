@@ -143,7 +143,7 @@ impl GroupedBars {
                 let top = bottom + (h - bottom) / (1.0 - legend);
                 let yr = 10f64.powf(bottom)..10f64.powf(top);
                 let ticks = log_ticks_125(yr.start, yr.end);
-                self.draw_in(&area, yr.clone().log_scale(), yr.start, Some(ticks))
+                self.draw_in(&area, yr.clone().log_scale(), yr.start, Some(ticks), 0.0)
             } else {
                 // Room below the lowest whisker for the notes of negative bars.
                 let negative_notes = self
@@ -158,14 +158,24 @@ impl GroupedBars {
                 };
                 let base = 0f64.min(lo) - below;
                 let yr = base..base + (hi - base) / (1.0 - legend);
-                self.draw_in(&area, yr.clone(), 0f64.max(yr.start), None)
+                // A tick a rounding error away from 0 is 0 (not "7e-18").
+                let zero = (yr.end - yr.start) * 1e-9;
+                self.draw_in(&area, yr.clone(), 0f64.max(yr.start), None, zero)
             }
         })
     }
 
     /// `log_ticks`: on a log axis, the labelled y values (plotters labels only powers of ten, too
-    /// few on a short axis); drawn here with their grid lines.
-    fn draw_in<Y>(&self, area: &Area, ys: Y, base: f64, log_ticks: Option<Vec<f64>>) -> Result<()>
+    /// few on a short axis); drawn here with their grid lines. Ticks closer to 0 than `zero` are
+    /// labelled 0.
+    fn draw_in<Y>(
+        &self,
+        area: &Area,
+        ys: Y,
+        base: f64,
+        log_ticks: Option<Vec<f64>>,
+        zero: f64,
+    ) -> Result<()>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
@@ -179,7 +189,7 @@ impl GroupedBars {
             .map_err(err)?;
         let cats = self.categories.clone();
         let fx = |v: &f64| category_label(&cats, *v);
-        let fy = |v: &f64| fmt_num(*v);
+        let fy = |v: &f64| fmt_num(if v.abs() < zero { 0.0 } else { *v });
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()
             .y_desc(&self.y_label)

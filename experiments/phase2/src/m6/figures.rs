@@ -8,8 +8,7 @@ use viz::record::Record;
 
 use super::{
     ablation_records, bpe_vocab, load, mean_sd, seed_band, AblationRuns, AblationStats,
-    GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, NANOGPT_VAL_LOSS,
-    PARITY_RUN,
+    GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, PARITY_RUN,
 };
 use crate::bench::BenchRow;
 
@@ -83,10 +82,8 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
             .band(vec![(m - sd, m + sd); 2]),
         );
     }
-    chart = chart.hline(
-        format!("nanoGPT CPU result {NANOGPT_VAL_LOSS}"),
-        NANOGPT_VAL_LOSS,
-    );
+    let nanogpt = super::nanogpt_val_loss(ctx)?;
+    chart = chart.hline(format!("nanoGPT CPU result {nanogpt}"), nanogpt);
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
         chart = chart.hline(
             format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.ln()),
@@ -168,11 +165,11 @@ fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -
 }
 
 /// The verdict itself: each variant's paired difference to the baseline in whole-split loss, with
-/// the 95 % confidence interval the log's "beyond the noise?" column tests against 0.
+/// its 95 % paired-t interval; the note under each bar is the log's verdict (Holm over the family).
 fn ablation_effects(ctx: &viz::Context, abl: &[AblationRuns]) -> Result<PathBuf> {
     let st = AblationStats::of(abl)?;
     let path = ctx.figure("m6_ablation_effects.png");
-    let d = &st.diffs[1..];
+    let tests: Vec<_> = st.diffs.iter().flatten().collect();
     GroupedBars::new(
         format!(
             "Ablations: change in whole-split validation loss vs baseline ({} seeds, paired)",
@@ -181,26 +178,21 @@ fn ablation_effects(ctx: &viz::Context, abl: &[AblationRuns]) -> Result<PathBuf>
         "Δ validation loss (nats per character)",
         st.labels[1..].to_vec(),
     )
-    .group("mean paired difference", d.iter().map(|x| x.0).collect())
+    .group(
+        "mean paired difference",
+        tests.iter().map(|(t, _)| t.mean_difference).collect(),
+    )
     .whiskers(
-        format!("95 % confidence interval (± {:.2} s.e.)", st.t_crit),
-        d.iter()
-            .map(|&(m, se)| (m - st.t_crit * se, m + st.t_crit * se))
+        "95 % confidence interval (paired t)",
+        tests
+            .iter()
+            .map(|(t, _)| (t.interval.low, t.interval.high))
             .collect(),
     )
     .notes(
-        d.iter()
-            .map(|&x| {
-                format!(
-                    "{:+.3}\n{}",
-                    x.0,
-                    if st.is_real(x) {
-                        "real"
-                    } else {
-                        "within noise"
-                    }
-                )
-            })
+        tests
+            .iter()
+            .map(|(t, j)| format!("{:+.3}\n{}", t.mean_difference, j.verdict.word()))
             .collect(),
     )
     .hline("no change (baseline)", 0.0)

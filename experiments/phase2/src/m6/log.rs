@@ -8,8 +8,7 @@ use viz::record::Record;
 
 use super::{
     ablation_records, bpe_vocab, load, mean_sd, AblationExperiment, AblationRuns, AblationStats,
-    GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, NANOGPT_VAL_LOSS,
-    PARITY_RUN,
+    GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, PARITY_RUN,
 };
 use crate::bench::BenchRow;
 
@@ -401,7 +400,7 @@ fn sampling_values(cfg: &GptExperiment) -> SamplingValues {
 
 /// Over the seeds of `bench --full` (when it ran more than one): nanoGPT's 1.88 is an estimate over
 /// a few random validation batches, so the like-for-like number is ours over the fixed batches.
-fn seeds_values(bf: &Record) -> Result<Option<SeedsValues>> {
+fn seeds_values(bf: &Record, nanogpt: f64) -> Result<Option<SeedsValues>> {
     let rows: Vec<BenchRow> = bf.artifact("rows")?;
     let ours_rows: Vec<&BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
     let ours_batches: Vec<f64> = ours_rows.iter().map(|r| r.val_loss).collect();
@@ -440,12 +439,12 @@ fn seeds_values(bf: &Record) -> Result<Option<SeedsValues>> {
         count: ours_batches.len().to_string(),
         mean: format!("{mean:.3}"),
         sd: format!("{sd:.3}"),
-        meets: mean <= NANOGPT_VAL_LOSS,
-        above: format!("{:.3}", mean - NANOGPT_VAL_LOSS),
-        z: format!("{:.1}", (mean - NANOGPT_VAL_LOSS) / sd.max(1e-12)),
+        meets: mean <= nanogpt,
+        above: format!("{:.3}", mean - nanogpt),
+        z: format!("{:.1}", (mean - nanogpt) / sd.max(1e-12)),
         at_or_below: ours_batches
             .iter()
-            .filter(|&&v| v <= NANOGPT_VAL_LOSS)
+            .filter(|&&v| v <= nanogpt)
             .count()
             .to_string(),
         torch,
@@ -505,14 +504,15 @@ fn gpt_values(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<GptValues
     let bench = load(ctx, BENCH_RUN)
         .map(|bench| bench_values(&bench))
         .transpose()?;
+    let nanogpt = super::nanogpt_val_loss(ctx)?;
     let val_batches = ch.require("val_loss")?;
     let val = ch.require("val_loss_full")?;
     let seeds = match load(ctx, BENCH_FULL_RUN) {
-        Some(bf) => seeds_values(&bf)?,
+        Some(bf) => seeds_values(&bf, nanogpt)?,
         None => None,
     };
     Ok(GptValues {
-        nanogpt: NANOGPT_VAL_LOSS.to_string(),
+        nanogpt: nanogpt.to_string(),
         c: ModelValues::of(c),
         b: ModelValues::of(b),
         bpe_vocab: bpe_vocab(b),
@@ -530,7 +530,7 @@ fn gpt_values(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<GptValues
         val: format!("{val:.3}"),
         val_batches: format!("{val_batches:.3}"),
         seeds,
-        one_seed_meets: val_batches <= NANOGPT_VAL_LOSS,
+        one_seed_meets: val_batches <= nanogpt,
         sliding: sliding_values(ch, c.model.block_size, val),
         bpe_loss: format!("{:.3}", bpe.require("val_loss")?),
         bpe_chars_per_token: format!("{:.2}", bpe.require("chars_per_token")?),
@@ -579,9 +579,11 @@ fn gpt_entry(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<LogEntry> 
         id: "m6_gpt".into(),
         milestone: 6,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures,
         discussion: part("discussion")?,
     })
@@ -606,48 +608,50 @@ struct AblationValues {
     baseline: String,
     baseline_loss: String,
     one_seed: bool,
-    t_crit: String,
-    dof: String,
-    real: Vec<Effect>,
-    noise: Vec<Effect>,
+    family: String,
+    effects: Vec<Effect>,
     eval_iters: String,
 }
 
-/// One variant's paired difference to the baseline.
+/// One ablation's paired difference to the baseline and its verdict within the family.
 #[derive(Serialize)]
 struct Effect {
     label: String,
     mean: String,
-    se: String,
+    low: String,
+    high: String,
+    p_holm: String,
+    verdict: String,
 }
 
 fn ablation_table(st: &AblationStats) -> String {
-    let (labels, stats, diffs, params, n) = (&st.labels, &st.stats, &st.diffs, &st.params, st.n);
+    let (labels, stats, params, n) = (&st.labels, &st.stats, &st.params, st.n);
     let mut table = viz::table::Table::new(&[
         "variant",
         "params",
         &format!("whole-split val loss (mean ± sd, {n} seeds)"),
-        "difference to baseline (paired mean ± s.e.)",
-        "beyond the noise?",
+        "difference to baseline (paired mean, 95 % CI)",
+        "p (paired t)",
+        &format!("p, Holm over {} ablations", labels.len() - 1),
+        "verdict",
     ]);
     for (i, label) in labels.iter().enumerate() {
         let (m, sd) = stats[i];
-        let (d, se) = diffs[i];
-        table.push(vec![
-            label.clone(),
-            format!("{:.0}", params[i]),
-            format!("{m:.3} ± {sd:.3}"),
-            if i == 0 {
-                "–".into()
-            } else {
-                format!("{d:+.3} ± {se:.3}")
-            },
-            match i {
-                0 => "–".into(),
-                _ if st.is_real(diffs[i]) => format!("yes ({:.1} s.e.)", d.abs() / se),
-                _ => format!("no ({:.1} s.e.)", d.abs() / se.max(1e-12)),
-            },
-        ]);
+        let mut row = vec![label.clone(), format!("{:.0}", params[i])];
+        row.push(format!("{m:.3} ± {sd:.3}"));
+        match i.checked_sub(1).and_then(|j| st.diffs[j]) {
+            Some((t, judged)) => row.extend([
+                format!(
+                    "{:+.3} ({:+.3} to {:+.3})",
+                    t.mean_difference, t.interval.low, t.interval.high
+                ),
+                format!("{:.3}", t.p),
+                format!("{:.3}", judged.p_adjusted),
+                judged.verdict.word().to_string(),
+            ]),
+            None => row.extend(["–", "–", "–", "–"].map(String::from)),
+        }
+        table.push(row);
     }
     table.markdown()
 }
@@ -655,19 +659,22 @@ fn ablation_table(st: &AblationStats) -> String {
 fn ablation_entry(abl: &[AblationRuns]) -> Result<LogEntry> {
     let cfg: AblationExperiment = abl[0].runs[0].config_as()?;
     let st = AblationStats::of(abl)?;
-    let (mut real, mut noise) = (Vec::new(), Vec::new());
-    for (label, &(m, se)) in st.labels.iter().zip(&st.diffs).skip(1) {
-        let effect = Effect {
-            label: label.clone(),
-            mean: format!("{m:+.3}"),
-            se: format!("{se:.3}"),
-        };
-        if st.is_real((m, se)) {
-            real.push(effect);
-        } else {
-            noise.push(effect);
-        }
-    }
+    let effects = st
+        .labels
+        .iter()
+        .skip(1)
+        .zip(&st.diffs)
+        .filter_map(|(label, d)| {
+            d.map(|(t, judged)| Effect {
+                label: label.clone(),
+                mean: format!("{:+.3}", t.mean_difference),
+                low: format!("{:+.3}", t.interval.low),
+                high: format!("{:+.3}", t.interval.high),
+                p_holm: format!("{:.3}", judged.p_adjusted),
+                verdict: judged.verdict.word().to_string(),
+            })
+        })
+        .collect();
     let values = AblationValues {
         n_layer: cfg.model.n_layer.to_string(),
         n_head: cfg.model.n_head.to_string(),
@@ -685,10 +692,8 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<LogEntry> {
         baseline: st.labels[0].clone(),
         baseline_loss: format!("{:.3}", st.stats[0].0),
         one_seed: st.n < 2,
-        t_crit: format!("{:.1}", st.t_crit),
-        dof: st.n.saturating_sub(1).to_string(),
-        real,
-        noise,
+        family: (st.labels.len() - 1).to_string(),
+        effects,
         eval_iters: cfg.train.eval_iters.to_string(),
     };
     let part = |block: &str| {
@@ -698,9 +703,11 @@ fn ablation_entry(abl: &[AblationRuns]) -> Result<LogEntry> {
         id: "m6_ablations".into(),
         milestone: 6,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![
             Figure::new(
                 "m6_ablation_effects.png",

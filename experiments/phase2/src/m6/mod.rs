@@ -36,8 +36,13 @@ pub const MILESTONE: &str = "m6";
 /// Record names.
 pub const CHAR_RUN: &str = "gpt_char";
 pub const BPE_RUN: &str = "gpt_bpe";
-/// nanoGPT's published CPU validation loss for the bench config (nats per character).
-pub const NANOGPT_VAL_LOSS: f64 = 1.88;
+/// nanoGPT's published CPU validation loss for the bench config (nats per character), from
+/// `configs/references.toml`.
+pub fn nanogpt_val_loss(ctx: &viz::Context) -> Result<f64> {
+    Ok(viz::references::References::load(&ctx.root)?
+        .nanogpt
+        .char_val_loss)
+}
 
 /// One trained model: tokenizer, model, optimisation, and when to print samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -466,12 +471,15 @@ fn seed_band(runs: &[Record], key: &str) -> (Points, Points) {
         .unzip()
 }
 
-/// Mean and sample standard deviation (n − 1).
+/// Mean and sample standard deviation (n − 1) over seeds ([`stats::sample_sd`]; 0 for one seed,
+/// where there is no spread to estimate).
 fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
+    let sd = if v.len() < 2 {
+        0.0
+    } else {
+        stats::sample_sd(v)
+    };
+    (stats::mean(v), sd)
 }
 
 fn bpe_vocab(b: &ModelRun) -> String {
@@ -482,18 +490,20 @@ fn bpe_vocab(b: &ModelRun) -> String {
 }
 
 /// Whole-split losses of the ablations and their paired differences to the baseline (the first
-/// variant): what the log's table, its verdict and the effects figure all read.
+/// variant): what the log's table, its verdict and the effects figure all read. The four
+/// ablations are one family ("m6 ablations"): each paired t-test is read after Holm's correction
+/// over the family.
 struct AblationStats {
     labels: Vec<String>,
     /// Per variant: mean and sample sd of the whole-split validation loss over seeds.
     stats: Vec<(f64, f64)>,
-    /// Per variant: paired difference to the baseline, mean and standard error of the mean.
-    diffs: Vec<(f64, f64)>,
+    /// Per ablation (every variant but the baseline): the paired t-test of variant − baseline
+    /// over the seeds, and its verdict within the family (lower loss is better); `None` with
+    /// fewer than two seeds.
+    diffs: Vec<Option<(stats::PairedT, stats::Judged)>>,
     params: Vec<f64>,
     /// Seeds per variant.
     n: usize,
-    /// The two-sided 95 % critical value of Student's t with n − 1 degrees of freedom.
-    t_crit: f64,
 }
 
 impl AblationStats {
@@ -516,36 +526,30 @@ impl AblationStats {
             .map(|a| a.runs[0].require("params"))
             .collect::<Result<_>>()?;
         let n = losses[0].len();
-        let diffs: Vec<(f64, f64)> = losses
-            .iter()
-            .map(|l| {
-                let d: Vec<f64> = l.iter().zip(&losses[0]).map(|(a, b)| a - b).collect();
-                let (m, sd) = mean_sd(&d);
-                (m, sd / (d.len() as f64).sqrt())
-            })
-            .collect();
-        // With few seeds the critical value is far more than 2 standard errors.
-        let t_crit = match n.saturating_sub(1) {
-            0 => f64::INFINITY,
-            df => [
-                12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-            ]
-            .get(df - 1)
-            .copied()
-            .unwrap_or(2.0),
+        let tests: Vec<stats::PairedT> = if n < 2 {
+            Vec::new()
+        } else {
+            losses[1..]
+                .iter()
+                .map(|l| stats::paired_t(l, &losses[0], 0.95))
+                .collect::<Result<_>>()?
         };
+        // Lower loss is better: the verdict reads baseline − variant.
+        let judged = stats::judge_family(
+            &tests
+                .iter()
+                .map(|t| (-t.mean_difference, t.p))
+                .collect::<Vec<_>>(),
+        );
+        let mut diffs: Vec<Option<(stats::PairedT, stats::Judged)>> =
+            tests.into_iter().zip(judged).map(Some).collect();
+        diffs.resize(labels.len() - 1, None);
         Ok(AblationStats {
             labels,
             stats,
             diffs,
             params,
             n,
-            t_crit,
         })
-    }
-
-    /// A difference is real when it exceeds the critical value in standard errors.
-    fn is_real(&self, (m, se): (f64, f64)) -> bool {
-        m.abs() > self.t_crit * se
     }
 }

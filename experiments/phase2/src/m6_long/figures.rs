@@ -59,7 +59,7 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
         .filter_map(|r| r.curve.last().map(|p| p.val_loss))
         .fold(f64::NEG_INFINITY, f64::max);
     let cap = (ngram + 0.8).max(last_max + 0.3);
-    let n = sel.summary("ngram_n").unwrap_or(6.0);
+    let n = sel.require("ngram_n")?;
     let chosen = sel.summary("chosen_index").map(|c| c as usize);
     let mut measured = LineChart::new(
         format!("Measured: the first {} minutes", cfg.select.minutes),

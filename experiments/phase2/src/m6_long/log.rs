@@ -266,7 +266,7 @@ pub(super) fn long_entry(
     let n = long
         .and_then(|r| r.summary("ngram_n"))
         .or(select.and_then(|r| r.summary("ngram_n")))
-        .unwrap_or(6.0);
+        .context("neither the long run's record nor its selection's holds `ngram_n`")?;
     let select_values = select.map(|sel| select_values(sel, n)).transpose()?;
     let long_values = long
         .map(|l| long_values(ctx, &cfg, select, l, n, bench_char.as_ref()))
@@ -304,9 +304,11 @@ pub(super) fn long_entry(
         id: "m6_long".into(),
         milestone: 6,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures,
         discussion: block("discussion")?.trim().to_string(),
     })

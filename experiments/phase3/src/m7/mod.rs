@@ -384,17 +384,21 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The best nDCG@10 over the retrievers on the first collection, for the README's milestone table.
+/// The best nDCG@10 over the retrievers on the first collection, for the README's milestone table,
+/// with the verdict of the primary comparison against the runner-up (the log's own).
 pub fn headline(ctx: &Context) -> Option<String> {
     let (spec, rec) = records(ctx).ok()?.into_iter().next()?;
-    let mut best: Option<(String, f64)> = None;
-    for n in retriever_names(&rec).ok()? {
-        let v = rec.summary(&format!("{n}/ndcg_cut_10"))?;
-        if best.as_ref().is_none_or(|b| v > b.1) {
-            best = Some((n, v));
-        }
-    }
-    best.map(|(n, v)| format!("{}: nDCG@10 {v:.3} ({n})", spec.name))
+    let names = retriever_names(&rec).ok()?;
+    let top = log::top_two(&rec, &names).ok()??;
+    let (a, b) = (&top.a, &top.b);
+    let verdict = match top.judged.verdict {
+        stats::Verdict::Tied => "tied with",
+        _ => "better than",
+    };
+    Some(format!(
+        "{}: nDCG@10 {:.3} ({}), {verdict} {} {:.3} (paired bootstrap over queries, p = {:.2})",
+        spec.name, a.1, a.0, b.0, b.1, top.test.p_value
+    ))
 }
 
 /// `cargo xtask rag-eval --beir DIR`: every retriever of the m7 config on one BEIR directory, one

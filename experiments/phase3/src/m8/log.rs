@@ -14,7 +14,8 @@ use super::{
     FIG_LOSS, FIG_PIPELINE,
 };
 use phase3_rag::asker::{hit, mean, Found, Outcome};
-use phase3_rag::stats::{describe, paired_bootstrap, pct, Paired};
+use stats::{Judged, PairedBinary};
+use viz::claims::pct;
 
 const TEMPLATE: &str = include_str!("../../templates/m8_reader.md");
 
@@ -86,9 +87,11 @@ struct MorePassages {
     em_one: String,
     em_most: String,
     difference: String,
-    p_value: String,
-    /// `noise`, `recall` (the extra recall is worth more) or `distractors` (they cost more).
-    verdict: String,
+    /// The exact test as read within its family.
+    reading: String,
+    /// `tied` (the recall the extra passages add is cancelled by the distractors), `better` (the
+    /// extra recall is worth more) or `worse` (the distractors cost more).
+    verdict: stats::Verdict,
 }
 
 /// What `templates/m8_reader.md` is filled with.
@@ -119,6 +122,9 @@ struct ReaderValues {
     table: String,
     gold: String,
     gold_met: bool,
+    /// The targets, from `configs/references.toml`.
+    gold_target: String,
+    share_target: String,
     passing: Vec<String>,
     cells: String,
     worst: String,
@@ -147,18 +153,18 @@ impl Numbers<'_> {
         self.rec.require(&format!("{c}/exact_match"))
     }
 
-    fn hits(&self, c: &str) -> Result<Vec<f64>> {
+    fn hits(&self, c: &str) -> Result<Vec<bool>> {
         Ok(self
             .outcomes
             .get(c)
             .with_context(|| format!("record has no outcomes for `{c}`"))?
             .iter()
-            .map(hit)
+            .map(|o| hit(o) > 0.5)
             .collect())
     }
 
-    fn compare(&self, a: &str, b: &str) -> Result<Paired> {
-        paired_bootstrap(&self.hits(a)?, &self.hits(b)?, 10_000, 0)
+    fn compare(&self, a: &str, b: &str) -> Result<PairedBinary> {
+        stats::paired_binary(&self.hits(a)?, &self.hits(b)?)
     }
 }
 
@@ -241,36 +247,68 @@ fn attention(cfg: &ReaderConfig, rec: &Record) -> Option<Attention> {
     })
 }
 
-/// The paired comparisons: gold, the best retrieved and random against closed book, gold against
-/// the best retrieved, and per retriever its largest k against k = 1.
-fn pair_lines(
-    cfg: &ReaderConfig,
-    nums: &Numbers,
-    best_name: &str,
-    max_k: usize,
-) -> Result<Vec<PairLine>> {
-    let mut pairs: Vec<(String, String)> = vec![
-        ("gold".into(), "closed_book".into()),
-        (best_name.to_string(), "closed_book".into()),
-        ("gold".into(), best_name.to_string()),
-        ("random".into(), "closed_book".into()),
-    ];
-    for r in &cfg.retriever {
-        let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
-        if one != most {
-            pairs.push((most, one));
+/// The paired comparisons, each McNemar's exact test on the questions' right/wrong outcomes. The
+/// primary one is the Question's: the best retrieved condition against closed book (read alone;
+/// "best" is picked after the fact, so it is the most favourable retrieved condition). The others
+/// form the exploratory family "m8 conditions", read after Holm's correction: gold against closed
+/// book and against the best retrieved, random against closed book, and per retriever its largest
+/// k against k = 1.
+struct Pairs {
+    /// `(a, b, a − b, its reading)`, the primary comparison first.
+    lines: Vec<(String, String, PairedBinary, Judged)>,
+}
+
+impl Pairs {
+    fn of(cfg: &ReaderConfig, nums: &Numbers, best_name: &str, max_k: usize) -> Result<Pairs> {
+        let mut pairs: Vec<(String, String)> = vec![
+            (best_name.to_string(), "closed_book".into()),
+            ("gold".into(), "closed_book".into()),
+            ("gold".into(), best_name.to_string()),
+            ("random".into(), "closed_book".into()),
+        ];
+        for r in &cfg.retriever {
+            let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
+            if one != most {
+                pairs.push((most, one));
+            }
         }
+        let tests: Vec<PairedBinary> = pairs
+            .iter()
+            .map(|(a, b)| nums.compare(a, b))
+            .collect::<Result<_>>()?;
+        let mut judged = vec![stats::judge_primary(tests[0].difference, tests[0].test.p)];
+        judged.extend(stats::judge_family(
+            &tests[1..]
+                .iter()
+                .map(|t| (t.difference, t.test.p))
+                .collect::<Vec<_>>(),
+        ));
+        let lines = pairs
+            .into_iter()
+            .zip(tests)
+            .zip(judged)
+            .map(|(((a, b), t), j)| (a, b, t, j))
+            .collect();
+        Ok(Pairs { lines })
     }
-    pairs
-        .iter()
-        .map(|(a, b)| {
-            Ok(PairLine {
+
+    fn get(&self, a: &str, b: &str) -> Option<(&PairedBinary, &Judged)> {
+        self.lines
+            .iter()
+            .find(|l| l.0 == a && l.1 == b)
+            .map(|l| (&l.2, &l.3))
+    }
+
+    fn text(&self) -> Vec<PairLine> {
+        self.lines
+            .iter()
+            .map(|(a, b, t, j)| PairLine {
                 a: label(a),
                 b: label(b),
-                change: describe(&nums.compare(a, b)?),
+                change: viz::claims::paired_binary(t, j, "questions"),
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 fn trace_line(t: &Trace) -> TraceLine {
@@ -289,23 +327,20 @@ fn trace_line(t: &Trace) -> TraceLine {
 }
 
 /// Per retriever: from k = 1 to the largest k, the gold passage is in the prompt more often, and
-/// exact match moves by a difference the bootstrap calls real or not.
-fn more_passages(cfg: &ReaderConfig, nums: &Numbers, max_k: usize) -> Result<Vec<MorePassages>> {
+/// exact match moves by a difference the family's corrected test calls better, worse or tied.
+fn more_passages(
+    cfg: &ReaderConfig,
+    nums: &Numbers,
+    pairs: &Pairs,
+    max_k: usize,
+) -> Result<Vec<MorePassages>> {
     let mut out = Vec::new();
     for r in &cfg.retriever {
         let (one, most) = (format!("{}@1", r.name()), format!("{}@{max_k}", r.name()));
-        if one == most {
+        let Some((d, judged)) = pairs.get(&most, &one) else {
             continue;
-        }
-        let recall = |c: &str| nums.rec.require(&format!("{c}/gold_in_context"));
-        let d = nums.compare(&most, &one)?;
-        let verdict = if !d.significant() {
-            "noise"
-        } else if d.difference > 0.0 {
-            "recall"
-        } else {
-            "distractors"
         };
+        let recall = |c: &str| nums.rec.require(&format!("{c}/gold_in_context"));
         out.push(MorePassages {
             retriever: r.name().to_string(),
             recall_most: pct(recall(&most)?),
@@ -313,15 +348,19 @@ fn more_passages(cfg: &ReaderConfig, nums: &Numbers, max_k: usize) -> Result<Vec
             em_one: pct(nums.em(&one)?),
             em_most: pct(nums.em(&most)?),
             difference: format!("{:+.1}", 100.0 * d.difference),
-            p_value: format!("{:.3}", d.p_value),
-            verdict: verdict.into(),
+            reading: viz::claims::reading(judged),
+            verdict: judged.verdict,
         });
     }
     Ok(out)
 }
 
 /// Everything the template needs, computed from the record.
-fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
+fn reader_values(
+    cfg: &ReaderConfig,
+    rec: &Record,
+    targets: &viz::references::Targets,
+) -> Result<ReaderValues> {
     let nums = Numbers {
         rec,
         outcomes: rec.artifact("outcomes")?,
@@ -335,7 +374,7 @@ fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
     let ratios = gold_ratios(cfg, rec, gold);
     let passing: Vec<String> = ratios
         .iter()
-        .filter(|(_, r)| *r >= 0.9)
+        .filter(|(_, r)| *r >= targets.retrieved_share_of_gold)
         .map(|(c, _)| label(c))
         .collect();
     let worst = ratios
@@ -345,7 +384,7 @@ fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
         .unwrap_or_default();
     let why = why_more_passages_hurt(cfg, &nums.outcomes)?;
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
-    let pairs = pair_lines(cfg, &nums, &best_name, max_k)?;
+    let pairs = Pairs::of(cfg, &nums, &best_name, max_k)?;
     let params = rec.require("parameters")?;
     Ok(ReaderValues {
         world_seed: cfg.world.seed.to_string(),
@@ -372,7 +411,9 @@ fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
         n: format!("{n:.0}"),
         table: table.markdown(),
         gold: pct(gold),
-        gold_met: gold >= 0.8,
+        gold_met: gold >= targets.gold_exact_match,
+        gold_target: format!("{:.0} %", 100.0 * targets.gold_exact_match),
+        share_target: format!("{}", targets.retrieved_share_of_gold),
         passing,
         cells: ratios.len().to_string(),
         worst: label(&worst.0),
@@ -380,7 +421,7 @@ fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
         why,
         max_k: max_k.to_string(),
         attention: attention(cfg, rec),
-        pairs,
+        pairs: pairs.text(),
         traced: traces
             .first()
             .map(|t| label(&t.condition))
@@ -390,7 +431,7 @@ fn reader_values(cfg: &ReaderConfig, rec: &Record) -> Result<ReaderValues> {
         random: pct(nums.em("random")?),
         best: label(&best_name),
         best_em: pct(best_em),
-        more_passages: more_passages(cfg, &nums, max_k)?,
+        more_passages: more_passages(cfg, &nums, &pairs, max_k)?,
     })
 }
 
@@ -399,15 +440,18 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         return Ok(Vec::new());
     };
     let cfg: ReaderConfig = rec.config_as()?;
-    let values = reader_values(&cfg, &rec)?;
+    let refs = viz::references::References::load(&ctx.root)?;
+    let values = reader_values(&cfg, &rec, &refs.targets)?;
     let part = |block: &str| viz::template::render_block("m8_reader.md", TEMPLATE, block, &values);
     Ok(vec![LogEntry {
         id: "m8_reader".into(),
         milestone: 8,
         title: part("title")?,
+        takeaway: part("takeaway")?,
         question: part("question")?,
         setup: part("setup")?,
         results: part("results")?,
+        details: part("details")?,
         figures: vec![
             Figure::new(
                 FIG_LOSS,

@@ -5,7 +5,7 @@
 //! One record, `records/m8/reader/`: the training curve (loss, and held-out exact match and answer
 //! perplexity per context condition during training) as metrics; per condition the mean exact match
 //! and answer perplexity in the summary; every question's outcome per condition as an artifact (the
-//! paired bootstrap, the traces and the figures are computed from it); timings in an artifact of
+//! paired tests, the traces and the figures are computed from it); timings in an artifact of
 //! their own. The trained model is saved to `checkpoints/m8_reader/` (not committed).
 
 use std::collections::{BTreeMap, HashMap};

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use phase3_rag::stats::{mcnemar, wilson};
 use serde::Serialize;
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
@@ -108,8 +107,8 @@ struct VariantPair {
     only_a: String,
     only_b: String,
     p: String,
-    /// McNemar's p below 0.05.
-    significant: bool,
+    /// `b` against `a` after the family's correction.
+    verdict: stats::Verdict,
 }
 
 /// The policy's success on held-out against trained phrasings.
@@ -139,7 +138,7 @@ fn variant_table(cfg: &AgentExperiment, all: &[(String, Vec<Outcome>)]) -> Table
                 .filter(|o| k.is_none_or(|k| o.kind == k))
                 .collect();
             let (c, n) = rate(&of);
-            let (lo, hi) = wilson(c, n);
+            let stats::Interval { low: lo, high: hi } = stats::wilson(c, n, 0.95);
             let trained: Vec<&Outcome> = of
                 .iter()
                 .copied()
@@ -280,42 +279,51 @@ fn exact_names(all: &[(String, Vec<Outcome>)]) -> Vec<ExactNames> {
         .collect()
 }
 
-/// Variants against each other on the same tasks (McNemar's exact test).
-fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Vec<VariantPair> {
+/// Variants against each other on the same tasks: McNemar's exact test, the pairs one family
+/// ("m10 variants") read after Holm's correction. Each variant was trained once: the tests cover
+/// the sampling of tasks, not retraining.
+fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantPair>> {
+    let right = |os: &[Outcome]| os.iter().map(|o| o.correct).collect::<Vec<bool>>();
     let mut pairs = Vec::new();
     for (i, (na, a)) in all.iter().enumerate() {
         for (nb, b) in &all[i + 1..] {
-            let only_a = a
-                .iter()
-                .zip(b)
-                .filter(|(x, y)| x.correct && !y.correct)
-                .count();
-            let only_b = a
-                .iter()
-                .zip(b)
-                .filter(|(x, y)| !x.correct && y.correct)
-                .count();
-            let (ca, _) = rate(&a.iter().collect::<Vec<_>>());
-            let (cb, _) = rate(&b.iter().collect::<Vec<_>>());
-            let p = mcnemar(only_a, only_b);
-            let p_text = if p < 0.001 {
-                "p < 0.001".to_string()
-            } else {
-                format!("p = {p:.3}")
-            };
-            pairs.push(VariantPair {
-                a: na.clone(),
-                b: nb.clone(),
-                correct_a: ca.to_string(),
-                correct_b: cb.to_string(),
-                only_a: only_a.to_string(),
-                only_b: only_b.to_string(),
-                p: p_text,
-                significant: p < 0.05,
-            });
+            pairs.push((na, nb, stats::paired_binary(&right(b), &right(a))?));
         }
     }
-    pairs
+    let judged = stats::judge_family(
+        &pairs
+            .iter()
+            .map(|p| (p.2.difference, p.2.test.p))
+            .collect::<Vec<_>>(),
+    );
+    Ok(pairs
+        .into_iter()
+        .zip(judged)
+        .map(|((na, nb, t), j)| VariantPair {
+            a: na.clone(),
+            b: nb.clone(),
+            correct_a: (t.test.losses + common(all, na, nb)).to_string(),
+            correct_b: (t.test.wins + common(all, na, nb)).to_string(),
+            only_a: t.test.losses.to_string(),
+            only_b: t.test.wins.to_string(),
+            p: format!(
+                "p {}; {}",
+                viz::claims::p_value(t.test.p),
+                viz::claims::reading(&j)
+            ),
+            verdict: j.verdict,
+        })
+        .collect())
+}
+
+/// Tasks both variants got right.
+fn common(all: &[(String, Vec<Outcome>)], a: &str, b: &str) -> usize {
+    let of = |n: &str| &all.iter().find(|x| x.0 == n).expect("a variant of all").1;
+    of(a)
+        .iter()
+        .zip(of(b))
+        .filter(|(x, y)| x.correct && y.correct)
+        .count()
 }
 
 /// The policy on held-out against trained phrasings, when it met both.
@@ -388,7 +396,7 @@ fn agent_values(rec: &Record, loaded: &Loaded) -> Result<AgentValues> {
         errors: m.errors.to_string(),
         first_named: first_named(outcomes),
         exact_names: exact_names(all),
-        pairs: variant_pairs(all),
+        pairs: variant_pairs(all)?,
         phrasings: phrasings(outcomes),
     })
 }
@@ -403,9 +411,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: AGENT.into(),
         milestone: 10,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![
             Figure::new(
                 FIG_SUCCESS,

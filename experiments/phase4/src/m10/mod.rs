@@ -22,7 +22,6 @@ use phase2_lm::train::TrainConfig;
 use phase3_rag::rc::Example;
 use phase3_rag::reader::exact_match;
 use phase3_rag::saved::{self, ReaderWorld};
-use phase3_rag::stats::wilson;
 use phase3_rag::world::{Question, QuestionKind, World};
 use serde::{Deserialize, Serialize};
 use viz::diagram::Diagram;
@@ -501,7 +500,7 @@ pub fn success_bars(
                 .map(|(_, c)| *c)
                 .collect();
             let c = of.iter().filter(|&&c| c).count();
-            let (lo, hi) = wilson(c, of.len());
+            let stats::Interval { low: lo, high: hi } = stats::wilson(c, of.len(), 0.95);
             vals.push(100.0 * c as f64 / of.len().max(1) as f64);
             whiskers.push((100.0 * lo, 100.0 * hi));
         }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use phase3_rag::stats::{mcnemar, wilson};
 use phase3_rag::world::{Question, QuestionKind};
 use serde::Serialize;
+use stats::{Judged, Verdict};
+use viz::claims::{p_value, reading};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
 use viz::table::Table;
@@ -43,16 +44,105 @@ fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
         n: a.len(),
         only_a,
         only_b,
-        p: mcnemar(only_a, only_b),
+        p: stats::sign_test(only_a, only_b).p,
     }
 }
 
-fn p_text(p: f64) -> String {
-    if p < 0.001 {
-        "p < 0.001".into()
-    } else {
-        format!("p = {p:.3}")
+/// The Question's comparison: ReAct + search against single-shot RAG on multi-hop tasks.
+const PRIMARY: (&str, &str, Option<QuestionKind>) =
+    ("react_search", "rag", Some(QuestionKind::MultiHop));
+
+/// One pair of systems on one task kind (`None`: all tasks), as the log reads it.
+pub(crate) struct TestRow {
+    a: &'static str,
+    b: &'static str,
+    kind: Option<QuestionKind>,
+    t: Paired,
+    judged: Judged,
+}
+
+/// Every paired comparison the log makes — each pair of systems on each task kind and on all
+/// tasks, McNemar's exact test. The primary comparison ([`PRIMARY`], named after the first results
+/// were known) is read alone; the others are one exploratory family, "m12 pairs", read after
+/// Holm's correction. One policy, trained once: the tests cover the sampling of tasks, not
+/// retraining.
+pub(crate) struct Tests {
+    rows: Vec<TestRow>,
+}
+
+impl Tests {
+    pub(crate) fn of(cfg: &EvalConfig, all: &BySystem) -> Tests {
+        let mut rows: Vec<(&'static str, &'static str, Option<QuestionKind>, Paired)> = Vec::new();
+        for (a, b) in comparison_pairs(all) {
+            for k in kinds_and_all(cfg) {
+                let t = paired(
+                    &of_kind(outcomes_of(all, a), k),
+                    &of_kind(outcomes_of(all, b), k),
+                );
+                rows.push((a, b, k, t));
+            }
+        }
+        let diff = |t: &Paired| (t.a as f64 - t.b as f64) / t.n.max(1) as f64;
+        let is_primary =
+            |r: &(&str, &str, Option<QuestionKind>, Paired)| (r.0, r.1, r.2) == PRIMARY;
+        let family: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| !is_primary(r))
+            .map(|r| (diff(&r.3), r.3.p))
+            .collect();
+        let mut judged_family = stats::judge_family(&family).into_iter();
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let judged = if is_primary(&r) {
+                    stats::judge_primary(diff(&r.3), r.3.p)
+                } else {
+                    judged_family.next().expect("one per family member")
+                };
+                TestRow {
+                    a: r.0,
+                    b: r.1,
+                    kind: r.2,
+                    t: r.3,
+                    judged,
+                }
+            })
+            .collect();
+        Tests { rows }
     }
+
+    fn get(&self, a: &str, b: &str, kind: Option<QuestionKind>) -> Option<&TestRow> {
+        self.rows
+            .iter()
+            .find(|r| r.a == a && r.b == b && r.kind == kind)
+    }
+}
+
+/// The README's line: the agent against single-shot RAG overall and per kind, each with the
+/// verdict the log gives it.
+pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
+    let tests = Tests::of(cfg, all);
+    let mut parts = Vec::new();
+    for k in kinds_and_all(cfg) {
+        let r = tests.get("react_search", "rag", k)?;
+        parts.push(format!(
+            "{} {:.1} vs {:.1} % ({})",
+            k.map_or("all", kind_name),
+            100.0 * r.t.a as f64 / r.t.n.max(1) as f64,
+            100.0 * r.t.b as f64 / r.t.n.max(1) as f64,
+            r.judged.verdict.word()
+        ));
+    }
+    Some(format!(
+        "ReAct + search vs single-shot RAG (top {} document): {}",
+        cfg.rag_k,
+        parts.join(", ")
+    ))
+}
+
+/// `p = 0.070` or `p < 0.001`, and how it was read.
+fn p_text(row: &TestRow) -> String {
+    format!("p {}; {}", p_value(row.t.p), reading(&row.judged))
 }
 
 fn pct(c: usize, n: usize) -> String {
@@ -132,8 +222,8 @@ struct OpenAiModel {
 /// The search-only agent against single-shot RAG on multi-hop tasks.
 #[derive(Serialize)]
 struct MainComparison {
-    /// `agent_better`, `rag_better` (each significant at 5 %), or `indistinct`.
-    verdict: &'static str,
+    /// The agent against RAG, read alone (the primary comparison).
+    verdict: Verdict,
     agent: String,
     rag: String,
     only_agent: String,
@@ -164,6 +254,7 @@ struct SingleHop {
     p: String,
     missed: String,
     saw_wrong: String,
+    saw_no_answer: String,
     never_saw: String,
 }
 
@@ -171,8 +262,8 @@ struct SingleHop {
 #[derive(Serialize)]
 struct OverallPair {
     a: String,
-    /// `noise` (p ≥ 0.05), `beats` or `trails`.
-    relation: &'static str,
+    /// A against B after the family's correction.
+    verdict: Verdict,
     b: String,
     pct_a: String,
     pct_b: String,
@@ -219,7 +310,7 @@ fn systems_table(
         for &k in &cfg.kinds {
             let of = of_kind(os, Some(k));
             let c = of.iter().filter(|o| o.correct).count();
-            let (lo, hi) = wilson(c, of.len());
+            let stats::Interval { low: lo, high: hi } = stats::wilson(c, of.len(), 0.95);
             row.push(format!(
                 "{} ({:.0}–{:.0})",
                 pct(c, of.len()),
@@ -229,7 +320,7 @@ fn systems_table(
         }
         let n = os.len();
         let c = os.iter().filter(|o| o.correct).count();
-        let (lo, hi) = wilson(c, n);
+        let stats::Interval { low: lo, high: hi } = stats::wilson(c, n, 0.95);
         let mean = |f: &dyn Fn(&Outcome) -> usize| {
             format!(
                 "{:.1}",
@@ -278,35 +369,36 @@ fn outcomes_of<'a>(all: &'a BySystem, s: &str) -> &'a [Outcome] {
 }
 
 /// Each pair on the same tasks, per kind and overall.
-fn tests_table(cfg: &EvalConfig, all: &BySystem, pairs: &[(&str, &str)]) -> Table {
-    let mut tests = Table::new(&[
+fn tests_table(tests: &Tests) -> Table {
+    let mut table = Table::new(&[
         "comparison (A vs B)",
         "task kind",
         "A",
         "B",
         "only A right",
         "only B right",
-        "McNemar (exact)",
+        "McNemar p (exact)",
+        "Holm p (family)",
+        "A is",
     ]);
-    for (a, b) in pairs {
-        for k in kinds_and_all(cfg) {
-            let (oa, ob) = (
-                of_kind(outcomes_of(all, a), k),
-                of_kind(outcomes_of(all, b), k),
-            );
-            let t = paired(&oa, &ob);
-            tests.push(vec![
-                format!("{} vs {}", label(a), label(b)),
-                k.map_or("all".into(), |k| kind_name(k).to_string()),
-                pct(t.a, t.n),
-                pct(t.b, t.n),
-                t.only_a.to_string(),
-                t.only_b.to_string(),
-                p_text(t.p),
-            ]);
-        }
+    for r in &tests.rows {
+        table.push(vec![
+            format!("{} vs {}", label(r.a), label(r.b)),
+            r.kind.map_or("all".into(), |k| kind_name(k).to_string()),
+            pct(r.t.a, r.t.n),
+            pct(r.t.b, r.t.n),
+            r.t.only_a.to_string(),
+            r.t.only_b.to_string(),
+            format!("{:.3}", r.t.p),
+            if r.judged.family_size == 1 {
+                "primary".into()
+            } else {
+                format!("{:.3}", r.judged.p_adjusted)
+            },
+            r.judged.verdict.word().to_string(),
+        ]);
     }
-    tests
+    table
 }
 
 /// Where the agents' misses stopped along each task's chain of facts.
@@ -336,43 +428,26 @@ fn misses_table(cfg: &EvalConfig, all: &BySystem, suite: &BTreeMap<String, Quest
 
 /// The search-only agent (r) against single-shot RAG (g) on one kind, when both ran on it.
 fn agent_vs_rag<'a>(
-    cfg: &EvalConfig,
     all: &'a BySystem,
+    tests: &'a Tests,
     k: QuestionKind,
-) -> Option<(Vec<&'a Outcome>, Vec<&'a Outcome>, Paired)> {
-    let has = |s: &str| all.iter().any(|(x, _)| x == s);
-    (has("react_search") && has("rag") && cfg.kinds.contains(&k)).then(|| {
-        let (r, g) = (
-            of_kind(outcomes_of(all, "react_search"), Some(k)),
-            of_kind(outcomes_of(all, "rag"), Some(k)),
-        );
-        let t = paired(&r, &g);
-        (r, g, t)
-    })
+) -> Option<(Vec<&'a Outcome>, Vec<&'a Outcome>, &'a TestRow)> {
+    let row = tests.get("react_search", "rag", Some(k))?;
+    Some((
+        of_kind(outcomes_of(all, "react_search"), Some(k)),
+        of_kind(outcomes_of(all, "rag"), Some(k)),
+        row,
+    ))
 }
 
 /// The main comparison: the agent against RAG on multi-hop tasks.
 fn main_comparison(
-    cfg: &EvalConfig,
     all: &BySystem,
+    tests: &Tests,
     suite: &BTreeMap<String, Question>,
 ) -> Option<MainComparison> {
-    let (r, g, t) = agent_vs_rag(cfg, all, QuestionKind::MultiHop)?;
-    let Paired {
-        a: cr,
-        b: cg,
-        only_a: only_r,
-        only_b: only_g,
-        p,
-        ..
-    } = t;
-    let verdict = if cr > cg && p < 0.05 {
-        "agent_better"
-    } else if cg > cr && p < 0.05 {
-        "rag_better"
-    } else {
-        "indistinct"
-    };
+    let (r, g, row) = agent_vs_rag(all, tests, QuestionKind::MultiHop)?;
+    let t = &row.t;
     // RAG's reach: how often its one read held the second hop's document.
     let reach = g
         .iter()
@@ -386,15 +461,15 @@ fn main_comparison(
         })
         .count();
     Some(MainComparison {
-        verdict,
-        agent: pct(cr, r.len()),
-        rag: pct(cg, g.len()),
-        only_agent: only_r.to_string(),
-        only_rag: only_g.to_string(),
-        p: p_text(p),
+        verdict: row.judged.verdict,
+        agent: pct(t.a, r.len()),
+        rag: pct(t.b, g.len()),
+        only_agent: t.only_a.to_string(),
+        only_rag: t.only_b.to_string(),
+        p: p_text(row),
         reach: pct(reach, g.len()),
         misses: miss_reasons(&r, suite).map(|c| MultiHopMisses {
-            missed: (r.len() - cr).to_string(),
+            missed: (r.len() - t.a).to_string(),
             never_first: c[0].to_string(),
             first_only: c[1].to_string(),
             all_no_answer: c[2].to_string(),
@@ -403,64 +478,50 @@ fn main_comparison(
     })
 }
 
-/// Single-hop: the agent reads the same kind of document RAG does; where it loses, why.
+/// Single-hop: the agent reads the same kind of document RAG does; where it loses, why (shown
+/// only when the family's corrected test calls the agent worse).
 fn single_hop(
-    cfg: &EvalConfig,
     all: &BySystem,
+    tests: &Tests,
     suite: &BTreeMap<String, Question>,
 ) -> Option<SingleHop> {
-    let (r, g, t) = agent_vs_rag(cfg, all, QuestionKind::Lookup)?;
-    let Paired {
-        a: cr,
-        b: cg,
-        only_a: only_r,
-        only_b: only_g,
-        p,
-        ..
-    } = t;
-    let c = miss_reasons(&r, suite).filter(|_| cg > cr && p < 0.05)?;
+    let (r, g, row) = agent_vs_rag(all, tests, QuestionKind::Lookup)?;
+    let t = &row.t;
+    let c = miss_reasons(&r, suite).filter(|_| row.judged.verdict == Verdict::Worse)?;
     Some(SingleHop {
-        rag: pct(cg, g.len()),
-        agent: pct(cr, r.len()),
-        only_rag: only_g.to_string(),
-        only_agent: only_r.to_string(),
-        p: p_text(p),
-        missed: (r.len() - cr).to_string(),
-        saw_wrong: (c[3] + c[2]).to_string(),
+        rag: pct(t.b, g.len()),
+        agent: pct(t.a, r.len()),
+        only_rag: t.only_b.to_string(),
+        only_agent: t.only_a.to_string(),
+        p: p_text(row),
+        missed: (r.len() - t.a).to_string(),
+        saw_wrong: c[3].to_string(),
+        saw_no_answer: c[2].to_string(),
         never_saw: c[0].to_string(),
     })
 }
 
 /// Each pair over all tasks.
-fn overall_pairs(all: &BySystem, pairs: &[(&str, &str)]) -> Vec<OverallPair> {
-    pairs
+fn overall_pairs(tests: &Tests) -> Vec<OverallPair> {
+    tests
+        .rows
         .iter()
-        .map(|(a, b)| {
-            let t = paired(
-                &of_kind(outcomes_of(all, a), None),
-                &of_kind(outcomes_of(all, b), None),
-            );
-            OverallPair {
-                a: label(a).to_string(),
-                relation: if t.p >= 0.05 {
-                    "noise"
-                } else if t.a > t.b {
-                    "beats"
-                } else {
-                    "trails"
-                },
-                b: label(b).to_string(),
-                pct_a: pct(t.a, t.n),
-                pct_b: pct(t.b, t.n),
-                only_a: t.only_a.to_string(),
-                only_b: t.only_b.to_string(),
-                p: p_text(t.p),
-            }
+        .filter(|r| r.kind.is_none())
+        .map(|r| OverallPair {
+            a: label(r.a).to_string(),
+            verdict: r.judged.verdict,
+            b: label(r.b).to_string(),
+            pct_a: pct(r.t.a, r.t.n),
+            pct_b: pct(r.t.b, r.t.n),
+            only_a: r.t.only_a.to_string(),
+            only_b: r.t.only_b.to_string(),
+            p: p_text(r),
         })
         .collect()
 }
 
-/// Where each system is best (ties named together).
+/// Which system got the most tasks of each kind right (equal counts named together; a count, not
+/// a test: the tests table says which of those leads are real).
 fn best_per_kind(cfg: &EvalConfig, all: &BySystem) -> Vec<BestOnKind> {
     let mut out = Vec::new();
     for &k in &cfg.kinds {
@@ -492,7 +553,7 @@ fn eval_values(
     all: &BySystem,
 ) -> Result<EvalValues> {
     let timings: BTreeMap<String, serde_json::Value> = rec.artifact("timings")?;
-    let pairs = comparison_pairs(all);
+    let tests = Tests::of(cfg, all);
     let (world, _) = reader_world(ctx)?;
     let suite: BTreeMap<String, Question> = suite(&world, cfg)
         .into_iter()
@@ -514,17 +575,14 @@ fn eval_values(
             .markdown()
             .trim_end()
             .to_string(),
-        tests_table: tests_table(cfg, all, &pairs)
-            .markdown()
-            .trim_end()
-            .to_string(),
+        tests_table: tests_table(&tests).markdown().trim_end().to_string(),
         misses_table: misses_table(cfg, all, &suite)
             .markdown()
             .trim_end()
             .to_string(),
-        main: main_comparison(cfg, all, &suite),
-        single_hop: single_hop(cfg, all, &suite),
-        overall: overall_pairs(all, &pairs),
+        main: main_comparison(all, &tests, &suite),
+        single_hop: single_hop(all, &tests, &suite),
+        overall: overall_pairs(&tests),
         best_per_kind: best_per_kind(cfg, all),
     })
 }
@@ -540,9 +598,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         id: EVAL.into(),
         milestone: 12,
         title: block("title")?,
+        takeaway: block("takeaway")?,
         question: block("question")?,
         setup: block("setup")?,
         results: block("results")?,
+        details: block("details")?,
         figures: vec![Figure::new(
             FIG_SUCCESS,
             FigureKind::EvaluationTables,

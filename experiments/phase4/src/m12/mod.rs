@@ -379,14 +379,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(vec![path])
 }
 
-/// The milestone's headline.
+/// The milestone's headline: the agent against single-shot RAG, as the log reads it.
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
-    Some(format!(
-        "multi-hop: ReAct + search {:.0} % vs single-shot RAG {:.0} % (same model and retriever)",
-        100.0 * rec.summary("react_search/multi-hop/success")?,
-        100.0 * rec.summary("rag/multi-hop/success")?
-    ))
+    let (cfg, all) = load(&rec).ok()?;
+    log::headline(&cfg, &all)
 }
 
 #[cfg(test)]

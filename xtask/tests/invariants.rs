@@ -255,6 +255,100 @@ fn the_log_reads_in_ten_minutes_and_every_entry_opens_with_its_takeaway() {
     );
 }
 
+/// The measured-looking numbers a template types: decimals (`0.9`), percentages (`80 %`) and ratios
+/// (`1.5×`), outside `{{ }}` / `{% %}` tags and `code spans`. Integers that name things (GPT-2,
+/// nDCG@10, a 2-D dataset) are not counted.
+fn typed_numbers(template: &str) -> Vec<String> {
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '`']) {
+        text.push_str(&rest[..i]);
+        let close = match &rest[i..i + 1] {
+            "`" => "`",
+            _ if rest[i..].starts_with("{{") => "}}",
+            _ if rest[i..].starts_with("{%") => "%}",
+            _ if rest[i..].starts_with("{#") => "#}",
+            _ => "",
+        };
+        if close.is_empty() {
+            text.push('{');
+            rest = &rest[i + 1..];
+            continue;
+        }
+        text.push(' ');
+        rest = rest[i + 1..]
+            .find(close)
+            .map_or("", |j| &rest[i + 1 + j + close.len()..]);
+    }
+    text.push_str(rest);
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+            j += 1;
+        }
+        let number: String = chars[i..j].iter().collect::<String>();
+        let number = number.trim_end_matches('.');
+        let mut k = j;
+        while k < chars.len() && chars[k] == ' ' {
+            k += 1;
+        }
+        let unit = chars.get(k).is_some_and(|c| *c == '%' || *c == '×');
+        if number.contains('.') || unit {
+            let end = if unit { k + 1 } else { i + number.len() };
+            found.push(chars[i.saturating_sub(20)..end].iter().collect());
+        }
+        i = j;
+    }
+    found
+}
+
+#[test]
+fn typed_numbers_are_found_outside_tags_and_code() {
+    let t = "at {{ x }} % and `1.5` and {% if a %}0.7{% endif %}; GPT-2 and nDCG@10; target 0.9 × and 80 %";
+    let found = typed_numbers(t);
+    // Text between tags is typed text: the 0.7 counts; the tag's own contents do not.
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].ends_with("0.7"), "{found:?}");
+    assert!(
+        found[1].ends_with("0.9 ×") && found[2].ends_with("80 %"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn templates_type_no_measured_number() {
+    let root = root();
+    let mut typed = Vec::new();
+    for phase in std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(files) = std::fs::read_dir(phase.path().join("templates")) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            for n in typed_numbers(&text) {
+                typed.push(format!("{}: …{n}", f.path().display()));
+            }
+        }
+    }
+    assert!(
+        typed.is_empty(),
+        "numbers typed into templates (pass them as values; published ones go in \
+         configs/references.toml): {typed:#?}"
+    );
+}
+
 #[test]
 fn dependency_tables_are_read() {
     let m = "[package]\nname = \"x\"\n[dependencies]\nviz.workspace = true\n# c\nregex = \"1\"\n\n[dev-dependencies]\nserve.workspace = true\n";

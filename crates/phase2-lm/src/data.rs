@@ -31,8 +31,11 @@ pub fn tiny_shakespeare(ctx: &run_context::Context) -> Result<String> {
     data_cache::fetch_text(&ctx.data_cache, &tiny_shakespeare_file())
 }
 
-/// 90 % / 10 % split by position, as nanoGPT does (`n = (0.9 * len) as usize`).
+/// The share of a corpus, from its start, that trains; the rest validates (nanoGPT's split).
+pub const TRAIN_FRACTION: f64 = 0.9;
+
+/// [`TRAIN_FRACTION`] / the rest, split by position, as nanoGPT does (`n = (0.9 * len) as usize`).
 pub fn train_val_split<T: Clone>(tokens: &[T]) -> (Vec<T>, Vec<T>) {
-    let n = (0.9 * tokens.len() as f64) as usize;
+    let n = (TRAIN_FRACTION * tokens.len() as f64) as usize;
     (tokens[..n].to_vec(), tokens[n..].to_vec())
 }

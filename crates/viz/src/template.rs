@@ -21,6 +21,13 @@ pub fn environment() -> Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // The level every claim is read at, so no template types it: `confidence` ("95 %") for
+    // intervals, `alpha` ("5 %") for tests.
+    env.add_global(
+        "confidence",
+        format!("{:.0} %", 100.0 * (1.0 - stats::ALPHA)),
+    );
+    env.add_global("alpha", format!("{:.0} %", 100.0 * stats::ALPHA));
     env
 }
 

@@ -513,6 +513,8 @@ struct ComparisonText {
     spread: String,
     n_seeds: String,
     tuned: Option<TunedText>,
+    /// The lowest mean final loss against the runner-up, by paired t-test (the README's words).
+    lowest: Option<String>,
 }
 
 /// An optimizer and its mean final training loss, in ranking order.
@@ -650,6 +652,7 @@ fn comparison_entry(ctx: &Context) -> Result<LogEntry> {
         });
     let spread = loss_std.iter().copied().fold(0.0, f64::max);
     let values = ComparisonText {
+        lowest: crate::m3_lowest_vs_next(ctx),
         data: crate::words::data(&cfg.data),
         hidden: format!("{:?}", cfg.model.hidden),
         activation: cfg.model.activation.name().to_string(),

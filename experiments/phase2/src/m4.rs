@@ -36,6 +36,9 @@ pub const EXPERIMENTS: &[&str] = &[TOKENIZERS, NGRAMS];
 const MILESTONE: &str = "m4";
 const TOKENIZERS_RUN: &str = "tokenizers";
 const NGRAMS_RUN: &str = "ngrams";
+/// The neural bigram "comes within" the count bigram when its validation perplexity is at most
+/// this fraction above it (the record's `neural_bigram_within_1pct_step`).
+const WITHIN: f64 = 0.01;
 /// The best Kneser–Ney model of the recorded n-gram run: `(n, validation perplexity per character)`.
 /// Later milestones compare against it (same split, same characters).
 pub fn best_ngram(ctx: &viz::Context) -> Option<(usize, f64)> {
@@ -352,7 +355,7 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
             step as u64,
             &[("train_loss", train_loss), ("val_ppl", val_ppl)],
         )?;
-        if reached_at.is_none() && val_ppl <= 1.01 * count_val_ppl {
+        if reached_at.is_none() && val_ppl <= (1.0 + WITHIN) * count_val_ppl {
             reached_at = Some(step);
         }
         last_val_ppl = val_ppl;
@@ -531,6 +534,9 @@ const NGRAMS_TEMPLATE: &str = include_str!("../templates/m4_ngrams.md");
 /// What the `m4_tokenizers` template needs.
 #[derive(Serialize)]
 struct TokenizersValues {
+    /// The shares of the corpus that train and validate, e.g. `90 %`.
+    train_pct: String,
+    val_pct: String,
     train_bytes: String,
     val_bytes: String,
     vocab_sizes: String,
@@ -620,6 +626,8 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
     let cfg: TokenizersConfig = rec.config_as()?;
     let rows: Vec<TokenizerRow> = rec.artifact("tokenizers")?;
     let values = TokenizersValues {
+        train_pct: format!("{:.0} %", 100.0 * phase2_lm::data::TRAIN_FRACTION),
+        val_pct: format!("{:.0} %", 100.0 * (1.0 - phase2_lm::data::TRAIN_FRACTION)),
         train_bytes: format!("{:.0}", rec.require("train_bytes")?),
         val_bytes: format!("{:.0}", rec.require("val_bytes")?),
         vocab_sizes: format!("{:?}", cfg.vocab_sizes),
@@ -675,6 +683,8 @@ struct NgramsValues {
     last_train: String,
     best_is_last: bool,
     reached_step: Option<String>,
+    /// How near the count bigram "within" means, e.g. `1 %`.
+    within: String,
     neural_val: String,
     count_val: String,
     add_k: String,
@@ -758,6 +768,7 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
     let last = rows.last().expect("records have rows");
     let first = rows.first().expect("records have rows");
     let values = NgramsValues {
+        within: format!("{:.0} %", 100.0 * WITHIN),
         vocab: format!("{:.0}", rec.require("vocab_size")?),
         train_tokens: format!("{:.0}", rec.require("train_tokens")?),
         val_tokens: format!("{:.0}", rec.require("val_tokens")?),

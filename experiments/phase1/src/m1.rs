@@ -240,7 +240,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     // thresholds (the same constants the tests use).
     let mut dots = DotPlot::new(
         "Max relative error per parameter tensor, hand-derived vs finite differences",
-        "max relative error |a − n| / max(|a|, |n|) (unitless, log)",
+        "max relative error |a − n| / max(|a|, |n|) (log scale)",
         cases.iter().map(|c| c.label.clone()).collect(),
     )
     .lanes(cases[0].params.len())

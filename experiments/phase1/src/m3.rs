@@ -478,7 +478,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         rosenbrock,
     )
     .log_levels()
-    .labels("x (unitless)", "y (unitless)")
+    .labels("x", "y")
     .minimum((1.0, 1.0));
     for (entry, (_, rec)) in pcfg.optimizers.iter().zip(&runs) {
         let path: Vec<(f64, f64)> = rec.artifact("path")?;

@@ -553,38 +553,37 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     const BINS: usize = 25;
     let done = |t: &Timing| t.start_ms + t.latency_ms;
     let load_wall = l.timings.load_wall_s;
+    // Rates from zero (a truncated axis would make the bin-to-bin jitter look violent), the bin
+    // width said in the panel titles.
+    let bin_s = load_wall / BINS as f64;
+    let top = |points: &[(f64, f64)]| 1.1 * points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let token_rate = rate(
+        l.outcomes
+            .iter()
+            .zip(&l.timings.load)
+            .map(|(o, t)| (done(t), o.completion_tokens as f64)),
+        load_wall,
+        BINS,
+    );
     let tokens = LineChart::new(
-        "Tokens generated, within the limit",
+        format!("Tokens/s, {bin_s:.2} s bins"),
         "time since the load began (s)",
         "tokens per second",
     )
-    .series(Series::new(
-        "tokens",
-        rate(
-            l.outcomes
-                .iter()
-                .zip(&l.timings.load)
-                .map(|(o, t)| (done(t), o.completion_tokens as f64)),
-            load_wall,
-            BINS,
-        ),
-    ));
+    .y_range(0.0, top(&token_rate))
+    .series(Series::new("tokens", token_rate));
+    let reply_rate = rate(
+        l.timings.load.iter().map(|t| (done(t), 1.0)),
+        load_wall,
+        BINS,
+    );
     let replies = LineChart::new(
-        "Replies, within the limit",
+        format!("Replies/s, {bin_s:.2} s bins"),
         "time since the load began (s)",
         "replies per second",
     )
-    .series(
-        Series::new(
-            "answered (200)",
-            rate(
-                l.timings.load.iter().map(|t| (done(t), 1.0)),
-                load_wall,
-                BINS,
-            ),
-        )
-        .colour_slot(2),
-    );
+    .y_range(0.0, top(&reply_rate))
+    .series(Series::new("answered (200)", reply_rate).colour_slot(2));
     // Bursts of refusals are clearer as running totals than as rates.
     let over = |status: u16| {
         let mut ends: Vec<f64> = l
@@ -608,7 +607,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     };
     let beyond = LineChart::new(
         format!(
-            "Beyond the limit: {} clients at once, room for {}",
+            "{} clients, room for {}",
             l.cfg.overload.clients,
             l.cfg.overload_server.room()
         ),
@@ -619,9 +618,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .series(Series::new("refused (503)", over(503)).colour_slot(3));
     let timeline = ctx.figure(FIG_TIMELINE);
     line_grid(
-        "Serving the m8 reader on 2 cores: throughput over time",
+        "Serving the m8 reader on 2 cores: within the limit (left), beyond it (right)",
         &[tokens, replies, beyond],
-        2,
+        3,
         &timeline,
     )?;
     Ok(vec![path, timeline])

@@ -362,7 +362,7 @@ impl ContourPaths {
             .y_label_area_size(100)
             .build_cartesian_2d(0.0..last, yr.log_scale())
             .map_err(err)?;
-        numeric_mesh(&mut chart, "step", "f(x, y) (unitless, log)")?;
+        numeric_mesh(&mut chart, "step", "f(x, y) (log scale)")?;
         for (i, vals) in self.path_values.iter().enumerate() {
             let pts: Vec<(f64, f64)> = vals
                 .iter()

@@ -218,7 +218,7 @@ fn draw_panel(cell: &Area, p: &DecisionPanel, classes: usize) -> Result<()> {
         .y_label_area_size(72)
         .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
         .map_err(err)?;
-    bare_mesh(&mut chart, "x1 (unitless)", "x2 (unitless)")?;
+    bare_mesh(&mut chart, "x1", "x2")?;
     let gr = p.grid.len();
     let gc = p.grid[0].len();
     let dx = (p.x_range.1 - p.x_range.0) / gc as f64;

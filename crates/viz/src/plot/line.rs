@@ -291,10 +291,10 @@ impl LineChart {
                 .build_cartesian_2d(xa.clone(), ya.clone())
                 .map_err(err)
         }
-        let entries = if legend {
-            self.legend_entries()
-        } else {
-            Vec::new()
+        // A key with one entry only repeats the title: single-series charts go without.
+        let entries = match self.legend_entries() {
+            e if legend && e.len() > 1 => e,
+            _ => Vec::new(),
         };
         let mut spot = None;
         let mut strip_h = 0u32;

@@ -489,22 +489,10 @@ impl Record {
         })
     }
 
-    /// `(step, value)` pairs of one key, in step order.
-    pub fn series(&self, key: &str) -> Vec<(f64, f64)> {
-        let mut v: Vec<(f64, f64)> = self
-            .scalars
-            .iter()
-            .filter(|s| s.key == key)
-            .map(|s| (s.step as f64, s.value))
-            .collect();
-        v.sort_by(|a, b| a.0.total_cmp(&b.0));
-        v
-    }
-
-    /// `(step, value)` pairs of a key the run must have logged: an error naming the record and the
-    /// key when it has none (a misspelt key would otherwise draw a figure without its line).
-    pub fn require_series(&self, key: &str) -> Result<Vec<(f64, f64)>> {
-        let v = self.series(key);
+    /// `(step, value)` pairs of a logged key, sorted by step: an error naming the record and the key
+    /// when the run logged none (a misspelt key would otherwise draw a figure without its line).
+    pub fn series(&self, key: &str) -> Result<Vec<(f64, f64)>> {
+        let v = self.series_if_logged(key);
         if v.is_empty() {
             bail!(
                 "record {} has no metric `{key}` (logged: {})",
@@ -513,6 +501,19 @@ impl Record {
             );
         }
         Ok(v)
+    }
+
+    /// `(step, value)` pairs of a key a run logs only sometimes (empty when it did not): the caller
+    /// says why it may be missing.
+    pub fn series_if_logged(&self, key: &str) -> Vec<(f64, f64)> {
+        let mut v: Vec<(f64, f64)> = self
+            .scalars
+            .iter()
+            .filter(|s| s.key == key)
+            .map(|s| (s.step as f64, s.value))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
     }
 
     /// The metric keys this run logged, sorted.
@@ -545,7 +546,7 @@ impl Record {
 
     /// Last logged value of a key.
     pub fn last(&self, key: &str) -> Option<f64> {
-        self.series(key).last().map(|p| p.1)
+        self.series_if_logged(key).last().map(|p| p.1)
     }
 
     /// A headline number from `meta.json`.

@@ -410,8 +410,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (name, rec, _) in &classifiers {
         charts.push(
             LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats)")
-                .series(Series::new("train", rec.series("train_loss")))
-                .series(Series::new("validation", rec.series("val_loss")).dashed())
+                .series(Series::new("train", rec.series("train_loss")?))
+                .series(Series::new("validation", rec.series("val_loss")?).dashed())
                 .log_y(),
         );
     }
@@ -423,8 +423,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             None => format!("{name}: accuracy"),
         };
         let mut c = LineChart::new(title, "step", "accuracy (fraction correct)")
-            .series(Series::new("train", rec.series("train_acc")))
-            .series(Series::new("validation", rec.series("val_acc")).dashed())
+            .series(Series::new("train", rec.series("train_acc")?))
+            .series(Series::new("validation", rec.series("val_acc")?).dashed())
             .y_range(0.85, 1.005);
         if let Some(t) = run.target_val_acc {
             c = c.hline("validation target (in the panel title)", t);
@@ -456,7 +456,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             .log_y();
             for key in numbered_keys(rec, "grad_norm_W") {
                 let layer = key.trim_start_matches("grad_norm_");
-                c = c.series(Series::new(layer, rec.series(&key)));
+                c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
             }
             c
         })
@@ -485,7 +485,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             );
             for key in numbered_keys(rec, "dead_fraction_h") {
                 let layer = format!("hidden {}", key.trim_start_matches("dead_fraction_h"));
-                c = c.series(Series::new(layer, rec.series(&key)));
+                c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
             }
             c
         })
@@ -767,12 +767,17 @@ fn later_texts(gcfg: &DiagnosticsConfig, runs: &[(DiagnosticRun, Record)]) -> Ve
     runs.iter()
         .map(|(r, rec)| {
             let keys = numbered_keys(rec, "grad_norm_W");
-            let at_end = |k: &String| rec.series(k).last().map(|p| p.1).unwrap_or(f64::NAN);
+            let at_end = |k: &String| {
+                rec.series_if_logged(k)
+                    .last()
+                    .map(|p| p.1)
+                    .unwrap_or(f64::NAN)
+            };
             let end_ratio = match (keys.first(), keys.last()) {
                 (Some(a), Some(b)) => at_end(a) / at_end(b),
                 _ => f64::NAN,
             };
-            let losses = rec.series("train_loss");
+            let losses = rec.series_if_logged("train_loss");
             let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             LaterText {
                 label: r.label.clone(),
@@ -796,7 +801,12 @@ fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
     for (r, rec) in &runs {
         let keys = numbered_keys(rec, "grad_norm_W");
         // Norms at the first evaluation (step 0), before training changes anything.
-        let at0 = |k: &String| rec.series(k).first().map(|p| p.1).unwrap_or(f64::NAN);
+        let at0 = |k: &String| {
+            rec.series_if_logged(k)
+                .first()
+                .map(|p| p.1)
+                .unwrap_or(f64::NAN)
+        };
         let (g1, gl) = match (keys.first(), keys.last()) {
             (Some(a), Some(b)) => (at0(a), at0(b)),
             _ => (f64::NAN, f64::NAN),
@@ -907,7 +917,7 @@ fn revived_texts(runs: &[(DiagnosticRun, Record)]) -> (Vec<RevivedText>, bool) {
     let mut first_layer_revived = false;
     for (r, rec) in runs {
         for k in numbered_keys(rec, "dead_fraction_h") {
-            let series = rec.series(&k);
+            let series = rec.series_if_logged(&k); // a key the record listed
             let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
             let end = series.last().map_or(f64::NAN, |p| p.1);
             if end < peak - 1e-9 {

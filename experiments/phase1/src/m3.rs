@@ -321,8 +321,11 @@ type Curve = Vec<(f64, f64)>;
 type Groups = Vec<(String, Vec<Record>)>;
 
 /// Mean and standard deviation across seeds of one key, at the steps every seed logged.
-fn mean_band(records: &[Record], key: &str) -> (Curve, Curve) {
-    let series: Vec<Vec<(f64, f64)>> = records.iter().map(|r| r.series(key)).collect();
+fn mean_band(records: &[Record], key: &str) -> Result<(Curve, Curve)> {
+    let series: Vec<Vec<(f64, f64)>> = records
+        .iter()
+        .map(|r| r.series(key))
+        .collect::<Result<_>>()?;
     let n = series.iter().map(Vec::len).min().unwrap_or(0);
     let mut mean = Vec::with_capacity(n);
     let mut band = Vec::with_capacity(n);
@@ -333,7 +336,7 @@ fn mean_band(records: &[Record], key: &str) -> (Curve, Curve) {
         // The band is drawn on a log axis: keep its lower edge positive.
         band.push(((m - s).max(m * 1e-3), m + s));
     }
-    (mean, band)
+    Ok((mean, band))
 }
 
 fn load_comparison(ctx: &Context) -> Result<(ComparisonConfig, Groups)> {
@@ -415,7 +418,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .log_y();
     for (entry, (_, recs)) in cfg.optimizers.iter().zip(&groups) {
-        let (mean, band) = mean_band(recs, "train_loss");
+        let (mean, band) = mean_band(recs, "train_loss")?;
         chart = chart.series(overlap_style(
             entry.optimizer.name(),
             Series::new(label(entry), mean).band(band),
@@ -448,11 +451,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             let m = r.require("final_train_loss_mean")?;
             // The band spans the seeds' own losses: a mean ± SD band on a log axis would dip
             // towards zero where no seed went.
-            let seeds: Vec<f64> = r
-                .require_series("final_train_loss")?
-                .iter()
-                .map(|p| p.1)
-                .collect();
+            let seeds: Vec<f64> = r.series("final_train_loss")?.iter().map(|p| p.1).collect();
             let lo = seeds.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = seeds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             pts.push((lr, m));
@@ -484,7 +483,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         let path: Vec<(f64, f64)> = rec.artifact("path")?;
         // f along the path from the run's own scalars (exact; the stored path is thinned and
         // rounded, which would show rounding noise near the minimum).
-        contour = contour.path_with_values(label(entry), path, rec.series("f"));
+        contour = contour.path_with_values(label(entry), path, rec.series("f")?);
     }
     let f = ctx.figure("m3_optimizer_paths.png");
     contour.render(&f)?;
@@ -591,7 +590,7 @@ fn comparison_stats(groups: &Groups, threshold: f64) -> Result<ComparisonStats> 
         loss_mean.push(m);
         loss_std.push(s);
         acc_mean.push(mean_std(&accs).0);
-        let (mean, _) = mean_band(recs, "train_loss");
+        let (mean, _) = mean_band(recs, "train_loss")?;
         steps_to.push(
             mean.iter()
                 .find(|p| p.1 < threshold)
@@ -741,7 +740,7 @@ fn sensitivity_stats(scfg: &SensitivityConfig, groups: &Groups) -> Result<Sensit
             // Counted from the per-seed final losses (capped at `loss_cap` when they diverged), so
             // the count follows the setup's rule whatever the run's own tally said.
             div += r
-                .series("final_train_loss")
+                .series("final_train_loss")?
                 .iter()
                 .filter(|(_, l)| *l >= scfg.loss_cap)
                 .count() as f64;

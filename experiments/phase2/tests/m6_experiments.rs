@@ -24,7 +24,7 @@ fn m6_quick_experiments_write_records_figures_and_log() {
     let ch = viz::record::Record::load(&ctx, "m6", m6::CHAR_RUN).unwrap();
     assert!(ch.require("val_loss").unwrap().is_finite());
     assert!(ch.require("kv_tokens_per_s").unwrap() > 0.0);
-    assert!(!ch.series("val_bpc").is_empty());
+    assert!(!ch.series("val_bpc").unwrap().is_empty());
     let samples = ch.text("samples").unwrap();
     assert!(
         samples.contains("### step 0") && samples.contains("### step 20"),

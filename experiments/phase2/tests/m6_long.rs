@@ -369,7 +369,7 @@ fn quick_config() -> LongExperiment {
 
 /// Every (step, value) of `key`, and that no step appears twice.
 fn series(rec: &Record, key: &str) -> Vec<(f64, f64)> {
-    let s = rec.series(key);
+    let s = rec.series(key).unwrap();
     assert!(
         s.windows(2).all(|w| w[0].0 < w[1].0),
         "{key}: a step logged twice"

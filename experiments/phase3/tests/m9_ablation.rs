@@ -102,7 +102,10 @@ fn m8_and_m9_run_end_to_end_on_a_tiny_world() {
     // The gold condition always has its gold passage; closed book never.
     assert_eq!(rec.require("gold/gold_in_context").unwrap(), 1.0);
     assert_eq!(rec.require("closed_book/gold_in_context").unwrap(), 0.0);
-    assert!(!rec.series("curve/gold/answer_perplexity").is_empty());
+    assert!(!rec
+        .series("curve/gold/answer_perplexity")
+        .unwrap()
+        .is_empty());
     // The checkpoint `cargo xtask ask` reads.
     m8::ask(&ctx, "Who brought Nobody to life?", Some(2)).unwrap();
     assert!(m8::ask(&ctx, "  ", None).is_err());

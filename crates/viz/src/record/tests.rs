@@ -32,7 +32,10 @@ fn round_trip_and_status() {
     let r = Record::load_dir(&dir).unwrap();
     assert_eq!(r.meta.status, Status::Finished);
     assert_eq!(r.meta.seed, 7);
-    assert_eq!(r.series("train/loss"), vec![(1.0, 0.5), (2.0, 0.25)]);
+    assert_eq!(
+        r.series("train/loss").unwrap(),
+        vec![(1.0, 0.5), (2.0, 0.25)]
+    );
     assert_eq!(r.last("val/acc"), Some(0.9));
     assert_eq!(r.summary("val/acc"), Some(0.9));
     assert_eq!(
@@ -78,8 +81,8 @@ fn typed_summaries_round_trip_and_a_missing_field_or_series_is_an_error() {
     assert_eq!(r.summary_as::<Summary>().unwrap(), s);
     let err = format!("{:#}", r.summary_as::<Misspelt>().unwrap_err());
     assert!(err.contains("val_accuracy") && err.contains("xor"), "{err}");
-    assert_eq!(r.require_series("train/loss").unwrap(), vec![(1.0, 0.5)]);
-    let err = format!("{:#}", r.require_series("train/los").unwrap_err());
+    assert_eq!(r.series("train/loss").unwrap(), vec![(1.0, 0.5)]);
+    let err = format!("{:#}", r.series("train/los").unwrap_err());
     assert!(
         err.contains("train/los") && err.contains("train/loss"),
         "{err}"
@@ -140,7 +143,7 @@ fn record_killed_mid_write_still_parses() {
     drop(f);
     let r = Record::load_dir(&dir).unwrap();
     assert_eq!(r.meta.status, Status::Running);
-    assert_eq!(r.series("train/loss").len(), 10);
+    assert_eq!(r.series("train/loss").unwrap().len(), 10);
     // No temporary files left behind by the atomic writes.
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -194,7 +197,7 @@ fn reopened_record_keeps_what_the_checkpoint_covers() {
     let r = Record::load_dir(&dir).unwrap();
     assert_eq!(r.meta.status, Status::Finished);
     assert_eq!(
-        r.series("loss"),
+        r.series("loss").unwrap(),
         vec![
             (0.0, 10.0),
             (1.0, 9.0),
@@ -326,11 +329,18 @@ fn a_resumed_run_continues_from_a_killed_session() {
     let staged = w.dir().to_path_buf();
     std::mem::forget(w);
     std::fs::rename(&staged, staging::staging_dir(&dir, u32::MAX - 1)).unwrap();
-    assert_eq!(Record::load_dir(&dir).unwrap().series("loss").len(), 1);
+    assert_eq!(
+        Record::load_dir(&dir)
+            .unwrap()
+            .series("loss")
+            .unwrap()
+            .len(),
+        1
+    );
     let w = RunWriter::reopen_in(tmp.path(), "m6", "long", |_| true).unwrap();
     w.finish().unwrap();
     let r = Record::load_dir(&dir).unwrap();
-    assert_eq!(r.series("loss"), vec![(0.0, 9.0), (1.0, 8.0)]);
+    assert_eq!(r.series("loss").unwrap(), vec![(0.0, 9.0), (1.0, 8.0)]);
     assert!(leftovers(tmp.path()).unwrap().is_empty());
 }
 

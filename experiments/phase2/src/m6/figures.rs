@@ -35,7 +35,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
 /// `m6_loss_curves.png`: the character model's curves against the lines it is measured by.
 fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<PathBuf> {
     let path = ctx.figure("m6_loss_curves.png");
-    let train = ch.series("train_loss");
+    let train = ch.series("train_loss")?;
     let last_step = train.last().map_or(cfg.char.train.steps as f64, |p| p.0);
     // The headline: whole-split validation loss over the seeds of `bench --full` (same config).
     let headline = load(ctx, BENCH_FULL_RUN)
@@ -65,7 +65,7 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 "validation, {} fixed batches, seed 1337",
                 cfg.char.train.eval_iters
             ),
-            ch.series("val_loss"),
+            ch.series("val_loss")?,
         ));
     if let Some(v) = &headline {
         // Drawn at the end of training, where it was measured: mean, and ± 1 sd as the band.
@@ -111,10 +111,12 @@ fn perplexity(
     let path = ctx.figure("m6_perplexity.png");
     let chars_seen = |run: &ModelRun, chars_per_token: f64, key: &str, rec: &Record| {
         let per_step = (run.train.batch_size * run.model.block_size) as f64 * chars_per_token;
-        rec.series(key)
-            .into_iter()
-            .map(|(step, v)| (step * per_step / 1e6, v))
-            .collect::<Vec<_>>()
+        Ok::<_, anyhow::Error>(
+            rec.series(key)?
+                .into_iter()
+                .map(|(step, v)| (step * per_step / 1e6, v))
+                .collect::<Vec<_>>(),
+        )
     };
     let bpe_cpt = bpe.require("chars_per_token")?;
     let mut chart = LineChart::new(
@@ -124,14 +126,14 @@ fn perplexity(
     )
     .series(Series::new(
         "character model (1 char/token)",
-        chars_seen(&cfg.char, 1.0, "val_bpc", ch),
+        chars_seen(&cfg.char, 1.0, "val_bpc", ch)?,
     ))
     .series(Series::new(
         format!(
             "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
             bpe_vocab(&cfg.bpe)
         ),
-        chars_seen(&cfg.bpe, bpe_cpt, "val_bpc", bpe),
+        chars_seen(&cfg.bpe, bpe_cpt, "val_bpc", bpe)?,
     ));
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
         chart = chart.hline(
@@ -153,7 +155,7 @@ fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -
         "validation loss (nats per character)",
     );
     for a in abl {
-        let (mean, band) = seed_band(&a.runs, "val_loss");
+        let (mean, band) = seed_band(&a.runs, "val_loss")?;
         chart = chart.series(Series::new(a.label.clone(), mean).band(band));
     }
     chart.render(&path)?;
@@ -206,11 +208,11 @@ fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
     // Per 20-step window: mean loss (single steps are too noisy to read), and the largest
     // difference.
     const WINDOW: usize = 20;
-    let by_window = |key: &str, reduce: fn(&[(f64, f64)]) -> f64| -> Vec<(f64, f64)> {
-        p.series(key)
+    let by_window = |key: &str, reduce: fn(&[(f64, f64)]) -> f64| -> Result<Vec<(f64, f64)>> {
+        Ok(p.series(key)?
             .chunks(WINDOW)
             .map(|c| (c[c.len() - 1].0, reduce(c)))
-            .collect()
+            .collect())
     };
     let mean: fn(&[(f64, f64)]) -> f64 = |c| c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64;
     // In millionths of a nat, so the tick labels stay short.
@@ -220,14 +222,14 @@ fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
         "step",
         "training loss (nats per character)",
     )
-    .series(Series::new("ours", by_window("ours_loss", mean)))
-    .series(Series::new("PyTorch", by_window("torch_loss", mean)).dashed());
+    .series(Series::new("ours", by_window("ours_loss", mean)?))
+    .series(Series::new("PyTorch", by_window("torch_loss", mean)?).dashed());
     let diff = LineChart::new(
         "Largest |ours − PyTorch| per 20 steps",
         "step",
         "loss difference (10⁻⁶ nats)",
     )
-    .series(Series::new("|difference|", by_window("abs_diff", max)));
+    .series(Series::new("|difference|", by_window("abs_diff", max)?));
     viz::plot::line_grid(
         "Ours vs PyTorch: same start, same batches",
         &[curves, diff],

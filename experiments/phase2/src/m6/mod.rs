@@ -457,10 +457,10 @@ fn ablation_records(ctx: &viz::Context) -> Result<Vec<AblationRuns>> {
 type Points = Vec<(f64, f64)>;
 
 /// Pointwise mean (`(step, mean)`) and `(min, max)` over seeds of one logged series.
-fn seed_band(runs: &[Record], key: &str) -> (Points, Points) {
-    let all: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| r.series(key)).collect();
+fn seed_band(runs: &[Record], key: &str) -> Result<(Points, Points)> {
+    let all: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| r.series(key)).collect::<Result<_>>()?;
     let n = all.iter().map(Vec::len).min().unwrap_or(0);
-    (0..n)
+    Ok((0..n)
         .map(|i| {
             let ys: Vec<f64> = all.iter().map(|s| s[i].1).collect();
             let mean = ys.iter().sum::<f64>() / ys.len() as f64;
@@ -468,7 +468,7 @@ fn seed_band(runs: &[Record], key: &str) -> (Points, Points) {
             let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             ((all[0][i].0, mean), (lo, hi))
         })
-        .unzip()
+        .unzip())
 }
 
 /// Mean and sample standard deviation (n − 1) over seeds ([`stats::sample_sd`]; 0 for one seed,

@@ -468,16 +468,17 @@ fn trainer_eval_chars(rec: &Record) -> usize {
     rec.summary("eval_chars").unwrap_or(0.0) as usize
 }
 
-/// The long run's evaluations, in step order.
+/// The long run's evaluations, in step order (none yet for a run that has just started: the
+/// series are read as logged so far).
 fn long_curve(rec: &Record) -> Vec<CurvePoint> {
     let by_step = |key: &str| -> BTreeMap<u64, f64> {
-        rec.series(key)
+        rec.series_if_logged(key)
             .into_iter()
             .map(|(s, v)| (s as u64, v))
             .collect()
     };
     let (secs, chars) = (by_step("train_seconds"), by_step("tokens_seen"));
-    rec.series("val_loss")
+    rec.series_if_logged("val_loss")
         .into_iter()
         .map(|(s, v)| CurvePoint {
             step: s as usize,
@@ -492,7 +493,7 @@ fn long_curve(rec: &Record) -> Vec<CurvePoint> {
 /// training losses logged since the one before (training batches, dropout on), as
 /// `(evaluation, mean)`.
 fn train_curve(rec: &Record, curve: &[CurvePoint]) -> Vec<(CurvePoint, f64)> {
-    let train = rec.series("train_loss");
+    let train = rec.series_if_logged("train_loss");
     curve
         .windows(2)
         .filter_map(|w| {

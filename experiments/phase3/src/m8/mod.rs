@@ -599,7 +599,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "loss per scored token (nats, log scale)",
     )
     .log_y()
-    .series(Series::new("answers + documents", rec.series("train_loss")));
+    .series(Series::new(
+        "answers + documents",
+        rec.series("train_loss")?,
+    ));
     let mut ppl = LineChart::new(
         "Held-out answer perplexity",
         "training step",
@@ -616,12 +619,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         ppl = ppl.series(
             Series::new(
                 label(c),
-                rec.series(&format!("curve/{c}/answer_perplexity")),
+                rec.series(&format!("curve/{c}/answer_perplexity"))?,
             )
             .colour_slot(slot),
         );
         em = em.series(
-            Series::new(label(c), rec.series(&format!("curve/{c}/exact_match"))).colour_slot(slot),
+            Series::new(label(c), rec.series(&format!("curve/{c}/exact_match"))?).colour_slot(slot),
         );
     }
     let loss_path = ctx.figure(FIG_LOSS);

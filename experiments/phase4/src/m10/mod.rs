@@ -454,7 +454,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (name, _) in &all {
         loss = loss.series(Series::new(
             name.replace('_', " "),
-            rec.series(&format!("train_loss/{name}")),
+            rec.series(&format!("train_loss/{name}"))?,
         ));
     }
     let loss_path = ctx.figure(FIG_LOSS);

@@ -85,6 +85,8 @@ pub struct LineChart {
     pub log_y: bool,
     pub smoothing: Option<f64>,
     pub hlines: Vec<(String, f64)>,
+    /// Per reference line, its palette slot when it stands for an entity.
+    hline_slots: Vec<Option<usize>>,
     pub height: u32,
     /// A fixed y range instead of the data's (small multiples share one).
     pub y_range: Option<(f64, f64)>,
@@ -107,6 +109,7 @@ impl LineChart {
             log_y: false,
             smoothing: None,
             hlines: Vec::new(),
+            hline_slots: Vec::new(),
             height: 800,
             y_range: None,
             x_ticks: None,
@@ -142,7 +145,21 @@ impl LineChart {
     }
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
+        self.hline_slots.push(None);
         self
+    }
+    /// A reference line in a given palette slot (an entity's colour, [`super::entity`]), dashed.
+    pub fn hline_slot(mut self, label: impl Into<String>, y: f64, slot: usize) -> Self {
+        self.hlines.push((label.into(), y));
+        self.hline_slots.push(Some(slot));
+        self
+    }
+    /// The colour of the `j`-th reference line.
+    fn hline_colour(&self, j: usize) -> RGBColor {
+        match self.hline_slots.get(j).copied().flatten() {
+            Some(slot) => colour(slot),
+            None => reference_colour(j, self.colours_used()),
+        }
     }
     /// Label the x axis at exactly these values (those inside the range).
     pub fn x_ticks(mut self, ticks: Vec<f64>) -> Self {
@@ -239,7 +256,7 @@ impl LineChart {
             .map(|(j, (label, _))| KeyEntry {
                 label: label.clone(),
                 swatch: Swatch::Line {
-                    colour: reference_colour(j, self.colours_used()),
+                    colour: self.hline_colour(j),
                     width: 2,
                     dashed: true,
                 },
@@ -374,7 +391,7 @@ impl LineChart {
             }
         }
         for (j, (_, yv)) in self.hlines.iter().enumerate() {
-            let c = reference_colour(j, self.colours_used());
+            let c = self.hline_colour(j);
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(xr.start, *yv), (xr.end, *yv)],

@@ -20,6 +20,7 @@ mod bars;
 mod contour;
 mod decision;
 mod dots;
+pub mod entity;
 mod flow;
 mod heatmap;
 mod key;

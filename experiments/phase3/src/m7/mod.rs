@@ -331,12 +331,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .log_x();
         let cfg: RetrievalConfig = rec.config_as()?;
         for name in retriever_names(rec)? {
-            // One colour per retriever across both panels: its place in the config.
-            let slot = cfg
+            // One colour per retriever in every figure (the house palette), else its place in
+            // the config.
+            let place = cfg
                 .retriever
                 .iter()
                 .position(|r| r.name() == name)
                 .unwrap_or(0);
+            let slot = viz::plot::entity::slot_of(&name, place);
             let curve = curves.get(&name).ok_or_else(|| {
                 anyhow!(
                     "record {} has no recall curve for `{name}`",

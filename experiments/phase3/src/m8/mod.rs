@@ -615,7 +615,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "exact match (fraction of questions)",
     )
     .y_range(0.0, 1.0);
-    for (slot, c) in curve_conditions(&cfg).iter().enumerate() {
+    for (place, c) in curve_conditions(&cfg).iter().enumerate() {
+        let slot = viz::plot::entity::slot_of(c, place);
         ppl = ppl.series(
             Series::new(
                 label(c),
@@ -653,7 +654,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .y_range(0.0, 1.0)
     .x_ticks(ks);
-    for (slot, r) in cfg.retriever.iter().enumerate() {
+    for (place, r) in cfg.retriever.iter().enumerate() {
+        let slot = viz::plot::entity::slot_of(r.name(), place);
         let pts = |metric: &str| -> Result<Vec<(f64, f64)>> {
             cfg.ks
                 .iter()
@@ -669,8 +671,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         em_k = em_k.series(Series::new(r.name(), pts("exact_match")?).colour_slot(slot));
     }
     for c in ["gold", "closed_book"] {
-        ppl_k = ppl_k.hline(label(c), rec.require(&format!("{c}/answer_perplexity"))?);
-        em_k = em_k.hline(label(c), rec.require(&format!("{c}/exact_match"))?);
+        // In its entity's colour, as in the training curves beside it.
+        let slot = viz::plot::entity::slot_of(c, 6);
+        let (ppl_c, em_c) = (
+            rec.require(&format!("{c}/answer_perplexity"))?,
+            rec.require(&format!("{c}/exact_match"))?,
+        );
+        ppl_k = ppl_k.hline_slot(label(c), ppl_c, slot);
+        em_k = em_k.hline_slot(label(c), em_c, slot);
     }
     let k_path = ctx.figure(FIG_K);
     viz::plot::line_grid(

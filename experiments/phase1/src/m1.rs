@@ -244,11 +244,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         cases.iter().map(|c| c.label.clone()).collect(),
     )
     .lanes(cases[0].params.len())
-    .vline(
-        format!("tests' pass threshold {AGREEMENT_TOL:e}"),
-        AGREEMENT_TOL,
-    )
-    .vline(format!("tests' bug threshold {BUG_TOL:e}"), BUG_TOL);
+    .vline(format!("pass below {AGREEMENT_TOL:e}"), AGREEMENT_TOL)
+    .vline(format!("bug above {BUG_TOL:e}"), BUG_TOL);
     for (row, c) in cases.iter().enumerate() {
         for (lane, p) in c.params.iter().enumerate() {
             let (colour, marker) = tensor_style(&p.param);

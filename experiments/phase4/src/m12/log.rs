@@ -379,6 +379,15 @@ fn outcomes_of<'a>(all: &'a BySystem, s: &str) -> &'a [Outcome] {
     &all.iter().find(|(x, _)| x == s).expect("filtered").1
 }
 
+/// A p-value in a table cell: three decimals, or `< 0.001`.
+fn p_cell(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 /// Each pair on the same tasks, per kind and overall.
 fn tests_table(tests: &Tests) -> Table {
     let mut table = Table::new(&[
@@ -400,11 +409,11 @@ fn tests_table(tests: &Tests) -> Table {
             pct(r.t.b, r.t.n),
             r.t.only_a.to_string(),
             r.t.only_b.to_string(),
-            format!("{:.3}", r.t.p),
-            if r.judged.family_size == 1 {
+            p_cell(r.t.p),
+            if r.judged.primary {
                 "primary".into()
             } else {
-                format!("{:.3}", r.judged.p_adjusted)
+                p_cell(r.judged.p_adjusted)
             },
             r.judged.verdict.word().to_string(),
         ]);

@@ -247,8 +247,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                         .collect(),
                 )
                 .labels("k (passages retrieved)", "chunking")
-                .colorbar("exact match")
-                .range(0.0, 1.0))
+                .colorbar("exact match (cells in %)")
+                .range(0.0, 1.0)
+                .cell_values(100.0, 1))
         })
         .collect::<Result<Vec<_>>>()?;
     let path = ctx.figure(FIG_HEATMAP);
@@ -258,7 +259,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             rec.require("questions")?
         ),
         &panels,
-        panels.len().min(3),
+        // Two panels a row: wide enough cells to print each value.
+        panels.len().min(2),
         &path,
     )?;
     Ok(vec![path])

@@ -34,6 +34,9 @@ pub struct Heatmap {
     pub colorbar: String,
     pub range: Option<(f64, f64)>,
     pub scale: ColourScale,
+    /// Print each cell's value, times the factor, with this many decimals (`(100.0, 0)`: a
+    /// fraction as a whole percentage), so the numbers the log discusses can be read off.
+    pub cell_values: Option<(f64, usize)>,
 }
 
 /// Widest lane arrangement before labels are thinned instead.
@@ -54,7 +57,14 @@ impl Heatmap {
             colorbar: String::new(),
             range: None,
             scale: ColourScale::Linear,
+            cell_values: None,
         }
+    }
+    /// Print every cell's value times `factor` with `decimals` decimals, in black or white,
+    /// whichever reads on the cell's colour.
+    pub fn cell_values(mut self, factor: f64, decimals: usize) -> Self {
+        self.cell_values = Some((factor, decimals));
+        self
     }
     pub fn x_ticks(mut self, t: Vec<String>) -> Self {
         self.x_ticks = t;
@@ -167,6 +177,16 @@ impl Heatmap {
                     colour.filled(),
                 ))
                 .map_err(err)?;
+                if let (Some((factor, decimals)), true) = (self.cell_values, v.is_finite()) {
+                    // Viridis is dark below the middle of its range: white text there.
+                    let ink = if scale.t(*v) < 0.55 { WHITE } else { BLACK };
+                    let style = font(lay.tick_px)
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    let at = ((xe(c) + xe(c + 1)) / 2, (ye(r) + ye(r + 1)) / 2);
+                    let text = format!("{:.*}", decimals, v * factor);
+                    area.draw(&Text::new(text, at, style)).map_err(err)?;
+                }
             }
         }
         area.draw(&Rectangle::new(

@@ -54,7 +54,10 @@ impl LogEntry {
         s.push_str(&format!("**Takeaway.** {}\n\n", self.takeaway.trim()));
         s.push_str(&format!("**Question.** {}\n\n", self.question.trim()));
         s.push_str(&format!("**Setup.** {}\n\n", self.setup.trim()));
-        s.push_str(&format!("**Results.**\n\n{}\n\n", self.results.trim()));
+        // An entry whose main result is its figure (its table folded away) has no Results text.
+        if !self.results.trim().is_empty() {
+            s.push_str(&format!("**Results.**\n\n{}\n\n", self.results.trim()));
+        }
         let figure = |f: &Figure| {
             let alt = f.file.trim_end_matches(".png");
             format!(

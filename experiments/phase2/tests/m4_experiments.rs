@@ -94,7 +94,8 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
     }
     let tok = viz::record::Record::load(&ctx, "m4", "tokenizers").unwrap();
     let bpt = tok.summary("val_bytes_per_token_v512_regex").unwrap();
-    assert!(bpt > 1.0 && entries[0].results.contains(&format!("{bpt:.3}")));
+    let tokenizers = format!("{}{}", entries[0].results, entries[0].details);
+    assert!(bpt > 1.0 && tokenizers.contains(&format!("{bpt:.3}")));
 }
 
 #[test]

@@ -9,12 +9,21 @@ pub fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 
-/// A p-value as the log prints it: three decimals, or `< 0.001`.
-pub fn p_value(p: f64) -> String {
+/// A p-value in a table cell: three decimals, or `< 0.001`.
+pub fn p_cell(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".into()
     } else {
-        format!("= {p:.3}")
+        format!("{p:.3}")
+    }
+}
+
+/// A p-value after "p" in a sentence: `= 0.070` or `< 0.001`.
+pub fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        p_cell(p)
+    } else {
+        format!("= {}", p_cell(p))
     }
 }
 

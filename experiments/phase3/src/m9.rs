@@ -333,6 +333,8 @@ struct Grid {
     best_em: f64,
     /// Every other cell by falling exact match: `(cell, exact match, other − best, reading)`.
     others: Vec<(String, f64, PairedBinary, Judged)>,
+    /// Every cell's answers, right (`1`) or wrong, question by question (the record's artifact).
+    correct: BTreeMap<String, String>,
 }
 
 impl Grid {
@@ -371,6 +373,7 @@ impl Grid {
             best,
             best_em,
             others,
+            correct,
         })
     }
 
@@ -554,7 +557,6 @@ fn ablation_values(
     cfg: &AblationConfig,
     reader: &ReaderConfig,
 ) -> Result<AblationValues> {
-    let correct: BTreeMap<String, String> = rec.artifact("correct")?;
     let n = rec.require("questions")?;
     let Tables {
         exact_match: table,
@@ -585,7 +587,7 @@ fn ablation_values(
         worst_em: pct(*worst_em),
         spread: grid.change(worst)?,
         factors,
-        same_passages: same_passages(rec, &correct, cfg, reader)?,
+        same_passages: same_passages(rec, &grid.correct, cfg, reader)?,
     })
 }
 

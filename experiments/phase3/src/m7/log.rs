@@ -410,6 +410,8 @@ pub(crate) struct TopTwo {
     pub(crate) b: (String, f64),
     pub(crate) test: stats::Paired,
     pub(crate) judged: stats::Judged,
+    /// Per query both scored: `(query id, a's nDCG@10 − b's)`.
+    pub(crate) diffs: Vec<(String, f64)>,
 }
 
 pub(crate) fn top_two(rec: &Record, names: &[String]) -> Result<Option<TopTwo>> {
@@ -428,32 +430,30 @@ pub(crate) fn top_two(rec: &Record, names: &[String]) -> Result<Option<TopTwo>> 
             .with_context(|| format!("no per-query nDCG for `{n}`"))
     };
     let (pa, pb) = (per(&by_score[0].0)?, per(&by_score[1].0)?);
-    let (xa, xb): (Vec<f64>, Vec<f64>) = pa
+    let both: Vec<(&String, f64, f64)> = pa
         .iter()
-        .filter_map(|(q, &x)| pb.get(q).map(|&y| (x, y)))
-        .unzip();
+        .filter_map(|(q, &x)| pb.get(q).map(|&y| (q, x, y)))
+        .collect();
+    let xa: Vec<f64> = both.iter().map(|t| t.1).collect();
+    let xb: Vec<f64> = both.iter().map(|t| t.2).collect();
     let test = stats::paired_bootstrap(&xa, &xb, 10_000, 0)?;
     Ok(Some(TopTwo {
         a: by_score[0].clone(),
         b: by_score[1].clone(),
         judged: stats::judge_primary(test.difference, test.p_value),
         test,
+        diffs: both.iter().map(|(q, x, y)| ((*q).clone(), x - y)).collect(),
     }))
 }
 
 /// Where each retriever wins: per-query nDCG@10 of the best two retrievers, head to head.
 fn head_to_head(rec: &Record, names: &[String]) -> Result<Option<HeadToHead>> {
-    let per_query: BTreeMap<String, BTreeMap<String, f64>> = rec.artifact("ndcg_per_query")?;
     let queries: BTreeMap<String, String> = rec.artifact("queries")?;
     let Some(top) = top_two(rec, names)? else {
         return Ok(None);
     };
     let (a, b) = (&top.a.0, &top.b.0);
-    let (pa, pb) = (&per_query[a], &per_query[b]);
-    let diffs: Vec<(&String, f64)> = pa
-        .iter()
-        .filter_map(|(q, &x)| pb.get(q).map(|&y| (q, x - y)))
-        .collect();
+    let diffs: Vec<(&String, f64)> = top.diffs.iter().map(|(q, d)| (q, *d)).collect();
     let wins = diffs.iter().filter(|d| d.1 > 1e-12).count();
     let losses = diffs.iter().filter(|d| d.1 < -1e-12).count();
     let ties = diffs.len() - wins - losses;

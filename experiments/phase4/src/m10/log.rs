@@ -284,26 +284,28 @@ fn exact_names(all: &[(String, Vec<Outcome>)]) -> Vec<ExactNames> {
 /// the sampling of tasks, not retraining.
 fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantPair>> {
     let right = |os: &[Outcome]| os.iter().map(|o| o.correct).collect::<Vec<bool>>();
+    let count = |os: &[Outcome]| os.iter().filter(|o| o.correct).count();
     let mut pairs = Vec::new();
     for (i, (na, a)) in all.iter().enumerate() {
         for (nb, b) in &all[i + 1..] {
-            pairs.push((na, nb, stats::paired_binary(&right(b), &right(a))?));
+            let t = stats::paired_binary(&right(b), &right(a))?;
+            pairs.push((na, nb, count(a), count(b), t));
         }
     }
     let judged = stats::judge_family(
         &pairs
             .iter()
-            .map(|p| (p.2.difference, p.2.test.p))
+            .map(|p| (p.4.difference, p.4.test.p))
             .collect::<Vec<_>>(),
     );
     Ok(pairs
         .into_iter()
         .zip(judged)
-        .map(|((na, nb, t), j)| VariantPair {
+        .map(|((na, nb, ca, cb, t), j)| VariantPair {
             a: na.clone(),
             b: nb.clone(),
-            correct_a: (t.test.losses + common(all, na, nb)).to_string(),
-            correct_b: (t.test.wins + common(all, na, nb)).to_string(),
+            correct_a: ca.to_string(),
+            correct_b: cb.to_string(),
             only_a: t.test.losses.to_string(),
             only_b: t.test.wins.to_string(),
             p: format!(
@@ -314,16 +316,6 @@ fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantPair>> {
             verdict: j.verdict,
         })
         .collect())
-}
-
-/// Tasks both variants got right.
-fn common(all: &[(String, Vec<Outcome>)], a: &str, b: &str) -> usize {
-    let of = |n: &str| &all.iter().find(|x| x.0 == n).expect("a variant of all").1;
-    of(a)
-        .iter()
-        .zip(of(b))
-        .filter(|(x, y)| x.correct && y.correct)
-        .count()
 }
 
 /// The policy on held-out against trained phrasings, when it met both.

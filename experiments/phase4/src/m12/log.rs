@@ -6,7 +6,7 @@ use anyhow::Result;
 use phase3_rag::world::{Question, QuestionKind};
 use serde::Serialize;
 use stats::{Judged, Verdict};
-use viz::claims::{p_value, reading};
+use viz::claims::{p_cell, p_value, reading};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
 use viz::table::Table;
@@ -377,15 +377,6 @@ fn comparison_pairs(all: &BySystem) -> Vec<(&'static str, &'static str)> {
 /// A system's outcomes (one that ran).
 fn outcomes_of<'a>(all: &'a BySystem, s: &str) -> &'a [Outcome] {
     &all.iter().find(|(x, _)| x == s).expect("filtered").1
-}
-
-/// A p-value in a table cell: three decimals, or `< 0.001`.
-fn p_cell(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
 }
 
 /// Each pair on the same tasks, per kind and overall.

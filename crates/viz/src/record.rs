@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::{write_atomic, Context};
 
 pub mod staging;
+mod summary;
 pub use staging::{leftovers, Leftover, LeftoverKind};
 
 /// Life of a run, as stored in `meta.json`.
@@ -344,23 +345,15 @@ impl RunWriter {
     }
 
     /// Record a typed summary: each numeric field of `summary` becomes one headline number under the
-    /// field's name (`None` fields are left out), so the record is read back with
-    /// [`Record::summary_as`] into the same type and a misspelt field is a compile error.
+    /// field's name (`None` fields are left out; a nested struct or map is stored under
+    /// `outer/inner` keys), so the record is read back with [`Record::summary_as`] into the same type
+    /// and a misspelt field is a compile error. Called again, it adds to (or overwrites) the summary.
     pub fn summaries<T: Serialize>(&mut self, summary: &T) -> Result<()> {
         let value = serde_json::to_value(summary).context("serialising a summary")?;
-        let serde_json::Value::Object(fields) = value else {
-            bail!("a summary must be a struct of numbers");
-        };
-        for (key, v) in fields {
-            match v {
-                serde_json::Value::Null => {}
-                serde_json::Value::Number(n) => {
-                    let x = n.as_f64().context("summary number out of range")?;
-                    self.meta.summary.insert(key, x);
-                }
-                other => bail!("summary field `{key}` is not a number: {other}"),
-            }
+        for (key, x) in summary::flatten(value)? {
+            self.meta.summary.insert(key, x);
         }
+        // A failed meta write is reported at finish(); a summary must never abort a long run.
         let _ = self.write_meta();
         Ok(())
     }
@@ -525,22 +518,7 @@ impl Record {
     /// The summary read into a typed struct (written by [`RunWriter::summaries`]): a field the
     /// record lacks is an error naming the record and the field, unless the field is an `Option`.
     pub fn summary_as<T: DeserializeOwned>(&self) -> Result<T> {
-        let map: serde_json::Map<String, serde_json::Value> = self
-            .meta
-            .summary
-            .iter()
-            .map(|(k, &v)| {
-                // Whole numbers as integers, so a count reads back into an integer field.
-                let whole = v.fract() == 0.0 && v.abs() < 9.0e15;
-                let json = if whole {
-                    serde_json::json!(v as i64)
-                } else {
-                    serde_json::json!(v)
-                };
-                (k.clone(), json)
-            })
-            .collect();
-        serde_json::from_value(serde_json::Value::Object(map))
+        serde_json::from_value(summary::unflatten(&self.meta.summary))
             .with_context(|| format!("summary of record {}", self.dir.display()))
     }
 

@@ -11,9 +11,11 @@
 pub mod m1;
 pub mod m2;
 pub mod m3;
+pub mod records;
 mod words;
 
 use anyhow::{bail, Result};
+use records::{ClassifierSummary, GradCheckSummary, SeedSummary};
 use std::path::PathBuf;
 use viz::log::LogEntry;
 use viz::phase::Milestone;
@@ -73,11 +75,11 @@ fn load(ctx: &Context, milestone: &str, name: &str) -> Option<Record> {
 /// The worst relative error of the correct layers (the planted bugs excluded).
 fn m1_headline(ctx: &Context) -> Option<String> {
     let r = load(ctx, "m1", "gradient_check")?;
-    let worst = r
-        .meta
-        .summary
+    let summary: GradCheckSummary = r.summary_as().ok()?;
+    let worst = summary
+        .max_rel_error
         .iter()
-        .filter(|(k, _)| k.starts_with("max_rel_error/") && !k.contains("bug"))
+        .filter(|(case, _)| !case.contains("bug"))
         .map(|(_, v)| *v)
         .fold(0.0, f64::max);
     Some(format!("worst relative error {worst:.1e} (f64)"))
@@ -87,7 +89,8 @@ fn m2_headline(ctx: &Context) -> Option<String> {
     let mut parts = Vec::new();
     for d in ["moons", "circles", "spirals", "xor"] {
         let r = load(ctx, "m2", &format!("classifier_{d}"))?;
-        parts.push(format!("{d} {:.1} %", 100.0 * r.summary("val_acc")?));
+        let s: ClassifierSummary = r.summary_as().ok()?;
+        parts.push(format!("{d} {:.1} %", 100.0 * s.train.val_acc));
     }
     Some(format!("val acc: {}", parts.join(", ")))
 }
@@ -108,7 +111,8 @@ pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
     for opt in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"] {
         let losses: Vec<f64> = (0..20)
             .filter_map(|s| load(ctx, "m3", &format!("optimizer_comparison_{opt}_seed{s}")))
-            .filter_map(|r| r.summary("train_loss"))
+            .filter_map(|r| r.summary_as::<SeedSummary>().ok())
+            .map(|s| s.train_loss)
             .collect();
         if !losses.is_empty() {
             let mean = stats::mean(&losses);

@@ -3,6 +3,7 @@
 //! losses, and then again with deliberately broken backward passes.
 
 use super::{mean_std, PHASE};
+use crate::records::GradCheckSummary;
 use anyhow::{Context as _, Result};
 use candle_core::{DType, Device, Tensor};
 use phase1_mlp::gradcheck::{check_mlp, ParamCheck, Target, AGREEMENT_TOL, BUG_TOL};
@@ -132,15 +133,16 @@ pub fn run_gradient_check(ctx: &Context) -> Result<String> {
 
     let bar = ctx.progress(plan.len() as u64, "m1 gradient check");
     let mut cases = Vec::new();
+    let mut summary = GradCheckSummary::default();
     for (activation, mse, bug) in plan {
         let case = check_case(&cfg, activation, mse, bug)
             .with_context(|| format!("checking {activation:?} (mse {mse}, bug {bug:?})"))?;
         let key = case.key();
-        run.summary(&format!("max_rel_error/{key}"), case.worst());
-        run.summary(
-            &format!("max_rel_error_autograd/{key}"),
-            case.worst_autograd(),
-        );
+        summary.max_rel_error.insert(key.clone(), case.worst());
+        summary
+            .max_rel_error_autograd
+            .insert(key, case.worst_autograd());
+        run.summaries(&summary)?;
         bar.set_message(format!("{} {:.1e}", case.label, case.worst()));
         bar.inc(1);
         cases.push(case);
@@ -297,7 +299,7 @@ struct BugText {
 }
 
 /// The results table: worst relative error per case and tensor, and against autograd.
-fn error_table(rec: &Record, cases: &[Case]) -> Result<Table> {
+fn error_table(summary: &GradCheckSummary, cases: &[Case]) -> Result<Table> {
     let mut headers = vec!["case", "loss"];
     let names: Vec<String> = cases[0].params.iter().map(|p| p.param.clone()).collect();
     headers.extend(names.iter().map(String::as_str));
@@ -311,11 +313,21 @@ fn error_table(rec: &Record, cases: &[Case]) -> Result<Table> {
                 .map(|p| format!("{:.1e}", p.max_rel_error())),
         );
         // One source for the number: the summary the run wrote (the artifact's entries are rounded).
-        let worst_ag = rec.require(&format!("max_rel_error_autograd/{}", c.key()))?;
+        let worst_ag = autograd_error(summary, c)?;
         row.push(format!("{worst_ag:.1e}"));
         table = table.row(row);
     }
     Ok(table)
+}
+
+/// A case's worst error against autograd, as the run recorded it.
+fn autograd_error(summary: &GradCheckSummary, case: &Case) -> Result<f64> {
+    let key = case.key();
+    summary
+        .max_rel_error_autograd
+        .get(&key)
+        .copied()
+        .with_context(|| format!("m1 record has no autograd error for case `{key}`"))
 }
 
 fn bug_texts(cases: &[Case]) -> Vec<BugText> {
@@ -338,7 +350,8 @@ fn bug_texts(cases: &[Case]) -> Vec<BugText> {
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let (rec, cases) = load_cases(ctx)?;
     let cfg: GradCheckConfig = rec.config_as()?;
-    let table = error_table(&rec, &cases)?;
+    let summary: GradCheckSummary = rec.summary_as()?;
+    let table = error_table(&summary, &cases)?;
     let correct: Vec<f64> = cases
         .iter()
         .filter(|c| c.bug == Bug::None)
@@ -349,7 +362,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let worst_ag = cases
         .iter()
         .filter(|c| c.bug == Bug::None)
-        .map(|c| rec.require(&format!("max_rel_error_autograd/{}", c.key())))
+        .map(|c| autograd_error(&summary, c))
         .collect::<Result<Vec<f64>>>()?
         .into_iter()
         .fold(0.0, f64::max);

@@ -7,6 +7,7 @@
 //!   learning rate vs a bad initialisation.
 
 use super::{pct, round, PHASE};
+use crate::records::{metric, ClassifierSummary, References, TrainSummary};
 use anyhow::{bail, Result};
 use candle_core::DType;
 use indicatif::ProgressBar;
@@ -161,17 +162,17 @@ pub fn train_logged(
 ) -> Result<TrainResult> {
     let result = train(mlp, train_set, val_set, cfg, DTYPE, rng, |e: &Eval| {
         let mut kv: Vec<(String, f64)> = vec![
-            ("train_loss".into(), e.train_loss),
-            ("val_loss".into(), e.val_loss),
-            ("train_acc".into(), e.train_acc),
-            ("val_acc".into(), e.val_acc),
-            ("lr".into(), e.lr),
+            (metric::TRAIN_LOSS.into(), e.train_loss),
+            (metric::VAL_LOSS.into(), e.val_loss),
+            (metric::TRAIN_ACC.into(), e.train_acc),
+            (metric::VAL_ACC.into(), e.val_acc),
+            (metric::LR.into(), e.lr),
         ];
         for (l, g) in e.grad_norms.iter().enumerate() {
-            kv.push((format!("grad_norm_W{}", l + 1), *g));
+            kv.push((format!("{}{}", metric::GRAD_NORM, l + 1), *g));
         }
         for (l, d) in e.dead_fraction.iter().enumerate() {
-            kv.push((format!("dead_fraction_h{}", l + 1), *d));
+            kv.push((format!("{}{}", metric::DEAD_FRACTION, l + 1), *d));
         }
         let kv: Vec<(&str, f64)> = kv.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         run.scalars(e.step as u64, &kv)?;
@@ -180,13 +181,13 @@ pub fn train_logged(
         Ok(())
     })?;
     let last = &result.last;
-    run.summary("train_loss", last.train_loss);
-    run.summary("val_loss", last.val_loss);
-    run.summary("train_acc", last.train_acc);
-    run.summary("val_acc", last.val_acc);
-    if let Some(step) = result.diverged_at {
-        run.summary("diverged_at", step as f64);
-    }
+    run.summaries(&TrainSummary {
+        train_loss: last.train_loss,
+        val_loss: last.val_loss,
+        train_acc: last.train_acc,
+        val_acc: last.val_acc,
+        diverged_at: result.diverged_at.map(|step| step as u64),
+    })?;
     Ok(result)
 }
 
@@ -269,21 +270,16 @@ pub fn run_classifiers(ctx: &Context) -> Result<String> {
                 val_pred,
             },
         )?;
-        if let Some(t) = entry.target_val_acc {
-            run.summary("target_val_acc", t);
-        }
         // The reference no classifier beats: the Bayes-optimal rule on the same points, and its
         // expected accuracy on the distribution (fresh points from a stream of their own).
-        if let Some(b) = entry.data.bayes_accuracy(&val_set) {
-            run.summary("bayes_val_acc", b);
-        }
         let mut fresh = ChaCha8Rng::seed_from_u64(cfg.seed ^ BAYES_STREAM);
-        if let Some(b) = entry
-            .data
-            .expected_bayes_accuracy(BAYES_SAMPLES, &mut fresh)
-        {
-            run.summary("bayes_expected_acc", b);
-        }
+        run.summaries(&References {
+            target_val_acc: entry.target_val_acc,
+            bayes_val_acc: entry.data.bayes_accuracy(&val_set),
+            bayes_expected_acc: entry
+                .data
+                .expected_bayes_accuracy(BAYES_SAMPLES, &mut fresh),
+        })?;
         run.finish()?;
         parts.push(format!("{name} {}", pct(result.last.val_acc)));
     }
@@ -381,12 +377,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|(name, rec, _)| {
             let g: DecisionGrid = rec.artifact("decision_grid")?;
-            let bayes = rec
-                .summary("bayes_val_acc")
+            let s: ClassifierSummary = rec.summary_as()?;
+            let bayes = s
+                .references
+                .bayes_val_acc
                 .map_or(String::new(), |b| format!(" (Bayes {})", pct(b)));
             Ok(DecisionPanel {
                 title: name.clone(),
-                subtitle: format!("val acc {}{bayes}", pct(rec.require("val_acc")?)),
+                subtitle: format!("val acc {}{bayes}", pct(s.train.val_acc)),
                 x_range: g.x_range,
                 y_range: g.y_range,
                 grid: g.grid,
@@ -410,8 +408,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (name, rec, _) in &classifiers {
         charts.push(
             LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats)")
-                .series(Series::new("train", rec.series("train_loss")?))
-                .series(Series::new("validation", rec.series("val_loss")?).dashed())
+                .series(Series::new("train", rec.series(metric::TRAIN_LOSS)?))
+                .series(Series::new("validation", rec.series(metric::VAL_LOSS)?).dashed())
                 .log_y(),
         );
     }
@@ -423,8 +421,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             None => format!("{name}: accuracy"),
         };
         let mut c = LineChart::new(title, "step", "accuracy (fraction correct)")
-            .series(Series::new("train", rec.series("train_acc")?))
-            .series(Series::new("validation", rec.series("val_acc")?).dashed())
+            .series(Series::new("train", rec.series(metric::TRAIN_ACC)?))
+            .series(Series::new("validation", rec.series(metric::VAL_ACC)?).dashed())
             .y_range(0.85, 1.005);
         if let Some(t) = run.target_val_acc {
             c = c.hline("validation target (in the panel title)", t);
@@ -448,19 +446,19 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 format!(
                     "{}: val {}",
                     r.label,
-                    pct(rec.summary("val_acc").unwrap_or(f64::NAN))
+                    pct(rec.summary_as::<TrainSummary>()?.val_acc)
                 ),
                 "step",
                 "gradient L2 norm (log)",
             )
             .log_y();
-            for key in numbered_keys(rec, "grad_norm_W") {
-                let layer = key.trim_start_matches("grad_norm_");
+            for key in numbered_keys(rec, metric::GRAD_NORM) {
+                let layer = format!("W{}", key.trim_start_matches(metric::GRAD_NORM));
                 c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
             }
-            c
+            Ok(c)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let f = ctx.figure("m2_gradient_norms.png");
     line_grid(
         "Per-layer weight-gradient norm during training (W1 = next to the input)",
@@ -478,18 +476,18 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 format!(
                     "{}: val {}",
                     r.label,
-                    pct(rec.summary("val_acc").unwrap_or(f64::NAN))
+                    pct(rec.summary_as::<TrainSummary>()?.val_acc)
                 ),
                 "step",
                 "fraction of dead units",
             );
-            for key in numbered_keys(rec, "dead_fraction_h") {
-                let layer = format!("hidden {}", key.trim_start_matches("dead_fraction_h"));
+            for key in numbered_keys(rec, metric::DEAD_FRACTION) {
+                let layer = format!("hidden {}", key.trim_start_matches(metric::DEAD_FRACTION));
                 c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
             }
-            c
+            Ok(c)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let f = ctx.figure("m2_dead_relu.png");
     line_grid(
         "Fraction of ReLU units that output 0 for every training point",
@@ -633,6 +631,8 @@ fn classifier_table(
     ]);
     let mut missed = Vec::new();
     for (i, (name, rec, run)) in classifiers.iter().enumerate() {
+        let summary: ClassifierSummary = rec.summary_as()?;
+        let refs = &summary.references;
         let target = run.target_val_acc;
         let met = target.map(|t| val_acc[i] >= t);
         if met == Some(false) {
@@ -640,7 +640,7 @@ fn classifier_table(
             missed.push(MissedText {
                 name: name.clone(),
                 val: pct(val_acc[i]),
-                bayes_below: rec.summary("bayes_val_acc").filter(|b| *b < t).map(pct),
+                bayes_below: refs.bayes_val_acc.filter(|b| *b < t).map(pct),
                 target: pct(t),
             });
         }
@@ -648,15 +648,15 @@ fn classifier_table(
             name.clone(),
             crate::words::data(&run.data),
             pct(val_acc[i]),
-            rec.summary("bayes_val_acc").map_or("—".into(), pct),
-            rec.summary("bayes_expected_acc").map_or("—".into(), pct),
+            refs.bayes_val_acc.map_or("—".into(), pct),
+            refs.bayes_expected_acc.map_or("—".into(), pct),
             target.map_or("—".into(), pct),
             met.map_or(
                 "—".into(),
                 |m| if m { "yes".into() } else { "**no**".into() },
             ),
-            pct(rec.require("train_acc")?),
-            format!("{:.3}", rec.require("val_loss")?),
+            pct(summary.train.train_acc),
+            format!("{:.3}", summary.train.val_loss),
         ]);
     }
     Ok((table, missed))
@@ -669,15 +669,15 @@ fn classifiers_entry(ctx: &Context) -> Result<LogEntry> {
     };
     let val_acc: Vec<f64> = classifiers
         .iter()
-        .map(|(_, r, _)| r.require("val_acc"))
+        .map(|(_, r, _)| Ok(r.summary_as::<ClassifierSummary>()?.train.val_acc))
         .collect::<Result<_>>()?;
     let wrong = wrong_texts(&classifiers)?;
     let (table, missed) = classifier_table(&classifiers, &val_acc)?;
-    let gaps: Vec<f64> = classifiers
-        .iter()
-        .zip(&val_acc)
-        .filter_map(|((_, r, _), a)| r.summary("bayes_val_acc").map(|b| b - a))
-        .collect();
+    let mut gaps: Vec<f64> = Vec::new();
+    for ((_, r, _), a) in classifiers.iter().zip(&val_acc) {
+        let s: ClassifierSummary = r.summary_as()?;
+        gaps.extend(s.references.bayes_val_acc.map(|b| b - a));
+    }
     let worst_gap = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let values = ClassifiersText {
         model: RunText::new("", &first.model, &first.train),
@@ -766,7 +766,7 @@ fn later_texts(gcfg: &DiagnosticsConfig, runs: &[(DiagnosticRun, Record)]) -> Ve
     let chance = classes.ln();
     runs.iter()
         .map(|(r, rec)| {
-            let keys = numbered_keys(rec, "grad_norm_W");
+            let keys = numbered_keys(rec, metric::GRAD_NORM);
             let at_end = |k: &String| {
                 rec.series_if_logged(k)
                     .last()
@@ -777,7 +777,7 @@ fn later_texts(gcfg: &DiagnosticsConfig, runs: &[(DiagnosticRun, Record)]) -> Ve
                 (Some(a), Some(b)) => at_end(a) / at_end(b),
                 _ => f64::NAN,
             };
-            let losses = rec.series_if_logged("train_loss");
+            let losses = rec.series_if_logged(metric::TRAIN_LOSS);
             let min_loss = losses.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             LaterText {
                 label: r.label.clone(),
@@ -799,7 +799,7 @@ fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
     let mut last_norm = Vec::new();
     let mut accs = Vec::new();
     for (r, rec) in &runs {
-        let keys = numbered_keys(rec, "grad_norm_W");
+        let keys = numbered_keys(rec, metric::GRAD_NORM);
         // Norms at the first evaluation (step 0), before training changes anything.
         let at0 = |k: &String| {
             rec.series_if_logged(k)
@@ -815,7 +815,7 @@ fn gradient_norms_entry(ctx: &Context) -> Result<LogEntry> {
         first_norm.push(g1);
         last_norm.push(gl);
         ratio.push(g1 / gl);
-        accs.push(rec.require("val_acc")?);
+        accs.push(rec.summary_as::<TrainSummary>()?.val_acc);
     }
     let mut table = Table::new(&[
         "run",
@@ -916,12 +916,12 @@ fn revived_texts(runs: &[(DiagnosticRun, Record)]) -> (Vec<RevivedText>, bool) {
     let mut revived = Vec::new();
     let mut first_layer_revived = false;
     for (r, rec) in runs {
-        for k in numbered_keys(rec, "dead_fraction_h") {
+        for k in numbered_keys(rec, metric::DEAD_FRACTION) {
             let series = rec.series_if_logged(&k); // a key the record listed
             let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
             let end = series.last().map_or(f64::NAN, |p| p.1);
             if end < peak - 1e-9 {
-                let layer = k.trim_start_matches("dead_fraction_h");
+                let layer = k.trim_start_matches(metric::DEAD_FRACTION);
                 first_layer_revived |= layer == "1";
                 revived.push(RevivedText {
                     label: r.label.clone(),
@@ -940,12 +940,12 @@ fn dead_relu_entry(ctx: &Context) -> Result<LogEntry> {
     let mut table = Table::new(&["run", "dead units per hidden layer (end)", "val accuracy"]);
     let mut dead_texts = Vec::new();
     for (r, rec) in &runs {
-        let keys = numbered_keys(rec, "dead_fraction_h");
+        let keys = numbered_keys(rec, metric::DEAD_FRACTION);
         let dead: Vec<String> = keys
             .iter()
             .map(|k| pct(rec.last(k).unwrap_or(f64::NAN)))
             .collect();
-        let acc = rec.require("val_acc")?;
+        let acc = rec.summary_as::<TrainSummary>()?.val_acc;
         table = table.row(vec![r.label.clone(), dead.join(" / "), pct(acc)]);
         dead_texts.push(DeadText {
             label: r.label.clone(),

@@ -2,6 +2,7 @@
 //! to the learning rate, and their paths on the Rosenbrock function.
 
 use super::{m2::make_data, mean_std, thin, PHASE};
+use crate::records::{metric, LrSummary, PathSummary, SeedSummary};
 use anyhow::{bail, Result};
 use candle_core::DType;
 use phase1_mlp::data::DatasetSpec;
@@ -178,7 +179,10 @@ pub fn run_comparison(ctx: &Context) -> Result<String> {
                 |e| {
                     run.scalars(
                         e.step as u64,
-                        &[("train_loss", e.train_loss), ("val_acc", e.val_acc)],
+                        &[
+                            (metric::TRAIN_LOSS, e.train_loss),
+                            (metric::VAL_ACC, e.val_acc),
+                        ],
                     )?;
                     bar.set_position(done + e.step as u64);
                     bar.set_message(format!("{name} seed {seed} loss {:.3}", e.train_loss));
@@ -186,11 +190,11 @@ pub fn run_comparison(ctx: &Context) -> Result<String> {
                 },
             )?;
             done += cfg.steps as u64;
-            run.summary("train_loss", result.last.train_loss);
-            run.summary("val_acc", result.last.val_acc);
-            if let Some(s) = result.diverged_at {
-                run.summary("diverged_at", s as f64);
-            }
+            run.summaries(&SeedSummary {
+                train_loss: result.last.train_loss,
+                val_acc: result.last.val_acc,
+                diverged_at: result.diverged_at.map(|s| s as u64),
+            })?;
             run.finish()?;
             finals.push(result.last.train_loss);
         }
@@ -263,14 +267,16 @@ pub fn run_lr_sensitivity(ctx: &Context) -> Result<String> {
                     } else {
                         loss.min(cfg.loss_cap)
                     };
-                run.scalar(seed, "final_train_loss", capped)?;
+                run.scalar(seed, metric::FINAL_TRAIN_LOSS, capped)?;
                 finals.push(capped);
             }
             let (mean, std) = mean_std(&finals);
-            run.summary("lr", lr);
-            run.summary("final_train_loss_mean", mean);
-            run.summary("final_train_loss_std", std);
-            run.summary("diverged_runs", diverged as f64);
+            run.summaries(&LrSummary {
+                lr,
+                final_train_loss_mean: mean,
+                final_train_loss_std: std,
+                diverged_runs: diverged,
+            })?;
             run.finish()?;
             if mean < best_lr.0 {
                 best_lr = (mean, lr);
@@ -300,14 +306,16 @@ pub fn run_paths(ctx: &Context) -> Result<String> {
         let every = (cfg.steps / 200).max(1);
         for (i, &(x, y)) in path.iter().enumerate() {
             if i % every == 0 || i + 1 == path.len() {
-                run.scalar(i as u64, "f", rosenbrock(x, y))?;
+                run.scalar(i as u64, metric::ROSENBROCK, rosenbrock(x, y))?;
             }
         }
         let &(x, y) = path.last().expect("path holds the start point");
         let dist = ((x - 1.0).powi(2) + (y - 1.0).powi(2)).sqrt();
-        run.summary("final_f", rosenbrock(x, y));
-        run.summary("final_distance_to_minimum", dist);
-        run.summary("steps_taken", (path.len() - 1) as f64);
+        run.summaries(&PathSummary {
+            final_f: rosenbrock(x, y),
+            final_distance_to_minimum: dist,
+            steps_taken: (path.len() - 1) as u64,
+        })?;
         run.artifact("path", &thin(&path, cfg.max_points))?;
         run.finish()?;
         parts.push(format!("{name} f={:.1e}", rosenbrock(x, y)));
@@ -418,7 +426,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .log_y();
     for (entry, (_, recs)) in cfg.optimizers.iter().zip(&groups) {
-        let (mean, band) = mean_band(recs, "train_loss")?;
+        let (mean, band) = mean_band(recs, metric::TRAIN_LOSS)?;
         chart = chart.series(overlap_style(
             entry.optimizer.name(),
             Series::new(label(entry), mean).band(band),
@@ -447,11 +455,18 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         let mut pts = Vec::new();
         let mut band = Vec::new();
         for r in recs {
-            let lr = r.require("lr")?;
-            let m = r.require("final_train_loss_mean")?;
+            let LrSummary {
+                lr,
+                final_train_loss_mean: m,
+                ..
+            } = r.summary_as()?;
             // The band spans the seeds' own losses: a mean ± SD band on a log axis would dip
             // towards zero where no seed went.
-            let seeds: Vec<f64> = r.series("final_train_loss")?.iter().map(|p| p.1).collect();
+            let seeds: Vec<f64> = r
+                .series(metric::FINAL_TRAIN_LOSS)?
+                .iter()
+                .map(|p| p.1)
+                .collect();
             let lo = seeds.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = seeds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             pts.push((lr, m));
@@ -483,7 +498,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         let path: Vec<(f64, f64)> = rec.artifact("path")?;
         // f along the path from the run's own scalars (exact; the stored path is thinned and
         // rounded, which would show rounding noise near the minimum).
-        contour = contour.path_with_values(label(entry), path, rec.series("f")?);
+        contour = contour.path_with_values(label(entry), path, rec.series(metric::ROSENBROCK)?);
     }
     let f = ctx.figure("m3_optimizer_paths.png");
     contour.render(&f)?;
@@ -580,17 +595,17 @@ fn comparison_stats(groups: &Groups, threshold: f64) -> Result<ComparisonStats> 
     for (_, recs) in groups {
         let losses = recs
             .iter()
-            .map(|r| r.require("train_loss"))
+            .map(|r| Ok(r.summary_as::<SeedSummary>()?.train_loss))
             .collect::<Result<Vec<_>>>()?;
         let accs = recs
             .iter()
-            .map(|r| r.require("val_acc"))
+            .map(|r| Ok(r.summary_as::<SeedSummary>()?.val_acc))
             .collect::<Result<Vec<_>>>()?;
         let (m, s) = mean_std(&losses);
         loss_mean.push(m);
         loss_std.push(s);
         acc_mean.push(mean_std(&accs).0);
-        let (mean, _) = mean_band(recs, "train_loss")?;
+        let (mean, _) = mean_band(recs, metric::TRAIN_LOSS)?;
         steps_to.push(
             mean.iter()
                 .find(|p| p.1 < threshold)
@@ -735,8 +750,11 @@ fn sensitivity_stats(scfg: &SensitivityConfig, groups: &Groups) -> Result<Sensit
         let mut within = Vec::new();
         let mut div = 0.0;
         for r in recs {
-            let m = r.require("final_train_loss_mean")?;
-            let lr = r.require("lr")?;
+            let LrSummary {
+                lr,
+                final_train_loss_mean: m,
+                ..
+            } = r.summary_as()?;
             // Counted from the per-seed final losses (capped at `loss_cap` when they diverged), so
             // the count follows the setup's rule whatever the run's own tally said.
             div += r
@@ -749,8 +767,9 @@ fn sensitivity_stats(scfg: &SensitivityConfig, groups: &Groups) -> Result<Sensit
             }
         }
         for r in recs {
-            if r.require("final_train_loss_mean")? <= 2.0 * best.0 {
-                within.push(r.require("lr")?);
+            let s: LrSummary = r.summary_as()?;
+            if s.final_train_loss_mean <= 2.0 * best.0 {
+                within.push(s.lr);
             }
         }
         rows.push(name.clone());
@@ -858,11 +877,11 @@ fn paths_entry(ctx: &Context) -> Result<LogEntry> {
     let rows: Vec<String> = pcfg.optimizers.iter().map(label).collect();
     let finals = runs
         .iter()
-        .map(|(_, r)| r.require("final_f"))
+        .map(|(_, r)| Ok(r.summary_as::<PathSummary>()?.final_f))
         .collect::<Result<Vec<_>>>()?;
     let dists = runs
         .iter()
-        .map(|(_, r)| r.require("final_distance_to_minimum"))
+        .map(|(_, r)| Ok(r.summary_as::<PathSummary>()?.final_distance_to_minimum))
         .collect::<Result<Vec<_>>>()?;
     let table = metric_table(
         "optimizer",
@@ -926,9 +945,9 @@ fn tuned_text(ctx: &Context, cfg: &ComparisonConfig) -> Result<Option<TunedText>
     for (name, recs) in &groups {
         let mut b = (f64::INFINITY, f64::NAN);
         for r in recs {
-            let m = r.require("final_train_loss_mean")?;
-            if m < b.0 {
-                b = (m, r.require("lr")?);
+            let s: LrSummary = r.summary_as()?;
+            if s.final_train_loss_mean < b.0 {
+                b = (s.final_train_loss_mean, s.lr);
             }
         }
         best.push((name.clone(), b.1, b.0));

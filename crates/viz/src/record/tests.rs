@@ -90,6 +90,51 @@ fn typed_summaries_round_trip_and_a_missing_field_or_series_is_an_error() {
 }
 
 #[test]
+fn nested_summaries_are_stored_flat_and_read_back_nested() {
+    use std::collections::BTreeMap;
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Retriever {
+        ndcg: f64,
+        /// Stored as `<retriever>/ndcg/<kind>`: a breakdown of a number that is also stored.
+        #[serde(flatten)]
+        by_kind: BTreeMap<String, f64>,
+    }
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Summary {
+        docs: u64,
+        retrievers: BTreeMap<String, Retriever>,
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = Cfg {
+        lr: 0.1,
+        layers: vec![2],
+    };
+    let mut w = RunWriter::create_in(tmp.path(), tmp.path(), "m7", "world", &cfg, 1).unwrap();
+    let bm25 = Retriever {
+        ndcg: 0.5,
+        by_kind: BTreeMap::from([("ndcg/lookup".to_string(), 0.75)]),
+    };
+    let s = Summary {
+        docs: 3,
+        retrievers: BTreeMap::from([("bm25".to_string(), bm25)]),
+    };
+    w.summaries(&s).unwrap();
+    let dir = w.record_dir().to_path_buf();
+    w.finish().unwrap();
+    let r = Record::load_dir(&dir).unwrap();
+    let keys: Vec<&String> = r.meta.summary.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "docs",
+            "retrievers/bm25/ndcg",
+            "retrievers/bm25/ndcg/lookup"
+        ]
+    );
+    assert_eq!(r.summary_as::<Summary>().unwrap(), s);
+}
+
+#[test]
 fn dropped_writer_is_failed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = {

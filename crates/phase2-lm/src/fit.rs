@@ -6,6 +6,22 @@
 //! callback (`cargo xtask phase2` writes it into a run record), and the final numbers come back in a
 //! [`FitOutcome`].
 
+/// The keys the loop hands to `log`, named once for the callers that read them back.
+pub mod metric {
+    /// Mean training loss over the last logging interval.
+    pub const TRAIN_LOSS: &str = "train_loss";
+    pub const LR: &str = "lr";
+    pub const GRAD_NORM: &str = "grad_norm";
+    pub const TOKENS_PER_S: &str = "tokens_per_s";
+    /// Loss on the fixed validation batches (or, in a timed run, on the evaluation subset).
+    pub const VAL_LOSS: &str = "val_loss";
+    pub const VAL_BPC: &str = "val_bpc";
+    pub const VAL_PERPLEXITY: &str = "val_perplexity";
+    /// A timed run's wall-clock training seconds and tokens seen at each evaluation.
+    pub const TRAIN_SECONDS: &str = "train_seconds";
+    pub const TOKENS_SEEN: &str = "tokens_seen";
+}
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -96,10 +112,10 @@ fn log_train(
     log(
         step as u64,
         &[
-            ("train_loss", loss),
-            ("lr", stats.lr),
-            ("grad_norm", stats.grad_norm),
-            ("tokens_per_s", tps),
+            (metric::TRAIN_LOSS, loss),
+            (metric::LR, stats.lr),
+            (metric::GRAD_NORM, stats.grad_norm),
+            (metric::TOKENS_PER_S, tps),
         ],
     )
 }
@@ -162,9 +178,9 @@ pub fn fit(
             log(
                 done as u64,
                 &[
-                    ("val_loss", val_loss),
-                    ("val_bpc", to_bpc(val_loss)),
-                    ("val_perplexity", val_loss.exp()),
+                    (metric::VAL_LOSS, val_loss),
+                    (metric::VAL_BPC, to_bpc(val_loss)),
+                    (metric::VAL_PERPLEXITY, val_loss.exp()),
                 ],
             )?;
             if let Some(dir) = opts.checkpoint {
@@ -279,9 +295,9 @@ pub fn fit_timed(
         log(
             trainer.step as u64,
             &[
-                ("val_loss", v),
-                ("train_seconds", clock),
-                ("tokens_seen", (trainer.step * tokens_per_step) as f64),
+                (metric::VAL_LOSS, v),
+                (metric::TRAIN_SECONDS, clock),
+                (metric::TOKENS_SEEN, (trainer.step * tokens_per_step) as f64),
             ],
         )?;
         Ok(v)
@@ -356,7 +372,7 @@ pub fn fit_timed(
         if loss_n > 0 {
             log(
                 trainer.step as u64,
-                &[("train_loss", loss_sum / loss_n as f64)],
+                &[(metric::TRAIN_LOSS, loss_sum / loss_n as f64)],
             )?;
         }
         if !trainer.step.is_multiple_of(t.eval_interval) {

@@ -7,6 +7,7 @@
 //! achieved GFLOP/s (6·params·tokens + attention, nanoGPT's estimate) and peak resident memory. The
 //! result is recorded (`records/m6/bench`), and every invocation is appended to its history.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,6 +17,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 
+use crate::records::{metric, BenchFullSummary, BenchSummary, ParitySummary};
 use phase2_lm::corpus::{build_tokenizer, Corpus, TokenizerSpec};
 use phase2_lm::model::GptConfig;
 use phase2_lm::tokenizer::Tokenizer;
@@ -24,6 +26,8 @@ use phase2_lm::train::{Engine, RunConfig, TrainConfig, Trainer};
 /// The bench's records live with m6's.
 pub const MILESTONE: &str = "m6";
 /// Record names: the speed runs, the whole-config runs, the PyTorch replay.
+/// The trainer name of PyTorch's rows (ours are the variants' names).
+pub const PYTORCH: &str = "pytorch";
 pub const BENCH_RUN: &str = "bench";
 pub const BENCH_FULL_RUN: &str = "bench_full";
 pub const PARITY_RUN: &str = "torch_parity";
@@ -350,7 +354,7 @@ fn time_rounds(
             let tps = ours.tokens_per_s;
             t.our_val[i] = ours.val_loss;
             t.our_peak[i] = t.our_peak[i].max(ours.peak_mib);
-            writer.scalar(round as u64, &format!("tokens_per_s_{}", v.name), tps)?;
+            writer.scalar(round as u64, &metric::tokens_per_s(&v.name), tps)?;
             t.rounds[i].push(tps);
             bar.inc(1);
             bar.set_message(format!("{} {tps:.0} tok/s", v.name));
@@ -369,7 +373,11 @@ fn time_rounds(
                 threads,
                 cfg.train.seed,
             )?;
-            writer.scalar(round as u64, "tokens_per_s_pytorch", res.train_tokens_per_s)?;
+            writer.scalar(
+                round as u64,
+                &metric::tokens_per_s(PYTORCH),
+                res.train_tokens_per_s,
+            )?;
             t.rounds[n_trainers - 1].push(res.train_tokens_per_s);
             t.torch_peak = t.torch_peak.max(peak);
             t.torch_val = res.val_loss;
@@ -415,7 +423,7 @@ fn bench_rows(
     if with_torch {
         let r = &rounds[rounds.len() - 1];
         rows.push(BenchRow {
-            trainer: "pytorch".into(),
+            trainer: PYTORCH.into(),
             tokens_per_s: mean(r),
             gflops: mean(r) * fpt / 1e9,
             peak_mem_mib: t.torch_peak,
@@ -457,25 +465,31 @@ fn record_rows(
     previous: Vec<HistoryEntry>,
     rows: Vec<BenchRow>,
 ) -> Result<()> {
+    let mut tokens_per_s = BTreeMap::new();
+    let mut ratio_vs_pytorch = None;
     for r in &rows {
         println!(
             "{:<18} {:>12.0} {:>9.2} {:>12.0} {:>9.3}",
             r.trainer, r.tokens_per_s, r.gflops, r.peak_mem_mib, r.val_loss
         );
-        writer.summary(
-            &format!("tokens_per_s_{}", r.trainer.replace(['+', '-'], "_")),
+        tokens_per_s.insert(
+            metric::tokens_per_s(&r.trainer.replace(['+', '-'], "_")),
             r.tokens_per_s,
         );
     }
     let best = rows
         .iter()
-        .filter(|r| r.trainer != "pytorch")
+        .filter(|r| r.trainer != PYTORCH)
         .map(|r| r.tokens_per_s)
         .fold(0.0, f64::max);
-    if let Some(t) = rows.iter().find(|r| r.trainer == "pytorch") {
+    if let Some(t) = rows.iter().find(|r| r.trainer == PYTORCH) {
         println!("ratio ours (best) / PyTorch: {:.2}", best / t.tokens_per_s);
-        writer.summary("ratio_vs_pytorch", best / t.tokens_per_s);
+        ratio_vs_pytorch = Some(best / t.tokens_per_s);
     }
+    writer.summaries(&BenchSummary {
+        ratio_vs_pytorch,
+        tokens_per_s,
+    })?;
     let (git_commit, _) = viz::record::git_state(&ctx.root);
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -533,9 +547,9 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
         writer.scalars(
             seed,
             &[
-                ("val_loss", ours.val_loss),
-                ("val_loss_full", full),
-                ("tokens_per_s", ours.tokens_per_s),
+                (metric::VAL_LOSS, ours.val_loss),
+                (metric::VAL_LOSS_FULL, full),
+                (metric::TOKENS_PER_S, ours.tokens_per_s),
             ],
         )?;
         rows.push(BenchRow {
@@ -557,12 +571,12 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
             writer.scalars(
                 seed,
                 &[
-                    ("pytorch_val_loss", res.val_loss),
-                    ("pytorch_tokens_per_s", res.train_tokens_per_s),
+                    (metric::PYTORCH_VAL_LOSS, res.val_loss),
+                    (metric::PYTORCH_TOKENS_PER_S, res.train_tokens_per_s),
                 ],
             )?;
             rows.push(BenchRow {
-                trainer: "pytorch".into(),
+                trainer: PYTORCH.into(),
                 tokens_per_s: res.train_tokens_per_s,
                 gflops: res.train_tokens_per_s * fpt / 1e9,
                 peak_mem_mib: peak,
@@ -589,27 +603,19 @@ pub fn bench_full(ctx: &viz::Context, torch_python: Option<&Path>, seeds: usize)
     let mean = |f: &dyn Fn(&BenchRow) -> Option<f64>, torch: bool| -> Option<f64> {
         let v: Vec<f64> = rows
             .iter()
-            .filter(|r| (r.trainer == "pytorch") == torch)
+            .filter(|r| (r.trainer == PYTORCH) == torch)
             .filter_map(f)
             .collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    let summaries = [
-        ("val_loss", mean(&|r| Some(r.val_loss), false)),
-        ("val_loss_full", mean(&|r| r.val_loss_full, false)),
-        ("tokens_per_s", mean(&|r| Some(r.tokens_per_s), false)),
-        ("pytorch_val_loss", mean(&|r| Some(r.val_loss), true)),
-        (
-            "pytorch_tokens_per_s",
-            mean(&|r| Some(r.tokens_per_s), true),
-        ),
-    ];
-    for (name, v) in summaries {
-        if let Some(v) = v {
-            writer.summary(name, v);
-        }
-    }
-    writer.summary("seeds", seeds as f64);
+    writer.summaries(&BenchFullSummary {
+        val_loss: mean(&|r| Some(r.val_loss), false),
+        val_loss_full: mean(&|r| r.val_loss_full, false),
+        tokens_per_s: mean(&|r| Some(r.tokens_per_s), false),
+        pytorch_val_loss: mean(&|r| Some(r.val_loss), true),
+        pytorch_tokens_per_s: mean(&|r| Some(r.tokens_per_s), true),
+        seeds: seeds as u64,
+    })?;
     writer.artifact("rows", &rows)?;
     writer.finish()
 }
@@ -755,17 +761,19 @@ pub fn bench_parity(ctx: &viz::Context, python: &Path) -> Result<()> {
         writer.scalars(
             step,
             &[
-                ("ours_loss", *a),
-                ("torch_loss", *b),
-                ("abs_diff", (a - b).abs()),
+                (metric::OURS_LOSS, *a),
+                (metric::TORCH_LOSS, *b),
+                (metric::ABS_DIFF, (a - b).abs()),
             ],
         )?;
         max_diff = max_diff.max((a - b).abs());
     }
-    writer.summary("max_abs_loss_diff", max_diff);
-    writer.summary("ours_val_loss_full", ours_full);
-    writer.summary("torch_val_loss_full", theirs.val_loss_full);
-    writer.summary("steps", steps as f64);
+    writer.summaries(&ParitySummary {
+        max_abs_loss_diff: max_diff,
+        ours_val_loss_full: ours_full,
+        torch_val_loss_full: theirs.val_loss_full,
+        steps: steps as u64,
+    })?;
     writer.text("torch_version", &theirs.torch)?;
     println!(
         "parity: {steps} steps, largest |loss ours − torch| {max_diff:.2e}; whole-split val loss ours {ours_full:.6}, torch {:.6}",

@@ -17,6 +17,7 @@ pub mod m4;
 pub mod m5;
 pub mod m6;
 pub mod m6_long;
+pub mod records;
 
 /// Config folder name (`configs/phase2/`).
 pub const PHASE: &str = "phase2";
@@ -104,45 +105,47 @@ fn m4_headline(ctx: &viz::Context) -> Option<String> {
 
 fn m5_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, "m5", "attention")?;
+    let s: records::AttentionSummary = r.summary_as().ok()?;
     Some(format!(
         "induction score {:.2} (layer {}, head {})",
-        r.summary("best_induction")?,
-        r.summary("best_induction_layer")?,
-        r.summary("best_induction_head")?
+        s.best_induction, s.best_induction_layer, s.best_induction_head
     ))
 }
 
 fn m6_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, m6::MILESTONE, m6::CHAR_RUN)?;
-    let mut s = if let (Some(g), Some(ng), Some(n)) = (
-        r.summary("val_loss_sliding"),
-        r.summary("ngram_val_loss_sliding"),
-        r.summary("ngram_n"),
-    ) {
+    let fit: Option<records::FitSummary> = r.summary_as().ok();
+    let val_loss_full = fit.as_ref().map(|f| f.val_loss_full);
+    let mut s = if let Ok(records::SlidingSummary {
+        val_loss_sliding: g,
+        ngram_val_loss_sliding: ng,
+        ngram_n: n,
+        ..
+    }) = r.summary_as()
+    {
         // The fair comparison first: sliding windows, the n-gram on the same characters.
         let verdict = if g < ng { "beats" } else { "loses to" };
         let mut s = format!(
             "val loss {g:.3} nats/char (sliding windows), {verdict} the {n}-gram's {ng:.3} on the same characters"
         );
-        if let Some(v) = r.summary("val_loss_full") {
+        if let Some(v) = val_loss_full {
             s.push_str(&format!(" ({v:.3} on non-overlapping windows)"));
         }
         s
     } else {
-        let mut s = match r.summary("val_loss_full") {
-            Some(v) => format!("val loss {v:.3} nats/char (whole split)"),
-            None => format!("val loss {:.3} nats/char", r.summary("val_loss")?),
-        };
+        let v = val_loss_full?;
+        let mut s = format!("val loss {v:.3} nats/char (whole split)");
         if let Some((n, ppl)) = m4::best_ngram(ctx) {
             let ngram = ppl.ln();
-            let gpt = r.summary("val_loss_full").or(r.summary("val_loss"))?;
+            let gpt = v;
             let verdict = if gpt < ngram { "beats" } else { "loses to" };
             s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
         }
         s
     };
-    if let Some(ratio) =
-        load(ctx, bench::MILESTONE, bench::BENCH_RUN).and_then(|b| b.summary("ratio_vs_pytorch"))
+    if let Some(ratio) = load(ctx, bench::MILESTONE, bench::BENCH_RUN)
+        .and_then(|b| b.summary_as::<records::BenchSummary>().ok())
+        .and_then(|b| b.ratio_vs_pytorch)
     {
         s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
     }

@@ -24,10 +24,14 @@ use viz::table::Table;
 use viz::Context;
 
 use super::PHASE;
+use crate::records::{
+    bytes_per_token_key, kn_key, metric, BigramSummary, NgramSizes, NgramsSummary, SplitBytes,
+};
 use phase2_lm::bigram::{self, FitConfig, NeuralBigram};
 use phase2_lm::data::{tiny_shakespeare, train_val_split};
 use phase2_lm::ngram::NgramModel;
 use phase2_lm::tokenizer::{BpeTokenizer, CharTokenizer, Tokenizer};
+use std::collections::BTreeMap;
 
 pub const TOKENIZERS: &str = "m4_tokenizers";
 pub const NGRAMS: &str = "m4_ngrams";
@@ -43,8 +47,9 @@ const WITHIN: f64 = 0.01;
 /// Later milestones compare against it (same split, same characters).
 pub fn best_ngram(ctx: &viz::Context) -> Option<(usize, f64)> {
     let r = viz::record::Record::load(ctx, MILESTONE, NGRAMS_RUN).ok()?;
+    let s: NgramsSummary = r.summary_as().ok()?;
     (1..=12)
-        .filter_map(|n| r.summary(&format!("kn_val_ppl_n{n}")).map(|p| (n, p)))
+        .filter_map(|n| s.kn(n).map(|p| (n, p)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
@@ -139,8 +144,10 @@ pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Resu
     let chars: Vec<char> = text.chars().collect();
     let (train, val) = train_val_split(&chars);
     let (train, val): (String, String) = (train.into_iter().collect(), val.into_iter().collect());
-    rec.summary("train_bytes", train.len() as f64);
-    rec.summary("val_bytes", val.len() as f64);
+    rec.summaries(&SplitBytes {
+        train_bytes: train.len() as u64,
+        val_bytes: val.len() as u64,
+    })?;
 
     let ratio = |bytes: &str, ids: usize| bytes.len() as f64 / ids.max(1) as f64;
     let char_tok = CharTokenizer::from_text(text);
@@ -177,13 +184,8 @@ pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Resu
                 val_bytes_per_token: ratio(&val, val_ids.len()),
                 train_seconds,
             };
-            rec.summary(
-                &format!(
-                    "val_bytes_per_token_v{vocab_size}_{}",
-                    split_name(regex_split)
-                ),
-                row.val_bytes_per_token,
-            );
+            let key = bytes_per_token_key(vocab_size, split_name(regex_split));
+            rec.summaries(&BTreeMap::from([(key, row.val_bytes_per_token)]))?;
             if vocab_size == *cfg.vocab_sizes.iter().max().unwrap_or(&vocab_size) {
                 examples.push_str(&format!(
                     "vocab {} ({}): {}\n",
@@ -290,9 +292,11 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
     let vocab = tok.vocab_size();
     let (train, val) = train_val_split(&tok.encode(text));
     let max_n = *cfg.orders.iter().max().expect("non-empty");
-    rec.summary("vocab_size", vocab as f64);
-    rec.summary("train_tokens", train.len() as f64);
-    rec.summary("val_tokens", val.len() as f64);
+    rec.summaries(&NgramSizes {
+        vocab_size: vocab as u64,
+        train_tokens: train.len() as u64,
+        val_tokens: val.len() as u64,
+    })?;
 
     // Kneser–Ney models: every order scores the same positions (from max_n - 1 on).
     let mut rows = Vec::new();
@@ -308,7 +312,7 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
             distinct_ngrams: model.num_ngrams(),
             discounts: model.discounts(),
         };
-        rec.summary(&format!("kn_val_ppl_n{n}"), row.val_ppl);
+        rec.summaries(&BTreeMap::from([(kn_key(n), row.val_ppl)]))?;
         rows.push(row);
         if n == max_n {
             highest = Some(model);
@@ -333,8 +337,6 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
     let count_probs = bigram::add_k_probs(&train_counts, vocab, cfg.add_k);
     let count_val_ppl = bigram::cross_entropy(&count_probs, &val_counts).exp();
     let count_train_ppl = bigram::cross_entropy(&count_probs, &train_counts).exp();
-    rec.summary("count_bigram_val_ppl", count_val_ppl);
-    rec.summary("count_bigram_train_ppl", count_train_ppl);
 
     // Neural bigram: f32 logits, Adam, minibatches of random (prev, next) pairs.
     let nb = &cfg.neural_bigram;
@@ -353,7 +355,7 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
         let val_ppl = bigram::cross_entropy(&m.probs()?, &val_counts).exp();
         rec.scalars(
             step as u64,
-            &[("train_loss", train_loss), ("val_ppl", val_ppl)],
+            &[(metric::TRAIN_LOSS, train_loss), (metric::VAL_PPL, val_ppl)],
         )?;
         if reached_at.is_none() && val_ppl <= (1.0 + WITHIN) * count_val_ppl {
             reached_at = Some(step);
@@ -366,11 +368,13 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
     bar.finish_and_clear();
     let probs = model.probs()?;
     let neural_train_ppl = bigram::cross_entropy(&probs, &train_counts).exp();
-    rec.summary("neural_bigram_val_ppl", last_val_ppl);
-    rec.summary("neural_bigram_train_ppl", neural_train_ppl);
-    if let Some(step) = reached_at {
-        rec.summary("neural_bigram_within_1pct_step", step as f64);
-    }
+    rec.summaries(&BigramSummary {
+        count_bigram_val_ppl: count_val_ppl,
+        count_bigram_train_ppl: count_train_ppl,
+        neural_bigram_val_ppl: last_val_ppl,
+        neural_bigram_train_ppl: neural_train_ppl,
+        neural_bigram_within_1pct_step: reached_at.map(|step| step as u64),
+    })?;
 
     let mut char_counts = vec![0u64; vocab];
     for &t in &train {
@@ -470,7 +474,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .series(Series::new("validation", val))
     .series(Series::new("training", train).dashed());
     // The neural bigram is one model with a one-character context: a point at n = 2, not a line.
-    if let Some(p) = ng.summary("neural_bigram_val_ppl") {
+    if let Ok(s) = ng.summary_as::<BigramSummary>() {
+        let p = s.neural_bigram_val_ppl;
         chart = chart.series(
             Series::new(
                 format!("neural bigram, validation ({p:.2})"),
@@ -625,11 +630,12 @@ fn tokenizers_entry(ctx: &Context) -> Result<LogEntry> {
     let rec = load(ctx, TOKENIZERS_RUN)?;
     let cfg: TokenizersConfig = rec.config_as()?;
     let rows: Vec<TokenizerRow> = rec.artifact("tokenizers")?;
+    let sizes: SplitBytes = rec.summary_as()?;
     let values = TokenizersValues {
         train_pct: format!("{:.0} %", 100.0 * phase2_lm::data::TRAIN_FRACTION),
         val_pct: format!("{:.0} %", 100.0 * (1.0 - phase2_lm::data::TRAIN_FRACTION)),
-        train_bytes: format!("{:.0}", rec.require("train_bytes")?),
-        val_bytes: format!("{:.0}", rec.require("val_bytes")?),
+        train_bytes: sizes.train_bytes.to_string(),
+        val_bytes: sizes.val_bytes.to_string(),
         vocab_sizes: format!("{:?}", cfg.vocab_sizes),
         regex_split: format!("{:?}", cfg.regex_split),
         provenance: rec.provenance(),
@@ -730,36 +736,35 @@ fn ngram_table(rows: &[NgramRow], best_n: usize) -> String {
     table.markdown()
 }
 
-fn bigram_table(cfg: &NgramsConfig, rec: &Record) -> Result<String> {
-    let count_val = rec.require("count_bigram_val_ppl")?;
-    let count_train = rec.require("count_bigram_train_ppl")?;
-    let neural_val = rec.require("neural_bigram_val_ppl")?;
-    let neural_train = rec.require("neural_bigram_train_ppl")?;
-    Ok(
-        Table::new(&["bigram", "val perplexity", "train perplexity"])
-            .row(vec![
-                format!("counts, add-{} smoothing", cfg.add_k),
-                format!("{count_val:.3}"),
-                format!("{count_train:.3}"),
-            ])
-            .row(vec![
-                format!(
-                    "neural (V×V logits, Adam, {} steps × {})",
-                    cfg.neural_bigram.steps, cfg.neural_bigram.batch_size
-                ),
-                format!("{neural_val:.3}"),
-                format!("{neural_train:.3}"),
-            ])
-            .markdown(),
-    )
+fn bigram_table(cfg: &NgramsConfig, s: &BigramSummary) -> String {
+    let count_val = s.count_bigram_val_ppl;
+    let count_train = s.count_bigram_train_ppl;
+    let neural_val = s.neural_bigram_val_ppl;
+    let neural_train = s.neural_bigram_train_ppl;
+    Table::new(&["bigram", "val perplexity", "train perplexity"])
+        .row(vec![
+            format!("counts, add-{} smoothing", cfg.add_k),
+            format!("{count_val:.3}"),
+            format!("{count_train:.3}"),
+        ])
+        .row(vec![
+            format!(
+                "neural (V×V logits, Adam, {} steps × {})",
+                cfg.neural_bigram.steps, cfg.neural_bigram.batch_size
+            ),
+            format!("{neural_val:.3}"),
+            format!("{neural_train:.3}"),
+        ])
+        .markdown()
 }
 
 fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
     let rec = load(ctx, NGRAMS_RUN)?;
     let cfg: NgramsConfig = rec.config_as()?;
     let rows: Vec<NgramRow> = rec.artifact("ngrams")?;
-    let count_val = rec.require("count_bigram_val_ppl")?;
-    let neural_val = rec.require("neural_bigram_val_ppl")?;
+    let summary: NgramsSummary = rec.summary_as()?;
+    let count_val = summary.bigrams.count_bigram_val_ppl;
+    let neural_val = summary.bigrams.neural_bigram_val_ppl;
 
     let best = rows
         .iter()
@@ -769,16 +774,16 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
     let first = rows.first().expect("records have rows");
     let values = NgramsValues {
         within: format!("{:.0} %", 100.0 * WITHIN),
-        vocab: format!("{:.0}", rec.require("vocab_size")?),
-        train_tokens: format!("{:.0}", rec.require("train_tokens")?),
-        val_tokens: format!("{:.0}", rec.require("val_tokens")?),
+        vocab: summary.sizes.vocab_size.to_string(),
+        train_tokens: summary.sizes.train_tokens.to_string(),
+        val_tokens: summary.sizes.val_tokens.to_string(),
         orders: format!("{:?}", cfg.orders),
         schedule: schedule_values(&cfg.neural_bigram.schedule),
         batch_size: cfg.neural_bigram.batch_size.to_string(),
         seed: cfg.seed.to_string(),
         provenance: rec.provenance(),
         table: ngram_table(&rows, best.n),
-        bigram_table: bigram_table(&cfg, &rec)?,
+        bigram_table: bigram_table(&cfg, &summary.bigrams),
         sample_chars: cfg.sample_chars.to_string(),
         sample: rec.text("sample")?.trim_end().to_string(),
         first_val: format!("{:.2}", first.val_ppl),
@@ -788,9 +793,10 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
         last_n: last.n.to_string(),
         last_train: format!("{:.2}", last.train_ppl),
         best_is_last: best.n == last.n,
-        reached_step: rec
-            .summary("neural_bigram_within_1pct_step")
-            .map(|s| format!("{s:.0}")),
+        reached_step: summary
+            .bigrams
+            .neural_bigram_within_1pct_step
+            .map(|s| s.to_string()),
         neural_val: format!("{neural_val:.3}"),
         count_val: format!("{count_val:.3}"),
         add_k: cfg.add_k.to_string(),

@@ -9,6 +9,7 @@
 //! Random tokens carry no meaning, so any structure in these scores is the mechanism, not the text.
 //! The maps and scores are stored as record artifacts so the figures redraw from records.
 
+use crate::records::{AttentionSummary, FitSummary};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -198,19 +199,21 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
         .iter()
         .max_by(|a, b| a.induction.total_cmp(&b.induction))
         .context("model has no heads")?;
-    writer.summary("best_induction", best.induction);
-    writer.summary("best_induction_layer", best.layer as f64);
-    writer.summary("best_induction_head", best.head as f64);
     let prev = scores
         .iter()
         .max_by(|a, b| a.prev_token.total_cmp(&b.prev_token))
         .context("no heads")?;
-    writer.summary("best_prev_token", prev.prev_token);
-    writer.summary("best_prev_layer", prev.layer as f64);
-    writer.summary("best_prev_head", prev.head as f64);
-    writer.summary("loss_first_copy", loss_first);
-    writer.summary("loss_second_copy", loss_second);
-    writer.summary("vocab_size", model.cfg.vocab_size as f64);
+    writer.summaries(&AttentionSummary {
+        best_induction: best.induction,
+        best_induction_layer: best.layer as u64,
+        best_induction_head: best.head as u64,
+        best_prev_token: prev.prev_token,
+        best_prev_layer: prev.layer as u64,
+        best_prev_head: prev.head as u64,
+        loss_first_copy: loss_first,
+        loss_second_copy: loss_second,
+        vocab_size: model.cfg.vocab_size as u64,
+    })?;
     writer.finish()?;
     println!(
         "{ATTENTION}: best induction head L{}H{} {:.2}, best previous-token head L{}H{} {:.2}, loss on repeat {:.2} -> {:.2} ({:.0} s)",
@@ -374,31 +377,25 @@ fn head_table(scores: &[HeadScore]) -> String {
 fn attention_values(ctx: &viz::Context, rec: &Record) -> Result<AttentionValues> {
     let cfg: AttentionConfig = rec.config_as()?;
     let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
-    let get = |k: &str| rec.require(k);
+    let s: AttentionSummary = rec.summary_as()?;
     let (bl, bh, bi) = (
-        get("best_induction_layer")?,
-        get("best_induction_head")?,
-        get("best_induction")?,
+        s.best_induction_layer,
+        s.best_induction_head,
+        s.best_induction,
     );
-    let (pl, ph, pv) = (
-        get("best_prev_layer")?,
-        get("best_prev_head")?,
-        get("best_prev_token")?,
-    );
-    let (l1, l2) = (get("loss_first_copy")?, get("loss_second_copy")?);
+    let (pl, ph, pv) = (s.best_prev_layer, s.best_prev_head, s.best_prev_token);
+    let (l1, l2) = (s.loss_first_copy, s.loss_second_copy);
     // The scores of a head spreading its weight evenly over every position it may see.
     let (uni_prev, uniform) = uniform_scores(cfg.repeat_len);
     let trained_steps = Record::load(ctx, m6::MILESTONE, m6::CHAR_RUN)
         .ok()
-        .and_then(|r| r.summary("steps"))
-        .map(|n| n.to_string());
-    let uniform_loss = match rec.summary("vocab_size") {
-        Some(v) if l1 > v.ln() && l2 > v.ln() => Some(UniformLoss {
-            vocab: v.to_string(),
-            ln_vocab: format!("{:.2}", v.ln()),
-        }),
-        _ => None,
-    };
+        .and_then(|r| r.summary_as::<FitSummary>().ok())
+        .map(|s| s.steps.to_string());
+    let ln_vocab = (s.vocab_size as f64).ln();
+    let uniform_loss = (l1 > ln_vocab && l2 > ln_vocab).then(|| UniformLoss {
+        vocab: s.vocab_size.to_string(),
+        ln_vocab: format!("{ln_vocab:.2}"),
+    });
     Ok(AttentionValues {
         prompt: format!("{:?}", cfg.prompt),
         n_sequences: cfg.n_sequences.to_string(),

@@ -1,5 +1,6 @@
 //! m4: the experiment path end to end (quick configs, synthetic text, scratch records).
 
+use phase2_experiments::records::{bytes_per_token_key, NgramsSummary, TokenizersSummary};
 use std::path::PathBuf;
 
 use phase2_experiments::m4;
@@ -72,8 +73,9 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
     );
     // The numbers in the log are the recorded ones.
     let rec = viz::record::Record::load(&ctx, "m4", "ngrams").unwrap();
-    let neural = rec.summary("neural_bigram_val_ppl").unwrap();
-    let count = rec.summary("count_bigram_val_ppl").unwrap();
+    let summary: NgramsSummary = rec.summary_as().unwrap();
+    let neural = summary.bigrams.neural_bigram_val_ppl;
+    let count = summary.bigrams.count_bigram_val_ppl;
     assert!(neural.is_finite() && count.is_finite());
     let ngrams = &entries[1];
     let shown = format!(
@@ -87,13 +89,11 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
         ngrams.discussion
     );
     for n in &ncfg.orders {
-        assert!(rec
-            .summary(&format!("kn_val_ppl_n{n}"))
-            .unwrap()
-            .is_finite());
+        assert!(summary.kn(*n).unwrap().is_finite());
     }
     let tok = viz::record::Record::load(&ctx, "m4", "tokenizers").unwrap();
-    let bpt = tok.summary("val_bytes_per_token_v512_regex").unwrap();
+    let tok_summary: TokenizersSummary = tok.summary_as().unwrap();
+    let bpt = tok_summary.val_bytes_per_token[&bytes_per_token_key(512, "regex")];
     let tokenizers = format!("{}{}", entries[0].results, entries[0].details);
     assert!(bpt > 1.0 && tokenizers.contains(&format!("{bpt:.3}")));
 }

@@ -1,6 +1,7 @@
 //! m5/m6 experiments end to end on the quick configs (tiny models, a few steps) into a scratch
 //! context: records, checkpoints, figures and log entries all come out, built from records.
 
+use phase2_experiments::records::{metric, BenchFullSummary, CharGptSummary};
 use std::path::PathBuf;
 
 use phase2_experiments::{bench, m5, m6};
@@ -22,9 +23,10 @@ fn m6_quick_experiments_write_records_figures_and_log() {
     assert!(m6::run(&ctx, "m6_nope").is_err());
 
     let ch = viz::record::Record::load(&ctx, "m6", m6::CHAR_RUN).unwrap();
-    assert!(ch.require("val_loss").unwrap().is_finite());
-    assert!(ch.require("kv_tokens_per_s").unwrap() > 0.0);
-    assert!(!ch.series("val_bpc").unwrap().is_empty());
+    let summary: CharGptSummary = ch.summary_as().unwrap();
+    assert!(summary.fit.val_loss.is_finite());
+    assert!(summary.kv.kv_tokens_per_s > 0.0);
+    assert!(!ch.series(metric::VAL_BPC).unwrap().is_empty());
     let samples = ch.text("samples").unwrap();
     assert!(
         samples.contains("### step 0") && samples.contains("### step 20"),
@@ -100,5 +102,6 @@ fn m6_quick_bench_records_rows_and_history() {
     );
     assert_ne!(full[0], full[1], "different seeds, different runs");
     let mean = (full[0] + full[1]) / 2.0;
-    assert!((rec.summary("val_loss_full").unwrap() - mean).abs() < 1e-12);
+    let summary: BenchFullSummary = rec.summary_as().unwrap();
+    assert!((summary.val_loss_full.unwrap() - mean).abs() < 1e-12);
 }

@@ -3,6 +3,7 @@
 //! per-target losses the analyses read, the n-gram's sampler, the config's errors, the PyTorch
 //! command line, and the whole command on a small text.
 
+use phase2_experiments::records::{LongPlanSummary, LongSummary, SelectSummary};
 use std::path::{Path, PathBuf};
 
 use phase2_experiments::m6_long::{
@@ -443,7 +444,7 @@ fn m6_long_resume_continues_the_curve() {
     // (The clock goes through JSON in the checkpoint: equal up to the last bit.)
     assert!((sessions[1].from_minutes - sessions[0].to_minutes).abs() < 1e-12);
     assert!(
-        rec.summary("params").is_some(),
+        rec.summary_as::<LongPlanSummary>().is_ok(),
         "the first session's summary stays"
     );
 }
@@ -622,16 +623,19 @@ fn m6_long_command_end_to_end_on_a_small_text() {
     assert!(results.iter().all(|r| !r.curve.is_empty()));
     let long = Record::load(&ctx, "m6", m6_long::LONG_RUN).unwrap();
     assert_eq!(long.meta.status, Status::Finished);
-    for key in [
-        "val_loss_sliding",
-        "ngram_val_loss_sliding",
-        "val_loss_full",
-        "ngram_subset_loss",
-        "train_minutes",
+    let summary = LongSummary::read(&long).unwrap();
+    let (sliding, result) = (summary.sliding.unwrap(), summary.result.unwrap());
+    let minutes = summary.progress.unwrap().train_minutes;
+    for (key, v) in [
+        ("val_loss_sliding", sliding.val_loss_sliding),
+        ("ngram_val_loss_sliding", sliding.ngram_val_loss_sliding),
+        ("val_loss_full", result.val_loss_full),
+        ("ngram_subset_loss", summary.plan.ngram_subset_loss),
+        ("train_minutes", minutes),
     ] {
-        assert!(long.require(key).unwrap().is_finite(), "{key}");
+        assert!(v.is_finite(), "{key}");
     }
-    assert!(long.require("train_minutes").unwrap() <= 0.03 + 0.01);
+    assert!(minutes <= 0.03 + 0.01);
     let samples = long.text("samples").unwrap();
     assert!(
         samples.contains("6-gram") && samples.contains("Long GPT"),
@@ -640,7 +644,7 @@ fn m6_long_command_end_to_end_on_a_small_text() {
     let plan: LongPlan = long.artifact("plan").unwrap();
     assert_eq!(
         plan.candidate.name,
-        results[sel.require("chosen_index").unwrap() as usize].name
+        results[sel.summary_as::<SelectSummary>().unwrap().chosen_index as usize].name
     );
 
     let figs = m6_long::figures(&ctx).unwrap();

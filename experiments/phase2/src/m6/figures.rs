@@ -11,6 +11,7 @@ use super::{
     GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, PARITY_RUN,
 };
 use crate::bench::BenchRow;
+use crate::records::{metric, FitSummary};
 
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -35,7 +36,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
 /// `m6_loss_curves.png`: the character model's curves against the lines it is measured by.
 fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<PathBuf> {
     let path = ctx.figure("m6_loss_curves.png");
-    let train = ch.series("train_loss")?;
+    let train = ch.series(metric::TRAIN_LOSS)?;
     let last_step = train.last().map_or(cfg.char.train.steps as f64, |p| p.0);
     // The headline: whole-split validation loss over the seeds of `bench --full` (same config).
     let headline = load(ctx, BENCH_FULL_RUN)
@@ -65,7 +66,7 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 "validation, {} fixed batches, seed 1337",
                 cfg.char.train.eval_iters
             ),
-            ch.series("val_loss")?,
+            ch.series(metric::VAL_LOSS)?,
         ));
     if let Some(v) = &headline {
         // Drawn at the end of training, where it was measured: mean, and ± 1 sd as the band.
@@ -118,7 +119,7 @@ fn perplexity(
                 .collect::<Vec<_>>(),
         )
     };
-    let bpe_cpt = bpe.require("chars_per_token")?;
+    let bpe_cpt = bpe.summary_as::<FitSummary>()?.chars_per_token;
     let mut chart = LineChart::new(
         "Validation bits per character vs training text seen",
         "training characters seen (millions; steps × batch × block × chars per token)",
@@ -126,14 +127,14 @@ fn perplexity(
     )
     .series(Series::new(
         "character model (1 char/token)",
-        chars_seen(&cfg.char, 1.0, "val_bpc", ch)?,
+        chars_seen(&cfg.char, 1.0, metric::VAL_BPC, ch)?,
     ))
     .series(Series::new(
         format!(
             "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
             bpe_vocab(&cfg.bpe)
         ),
-        chars_seen(&cfg.bpe, bpe_cpt, "val_bpc", bpe)?,
+        chars_seen(&cfg.bpe, bpe_cpt, metric::VAL_BPC, bpe)?,
     ));
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
         chart = chart.hline(
@@ -155,7 +156,7 @@ fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -
         "validation loss (nats per character)",
     );
     for a in abl {
-        let (mean, band) = seed_band(&a.runs, "val_loss")?;
+        let (mean, band) = seed_band(&a.runs, metric::VAL_LOSS)?;
         chart = chart.series(Series::new(a.label.clone(), mean).band(band));
     }
     chart.render(&path)?;
@@ -222,14 +223,17 @@ fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
         "step",
         "training loss (nats per character)",
     )
-    .series(Series::new("ours", by_window("ours_loss", mean)?))
-    .series(Series::new("PyTorch", by_window("torch_loss", mean)?).dashed());
+    .series(Series::new("ours", by_window(metric::OURS_LOSS, mean)?))
+    .series(Series::new("PyTorch", by_window(metric::TORCH_LOSS, mean)?).dashed());
     let diff = LineChart::new(
         "Largest |ours − PyTorch| per 20 steps",
         "step",
         "loss difference (10⁻⁶ nats)",
     )
-    .series(Series::new("|difference|", by_window("abs_diff", max)?));
+    .series(Series::new(
+        "|difference|",
+        by_window(metric::ABS_DIFF, max)?,
+    ));
     viz::plot::line_grid(
         "Ours vs PyTorch: same start, same batches",
         &[curves, diff],

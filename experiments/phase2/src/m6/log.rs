@@ -1,7 +1,7 @@
 //! The m6 log entries, built from the records; their prose is in `templates/m6_gpt.md` and
 //! `templates/m6_ablations.md`.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
@@ -11,6 +11,9 @@ use super::{
     GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, PARITY_RUN,
 };
 use crate::bench::BenchRow;
+use crate::records::{
+    BenchFullSummary, BenchSummary, FitSummary, KvCacheSummary, ParitySummary, SlidingSummary,
+};
 
 const GPT_TEMPLATE: &str = include_str!("../../templates/m6_gpt.md");
 const ABLATIONS_TEMPLATE: &str = include_str!("../../templates/m6_ablations.md");
@@ -219,6 +222,7 @@ struct SlidingValues {
 }
 
 fn metric_table(ch: &Record, bpe: &Record, b: &ModelRun) -> Result<String> {
+    let (c, p): (FitSummary, FitSummary) = (ch.summary_as()?, bpe.summary_as()?);
     Ok(viz::table::metric_table(
         "model",
         &[
@@ -226,42 +230,24 @@ fn metric_table(ch: &Record, bpe: &Record, b: &ModelRun) -> Result<String> {
             format!("BPE ({} tokens)", bpe_vocab(b)),
         ],
         &[
-            viz::table::MetricCol::new(
-                "params",
-                vec![ch.require("params")?, bpe.require("params")?],
-                true,
-                0,
-            ),
-            viz::table::MetricCol::new(
-                "steps",
-                vec![ch.require("steps")?, bpe.require("steps")?],
-                false,
-                0,
-            ),
+            viz::table::MetricCol::new("params", vec![c.params as f64, p.params as f64], true, 0),
+            viz::table::MetricCol::new("steps", vec![c.steps as f64, p.steps as f64], false, 0),
             viz::table::MetricCol::new(
                 "val loss (nats/token)",
-                vec![ch.require("val_loss")?, bpe.require("val_loss")?],
+                vec![c.val_loss, p.val_loss],
                 true,
                 3,
             ),
             viz::table::MetricCol::new(
                 "chars/token",
-                vec![
-                    ch.require("chars_per_token")?,
-                    bpe.require("chars_per_token")?,
-                ],
+                vec![c.chars_per_token, p.chars_per_token],
                 false,
                 2,
             ),
-            viz::table::MetricCol::new(
-                "val bits/char",
-                vec![ch.require("val_bpc")?, bpe.require("val_bpc")?],
-                true,
-                3,
-            ),
+            viz::table::MetricCol::new("val bits/char", vec![c.val_bpc, p.val_bpc], true, 3),
             viz::table::MetricCol::new(
                 "train tokens/s",
-                vec![ch.require("tokens_per_s")?, bpe.require("tokens_per_s")?],
+                vec![c.tokens_per_s, p.tokens_per_s],
                 false,
                 0,
             ),
@@ -270,8 +256,7 @@ fn metric_table(ch: &Record, bpe: &Record, b: &ModelRun) -> Result<String> {
 }
 
 fn kv_speedup(cfg: &GptExperiment, ch: &Record) -> Result<(Speedup, Option<Speedup>)> {
-    let kv = ch.require("kv_tokens_per_s")?;
-    let full = ch.require("recompute_tokens_per_s")?;
+    let k: KvCacheSummary = ch.summary_as()?;
     let speedup = |cached: f64, full: f64| Speedup {
         new_tokens: cfg.kv_cache.new_tokens.to_string(),
         block_size: cfg.kv_cache.block_size.to_string(),
@@ -279,17 +264,15 @@ fn kv_speedup(cfg: &GptExperiment, ch: &Record) -> Result<(Speedup, Option<Speed
         full: fmt_rate(full),
         ratio: format!("{:.1}", cached / full),
     };
-    let candle = match (
-        ch.summary("candle_kv_tokens_per_s"),
-        ch.summary("candle_recompute_tokens_per_s"),
-    ) {
-        (Some(ck), Some(cf)) => Some(speedup(ck, cf)),
-        _ => None,
-    };
-    Ok((speedup(kv, full), candle))
+    let candle = speedup(k.candle_kv_tokens_per_s, k.candle_recompute_tokens_per_s);
+    Ok((
+        speedup(k.kv_tokens_per_s, k.recompute_tokens_per_s),
+        Some(candle),
+    ))
 }
 
 fn bench_full_values(bf: &Record) -> Result<BenchFullValues> {
+    let ours = |v: Option<f64>| v.context("m6/bench_full has no run of ours");
     let rows: Vec<BenchRow> = bf.artifact("rows")?;
     let mut t = viz::table::Table::new(&[
         "seed",
@@ -309,7 +292,8 @@ fn bench_full_values(bf: &Record) -> Result<BenchFullValues> {
             format!("{:.0}", r.peak_mem_mib),
         ]);
     }
-    let seeds = bf.summary("seeds").unwrap_or(1.0);
+    let summary: BenchFullSummary = bf.summary_as()?;
+    let seeds = summary.seeds;
     // How far a 20-batch estimate lands from the whole-split value, seen in our own runs.
     let gap = rows
         .iter()
@@ -321,14 +305,15 @@ fn bench_full_values(bf: &Record) -> Result<BenchFullValues> {
         gap: format!("{gap:.3}"),
         table: t.markdown(),
         seeds: seeds.to_string(),
-        one_seed: seeds == 1.0,
-        val_loss_full: format!("{:.3}", bf.require("val_loss_full")?),
-        val_loss: format!("{:.3}", bf.require("val_loss")?),
-        pytorch: bf.summary("pytorch_val_loss").map(|pt| format!("{pt:.3}")),
+        one_seed: seeds == 1,
+        val_loss_full: format!("{:.3}", ours(summary.val_loss_full)?),
+        val_loss: format!("{:.3}", ours(summary.val_loss)?),
+        pytorch: summary.pytorch_val_loss.map(|pt| format!("{pt:.3}")),
     })
 }
 
 fn parity_values(p: &Record) -> Result<ParityValues> {
+    let s: ParitySummary = p.summary_as()?;
     Ok(ParityValues {
         torch_version: p
             .text("torch_version")
@@ -336,13 +321,13 @@ fn parity_values(p: &Record) -> Result<ParityValues> {
             .trim()
             .to_string(),
         provenance: p.provenance(),
-        steps: p.require("steps")?.to_string(),
-        max_diff: format!("{:.1e}", p.require("max_abs_loss_diff")?),
-        ours: format!("{:.6}", p.require("ours_val_loss_full")?),
-        torch: format!("{:.6}", p.require("torch_val_loss_full")?),
+        steps: s.steps.to_string(),
+        max_diff: format!("{:.1e}", s.max_abs_loss_diff),
+        ours: format!("{:.6}", s.ours_val_loss_full),
+        torch: format!("{:.6}", s.torch_val_loss_full),
         end_gap: format!(
             "{:.1e}",
-            (p.require("ours_val_loss_full")? - p.require("torch_val_loss_full")?).abs()
+            (s.ours_val_loss_full - s.torch_val_loss_full).abs()
         ),
     })
 }
@@ -370,7 +355,8 @@ fn bench_values(bench: &Record) -> Result<BenchValues> {
         provenance: bench.provenance(),
         table: t.markdown(),
         ratio: bench
-            .summary("ratio_vs_pytorch")
+            .summary_as::<BenchSummary>()?
+            .ratio_vs_pytorch
             .map(|ratio| format!("{ratio:.2}")),
     })
 }
@@ -470,18 +456,14 @@ fn ngram_values(ctx: &viz::Context, val: f64) -> Option<NgramValues> {
 
 /// The fair comparison, when the record has it.
 fn sliding_values(ch: &Record, block_size: usize, val: f64) -> Option<SlidingValues> {
-    let (g, ng, n, stride, count) = (
-        ch.summary("val_loss_sliding")?,
-        ch.summary("ngram_val_loss_sliding")?,
-        ch.summary("ngram_n")?,
-        ch.summary("sliding_stride")?,
-        ch.summary("sliding_scored")?,
-    );
+    let s: SlidingSummary = ch.summary_as().ok()?;
+    let (g, ng) = (s.val_loss_sliding, s.ngram_val_loss_sliding);
+    let stride = s.sliding_stride as f64;
     Some(SlidingValues {
         stride: format!("{stride:.0}"),
         min_context: format!("{:.0}", block_size as f64 - stride + 1.0),
-        n: format!("{n:.0}"),
-        count: format!("{count:.0}"),
+        n: s.ngram_n.to_string(),
+        count: s.sliding_scored.to_string(),
         gpt: format!("{g:.3}"),
         ngram: format!("{ng:.3}"),
         gpt_wins: g < ng,
@@ -505,8 +487,9 @@ fn gpt_values(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<GptValues
         .map(|bench| bench_values(&bench))
         .transpose()?;
     let nanogpt = super::nanogpt_val_loss(ctx)?;
-    let val_batches = ch.require("val_loss")?;
-    let val = ch.require("val_loss_full")?;
+    let (cs, bs): (FitSummary, FitSummary) = (ch.summary_as()?, bpe.summary_as()?);
+    let val_batches = cs.val_loss;
+    let val = cs.val_loss_full;
     let seeds = match load(ctx, BENCH_FULL_RUN) {
         Some(bf) => seeds_values(&bf, nanogpt)?,
         None => None,
@@ -516,7 +499,7 @@ fn gpt_values(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<GptValues
         c: ModelValues::of(c),
         b: ModelValues::of(b),
         bpe_vocab: bpe_vocab(b),
-        val_predictions: ch.require("val_predictions_full")?.to_string(),
+        val_predictions: cs.val_predictions_full.to_string(),
         provenance: ch.provenance(),
         table,
         kv,
@@ -532,10 +515,10 @@ fn gpt_values(ctx: &viz::Context, ch: &Record, bpe: &Record) -> Result<GptValues
         seeds,
         one_seed_meets: val_batches <= nanogpt,
         sliding: sliding_values(ch, c.model.block_size, val),
-        bpe_loss: format!("{:.3}", bpe.require("val_loss")?),
-        bpe_chars_per_token: format!("{:.2}", bpe.require("chars_per_token")?),
-        char_bpc: format!("{:.3}", ch.require("val_bpc")?),
-        bpe_bpc: format!("{:.3}", bpe.require("val_bpc")?),
+        bpe_loss: format!("{:.3}", bs.val_loss),
+        bpe_chars_per_token: format!("{:.2}", bs.chars_per_token),
+        char_bpc: format!("{:.3}", cs.val_bpc),
+        bpe_bpc: format!("{:.3}", bs.val_bpc),
     })
 }
 

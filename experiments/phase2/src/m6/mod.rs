@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 
 use super::bench::{BENCH_FULL_RUN, BENCH_RUN, PARITY_RUN};
+use crate::records::{FitSummary, KvCacheSummary, SlidingSummary, VariantIndex};
 use phase2_lm::checkpoint;
 use phase2_lm::corpus::{build_tokenizer, Corpus, TokenizerSpec};
 use phase2_lm::fast::FastGpt;
@@ -165,20 +166,18 @@ fn train_recorded(
     if opts.samples.is_some() {
         writer.text("samples", &out.samples)?;
     }
-    for (key, value) in [
-        ("params", params as f64),
-        ("chars_per_token", out.chars_per_token),
-        ("val_loss_full", out.val_loss_full),
-        ("val_predictions_full", out.val_predictions_full as f64),
-        ("val_bpc_full", out.bpc(out.val_loss_full)),
-        ("val_loss", out.val_loss),
-        ("val_bpc", out.bpc(out.val_loss)),
-        ("tokens_per_s", out.tokens_per_s),
-        ("train_seconds", out.train_seconds),
-        ("steps", out.trainer.cfg.train.steps as f64),
-    ] {
-        writer.summary(key, value);
-    }
+    writer.summaries(&FitSummary {
+        params: params as u64,
+        chars_per_token: out.chars_per_token,
+        val_loss_full: out.val_loss_full,
+        val_predictions_full: out.val_predictions_full as u64,
+        val_bpc_full: out.bpc(out.val_loss_full),
+        val_loss: out.val_loss,
+        val_bpc: out.bpc(out.val_loss),
+        tokens_per_s: out.tokens_per_s,
+        train_seconds: out.train_seconds,
+        steps: out.trainer.cfg.train.steps as u64,
+    })?;
     Ok(out)
 }
 
@@ -242,16 +241,14 @@ impl FairScores {
 
     /// Into the summary: `val_loss_sliding`, `sliding_stride`, `sliding_scored`, `ngram_n`,
     /// `ngram_val_loss_sliding`.
-    pub(crate) fn write(&self, writer: &mut RunWriter) {
-        for (key, value) in [
-            ("val_loss_sliding", self.gpt),
-            ("sliding_stride", self.stride as f64),
-            ("sliding_scored", self.scored.len() as f64),
-            ("ngram_n", self.n as f64),
-            ("ngram_val_loss_sliding", self.ngram),
-        ] {
-            writer.summary(key, value);
-        }
+    pub(crate) fn write(&self, writer: &mut RunWriter) -> Result<()> {
+        writer.summaries(&SlidingSummary {
+            val_loss_sliding: self.gpt,
+            sliding_stride: self.stride as u64,
+            sliding_scored: self.scored.len() as u64,
+            ngram_n: self.n as u64,
+            ngram_val_loss_sliding: self.ngram,
+        })
     }
 }
 
@@ -291,17 +288,19 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
             let ngram = train_ngram(ctx, &out.tokenizer, &corpus)?;
             let val_ids = out.tokenizer.encode(&corpus.val_text);
             let fair = FairScores::compute(&mut out.trainer, &val_ids, &ngram)?;
-            fair.write(&mut writer);
+            fair.write(&mut writer)?;
             let (gpt, ngram) = (fair.gpt, fair.ngram);
             summary.push(format!(
                 "sliding windows: GPT {gpt:.3} vs n-gram {ngram:.3} on the same characters"
             ));
             let [cached, full, candle_cached, candle_full] =
                 kv_cache_speed(&out, &cfg.kv_cache, &cfg.samples)?;
-            writer.summary("kv_tokens_per_s", cached);
-            writer.summary("recompute_tokens_per_s", full);
-            writer.summary("candle_kv_tokens_per_s", candle_cached);
-            writer.summary("candle_recompute_tokens_per_s", candle_full);
+            writer.summaries(&KvCacheSummary {
+                kv_tokens_per_s: cached,
+                recompute_tokens_per_s: full,
+                candle_kv_tokens_per_s: candle_cached,
+                candle_recompute_tokens_per_s: candle_full,
+            })?;
             summary.push(format!(
                 "kv-cache {:.0} vs recompute {:.0} tok/s ({:.1}x)",
                 cached,
@@ -408,7 +407,9 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
                     ..FitOptions::default()
                 },
             )?;
-            writer.summary("variant_index", index as f64);
+            writer.summaries(&VariantIndex {
+                variant_index: index as u64,
+            })?;
             writer.text("label", &v.label)?;
             writer.finish()?;
             losses.push(out.val_loss_full);
@@ -516,14 +517,14 @@ impl AblationStats {
             .map(|a| {
                 a.runs
                     .iter()
-                    .map(|r| r.require("val_loss_full"))
+                    .map(|r| Ok(r.summary_as::<FitSummary>()?.val_loss_full))
                     .collect::<Result<Vec<f64>>>()
             })
             .collect::<Result<_>>()?;
         let stats: Vec<(f64, f64)> = losses.iter().map(|l| mean_sd(l)).collect();
         let params: Vec<f64> = abl
             .iter()
-            .map(|a| a.runs[0].require("params"))
+            .map(|a| Ok(a.runs[0].summary_as::<FitSummary>()?.params as f64))
             .collect::<Result<_>>()?;
         let n = losses[0].len();
         let tests: Vec<stats::PairedT> = if n < 2 {

@@ -5,15 +5,21 @@ use super::*;
 /// The line the curves must beat, and the bench GPT's, in the long run's figure.
 pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String, f64)> {
     let mut out = Vec::new();
-    if let (Some(ng), Some(n)) = (long.summary("ngram_subset_loss"), long.summary("ngram_n")) {
+    let summary = LongSummary::read(long).ok();
+    if let Some(plan) = summary.as_ref().map(|s| &s.plan) {
+        let (ng, n) = (plan.ngram_subset_loss, plan.ngram_n);
         out.push((
             format!("Kneser–Ney {n:.0}-gram, same characters: {ng:.3}"),
             ng,
         ));
     }
     match (
-        long.summary("bench_subset_loss"),
-        load(ctx, CHAR_RUN).and_then(|r| r.summary("val_loss_sliding")),
+        summary
+            .and_then(|s| s.result)
+            .and_then(|r| r.bench_subset_loss),
+        load(ctx, CHAR_RUN)
+            .and_then(|r| r.summary_as::<SlidingSummary>().ok())
+            .map(|s| s.val_loss_sliding),
     ) {
         (Some(b), _) => out.push((format!("bench-config GPT (m6), same subset: {b:.3}"), b)),
         (None, Some(b)) => out.push((format!("bench-config GPT (m6), whole split: {b:.3}"), b)),
@@ -59,8 +65,9 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
         .filter_map(|r| r.curve.last().map(|p| p.val_loss))
         .fold(f64::NEG_INFINITY, f64::max);
     let cap = (ngram + 0.8).max(last_max + 0.3);
-    let n = sel.require("ngram_n")?;
-    let chosen = sel.summary("chosen_index").map(|c| c as usize);
+    let s: SelectSummary = sel.summary_as()?;
+    let n = s.ngram_n as f64;
+    let chosen = Some(s.chosen_index as usize);
     let mut measured = LineChart::new(
         format!("Measured: the first {} minutes", cfg.select.minutes),
         "training wall clock (minutes)",
@@ -149,7 +156,12 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
         .filter(|(_, l)| *l <= cap)
         .collect();
     let train_label = "its training loss (mean since the last evaluation, dropout on)";
-    let over = long.summary("overtook_step").map(|s| s as usize);
+    let summary = LongSummary::read(long)?;
+    let over = summary
+        .result
+        .as_ref()
+        .and_then(|r| r.overtook_step)
+        .map(|s| s as usize);
     let crossing = curve.iter().find(|p| Some(p.step) == over);
     let mut by_time = LineChart::new(
         "against training wall clock",
@@ -245,8 +257,10 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
         &format!(
             "A larger GPT trained for {} minutes against the n-gram",
             mins(
-                long.summary("train_minutes")
-                    .unwrap_or(plan.budget_s / 60.0)
+                summary
+                    .progress
+                    .as_ref()
+                    .map_or(plan.budget_s / 60.0, |p| p.train_minutes)
             )
         ),
         &[by_time, by_chars],

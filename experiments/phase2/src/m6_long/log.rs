@@ -2,6 +2,7 @@
 //! the numbers, builds the tables, and fills the template's blocks.
 
 use super::*;
+use crate::records::{BenchSummary, FitSummary, SplitBytes};
 
 /// The entry's text, one block per part (see the template's header).
 const TEMPLATE: &str = include_str!("../../templates/m6_long.md");
@@ -264,9 +265,13 @@ pub(super) fn long_entry(
     };
     let bench_char = load(ctx, CHAR_RUN);
     let n = long
-        .and_then(|r| r.summary("ngram_n"))
-        .or(select.and_then(|r| r.summary("ngram_n")))
-        .context("neither the long run's record nor its selection's holds `ngram_n`")?;
+        .and_then(|r| r.summary_as::<LongPlanSummary>().ok())
+        .map(|p| p.ngram_n)
+        .or(select
+            .and_then(|r| r.summary_as::<SelectSummary>().ok())
+            .map(|s| s.ngram_n))
+        .context("neither the long run's record nor its selection's holds `ngram_n`")?
+        as f64;
     let select_values = select.map(|sel| select_values(sel, n)).transpose()?;
     let long_values = long
         .map(|l| long_values(ctx, &cfg, select, l, n, bench_char.as_ref()))
@@ -317,12 +322,10 @@ pub(super) fn long_entry(
 /// m6's bench-config GPT and the n-gram on its characters, when its record has them.
 fn bench_line(bench_char: Option<&Record>) -> Option<BenchLine> {
     let r = bench_char?;
-    let (g, ng, p, steps) = (
-        r.summary("val_loss_sliding")?,
-        r.summary("ngram_val_loss_sliding")?,
-        r.summary("params")?,
-        r.summary("steps")?,
-    );
+    let sliding: SlidingSummary = r.summary_as().ok()?;
+    let fit: FitSummary = r.summary_as().ok()?;
+    let (g, ng) = (sliding.val_loss_sliding, sliding.ngram_val_loss_sliding);
+    let (p, steps) = (fit.params as f64, fit.steps);
     Some(BenchLine {
         params: format!("{:.2}", p / 1e6),
         steps: format!("{steps:.0}"),
@@ -336,7 +339,7 @@ fn bench_line(bench_char: Option<&Record>) -> Option<BenchLine> {
 fn select_values(sel: &Record, n: f64) -> Result<SelectValues> {
     let scfg: LongExperiment = sel.config_as()?;
     let rs: Vec<SelectResult> = sel.artifact("candidates")?;
-    let chosen = sel.require("chosen_index")? as usize;
+    let chosen = sel.summary_as::<SelectSummary>()?.chosen_index as usize;
     let table = selection_table(&scfg, &rs, chosen, n)?;
     let best_now = rs
         .iter()
@@ -429,18 +432,22 @@ fn long_values(
     let plan: LongPlan = long.artifact("plan")?;
     let c = &plan.candidate;
     let sessions: Vec<SessionRow> = long.artifact("sessions").unwrap_or_default();
-    let g = long.require("val_loss_sliding")?;
-    let ng = long.require("ngram_val_loss_sliding")?;
-    let full = long.require("val_loss_full")?;
-    let minutes = long.require("train_minutes")?;
-    let steps = long.require("steps_done")?;
-    let scored = long.require("sliding_scored")?;
+    let summary = LongSummary::read(long)?;
+    let unfinished = || format!("{} holds no finished run", long.dir.display());
+    let progress = summary.progress.with_context(unfinished)?;
+    let sliding = summary.sliding.with_context(unfinished)?;
+    let result = summary.result.with_context(unfinished)?;
+    let (g, ng) = (sliding.val_loss_sliding, sliding.ngram_val_loss_sliding);
+    let full = result.val_loss_full;
+    let minutes = progress.train_minutes;
+    let steps = progress.steps_done as f64;
+    let scored = sliding.sliding_scored;
     let table = fair_table(&plan, bench_char, n, [g, ng, full, minutes, steps])?;
-    let min_context = plan.run.model.block_size as f64 - long.require("sliding_stride")? + 1.0;
+    let min_context = plan.run.model.block_size as f64 - sliding.sliding_stride as f64 + 1.0;
     let crossed = match (
-        long.summary("overtook_minutes"),
-        long.summary("overtook_chars"),
-        long.summary("overtook_step"),
+        result.overtook_minutes,
+        result.overtook_chars,
+        result.overtook_step,
     ) {
         (Some(m), Some(ch), Some(s)) => Some(Crossed {
             step: format!("{s:.0}"),
@@ -449,7 +456,7 @@ fn long_values(
         }),
         _ => None,
     };
-    let ng_subset = long.require("ngram_subset_loss")?;
+    let ng_subset = summary.plan.ngram_subset_loss;
     let position_curves: Vec<PositionCurve> = long.artifact("positions")?;
     let positions = position_curves
         .first()
@@ -479,14 +486,14 @@ fn long_values(
         eval_interval: plan.run.train.eval_interval.to_string(),
         checkpoint_minutes: (plan.checkpoint_every_s / 60.0).to_string(),
         sessions: sessions.len().max(1).to_string(),
-        scored: format!("{scored:.0}"),
+        scored: scored.to_string(),
         min_context: format!("{min_context:.0}"),
         table,
         gpt: format!("{g:.3}"),
         ngram: format!("{ng:.3}"),
         full: format!("{full:.3}"),
         ngram_subset: format!("{ng_subset:.3}"),
-        best_subset: f3(long.summary("best_subset_loss")),
+        best_subset: f3(result.best_subset_loss),
         crossed,
         positions,
         categories: (!cats.is_empty()).then(|| Categories {
@@ -536,13 +543,17 @@ fn fair_table(
         format!("{full:.3}"),
     ]);
     if let Some(b) = bench_char {
-        if let (Some(bg), Some(bf), Some(p), Some(s), Some(ts)) = (
-            b.summary("val_loss_sliding"),
-            b.summary("val_loss_full"),
-            b.summary("params"),
-            b.summary("steps"),
-            b.summary("train_seconds"),
+        if let (Ok(sliding), Ok(fit)) = (
+            b.summary_as::<SlidingSummary>(),
+            b.summary_as::<FitSummary>(),
         ) {
+            let (bg, bf, p, s, ts) = (
+                sliding.val_loss_sliding,
+                fit.val_loss_full,
+                fit.params as f64,
+                fit.steps as f64,
+                fit.train_seconds,
+            );
             let bcfg: crate::m6::GptExperiment = b.config_as()?;
             t.push(vec![
                 "bench-config GPT (m6)".into(),
@@ -730,7 +741,10 @@ fn speed_values(ctx: &viz::Context) -> Result<Option<Speed>> {
         steps: rows.first().map_or(0, |r| r.steps).to_string(),
         provenance: b.provenance(),
         table: t.markdown(),
-        ratio: b.summary("ratio_vs_pytorch").map(|r| format!("{r:.2}")),
+        ratio: b
+            .summary_as::<BenchSummary>()?
+            .ratio_vs_pytorch
+            .map(|r| format!("{r:.2}")),
     }))
 }
 
@@ -749,7 +763,11 @@ fn prediction_values(
     minutes: f64,
 ) -> Option<Prediction> {
     selected(select, &plan.candidate.name).map(|r| {
-        let end = long.summary("final_subset_loss").unwrap_or(f64::NAN);
+        let end = long
+            .summary_as::<LongResultSummary>()
+            .ok()
+            .and_then(|r| r.final_subset_loss)
+            .unwrap_or(f64::NAN);
         Prediction {
             predicted: format!("{:.3}", r.extrapolated),
             budget_minutes: (plan.budget_s / 60.0).to_string(),
@@ -784,7 +802,9 @@ fn own_fit(long: &Record, ng_subset: f64, minutes: f64) -> Option<OwnFit> {
         .map(|p| (p.seconds, p.val_loss))
         .collect();
     let law = PowerLaw::fit(&tail)?;
-    let tokens_per_s = long.summary("tokens_per_s").unwrap_or(f64::NAN);
+    let tokens_per_s = long
+        .summary_as::<LongProgressSummary>()
+        .map_or(f64::NAN, |p| p.tokens_per_s);
     Some(OwnFit {
         floor: format!("{:.3}", law.a),
         reaches: law.time_to(ng_subset).map(|t| OwnFitReach {
@@ -811,7 +831,8 @@ fn overfit_values(ctx: &viz::Context, long: &Record) -> Option<Overfit> {
     let (tb, te) = (train_at(best.step)?, train_at(last.step)?);
     let split = Record::load(ctx, "m4", "tokenizers")
         .ok()
-        .and_then(|r| r.summary("train_bytes"));
+        .and_then(|r| r.summary_as::<SplitBytes>().ok())
+        .map(|s| s.train_bytes as f64);
     let lowest_at_end = last.val_loss - best.val_loss < 0.002;
     let passes_chars = if lowest_at_end {
         last.chars
@@ -855,14 +876,13 @@ pub(super) fn context_buckets(block: usize) -> Vec<(usize, usize)> {
 /// m6's headline adds the long run's fair score, when there is one.
 pub fn headline(ctx: &viz::Context) -> Option<String> {
     let r = finished_long(ctx)?;
-    let (g, ng) = (
-        r.summary("val_loss_sliding")?,
-        r.summary("ngram_val_loss_sliding")?,
-    );
+    let s = LongSummary::read(&r).ok()?;
+    let sliding = s.sliding?;
+    let (g, ng) = (sliding.val_loss_sliding, sliding.ngram_val_loss_sliding);
     Some(format!(
         "the long GPT ({:.1} M params, {} min) {} it: {g:.3} vs {ng:.3}",
-        r.summary("params")? / 1e6,
-        mins(r.summary("train_minutes")?),
+        s.plan.params as f64 / 1e6,
+        mins(s.progress?.train_minutes),
         if g < ng { "beats" } else { "still loses to" }
     ))
 }

@@ -40,6 +40,10 @@ use viz::record::{Record, RunWriter, Status};
 
 use super::bench::{BenchConfig, BenchRow, BenchVariant};
 use super::m6::{FairScores, CHAR_RUN, MILESTONE};
+use crate::records::SlidingSummary;
+use crate::records::{
+    metric, LongPlanSummary, LongProgressSummary, LongResultSummary, LongSummary, SelectSummary,
+};
 use phase2_lm::checkpoint::{self, Progress};
 use phase2_lm::corpus::{build_tokenizer, Corpus, TokenizerSpec};
 use phase2_lm::extrapolate::PowerLaw;
@@ -465,7 +469,8 @@ pub fn choose(results: &[SelectResult]) -> Option<usize> {
 
 /// The evaluation subset's length the long run recorded.
 fn trainer_eval_chars(rec: &Record) -> usize {
-    rec.summary("eval_chars").unwrap_or(0.0) as usize
+    rec.summary_as::<LongPlanSummary>()
+        .map_or(0, |p| p.eval_chars as usize)
 }
 
 /// The long run's evaluations, in step order (none yet for a run that has just started: the
@@ -477,8 +482,8 @@ fn long_curve(rec: &Record) -> Vec<CurvePoint> {
             .map(|(s, v)| (s as u64, v))
             .collect()
     };
-    let (secs, chars) = (by_step("train_seconds"), by_step("tokens_seen"));
-    rec.series_if_logged("val_loss")
+    let (secs, chars) = (by_step(metric::TRAIN_SECONDS), by_step(metric::TOKENS_SEEN));
+    rec.series_if_logged(metric::VAL_LOSS)
         .into_iter()
         .map(|(s, v)| CurvePoint {
             step: s as usize,
@@ -493,7 +498,7 @@ fn long_curve(rec: &Record) -> Vec<CurvePoint> {
 /// training losses logged since the one before (training batches, dropout on), as
 /// `(evaluation, mean)`.
 fn train_curve(rec: &Record, curve: &[CurvePoint]) -> Vec<(CurvePoint, f64)> {
-    let train = rec.series_if_logged("train_loss");
+    let train = rec.series_if_logged(metric::TRAIN_LOSS);
     curve
         .windows(2)
         .filter_map(|w| {

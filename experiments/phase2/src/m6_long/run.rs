@@ -129,16 +129,14 @@ pub fn long_session(
         let mut writer = RunWriter::create(ctx, MILESTONE, LONG_RUN, raw, plan.run.train.seed)?;
         writer.artifact("plan", plan)?;
         let ngram_subset = ngram_on_subset(ngram, subset, block, stride)?;
-        for (key, value) in [
-            ("params", plan.run.model.n_params() as f64),
-            ("schedule_steps", plan.run.train.steps as f64),
-            ("budget_minutes", plan.budget_s / 60.0),
-            ("eval_chars", subset.len() as f64),
-            ("ngram_subset_loss", ngram_subset),
-            ("ngram_n", ngram.n() as f64),
-        ] {
-            writer.summary(key, value);
-        }
+        writer.summaries(&LongPlanSummary {
+            params: plan.run.model.n_params() as u64,
+            schedule_steps: plan.run.train.steps as u64,
+            budget_minutes: plan.budget_s / 60.0,
+            eval_chars: subset.len() as u64,
+            ngram_subset_loss: ngram_subset,
+            ngram_n: ngram.n() as u64,
+        })?;
         (trainer, Progress::default(), writer, Vec::new())
     };
     let from_step = trainer.step;
@@ -173,13 +171,13 @@ pub fn long_session(
         stop: out.stop,
     });
     writer.artifact("sessions", &sessions)?;
-    writer.summary("sessions", sessions.len() as f64);
-    writer.summary("steps_done", trainer.step as f64);
-    writer.summary("train_minutes", out.train_seconds / 60.0);
-    writer.summary(
-        "tokens_per_s",
-        (trainer.step * trainer.tokens_per_step()) as f64 / out.train_seconds.max(1e-9),
-    );
+    writer.summaries(&LongProgressSummary {
+        sessions: sessions.len() as u64,
+        steps_done: trainer.step as u64,
+        train_minutes: out.train_seconds / 60.0,
+        tokens_per_s: (trainer.step * trainer.tokens_per_step()) as f64
+            / out.train_seconds.max(1e-9),
+    })?;
     if out.stop == Stop::Session {
         writer.pause()?;
         return Ok((out.stop, trainer, None));
@@ -332,25 +330,24 @@ pub(super) fn finish_long(
 ) -> Result<String> {
     let val_ids = &data.val_ids;
     let fair = FairScores::compute(trainer, val_ids, &data.ngram)?;
-    fair.write(writer);
+    fair.write(writer)?;
     let full = trainer.evaluate_full(val_ids)?;
-    writer.summary("val_loss_full", full);
 
     // When the running validation loss first went below the n-gram's on the same characters.
     let rec = writer.snapshot()?;
-    let ngram_subset = rec.require("ngram_subset_loss")?;
+    let plan: LongPlanSummary = rec.summary_as()?;
     let curve = long_curve(&rec);
-    if let Some(p) = curve.iter().find(|p| p.val_loss < ngram_subset) {
-        writer.summary("overtook_step", p.step as f64);
-        writer.summary("overtook_minutes", p.seconds / 60.0);
-        writer.summary("overtook_chars", p.chars);
-    }
-    if let Some(best) = curve.iter().map(|p| p.val_loss).reduce(f64::min) {
-        writer.summary("best_subset_loss", best);
-    }
-    if let Some(last) = curve.last() {
-        writer.summary("final_subset_loss", last.val_loss);
-    }
+    let overtook = curve.iter().find(|p| p.val_loss < plan.ngram_subset_loss);
+    let mut result = LongResultSummary {
+        val_loss_full: full,
+        overtook_step: overtook.map(|p| p.step as u64),
+        overtook_minutes: overtook.map(|p| p.seconds / 60.0),
+        overtook_chars: overtook.map(|p| p.chars),
+        best_subset_loss: curve.iter().map(|p| p.val_loss).reduce(f64::min),
+        final_subset_loss: curve.last().map(|p| p.val_loss),
+        bench_subset_loss: None,
+        bench_params: None,
+    };
 
     let block = trainer.cfg.model.block_size;
     let mut bench = bench_model(ctx, &data.tokenizer)?;
@@ -358,12 +355,10 @@ pub(super) fn finish_long(
     if let Some(b) = bench.as_mut() {
         let stride = b.cfg.model.block_size / 2;
         let batch = b.cfg.train.batch_size;
-        writer.summary(
-            "bench_subset_loss",
-            b.evaluate_sliding_batched(subset, stride, batch)?.0,
-        );
-        writer.summary("bench_params", b.cfg.model.n_params() as f64);
+        result.bench_subset_loss = Some(b.evaluate_sliding_batched(subset, stride, batch)?.0);
+        result.bench_params = Some(b.cfg.model.n_params() as u64);
     }
+    writer.summaries(&result)?;
 
     // Where it wins and loses: by position in the window …
     let mut positions = vec![position_curve(trainer, val_ids, &data.ngram)?];
@@ -498,8 +493,8 @@ pub fn gpt_long_with(
                     bail!(
                         "records/{MILESTONE}/{LONG_RUN} holds an unfinished run ({} of {} training minutes); \
                          `--resume` continues it, `--fresh` starts over",
-                        mins(old.summary("train_minutes").unwrap_or(0.0)),
-                        old.summary("budget_minutes").unwrap_or(f64::NAN)
+                        mins(old.summary_as::<LongProgressSummary>().map_or(0.0, |p| p.train_minutes)),
+                        old.summary_as::<LongPlanSummary>().map_or(f64::NAN, |p| p.budget_minutes)
                     );
                 }
             }

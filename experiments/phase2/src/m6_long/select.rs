@@ -103,15 +103,15 @@ pub(super) fn run_selection(
         let mut log = |step: u64, values: &[(&str, f64)]| -> Result<()> {
             let keyed: Vec<(String, f64)> = values
                 .iter()
-                .map(|(k, v)| (format!("{name}/{k}"), *v))
+                .map(|(k, v)| (metric::candidate(&name, k), *v))
                 .collect();
             let refs: Vec<(&str, f64)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             writer.scalars(step, &refs)?;
-            if let Some(v) = value_of(values, "val_loss") {
+            if let Some(v) = value_of(values, metric::VAL_LOSS) {
                 curve.push(CurvePoint {
                     step: step as usize,
-                    seconds: value_of(values, "train_seconds").unwrap_or(f64::NAN),
-                    chars: value_of(values, "tokens_seen").unwrap_or(f64::NAN),
+                    seconds: value_of(values, metric::TRAIN_SECONDS).unwrap_or(f64::NAN),
+                    chars: value_of(values, metric::TOKENS_SEEN).unwrap_or(f64::NAN),
                     val_loss: v,
                 });
             }
@@ -181,15 +181,13 @@ pub(super) fn run_selection(
     let chosen = choose(&results).context("no candidate has a finite extrapolation")?;
     writer.artifact("candidates", &results)?;
     writer.text("chosen", &results[chosen].name)?;
-    for (key, value) in [
-        ("chosen_index", chosen as f64),
-        ("chosen_extrapolated", results[chosen].extrapolated),
-        ("select_minutes", cfg.select.minutes),
-        ("budget_minutes", cfg.long.budget_minutes),
-        ("ngram_n", data.ngram.n() as f64),
-    ] {
-        writer.summary(key, value);
-    }
+    writer.summaries(&SelectSummary {
+        chosen_index: chosen as u64,
+        chosen_extrapolated: results[chosen].extrapolated,
+        select_minutes: cfg.select.minutes,
+        budget_minutes: cfg.long.budget_minutes,
+        ngram_n: data.ngram.n() as u64,
+    })?;
     writer.finish()?;
     println!(
         "{SELECT_RUN}: chose `{}` ({:.0} s)",
@@ -222,7 +220,7 @@ pub(super) fn load_selection(ctx: &viz::Context, cfg: &LongExperiment) -> Result
         return Ok(Selection::Stale);
     }
     let results: Vec<SelectResult> = rec.artifact("candidates")?;
-    let chosen = rec.require("chosen_index")? as usize;
+    let chosen = rec.summary_as::<SelectSummary>()?.chosen_index as usize;
     ensure!(
         chosen < results.len(),
         "{SELECT_RUN}: chosen_index out of range"

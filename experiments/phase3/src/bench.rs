@@ -24,6 +24,7 @@ use viz::record::{Record, RunWriter};
 use viz::Context;
 
 use super::PHASE;
+use crate::records::{BenchSummary, Sides};
 use phase3_rag::beir::Collection;
 use phase3_rag::bm25::{Bm25Config, Bm25Index};
 use phase3_rag::minilm::{model_dir, MiniLm};
@@ -295,9 +296,7 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
         bm25s_numba: numba,
         python_versions: versions,
     };
-    for (key, v) in summary(&result) {
-        rec.summary(&key, v);
-    }
+    rec.summaries(&summary(&result))?;
     rec.artifact("bench", &result)?;
     rec.finish()?;
     println!("{}", table(&result).markdown());
@@ -307,67 +306,31 @@ pub fn bench_rag(ctx: &Context, python: Option<&Path>, rounds: Option<usize>) ->
 
 /// The record's headline numbers: medians per side, and ours ÷ theirs (for a time, theirs ÷ ours,
 /// so above 1 always means ours is faster).
-fn summary(r: &BenchResult) -> Vec<(String, f64)> {
-    let mut out = vec![
-        (
-            "bm25_build_s/ours".to_string(),
-            median(&r.ours.bm25_build_s),
-        ),
-        (
-            "bm25_queries_per_s/ours".into(),
-            median(&r.ours.bm25_queries_per_s),
-        ),
-        (
-            "minilm_docs_per_s/ours".into(),
-            median(&r.ours.minilm_docs_per_s),
-        ),
-    ];
-    if let Some(p) = &r.bm25s_numba {
-        out.extend([
-            (
-                "bm25_build_s/bm25s_numba".to_string(),
-                median(&p.bm25_build_s),
-            ),
-            (
-                "bm25_queries_per_s/bm25s_numba".into(),
-                median(&p.bm25_queries_per_s),
-            ),
-            (
-                "bm25_build_speedup_numba".into(),
-                median(&p.bm25_build_s) / median(&r.ours.bm25_build_s),
-            ),
-            (
-                "bm25_query_speedup_numba".into(),
-                median(&r.ours.bm25_queries_per_s) / median(&p.bm25_queries_per_s),
-            ),
-        ]);
+fn summary(r: &BenchResult) -> BenchSummary {
+    let ours = &r.ours;
+    let (py, numba) = (r.python.as_ref(), r.bm25s_numba.as_ref());
+    let sides = |pick: Pick| Sides {
+        ours: median(pick(ours)),
+        python: py.map(|p| median(pick(p))),
+        bm25s_numba: numba.map(|p| median(pick(p))),
+    };
+    // Times: theirs ÷ ours; rates: ours ÷ theirs.
+    let build = |p: &Side| median(&p.bm25_build_s) / median(&ours.bm25_build_s);
+    let query = |p: &Side| median(&ours.bm25_queries_per_s) / median(&p.bm25_queries_per_s);
+    BenchSummary {
+        bm25_build_s: sides(|s| &s.bm25_build_s),
+        bm25_queries_per_s: sides(|s| &s.bm25_queries_per_s),
+        minilm_docs_per_s: Sides {
+            // bm25s times BM25 only.
+            bm25s_numba: None,
+            ..sides(|s| &s.minilm_docs_per_s)
+        },
+        bm25_build_speedup: py.map(build),
+        bm25_query_speedup: py.map(query),
+        minilm_speedup: py.map(|p| median(&ours.minilm_docs_per_s) / median(&p.minilm_docs_per_s)),
+        bm25_build_speedup_numba: numba.map(build),
+        bm25_query_speedup_numba: numba.map(query),
     }
-    if let Some(p) = &r.python {
-        out.extend([
-            ("bm25_build_s/python".to_string(), median(&p.bm25_build_s)),
-            (
-                "bm25_queries_per_s/python".into(),
-                median(&p.bm25_queries_per_s),
-            ),
-            (
-                "minilm_docs_per_s/python".into(),
-                median(&p.minilm_docs_per_s),
-            ),
-            (
-                "bm25_build_speedup".into(),
-                median(&p.bm25_build_s) / median(&r.ours.bm25_build_s),
-            ),
-            (
-                "bm25_query_speedup".into(),
-                median(&r.ours.bm25_queries_per_s) / median(&p.bm25_queries_per_s),
-            ),
-            (
-                "minilm_speedup".into(),
-                median(&r.ours.minilm_docs_per_s) / median(&p.minilm_docs_per_s),
-            ),
-        ]);
-    }
-    out
 }
 
 /// Which of a [`Side`]'s measurements a table row shows.
@@ -443,23 +406,24 @@ pub fn table(r: &BenchResult) -> viz::table::Table {
 }
 
 fn one_line(r: &BenchResult) -> String {
-    let s: std::collections::BTreeMap<String, f64> = summary(r).into_iter().collect();
-    match s.get("minilm_speedup") {
-        Some(m) => format!(
-            "bench-rag: BM25 build {:.2}× and queries {:.2}× bm25s's speed (numpy backend; numba: {}); MiniLM {:.2}× sentence-transformers' ({:.1} vs {:.1} documents/s)",
-            s["bm25_build_speedup"],
-            s["bm25_query_speedup"],
-            match (s.get("bm25_build_speedup_numba"), s.get("bm25_query_speedup_numba")) {
+    let s = summary(r);
+    match (
+        s.minilm_speedup,
+        s.bm25_build_speedup,
+        s.bm25_query_speedup,
+        s.minilm_docs_per_s.python,
+    ) {
+        (Some(m), Some(build), Some(query), Some(theirs)) => format!(
+            "bench-rag: BM25 build {build:.2}× and queries {query:.2}× bm25s's speed (numpy backend; numba: {}); MiniLM {m:.2}× sentence-transformers' ({:.1} vs {theirs:.1} documents/s)",
+            match (s.bm25_build_speedup_numba, s.bm25_query_speedup_numba) {
                 (Some(b), Some(q)) => format!("{b:.2}× and {q:.2}×"),
                 _ => "not run".into(),
             },
-            m,
-            s["minilm_docs_per_s/ours"],
-            s["minilm_docs_per_s/python"]
+            s.minilm_docs_per_s.ours,
         ),
-        None => format!(
+        _ => format!(
             "bench-rag: BM25 build {:.2} s, {:.0} queries/s; MiniLM {:.1} documents/s (no Python given)",
-            s["bm25_build_s/ours"], s["bm25_queries_per_s/ours"], s["minilm_docs_per_s/ours"]
+            s.bm25_build_s.ours, s.bm25_queries_per_s.ours, s.minilm_docs_per_s.ours
         ),
     }
 }

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod m7;
 pub mod m8;
 pub mod m9;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 

@@ -23,6 +23,7 @@ use viz::Context;
 
 use super::m8::ReaderConfig;
 use super::PHASE;
+use crate::records::{AblationSummary, CellSummary, ChunkingSummary};
 use phase3_rag::asker::{answer_jobs, eval_questions, hit, mean, Asker, Condition};
 use phase3_rag::beir::Collection;
 use phase3_rag::reader::Passages;
@@ -104,6 +105,10 @@ pub fn run_ablation(ctx: &Context) -> Result<String> {
     let mut timings: BTreeMap<String, CellTimings> = BTreeMap::new();
     let mut index_s: BTreeMap<String, f64> = BTreeMap::new();
     let mut best: Option<(String, f64)> = None;
+    let mut summary = AblationSummary {
+        questions: questions.len() as u64,
+        chunkings: BTreeMap::new(),
+    };
     for chunking in &reader.chunking {
         let passages = Passages::new(chunking.chunk.clone(), world.documents())?;
         let cdir = ctx
@@ -112,10 +117,14 @@ pub fn run_ablation(ctx: &Context) -> Result<String> {
             .join(format!("m8_passages_{}", chunking.name));
         passages.write_beir(&cdir, world.questions())?;
         let collection = Collection::load(&cdir)?;
-        rec.summary(
-            &format!("{}/passages", chunking.name),
-            passages.passages.len() as f64,
+        summary.chunkings.insert(
+            chunking.name.clone(),
+            ChunkingSummary {
+                passages: passages.passages.len() as u64,
+                ..Default::default()
+            },
         );
+        rec.summaries(&summary)?;
         let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
         for spec in &cfg.retriever {
             let t = Instant::now();
@@ -152,23 +161,22 @@ pub fn run_ablation(ctx: &Context) -> Result<String> {
                 let read_ms: Vec<f64> = answered.iter().map(|(_, ms)| *ms).collect();
                 let outcomes: Vec<_> = answered.into_iter().map(|(o, _)| o).collect();
                 let em = mean(outcomes.iter().map(hit));
-                rec.summary(&format!("{name}/exact_match"), em);
-                rec.summary(
-                    &format!("{name}/answer_perplexity"),
-                    mean(outcomes.iter().map(|o| o.answer_perplexity)),
-                );
-                rec.summary(
-                    &format!("{name}/gold_in_context"),
-                    mean(
+                let this = CellSummary {
+                    exact_match: em,
+                    answer_perplexity: mean(outcomes.iter().map(|o| o.answer_perplexity)),
+                    gold_in_context: mean(
                         outcomes
                             .iter()
                             .map(|o| f64::from(u8::from(o.gold_in_context))),
                     ),
-                );
-                rec.summary(
-                    &format!("{name}/prompt_tokens"),
-                    mean(outcomes.iter().map(|o| o.prompt_tokens as f64)),
-                );
+                    prompt_tokens: mean(outcomes.iter().map(|o| o.prompt_tokens as f64)),
+                };
+                summary
+                    .chunkings
+                    .entry(chunking.name.clone())
+                    .or_default()
+                    .insert(spec.name(), k, this);
+                rec.summaries(&summary)?;
                 correct.insert(
                     name.clone(),
                     outcomes
@@ -193,7 +201,6 @@ pub fn run_ablation(ctx: &Context) -> Result<String> {
         }
     }
     bar.finish_and_clear();
-    rec.summary("questions", questions.len() as f64);
     rec.artifact("correct", &correct)?;
     rec.artifact("timings", &timings)?;
     rec.artifact("index_s", &index_s)?;
@@ -221,6 +228,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     };
     let cfg: AblationConfig = rec.config_as()?;
     let reader = reader_config(ctx)?;
+    let summary: AblationSummary = rec.summary_as()?;
     let panels = cfg
         .retriever
         .iter()
@@ -231,9 +239,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .map(|c| {
                     cfg.ks
                         .iter()
-                        .map(|&k| {
-                            rec.require(&format!("{}/exact_match", cell(&c.name, r.name(), k)))
-                        })
+                        .map(|&k| Ok(summary.cell(&c.name, r.name(), k)?.exact_match))
                         .collect::<Result<Vec<_>>>()
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -256,7 +262,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     viz::plot::heatmap_grid(
         &format!(
             "End-to-end exact match: chunk size × k × retriever ({} held-out questions per cell)",
-            rec.require("questions")?
+            summary.questions
         ),
         &panels,
         // Two panels a row: wide enough cells to print each value.
@@ -340,13 +346,13 @@ struct Grid {
 impl Grid {
     fn of(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<Grid> {
         let correct: BTreeMap<String, String> = rec.artifact("correct")?;
+        let summary: AblationSummary = rec.summary_as()?;
         let mut all = Vec::new();
         for c in &reader.chunking {
             for r in &cfg.retriever {
                 for &k in &cfg.ks {
-                    let name = cell(&c.name, r.name(), k);
-                    let em = rec.require(&format!("{name}/exact_match"))?;
-                    all.push((name, em));
+                    let em = summary.cell(&c.name, r.name(), k)?.exact_match;
+                    all.push((cell(&c.name, r.name(), k), em));
                 }
             }
         }
@@ -404,7 +410,12 @@ struct Tables {
 }
 
 /// The tables of the results, from the record.
-fn tables(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<Tables> {
+fn tables(
+    rec: &Record,
+    summary: &AblationSummary,
+    cfg: &AblationConfig,
+    reader: &ReaderConfig,
+) -> Result<Tables> {
     let timings: BTreeMap<String, CellTimings> = rec.artifact("timings")?;
     let index_s: BTreeMap<String, f64> = rec.artifact("index_s")?;
     let mut headers = vec!["chunking".to_string(), "retriever".to_string()];
@@ -424,12 +435,11 @@ fn tables(rec: &Record, cfg: &AblationConfig, reader: &ReaderConfig) -> Result<T
         for r in &cfg.retriever {
             let mut row = vec![c.name.replace('_', " "), r.name().to_string()];
             for &k in &cfg.ks {
-                let name = cell(&c.name, r.name(), k);
-                row.push(pct(rec.require(&format!("{name}/exact_match"))?));
+                row.push(pct(summary.cell(&c.name, r.name(), k)?.exact_match));
             }
             row.push(format!(
                 "{:.0}",
-                rec.require(&format!("{}/prompt_tokens", cell(&c.name, r.name(), max_k)))?
+                summary.cell(&c.name, r.name(), max_k)?.prompt_tokens
             ));
             table.push(row);
             let t = timings
@@ -508,17 +518,17 @@ fn factor_lines(
 /// Chunkings that cut the world into (nearly) the same passages are one level of the factor, not
 /// two: each such pair, with the widest exact-match gap between their paired cells.
 fn same_passages(
-    rec: &Record,
+    summary: &AblationSummary,
     correct: &BTreeMap<String, String>,
     cfg: &AblationConfig,
     reader: &ReaderConfig,
 ) -> Result<Vec<SamePassages>> {
-    let passages = |c: &str| rec.summary(&format!("{c}/passages"));
+    let passages = |c: &str| summary.passages(c);
     let mut out = Vec::new();
     for (i, a) in reader.chunking.iter().enumerate() {
         for b in &reader.chunking[i + 1..] {
             if let (Some(pa), Some(pb)) = (passages(&a.name), passages(&b.name)) {
-                if (pa - pb).abs() <= 0.01 * pa.max(pb) {
+                if pa.abs_diff(pb) as f64 <= 0.01 * pa.max(pb) as f64 {
                     let pairs: Vec<(String, String)> = cfg
                         .retriever
                         .iter()
@@ -539,8 +549,8 @@ fn same_passages(
                     out.push(SamePassages {
                         a: a.name.clone(),
                         b: b.name.clone(),
-                        passages_a: format!("{pa:.0}"),
-                        passages_b: format!("{pb:.0}"),
+                        passages_a: pa.to_string(),
+                        passages_b: pb.to_string(),
                         pairs: pairs.len().to_string(),
                         widest: format!("{:.1}", 100.0 * widest),
                     });
@@ -557,12 +567,13 @@ fn ablation_values(
     cfg: &AblationConfig,
     reader: &ReaderConfig,
 ) -> Result<AblationValues> {
-    let n = rec.require("questions")?;
+    let summary: AblationSummary = rec.summary_as()?;
+    let n = summary.questions;
     let Tables {
         exact_match: table,
         latency: lat,
         ..
-    } = tables(rec, cfg, reader)?;
+    } = tables(rec, &summary, cfg, reader)?;
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
     let grid = Grid::of(rec, cfg, reader)?;
     let tied = grid.tied();
@@ -573,7 +584,7 @@ fn ablation_values(
         retrievers: cfg.retriever.iter().map(|r| r.name().to_string()).collect(),
         ks: format!("{:?}", cfg.ks),
         cells: (grid.others.len() + 1).to_string(),
-        n: format!("{n:.0}"),
+        n: n.to_string(),
         provenance: rec.provenance(),
         exact_match_table: table.markdown(),
         latency_table: lat.markdown(),
@@ -587,7 +598,7 @@ fn ablation_values(
         worst_em: pct(*worst_em),
         spread: grid.change(worst)?,
         factors,
-        same_passages: same_passages(rec, &grid.correct, cfg, reader)?,
+        same_passages: same_passages(&summary, &grid.correct, cfg, reader)?,
     })
 }
 

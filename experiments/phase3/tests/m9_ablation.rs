@@ -3,6 +3,7 @@
 //! figures and log entries come out, the grid is deterministic, and bad settings are errors that
 //! name the key.
 
+use phase3_experiments::records::{metric, AblationSummary, ReaderSummary};
 use phase3_experiments::{m8, m9};
 use viz::record::Record;
 
@@ -94,16 +95,17 @@ fn m8_and_m9_run_end_to_end_on_a_tiny_world() {
     let summary = m8::run_reader(&ctx).unwrap();
     assert!(summary.contains("held-out exact match"), "{summary}");
     let rec = Record::load(&ctx, "m8", "reader").unwrap();
+    let s8: ReaderSummary = rec.summary_as().unwrap();
     for c in ["closed_book", "random", "bm25@1", "bm25_stemmed@2", "gold"] {
-        let em = rec.require(&format!("{c}/exact_match")).unwrap();
+        let em = s8.condition(c).unwrap().exact_match;
         assert!((0.0..=1.0).contains(&em), "{c}: {em}");
-        assert!(rec.require(&format!("{c}/answer_perplexity")).unwrap() >= 1.0);
+        assert!(s8.condition(c).unwrap().answer_perplexity >= 1.0);
     }
     // The gold condition always has its gold passage; closed book never.
-    assert_eq!(rec.require("gold/gold_in_context").unwrap(), 1.0);
-    assert_eq!(rec.require("closed_book/gold_in_context").unwrap(), 0.0);
+    assert_eq!(s8.condition("gold").unwrap().gold_in_context, 1.0);
+    assert_eq!(s8.condition("closed_book").unwrap().gold_in_context, 0.0);
     assert!(!rec
-        .series("curve/gold/answer_perplexity")
+        .series(&metric::curve("gold", metric::ANSWER_PERPLEXITY))
         .unwrap()
         .is_empty());
     // The checkpoint `cargo xtask ask` reads.
@@ -113,31 +115,38 @@ fn m8_and_m9_run_end_to_end_on_a_tiny_world() {
     let summary = m9::run_ablation(&ctx).unwrap();
     assert!(summary.contains("8 cells"), "{summary}");
     let rec9 = Record::load(&ctx, "m9", "ablation").unwrap();
+    let s9: AblationSummary = rec9.summary_as().unwrap();
     for chunking in ["sentence", "document"] {
         for r in ["bm25", "both"] {
             for k in [1, 3] {
-                let em = rec9
-                    .require(&format!("{chunking}/{r}@{k}/exact_match"))
-                    .unwrap();
+                let em = s9.cell(chunking, r, k).unwrap().exact_match;
                 assert!((0.0..=1.0).contains(&em));
             }
         }
     }
     // One whole document makes a longer prompt than one sentence.
     assert!(
-        rec9.require("document/bm25@1/prompt_tokens").unwrap()
-            > rec9.require("sentence/bm25@1/prompt_tokens").unwrap()
+        s9.cell("document", "bm25", 1).unwrap().prompt_tokens
+            > s9.cell("sentence", "bm25", 1).unwrap().prompt_tokens
     );
     // The same checkpoint and config give the same grid (timings live in their own artifact).
-    let first = Record::load(&ctx, "m9", "ablation").unwrap();
+    let first: AblationSummary = Record::load(&ctx, "m9", "ablation")
+        .unwrap()
+        .summary_as()
+        .unwrap();
     m9::run_ablation(&ctx).unwrap();
-    let again = Record::load(&ctx, "m9", "ablation").unwrap();
-    for key in [
-        "sentence/bm25@1/exact_match",
-        "document/both@3/answer_perplexity",
-    ] {
-        assert_eq!(first.summary(key), again.summary(key), "{key}");
-    }
+    let again: AblationSummary = Record::load(&ctx, "m9", "ablation")
+        .unwrap()
+        .summary_as()
+        .unwrap();
+    let em = |s: &AblationSummary| s.cell("sentence", "bm25", 1).unwrap().exact_match;
+    assert_eq!(em(&first), em(&again), "sentence/bm25@1 exact match");
+    let ppl = |s: &AblationSummary| s.cell("document", "both", 3).unwrap().answer_perplexity;
+    assert_eq!(
+        ppl(&first),
+        ppl(&again),
+        "document/both@3 answer perplexity"
+    );
 
     // Figures and log entries from the records alone.
     let figs = m8::figures(&ctx).unwrap();

@@ -9,6 +9,7 @@
 pub mod m10;
 pub mod m11;
 pub mod m12;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 

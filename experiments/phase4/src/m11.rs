@@ -29,6 +29,8 @@ use phase4_agents::backend::{par_map, Models};
 use phase4_agents::team::{self, Kind, TeamConfig, TeamRun};
 use phase4_agents::tools::{Corpus, Toolset};
 
+use crate::records::TeamSummary;
+
 pub const TEAM: &str = "m11_team";
 pub const MILESTONE: &str = "m11";
 const RECORD: &str = "team";
@@ -190,11 +192,10 @@ pub fn run_experiment(ctx: &Context) -> Result<String> {
     bar.finish_and_clear();
     let wall = t0.elapsed().as_secs_f64();
     let correct = outcomes.iter().filter(|o| o.correct).count();
-    rec.summary("success", correct as f64 / outcomes.len().max(1) as f64);
-    rec.summary(
-        "sent_back",
-        outcomes.iter().filter(|o| o.run.sent_back).count() as f64,
-    );
+    rec.summaries(&TeamSummary {
+        success: correct as f64 / outcomes.len().max(1) as f64,
+        sent_back: outcomes.iter().filter(|o| o.run.sent_back).count() as u64,
+    })?;
     rec.artifact("outcomes", &outcomes)?;
     // The verifier's margins on its first checks, scored by the same model.
     let (mut lm, _) = models.pair(0.0)?;
@@ -638,8 +639,9 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
 /// The milestone's headline.
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
+    let summary: TeamSummary = rec.summary_as().ok()?;
     Some(format!(
         "the team answered {:.1} % of held-out tasks, every message on the record",
-        100.0 * rec.summary("success")?
+        100.0 * summary.success
     ))
 }

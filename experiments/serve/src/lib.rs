@@ -26,7 +26,9 @@ use serve::load::{self, percentile, Case, Outcome, Plan, Reply, Target, Timing};
 use serve::registry::{Model, Registry};
 
 mod log;
+pub mod records;
 use log::log_entries;
+use records::{LoadSummary, OverloadSummary, ServingSummary};
 use serve::server::{self, ServerConfig, StatsSnapshot};
 
 /// Config folder name (`configs/serving/`) and `cargo xtask serving`.
@@ -356,24 +358,24 @@ fn run_serving(ctx: &Context) -> Result<String> {
     let over_ok = overload.iter().filter(|(o, _)| o.status == 200).count();
     let tokens: u64 = outcomes.iter().map(|o| o.completion_tokens).sum();
 
-    rec.summary("cases", cases.len() as f64);
-    rec.summary("load/requests", outcomes.len() as f64);
-    rec.summary(
-        "load/streamed",
-        outcomes.iter().filter(|o| o.stream).count() as f64,
-    );
-    rec.summary("load/problems", problems as f64);
-    rec.summary("load/completion_tokens", tokens as f64);
-    rec.summary("load/server_tokens", (after.tokens - before.tokens) as f64);
-    rec.summary(
-        "load/server_cancelled",
-        (after.cancelled - before.cancelled) as f64,
-    );
-    rec.summary("overload/requests", overload.len() as f64);
-    rec.summary("overload/problems", over_problems as f64);
-    rec.summary("model_params", model.weights.config.n_params() as f64);
-    rec.summary("block_size", model.context() as f64);
-    rec.summary("k", reader.settings.k as f64);
+    rec.summaries(&ServingSummary {
+        cases: cases.len() as u64,
+        load: LoadSummary {
+            requests: outcomes.len() as u64,
+            streamed: outcomes.iter().filter(|o| o.stream).count() as u64,
+            problems: problems as u64,
+            completion_tokens: tokens,
+            server_tokens: after.tokens - before.tokens,
+            server_cancelled: after.cancelled - before.cancelled,
+        },
+        overload: OverloadSummary {
+            requests: overload.len() as u64,
+            problems: over_problems as u64,
+        },
+        model_params: model.weights.config.n_params() as u64,
+        block_size: model.context() as u64,
+        k: reader.settings.k as u64,
+    })?;
     rec.artifact("cases", &cases)?;
     rec.artifact("references", &expected)?;
     rec.artifact("load_requests", &outcomes)?;

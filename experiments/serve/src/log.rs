@@ -10,6 +10,7 @@ use viz::table::Table;
 use viz::template::render_block;
 use viz::Context;
 
+use super::records::ServingSummary;
 use super::{loaded, record, Loaded, ServingConfig, FIG_LATENCY, FIG_TIMELINE, SERVING};
 
 fn ms(v: f64) -> String {
@@ -243,12 +244,17 @@ fn runs_table(l: &Loaded, t: RunTotals, all: &[f64], over_lat: &[f64]) -> Table 
 }
 
 /// The setup's values, all from the config and the record.
-fn setup_text(rec: &Record, cfg: &ServingConfig, cases: f64) -> Result<SetupText> {
+fn setup_text(
+    rec: &Record,
+    summary: &ServingSummary,
+    cfg: &ServingConfig,
+    cases: f64,
+) -> Result<SetupText> {
     Ok(SetupText {
-        params_m: format!("{:.2}", rec.require("model_params")? / 1e6),
-        block_size: format!("{:.0}", rec.require("block_size")?),
+        params_m: format!("{:.2}", summary.model_params as f64 / 1e6),
+        block_size: summary.block_size.to_string(),
         prompts: cfg.prompts.to_string(),
-        k: format!("{}", rec.require("k")?),
+        k: summary.k.to_string(),
         answer_tokens: cfg.answer_tokens.to_string(),
         continuation_tokens: cfg.continuation_tokens.to_string(),
         temperature: format!("{}", cfg.temperature),
@@ -274,8 +280,9 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let n_load = l.outcomes.len();
     let problems: Vec<&Outcome> = l.outcomes.iter().filter(|o| o.problem.is_some()).collect();
     let tokens: f64 = l.outcomes.iter().map(|o| o.completion_tokens as f64).sum();
-    let server_tokens = rec.require("load/server_tokens")?;
-    let cases = rec.require("cases")?;
+    let summary: ServingSummary = rec.summary_as()?;
+    let server_tokens = summary.load.server_tokens as f64;
+    let cases = summary.cases as f64;
     let unloaded_s: f64 = l.timings.unloaded_ms.iter().sum::<f64>() / 1e3;
     let reference: Vec<Reply> = rec.artifact("references")?;
     let ref_tokens: f64 = reference.iter().map(|r| r.completion_tokens as f64).sum();
@@ -337,7 +344,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let (p50_first, p50_streamed) = (percentile(&first, 50.0), percentile(&streamed, 50.0));
     // Conclusions, each computed from the record.
     let values = ServingText {
-        setup: setup_text(&rec, cfg, cases)?,
+        setup: setup_text(&rec, &summary, cfg, cases)?,
         runs_table: runs.markdown().trim_end().to_string(),
         kinds_table: kinds.markdown().trim_end().to_string(),
         server_tokens: format!("{server_tokens:.0}"),

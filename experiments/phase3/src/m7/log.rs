@@ -15,6 +15,7 @@ use super::{
     FIG_TRAINING,
 };
 use crate::bench;
+use crate::records::{BenchSummary, RetrievalSummary};
 use phase3_rag::bm25::Bm25Variant;
 use phase3_rag::retrievers::{CollectionSpec, RetrieverSpec};
 use phase3_rag::tokenize::{Stemmer, StopWords};
@@ -266,6 +267,7 @@ fn retriever_text(r: &RetrieverSpec) -> RetrieverText {
 fn scores_table(
     cfg: &RetrievalConfig,
     rec: &Record,
+    summary: &RetrievalSummary,
     names: &[String],
 ) -> Result<viz::table::Table> {
     let timings: BTreeMap<String, Timings> = rec.artifact("timings")?;
@@ -288,13 +290,14 @@ fn scores_table(
     let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut table = viz::table::Table::new(&hdr);
     for n in names {
+        let s = summary.retriever(n)?;
         let mut row = vec![n.clone()];
-        for k in &cfg.recall_at {
-            row.push(format!("{:.3}", rec.require(&format!("{n}/recall_{k}"))?));
+        for &k in &cfg.recall_at {
+            row.push(format!("{:.3}", s.recall_at(k)?));
         }
-        row.push(format!("{:.3}", rec.require(&format!("{n}/mrr_10"))?));
-        row.push(format!("{:.3}", rec.require(&format!("{n}/ndcg_cut_10"))?));
-        row.push(format!("{:.3}", rec.require(&format!("{n}/map"))?));
+        row.push(format!("{:.3}", s.mrr_10));
+        row.push(format!("{:.3}", s.ndcg_cut_10));
+        row.push(format!("{:.3}", s.map));
         let t = timings.get(n).cloned().unwrap_or_default();
         let fused = cfg
             .retriever
@@ -312,13 +315,11 @@ fn scores_table(
 }
 
 /// nDCG@10 by question kind and the winner of each kind, where the collection has kinds.
-fn kinds(rec: &Record, names: &[String]) -> Result<Option<Kinds>> {
-    let prefix = format!("{}/ndcg_cut_10/", names[0]);
-    let kinds: Vec<String> = rec
-        .meta
-        .summary
-        .keys()
-        .filter_map(|k| k.strip_prefix(&prefix).map(String::from))
+fn kinds(summary: &RetrievalSummary, names: &[String]) -> Result<Option<Kinds>> {
+    let kinds: Vec<String> = summary
+        .retriever(&names[0])?
+        .kinds()
+        .map(String::from)
         .collect();
     if kinds.is_empty() {
         return Ok(None);
@@ -330,10 +331,7 @@ fn kinds(rec: &Record, names: &[String]) -> Result<Option<Kinds>> {
     for n in names {
         let mut row = vec![n.clone()];
         for k in &kinds {
-            row.push(format!(
-                "{:.3}",
-                rec.require(&format!("{n}/ndcg_cut_10/{k}"))?
-            ));
+            row.push(format!("{:.3}", summary.retriever(n)?.ndcg_of(k)?));
         }
         t.push(row);
     }
@@ -342,7 +340,7 @@ fn kinds(rec: &Record, names: &[String]) -> Result<Option<Kinds>> {
     for k in &kinds {
         let mut scores: Vec<(&String, f64)> = names
             .iter()
-            .map(|n| Ok((n, rec.require(&format!("{n}/ndcg_cut_10/{k}"))?)))
+            .map(|n| Ok((n, summary.retriever(n)?.ndcg_of(k)?)))
             .collect::<Result<_>>()?;
         scores.sort_by(|a, b| b.1.total_cmp(&a.1));
         if let [first, second, ..] = scores.as_slice() {
@@ -362,7 +360,7 @@ fn kinds(rec: &Record, names: &[String]) -> Result<Option<Kinds>> {
 }
 
 /// Trained retrievers: how much they had to learn from, and whether training converged.
-fn trained(rec: &Record) -> Result<Vec<Trained>> {
+fn trained(rec: &Record, summary: &RetrievalSummary) -> Result<Vec<Trained>> {
     let mut out = Vec::new();
     for (n, log) in &training_logs(rec)? {
         let (Some(first), Some(last)) = (log.loss.first(), log.loss.last()) else {
@@ -376,20 +374,24 @@ fn trained(rec: &Record) -> Result<Vec<Trained>> {
             last_loss: format!("{:.3}", last.1),
             last_step: last.0.to_string(),
             accuracy: format!("{:.1}", 100.0 * log.final_in_batch_accuracy),
-            ndcg: format!("{:.3}", rec.require(&format!("{n}/ndcg_cut_10"))?),
+            ndcg: format!("{:.3}", summary.retriever(n)?.ndcg_cut_10),
         });
     }
     Ok(out)
 }
 
 /// Reproduction of published numbers on the same files: CISI's, from `configs/references.toml`.
-fn reproductions(refs: &References, spec: &CollectionSpec, rec: &Record) -> Vec<Reproduction> {
+fn reproductions(
+    refs: &References,
+    spec: &CollectionSpec,
+    summary: &RetrievalSummary,
+) -> Vec<Reproduction> {
     let mut out = Vec::new();
     if spec.dir.as_deref() != Some("cisi") {
         return out;
     }
     for (who, &published) in &refs.cisi.ndcg_cut_10 {
-        if let Some(ours) = rec.summary(&format!("{who}/ndcg_cut_10")) {
+        if let Some(ours) = summary.retrievers.get(who).map(|r| r.ndcg_cut_10) {
             out.push(Reproduction {
                 retriever: who.clone(),
                 ours: format!("{ours:.4}"),
@@ -416,9 +418,10 @@ pub(crate) struct TopTwo {
 
 pub(crate) fn top_two(rec: &Record, names: &[String]) -> Result<Option<TopTwo>> {
     let per_query: BTreeMap<String, BTreeMap<String, f64>> = rec.artifact("ndcg_per_query")?;
+    let summary: RetrievalSummary = rec.summary_as()?;
     let mut by_score: Vec<(String, f64)> = names
         .iter()
-        .map(|n| Ok((n.clone(), rec.require(&format!("{n}/ndcg_cut_10"))?)))
+        .map(|n| Ok((n.clone(), summary.retriever(n)?.ndcg_cut_10)))
         .collect::<Result<_>>()?;
     by_score.sort_by(|a, b| b.1.total_cmp(&a.1));
     if by_score.len() < 2 {
@@ -494,19 +497,20 @@ fn head_to_head(rec: &Record, names: &[String]) -> Result<Option<HeadToHead>> {
 }
 
 /// Does fusion beat both of its inputs? Measured, not assumed.
-fn fusions(cfg: &RetrievalConfig, rec: &Record) -> Result<Vec<Fusion>> {
+fn fusions(cfg: &RetrievalConfig, rec: &Record, summary: &RetrievalSummary) -> Result<Vec<Fusion>> {
     let per_query: BTreeMap<String, BTreeMap<String, f64>> = rec.artifact("ndcg_per_query")?;
     let mut out = Vec::new();
     for r in &cfg.retriever {
         let RetrieverSpec::Hybrid { name, of, .. } = r else {
             continue;
         };
-        let Some(h) = rec.summary(&format!("{name}/ndcg_cut_10")) else {
+        let ndcg = |n: &String| summary.retrievers.get(n).map(|r| r.ndcg_cut_10);
+        let Some(h) = ndcg(name) else {
             continue;
         };
         let inputs: Vec<(String, f64)> = of
             .iter()
-            .filter_map(|n| Some((n.clone(), rec.summary(&format!("{n}/ndcg_cut_10"))?)))
+            .filter_map(|n| Some((n.clone(), ndcg(n)?)))
             .collect();
         let Some(best) = inputs
             .iter()
@@ -561,22 +565,23 @@ fn collection_values(
     rec: &Record,
 ) -> Result<CollectionValues> {
     let names = retriever_names(rec)?;
+    let summary: RetrievalSummary = rec.summary_as()?;
     Ok(CollectionValues {
         name: spec.name.clone(),
         provenance: rec.provenance(),
-        docs: rec.require("docs")?.to_string(),
-        queries: rec.require("queries")?.to_string(),
-        judged: rec.require("judged_queries")?.to_string(),
-        table: scores_table(cfg, rec, &names)?.markdown(),
-        kinds: kinds(rec, &names)?,
-        trained: trained(rec)?,
+        docs: summary.docs.to_string(),
+        queries: summary.queries.to_string(),
+        judged: summary.judged_queries.to_string(),
+        table: scores_table(cfg, rec, &summary, &names)?.markdown(),
+        kinds: kinds(&summary, &names)?,
+        trained: trained(rec, &summary)?,
         skipped: skipped(rec)?
             .into_iter()
             .map(|(retriever, why)| Skipped { retriever, why })
             .collect(),
-        reproductions: reproductions(refs, spec, rec),
+        reproductions: reproductions(refs, spec, &summary),
         head_to_head: head_to_head(rec, &names)?,
-        fusions: fusions(cfg, rec)?,
+        fusions: fusions(cfg, rec, &summary)?,
     })
 }
 
@@ -585,18 +590,13 @@ fn bench_values(ctx: &Context, refs: &References) -> Result<Option<BenchValues>>
     let Some((brec, bench)) = bench::load(ctx) else {
         return Ok(None);
     };
-    let bm25 = match (
-        brec.summary("bm25_build_speedup"),
-        brec.summary("bm25_query_speedup"),
-    ) {
+    let s: BenchSummary = brec.summary_as()?;
+    let bm25 = match (s.bm25_build_speedup, s.bm25_query_speedup) {
         (Some(b), Some(q)) => Some(Bm25Speed {
             docs: bench.world_docs.to_string(),
             build: format!("{b:.2}"),
             query: format!("{q:.2}"),
-            numba: match (
-                brec.summary("bm25_build_speedup_numba"),
-                brec.summary("bm25_query_speedup_numba"),
-            ) {
+            numba: match (s.bm25_build_speedup_numba, s.bm25_query_speedup_numba) {
                 (Some(bn), Some(qn)) => Some(NumbaRatios {
                     build: format!("{bn:.2}"),
                     query: format!("{qn:.2}"),
@@ -607,15 +607,12 @@ fn bench_values(ctx: &Context, refs: &References) -> Result<Option<BenchValues>>
         }),
         _ => None,
     };
-    let minilm = match (
-        brec.summary("minilm_speedup"),
-        brec.summary("minilm_docs_per_s/python"),
-    ) {
+    let minilm = match (s.minilm_speedup, s.minilm_docs_per_s.python) {
         (Some(ratio), Some(theirs)) => {
             let readme = refs.cisi.minilm_docs_per_s;
             let t = &refs.targets;
             Some(MinilmSpeed {
-                ours: format!("{:.1}", brec.require("minilm_docs_per_s/ours")?),
+                ours: format!("{:.1}", s.minilm_docs_per_s.ours),
                 theirs: format!("{theirs:.1}"),
                 ratio: format!("{ratio:.2}"),
                 meets_target: ratio >= t.minilm_speedup,

@@ -18,6 +18,7 @@ use viz::record::{Record, RunWriter};
 use viz::Context;
 
 use super::PHASE;
+use crate::records::{metric, Breakdown, RetrievalSummary, RetrieverSummary};
 use phase3_rag::beir::Collection;
 use phase3_rag::dual::TrainLog;
 use phase3_rag::metrics::{evaluate_collection, Evaluation, Run};
@@ -141,6 +142,12 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
         let mut built: BTreeMap<String, Rc<dyn Retriever>> = BTreeMap::new();
         let mut skipped = BTreeMap::new();
         let mut training = BTreeMap::new();
+        let mut summary = RetrievalSummary {
+            docs: collection.docs.len() as u64,
+            queries: collection.queries.len() as u64,
+            judged_queries: collection.judged_queries().len() as u64,
+            retrievers: BTreeMap::new(),
+        };
         for r in &cfg.retriever {
             if let Some(why) = r.skip_reason(&dir) {
                 skipped.insert(r.name().to_string(), why);
@@ -150,41 +157,44 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
             let (m, retriever) = measure(ctx, r, &collection, &dir, cfg.depth, &built)?;
             built.insert(r.name().to_string(), retriever);
             let name = &m.name;
-            for (k, v) in &m.eval.mean.recall {
-                if cfg.recall_at.contains(k) {
-                    rec.summary(&format!("{name}/recall_{k}"), *v);
-                }
-            }
-            rec.summary(&format!("{name}/ndcg_cut_10"), m.eval.mean.ndcg_cut_10);
-            rec.summary(&format!("{name}/map"), m.eval.mean.ap);
-            rec.summary(&format!("{name}/recip_rank"), m.eval.mean.recip_rank);
-            rec.summary(&format!("{name}/mrr_10"), m.eval.mean.recip_rank_cut_10);
-            rec.summary(
-                &format!("{name}/queries_scored"),
-                m.eval.per_query.len() as f64,
-            );
             let ndcg: BTreeMap<String, f64> = m
                 .eval
                 .per_query
                 .iter()
                 .map(|(q, s)| (q.clone(), s.ndcg_cut_10))
                 .collect();
-            // A generated world says what kind each question is: the mean per kind shows which
-            // questions a retriever finds (lookups name their entity; indirect and multi-hop do not).
-            for (kind, mean) in mean_by_kind(&ndcg, &kinds) {
-                rec.summary(&format!("{name}/ndcg_cut_10/{kind}"), mean);
-            }
-            if let Some(log) = &m.training {
-                rec.summary(&format!("{name}/train_pairs"), log.pairs as f64);
-                if let Some(&(_, loss)) = log.loss.last() {
-                    rec.summary(&format!("{name}/train_loss_final"), loss);
-                }
-                rec.summary(
-                    &format!("{name}/train_in_batch_accuracy"),
-                    log.final_in_batch_accuracy,
-                );
+            let log = m.training.as_ref();
+            summary.retrievers.insert(
+                name.clone(),
+                RetrieverSummary {
+                    ndcg_cut_10: m.eval.mean.ndcg_cut_10,
+                    map: m.eval.mean.ap,
+                    recip_rank: m.eval.mean.recip_rank,
+                    mrr_10: m.eval.mean.recip_rank_cut_10,
+                    queries_scored: m.eval.per_query.len() as u64,
+                    train_pairs: log.map(|l| l.pairs as u64),
+                    train_loss_final: log.and_then(|l| l.loss.last()).map(|&(_, loss)| loss),
+                    train_in_batch_accuracy: log.map(|l| l.final_in_batch_accuracy),
+                    breakdown: Breakdown {
+                        recall: m
+                            .eval
+                            .mean
+                            .recall
+                            .iter()
+                            .filter(|(k, _)| cfg.recall_at.contains(k))
+                            .map(|(&k, &v)| (k, v))
+                            .collect(),
+                        // A generated world says what kind each question is: the mean per kind
+                        // shows which questions a retriever finds (lookups name their entity;
+                        // indirect and multi-hop do not).
+                        ndcg_by_kind: mean_by_kind(&ndcg, &kinds),
+                    },
+                },
+            );
+            rec.summaries(&summary)?;
+            if let Some(log) = log {
                 for &(step, loss) in &log.loss {
-                    rec.scalar(step as u64, &format!("{name}/train_loss"), loss)?;
+                    rec.scalar(step as u64, &metric::retriever_train_loss(name), loss)?;
                 }
                 training.insert(name.clone(), log.clone());
             }
@@ -197,9 +207,8 @@ pub fn run_retrieval(ctx: &Context) -> Result<String> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        rec.summary("docs", collection.docs.len() as f64);
-        rec.summary("queries", collection.queries.len() as f64);
-        rec.summary("judged_queries", collection.judged_queries().len() as f64);
+        // The collection's size, also when every retriever was skipped.
+        rec.summaries(&summary)?;
         rec.artifact("recall_curves", &curves)?;
         rec.artifact("ndcg_per_query", &per_query)?;
         rec.artifact("timings", &timings)?;
@@ -318,12 +327,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let mut charts = Vec::new();
     for (spec, rec) in &recs {
         let curves: BTreeMap<String, Vec<f64>> = rec.artifact("recall_curves")?;
+        let summary: RetrievalSummary = rec.summary_as()?;
         let mut chart = LineChart::new(
             format!(
                 "{}: {} documents, {} judged queries",
-                spec.name,
-                rec.require("docs")?,
-                rec.require("judged_queries")?
+                spec.name, summary.docs, summary.judged_queries
             ),
             "k (documents retrieved, log scale)",
             "mean recall@k",

@@ -9,6 +9,8 @@ use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
 use viz::Context;
 
+use crate::records::{ConditionSummary, ReaderSummary};
+
 use super::{
     conditions, label, record, traced_condition, ReaderConfig, Trace, FIG_ATTENTION, FIG_K,
     FIG_LOSS, FIG_PIPELINE,
@@ -143,14 +145,18 @@ struct ReaderValues {
 }
 
 /// The record's numbers the entry reads again and again.
-struct Numbers<'a> {
-    rec: &'a Record,
+struct Numbers {
+    summary: ReaderSummary,
     outcomes: BTreeMap<String, Vec<Outcome>>,
 }
 
-impl Numbers<'_> {
+impl Numbers {
+    fn condition(&self, c: &str) -> Result<&ConditionSummary> {
+        self.summary.condition(c)
+    }
+
     fn em(&self, c: &str) -> Result<f64> {
-        self.rec.require(&format!("{c}/exact_match"))
+        Ok(self.condition(c)?.exact_match)
     }
 
     fn hits(&self, c: &str) -> Result<Vec<bool>> {
@@ -170,7 +176,6 @@ impl Numbers<'_> {
 
 /// The table of every context condition.
 fn conditions_table(cfg: &ReaderConfig, nums: &Numbers) -> Result<viz::table::Table> {
-    let rec = nums.rec;
     let mut table = viz::table::Table::new(&[
         "context",
         "exact match",
@@ -180,13 +185,13 @@ fn conditions_table(cfg: &ReaderConfig, nums: &Numbers) -> Result<viz::table::Ta
     ]);
     for c in conditions(cfg) {
         let name = &c.name;
+        let s = nums.condition(name)?;
         table.push(vec![
             label(name),
-            pct(nums.em(name)?),
-            format!("{:.2}", rec.require(&format!("{name}/answer_perplexity"))?),
-            pct(rec.require(&format!("{name}/gold_in_context"))?),
-            rec.summary(&format!("{name}/exact_match_gold_in_context"))
-                .map_or("–".into(), pct),
+            pct(s.exact_match),
+            format!("{:.2}", s.answer_perplexity),
+            pct(s.gold_in_context),
+            s.exact_match_gold_in_context.map_or("–".into(), pct),
         ]);
     }
     Ok(table)
@@ -206,10 +211,11 @@ fn best_retrieved(cfg: &ReaderConfig, nums: &Numbers) -> Result<(String, f64)> {
 
 /// Target 2: with the gold passage among the retrieved k, accuracy ≥ 0.9 × gold-context accuracy.
 /// Per retrieved condition, that ratio.
-fn gold_ratios(cfg: &ReaderConfig, rec: &Record, gold: f64) -> Vec<(String, f64)> {
+fn gold_ratios(cfg: &ReaderConfig, summary: &ReaderSummary, gold: f64) -> Vec<(String, f64)> {
     let mut ratios = Vec::new();
     for c in conditions(cfg).iter().filter(|c| c.retrieved.is_some()) {
-        if let Some(v) = rec.summary(&format!("{}/exact_match_gold_in_context", c.name)) {
+        let in_context = summary.conditions.get(&c.name);
+        if let Some(v) = in_context.and_then(|s| s.exact_match_gold_in_context) {
             ratios.push((c.name.clone(), v / gold.max(1e-12)));
         }
     }
@@ -217,23 +223,14 @@ fn gold_ratios(cfg: &ReaderConfig, rec: &Record, gold: f64) -> Vec<(String, f64)
 }
 
 /// Where the answer looks, if the record measured it.
-fn attention(cfg: &ReaderConfig, rec: &Record) -> Option<Attention> {
-    let (Some(u), Some(nq)) = (
-        rec.summary("attention/uniform_baseline"),
-        rec.summary("attention/questions"),
-    ) else {
-        return None;
-    };
+fn attention(cfg: &ReaderConfig, summary: &ReaderSummary) -> Option<Attention> {
+    let att = summary.traced.attention.as_ref()?;
+    let (u, nq) = (att.uniform_baseline, att.questions);
     let layers: Vec<(usize, f64)> = (0..cfg.model.n_layer)
-        .filter_map(|l| {
-            Some((
-                l,
-                rec.summary(&format!("attention/layer{l}/answer_span_mass"))?,
-            ))
-        })
+        .filter_map(|l| Some((l, att.layer(l)?)))
         .collect();
     Some(Attention {
-        questions: format!("{nq:.0}"),
+        questions: nq.to_string(),
         condition: traced_condition(cfg).map(|c| label(&c)).unwrap_or_default(),
         layers: layers
             .iter()
@@ -340,7 +337,7 @@ fn more_passages(
         let Some((d, judged)) = pairs.get(&most, &one) else {
             continue;
         };
-        let recall = |c: &str| nums.rec.require(&format!("{c}/gold_in_context"));
+        let recall = |c: &str| Ok::<_, anyhow::Error>(nums.condition(c)?.gold_in_context);
         out.push(MorePassages {
             retriever: r.name().to_string(),
             recall_most: pct(recall(&most)?),
@@ -362,16 +359,17 @@ fn reader_values(
     targets: &viz::references::Targets,
 ) -> Result<ReaderValues> {
     let nums = Numbers {
-        rec,
+        summary: rec.summary_as()?,
         outcomes: rec.artifact("outcomes")?,
     };
+    let sizes = &nums.summary.sizes;
     let timings: BTreeMap<String, f64> = rec.artifact("timings")?;
     let traces: Vec<Trace> = rec.artifact("traces")?;
-    let n = rec.require("questions")?;
+    let n = sizes.questions;
     let table = conditions_table(cfg, &nums)?;
     let gold = nums.em("gold")?;
     let (best_name, best_em) = best_retrieved(cfg, &nums)?;
-    let ratios = gold_ratios(cfg, rec, gold);
+    let ratios = gold_ratios(cfg, &nums.summary, gold);
     let passing: Vec<String> = ratios
         .iter()
         .filter(|(_, r)| *r >= targets.retrieved_share_of_gold)
@@ -385,21 +383,21 @@ fn reader_values(
     let why = why_more_passages_hurt(cfg, &nums.outcomes)?;
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
     let pairs = Pairs::of(cfg, &nums, &best_name, max_k)?;
-    let params = rec.require("parameters")?;
+    let params = sizes.parameters as f64;
     Ok(ReaderValues {
         world_seed: cfg.world.seed.to_string(),
         chunks: cfg.chunks.clone(),
-        passages: format!("{:.0}", rec.require("passages")?),
+        passages: sizes.passages.to_string(),
         n_layer: cfg.model.n_layer.to_string(),
         n_head: cfg.model.n_head.to_string(),
         d_model: cfg.model.d_model.to_string(),
         block_size: cfg.model.block_size.to_string(),
         parameters_m: format!("{:.2}", params / 1e6),
-        vocab_size: format!("{:.0}", rec.require("vocab_size")?),
+        vocab_size: sizes.vocab_size.to_string(),
         steps: cfg.train.steps.to_string(),
         batch_size: cfg.train.batch_size.to_string(),
         train_s: format!("{:.0}", timings.get("train_s").copied().unwrap_or(f64::NAN)),
-        pool: format!("{:.0}", rec.require("pool")?),
+        pool: sizes.pool.to_string(),
         distractors: cfg.distractors.clone(),
         ks: format!("{:?}", cfg.ks),
         chunkings: cfg.chunking.iter().map(|c| c.name.clone()).collect(),
@@ -408,7 +406,7 @@ fn reader_values(
         max_lr: cfg.train.max_lr.to_string(),
         seed: cfg.train.seed.to_string(),
         provenance: rec.provenance(),
-        n: format!("{n:.0}"),
+        n: n.to_string(),
         table: table.markdown(),
         gold: pct(gold),
         gold_met: gold >= targets.gold_exact_match,
@@ -420,7 +418,7 @@ fn reader_values(
         worst_ratio: format!("{:.2}", worst.1),
         why,
         max_k: max_k.to_string(),
-        attention: attention(cfg, rec),
+        attention: attention(cfg, &nums.summary),
         pairs: pairs.text(),
         traced: traces
             .first()

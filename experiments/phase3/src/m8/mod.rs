@@ -41,6 +41,8 @@ use phase3_rag::world::{Question, Split, World, WorldConfig};
 mod log;
 mod run;
 
+use crate::records::{metric, ConditionSummary, ReaderSummary};
+
 pub use log::log_entries;
 pub use run::run_reader;
 
@@ -593,6 +595,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         return Ok(Vec::new());
     };
     let cfg: ReaderConfig = rec.config_as()?;
+    let summary: ReaderSummary = rec.summary_as()?;
     let loss = LineChart::new(
         "Training loss",
         "training step",
@@ -601,7 +604,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .log_y()
     .series(Series::new(
         "answers + documents",
-        rec.series("train_loss")?,
+        rec.series(metric::TRAIN_LOSS)?,
     ));
     let mut ppl = LineChart::new(
         "Held-out answer perplexity",
@@ -617,16 +620,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .y_range(0.0, 1.0);
     for (place, c) in curve_conditions(&cfg).iter().enumerate() {
         let slot = viz::plot::entity::slot_of(c, place);
-        ppl = ppl.series(
-            Series::new(
-                label(c),
-                rec.series(&format!("curve/{c}/answer_perplexity"))?,
-            )
-            .colour_slot(slot),
-        );
-        em = em.series(
-            Series::new(label(c), rec.series(&format!("curve/{c}/exact_match"))?).colour_slot(slot),
-        );
+        let curve = |what: &str| rec.series(&metric::curve(c, what));
+        ppl =
+            ppl.series(Series::new(label(c), curve(metric::ANSWER_PERPLEXITY)?).colour_slot(slot));
+        em = em.series(Series::new(label(c), curve(metric::EXACT_MATCH)?).colour_slot(slot));
     }
     let loss_path = ctx.figure(FIG_LOSS);
     viz::plot::line_grid(
@@ -656,27 +653,21 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .x_ticks(ks);
     for (place, r) in cfg.retriever.iter().enumerate() {
         let slot = viz::plot::entity::slot_of(r.name(), place);
-        let pts = |metric: &str| -> Result<Vec<(f64, f64)>> {
+        let pts = |pick: fn(&ConditionSummary) -> f64| -> Result<Vec<(f64, f64)>> {
             cfg.ks
                 .iter()
-                .map(|&k| {
-                    Ok((
-                        k as f64,
-                        rec.require(&format!("{}@{k}/{metric}", r.name()))?,
-                    ))
-                })
+                .map(|&k| Ok((k as f64, pick(summary.retrieved(r.name(), k)?))))
                 .collect()
         };
-        ppl_k = ppl_k.series(Series::new(r.name(), pts("answer_perplexity")?).colour_slot(slot));
-        em_k = em_k.series(Series::new(r.name(), pts("exact_match")?).colour_slot(slot));
+        ppl_k =
+            ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).colour_slot(slot));
+        em_k = em_k.series(Series::new(r.name(), pts(|c| c.exact_match)?).colour_slot(slot));
     }
     for c in ["gold", "closed_book"] {
         // In its entity's colour, as in the training curves beside it.
         let slot = viz::plot::entity::slot_of(c, 6);
-        let (ppl_c, em_c) = (
-            rec.require(&format!("{c}/answer_perplexity"))?,
-            rec.require(&format!("{c}/exact_match"))?,
-        );
+        let s = summary.condition(c)?;
+        let (ppl_c, em_c) = (s.answer_perplexity, s.exact_match);
         ppl_k = ppl_k.hline_slot(label(c), ppl_c, slot);
         em_k = em_k.hline_slot(label(c), em_c, slot);
     }
@@ -684,7 +675,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     viz::plot::line_grid(
         &format!(
             "The reader against the number of retrieved passages ({} held-out questions)",
-            rec.require("questions")?
+            summary.sizes.questions
         ),
         &[ppl_k, em_k],
         2,
@@ -736,9 +727,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
     let cfg: ReaderConfig = rec.config_as().ok()?;
+    let summary: ReaderSummary = rec.summary_as().ok()?;
     let mut best: Option<(String, f64)> = None;
     for c in conditions(&cfg).iter().filter(|c| c.retrieved.is_some()) {
-        let v = rec.summary(&format!("{}/exact_match", c.name))?;
+        let v = summary.conditions.get(&c.name)?.exact_match;
         if best.as_ref().is_none_or(|b| v > b.1) {
             best = Some((c.name.clone(), v));
         }
@@ -746,7 +738,7 @@ pub fn headline(ctx: &Context) -> Option<String> {
     let (name, v) = best?;
     Some(format!(
         "held-out exact match {:.1} % with gold context, {:.1} % retrieved ({name})",
-        100.0 * rec.summary("gold/exact_match")?,
+        100.0 * summary.conditions.get("gold")?.exact_match,
         100.0 * v
     ))
 }

@@ -18,6 +18,7 @@ use super::{
     conditions, curve_conditions, span_attention, traced_condition, traces, training_data,
     ReaderConfig, TrainingData, MILESTONE, READER,
 };
+use crate::records::{metric, AttentionSummary, ConditionSummary, ReaderSizes, Traced};
 use crate::PHASE;
 use phase3_rag::asker::{answer_jobs, eval_questions, hit, mean, Asker, Condition, Outcome};
 use phase3_rag::beir::Collection;
@@ -180,7 +181,7 @@ fn train(
         window.push(stats.loss as f64);
         let last = step + 1 == cfg.train.steps;
         if (step + 1) % cfg.train.log_interval == 0 || last {
-            rec.scalar(step as u64 + 1, "train_loss", mean(window.drain(..)))?;
+            rec.scalar(step as u64 + 1, metric::TRAIN_LOSS, mean(window.drain(..)))?;
         }
         if (step + 1) % cfg.train.eval_interval == 0 || last {
             let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(3));
@@ -188,12 +189,12 @@ fn train(
                 let outcomes = reading.ask(c, curve_qs, &mut random, trainer.params())?;
                 rec.scalar(
                     step as u64 + 1,
-                    &format!("curve/{}/exact_match", c.name),
+                    &metric::curve(&c.name, metric::EXACT_MATCH),
                     mean(outcomes.iter().map(hit)),
                 )?;
                 rec.scalar(
                     step as u64 + 1,
-                    &format!("curve/{}/answer_perplexity", c.name),
+                    &metric::curve(&c.name, metric::ANSWER_PERPLEXITY),
                     mean(outcomes.iter().map(|o| o.answer_perplexity)),
                 )?;
             }
@@ -252,28 +253,23 @@ fn evaluate(
         "m8 asking held-out questions",
     );
     let mut random = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(2));
+    // [`crate::records::ReaderSummary::conditions`], written as each condition is done.
+    let mut summary: BTreeMap<String, ConditionSummary> = BTreeMap::new();
     for c in all_conditions {
         let out = reading.ask(c, questions, &mut random, params)?;
         bar.inc(questions.len() as u64);
-        rec.summary(
-            &format!("{}/exact_match", c.name),
-            mean(out.iter().map(hit)),
-        );
-        rec.summary(
-            &format!("{}/answer_perplexity", c.name),
-            mean(out.iter().map(|o| o.answer_perplexity)),
-        );
         let with_gold: Vec<&Outcome> = out.iter().filter(|o| o.gold_in_context).collect();
-        rec.summary(
-            &format!("{}/gold_in_context", c.name),
-            with_gold.len() as f64 / out.len() as f64,
+        summary.insert(
+            c.name.clone(),
+            ConditionSummary {
+                exact_match: mean(out.iter().map(hit)),
+                answer_perplexity: mean(out.iter().map(|o| o.answer_perplexity)),
+                gold_in_context: with_gold.len() as f64 / out.len() as f64,
+                exact_match_gold_in_context: (!with_gold.is_empty())
+                    .then(|| mean(with_gold.iter().map(|o| hit(o)))),
+            },
         );
-        if !with_gold.is_empty() {
-            rec.summary(
-                &format!("{}/exact_match_gold_in_context", c.name),
-                mean(with_gold.iter().map(|o| hit(o))),
-            );
-        }
+        rec.summaries(&summary)?;
         outcomes.insert(c.name.clone(), out);
     }
     bar.finish_and_clear();
@@ -308,11 +304,13 @@ fn record_attention(
         reading.model.block_size,
         cfg.answer_tokens,
     )?;
-    for (l, m) in att.per_layer.iter().enumerate() {
-        rec.summary(&format!("attention/layer{l}/answer_span_mass"), *m);
-    }
-    rec.summary("attention/uniform_baseline", att.uniform);
-    rec.summary("attention/questions", att.questions as f64);
+    rec.summaries(&Traced {
+        attention: Some(AttentionSummary::new(
+            &att.per_layer,
+            att.uniform,
+            att.questions as u64,
+        )),
+    })?;
     if let Some(example) = &att.example {
         rec.artifact("attention_example", example)?;
     }
@@ -331,11 +329,13 @@ fn finish_record(
     outcomes: &BTreeMap<String, Vec<Outcome>>,
     timings: BTreeMap<String, f64>,
 ) -> Result<()> {
-    rec.summary("questions", questions.len() as f64);
-    rec.summary("pool", data.pool.len() as f64);
-    rec.summary("parameters", trainer.params().len() as f64);
-    rec.summary("vocab_size", data.tokenizer.vocab_size() as f64);
-    rec.summary("passages", passages.passages.len() as f64);
+    rec.summaries(&ReaderSizes {
+        questions: questions.len() as u64,
+        pool: data.pool.len() as u64,
+        parameters: trainer.params().len() as u64,
+        vocab_size: data.tokenizer.vocab_size() as u64,
+        passages: passages.passages.len() as u64,
+    })?;
     rec.artifact("outcomes", outcomes)?;
     rec.artifact("traces", &traces(cfg, outcomes, questions, passages))?;
     let questions_json: BTreeMap<String, (String, Vec<String>)> = questions

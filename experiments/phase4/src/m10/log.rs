@@ -12,6 +12,8 @@ use viz::Context;
 
 use phase4_agents::react::End;
 
+use crate::records::AgentSummary;
+
 use super::{
     kind_name, kinds_and_all, loaded, moves, pct, rate, record, share, AgentExperiment, DemoCount,
     Loaded, Named, Outcome, AGENT, FIG_LOOP, FIG_LOSS, FIG_SUCCESS,
@@ -340,6 +342,7 @@ fn phrasings(outcomes: &[Outcome]) -> Option<Phrasings> {
 
 fn agent_values(rec: &Record, loaded: &Loaded) -> Result<AgentValues> {
     let Loaded { cfg, all, policy } = loaded;
+    let summary: AgentSummary = rec.summary_as()?;
     let outcomes = &all[*policy].1;
     let demos: BTreeMap<String, DemoCount> =
         rec.artifact(&format!("demonstrations_{}", cfg.policy))?;
@@ -349,8 +352,8 @@ fn agent_values(rec: &Record, loaded: &Loaded) -> Result<AgentValues> {
     let n = outcomes.len();
     let finished = m.correct + m.wrong;
     Ok(AgentValues {
-        reader_block_size: format!("{:.0}", rec.require("reader_block_size")?),
-        block_size: format!("{:.0}", rec.require("block_size")?),
+        reader_block_size: summary.reader_block_size.to_string(),
+        block_size: summary.block_size.to_string(),
         train_tasks: cfg.train_tasks.to_string(),
         mixture: MixtureShares {
             react: share_of(mx.react),

@@ -34,6 +34,8 @@ use phase4_agents::planner::Demo;
 use phase4_agents::react::{self, AgentConfig, End, Episode};
 use phase4_agents::tools::{Corpus, Toolset};
 
+use crate::records::{metric, AgentSummary};
+
 mod log;
 mod run;
 pub use log::log_entries;
@@ -454,7 +456,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (name, _) in &all {
         loss = loss.series(Series::new(
             name.replace('_', " "),
-            rec.series(&format!("train_loss/{name}"))?,
+            rec.series(&metric::train_loss(name))?,
         ));
     }
     let loss_path = ctx.figure(FIG_LOSS);
@@ -527,9 +529,10 @@ fn share(c: usize, n: usize) -> String {
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
     let cfg: AgentExperiment = rec.config_as().ok()?;
+    let summary: AgentSummary = rec.summary_as().ok()?;
     Some(format!(
         "held-out task success {} with search (policy `{}`: m8's reader fine-tuned by imitation)",
-        pct(rec.summary(&format!("{}/success", cfg.policy))?),
+        pct(summary.variants.get(&cfg.policy)?.success),
         cfg.policy
     ))
 }

@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use viz::record::RunWriter;
 use viz::Context;
 
+use crate::records::{by_kind, metric, AgentSummary, VariantSummary};
 use phase4_agents::planner::{self, Demo};
 use phase4_agents::tools::{Corpus, Toolset};
 
@@ -73,9 +74,13 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
         eval_tasks,
     };
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.seed)?;
-    rec.summary("block_size", block as f64);
-    rec.summary("reader_block_size", run.model.block_size as f64);
-    rec.summary("tasks", start.eval_tasks.len() as f64);
+    let mut summary = AgentSummary {
+        block_size: block as u64,
+        reader_block_size: run.model.block_size as u64,
+        tasks: start.eval_tasks.len() as u64,
+        variants: BTreeMap::new(),
+    };
+    rec.summaries(&summary)?;
     let mut timings = BTreeMap::new();
     timings.insert("prepare_s".to_string(), serde_json::json!(prep_s));
     let mut line = Vec::new();
@@ -86,6 +91,7 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
             &start,
             variant,
             &mut rec,
+            &mut summary,
             &mut timings,
         )?);
     }
@@ -133,6 +139,7 @@ fn run_variant(
     start: &Start,
     variant: &Variant,
     rec: &mut RunWriter,
+    summary: &mut AgentSummary,
     timings: &mut BTreeMap<String, serde_json::Value>,
 ) -> Result<String> {
     let v = &variant.name;
@@ -153,20 +160,24 @@ fn run_variant(
     let (outcomes, eval_s) = evaluate_policy(ctx, cfg, start, v, &trainer)?;
 
     let correct = outcomes.iter().filter(|o| o.correct).count();
-    rec.summary(
-        &format!("{v}/success"),
-        correct as f64 / outcomes.len().max(1) as f64,
-    );
-    for &k in &cfg.kinds {
+    let kinds = cfg.kinds.iter().map(|&k| {
         let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == k).collect();
-        rec.summary(
-            &format!("{v}/{}/success", kind_name(k)),
-            of.iter().filter(|o| o.correct).count() as f64 / of.len().max(1) as f64,
-        );
-    }
-    for (role, pool) in pools.iter().enumerate() {
-        rec.summary(&format!("{v}/examples/{}", ROLES[role]), pool.len() as f64);
-    }
+        let right = of.iter().filter(|o| o.correct).count();
+        (k, right as f64 / of.len().max(1) as f64)
+    });
+    summary.variants.insert(
+        v.clone(),
+        VariantSummary {
+            success: correct as f64 / outcomes.len().max(1) as f64,
+            examples: ROLES
+                .iter()
+                .zip(&pools)
+                .map(|(role, pool)| (role.to_string(), pool.len() as u64))
+                .collect(),
+            by_kind: by_kind(kinds),
+        },
+    );
+    rec.summaries(summary)?;
     rec.artifact(&format!("demonstrations_{v}"), &demos)?;
     rec.artifact(&format!("outcomes_{v}"), &outcomes)?;
     let latencies: Vec<&Vec<f64>> = outcomes.iter().map(|o| &o.episode.latencies_ms).collect();
@@ -313,7 +324,7 @@ fn imitate(
         if (step + 1) % cfg.train.log_interval == 0 || step + 1 == cfg.train.steps {
             let mean = window.iter().sum::<f64>() / window.len() as f64;
             window.clear();
-            rec.scalar(step as u64 + 1, &format!("train_loss/{v}"), mean)?;
+            rec.scalar(step as u64 + 1, &metric::train_loss(v), mean)?;
         }
         bar.inc(1);
     }

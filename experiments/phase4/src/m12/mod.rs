@@ -28,12 +28,14 @@ use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
-use super::m10::{self, held_out_phrasing, kind_name, tasks};
+use super::m10::{self, held_out_phrasing, tasks};
 use super::m11::{self, TeamOutcome};
 use phase4_agents::backend::{par_map, Models};
 use phase4_agents::react::{self, AgentConfig, Episode};
 use phase4_agents::team::{self, TeamConfig};
 use phase4_agents::tools::{Corpus, Toolset};
+
+use crate::records::{by_kind, EvalSummary, SystemSummary};
 
 mod log;
 pub use log::log_entries;
@@ -272,7 +274,11 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
     let (world, corpus, models) = m11::world_and_models(ctx, cfg.openai.clone())?;
     let suite = suite(&world, &cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.suite_seed)?;
-    rec.summary("tasks", suite.len() as f64);
+    let mut summary = EvalSummary {
+        tasks: suite.len() as u64,
+        systems: BTreeMap::new(),
+    };
+    rec.summaries(&summary)?;
     let mut timings = BTreeMap::new();
     let mut line = Vec::new();
     for system in &cfg.systems {
@@ -285,17 +291,19 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
         let wall = t0.elapsed().as_secs_f64();
         timings.insert(system.clone(), serde_json::json!({ "wall_s": wall }));
         let correct = outcomes.iter().filter(|o| o.correct).count();
-        rec.summary(
-            &format!("{system}/success"),
-            correct as f64 / outcomes.len().max(1) as f64,
-        );
-        for &k in &cfg.kinds {
+        let kinds = cfg.kinds.iter().map(|&k| {
             let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == k).collect();
-            rec.summary(
-                &format!("{system}/{}/success", kind_name(k)),
-                of.iter().filter(|o| o.correct).count() as f64 / of.len().max(1) as f64,
-            );
-        }
+            let right = of.iter().filter(|o| o.correct).count();
+            (k, right as f64 / of.len().max(1) as f64)
+        });
+        summary.systems.insert(
+            system.clone(),
+            SystemSummary {
+                success: correct as f64 / outcomes.len().max(1) as f64,
+                by_kind: by_kind(kinds),
+            },
+        );
+        rec.summaries(&summary)?;
         rec.artifact(&format!("outcomes_{system}"), &outcomes)?;
         line.push(format!(
             "{system} {:.1} %",

@@ -393,3 +393,74 @@ fn function_lengths_are_measured() {
         vec![("a".into(), 3), ("b".into(), 6), ("e".into(), 1)]
     );
 }
+
+/// Metric keys passed as string literals in `text` (whitespace-free): a record read by
+/// `.series("…")`, `.series_if_logged("…")` or `.last("…")`, or written by `.scalar(step, "…", …)` /
+/// `.scalars(step, &[("…", …)])`. Keys are constants or functions of each crate's `records.rs`.
+fn literal_metric_keys(text: &str) -> Vec<String> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut found = Vec::new();
+    for read in [".series(\"", ".series_if_logged(\"", ".last(\""] {
+        found.extend(
+            compact
+                .match_indices(read)
+                .map(|(i, _)| compact[i..].chars().take(40).collect::<String>()),
+        );
+    }
+    for (write, literal) in [(".scalar(", "\""), (".scalars(", "&[(\"")] {
+        for (i, _) in compact.match_indices(write) {
+            let args = &compact[i + write.len()..];
+            let mut depth = 0;
+            let comma = args.char_indices().find(|&(_, c)| {
+                match c {
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => depth -= 1,
+                    _ => {}
+                }
+                c == ',' && depth == 0
+            });
+            if let Some((at, _)) = comma {
+                if args[at + 1..].starts_with(literal) {
+                    found.push(compact[i..].chars().take(40).collect());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn literal_metric_keys_are_found() {
+    let text = "rec.series(\"a\")?; rec\n  .last(\n \"b\"); w.scalar(s, \"c\", 1.0); w.scalars(s, &[(\"d\", 1.0)]);\
+                rec.series(metric::A)?; w.scalar(f(x, y), KEY, 1.0); w.scalars(s, &[(K, 1.0)]); v.last();";
+    assert_eq!(
+        literal_metric_keys(text).len(),
+        4,
+        "{:?}",
+        literal_metric_keys(text)
+    );
+}
+
+/// Experiments name a summary field only through a typed struct (the string API is gone from
+/// `viz::record`, so the compiler checks that) and a metric key only through a constant or function
+/// of their crate's `records.rs` (this test), so a misspelt key cannot silently drop a line.
+#[test]
+fn experiments_name_metric_keys_only_in_their_records_module() {
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for p in sources() {
+        let s = p.to_string_lossy().to_string();
+        if !s.starts_with("experiments/") || is_test_file(&p) || s.ends_with("/records.rs") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(root().join(&p)).unwrap();
+        bad.extend(
+            literal_metric_keys(&text)
+                .into_iter()
+                .map(|k| format!("{s}: {k}")),
+        );
+    }
+    assert!(checked > 30, "only {checked} experiment sources found");
+    assert!(bad.is_empty(), "metric keys typed as literals: {bad:#?}");
+}

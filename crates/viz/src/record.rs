@@ -337,13 +337,6 @@ impl RunWriter {
             .with_context(|| format!("appending metrics to {}", self.dir.display()))
     }
 
-    /// Record a headline number (stored in `meta.json`, rewritten at once).
-    pub fn summary(&mut self, key: &str, value: f64) {
-        self.meta.summary.insert(key.to_string(), value);
-        // A failed meta write is reported at finish(); a summary must never abort a long run.
-        let _ = self.write_meta();
-    }
-
     /// Record a typed summary: each numeric field of `summary` becomes one headline number under the
     /// field's name (`None` fields are left out; a nested struct or map is stored under
     /// `outer/inner` keys), so the record is read back with [`Record::summary_as`] into the same type
@@ -525,17 +518,6 @@ impl Record {
     /// Last logged value of a key.
     pub fn last(&self, key: &str) -> Option<f64> {
         self.series_if_logged(key).last().map(|p| p.1)
-    }
-
-    /// A headline number from `meta.json`.
-    pub fn summary(&self, key: &str) -> Option<f64> {
-        self.meta.summary.get(key).copied()
-    }
-
-    /// A headline number that must exist (error names the record and key).
-    pub fn require(&self, key: &str) -> Result<f64> {
-        self.summary(key)
-            .with_context(|| format!("record {} has no summary value `{key}`", self.dir.display()))
     }
 
     /// A JSON artifact.

@@ -17,7 +17,8 @@ fn round_trip_and_status() {
     w.scalar(1, "train/loss", 0.5).unwrap();
     w.scalars(2, &[("train/loss", 0.25), ("val/acc", 0.9)])
         .unwrap();
-    w.summary("val/acc", 0.9);
+    w.summaries(&std::collections::BTreeMap::from([("val/acc", 0.9)]))
+        .unwrap();
     w.artifact("grid", &vec![vec![1u8, 2], vec![3, 4]]).unwrap();
     w.text("sample", "to be").unwrap();
     let staged = w.dir().to_path_buf();
@@ -37,7 +38,7 @@ fn round_trip_and_status() {
         vec![(1.0, 0.5), (2.0, 0.25)]
     );
     assert_eq!(r.last("val/acc"), Some(0.9));
-    assert_eq!(r.summary("val/acc"), Some(0.9));
+    assert_eq!(r.meta.summary.get("val/acc").copied(), Some(0.9));
     assert_eq!(
         r.artifact::<Vec<Vec<u8>>>("grid").unwrap(),
         vec![vec![1, 2], vec![3, 4]]
@@ -76,8 +77,12 @@ fn typed_summaries_round_trip_and_a_missing_field_or_series_is_an_error() {
     let dir = w.record_dir().to_path_buf();
     w.finish().unwrap();
     let r = Record::load_dir(&dir).unwrap();
-    assert_eq!(r.summary("val_acc"), Some(0.97));
-    assert_eq!(r.summary("bayes"), None, "None fields are left out");
+    assert_eq!(r.meta.summary.get("val_acc").copied(), Some(0.97));
+    assert_eq!(
+        r.meta.summary.get("bayes").copied(),
+        None,
+        "None fields are left out"
+    );
     assert_eq!(r.summary_as::<Summary>().unwrap(), s);
     let err = format!("{:#}", r.summary_as::<Misspelt>().unwrap_err());
     assert!(err.contains("val_accuracy") && err.contains("xor"), "{err}");
@@ -212,7 +217,8 @@ fn reopened_record_keeps_what_the_checkpoint_covers() {
     for step in 0..6 {
         w.scalar(step, "loss", 10.0 - step as f64).unwrap();
     }
-    w.summary("params", 42.0);
+    w.summaries(&std::collections::BTreeMap::from([("params", 42.0)]))
+        .unwrap();
     let dir = w.record_dir().to_path_buf();
     w.pause().unwrap();
     let paused = Record::load_dir(&dir).unwrap();
@@ -254,7 +260,7 @@ fn reopened_record_keeps_what_the_checkpoint_covers() {
             (7.0, 13.0)
         ]
     );
-    assert_eq!(r.summary("params"), Some(42.0));
+    assert_eq!(r.meta.summary.get("params").copied(), Some(42.0));
     assert_eq!(r.meta.seed, 5);
     assert!(r.meta.wall_s.unwrap() >= first_wall);
     assert!(RunWriter::reopen_in(tmp.path(), "m6", "missing", |_| true).is_err());
@@ -301,7 +307,8 @@ fn finished(records: &Path, name: &str, value: f64) -> PathBuf {
     };
     let mut w = RunWriter::create_in(records, records, "m3", name, &cfg, 1).unwrap();
     w.scalar(0, "loss", value).unwrap();
-    w.summary("loss", value);
+    w.summaries(&std::collections::BTreeMap::from([("loss", value)]))
+        .unwrap();
     let dir = w.record_dir().to_path_buf();
     w.finish().unwrap();
     dir
@@ -352,7 +359,15 @@ fn only_a_finished_run_replaces_the_record() {
     let new = finished(tmp.path(), "sgd", 4.0);
     assert_eq!(new, dir);
     assert!(!dead.exists());
-    assert_eq!(Record::load_dir(&dir).unwrap().summary("loss"), Some(4.0));
+    assert_eq!(
+        Record::load_dir(&dir)
+            .unwrap()
+            .meta
+            .summary
+            .get("loss")
+            .copied(),
+        Some(4.0)
+    );
     assert_ne!(files(&dir), before);
 }
 

@@ -181,7 +181,7 @@ fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result
     ctx.docs = scratch.path().to_path_buf();
     let mut drawn = BTreeSet::new();
     for p in crate::phases::built() {
-        match (p.figures)(&ctx) {
+        match p.figures(&ctx) {
             Ok(files) => drawn.extend(
                 files
                     .iter()

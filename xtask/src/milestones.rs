@@ -78,7 +78,7 @@ pub fn table(ctx: &viz::Context, phases: &[Phase], roadmap: &Roadmap) -> Result<
     let records = list_records(&ctx.records)?;
     let mut rows = Vec::new();
     for p in phases {
-        let entries: Vec<LogEntry> = (p.log_entries)(ctx).unwrap_or_default();
+        let entries: Vec<LogEntry> = p.log_entries(ctx).unwrap_or_default();
         for m in p.milestones {
             let mine: Vec<Record> = records
                 .iter()

@@ -57,18 +57,20 @@ pub fn run_phases(ctx: &viz::Context, phases: &[Phase], only: Option<&str>) -> R
     }
     let mut ran = 0;
     for p in phases {
+        let names = p.experiment_names();
         let todo: Vec<&str> = match only {
-            Some(o) if p.experiments.contains(&o) => vec![o],
+            Some(o) if names.contains(&o) => vec![o],
             Some(o) => bail!(
                 "unknown {} experiment `{o}`; valid names: {}",
                 p.name,
-                p.experiments.join(", ")
+                names.join(", ")
             ),
-            None => p.experiments.to_vec(),
+            None => names,
         };
         for exp in todo {
             let t = Instant::now();
-            (p.run)(ctx, exp).with_context(|| format!("{} experiment {exp} failed", p.name))?;
+            p.run(ctx, exp)
+                .with_context(|| format!("{} experiment {exp} failed", p.name))?;
             ran += 1;
             if !ctx.quiet {
                 eprintln!("  {exp} done in {:.1} s", t.elapsed().as_secs_f64());
@@ -103,7 +105,8 @@ pub fn run_phases(ctx: &viz::Context, phases: &[Phase], only: Option<&str>) -> R
 pub fn figures(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     let mut n = 0;
     for p in phases {
-        n += (p.figures)(ctx)
+        n += p
+            .figures(ctx)
             .with_context(|| format!("drawing {} figures", p.name))?
             .len();
     }
@@ -120,8 +123,9 @@ One entry per experiment: the question, the setup, the numbers and the figures. 
 pub fn update_docs(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     let mut n = 0;
     for p in phases {
-        let entries =
-            (p.log_entries)(ctx).with_context(|| format!("building {} log entries", p.name))?;
+        let entries = p
+            .log_entries(ctx)
+            .with_context(|| format!("building {} log entries", p.name))?;
         viz::log::update_file(
             &ctx.docs.join("experiments_log.md"),
             &entries,
@@ -148,7 +152,7 @@ pub fn update_docs(ctx: &viz::Context, phases: &[Phase]) -> Result<usize> {
     // (`cargo xtask phase3 --quick`) has no records of the others: there they are left as they are.
     let mut phases_entries = Vec::new();
     for p in built() {
-        match (p.log_entries)(ctx) {
+        match p.log_entries(ctx) {
             Ok(entries) => phases_entries.push((p.about.to_string(), entries)),
             Err(e) if ctx.quick => {
                 println!(

@@ -19,20 +19,83 @@ pub struct Phase {
     /// The crate folder (its README.md is the phase's milestone README).
     pub crate_dir: &'static str,
     /// Every experiment, in run order.
-    pub experiments: &'static [&'static str],
+    pub experiments: &'static [Experiment],
     /// The phase's milestones, for the README's milestone table.
     pub milestones: &'static [Milestone],
-    /// Run one experiment end to end from its config (writes its records).
-    pub run: fn(&Context, &str) -> Result<()>,
-    /// Redraw every figure of the phase from its records.
-    pub figures: fn(&Context) -> Result<Vec<PathBuf>>,
-    /// The phase's log entries, built from its records.
-    pub log_entries: fn(&Context) -> Result<Vec<LogEntry>>,
+    /// What each part of the phase draws and writes from its records, in log order.
+    pub outputs: &'static [Outputs],
     /// The phase's own subcommands (`cargo xtask bench`, `cargo xtask sample`, …).
     pub commands: fn() -> Vec<clap::Command>,
     /// Runs one of [`Phase::commands`]: given the workspace root and the matches of the whole command
     /// line (whose subcommand is one of the phase's).
     pub run_command: fn(&Path, &clap::ArgMatches) -> Result<()>,
+}
+
+/// One experiment: the config it reads (`configs/<phase>/<name>.toml`, also the `--only` name) and
+/// the function that runs it end to end, writing its records and returning a one-line summary.
+pub struct Experiment {
+    pub name: &'static str,
+    pub run: fn(&Context) -> Result<String>,
+}
+
+/// The figures and log entries one part of a phase (a milestone, or an opt-in run) builds from its
+/// records.
+pub struct Outputs {
+    pub figures: fn(&Context) -> Result<Vec<PathBuf>>,
+    pub log_entries: fn(&Context) -> Result<Vec<LogEntry>>,
+}
+
+impl Phase {
+    /// The experiments' names, in run order.
+    pub fn experiment_names(&self) -> Vec<&'static str> {
+        self.experiments.iter().map(|e| e.name).collect()
+    }
+
+    /// Run the experiment called `name` (an error listing the valid names when there is none).
+    pub fn run(&self, ctx: &Context, name: &str) -> Result<()> {
+        run_named(self.name, self.experiments, ctx, name)
+    }
+
+    /// Redraw every figure of the phase from its records.
+    pub fn figures(&self, ctx: &Context) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for o in self.outputs {
+            out.extend((o.figures)(ctx)?);
+        }
+        Ok(out)
+    }
+
+    /// The phase's log entries, built from its records, in log order.
+    pub fn log_entries(&self, ctx: &Context) -> Result<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        for o in self.outputs {
+            out.extend((o.log_entries)(ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Run the experiment of `experiments` called `name` and print its summary line with its time;
+/// `owner` (a phase or milestone) names the list in the error when there is no such experiment.
+pub fn run_named(owner: &str, experiments: &[Experiment], ctx: &Context, name: &str) -> Result<()> {
+    match experiments.iter().find(|e| e.name == name) {
+        Some(e) => {
+            let started = std::time::Instant::now();
+            let summary = (e.run)(ctx)?;
+            println!(
+                "{name}: {summary} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        None => {
+            let valid: Vec<&str> = experiments.iter().map(|e| e.name).collect();
+            bail!(
+                "unknown {owner} experiment `{name}`; valid names: {}",
+                valid.join(", ")
+            )
+        }
+    }
 }
 
 /// One milestone: its number, title, and how to read its one headline number from the records.

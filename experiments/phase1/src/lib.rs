@@ -14,11 +14,11 @@ pub mod m3;
 pub mod records;
 mod words;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use records::{ClassifierSummary, GradCheckSummary, SeedSummary};
 use std::path::PathBuf;
 use viz::log::LogEntry;
-use viz::phase::Milestone;
+use viz::phase::{Experiment, Milestone, Outputs};
 use viz::record::Record;
 use viz::Context;
 
@@ -26,14 +26,51 @@ use viz::Context;
 pub const PHASE: &str = "phase1";
 
 /// Every experiment, in run order.
-pub const EXPERIMENTS: &[&str] = &[
-    "m1_gradient_check",
-    "m2_classifiers",
-    "m2_gradient_norms",
-    "m2_dead_relu",
-    "m3_optimizer_comparison",
-    "m3_lr_sensitivity",
-    "m3_optimizer_paths",
+pub const EXPERIMENTS: &[Experiment] = &[
+    Experiment {
+        name: "m1_gradient_check",
+        run: m1::run_gradient_check,
+    },
+    Experiment {
+        name: "m2_classifiers",
+        run: m2::run_classifiers,
+    },
+    Experiment {
+        name: "m2_gradient_norms",
+        run: m2::run_gradient_norms,
+    },
+    Experiment {
+        name: "m2_dead_relu",
+        run: m2::run_dead_relu,
+    },
+    Experiment {
+        name: "m3_optimizer_comparison",
+        run: m3::run_comparison,
+    },
+    Experiment {
+        name: "m3_lr_sensitivity",
+        run: m3::run_lr_sensitivity,
+    },
+    Experiment {
+        name: "m3_optimizer_paths",
+        run: m3::run_paths,
+    },
+];
+
+/// What each milestone draws and writes, in log order.
+const OUTPUTS: &[Outputs] = &[
+    Outputs {
+        figures: m1::figures,
+        log_entries: m1::log_entries,
+    },
+    Outputs {
+        figures: m2::figures,
+        log_entries: m2::log_entries,
+    },
+    Outputs {
+        figures: m3::figures,
+        log_entries: m3::log_entries,
+    },
 ];
 
 /// Phase 1 as `cargo xtask` sees it.
@@ -60,9 +97,7 @@ pub fn phase() -> viz::phase::Phase {
                 headline: m3_headline,
             },
         ],
-        run,
-        figures,
-        log_entries,
+        outputs: OUTPUTS,
         commands: viz::phase::no_commands,
         run_command: viz::phase::no_command_runner,
     }
@@ -142,40 +177,17 @@ pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
 
 /// Runs one experiment end to end from its config, writing its records.
 pub fn run(ctx: &Context, name: &str) -> Result<()> {
-    let start = std::time::Instant::now();
-    let summary = match name {
-        "m1_gradient_check" => m1::run_gradient_check(ctx)?,
-        "m2_classifiers" => m2::run_classifiers(ctx)?,
-        "m2_gradient_norms" => m2::run_diagnostics(ctx, m2::Diagnostic::GradientNorms)?,
-        "m2_dead_relu" => m2::run_diagnostics(ctx, m2::Diagnostic::DeadRelu)?,
-        "m3_optimizer_comparison" => m3::run_comparison(ctx)?,
-        "m3_lr_sensitivity" => m3::run_lr_sensitivity(ctx)?,
-        "m3_optimizer_paths" => m3::run_paths(ctx)?,
-        _ => bail!(
-            "unknown phase1 experiment `{name}`; valid names: {}",
-            EXPERIMENTS.join(", ")
-        ),
-    };
-    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
-    Ok(())
+    phase().run(ctx, name)
 }
 
 /// Redraws every figure of the phase from records. Returns the files written.
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    out.extend(m1::figures(ctx)?);
-    out.extend(m2::figures(ctx)?);
-    out.extend(m3::figures(ctx)?);
-    Ok(out)
+    phase().figures(ctx)
 }
 
 /// The phase's entries of `experiments_log.md`, built from records.
 pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let mut out = Vec::new();
-    out.extend(m1::log_entries(ctx)?);
-    out.extend(m2::log_entries(ctx)?);
-    out.extend(m3::log_entries(ctx)?);
-    Ok(out)
+    phase().log_entries(ctx)
 }
 
 /// Rounds to `digits` decimals so committed artifacts stay small (plots need no more).

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::{FromArgMatches, Subcommand};
-use viz::phase::Milestone;
+use viz::phase::{Experiment, Milestone, Outputs};
 use viz::record::Record;
 
 pub mod bench;
@@ -23,12 +23,47 @@ pub mod records;
 pub const PHASE: &str = "phase2";
 
 /// Every experiment of the phase, in run order (m5's figures read the model m6 trains, so m6 runs first).
-pub const EXPERIMENTS: &[&str] = &[
-    m4::TOKENIZERS,
-    m4::NGRAMS,
-    m6::GPT,
-    m6::ABLATIONS,
-    m5::ATTENTION,
+pub const EXPERIMENTS: &[Experiment] = &[
+    Experiment {
+        name: m4::TOKENIZERS,
+        run: m4::tokenizers,
+    },
+    Experiment {
+        name: m4::NGRAMS,
+        run: m4::ngrams,
+    },
+    Experiment {
+        name: m6::GPT,
+        run: m6::run_gpt,
+    },
+    Experiment {
+        name: m6::ABLATIONS,
+        run: m6::run_ablations,
+    },
+    Experiment {
+        name: m5::ATTENTION,
+        run: m5::run_attention,
+    },
+];
+
+/// What each milestone (and the opt-in long run) draws and writes, in log order.
+const OUTPUTS: &[Outputs] = &[
+    Outputs {
+        figures: m4::figures,
+        log_entries: m4::log_entries,
+    },
+    Outputs {
+        figures: m5::figures,
+        log_entries: m5::log_entries,
+    },
+    Outputs {
+        figures: m6::figures,
+        log_entries: m6::log_entries,
+    },
+    Outputs {
+        figures: m6_long::figures,
+        log_entries: m6_long::log_entries,
+    },
 ];
 
 /// Phase 2 as `cargo xtask` sees it.
@@ -55,9 +90,7 @@ pub fn phase() -> viz::phase::Phase {
                 headline: m6_headline,
             },
         ],
-        run,
-        figures,
-        log_entries,
+        outputs: OUTPUTS,
         commands,
         run_command,
     }
@@ -65,33 +98,7 @@ pub fn phase() -> viz::phase::Phase {
 
 /// Run one experiment end to end from its config.
 pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
-    match name {
-        n if m4::EXPERIMENTS.contains(&n) => m4::run(ctx, n),
-        n if m5::EXPERIMENTS.contains(&n) => m5::run(ctx, n),
-        n if m6::EXPERIMENTS.contains(&n) => m6::run(ctx, n),
-        other => bail!(
-            "unknown phase2 experiment `{other}`; valid names: {}",
-            EXPERIMENTS.join(", ")
-        ),
-    }
-}
-
-/// Redraw every phase-2 figure from records.
-pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
-    let mut out = m4::figures(ctx)?;
-    out.extend(m6::figures(ctx)?);
-    out.extend(m6_long::figures(ctx)?);
-    out.extend(m5::figures(ctx)?);
-    Ok(out)
-}
-
-/// The phase-2 log entries, built from records.
-pub fn log_entries(ctx: &viz::Context) -> Result<Vec<viz::log::LogEntry>> {
-    let mut out = m4::log_entries(ctx)?;
-    out.extend(m5::log_entries(ctx)?);
-    out.extend(m6::log_entries(ctx)?);
-    out.extend(m6_long::log_entries(ctx)?);
-    Ok(out)
+    phase().run(ctx, name)
 }
 
 fn load(ctx: &viz::Context, milestone: &str, name: &str) -> Option<Record> {

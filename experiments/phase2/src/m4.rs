@@ -35,7 +35,6 @@ use std::collections::BTreeMap;
 
 pub const TOKENIZERS: &str = "m4_tokenizers";
 pub const NGRAMS: &str = "m4_ngrams";
-pub const EXPERIMENTS: &[&str] = &[TOKENIZERS, NGRAMS];
 
 const MILESTONE: &str = "m4";
 const TOKENIZERS_RUN: &str = "tokenizers";
@@ -100,22 +99,16 @@ pub struct NeuralBigramConfig {
     pub eval_every: usize,
 }
 
-/// Run one m4 experiment on tiny-shakespeare.
-pub fn run(ctx: &Context, name: &str) -> Result<()> {
-    match name {
-        TOKENIZERS => {
-            let (cfg, _) = ctx.load_config::<TokenizersConfig>(PHASE, name)?;
-            run_tokenizers(ctx, &cfg, &tiny_shakespeare(ctx)?)
-        }
-        NGRAMS => {
-            let (cfg, _) = ctx.load_config::<NgramsConfig>(PHASE, name)?;
-            run_ngrams(ctx, &cfg, &tiny_shakespeare(ctx)?)
-        }
-        other => bail!(
-            "unknown m4 experiment `{other}`; valid names: {}",
-            EXPERIMENTS.join(", ")
-        ),
-    }
+/// `m4_tokenizers` from its config, on tiny-shakespeare.
+pub fn tokenizers(ctx: &Context) -> Result<String> {
+    let (cfg, _) = ctx.load_config::<TokenizersConfig>(PHASE, TOKENIZERS)?;
+    run_tokenizers(ctx, &cfg, &tiny_shakespeare(ctx)?)
+}
+
+/// `m4_ngrams` from its config, on tiny-shakespeare.
+pub fn ngrams(ctx: &Context) -> Result<String> {
+    let (cfg, _) = ctx.load_config::<NgramsConfig>(PHASE, NGRAMS)?;
+    run_ngrams(ctx, &cfg, &tiny_shakespeare(ctx)?)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -134,8 +127,7 @@ pub struct TokenizerRow {
 }
 
 /// Trains every configured BPE on the training split of `text` and measures bytes per token.
-pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Result<()> {
-    let started = Instant::now();
+pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Result<String> {
     if let Some(&v) = cfg.vocab_sizes.iter().find(|&&v| v < 256) {
         bail!("m4_tokenizers: vocab_sizes contains {v}, but byte-level BPE needs at least 256");
     }
@@ -207,8 +199,8 @@ pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Resu
         .iter()
         .max_by(|a, b| a.val_bytes_per_token.total_cmp(&b.val_bytes_per_token))
         .expect("the char row is always there");
-    println!(
-        "{TOKENIZERS}: {} BPE tokenizers; best {:.2} bytes/token on val (vocab {}, {}) ({:.0} s)",
+    Ok(format!(
+        "{} BPE tokenizers; best {:.2} bytes/token on val (vocab {}, {})",
         rows.len() - 1,
         best.val_bytes_per_token,
         best.vocab_size,
@@ -216,10 +208,8 @@ pub fn run_tokenizers(ctx: &Context, cfg: &TokenizersConfig, text: &str) -> Resu
             "char"
         } else {
             split_name(best.regex_split)
-        },
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+        }
+    ))
 }
 
 fn split_name(regex_split: bool) -> &'static str {
@@ -273,8 +263,7 @@ pub struct BigramTable {
 }
 
 /// Kneser–Ney n-grams and the neural bigram on the character tokens of `text`.
-pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
-    let started = Instant::now();
+pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<String> {
     if cfg.orders.is_empty() || cfg.orders.contains(&0) {
         bail!(
             "m4_ngrams: orders must be a non-empty list of n >= 1, got {:?}",
@@ -396,15 +385,13 @@ pub fn run_ngrams(ctx: &Context, cfg: &NgramsConfig, text: &str) -> Result<()> {
             .find(|r| r.n == n)
             .map_or(f64::NAN, |r| r.val_ppl)
     };
-    println!(
-        "{NGRAMS}: val ppl KN n=1 {:.2}, n={max_n} {:.2}; bigram count {:.3} vs neural {:.3} ({:.0} s)",
+    Ok(format!(
+        "val ppl KN n=1 {:.2}, n={max_n} {:.2}; bigram count {:.3} vs neural {:.3}",
         ppl(1),
         ppl(max_n),
         count_val_ppl,
-        last_val_ppl,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+        last_val_ppl
+    ))
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@
 
 use crate::records::{AttentionSummary, FitSummary};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use candle_core::{Device, Tensor};
@@ -28,7 +27,6 @@ use phase2_lm::model::Gpt;
 use phase2_lm::tokenizer::Tokenizer;
 
 pub const ATTENTION: &str = "m5_attention";
-pub const EXPERIMENTS: &[&str] = &[ATTENTION];
 pub const MILESTONE: &str = "m5";
 pub const RUN: &str = "attention";
 
@@ -165,14 +163,8 @@ pub fn head_scores(
     ))
 }
 
-pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
-    if name != ATTENTION {
-        bail!(
-            "unknown m5 experiment `{name}`; valid: {}",
-            EXPERIMENTS.join(", ")
-        );
-    }
-    let clock = Instant::now();
+/// `m5_attention`: the heads of m6's character model, scored on repeated random sequences.
+pub fn run_attention(ctx: &viz::Context) -> Result<String> {
     let (cfg, raw): (AttentionConfig, toml::Value) = ctx.load_config(crate::PHASE, ATTENTION)?;
     let dir = checkpoint::dir_for(ctx, m6::CHAR_RUN);
     let (model, tokenizer, _) = checkpoint::load_model(&dir)
@@ -215,12 +207,10 @@ pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
         vocab_size: model.cfg.vocab_size as u64,
     })?;
     writer.finish()?;
-    println!(
-        "{ATTENTION}: best induction head L{}H{} {:.2}, best previous-token head L{}H{} {:.2}, loss on repeat {:.2} -> {:.2} ({:.0} s)",
-        best.layer, best.head, best.induction, prev.layer, prev.head, prev.prev_token, loss_first, loss_second,
-        clock.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Ok(format!(
+        "best induction head L{}H{} {:.2}, best previous-token head L{}H{} {:.2}, loss on repeat {:.2} -> {:.2}",
+        best.layer, best.head, best.induction, prev.layer, prev.head, prev.prev_token, loss_first, loss_second
+    ))
 }
 
 /// Make whitespace visible on axis ticks.

@@ -17,10 +17,10 @@ fn root() -> PathBuf {
 fn m6_quick_experiments_write_records_figures_and_log() {
     let scratch = tempfile::tempdir().unwrap();
     let ctx = viz::Context::quick(&root(), scratch.path(), true);
-    m6::run(&ctx, m6::GPT).unwrap();
-    m6::run(&ctx, m6::ABLATIONS).unwrap();
-    m5::run(&ctx, m5::ATTENTION).unwrap();
-    assert!(m6::run(&ctx, "m6_nope").is_err());
+    phase2_experiments::run(&ctx, m6::GPT).unwrap();
+    phase2_experiments::run(&ctx, m6::ABLATIONS).unwrap();
+    phase2_experiments::run(&ctx, m5::ATTENTION).unwrap();
+    assert!(phase2_experiments::run(&ctx, "m6_nope").is_err());
 
     let ch = viz::record::Record::load(&ctx, "m6", m6::CHAR_RUN).unwrap();
     let summary: CharGptSummary = ch.summary_as().unwrap();

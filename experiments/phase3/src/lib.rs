@@ -16,20 +16,47 @@ pub mod records;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{FromArgMatches, Subcommand};
-use viz::log::LogEntry;
-use viz::phase::Milestone;
+use viz::phase::{Experiment, Milestone, Outputs};
 use viz::Context;
 
 /// Config folder name (`configs/phase3/`).
 pub const PHASE: &str = "phase3";
 
 /// Every experiment of the phase, in run order.
-pub const EXPERIMENTS: &[&str] = &[m7::RETRIEVAL, m8::READER, m9::ABLATION];
+pub const EXPERIMENTS: &[Experiment] = &[
+    Experiment {
+        name: m7::RETRIEVAL,
+        run: m7::run_retrieval,
+    },
+    Experiment {
+        name: m8::READER,
+        run: m8::run_reader,
+    },
+    Experiment {
+        name: m9::ABLATION,
+        run: m9::run_ablation,
+    },
+];
 
-/// Phase 3 as `cargo xtask` sees it. Its later milestones (m8, m9) stay in `configs/roadmap.toml`
-/// until they are built.
+/// What each milestone draws and writes, in log order.
+const OUTPUTS: &[Outputs] = &[
+    Outputs {
+        figures: m7::figures,
+        log_entries: m7::log_entries,
+    },
+    Outputs {
+        figures: m8::figures,
+        log_entries: m8::log_entries,
+    },
+    Outputs {
+        figures: m9::figures,
+        log_entries: m9::log_entries,
+    },
+];
+
+/// Phase 3 as `cargo xtask` sees it.
 pub fn phase() -> viz::phase::Phase {
     viz::phase::Phase {
         name: PHASE,
@@ -53,9 +80,7 @@ pub fn phase() -> viz::phase::Phase {
                 headline: m9::headline,
             },
         ],
-        run,
-        figures,
-        log_entries,
+        outputs: OUTPUTS,
         commands,
         run_command,
     }
@@ -63,34 +88,7 @@ pub fn phase() -> viz::phase::Phase {
 
 /// Runs one experiment end to end from its config, writing its records.
 pub fn run(ctx: &Context, name: &str) -> Result<()> {
-    let start = std::time::Instant::now();
-    let summary = match name {
-        m7::RETRIEVAL => m7::run_retrieval(ctx)?,
-        m8::READER => m8::run_reader(ctx)?,
-        m9::ABLATION => m9::run_ablation(ctx)?,
-        _ => bail!(
-            "unknown phase3 experiment `{name}`; valid names: {}",
-            EXPERIMENTS.join(", ")
-        ),
-    };
-    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// Redraws every figure of the phase from records.
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    let mut out = m7::figures(ctx)?;
-    out.extend(m8::figures(ctx)?);
-    out.extend(m9::figures(ctx)?);
-    Ok(out)
-}
-
-/// The phase's entries of `experiments_log.md`, built from records.
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let mut out = m7::log_entries(ctx)?;
-    out.extend(m8::log_entries(ctx)?);
-    out.extend(m9::log_entries(ctx)?);
-    Ok(out)
+    phase().run(ctx, name)
 }
 
 /// Phase 3's own subcommands.

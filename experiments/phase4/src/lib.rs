@@ -11,12 +11,11 @@ pub mod m11;
 pub mod m12;
 pub mod records;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{FromArgMatches, Subcommand};
-use viz::log::LogEntry;
-use viz::phase::Milestone;
+use viz::phase::{Experiment, Milestone, Outputs};
 use viz::Context;
 
 use phase4_agents::tools::Toolset;
@@ -25,7 +24,36 @@ use phase4_agents::tools::Toolset;
 pub const PHASE: &str = "phase4";
 
 /// Every experiment of the phase, in run order.
-pub const EXPERIMENTS: &[&str] = &[m10::AGENT, m11::TEAM, m12::EVAL];
+pub const EXPERIMENTS: &[Experiment] = &[
+    Experiment {
+        name: m10::AGENT,
+        run: m10::run_agent,
+    },
+    Experiment {
+        name: m11::TEAM,
+        run: m11::run_experiment,
+    },
+    Experiment {
+        name: m12::EVAL,
+        run: m12::run_eval,
+    },
+];
+
+/// What each milestone draws and writes, in log order.
+const OUTPUTS: &[Outputs] = &[
+    Outputs {
+        figures: m10::figures,
+        log_entries: m10::log_entries,
+    },
+    Outputs {
+        figures: m11::figures,
+        log_entries: m11::log_entries,
+    },
+    Outputs {
+        figures: m12::figures,
+        log_entries: m12::log_entries,
+    },
+];
 
 /// Phase 4 as `cargo xtask` sees it.
 pub fn phase() -> viz::phase::Phase {
@@ -51,41 +79,15 @@ pub fn phase() -> viz::phase::Phase {
                 headline: m12::headline,
             },
         ],
-        run,
-        figures,
-        log_entries,
+        outputs: OUTPUTS,
         commands,
         run_command,
     }
 }
 
+/// Runs one experiment end to end from its config, writing its records.
 pub fn run(ctx: &Context, name: &str) -> Result<()> {
-    let start = std::time::Instant::now();
-    let summary = match name {
-        m10::AGENT => m10::run_agent(ctx)?,
-        m11::TEAM => m11::run_experiment(ctx)?,
-        m12::EVAL => m12::run_eval(ctx)?,
-        _ => bail!(
-            "unknown phase4 experiment `{name}`; valid names: {}",
-            EXPERIMENTS.join(", ")
-        ),
-    };
-    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
-    Ok(())
-}
-
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    let mut all = m10::figures(ctx)?;
-    all.extend(m11::figures(ctx)?);
-    all.extend(m12::figures(ctx)?);
-    Ok(all)
-}
-
-pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
-    let mut all = m10::log_entries(ctx)?;
-    all.extend(m11::log_entries(ctx)?);
-    all.extend(m12::log_entries(ctx)?);
-    Ok(all)
+    phase().run(ctx, name)
 }
 
 /// Phase 4's own subcommands.

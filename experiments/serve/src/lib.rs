@@ -18,6 +18,7 @@ use phase2_lm::tokenizer::Tokenizer as _;
 use phase3_rag::reader::STOP;
 use phase3_rag::saved::{self, SavedReader};
 use serde::{Deserialize, Serialize};
+use viz::phase::{Experiment, Outputs};
 use viz::plot::{line_grid, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
@@ -48,11 +49,15 @@ pub fn phase() -> viz::phase::Phase {
         name: PHASE,
         about: "Serving: the m8 reader over the OpenAI API, load-tested on loopback",
         crate_dir: "crates/serve",
-        experiments: &[SERVING],
+        experiments: &[Experiment {
+            name: SERVING,
+            run: run_serving,
+        }],
         milestones: &[],
-        run,
-        figures,
-        log_entries,
+        outputs: &[Outputs {
+            figures,
+            log_entries,
+        }],
         commands,
         run_command,
     }
@@ -164,15 +169,9 @@ fn check(cfg: &ServingConfig) -> Result<()> {
     Ok(())
 }
 
+/// Runs the serving experiment (the only name is [`SERVING`]), writing its record.
 pub fn run(ctx: &Context, name: &str) -> Result<()> {
-    ensure!(
-        name == SERVING,
-        "unknown serving experiment `{name}`; valid names: {SERVING}"
-    );
-    let start = Instant::now();
-    let summary = run_serving(ctx)?;
-    println!("{name}: {summary} ({:.0} s)", start.elapsed().as_secs_f64());
-    Ok(())
+    phase().run(ctx, name)
 }
 
 /// The m8 reader and m8's held-out questions, from phase 3's checkpoint and record.

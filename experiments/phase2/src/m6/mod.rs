@@ -30,7 +30,6 @@ pub use log::log_entries;
 
 pub const GPT: &str = "m6_gpt";
 pub const ABLATIONS: &str = "m6_ablations";
-pub const EXPERIMENTS: &[&str] = &[GPT, ABLATIONS];
 
 /// Milestone folder of the records.
 pub const MILESTONE: &str = "m6";
@@ -129,17 +128,6 @@ impl Variant {
             cfg.train.warmup = w;
         }
         cfg
-    }
-}
-
-pub fn run(ctx: &viz::Context, name: &str) -> Result<()> {
-    match name {
-        GPT => run_gpt(ctx),
-        ABLATIONS => run_ablations(ctx),
-        other => bail!(
-            "unknown m6 experiment `{other}`; valid: {}",
-            EXPERIMENTS.join(", ")
-        ),
     }
 }
 
@@ -252,8 +240,9 @@ impl FairScores {
     }
 }
 
-fn run_gpt(ctx: &viz::Context) -> Result<()> {
-    let clock = Instant::now();
+/// `m6_gpt`: the character and BPE GPTs of the bench config, the fair n-gram comparison and the
+/// KV-cache speeds.
+pub fn run_gpt(ctx: &viz::Context) -> Result<String> {
     let (cfg, raw): (GptExperiment, toml::Value) = ctx.load_config(crate::PHASE, GPT)?;
     let corpus = Corpus::tiny_shakespeare(ctx)?;
     let mut summary = Vec::new();
@@ -314,12 +303,7 @@ fn run_gpt(ctx: &viz::Context) -> Result<()> {
         ));
         writer.finish()?;
     }
-    println!(
-        "{GPT}: {} ({:.0} s)",
-        summary.join(", "),
-        clock.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Ok(summary.join(", "))
 }
 
 /// Tokens per second generating `new_tokens` greedily, with and without the KV cache, on the
@@ -376,8 +360,8 @@ fn kv_cache_speed(out: &FitOutcome, spec: &KvBenchSpec, samples: &SampleSpec) ->
     Ok(speed)
 }
 
-fn run_ablations(ctx: &viz::Context) -> Result<()> {
-    let clock = Instant::now();
+/// `m6_ablations`: each variant of the config over its seeds.
+pub fn run_ablations(ctx: &viz::Context) -> Result<String> {
     let (cfg, raw): (AblationExperiment, toml::Value) = ctx.load_config(crate::PHASE, ABLATIONS)?;
     if cfg.seeds.is_empty() || cfg.variants.is_empty() {
         bail!(
@@ -417,13 +401,11 @@ fn run_ablations(ctx: &viz::Context) -> Result<()> {
         let (mean, _) = mean_sd(&losses);
         summary.push(format!("{} {mean:.3}", v.name));
     }
-    println!(
-        "{ABLATIONS}: whole-split val loss, mean over {} seeds: {} ({:.0} s)",
+    Ok(format!(
+        "whole-split val loss, mean over {} seeds: {}",
         cfg.seeds.len(),
-        summary.join(", "),
-        clock.elapsed().as_secs_f64()
-    );
-    Ok(())
+        summary.join(", ")
+    ))
 }
 
 fn load(ctx: &viz::Context, name: &str) -> Option<Record> {

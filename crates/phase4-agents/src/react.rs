@@ -295,7 +295,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::{Calc, Finish};
+    use crate::tools::{names, Calc, Finish};
     use anyhow::Result;
     use phase2_lm::lm::Completion;
 
@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(
             a,
             Ok(Action {
-                tool: "calc".into(),
+                tool: names::CALC.into(),
                 argument: "2 + 2".into()
             })
         );
@@ -365,7 +365,7 @@ mod tests {
         // The spaced form reads the same.
         let (_, a) = parse(&format!(
             " x\nAction: {}",
-            action_text("finish", "Hy Labs", true)
+            action_text(names::FINISH, "Hy Labs", true)
         ));
         assert_eq!(a.unwrap().argument, "Hy Labs");
         assert!(parse(" just talking")

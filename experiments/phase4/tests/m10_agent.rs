@@ -209,7 +209,7 @@ fn m12_every_system_runs_without_the_planner_and_the_same_over_http() {
     });
     let served = Models::OpenAi(ClientConfig::new(format!("{}/v1", running.url()), "policy"));
     let at = planner::calls();
-    for system in m12::SYSTEMS {
+    for system in m12::System::ALL {
         let a = m12::run_system(system, &suite, &own, &corpus, &world, &cfg, &|| {}).unwrap();
         let b = m12::run_system(system, &suite, &served, &corpus, &world, &cfg, &|| {}).unwrap();
         assert_eq!(a.len(), 4, "{system}");

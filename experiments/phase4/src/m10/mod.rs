@@ -32,7 +32,7 @@ use viz::Context;
 use phase4_agents::backend::{par_map, Models};
 use phase4_agents::planner::Demo;
 use phase4_agents::react::{self, AgentConfig, End, Episode};
-use phase4_agents::tools::{Corpus, Toolset};
+use phase4_agents::tools::{names, Corpus, Toolset};
 
 use crate::records::{metric, AgentSummary};
 
@@ -288,7 +288,7 @@ pub fn evaluate(
                 .steps
                 .first()
                 .and_then(|s| s.action.as_ref())
-                .filter(|a| a.tool == "search" || a.tool == "lookup")
+                .filter(|a| a.tool == names::SEARCH || a.tool == names::LOOKUP)
                 .map(|a| {
                     let named = a.argument.split(';').next().unwrap_or("").trim();
                     if named == q.chain[0].subject {
@@ -375,7 +375,7 @@ fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
     for &t in tools {
         let c = m.by_tool.get(t).copied().unwrap_or(0);
         d = d.node(t, &format!("{t}[…]")).edge("model", t, Some(&n(c)));
-        if t == "finish" {
+        if t == names::FINISH {
             d = d.edge(t, "answer_ok", Some(&n(m.correct))).edge(
                 t,
                 "answer_bad",
@@ -439,7 +439,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let m = moves(policy);
     let loop_path = ctx.figure(FIG_LOOP);
     viz::plot::render_diagram(
-        &loop_diagram(&m, &["search", "calc", "finish"]),
+        &loop_diagram(&m, &[names::SEARCH, names::CALC, names::FINISH]),
         &format!(
             "The agent loop on {} held-out tasks (policy `{}`; edges: times taken)",
             policy.len(),
@@ -635,7 +635,7 @@ mod tests {
         assert!(text.ends_with("]\n\n"));
         // A planner transcript replays through the loop's own reconstruction.
         let (_, first) = react::parse(&demo.pieces[2].0);
-        assert_eq!(first.unwrap().tool, "search");
+        assert_eq!(first.unwrap().tool, names::SEARCH);
     }
 
     #[test]

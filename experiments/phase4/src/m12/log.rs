@@ -16,8 +16,8 @@ use viz::Context;
 use phase4_agents::react::Episode;
 
 use super::{
-    kinds_and_all, label, load, of_kind, record, suite, BySystem, EvalConfig, Outcome, Trace, EVAL,
-    FIG_SUCCESS,
+    kinds_and_all, load, of_kind, record, suite, BySystem, EvalConfig, Outcome, System, Trace,
+    EVAL, FIG_SUCCESS,
 };
 use crate::m10::{kind_name, reader_world};
 
@@ -49,13 +49,16 @@ fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
 }
 
 /// The Question's comparison: ReAct + search against single-shot RAG on multi-hop tasks.
-const PRIMARY: (&str, &str, Option<QuestionKind>) =
-    ("react_search", "rag", Some(QuestionKind::MultiHop));
+const PRIMARY: (System, System, Option<QuestionKind>) = (
+    System::ReactSearch,
+    System::Rag,
+    Some(QuestionKind::MultiHop),
+);
 
 /// One pair of systems on one task kind (`None`: all tasks), as the log reads it.
 pub(crate) struct TestRow {
-    a: &'static str,
-    b: &'static str,
+    a: System,
+    b: System,
     kind: Option<QuestionKind>,
     t: Paired,
     judged: Judged,
@@ -72,7 +75,7 @@ pub(crate) struct Tests {
 
 impl Tests {
     pub(crate) fn of(cfg: &EvalConfig, all: &BySystem) -> Tests {
-        let mut rows: Vec<(&'static str, &'static str, Option<QuestionKind>, Paired)> = Vec::new();
+        let mut rows: Vec<(System, System, Option<QuestionKind>, Paired)> = Vec::new();
         for (a, b) in comparison_pairs(all) {
             for k in kinds_and_all(cfg) {
                 let t = paired(
@@ -84,7 +87,7 @@ impl Tests {
         }
         let diff = |t: &Paired| (t.a as f64 - t.b as f64) / t.n.max(1) as f64;
         let is_primary =
-            |r: &(&str, &str, Option<QuestionKind>, Paired)| (r.0, r.1, r.2) == PRIMARY;
+            |r: &(System, System, Option<QuestionKind>, Paired)| (r.0, r.1, r.2) == PRIMARY;
         let family: Vec<(f64, f64)> = rows
             .iter()
             .filter(|r| !is_primary(r))
@@ -111,7 +114,7 @@ impl Tests {
         Tests { rows }
     }
 
-    fn get(&self, a: &str, b: &str, kind: Option<QuestionKind>) -> Option<&TestRow> {
+    fn get(&self, a: System, b: System, kind: Option<QuestionKind>) -> Option<&TestRow> {
         self.rows
             .iter()
             .find(|r| r.a == a && r.b == b && r.kind == kind)
@@ -126,7 +129,7 @@ pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
     let mut kinds = kinds_and_all(cfg);
     kinds.rotate_right(1); // all tasks first
     for k in kinds {
-        let r = tests.get("react_search", "rag", k)?;
+        let r = tests.get(System::ReactSearch, System::Rag, k)?;
         parts.push(format!(
             "{} {:.1} vs {:.1} % ({}{})",
             k.map_or("all tasks", kind_name),
@@ -317,7 +320,7 @@ fn systems_table(
             .collect::<Vec<_>>(),
     );
     for (system, os) in all {
-        let mut row = vec![label(system).to_string()];
+        let mut row = vec![system.label().to_string()];
         for &k in &cfg.kinds {
             let of = of_kind(os, Some(k));
             let c = of.iter().filter(|o| o.correct).count();
@@ -350,7 +353,7 @@ fn systems_table(
         row.push(mean(&|o| o.tokens));
         row.push(
             timings
-                .get(system)
+                .get(system.name())
                 .and_then(|t| t["wall_s"].as_f64())
                 .map_or("–".into(), |s| format!("{s:.0}")),
         );
@@ -360,14 +363,15 @@ fn systems_table(
 }
 
 /// The paired comparisons the log makes, of the systems that ran.
-fn comparison_pairs(all: &BySystem) -> Vec<(&'static str, &'static str)> {
+fn comparison_pairs(all: &BySystem) -> Vec<(System, System)> {
+    use super::System::*;
     [
-        ("react_search", "rag"),
-        ("rag", "closed_book"),
-        ("react_search", "closed_book"),
-        ("react_lookup", "react_search"),
-        ("team", "react_search"),
-        ("team", "rag"),
+        (ReactSearch, Rag),
+        (Rag, ClosedBook),
+        (ReactSearch, ClosedBook),
+        (ReactLookup, ReactSearch),
+        (Team, ReactSearch),
+        (Team, Rag),
     ]
     .into_iter()
     .filter(|(a, b)| all.iter().any(|(s, _)| s == a) && all.iter().any(|(s, _)| s == b))
@@ -375,8 +379,8 @@ fn comparison_pairs(all: &BySystem) -> Vec<(&'static str, &'static str)> {
 }
 
 /// A system's outcomes (one that ran).
-fn outcomes_of<'a>(all: &'a BySystem, s: &str) -> &'a [Outcome] {
-    &all.iter().find(|(x, _)| x == s).expect("filtered").1
+fn outcomes_of(all: &BySystem, s: System) -> &[Outcome] {
+    &all.iter().find(|(x, _)| *x == s).expect("filtered").1
 }
 
 /// Each pair on the same tasks, per kind and overall.
@@ -394,7 +398,7 @@ fn tests_table(tests: &Tests) -> Table {
     ]);
     for r in &tests.rows {
         table.push(vec![
-            format!("{} vs {}", label(r.a), label(r.b)),
+            format!("{} vs {}", r.a.label(), r.b.label()),
             r.kind.map_or("all".into(), |k| kind_name(k).to_string()),
             pct(r.t.a, r.t.n),
             pct(r.t.b, r.t.n),
@@ -425,7 +429,7 @@ fn misses_table(cfg: &EvalConfig, all: &BySystem, suite: &BTreeMap<String, Quest
             let of = of_kind(os, Some(k));
             if let Some(c) = miss_reasons(&of, suite) {
                 let mut row = vec![
-                    label(system).to_string(),
+                    system.label().to_string(),
                     kind_name(k).to_string(),
                     of.iter().filter(|o| !o.correct).count().to_string(),
                 ];
@@ -443,10 +447,10 @@ fn agent_vs_rag<'a>(
     tests: &'a Tests,
     k: QuestionKind,
 ) -> Option<(Vec<&'a Outcome>, Vec<&'a Outcome>, &'a TestRow)> {
-    let row = tests.get("react_search", "rag", Some(k))?;
+    let row = tests.get(System::ReactSearch, System::Rag, Some(k))?;
     Some((
-        of_kind(outcomes_of(all, "react_search"), Some(k)),
-        of_kind(outcomes_of(all, "rag"), Some(k)),
+        of_kind(outcomes_of(all, System::ReactSearch), Some(k)),
+        of_kind(outcomes_of(all, System::Rag), Some(k)),
         row,
     ))
 }
@@ -519,9 +523,9 @@ fn overall_pairs(tests: &Tests) -> Vec<OverallPair> {
         .iter()
         .filter(|r| r.kind.is_none())
         .map(|r| OverallPair {
-            a: label(r.a).to_string(),
+            a: r.a.label().to_string(),
             verdict: r.judged.verdict,
-            b: label(r.b).to_string(),
+            b: r.b.label().to_string(),
             pct_a: pct(r.t.a, r.t.n),
             pct_b: pct(r.t.b, r.t.n),
             only_a: r.t.only_a.to_string(),
@@ -536,9 +540,14 @@ fn overall_pairs(tests: &Tests) -> Vec<OverallPair> {
 fn best_per_kind(cfg: &EvalConfig, all: &BySystem) -> Vec<BestOnKind> {
     let mut out = Vec::new();
     for &k in &cfg.kinds {
-        let counts: Vec<(&String, usize)> = all
+        let counts: Vec<(System, usize)> = all
             .iter()
-            .map(|(s, os)| (s, of_kind(os, Some(k)).iter().filter(|o| o.correct).count()))
+            .map(|(s, os)| {
+                (
+                    *s,
+                    of_kind(os, Some(k)).iter().filter(|o| o.correct).count(),
+                )
+            })
             .collect();
         let Some(top) = counts.iter().map(|(_, c)| *c).max() else {
             continue;
@@ -546,7 +555,7 @@ fn best_per_kind(cfg: &EvalConfig, all: &BySystem) -> Vec<BestOnKind> {
         let best: Vec<String> = counts
             .iter()
             .filter(|(_, c)| *c == top)
-            .map(|(s, _)| label(s).to_string())
+            .map(|(s, _)| s.label().to_string())
             .collect();
         out.push(BestOnKind {
             kind: kind_name(k).to_string(),

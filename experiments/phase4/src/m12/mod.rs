@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use openai_client::ClientConfig;
 use phase2_lm::lm::{LanguageModel, Request};
 use phase3_rag::reader::exact_match;
@@ -45,8 +45,60 @@ pub const MILESTONE: &str = "m12";
 const RECORD: &str = "eval";
 const FIG_SUCCESS: &str = "m12_success_rates.png";
 
-/// The systems, in the order tables show them.
-pub const SYSTEMS: &[&str] = &["closed_book", "rag", "react_search", "react_lookup", "team"];
+/// A system m12 evaluates; the config names it in snake case (`react_search`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    /// The policy answers from its weights alone.
+    ClosedBook,
+    /// One BM25 search with the question, the policy reads the top `rag_k` documents.
+    Rag,
+    /// The ReAct agent with `search` (free text over BM25).
+    ReactSearch,
+    /// The ReAct agent with `lookup` (an entity's exact attribute).
+    ReactLookup,
+    /// m11's planner, solvers and verifier.
+    Team,
+}
+
+impl System {
+    /// Every system, in the order tables show them.
+    pub const ALL: [System; 5] = [
+        System::ClosedBook,
+        System::Rag,
+        System::ReactSearch,
+        System::ReactLookup,
+        System::Team,
+    ];
+
+    /// The config's and the record's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::ClosedBook => "closed_book",
+            System::Rag => "rag",
+            System::ReactSearch => "react_search",
+            System::ReactLookup => "react_lookup",
+            System::Team => "team",
+        }
+    }
+
+    /// The name tables and figures show.
+    pub fn label(self) -> &'static str {
+        match self {
+            System::ClosedBook => "closed book",
+            System::Rag => "single-shot RAG",
+            System::ReactSearch => "ReAct + search",
+            System::ReactLookup => "ReAct + lookup",
+            System::Team => "team",
+        }
+    }
+}
+
+impl std::fmt::Display for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// `configs/phase4/m12_eval.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -57,8 +109,8 @@ pub struct EvalConfig {
     pub kinds: Vec<QuestionKind>,
     /// Tasks per kind.
     pub tasks: usize,
-    /// The systems run, from [`SYSTEMS`].
-    pub systems: Vec<String>,
+    /// The systems run.
+    pub systems: Vec<System>,
     /// Documents one `search` returns (the agents) and one RAG prompt holds.
     pub search_k: usize,
     pub rag_k: usize,
@@ -175,7 +227,7 @@ fn agent_outcome(q: &Question, ep: Episode) -> Outcome {
 /// Every task of `suite` through `system`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_system(
-    system: &str,
+    system: System,
     suite: &[Question],
     models: &Models,
     corpus: &Arc<Corpus>,
@@ -197,8 +249,8 @@ pub fn run_system(
         )
     };
     match system {
-        "closed_book" | "rag" => {
-            let k = if system == "rag" { cfg.rag_k } else { 0 };
+        System::ClosedBook | System::Rag => {
+            let k = if system == System::Rag { cfg.rag_k } else { 0 };
             par_map(
                 suite,
                 cfg.workers,
@@ -215,9 +267,9 @@ pub fn run_system(
                 tick,
             )
         }
-        "react_search" => react_with(Toolset::Search),
-        "react_lookup" => react_with(Toolset::Lookup),
-        "team" => Ok(m11::run_team(
+        System::ReactSearch => react_with(Toolset::Search),
+        System::ReactLookup => react_with(Toolset::Lookup),
+        System::Team => Ok(m11::run_team(
             suite,
             models,
             corpus,
@@ -243,10 +295,6 @@ pub fn run_system(
             trace: Trace::Team(Box::new(o)),
         })
         .collect()),
-        other => bail!(
-            "{EVAL}: unknown system `{other}`; the systems are {}",
-            SYSTEMS.join(", ")
-        ),
     }
 }
 
@@ -264,13 +312,6 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
         "{EVAL}: `kinds` and `tasks` must not be empty"
     );
     ensure!(!cfg.systems.is_empty(), "{EVAL}: `systems` is empty");
-    for s in &cfg.systems {
-        ensure!(
-            SYSTEMS.contains(&s.as_str()),
-            "{EVAL}: unknown system `{s}` in `systems`; the systems are {}",
-            SYSTEMS.join(", ")
-        );
-    }
     let (world, corpus, models) = m11::world_and_models(ctx, cfg.openai.clone())?;
     let suite = suite(&world, &cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.suite_seed)?;
@@ -281,7 +322,7 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
     rec.summaries(&summary)?;
     let mut timings = BTreeMap::new();
     let mut line = Vec::new();
-    for system in &cfg.systems {
+    for &system in &cfg.systems {
         let bar = ctx.progress(suite.len() as u64, &format!("m12 {system}"));
         let t0 = Instant::now();
         let outcomes = run_system(system, &suite, &models, &corpus, &world, &cfg, &|| {
@@ -289,7 +330,7 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
         })?;
         bar.finish_and_clear();
         let wall = t0.elapsed().as_secs_f64();
-        timings.insert(system.clone(), serde_json::json!({ "wall_s": wall }));
+        timings.insert(system.name(), serde_json::json!({ "wall_s": wall }));
         let correct = outcomes.iter().filter(|o| o.correct).count();
         let kinds = cfg.kinds.iter().map(|&k| {
             let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == k).collect();
@@ -297,7 +338,7 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
             (k, right as f64 / of.len().max(1) as f64)
         });
         summary.systems.insert(
-            system.clone(),
+            system.name().to_string(),
             SystemSummary {
                 success: correct as f64 / outcomes.len().max(1) as f64,
                 by_kind: by_kind(kinds),
@@ -325,27 +366,16 @@ fn record(ctx: &Context) -> Option<Record> {
 }
 
 /// Each system's outcomes, in config order.
-type BySystem = Vec<(String, Vec<Outcome>)>;
+type BySystem = Vec<(System, Vec<Outcome>)>;
 
 fn load(rec: &Record) -> Result<(EvalConfig, BySystem)> {
     let cfg: EvalConfig = rec.config_as()?;
     let all = cfg
         .systems
         .iter()
-        .map(|s| Ok((s.clone(), rec.artifact(&format!("outcomes_{s}"))?)))
+        .map(|&s| Ok((s, rec.artifact(&format!("outcomes_{s}"))?)))
         .collect::<Result<Vec<_>>>()?;
     Ok((cfg, all))
-}
-
-fn label(system: &str) -> &'static str {
-    match system {
-        "closed_book" => "closed book",
-        "rag" => "single-shot RAG",
-        "react_search" => "ReAct + search",
-        "react_lookup" => "ReAct + lookup",
-        "team" => "team",
-        _ => "?",
-    }
 }
 
 fn of_kind(os: &[Outcome], k: Option<QuestionKind>) -> Vec<&Outcome> {
@@ -369,7 +399,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|(system, os)| {
             (
-                label(system).to_string(),
+                system.label().to_string(),
                 os.iter().map(|o| (o.kind, o.correct)).collect(),
             )
         })
@@ -400,15 +430,32 @@ mod tests {
     use phase2_lm::lm::Completion;
     use phase3_rag::world::WorldConfig;
 
-    fn cfg(seed: u64) -> EvalConfig {
-        toml::from_str(&format!(
+    fn cfg_text(seed: u64, systems: &str) -> String {
+        format!(
             "suite_seed = {seed}\nkinds = [\"lookup\", \"multi_hop\", \"numeric\", \"comparison\"]\n\
-             tasks = 6\nsystems = [\"rag\"]\nsearch_k = 1\nrag_k = 2\nanswer_tokens = 8\n\
+             tasks = 6\nsystems = {systems}\nsearch_k = 1\nrag_k = 2\nanswer_tokens = 8\n\
              retry_temperature = 0.7\nworkers = 1\n[agent]\nmax_steps = 2\nstep_tokens = 8\n\
              [team]\nplan_tokens = 8\nmax_sub_questions = 3\nsend_back = true\n\
              [team.solver]\nmax_steps = 2\nstep_tokens = 8\n"
-        ))
-        .unwrap()
+        )
+    }
+
+    fn cfg(seed: u64) -> EvalConfig {
+        toml::from_str(&cfg_text(seed, "[\"rag\"]")).unwrap()
+    }
+
+    #[test]
+    fn systems_are_named_once_and_a_misspelt_one_is_refused() {
+        let all: Vec<&str> = System::ALL.iter().map(|s| s.name()).collect();
+        let parsed: EvalConfig = toml::from_str(&cfg_text(1, &format!("{all:?}"))).unwrap();
+        assert_eq!(parsed.systems, System::ALL);
+        let err = toml::from_str::<EvalConfig>(&cfg_text(1, "[\"rag\", \"react_serch\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("react_serch") && err.contains("react_search"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -464,3 +464,32 @@ fn experiments_name_metric_keys_only_in_their_records_module() {
     assert!(checked > 30, "only {checked} experiment sources found");
     assert!(bad.is_empty(), "metric keys typed as literals: {bad:#?}");
 }
+
+/// Width and height of a PNG, from its IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[1..4], b"PNG", "not a PNG");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+/// Every committed figure is 1,200 px wide (README width scales it by two thirds) and at most
+/// 2,400 px tall, so no figure is a strip of look-alike panels a reader scrolls through.
+#[test]
+fn figures_are_readable_at_readme_width() {
+    let dir = root().join("visualizations");
+    let mut n = 0;
+    let mut bad = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "png") {
+            continue;
+        }
+        n += 1;
+        let (w, h) = png_size(&std::fs::read(&p).unwrap());
+        if w != 1200 || h > 2400 {
+            bad.push(format!("{}: {w} x {h}", p.display()));
+        }
+    }
+    assert!(n > 30, "only {n} figures found");
+    assert!(bad.is_empty(), "figures off size: {bad:#?}");
+}

@@ -236,42 +236,49 @@ fn causal_only(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The attention figure's title: what the head scores found (on repeated random text).
+fn heatmap_title(scores: &[HeadScore], uniform_induction: f64) -> String {
+    let copies = scores.iter().any(|s| s.induction > uniform_induction);
+    let prev = scores
+        .iter()
+        .max_by(|a, b| a.prev_token.total_cmp(&b.prev_token));
+    let prev = prev.map_or(String::new(), |p| {
+        format!("; strongest previous-token head L{} H{}", p.layer, p.head)
+    });
+    if copies {
+        format!("Every head on a line of Shakespeare{prev}")
+    } else {
+        format!("No induction head{prev} (random text)")
+    }
+}
+
 pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     let Ok(rec) = Record::load(ctx, MILESTONE, RUN) else {
         return Ok(Vec::new());
     };
     let maps: AttentionMaps = rec.artifact("attention_maps")?;
+    let cfg: AttentionConfig = rec.config_as()?;
+    let (uni_prev, uni_ind) = uniform_scores(cfg.repeat_len);
+    let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let ticks: Vec<String> = maps.tokens.iter().map(|t| show(t)).collect();
     let n_head = maps.maps.first().map_or(1, |l| l.len());
     let mut panels = Vec::new();
     for (l, layer) in maps.maps.iter().enumerate() {
         for (h, m) in layer.iter().enumerate() {
             panels.push(
-                Heatmap::new(format!("layer {l}, head {h}"), causal_only(m))
+                Heatmap::new(format!("L{l} H{h}"), causal_only(m))
                     .x_ticks(ticks.clone())
                     .y_ticks(ticks.clone())
-                    .labels("key (character attended to)", "query (character)")
+                    .labels("key (attended to)", "query")
                     .colorbar("attention weight")
                     .range(0.0, 1.0),
             );
         }
     }
     let heat = ctx.figure("m5_attention_heatmap.png");
-    // Two panels a row: wide enough to label every character of the prompt.
-    let per_row = n_head.min(2);
-    viz::plot::heatmap_grid(
-        &format!(
-            "Attention of the m6 character model ({} layers × {n_head} heads)",
-            maps.maps.len()
-        ),
-        &panels,
-        per_row,
-        &heat,
-    )?;
+    // One row a layer, one column a head; the prompt's characters label the outer panels only.
+    viz::plot::heatmap_grid_shared_axes(&heatmap_title(&scores, uni_ind), &panels, n_head, &heat)?;
 
-    let cfg: AttentionConfig = rec.config_as()?;
-    let (uni_prev, uni_ind) = uniform_scores(cfg.repeat_len);
-    let scores: Vec<HeadScore> = rec.artifact("head_scores")?;
     let spec = ctx.figure("m5_head_specialization.png");
     // Dots on a log axis, not bars: a bar's length from an arbitrary floor means nothing there.
     let mut dots = DotPlot::new(

@@ -549,11 +549,26 @@ fn colour_bar(
 /// (beside the first row). Every panel is the same size and carries its own tick labels and axis
 /// titles, so each can be read on its own.
 pub fn heatmap_grid(title: &str, panels: &[Heatmap], cols: usize, path: &Path) -> Result<()> {
+    grid(title, panels, cols, false, path)
+}
+
+/// Small multiples over the same axes (every panel the same rows and columns): as
+/// [`heatmap_grid`], but the tick labels and axis titles are drawn once, on the left column and
+/// the bottom row, so many panels fit a page.
+pub fn heatmap_grid_shared_axes(
+    title: &str,
+    panels: &[Heatmap],
+    cols: usize,
+    path: &Path,
+) -> Result<()> {
+    grid(title, panels, cols, true, path)
+}
+
+fn grid(title: &str, panels: &[Heatmap], cols: usize, shared: bool, path: &Path) -> Result<()> {
     if panels.is_empty() || cols == 0 {
         bail!("heatmap_grid `{title}` needs panels and at least one column");
     }
     fonts();
-    let rows = panels.len().div_ceil(cols);
     let lo = panels
         .iter()
         .map(|p| p.value_range().0)
@@ -564,28 +579,34 @@ pub fn heatmap_grid(title: &str, panels: &[Heatmap], cols: usize, path: &Path) -
         .fold(f64::NEG_INFINITY, f64::max);
     let scale = Scale::of(panels[0].scale, (lo, hi));
     let main_w = WIDTH - BAR_AREA;
-    let cell_w = main_w / cols as u32;
-    let mut lay: Option<Layout> = None;
-    for p in panels {
-        let (r, c) = p.shape()?;
-        let l = Layout::square(p, cell_w as i32, r, c).with_caption();
-        lay = Some(lay.map_or(l, |a| a.max(l)));
-    }
-    let lay = lay.unwrap_or_else(|| unreachable!("panels is not empty"));
-    let cell_h = (lay.top + lay.plot_h + lay.bottom) as u32;
-    let height = TITLE_AREA + rows as u32 * cell_h;
+    let geo = if shared {
+        Geometry::shared(panels, cols, main_w as i32)?
+    } else {
+        Geometry::each(panels, cols, main_w as i32)?
+    };
     let bar_label = panels[0].colorbar.clone();
     let clipped = panels.iter().any(|p| p.clipped_below(lo));
-    render_png(path, height, |root| {
+    render_png(path, TITLE_AREA + geo.height as u32, |root| {
         let area = root.titled(title, bold(TITLE_PX)).map_err(err)?;
         let (main, bar) = area.split_horizontally(main_w);
         for (i, p) in panels.iter().enumerate() {
-            let (r, c) = ((i / cols) as i32, (i % cols) as i32);
-            let cell = main
-                .clone()
-                .shrink((c * cell_w as i32, r * cell_h as i32), (cell_w, cell_h));
-            p.draw(&cell, Some(&p.title), &lay, &scale)?;
+            let (r, c) = (i / cols, i % cols);
+            let (x, y) = (c as i32 * geo.col_pitch, r as i32 * geo.row_pitch);
+            let lay = &geo.lay;
+            let cell = main.clone().shrink((x, y), geo.cell);
+            let mut p = p.clone();
+            if shared && c > 0 {
+                p.y_ticks.clear();
+                p.y_label.clear();
+            }
+            // Labels under the bottom row only: the last full row, or a short last row's panels.
+            if shared && i + cols < panels.len() {
+                p.x_ticks.clear();
+                p.x_label.clear();
+            }
+            p.draw(&cell, Some(&p.title), lay, &scale)?;
         }
+        let lay = &geo.lay;
         colour_bar(
             &bar,
             lay.top,
@@ -597,9 +618,91 @@ pub fn heatmap_grid(title: &str, panels: &[Heatmap], cols: usize, path: &Path) -
     })
 }
 
+/// Where a grid's panels go: one layout for all, the distance between columns and rows, and the
+/// grid's height.
+struct Geometry {
+    lay: Layout,
+    /// The drawing area of one panel (neighbours' areas may overlap where nothing is drawn).
+    cell: (u32, u32),
+    col_pitch: i32,
+    row_pitch: i32,
+    height: i32,
+}
+
+impl Geometry {
+    /// Every panel in a cell of its own, with room for its own labels.
+    fn each(panels: &[Heatmap], cols: usize, main_w: i32) -> Result<Geometry> {
+        let cell_w = main_w / cols as i32;
+        let lay = Self::largest(panels, cell_w)?;
+        let cell_h = lay.top + lay.plot_h + lay.bottom;
+        Ok(Geometry {
+            lay,
+            cell: (cell_w as u32, cell_h as u32),
+            col_pitch: cell_w,
+            row_pitch: cell_h,
+            height: panels.len().div_ceil(cols) as i32 * cell_h,
+        })
+    }
+
+    /// Labels once: the y labels' margin left of the first column only, the x labels' below the
+    /// last row only, so the plots take the room.
+    fn shared(panels: &[Heatmap], cols: usize, main_w: i32) -> Result<Geometry> {
+        const GAP: i32 = 18;
+        let margin = Self::largest(panels, main_w / cols as i32)?.left;
+        let pitch = (main_w - margin - 14 + GAP) / cols as i32;
+        let lay = Self::largest(panels, margin + pitch - GAP + 14)?;
+        let rows = panels.len().div_ceil(cols) as i32;
+        let row_pitch = lay.top + lay.plot_h + GAP;
+        let cell = (
+            lay.left + lay.plot_w + 14,
+            lay.top + lay.plot_h + lay.bottom,
+        );
+        Ok(Geometry {
+            lay,
+            cell: (cell.0 as u32, cell.1 as u32),
+            col_pitch: pitch,
+            row_pitch,
+            height: (rows - 1) * row_pitch + lay.top + lay.plot_h + lay.bottom,
+        })
+    }
+
+    /// The layout that fits every panel in a cell `cell_w` wide (with a caption).
+    fn largest(panels: &[Heatmap], cell_w: i32) -> Result<Layout> {
+        let mut lay: Option<Layout> = None;
+        for p in panels {
+            let (r, c) = p.shape()?;
+            let l = Layout::square(p, cell_w, r, c).with_caption();
+            lay = Some(lay.map_or(l, |a| a.max(l)));
+        }
+        Ok(lay.unwrap_or_else(|| unreachable!("panels is not empty")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_axes_give_the_plots_the_room_of_the_labels_they_drop() {
+        let m: Vec<Vec<f64>> = vec![vec![0.5; 20]; 20];
+        let ticks: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        let panels: Vec<Heatmap> = (0..8)
+            .map(|h| {
+                Heatmap::new(format!("H{h}"), m.clone())
+                    .x_ticks(ticks.clone())
+                    .y_ticks(ticks.clone())
+                    .labels("key", "query")
+            })
+            .collect();
+        let main_w = (WIDTH - BAR_AREA) as i32;
+        let each = Geometry::each(&panels, 4, main_w).unwrap();
+        let shared = Geometry::shared(&panels, 4, main_w).unwrap();
+        assert!(shared.lay.plot_w > each.lay.plot_w);
+        // The last column's plot still ends inside the figure.
+        assert!(3 * shared.col_pitch + shared.lay.left + shared.lay.plot_w <= main_w);
+        // Rows sit closer: no x labels between them.
+        assert!(shared.row_pitch - shared.lay.plot_h < each.row_pitch - each.lay.plot_h);
+    }
 
     /// Render twice; require a 1200 px wide, non-blank PNG and byte-identical files.
     fn twice(draw: impl Fn(&Path) -> Result<()>) -> (u32, u32) {

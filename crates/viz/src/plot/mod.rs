@@ -33,7 +33,7 @@ pub use contour::ContourPaths;
 pub use decision::{decision_boundaries, DecisionPanel};
 pub use dots::{Dot, DotPlot};
 pub use flow::render_diagram;
-pub use heatmap::{heatmap_grid, Heatmap};
+pub use heatmap::{heatmap_grid, heatmap_grid_shared_axes, Heatmap};
 pub use key::{KeyEntry, Marker, RGBColor, Swatch};
 pub use line::{ema, line_grid, LineChart, Series};
 pub use scatter::{PointGroup, ScatterGrid, ScatterPanel};

@@ -177,6 +177,36 @@ fn heatmap_renders() {
 }
 
 #[test]
+fn a_shared_axes_grid_renders() {
+    let m: Vec<Vec<f64>> = (0..12)
+        .map(|r| {
+            (0..12)
+                .map(|c| {
+                    if c <= r {
+                        1.0 / (r + 1) as f64
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let ticks: Vec<String> = "To be or not".chars().map(|c| c.to_string()).collect();
+    let panels: Vec<Heatmap> = (0..8)
+        .map(|h| {
+            Heatmap::new(format!("L{} H{}", h / 4, h % 4), m.clone())
+                .x_ticks(ticks.clone())
+                .y_ticks(ticks.clone())
+                .labels("key", "query")
+                .colorbar("weight")
+        })
+        .collect();
+    twice("heatmap_grid_shared", 300, |p| {
+        heatmap_grid_shared_axes("Layers x heads", &panels, 4, p)
+    });
+}
+
+#[test]
 fn decision_boundary_renders() {
     twice("decision", 500, |p| {
         let grid: Vec<Vec<usize>> = (0..50)

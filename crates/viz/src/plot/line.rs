@@ -90,6 +90,8 @@ pub struct LineChart {
     pub height: u32,
     /// A fixed y range instead of the data's (small multiples share one).
     pub y_range: Option<(f64, f64)>,
+    /// A fixed x range instead of the data's (room for a marker drawn at the data's end).
+    pub x_range: Option<(f64, f64)>,
     /// Labelled x ticks chosen by the caller (e.g. the values a sweep used).
     pub x_ticks: Option<Vec<f64>>,
 }
@@ -112,6 +114,7 @@ impl LineChart {
             hline_slots: Vec::new(),
             height: 800,
             y_range: None,
+            x_range: None,
             x_ticks: None,
         }
     }
@@ -171,6 +174,11 @@ impl LineChart {
         self.y_range = Some((lo, hi));
         self
     }
+    /// Fix the x axis to `lo..hi` (linear axes only; no padding added).
+    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
+        self.x_range = Some((lo, hi));
+        self
+    }
     pub fn height(mut self, px: u32) -> Self {
         self.height = px;
         self
@@ -191,10 +199,10 @@ impl LineChart {
             .flat_map(|s| s.points.iter().map(|p| p.0));
         let (x0, x1) = finite_range(xs, self.log_x)
             .ok_or_else(|| anyhow!("line chart `{}` has no data", self.title))?;
-        let x = if self.log_x {
-            padded(x0, x1, true)
-        } else {
-            x0..(if x1 > x0 { x1 } else { x0 + 1.0 })
+        let x = match (self.x_range, self.log_x) {
+            (Some((lo, hi)), false) => lo..hi,
+            (_, true) => padded(x0, x1, true),
+            (None, false) => x0..(if x1 > x0 { x1 } else { x0 + 1.0 }),
         };
         let y = match self.y_range {
             Some((lo, hi)) => lo..hi,

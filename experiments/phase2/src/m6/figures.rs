@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use viz::plot::{GroupedBars, LineChart, Series};
+use viz::plot::{GroupedBars, LineChart, Marker, Series};
 use viz::record::Record;
 
 use super::{
@@ -49,51 +49,42 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 .collect::<Vec<f64>>()
         })
         .filter(|v| v.len() > 1);
+    let nanogpt = super::nanogpt_val_loss(ctx)?;
     let title = match &headline {
         Some(v) => {
             let (m, sd) = mean_sd(v);
             format!(
-                "Character GPT: whole-split validation loss {m:.3} ± {sd:.3} nats/char ({} seeds)",
+                "Whole-split val loss {m:.3} ± {sd:.3} over {} seeds; nanoGPT: {nanogpt}",
                 v.len()
             )
         }
         None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
     };
     let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
-        .series(Series::new("train (mean over 10 steps), seed 1337", train))
+        .series(Series::new("train, 10-step mean", train))
         .series(Series::new(
-            format!(
-                "validation, {} fixed batches, seed 1337",
-                cfg.char.train.eval_iters
-            ),
+            format!("validation, {} batches", cfg.char.train.eval_iters),
             ch.series(metric::VAL_LOSS)?,
-        ));
+        ))
+        // Room right of the curves for the headline's marker, at the step it was measured.
+        .x_range(0.0, last_step * 1.03);
     if let Some(v) = &headline {
-        // Drawn at the end of training, where it was measured: mean, and ± 1 sd as the band.
         let (m, sd) = mean_sd(v);
-        let x0 = last_step * 0.9;
         chart = chart.series(
             Series::new(
-                format!(
-                    "whole validation split, {} seeds: {m:.3} ± {sd:.3}",
-                    v.len()
-                ),
-                vec![(x0, m), (last_step, m)],
+                format!("whole split, {} seeds: {m:.3} ± {sd:.3}", v.len()),
+                vec![(last_step, m)],
             )
-            .band(vec![(m - sd, m + sd); 2]),
+            .points(Marker::Diamond),
         );
     }
-    let nanogpt = super::nanogpt_val_loss(ctx)?;
-    chart = chart.hline(format!("nanoGPT CPU result {nanogpt}"), nanogpt);
+    chart = chart.hline(format!("nanoGPT {nanogpt}"), nanogpt);
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
-        chart = chart.hline(
-            format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.ln()),
-            ppl.ln(),
-        );
+        chart = chart.hline(format!("{n}-gram (m4) {:.3}", ppl.ln()), ppl.ln());
     }
     if let Some(v) = crate::m4::char_vocab(ctx) {
         chart = chart.hline(
-            format!("uniform guess: ln {v} = {:.3}", (v as f64).ln()),
+            format!("uniform: ln {v} = {:.3}", (v as f64).ln()),
             (v as f64).ln(),
         );
     }

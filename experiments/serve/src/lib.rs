@@ -515,25 +515,28 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
             ])
             .y_range(0.0, 100.0)
-            .series(Series::new("alone (no load)", cdf(&l.alone(answers))).dashed())
+            .series(Series::new("alone", cdf(&l.alone(answers))).dashed())
             .series(Series::new(
-                "under load, not streamed",
+                "loaded, not streamed",
                 cdf(&l.latencies(|o| kind(o) && !o.stream)),
             ))
             .series(Series::new(
-                "under load, streamed: whole reply",
+                "loaded, streamed: whole",
                 cdf(&l.latencies(|o| kind(o) && o.stream)),
             ))
             .series(Series::new(
-                "under load, streamed: first token",
+                "loaded, streamed: first token",
                 cdf(&l.first_tokens(kind)),
             ))
     };
+    // The finding: how much slower the median reply is when every client asks at once.
+    let median = |v: Vec<f64>| percentile(&v, 50.0);
+    let slower =
+        median(l.latencies(|o| !o.stream)) / median([l.alone(true), l.alone(false)].concat());
     let path = ctx.figure(FIG_LATENCY);
     line_grid(
         &format!(
-            "Latency of {} requests from {} clients at once, and of each case alone",
-            l.outcomes.len(),
+            "{} clients at once: the median reply {slower:.0}× slower than alone",
             l.cfg.load.clients
         ),
         &[

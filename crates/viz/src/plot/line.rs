@@ -425,13 +425,24 @@ impl LineChart {
 /// axis, so their heights compare; when every panel has the same legend, it is drawn once, under the
 /// title, instead of in every panel.
 pub fn line_grid(title: &str, charts: &[LineChart], cols: usize, path: &Path) -> Result<()> {
+    let panel_h = if cols == 1 { 700 } else { 620 };
+    line_grid_panels(title, charts, cols, panel_h, path)
+}
+
+/// [`line_grid`] with panels `panel_h` px tall (many rows of wide, short panels).
+pub fn line_grid_panels(
+    title: &str,
+    charts: &[LineChart],
+    cols: usize,
+    panel_h: u32,
+    path: &Path,
+) -> Result<()> {
     if charts.is_empty() || cols == 0 {
         bail!("line_grid `{title}` needs at least one chart and one column");
     }
     let charts = share_y(charts);
     let shared = shared_key(&charts);
     let rows = charts.len().div_ceil(cols);
-    let panel_h = if cols == 1 { 700 } else { 620 };
     let strip_h = if shared.is_some() { 80 } else { 0 };
     render_png(path, 60 + strip_h + rows as u32 * panel_h, |root| {
         let mut area = root.titled(title, bold(TITLE_PX)).map_err(err)?;

@@ -35,7 +35,7 @@ pub use dots::{Dot, DotPlot};
 pub use flow::render_diagram;
 pub use heatmap::{heatmap_grid, heatmap_grid_shared_axes, Heatmap};
 pub use key::{KeyEntry, Marker, RGBColor, Swatch};
-pub use line::{ema, line_grid, LineChart, Series};
+pub use line::{ema, line_grid, line_grid_panels, LineChart, Series};
 pub use scatter::{PointGroup, ScatterGrid, ScatterPanel};
 pub use text_heat::TextHeat;
 

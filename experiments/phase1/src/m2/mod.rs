@@ -19,7 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{decision_boundaries, line_grid, DecisionPanel, LineChart, Series};
+use viz::plot::{
+    decision_boundaries, line_grid, line_grid_panels, DecisionPanel, LineChart, Series,
+};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -422,36 +424,42 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )?;
     out.push(f);
 
+    // One row a dataset: its loss (log) beside its accuracy, zoomed on the top of the scale where the
+    // runs meet (or miss) their targets (the first steps' climb from chance enters from below).
     let mut charts = Vec::new();
-    for (name, rec, _) in &classifiers {
+    let (mut met, mut with_target) = (0, 0);
+    for (name, rec, run) in &classifiers {
         charts.push(
-            LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats)")
+            LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats, log)")
                 .series(Series::new("train", rec.series(metric::TRAIN_LOSS)?))
                 .series(Series::new("validation", rec.series(metric::VAL_LOSS)?).dashed())
                 .log_y(),
         );
-    }
-    for (name, rec, run) in &classifiers {
-        // Zoomed on the top of the scale, where the runs meet (or miss) their targets; the first
-        // steps' climb from chance enters from below.
         let title = match run.target_val_acc {
             Some(t) => format!("{name}: accuracy (target {})", pct(t)),
             None => format!("{name}: accuracy"),
         };
-        let mut c = LineChart::new(title, "step", "accuracy (fraction correct)")
+        let mut c = LineChart::new(title, "step", "accuracy (axis from 0.85)")
             .series(Series::new("train", rec.series(metric::TRAIN_ACC)?))
             .series(Series::new("validation", rec.series(metric::VAL_ACC)?).dashed())
             .y_range(0.85, 1.005);
         if let Some(t) = run.target_val_acc {
             c = c.hline("validation target (in the panel title)", t);
+            with_target += 1;
+            if rec.summary_as::<ClassifierSummary>()?.train.val_acc >= t {
+                met += 1;
+            }
         }
         charts.push(c);
     }
     let f = ctx.figure("m2_loss_curves.png");
-    line_grid(
-        "Train / validation loss (top) and accuracy (bottom)",
+    line_grid_panels(
+        &format!(
+            "Training curves: {met} of {with_target} classifiers reach their validation target"
+        ),
         &charts,
-        classifiers.len(),
+        2,
+        380,
         &f,
     )?;
     out.push(f);

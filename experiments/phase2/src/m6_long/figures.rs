@@ -53,6 +53,17 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The candidate the long run trained (its index in `results`), its training minutes and its last
+/// loss on the evaluation subset, when the long run has finished.
+fn long_outcome(ctx: &viz::Context, results: &[SelectResult]) -> Option<(usize, f64, f64)> {
+    let long = finished_long(ctx)?;
+    let plan: LongPlan = long.artifact("plan").ok()?;
+    let i = results.iter().position(|r| r.name == plan.candidate.name)?;
+    let summary = LongSummary::read(&long).ok()?;
+    let reached = summary.result?.final_subset_loss?;
+    Some((i, summary.progress?.train_minutes, reached))
+}
+
 /// The candidates' short runs (left) and their fits carried to the budget (right).
 fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
     let results: Vec<SelectResult> = sel.artifact("candidates")?;
@@ -68,8 +79,16 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
     let s: SelectSummary = sel.summary_as()?;
     let n = s.ngram_n as f64;
     let chosen = Some(s.chosen_index as usize);
+    let clipped = results
+        .iter()
+        .any(|r| r.curve.iter().any(|p| p.val_loss > cap));
+    let not_drawn = if clipped {
+        format!(", above {cap:.2} cut")
+    } else {
+        String::new()
+    };
     let mut measured = LineChart::new(
-        format!("Measured: the first {} minutes", cfg.select.minutes),
+        format!("Measured: first {} minutes{not_drawn}", cfg.select.minutes),
         "training wall clock (minutes)",
         "validation loss, fixed subset (nats/char)",
     );
@@ -124,17 +143,33 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
     let label = format!("Kneser–Ney {n:.0}-gram, same characters: {ngram:.3}");
     measured = measured.hline(label.clone(), ngram);
     fitted = fitted.hline(label, ngram);
+    let mut title = format!(
+        "Choosing the long run's model: {} candidates, {} minutes each",
+        results.len(),
+        cfg.select.minutes
+    );
+    // What the chosen model reached when it was trained for the budget, against what its fit said.
+    if let Some((i, minutes, reached)) = long_outcome(ctx, &results) {
+        let predicted = results[i].extrapolated;
+        fitted = fitted.series(
+            Series::new(
+                format!(
+                    "{}, trained {} min: {reached:.3}",
+                    results[i].name,
+                    mins(minutes)
+                ),
+                vec![(minutes, reached)],
+            )
+            .colour_slot(i)
+            .points(Marker::Diamond),
+        );
+        title = format!(
+            "The fit chose {} and predicted {predicted:.2}; trained, it reached {reached:.2}",
+            results[i].name
+        );
+    }
     let path = ctx.figure(FIG_SELECTION);
-    viz::plot::line_grid(
-        &format!(
-            "Choosing the long run's model: {} candidates, {} minutes each",
-            results.len(),
-            cfg.select.minutes
-        ),
-        &[measured, fitted],
-        2,
-        &path,
-    )?;
+    viz::plot::line_grid(&title, &[measured, fitted], 2, &path)?;
     Ok(path)
 }
 

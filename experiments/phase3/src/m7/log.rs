@@ -10,6 +10,7 @@ use viz::record::Record;
 use viz::references::References;
 use viz::Context;
 
+use super::kinds::{by_kind, KindFinding, FIG_KINDS};
 use super::{
     records, retriever_names, skipped, training_logs, RetrievalConfig, Timings, FIG_RECALL,
     FIG_TRAINING,
@@ -213,6 +214,8 @@ struct RetrievalValues {
     retrievers: Vec<RetrieverText>,
     collections: Vec<CollectionValues>,
     bench: Option<BenchValues>,
+    /// nDCG@10 by question kind, on the first collection with kinds (its figure's caption).
+    by_kind: Option<KindFinding>,
 }
 
 fn retriever_text(r: &RetrieverSpec) -> RetrieverText {
@@ -650,6 +653,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             .map(|(spec, rec)| collection_values(&refs, &cfg, spec, rec))
             .collect::<Result<_>>()?,
         bench: bench_values(ctx, &refs)?,
+        by_kind: by_kind(ctx)?.map(|b| b.finding()),
     };
     let part =
         |block: &str| viz::template::render_block("m7_retrieval.md", TEMPLATE, block, &values);
@@ -666,6 +670,13 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             FIG_TRAINING,
             FigureKind::LossCurves,
             part("caption_m7_dual_training")?,
+        ));
+    }
+    if values.by_kind.is_some() {
+        figures.push(Figure::new(
+            FIG_KINDS,
+            FigureKind::EvaluationTables,
+            part("caption_m7_ndcg_by_kind")?,
         ));
     }
     Ok(vec![LogEntry {

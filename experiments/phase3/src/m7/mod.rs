@@ -25,6 +25,7 @@ use phase3_rag::metrics::{evaluate_collection, Evaluation, Run};
 use phase3_rag::retrieve::Retriever;
 use phase3_rag::retrievers::{Built, CollectionSpec, RetrieverSpec};
 
+mod kinds;
 mod log;
 
 pub use log::log_entries;
@@ -391,6 +392,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         chart.render(&path)?;
         out.push(path);
     }
+    out.extend(kinds::figure(ctx)?);
     Ok(out)
 }
 

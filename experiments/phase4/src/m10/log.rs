@@ -14,6 +14,7 @@ use phase4_agents::react::End;
 
 use crate::records::AgentSummary;
 
+use super::phrasings::{self, PhrasingFinding, FIG_PHRASINGS};
 use super::{
     kind_name, kinds_and_all, loaded, moves, pct, rate, record, share, AgentExperiment, DemoCount,
     Loaded, Named, Outcome, AGENT, FIG_LOOP, FIG_LOSS, FIG_SUCCESS,
@@ -52,6 +53,8 @@ struct AgentValues {
     exact_names: Vec<ExactNames>,
     pairs: Vec<VariantPair>,
     phrasings: Option<Phrasings>,
+    /// Every variant on trained against held-out phrasings (its figure's caption).
+    phrasing_figure: Option<PhrasingFinding>,
 }
 
 /// Each role's share of the training rows, in percent.
@@ -393,6 +396,7 @@ fn agent_values(rec: &Record, loaded: &Loaded) -> Result<AgentValues> {
         exact_names: exact_names(all),
         pairs: variant_pairs(all)?,
         phrasings: phrasings(outcomes),
+        phrasing_figure: phrasings::finding(&cfg.kinds, all, &cfg.policy),
     })
 }
 
@@ -426,6 +430,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                 FIG_LOSS,
                 FigureKind::LossCurves,
                 block("caption_m10_imitation_loss")?,
+            ),
+            Figure::new(
+                FIG_PHRASINGS,
+                FigureKind::EvaluationTables,
+                block("caption_m10_phrasings")?,
             ),
         ],
         discussion: block("discussion")?,

@@ -37,6 +37,7 @@ use phase4_agents::tools::{names, Corpus, Toolset};
 use crate::records::{metric, AgentSummary};
 
 mod log;
+mod phrasings;
 mod run;
 pub use log::log_entries;
 pub use run::run_agent;
@@ -480,7 +481,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     );
     let bars_path = ctx.figure(FIG_SUCCESS);
     bars.render(&bars_path)?;
-    Ok(vec![loop_path, loss_path, bars_path])
+    let phrasings_path = phrasings::figure(ctx, &all)?;
+    Ok(vec![loop_path, loss_path, bars_path, phrasings_path])
 }
 
 /// Grouped bars of success per task kind (and all kinds), one group per system or variant, each

@@ -15,6 +15,7 @@ use viz::Context;
 
 use phase4_agents::react::Episode;
 
+use super::cost::{self, CostFinding, FIG_COST};
 use super::{
     kinds_and_all, load, of_kind, record, suite, BySystem, EvalConfig, Outcome, System, Trace,
     EVAL, FIG_SUCCESS,
@@ -224,6 +225,8 @@ struct EvalValues {
     single_hop: Option<SingleHop>,
     overall: Vec<OverallPair>,
     best_per_kind: Vec<BestOnKind>,
+    /// Success against cost per system (its figure's caption).
+    cost: Option<CostFinding>,
 }
 
 /// The model behind every system when it is not our policy.
@@ -604,6 +607,7 @@ fn eval_values(
         single_hop: single_hop(all, &tests, &suite),
         overall: overall_pairs(&tests),
         best_per_kind: best_per_kind(cfg, all),
+        cost: cost::finding(all),
     })
 }
 
@@ -623,12 +627,19 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         setup: block("setup")?,
         results: block("results")?,
         details: block("details")?,
-        figures: vec![Figure::new(
-            FIG_SUCCESS,
-            FigureKind::EvaluationTables,
-            block("caption_m12_success_rates")?,
-        )
-        .key()],
+        figures: vec![
+            Figure::new(
+                FIG_SUCCESS,
+                FigureKind::EvaluationTables,
+                block("caption_m12_success_rates")?,
+            )
+            .key(),
+            Figure::new(
+                FIG_COST,
+                FigureKind::EvaluationTables,
+                block("caption_m12_accuracy_vs_cost")?,
+            ),
+        ],
         discussion: block("discussion")?,
     }])
 }

@@ -37,6 +37,7 @@ use phase4_agents::tools::{Corpus, Toolset};
 
 use crate::records::{by_kind, EvalSummary, SystemSummary};
 
+mod cost;
 mod log;
 pub use log::log_entries;
 
@@ -414,7 +415,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     );
     let path = ctx.figure(FIG_SUCCESS);
     bars.render(&path)?;
-    Ok(vec![path])
+    Ok(vec![path, cost::figure(ctx, &all)?])
 }
 
 /// The milestone's headline: the agent against single-shot RAG, as the log reads it.

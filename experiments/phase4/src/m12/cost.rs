@@ -1,0 +1,198 @@
+//! m12: success against cost, one mark per system — the figure and the numbers its caption states.
+//!
+//! Cost is the mean tokens per task (prompt and completion over every model call, as each outcome
+//! records them), not model calls: closed book and single-shot RAG make one call each by
+//! construction and would share an x, and an agent's calls grow dearer as its transcript grows.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+use viz::plot::{LineChart, Series};
+use viz::Context;
+
+use super::{BySystem, Outcome, System};
+
+pub(super) const FIG_COST: &str = "m12_accuracy_vs_cost.png";
+
+/// Half the width of a system's mark, as a factor on its (logarithmic) x.
+const HALF_WIDTH: f64 = 1.05;
+
+/// One system's success and cost.
+struct Point {
+    system: System,
+    right: usize,
+    n: usize,
+    tokens: f64,
+    calls: f64,
+}
+
+impl Point {
+    fn of(system: System, os: &[Outcome]) -> Point {
+        let n = os.len();
+        let mean = |f: &dyn Fn(&Outcome) -> usize| {
+            os.iter().map(f).sum::<usize>() as f64 / n.max(1) as f64
+        };
+        Point {
+            system,
+            right: os.iter().filter(|o| o.correct).count(),
+            n,
+            tokens: mean(&|o| o.tokens),
+            calls: mean(&|o| o.model_calls),
+        }
+    }
+    fn rate(&self) -> f64 {
+        self.right as f64 / self.n.max(1) as f64
+    }
+}
+
+fn points(all: &BySystem) -> Vec<Point> {
+    all.iter().map(|(s, os)| Point::of(*s, os)).collect()
+}
+
+/// One system as the caption states it.
+#[derive(Serialize)]
+pub(super) struct CostRow {
+    label: String,
+    success: String,
+    right: String,
+    n: String,
+    tokens: String,
+    calls: String,
+}
+
+/// What the caption states.
+#[derive(Serialize)]
+pub(super) struct CostFinding {
+    /// The figure's title: the most successful system against the cheapest that gets half as far.
+    headline: String,
+    rows: Vec<CostRow>,
+    /// The top of the y axis, in percent.
+    top: String,
+}
+
+/// The y axis: from 0 to the next 5 % above the highest interval, and 5 % more for the key.
+fn top(points: &[Point]) -> f64 {
+    let hi = points
+        .iter()
+        .map(|p| stats::wilson(p.right, p.n, 0.95).high)
+        .fold(0.0, f64::max);
+    ((100.0 * hi / 5.0).ceil() * 5.0 + 5.0).min(100.0)
+}
+
+pub(super) fn finding(all: &BySystem) -> Option<CostFinding> {
+    let pts = points(all);
+    if pts.is_empty() {
+        return None;
+    }
+    Some(CostFinding {
+        headline: title(&pts),
+        rows: pts
+            .iter()
+            .map(|p| CostRow {
+                label: p.system.label().to_string(),
+                success: format!("{:.1}", 100.0 * p.rate()),
+                right: p.right.to_string(),
+                n: p.n.to_string(),
+                tokens: format!("{:.0}", p.tokens),
+                calls: format!("{:.2}", p.calls),
+            })
+            .collect(),
+        top: format!("{:.0}", top(&pts)),
+    })
+}
+
+/// The title's finding: the most successful system against the cheapest one that gets at least
+/// half as far — counts and costs only (whether the rates differ beyond chance is the log's tests
+/// table's verdict, so no ranking word here).
+fn title(pts: &[Point]) -> String {
+    let Some(best) = pts.iter().max_by(|a, b| a.rate().total_cmp(&b.rate())) else {
+        return "Success against cost".into();
+    };
+    let cheap = pts
+        .iter()
+        .filter(|p| p.rate() >= best.rate() / 2.0)
+        .min_by(|a, b| a.tokens.total_cmp(&b.tokens));
+    match cheap {
+        Some(c) if c.system != best.system => format!(
+            "{}: {:.1} % success at {:.1}× the tokens of {} ({:.1} %)",
+            best.system.label(),
+            100.0 * best.rate(),
+            best.tokens / c.tokens.max(1e-9),
+            c.system.label(),
+            100.0 * c.rate()
+        ),
+        _ => format!(
+            "{}: {:.1} % success at {:.0} tokens per task",
+            best.system.label(),
+            100.0 * best.rate(),
+            best.tokens
+        ),
+    }
+}
+
+/// One mark per system at its mean tokens per task: a line at its success rate over a shaded box
+/// spanning its Wilson interval, in the system's colour of the success figure (config order).
+pub(super) fn figure(ctx: &Context, all: &BySystem) -> Result<PathBuf> {
+    let pts = points(all);
+    let mut chart = LineChart::new(
+        title(&pts),
+        "mean tokens per task (prompt + completion over all model calls; log scale)",
+        "tasks answered exactly (%)",
+    )
+    .log_x()
+    .y_range(0.0, top(&pts));
+    for (i, p) in pts.iter().enumerate() {
+        let y = 100.0 * p.rate();
+        let stats::Interval { low, high } = stats::wilson(p.right, p.n, 0.95);
+        let band = (100.0 * low, 100.0 * high);
+        chart = chart.series(
+            Series::new(
+                format!(
+                    "{}: {} of {}, {:.0} tokens",
+                    p.system.label(),
+                    p.right,
+                    p.n,
+                    p.tokens
+                ),
+                vec![(p.tokens / HALF_WIDTH, y), (p.tokens * HALF_WIDTH, y)],
+            )
+            .band(vec![band, band])
+            .colour_slot(i),
+        );
+    }
+    let path = ctx.figure(FIG_COST);
+    chart.render(&path)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(system: System, right: usize, tokens: f64) -> Point {
+        Point {
+            system,
+            right,
+            n: 400,
+            tokens,
+            calls: 1.0,
+        }
+    }
+
+    #[test]
+    fn m12_cost_title_sets_the_best_against_the_cheapest_that_gets_half_as_far() {
+        let pts = [
+            pt(System::ClosedBook, 7, 30.0),
+            pt(System::Rag, 70, 76.0),
+            pt(System::ReactLookup, 83, 608.0),
+        ];
+        assert_eq!(
+            title(&pts),
+            "ReAct + lookup: 20.8 % success at 8.0× the tokens of single-shot RAG (17.5 %)"
+        );
+        // The best is also the cheapest that gets half as far: no ratio.
+        assert!(title(&pts[..1]).ends_with("30 tokens per task"));
+        assert!(top(&pts) > 20.75 && top(&pts) <= 100.0);
+    }
+}

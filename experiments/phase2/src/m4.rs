@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::entity::Entity;
 use viz::plot::{Heatmap, LineChart, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
@@ -452,14 +453,27 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let rows: Vec<NgramRow> = ng.artifact("ngrams")?;
     let val: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.val_ppl)).collect();
     let train: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.train_ppl)).collect();
+    // The finding: the order with the lowest validation perplexity, past which longer contexts
+    // stop helping on unseen text.
+    let title = match rows.iter().min_by(|a, b| a.val_ppl.total_cmp(&b.val_ppl)) {
+        Some(best) => format!(
+            "Kneser–Ney n-grams: validation perplexity bottoms out at n = {} ({:.2})",
+            best.n, best.val_ppl
+        ),
+        None => "Character n-grams (interpolated Kneser–Ney): perplexity vs n".to_string(),
+    };
     let mut chart = LineChart::new(
-        "Character n-grams (interpolated Kneser–Ney): perplexity vs n",
+        title,
         "n (context = n − 1 characters)",
         "perplexity per character (log scale)",
     )
     .log_y()
-    .series(Series::new("validation", val))
-    .series(Series::new("training", train).dashed());
+    .series(Series::new("validation", val).colour_slot(Entity::Validation.slot()))
+    .series(
+        Series::new("training", train)
+            .colour_slot(Entity::Train.slot())
+            .dashed(),
+    );
     // The neural bigram is one model with a one-character context: a point at n = 2, not a line.
     if let Ok(s) = ng.summary_as::<BigramSummary>() {
         let p = s.neural_bigram_val_ppl;

@@ -52,6 +52,8 @@ struct ClassifiersText {
     accuracies: Vec<AccuracyText>,
     gap: Option<String>,
     wrong: Vec<WrongText>,
+    /// Where the accuracy panels' axis starts.
+    accuracy_axis_from: String,
 }
 
 /// A dataset whose accuracy target was missed; `bayes_below` when even the Bayes rule misses it.
@@ -195,6 +197,7 @@ fn classifiers_entry(ctx: &Context) -> Result<LogEntry> {
             .collect(),
         gap: (!gaps.is_empty()).then(|| format!("{:.1}", 100.0 * worst_gap.max(0.0))),
         wrong,
+        accuracy_axis_from: ACCURACY_AXIS_FROM.to_string(),
     };
     let block = |name: &str| render_block("m2_classifiers.md", CLASSIFIERS_TEMPLATE, name, &values);
     Ok(LogEntry {

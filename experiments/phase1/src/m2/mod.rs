@@ -32,6 +32,9 @@ use viz::Context;
 const BAYES_SAMPLES: usize = 200_000;
 const BAYES_STREAM: u64 = 0xBA7E5;
 
+/// Where the accuracy panels' axis starts: the top of the scale, where the targets are.
+const ACCURACY_AXIS_FROM: f64 = 0.85;
+
 mod log;
 pub use log::log_entries;
 
@@ -439,10 +442,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             Some(t) => format!("{name}: accuracy (target {})", pct(t)),
             None => format!("{name}: accuracy"),
         };
-        let mut c = LineChart::new(title, "step", "accuracy (axis from 0.85)")
+        let axis = format!("accuracy (axis from {ACCURACY_AXIS_FROM})");
+        let mut c = LineChart::new(title, "step", axis)
             .series(Series::new("train", rec.series(metric::TRAIN_ACC)?))
             .series(Series::new("validation", rec.series(metric::VAL_ACC)?).dashed())
-            .y_range(0.85, 1.005);
+            .y_range(ACCURACY_AXIS_FROM, 1.005);
         if let Some(t) = run.target_val_acc {
             c = c.hline("validation target (in the panel title)", t);
             with_target += 1;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use viz::plot::entity::Entity;
 use viz::plot::{GroupedBars, LineChart, Marker, Series};
 use viz::record::Record;
 
@@ -61,11 +62,14 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
         None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
     };
     let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
-        .series(Series::new("train, 10-step mean", train))
-        .series(Series::new(
-            format!("validation, {} batches", cfg.char.train.eval_iters),
-            ch.series(metric::VAL_LOSS)?,
-        ))
+        .series(Series::new("train, 10-step mean", train).colour_slot(Entity::Train.slot()))
+        .series(
+            Series::new(
+                format!("validation, {} batches", cfg.char.train.eval_iters),
+                ch.series(metric::VAL_LOSS)?,
+            )
+            .colour_slot(Entity::Validation.slot()),
+        )
         // Room right of the curves for the headline's marker, at the step it was measured.
         .x_range(0.0, last_step * 1.03);
     if let Some(v) = &headline {
@@ -75,17 +79,24 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 format!("whole split, {} seeds: {m:.3} ± {sd:.3}", v.len()),
                 vec![(last_step, m)],
             )
+            .colour_slot(Entity::Validation.slot())
             .points(Marker::Diamond),
         );
     }
-    chart = chart.hline(format!("nanoGPT {nanogpt}"), nanogpt);
+    chart = chart.hline_slot(
+        format!("nanoGPT {nanogpt}"),
+        nanogpt,
+        Entity::NanoGpt.slot(),
+    );
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
-        chart = chart.hline(format!("{n}-gram (m4) {:.3}", ppl.ln()), ppl.ln());
+        let label = format!("{n}-gram (m4) {:.3}", ppl.ln());
+        chart = chart.hline_slot(label, ppl.ln(), Entity::NGram.slot());
     }
     if let Some(v) = crate::m4::char_vocab(ctx) {
-        chart = chart.hline(
+        chart = chart.hline_slot(
             format!("uniform: ln {v} = {:.3}", (v as f64).ln()),
             (v as f64).ln(),
+            Entity::Uniform.slot(),
         );
     }
     chart.render(&path)?;
@@ -116,21 +127,28 @@ fn perplexity(
         "training characters seen (millions; steps × batch × block × chars per token)",
         "validation bits per character",
     )
-    .series(Series::new(
-        "character model (1 char/token)",
-        chars_seen(&cfg.char, 1.0, metric::VAL_BPC, ch)?,
-    ))
-    .series(Series::new(
-        format!(
-            "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
-            bpe_vocab(&cfg.bpe)
-        ),
-        chars_seen(&cfg.bpe, bpe_cpt, metric::VAL_BPC, bpe)?,
-    ));
+    .series(
+        Series::new(
+            "character model (1 char/token)",
+            chars_seen(&cfg.char, 1.0, metric::VAL_BPC, ch)?,
+        )
+        .colour_slot(Entity::BenchGpt.slot()),
+    )
+    .series(
+        Series::new(
+            format!(
+                "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
+                bpe_vocab(&cfg.bpe)
+            ),
+            chars_seen(&cfg.bpe, bpe_cpt, metric::VAL_BPC, bpe)?,
+        )
+        .colour_slot(Entity::BpeGpt.slot()),
+    );
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
-        chart = chart.hline(
+        chart = chart.hline_slot(
             format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.log2()),
             ppl.log2(),
+            Entity::NGram.slot(),
         );
     }
     chart.render(&path)?;

@@ -1,9 +1,10 @@
 //! The figures, drawn from the records alone.
 
 use super::*;
+use viz::plot::entity::Entity;
 
 /// The line the curves must beat, and the bench GPT's, in the long run's figure.
-pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String, f64)> {
+pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String, f64, Entity)> {
     let mut out = Vec::new();
     let summary = LongSummary::read(long).ok();
     if let Some(plan) = summary.as_ref().map(|s| &s.plan) {
@@ -11,6 +12,7 @@ pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String,
         out.push((
             format!("Kneser–Ney {n:.0}-gram, same characters: {ng:.3}"),
             ng,
+            Entity::NGram,
         ));
     }
     match (
@@ -21,8 +23,16 @@ pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String,
             .and_then(|r| r.summary_as::<SlidingSummary>().ok())
             .map(|s| s.val_loss_sliding),
     ) {
-        (Some(b), _) => out.push((format!("bench-config GPT (m6), same subset: {b:.3}"), b)),
-        (None, Some(b)) => out.push((format!("bench-config GPT (m6), whole split: {b:.3}"), b)),
+        (Some(b), _) => out.push((
+            format!("bench-config GPT (m6), same subset: {b:.3}"),
+            b,
+            Entity::BenchGpt,
+        )),
+        (None, Some(b)) => out.push((
+            format!("bench-config GPT (m6), whole split: {b:.3}"),
+            b,
+            Entity::BenchGpt,
+        )),
         _ => {}
     }
     out
@@ -32,7 +42,7 @@ pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String,
 /// readable (the first minutes fall from ln 65 ≈ 4.2).
 /// Half a nat above the highest reference line, and never so low that the curve's own lowest
 /// half nat is cut.
-pub(super) fn curve_cap(refs: &[(String, f64)], curve: &[CurvePoint]) -> f64 {
+pub(super) fn curve_cap(refs: &[(String, f64, Entity)], curve: &[CurvePoint]) -> f64 {
     let top = refs.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     let low = curve
         .iter()
@@ -51,6 +61,12 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
         out.push(long_figure(ctx, &long, select.as_ref())?);
     }
     Ok(out)
+}
+
+/// A candidate's colour: the palette's first slots, skipping the n-gram's (the reference line the
+/// candidates are measured against in the same figure).
+fn candidate_slot(i: usize) -> usize {
+    [0, 1, 2, 4, 5, 7][i % 6]
 }
 
 /// The candidate the long run trained (its index in `results`), its training minutes and its last
@@ -114,11 +130,11 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                 format!("{} ({:.2} M params){mark}", r.name, r.params as f64 / 1e6),
                 pts.clone(),
             )
-            .colour_slot(i),
+            .colour_slot(candidate_slot(i)),
         );
         fitted = fitted.series(
             Series::new(format!("{} measured", r.name), pts)
-                .colour_slot(i)
+                .colour_slot(candidate_slot(i))
                 .points(Marker::Circle),
         );
         if let Some(law) = r.fit {
@@ -135,14 +151,14 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                     format!("{} fit: {:.3} at {} min", r.name, r.extrapolated, t1 / 60.0),
                     line,
                 )
-                .colour_slot(i)
+                .colour_slot(candidate_slot(i))
                 .dashed(),
             );
         }
     }
     let label = format!("Kneser–Ney {n:.0}-gram, same characters: {ngram:.3}");
-    measured = measured.hline(label.clone(), ngram);
-    fitted = fitted.hline(label, ngram);
+    measured = measured.hline_slot(label.clone(), ngram, Entity::NGram.slot());
+    fitted = fitted.hline_slot(label, ngram, Entity::NGram.slot());
     let mut title = format!(
         "Choosing the long run's model: {} candidates, {} minutes each",
         results.len(),
@@ -160,7 +176,7 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                 ),
                 vec![(minutes, reached)],
             )
-            .colour_slot(i)
+            .colour_slot(candidate_slot(i))
             .points(Marker::Diamond),
         );
         title = format!(
@@ -210,14 +226,14 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
                 .map(|p| (p.seconds / 60.0, p.val_loss))
                 .collect(),
         )
-        .colour_slot(0),
+        .colour_slot(Entity::Validation.slot()),
     )
     .series(
         Series::new(
             train_label,
             train.iter().map(|(p, l)| (p.seconds / 60.0, *l)).collect(),
         )
-        .colour_slot(2),
+        .colour_slot(Entity::Train.slot()),
     );
     // What the selection predicted for this candidate, where it has a fit.
     if let Some(sel) = select {
@@ -241,7 +257,7 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
                         ),
                         line,
                     )
-                    .colour_slot(0)
+                    .colour_slot(Entity::Validation.slot())
                     .dashed(),
                 );
             }
@@ -257,14 +273,14 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
             label,
             kept.iter().map(|p| (p.chars / 1e6, p.val_loss)).collect(),
         )
-        .colour_slot(0),
+        .colour_slot(Entity::Validation.slot()),
     )
     .series(
         Series::new(
             train_label,
             train.iter().map(|(p, l)| (p.chars / 1e6, *l)).collect(),
         )
-        .colour_slot(2),
+        .colour_slot(Entity::Train.slot()),
     );
     if let Some(p) = crossing {
         let text = format!(
@@ -274,33 +290,44 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
         );
         by_time = by_time.series(
             Series::new(text.clone(), vec![(p.seconds / 60.0, p.val_loss)])
-                .colour_slot(1)
+                .colour_slot(Entity::NGram.slot())
                 .points(Marker::Diamond),
         );
         by_chars = by_chars.series(
             Series::new(text, vec![(p.chars / 1e6, p.val_loss)])
-                .colour_slot(1)
+                .colour_slot(Entity::NGram.slot())
                 .points(Marker::Diamond),
         );
     }
-    for (l, y) in &refs {
-        by_time = by_time.hline(l.clone(), *y);
-        by_chars = by_chars.hline(l.clone(), *y);
+    for (l, y, e) in &refs {
+        by_time = by_time.hline_slot(l.clone(), *y, e.slot());
+        by_chars = by_chars.hline_slot(l.clone(), *y, e.slot());
     }
     let path = ctx.figure(FIG_VS_NGRAM);
-    viz::plot::line_grid(
-        &format!(
-            "A larger GPT trained for {} minutes against the n-gram",
-            mins(
-                summary
-                    .progress
-                    .as_ref()
-                    .map_or(plan.budget_s / 60.0, |p| p.train_minutes)
-            )
+    let minutes = summary
+        .progress
+        .as_ref()
+        .map_or(plan.budget_s / 60.0, |p| p.train_minutes);
+    let (n, ng) = (summary.plan.ngram_n, summary.plan.ngram_subset_loss);
+    let result = summary.result.as_ref();
+    let title = match (
+        result.and_then(|r| r.overtook_minutes),
+        result.and_then(|r| r.final_subset_loss),
+    ) {
+        (Some(at), Some(end)) => format!(
+            "Below the {n}-gram after {} min; at {} min, {end:.2} against its {ng:.2}",
+            mins(at),
+            mins(minutes)
         ),
-        &[by_time, by_chars],
-        2,
-        &path,
-    )?;
+        (None, Some(end)) => format!(
+            "Still above the {n}-gram after {} min: {end:.2} against {ng:.2}",
+            mins(minutes)
+        ),
+        _ => format!(
+            "A larger GPT trained for {} minutes against the n-gram",
+            mins(minutes)
+        ),
+    };
+    viz::plot::line_grid(&title, &[by_time, by_chars], 2, &path)?;
     Ok(path)
 }

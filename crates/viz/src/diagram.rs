@@ -12,6 +12,8 @@ use anyhow::{anyhow, bail, Result};
 pub struct Node {
     pub id: String,
     pub label: String,
+    /// Palette slot of its box when it stands apart from its row (an outcome among actions).
+    pub slot: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -21,11 +23,13 @@ pub struct Edge {
     pub label: Option<String>,
 }
 
-/// A directed graph of named steps.
+/// A directed graph of named steps: `edges` run down (they decide the rows), `loops` run back up to
+/// an earlier step (a loop's return: drawn round the side).
 #[derive(Clone, Debug, Default)]
 pub struct Diagram {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    pub loops: Vec<Edge>,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -41,6 +45,26 @@ impl Diagram {
         self.nodes.push(Node {
             id: id.into(),
             label: label.into(),
+            slot: None,
+        });
+        self
+    }
+
+    /// A node whose box takes palette colour `slot` instead of its row's.
+    pub fn node_in(mut self, id: &str, label: &str, slot: usize) -> Diagram {
+        self = self.node(id, label);
+        if let Some(n) = self.nodes.last_mut() {
+            n.slot = Some(slot);
+        }
+        self
+    }
+
+    /// An edge back to an earlier step (the way round a loop).
+    pub fn back(mut self, from: &str, to: &str, label: Option<&str>) -> Diagram {
+        self.loops.push(Edge {
+            from: from.into(),
+            to: to.into(),
+            label: label.map(String::from),
         });
         self
     }
@@ -64,7 +88,7 @@ impl Diagram {
                 bail!("diagram node id `{}` appears twice", n.id);
             }
         }
-        for e in &self.edges {
+        for e in self.edges.iter().chain(&self.loops) {
             for end in [&e.from, &e.to] {
                 if !self.nodes.iter().any(|n| &n.id == end) {
                     bail!(
@@ -86,7 +110,7 @@ impl Diagram {
         for n in &self.nodes {
             s.push_str(&format!("    {}[\"{}\"]\n", n.id, esc(&n.label)));
         }
-        for e in &self.edges {
+        for e in self.edges.iter().chain(&self.loops) {
             match &e.label {
                 Some(l) => s.push_str(&format!("    {} -->|\"{}\"| {}\n", e.from, esc(l), e.to)),
                 None => s.push_str(&format!("    {} --> {}\n", e.from, e.to)),
@@ -103,7 +127,7 @@ impl Diagram {
         for n in &self.nodes {
             s.push_str(&format!("  {} [label=\"{}\"];\n", n.id, esc(&n.label)));
         }
-        for e in &self.edges {
+        for e in self.edges.iter().chain(&self.loops) {
             match &e.label {
                 Some(l) => s.push_str(&format!(
                     "  {} -> {} [label=\"{}\"];\n",

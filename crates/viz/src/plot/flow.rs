@@ -18,6 +18,8 @@ const LINE_H: i32 = 25;
 const PAD: i32 = 12;
 const ROW_GAP: i32 = 70;
 const MAX_BOX_W: i32 = 520;
+/// Room left of the boxes for the rails of edges that loop back up.
+const LOOP_GUTTER: i32 = 90;
 
 /// Title height, each node's wrapped label lines, each node's box width, each row's height.
 type Measured = (u32, Vec<Vec<String>>, Vec<i32>, Vec<i32>);
@@ -71,13 +73,18 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
     }
     // Box widths and wrapped labels need a drawing area to measure text: measure on a scratch
     // canvas first, then draw at the final height.
+    let gutter = if diagram.loops.is_empty() {
+        0
+    } else {
+        LOOP_GUTTER
+    };
     let (title_h, lines, widths, heights) =
-        on_scratch(|area: &Area| measure(area, diagram, title, &by_row))?;
+        on_scratch(|area: &Area| measure(area, diagram, title, &by_row, gutter))?;
     let top = title_h as i32 + 30;
     let height = top + heights.iter().sum::<i32>() + ROW_GAP * n_rows.saturating_sub(1) as i32 + 30;
     render_png(path, height as u32, |area| {
         key::centred_title(area, title, bold(TITLE_PX))?;
-        let rect = place_boxes(&by_row, &widths, &heights, top, diagram.nodes.len());
+        let rect = place_boxes(&by_row, &widths, &heights, top, gutter, diagram.nodes.len());
         let idx: HashMap<&str, usize> = diagram
             .nodes
             .iter()
@@ -101,8 +108,13 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
             let path = route(from, to, rb > ra + 1, &between, &mut rails);
             draw_edge(area, &path, e.label.as_deref())?;
         }
+        for (k, e) in diagram.loops.iter().enumerate() {
+            let (a, b) = (rect[idx[e.from.as_str()]], rect[idx[e.to.as_str()]]);
+            draw_loop(area, a, b, gutter - 30 - 14 * k as i32, e.label.as_deref())?;
+        }
         for (i, r) in rect.iter().enumerate() {
-            let colour = PALETTE[row_of[&diagram.nodes[i].id] % 6];
+            let node = &diagram.nodes[i];
+            let colour = PALETTE[node.slot.unwrap_or(row_of[&node.id] % 6) % PALETTE.len()];
             draw_box(area, *r, colour, &lines[i])?;
         }
         Ok(())
@@ -111,14 +123,20 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
 
 /// The title's height, and each node's label wrapped to fit its box, its box width, each row's
 /// height (the row of `by_row[r]`'s nodes, centred in equal slots across the picture).
-fn measure(area: &Area, diagram: &Diagram, title: &str, by_row: &[Vec<usize>]) -> Result<Measured> {
+fn measure(
+    area: &Area,
+    diagram: &Diagram,
+    title: &str,
+    by_row: &[Vec<usize>],
+    gutter: i32,
+) -> Result<Measured> {
     let title_h = key::title_height(area, title, bold(TITLE_PX))?;
     let style = TextStyle::from(font(TEXT_PX));
     let mut lines = vec![Vec::new(); diagram.nodes.len()];
     let mut widths = vec![0; diagram.nodes.len()];
     let mut heights = vec![0; by_row.len()];
     for (r, members) in by_row.iter().enumerate() {
-        let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+        let slot = (WIDTH as i32 - 40 - gutter) / members.len().max(1) as i32;
         let box_w = (slot - 30).min(MAX_BOX_W);
         for &i in members {
             let mut ls = Vec::new();
@@ -141,20 +159,22 @@ fn measure(area: &Area, diagram: &Diagram, title: &str, by_row: &[Vec<usize>]) -
     Ok((title_h, lines, widths, heights))
 }
 
-/// Box rectangles, row after row from `top`: centred in equal slots across the row.
+/// Box rectangles, row after row from `top`: centred in equal slots across the row, right of a
+/// `gutter` kept for loops.
 fn place_boxes(
     by_row: &[Vec<usize>],
     widths: &[i32],
     heights: &[i32],
     top: i32,
+    gutter: i32,
     n_nodes: usize,
 ) -> Vec<Rect> {
     let mut rect: Vec<Rect> = vec![(0, 0, 0, 0); n_nodes];
     let mut y = top;
     for (r, members) in by_row.iter().enumerate() {
-        let slot = (WIDTH as i32 - 40) / members.len().max(1) as i32;
+        let slot = (WIDTH as i32 - 40 - gutter) / members.len().max(1) as i32;
         for (j, &i) in members.iter().enumerate() {
-            let cx = 20 + slot * j as i32 + slot / 2;
+            let cx = 20 + gutter + slot * j as i32 + slot / 2;
             let (w, h) = (widths[i], heights[r]);
             rect[i] = (cx - w / 2, y, cx + w / 2, y + h);
         }
@@ -228,12 +248,39 @@ fn draw_edge(area: &Area, path: &[(i32, i32)], label: Option<&str>) -> Result<()
     }
     if let Some(label) = label {
         let (p, q) = (path[path.len() - 2], to);
-        let mid = ((p.0 + q.0) / 2 + 8, (p.1 + q.1) / 2);
-        let style = TextStyle::from(font(EDGE_PX))
-            .color(&grey)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(label.to_string(), mid, style))
-            .map_err(err)?;
+        edge_label(area, label, ((p.0 + q.0) / 2 + 8, (p.1 + q.1) / 2))?;
+    }
+    Ok(())
+}
+
+/// An edge's label, left-aligned at `at`, on a white patch so a line crossing it does not cut it.
+fn edge_label(area: &Area, label: &str, at: (i32, i32)) -> Result<()> {
+    let style = TextStyle::from(font(EDGE_PX))
+        .color(&RGBColor(90, 90, 90))
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let (w, h) = area
+        .estimate_text_size(label, &style)
+        .map_or((0, 0), |(w, h)| (w as i32, h as i32));
+    area.draw(&Rectangle::new(
+        [
+            (at.0 - 3, at.1 - h / 2 - 2),
+            (at.0 + w + 3, at.1 + h / 2 + 2),
+        ],
+        WHITE.filled(),
+    ))
+    .map_err(err)?;
+    area.draw(&Text::new(label.to_string(), at, style))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// An edge looping back up from box `a` to the earlier box `b`: out of `a`'s left side, up the rail
+/// at `x` in the gutter, into `b`'s left side; its label beside the rail.
+fn draw_loop(area: &Area, a: Rect, b: Rect, x: i32, label: Option<&str>) -> Result<()> {
+    let (ay, by) = ((a.1 + a.3) / 2, (b.1 + b.3) / 2);
+    draw_edge(area, &[(a.0, ay), (x, ay), (x, by), (b.0, by)], None)?;
+    if let Some(label) = label {
+        edge_label(area, label, (x + 6, (ay + by) / 2))?;
     }
     Ok(())
 }
@@ -295,6 +342,39 @@ mod tests {
             .edge("a", "b", None)
             .edge("b", "a", None);
         assert!(rows(&cyclic).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn a_loop_back_is_drawn_round_the_side_not_refused_as_a_cycle() {
+        let d = Diagram::new()
+            .node("q", "question")
+            .node("m", "model")
+            .node("t", "tool")
+            .node_in("s", "stopped", 7)
+            .edge("q", "m", None)
+            .edge("m", "t", Some("3"))
+            .edge("m", "s", None)
+            .back("t", "m", Some("2"));
+        let r = rows(&d).unwrap();
+        assert_eq!(
+            (r["q"], r["m"], r["t"]),
+            (0, 1, 2),
+            "the loop does not push rows down"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        render_diagram(&d, "loop", &a).unwrap();
+        let mut straight = d.clone();
+        straight.loops.clear();
+        render_diagram(&straight, "loop", &b).unwrap();
+        // The rail runs in the gutter left of every box: ink there only with the loop.
+        let ink_left = |p: &Path| {
+            let img = image::open(p).unwrap().to_rgb8();
+            (60..img.height())
+                .any(|y| (40..80).any(|x| img.get_pixel(x, y).0.iter().all(|&c| c < 120)))
+        };
+        assert!(ink_left(&a) && !ink_left(&b));
+        assert!(d.to_mermaid().unwrap().contains("t -->|\"2\"| m"));
     }
 
     #[test]

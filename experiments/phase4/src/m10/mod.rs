@@ -358,16 +358,17 @@ fn moves(outcomes: &[Outcome]) -> Moves {
 }
 
 /// The loop's states and its moves between them, each edge labelled with how often the held-out
-/// episodes took it. The way back to the next model turn is a node of its own, so the diagram stays
-/// a top-to-bottom flow.
+/// episodes took it: down from the question to an answer or a stop, and back from each observation
+/// to the next model turn (the loop itself, round the side). A stop is an outcome, not an action:
+/// grey among the tools.
 fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
     let n = |v: usize| v.to_string();
     let mut d = Diagram::new()
         .node("question", "question")
         .node("model", "model turn: Thought + Action")
         .node("error", "malformed action, unknown tool or tool error")
-        .node("stopped", "stopped: step budget or context full")
-        .node("observe", "observation appended → next model turn")
+        .node_in("stopped", "stopped: step budget or context full", 7)
+        .node("observe", "observation appended to the transcript")
         .node("answer_ok", "answer: correct")
         .node("answer_bad", "answer: wrong")
         .edge("question", "model", Some(&n(m.episodes)))
@@ -386,11 +387,18 @@ fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
             d = d.edge(t, "observe", Some(&n(c)));
         }
     }
+    let observed: usize = m.errors
+        + tools
+            .iter()
+            .filter(|&&t| t != names::FINISH)
+            .map(|&t| m.by_tool.get(t).copied().unwrap_or(0))
+            .sum::<usize>();
     d.edge(
         "model",
         "stopped",
         Some(&n(m.budget + m.context_full + m.model_error)),
     )
+    .back("observe", "model", Some(&n(observed)))
 }
 
 /// What the figures and the log read from the record: the config, every variant's outcomes in
@@ -442,7 +450,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     viz::plot::render_diagram(
         &loop_diagram(&m, &[names::SEARCH, names::CALC, names::FINISH]),
         &format!(
-            "The agent loop on {} held-out tasks (policy `{}`; edges: times taken)",
+            "The agent loop: {} of {} held-out tasks right (policy `{}`)",
+            m.correct,
             policy.len(),
             cfg.policy
         ),

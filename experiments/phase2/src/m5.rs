@@ -280,31 +280,37 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     viz::plot::heatmap_grid_shared_axes(&heatmap_title(&scores, uni_ind), &panels, n_head, &heat)?;
 
     let spec = ctx.figure("m5_head_specialization.png");
+    // Each score in one colour, its uniform-attention baseline dashed in the same colour.
+    let (prev_colour, ind_colour) = (viz::plot::colour(0), viz::plot::colour(2));
+    let beat_prev = scores.iter().filter(|s| s.prev_token > uni_prev).count();
+    let beat_ind = scores.iter().filter(|s| s.induction > uni_ind).count();
     // Dots on a log axis, not bars: a bar's length from an arbitrary floor means nothing there.
     let mut dots = DotPlot::new(
         format!(
-            "Head scores on {} random {}-character sequences, each repeated",
+            "Above uniform: {beat_prev} of {} heads on previous-token, {beat_ind} on induction",
+            scores.len()
+        ),
+        format!(
+            "mean attention weight on the scored position (log scale; {} random {}-character sequences, each repeated)",
             cfg.n_sequences, cfg.repeat_len
         ),
-        "mean attention weight on the scored position (log scale)",
         scores
             .iter()
             .map(|s| format!("layer {}, head {}", s.layer, s.head))
             .collect(),
     )
     .lanes(2)
-    .vline(
-        format!("uniform attention: previous-token {uni_prev:.3}"),
-        uni_prev,
-    )
-    .vline(
-        format!("uniform attention: induction {uni_ind:.3}"),
-        uni_ind,
-    );
+    .vline_in(format!("uniform: previous-token {uni_prev:.3}"), uni_prev, prev_colour)
+    .vline_in(format!("uniform: induction {uni_ind:.3}"), uni_ind, ind_colour);
     for (row, s) in scores.iter().enumerate() {
-        for (lane, (value, label, marker)) in [
-            (s.prev_token, "previous-token score", Marker::Circle),
-            (s.induction, "induction score", Marker::Triangle),
+        for (lane, (value, label, marker, colour)) in [
+            (
+                s.prev_token,
+                "previous-token score",
+                Marker::Circle,
+                prev_colour,
+            ),
+            (s.induction, "induction score", Marker::Triangle, ind_colour),
         ]
         .into_iter()
         .enumerate()
@@ -313,7 +319,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
                 row,
                 lane,
                 value,
-                colour: viz::plot::colour(if lane == 0 { 0 } else { 2 }),
+                colour,
                 marker,
                 label: label.into(),
             });

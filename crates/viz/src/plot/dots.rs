@@ -29,8 +29,9 @@ pub struct DotPlot {
     pub rows: Vec<String>,
     pub lanes: usize,
     pub dots: Vec<Dot>,
-    /// Vertical dashed reference lines: `(label, x)`.
-    pub vlines: Vec<(String, f64)>,
+    /// Vertical dashed reference lines: `(label, x, colour)`; without a colour, black, then
+    /// vermillion, then grey.
+    pub vlines: Vec<(String, f64, Option<RGBColor>)>,
 }
 
 impl DotPlot {
@@ -54,7 +55,12 @@ impl DotPlot {
         self
     }
     pub fn vline(mut self, label: impl Into<String>, x: f64) -> Self {
-        self.vlines.push((label.into(), x));
+        self.vlines.push((label.into(), x, None));
+        self
+    }
+    /// A reference line in the colour of the dots it is the baseline of.
+    pub fn vline_in(mut self, label: impl Into<String>, x: f64, colour: RGBColor) -> Self {
+        self.vlines.push((label.into(), x, Some(colour)));
         self
     }
 
@@ -72,10 +78,10 @@ impl DotPlot {
             .into_iter()
             .map(|(l, c, m)| KeyEntry::new(Swatch::Point(m, c), l))
             .collect();
-        for (j, (label, _)) in self.vlines.iter().enumerate() {
+        for (j, (label, _, c)) in self.vlines.iter().enumerate() {
             key.push(KeyEntry::new(
                 Swatch::Line {
-                    colour: vline_colour(j),
+                    colour: c.unwrap_or(vline_colour(j)),
                     width: 3,
                     dashed: true,
                 },
@@ -163,13 +169,13 @@ impl DotPlot {
                     )
                 }))
                 .map_err(err)?;
-            for (j, (_, x)) in self.vlines.iter().enumerate() {
+            for (j, (_, x, c)) in self.vlines.iter().enumerate() {
                 chart
                     .draw_series(DashedLineSeries::new(
                         vec![(*x, 0.0), (*x, n as f64)],
                         12,
                         8,
-                        vline_colour(j).stroke_width(3),
+                        c.unwrap_or(vline_colour(j)).stroke_width(3),
                     ))
                     .map_err(err)?;
             }

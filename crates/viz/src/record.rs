@@ -61,6 +61,10 @@ pub struct RunMeta {
     pub ended: Option<u64>,
     pub wall_s: Option<f64>,
     pub cores: usize,
+    /// The CPU the run ran on (`model name` of /proc/cpuinfo): speeds are only comparable on one
+    /// model. Absent from records written before it was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
     pub status: Status,
     /// Headline numbers of the run (final validation loss, accuracy…), for tables and the log.
     #[serde(default)]
@@ -104,6 +108,15 @@ fn check_name(what: &str, s: &str) -> Result<()> {
         bail!("record {what} `{s}` must be non-empty and use only letters, digits, '_', '-', '.'");
     }
     Ok(())
+}
+
+/// The CPU's model name (`model name` in /proc/cpuinfo), `None` where the system does not say.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, name)| name.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|n| !n.is_empty())
 }
 
 /// The commit of the working tree at `root` and whether it has uncommitted changes to tracked files.
@@ -189,6 +202,7 @@ impl RunWriter {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            cpu: cpu_model(),
             status: Status::Running,
             summary: BTreeMap::new(),
         };
@@ -547,8 +561,13 @@ impl Record {
     /// Short provenance line for the log: commit, seed, wall time.
     pub fn provenance(&self) -> String {
         let commit: String = self.meta.git_commit.chars().take(10).collect();
+        let cpu = self
+            .meta
+            .cpu
+            .as_ref()
+            .map_or(String::new(), |c| format!(" of an {c}"));
         format!(
-            "commit `{}`{}, seed {}, {:.0} s on {} cores",
+            "commit `{}`{}, seed {}, {:.0} s on {} cores{cpu}",
             commit,
             if self.meta.git_dirty {
                 " (dirty tree)"

@@ -462,3 +462,33 @@ fn dirty_means_code_or_config_changed() {
     std::fs::write(tmp.path().join("configs/x.toml"), "b").unwrap();
     assert!(git_state(tmp.path()).1, "a changed config is dirty");
 }
+
+#[test]
+fn a_record_names_its_cpu_and_older_records_without_one_still_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = Cfg {
+        lr: 0.1,
+        layers: vec![2],
+    };
+    let w = RunWriter::create_in(tmp.path(), tmp.path(), "m6", "bench", &cfg, 1).unwrap();
+    let dir = w.record_dir().to_path_buf();
+    w.finish().unwrap();
+    let r = Record::load_dir(&dir).unwrap();
+    assert_eq!(r.meta.cpu, cpu_model());
+    if let Some(cpu) = &r.meta.cpu {
+        assert!(
+            r.provenance().ends_with(&format!("of an {cpu}")),
+            "{}",
+            r.provenance()
+        );
+    }
+    // A record written before the CPU was stored: no field, no CPU, the same provenance as then.
+    let meta = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("cpu");
+    std::fs::write(&meta, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let old = Record::load_dir(&dir).unwrap();
+    assert_eq!(old.meta.cpu, None);
+    assert!(old.provenance().ends_with("cores"), "{}", old.provenance());
+}

@@ -19,6 +19,7 @@ use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
 use viz::diagram::Diagram;
 use viz::log::{Figure, FigureKind, LogEntry};
+use viz::plot::{LineChart, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -27,7 +28,7 @@ use viz::Context;
 use super::m10::{self, held_out_phrasing, kind_name, reader_world, tasks};
 use phase4_agents::backend::{par_map, Models};
 use phase4_agents::team::{self, Kind, TeamConfig, TeamRun};
-use phase4_agents::tools::{Corpus, Toolset};
+use phase4_agents::tools::{names, Corpus, Toolset};
 
 use crate::records::TeamSummary;
 
@@ -35,6 +36,7 @@ pub const TEAM: &str = "m11_team";
 pub const MILESTONE: &str = "m11";
 const RECORD: &str = "team";
 const FIG_ARCH: &str = "m11_multi_agent_architecture.png";
+const FIG_VERIFIER: &str = "m11_verifier.png";
 
 /// `configs/phase4/m11_team.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -108,6 +110,96 @@ pub fn auc(scores: &[VerifierScore]) -> Option<f64> {
         }
     }
     Some(wins / (right.len() * wrong.len()) as f64)
+}
+
+/// The ROC curve of `margin` as a test for a right answer: (share of wrong answers accepted,
+/// share of right ones accepted) as the threshold falls through every distinct margin, from (0, 0)
+/// to (1, 1); None without both right and wrong answers.
+pub fn roc(scores: &[VerifierScore]) -> Option<Vec<(f64, f64)>> {
+    let right = scores.iter().filter(|s| s.first_correct).count();
+    let wrong = scores.len() - right;
+    if right == 0 || wrong == 0 {
+        return None;
+    }
+    let mut sorted: Vec<&VerifierScore> = scores.iter().collect();
+    sorted.sort_by(|a, b| b.margin.total_cmp(&a.margin));
+    let mut pts = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0, 0);
+    for (i, s) in sorted.iter().enumerate() {
+        if s.first_correct {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        // Tied margins pass the threshold together: one point for the lot.
+        if sorted.get(i + 1).is_none_or(|n| n.margin != s.margin) {
+            pts.push((fp as f64 / wrong as f64, tp as f64 / right as f64));
+        }
+    }
+    Some(pts)
+}
+
+/// The area under a curve by the trapezoid rule.
+pub fn trapezoid(pts: &[(f64, f64)]) -> f64 {
+    pts.windows(2)
+        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+        .sum()
+}
+
+/// What the verifier's own threshold (log-odds 0: yes as likely as no) accepts: (right, wrong).
+fn accepted_at_zero(scores: &[VerifierScore]) -> (usize, usize) {
+    let at = |right: bool| {
+        scores
+            .iter()
+            .filter(|s| s.first_correct == right && s.margin > 0.0)
+            .count()
+    };
+    (at(true), at(false))
+}
+
+/// The verifier's ROC on its first checks, with the chance diagonal and its own threshold marked.
+fn verifier_figure(ctx: &Context, scores: &[VerifierScore]) -> Result<Option<PathBuf>> {
+    let Some(curve) = roc(scores) else {
+        return Ok(None);
+    };
+    let area = trapezoid(&curve);
+    let right = scores.iter().filter(|s| s.first_correct).count();
+    let wrong = scores.len() - right;
+    let (tp, fp) = accepted_at_zero(scores);
+    let chart = LineChart::new(
+        if area < 0.6 {
+            format!("The verifier's log-odds rank right answers near chance: AUC {area:.2}")
+        } else {
+            format!("The verifier's log-odds rank right above wrong: AUC {area:.2}")
+        },
+        format!("wrong first answers accepted (share of {wrong})"),
+        format!("right first answers accepted (share of {right})"),
+    )
+    .x_range(0.0, 1.0)
+    .y_range(0.0, 1.0)
+    .series(
+        Series::new(
+            format!("verifier's log p(yes) − log p(no), AUC {area:.2} (trapezoid)"),
+            curve,
+        )
+        .colour_slot(0),
+    )
+    .series(
+        Series::new("chance (AUC 0.5)", vec![(0.0, 0.0), (1.0, 1.0)])
+            .colour_slot(7)
+            .dashed(),
+    )
+    .series(
+        Series::new(
+            format!("its threshold, log-odds 0: accepts {tp} right, {fp} wrong"),
+            vec![(fp as f64 / wrong as f64, tp as f64 / right as f64)],
+        )
+        .colour_slot(3)
+        .points(Marker::Diamond),
+    );
+    let path = ctx.figure(FIG_VERIFIER);
+    chart.render(&path)?;
+    Ok(Some(path))
 }
 
 /// Runs `tasks` through the team, `workers` at a time, each with its own models and tools.
@@ -252,7 +344,8 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
     type Counts = BTreeMap<String, BTreeMap<Kind, usize>>;
     let (mut wrote, mut read): (Counts, Counts) = Default::default();
     let mut solvers: BTreeMap<String, usize> = BTreeMap::new();
-    let mut tools: BTreeMap<String, usize> = BTreeMap::new();
+    // Per tool (None: no well-formed action), its calls that worked and those that failed.
+    let mut tools: BTreeMap<Option<String>, (usize, usize)> = BTreeMap::new();
     let mut messages = 0;
     for o in outcomes {
         for m in &o.run.messages {
@@ -273,8 +366,13 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
         }
         for ep in &o.run.episodes {
             for s in &ep.steps {
-                if let Some(a) = s.action.as_ref().filter(|_| !s.error) {
-                    *tools.entry(a.tool.clone()).or_default() += 1;
+                let calls = tools
+                    .entry(s.action.as_ref().map(|a| a.tool.clone()))
+                    .or_default();
+                if s.error {
+                    calls.1 += 1;
+                } else {
+                    calls.0 += 1;
                 }
             }
         }
@@ -328,18 +426,70 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
             .edge("bus", &id, None);
     }
     if !tools.is_empty() && read.contains_key("solvers") {
-        let calls: Vec<String> = tools.iter().map(|(t, n)| format!("{t}[…] ×{n}")).collect();
-        d = d
-            .node(
-                "tools",
-                &format!(
-                    "the solvers' tools, each solver a ReAct loop: {}",
-                    calls.join(", ")
-                ),
-            )
-            .edge("solvers_in", "tools", None);
+        d = tool_calls(d, &tools);
     }
     d
+}
+
+/// Below the solvers, the calls no tool could take and each tool they called (in m10's loop
+/// order), every edge counting the calls by outcome; the observations (errors included) go back
+/// into the solvers' loops, counted in the box they end in (a back edge would cross the row above).
+fn tool_calls(mut d: Diagram, tools: &BTreeMap<Option<String>, (usize, usize)>) -> Diagram {
+    let order = [
+        None,
+        Some(names::SEARCH),
+        Some(names::CALC),
+        Some(names::FINISH),
+    ];
+    let rank = |t: &Option<String>| {
+        order
+            .iter()
+            .position(|o| o.as_deref() == t.as_deref())
+            .unwrap_or(order.len())
+    };
+    let mut sorted: Vec<(&Option<String>, &(usize, usize))> = tools.iter().collect();
+    sorted.sort_by_key(|(t, _)| rank(t));
+    let mut observed = 0;
+    for (tool, &(ok, failed)) in sorted {
+        match tool {
+            Some(t) => {
+                let id = format!("tool_{}", node_id(t));
+                d = d.node(&id, &format!("{t}[…]")).edge(
+                    "solvers_in",
+                    &id,
+                    Some(&format!("{ok} ok, {failed} failed")),
+                );
+                // A finish that worked ends the solver's loop; anything else is observed.
+                let back = if t == names::FINISH {
+                    failed
+                } else {
+                    ok + failed
+                };
+                observed += back;
+                if back > 0 {
+                    d = d.edge(&id, "observe", Some(&back.to_string()));
+                }
+            }
+            None => {
+                // No well-formed action is always an error.
+                let calls = ok + failed;
+                observed += calls;
+                d = d
+                    .node_in("malformed", "malformed: no well-formed action", 7)
+                    .edge("solvers_in", "malformed", Some(&format!("{calls} failed")))
+                    .edge("malformed", "observe", Some(&calls.to_string()));
+            }
+        }
+    }
+    if observed == 0 {
+        return d;
+    }
+    d.node(
+        "observe",
+        &format!(
+            "observation (or error) appended to the solver's transcript, then its next turn: ×{observed}"
+        ),
+    )
 }
 
 /// One run as a Mermaid sequence diagram: every message in order (long texts cut).
@@ -407,7 +557,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         ),
         &path,
     )?;
-    Ok(vec![path])
+    let mut out = vec![path];
+    let scores: Vec<VerifierScore> = rec.artifact("verifier_scores").unwrap_or_default();
+    out.extend(verifier_figure(ctx, &scores)?);
+    Ok(out)
 }
 
 fn pct(c: usize, n: usize) -> String {
@@ -437,6 +590,7 @@ struct TeamValues {
     rejected: String,
     rejected_wrong: String,
     margins: Option<Margins>,
+    roc: Option<Roc>,
     fixed: String,
     broken: String,
     overall: Option<Overall>,
@@ -462,6 +616,32 @@ struct Margins {
     auc: String,
     /// `indistinct` (AUC under 0.6), `rejects_both` (right answers' mean below 0), or `ranks`.
     verdict: &'static str,
+}
+
+/// The verifier's ROC figure: how many first checks it was drawn from, and what the verifier's own
+/// threshold accepts.
+#[derive(Serialize)]
+struct Roc {
+    scored: String,
+    right: String,
+    wrong: String,
+    auc: String,
+    accepted_right: String,
+    accepted_wrong: String,
+}
+
+fn roc_values(scores: &[VerifierScore]) -> Option<Roc> {
+    let area = trapezoid(&roc(scores)?);
+    let right = scores.iter().filter(|s| s.first_correct).count();
+    let (tp, fp) = accepted_at_zero(scores);
+    Some(Roc {
+        scored: scores.len().to_string(),
+        right: right.to_string(),
+        wrong: (scores.len() - right).to_string(),
+        auc: format!("{area:.2}"),
+        accepted_right: tp.to_string(),
+        accepted_wrong: fp.to_string(),
+    })
 }
 
 #[derive(Serialize)]
@@ -601,6 +781,7 @@ fn team_values(rec: &Record, cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> 
         rejected: rejected.to_string(),
         rejected_wrong: pct(rejected_wrong, rejected),
         margins: margins(&scores),
+        roc: roc_values(&scores),
         fixed: fixed.to_string(),
         broken: broken.to_string(),
         overall: (n > 0).then(|| Overall {
@@ -627,11 +808,21 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         setup: block("setup")?,
         results: block("results")?,
         details: block("details")?,
-        figures: vec![Figure::new(
-            FIG_ARCH,
-            FigureKind::PipelineDiagrams,
-            block("caption_m11_multi_agent_architecture")?,
-        )],
+        figures: {
+            let mut figures = vec![Figure::new(
+                FIG_ARCH,
+                FigureKind::PipelineDiagrams,
+                block("caption_m11_multi_agent_architecture")?,
+            )];
+            if values.roc.is_some() {
+                figures.push(Figure::new(
+                    FIG_VERIFIER,
+                    FigureKind::EvaluationTables,
+                    block("caption_m11_verifier")?,
+                ));
+            }
+            figures
+        },
         discussion: block("discussion")?,
     }])
 }

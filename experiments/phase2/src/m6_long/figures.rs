@@ -59,6 +59,9 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     }
     if let Some(long) = finished_long(ctx) {
         out.push(long_figure(ctx, &long, select.as_ref())?);
+        if let Some(p) = position_figure(ctx, &long)? {
+            out.push(p);
+        }
     }
     Ok(out)
 }
@@ -330,4 +333,105 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
     };
     viz::plot::line_grid(&title, &[by_time, by_chars], 2, &path)?;
     Ok(path)
+}
+
+/// Positions `ps` (1-based, ascending) as runs: `1–4, 42`.
+pub(super) fn runs(ps: &[usize]) -> Vec<String> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &p in ps {
+        match out.last_mut() {
+            Some(r) if r.1 + 1 == p => r.1 = p,
+            _ => out.push((p, p)),
+        }
+    }
+    out.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect()
+}
+
+/// Loss by position in the window (the characters of context it had): the long GPT and the n-gram
+/// on the same characters, and the bench GPT with the n-gram on its own (shorter) windows' characters.
+fn position_figure(ctx: &viz::Context, long: &Record) -> Result<Option<PathBuf>> {
+    let curves: Vec<PositionCurve> = long.artifact("positions")?;
+    let Some(lp) = curves.first() else {
+        return Ok(None);
+    };
+    let summary = LongSummary::read(long)?;
+    let plan: LongPlan = long.artifact("plan")?;
+    let n = summary.plan.ngram_n;
+    let at = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(p, l)| ((p + 1) as f64, *l))
+            .collect()
+    };
+    let mut chart = LineChart::new(
+        "",
+        "characters of context: position in the window (log scale)",
+        "mean validation loss at that position (nats/char)",
+    )
+    .log_x()
+    .series(
+        Series::new(
+            format!("long GPT {}, windows of {}", plan.candidate.name, lp.block),
+            at(&lp.gpt),
+        )
+        .colour_slot(Entity::Validation.slot()),
+    )
+    .series(
+        Series::new(format!("{n:.0}-gram, same characters"), at(&lp.ngram))
+            .colour_slot(Entity::NGram.slot()),
+    );
+    if let Some(bp) = curves.get(1) {
+        chart = chart
+            .series(
+                Series::new(
+                    format!("bench-config GPT (m6), windows of {}", bp.block),
+                    at(&bp.gpt),
+                )
+                .colour_slot(Entity::BenchGpt.slot()),
+            )
+            .series(
+                Series::new(
+                    format!("{n:.0}-gram, the bench GPT's characters"),
+                    at(&bp.ngram),
+                )
+                .colour_slot(Entity::NGram.slot())
+                .dashed(),
+            );
+    }
+    let above: Vec<usize> = (0..lp.block)
+        .filter(|&p| lp.gpt[p] >= lp.ngram[p])
+        .map(|p| p + 1)
+        .collect();
+    let below = lp.block - above.len();
+    let spans = runs(&above);
+    let title = if above.is_empty() {
+        format!(
+            "The long GPT is below the {n:.0}-gram at every position of {}",
+            lp.block
+        )
+    } else if spans.len() <= 3 {
+        format!(
+            "Long GPT below the {n:.0}-gram at {below} of {} positions (not at {})",
+            lp.block,
+            spans.join(", ")
+        )
+    } else {
+        format!(
+            "Long GPT below the {n:.0}-gram at {below} of {} positions; above at {}",
+            lp.block,
+            above.len()
+        )
+    };
+    let path = ctx.figure(FIG_BY_POSITION);
+    chart.title = title;
+    chart.render(&path)?;
+    Ok(Some(path))
 }

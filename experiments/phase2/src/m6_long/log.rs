@@ -143,6 +143,16 @@ struct Positions {
     below_from: Option<String>,
     /// `below_from` is at most one more than the n-gram's history.
     below_from_history: bool,
+    /// The positions where the long GPT is at or above the n-gram, as runs (`1–4, 42`).
+    above_at: String,
+    /// The bench GPT's positions at or above the n-gram on its own windows' characters.
+    bench: Option<BenchPositions>,
+}
+
+#[derive(Serialize)]
+struct BenchPositions {
+    above: String,
+    block: String,
 }
 
 #[derive(Serialize)]
@@ -297,6 +307,13 @@ pub(super) fn long_entry(
             )
             .key(),
         );
+        if values.long.as_ref().is_some_and(|l| l.positions.is_some()) {
+            figures.push(Figure::new(
+                FIG_BY_POSITION,
+                FigureKind::LossCurves,
+                block("caption_m6_long_by_position")?,
+            ));
+        }
     }
     if select.is_some() {
         figures.push(Figure::new(
@@ -626,6 +643,14 @@ fn positions_values(lp: &PositionCurve, bp: Option<&PositionCurve>, n: f64) -> P
         ngram_last: format!("{:.3}", lp.ngram[last]),
         below_from: from.map(|lo| lo.to_string()),
         below_from_history: from.is_some_and(|lo| lo <= history + 1),
+        above_at: super::figures::runs(&above).join(", "),
+        bench: bp.map(|b| BenchPositions {
+            above: (0..b.block)
+                .filter(|&p| b.gpt[p] >= b.ngram[p])
+                .count()
+                .to_string(),
+            block: b.block.to_string(),
+        }),
     }
 }
 

@@ -80,6 +80,7 @@ pub const MAX_BUDGET_MINUTES: f64 = 90.0;
 /// Figures.
 pub const FIG_VS_NGRAM: &str = "m6_long_vs_ngram.png";
 pub const FIG_SELECTION: &str = "m6_long_selection.png";
+pub const FIG_BY_POSITION: &str = "m6_long_by_position.png";
 
 // ---- config ---------------------------------------------------------------------------------------
 

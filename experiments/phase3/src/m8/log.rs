@@ -142,6 +142,8 @@ struct ReaderValues {
     best: String,
     best_em: String,
     more_passages: Vec<MorePassages>,
+    /// How the answers split against k (its figure's caption).
+    split: Option<super::answers::PassagesValues>,
 }
 
 /// The record's numbers the entry reads again and again.
@@ -430,6 +432,7 @@ fn reader_values(
         best: label(&best_name),
         best_em: pct(best_em),
         more_passages: more_passages(cfg, &nums, &pairs, max_k)?,
+        split: super::answers::passages_values(cfg, &nums.outcomes),
     })
 }
 
@@ -471,6 +474,11 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
                 FIG_K,
                 FigureKind::PerplexityCurves,
                 part("caption_m8_perplexity_vs_k")?,
+            ),
+            Figure::new(
+                super::answers::FIG_PASSAGES,
+                FigureKind::EvaluationTables,
+                part("caption_m8_passages_vs_k")?,
             ),
         ],
         discussion: part("discussion")?,

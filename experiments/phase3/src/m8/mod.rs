@@ -38,6 +38,7 @@ use phase3_rag::saved::{reader_dir, SavedReader};
 pub use phase3_rag::saved::{MILESTONE, READER};
 use phase3_rag::world::{Question, Split, World, WorldConfig};
 
+mod answers;
 mod log;
 mod run;
 
@@ -720,6 +721,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         &pipe_path,
     )?;
     out.extend([loss_path, k_path, pipe_path]);
+    let outcomes: BTreeMap<String, Vec<Outcome>> = rec.artifact("outcomes")?;
+    out.extend(answers::passages_figure(ctx, &cfg, &outcomes)?);
     Ok(out)
 }
 

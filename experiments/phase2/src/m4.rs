@@ -468,10 +468,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "perplexity per character (log scale)",
     )
     .log_y()
-    .series(Series::new("validation", val).colour_slot(Entity::Validation.slot()))
+    .series(Series::new("training", train).colour_slot(Entity::Train.slot()))
     .series(
-        Series::new("training", train)
-            .colour_slot(Entity::Train.slot())
+        Series::new("validation", val)
+            .colour_slot(Entity::Validation.slot())
             .dashed(),
     );
     // The neural bigram is one model with a one-character context: a point at n = 2, not a line.

@@ -237,18 +237,25 @@ fn causal_only(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// The attention figure's title: what the head scores found (on repeated random text).
-fn heatmap_title(scores: &[HeadScore], uniform_induction: f64) -> String {
-    let copies = scores.iter().any(|s| s.induction > uniform_induction);
-    let prev = scores
+fn heatmap_title(maps: &AttentionMaps) -> String {
+    // On this line: each head's mean weight on the character just before the query.
+    let on_previous = |m: &Vec<Vec<f64>>| {
+        let w: Vec<f64> = (1..m.len()).map(|i| m[i][i - 1]).collect();
+        w.iter().sum::<f64>() / w.len().max(1) as f64
+    };
+    let best = maps
+        .maps
         .iter()
-        .max_by(|a, b| a.prev_token.total_cmp(&b.prev_token));
-    let prev = prev.map_or(String::new(), |p| {
-        format!("; strongest previous-token head L{} H{}", p.layer, p.head)
-    });
-    if copies {
-        format!("Every head on a line of Shakespeare{prev}")
-    } else {
-        format!("No induction head{prev} (random text)")
+        .enumerate()
+        .flat_map(|(l, layer)| layer.iter().enumerate().map(move |(h, m)| (l, h, m)))
+        .map(|(l, h, m)| (l, h, on_previous(m)))
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    match best {
+        Some((l, h, w)) => format!(
+            "On this line, L{l} H{h} looks one character back most ({:.0} % of its weight)",
+            100.0 * w
+        ),
+        None => "Attention of every head on a line of Shakespeare".to_string(),
     }
 }
 
@@ -277,7 +284,7 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     }
     let heat = ctx.figure("m5_attention_heatmap.png");
     // One row a layer, one column a head; the prompt's characters label the outer panels only.
-    viz::plot::heatmap_grid_shared_axes(&heatmap_title(&scores, uni_ind), &panels, n_head, &heat)?;
+    viz::plot::heatmap_grid_shared_axes(&heatmap_title(&maps), &panels, n_head, &heat)?;
 
     let spec = ctx.figure("m5_head_specialization.png");
     // Each score in one colour, its uniform-attention baseline dashed in the same colour.

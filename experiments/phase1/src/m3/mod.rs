@@ -415,15 +415,34 @@ fn overlap_style(optimizer: &str, s: Series) -> Series {
     }
 }
 
+/// The comparison figure's finding: the lowest mean final training loss against the highest.
+fn comparison_title(groups: &Groups, seeds: usize) -> Result<String> {
+    let mut means = Vec::new();
+    for (name, recs) in groups {
+        let finals = recs
+            .iter()
+            .map(|r| Ok(r.summary_as::<SeedSummary>()?.train_loss))
+            .collect::<Result<Vec<f64>>>()?;
+        means.push((name.as_str(), mean_std(&finals).0));
+    }
+    means.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(match (means.first(), means.last()) {
+        (Some(lo), Some(hi)) if lo.0 != hi.0 => format!(
+            "{} ends {:.1}× below {} in training loss (mean ± SD, {seeds} seeds)",
+            lo.0,
+            hi.1 / lo.1,
+            hi.0
+        ),
+        _ => format!("Training loss, mean ± sample SD over {seeds} seeds"),
+    })
+}
+
 pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
 
     let (cfg, groups) = load_comparison(ctx)?;
     let mut chart = LineChart::new(
-        format!(
-            "Training loss, mean ± sample SD over {} seeds (same data, init and batches per seed)",
-            cfg.seeds.len()
-        ),
+        comparison_title(&groups, cfg.seeds.len())?,
         "step",
         "train cross-entropy (nats, log)",
     )

@@ -68,7 +68,8 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 format!("validation, {} batches", cfg.char.train.eval_iters),
                 ch.series(metric::VAL_LOSS)?,
             )
-            .colour_slot(Entity::Validation.slot()),
+            .colour_slot(Entity::Validation.slot())
+            .dashed(),
         )
         // Room right of the curves for the headline's marker, at the step it was measured.
         .x_range(0.0, last_step * 1.03);

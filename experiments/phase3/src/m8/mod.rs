@@ -509,10 +509,12 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
             }
         })
         .unwrap_or_else(|| format!("chunker `{}` (not configured)", cfg.chunks));
+    // Only the retrievers carry colour (theirs in every plot); every other stage is neutral grey.
+    const STAGE: usize = 7;
     let mut d = Diagram::new()
-        .node("documents", "documents of the world")
-        .node("question", "question")
-        .node("chunker", &chunk)
+        .node_in("documents", "documents of the world", STAGE)
+        .node_in("question", "question", STAGE)
+        .node_in("chunker", &chunk, STAGE)
         .edge("documents", "chunker", None);
     for r in &cfg.retriever {
         let label = match r {
@@ -533,7 +535,11 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
             }
         };
         let id = node_id(r.name());
-        d = d.node(&id, &label);
+        // A retriever's box in its colour of every plot (house palette).
+        d = match viz::plot::entity::Entity::of_name(r.name()) {
+            Some(e) => d.node_in(&id, &label, e.slot()),
+            None => d.node(&id, &label),
+        };
         match r {
             RetrieverSpec::Hybrid { of, .. } => {
                 for o in of {
@@ -548,33 +554,37 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
         }
     }
     let ks: Vec<String> = cfg.ks.iter().map(|k| k.to_string()).collect();
-    d = d.node(
+    d = d.node_in(
         "topk",
         &format!("top-k passages, k ∈ {{{}}}", ks.join(", ")),
+        STAGE,
     );
     for r in &cfg.retriever {
         d = d.edge(&node_id(r.name()), "topk", None);
     }
-    d.node(
+    d.node_in(
         "prompt",
         &format!(
             "prompt: passages best first, then the question; worst-ranked dropped to fit {} tokens",
             cfg.model.block_size - cfg.answer_tokens
         ),
+        STAGE,
     )
-    .node(
+    .node_in(
         "reader",
         &format!(
             "reader: GPT, {} layers × {} heads, d_model {}, BPE of {} tokens",
             cfg.model.n_layer, cfg.model.n_head, cfg.model.d_model, cfg.model.vocab_size
         ),
+        STAGE,
     )
-    .node(
+    .node_in(
         "answer",
         &format!(
             "answer: greedy, at most {} tokens, up to the first newline",
             cfg.answer_tokens
         ),
+        STAGE,
     )
     .edge("topk", "prompt", None)
     .edge("question", "prompt", None)

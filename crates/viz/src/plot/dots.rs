@@ -32,6 +32,8 @@ pub struct DotPlot {
     /// Vertical dashed reference lines: `(label, x, colour)`; without a colour, black, then
     /// vermillion, then grey.
     pub vlines: Vec<(String, f64, Option<RGBColor>)>,
+    /// A linear x axis over this range instead of the default log axis (scores bounded in [0, 1]).
+    pub linear: Option<(f64, f64)>,
 }
 
 impl DotPlot {
@@ -43,7 +45,13 @@ impl DotPlot {
             lanes: 1,
             dots: Vec::new(),
             vlines: Vec::new(),
+            linear: None,
         }
+    }
+    /// A linear x axis from `lo` to `hi` (the default is logarithmic, for values spanning decades).
+    pub fn linear(mut self, lo: f64, hi: f64) -> Self {
+        self.linear = Some((lo, hi));
+        self
     }
     /// Lanes per row: dot `lane` i is drawn at height i / lanes within its row.
     pub fn lanes(mut self, n: usize) -> Self {
@@ -108,9 +116,15 @@ impl DotPlot {
             .iter()
             .map(|d| d.value)
             .chain(self.vlines.iter().map(|v| v.1));
-        let (x0, x1) = finite_range(xs, true)
-            .ok_or_else(|| anyhow!("dot plot `{}` has no positive values", self.title))?;
-        let xr = padded(x0, x1, true);
+        let log = self.linear.is_none();
+        let xr = match self.linear {
+            Some((lo, hi)) => lo..hi,
+            None => {
+                let (x0, x1) = finite_range(xs, true)
+                    .ok_or_else(|| anyhow!("dot plot `{}` has no positive values", self.title))?;
+                padded(x0, x1, true)
+            }
+        };
         let key = self.key();
         fonts();
         let (key_h, label_w) = {
@@ -143,7 +157,7 @@ impl DotPlot {
                 .margin_right(40)
                 .x_label_area_size(80)
                 .y_label_area_size(label_w + 24)
-                .build_cartesian_2d(NumAxis::new(xr.clone(), true), Categories { n, flip: true })
+                .build_cartesian_2d(NumAxis::new(xr.clone(), log), Categories { n, flip: true })
                 .map_err(err)?;
             let fx = axis_formatter(xr.clone());
             let labels = self.rows.clone();

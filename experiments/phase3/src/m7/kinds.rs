@@ -163,11 +163,12 @@ impl ByKind {
         let mut plot = DotPlot::new(
             title,
             format!(
-                "nDCG@10, mean over the kind's test questions on {} (log scale)",
+                "nDCG@10, mean over the kind's test questions on {}",
                 self.collection
             ),
             rows,
         )
+        .linear(0.0, 1.03)
         .lanes(self.scores.len());
         for (lane, (name, place, vals)) in self.scores.iter().enumerate() {
             // The house palette: a retriever has its colour of the recall figure.

@@ -593,6 +593,32 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
 }
 const FIG_K: &str = "m8_perplexity_vs_k.png";
 
+/// The k figure's finding: where exact match, averaged over the retrievers, peaks, and what it is
+/// at the largest k.
+fn k_title(summary: &ReaderSummary, cfg: &ReaderConfig) -> Result<String> {
+    let mut by_k = Vec::new();
+    for &k in &cfg.ks {
+        let ems = cfg
+            .retriever
+            .iter()
+            .map(|r| Ok(summary.retrieved(r.name(), k)?.exact_match))
+            .collect::<Result<Vec<f64>>>()?;
+        by_k.push((k, ems.iter().sum::<f64>() / ems.len().max(1) as f64));
+    }
+    let peak = by_k.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(match (peak, by_k.last()) {
+        (Some((kp, ep)), Some(&(kl, el))) if kl != kp => format!(
+            "Exact match (retrievers' mean) peaks at k = {kp}: {:.0} %, {:.0} % at k = {kl}",
+            100.0 * ep,
+            100.0 * el
+        ),
+        _ => format!(
+            "The reader against the number of retrieved passages ({} held-out questions)",
+            summary.sizes.questions
+        ),
+    })
+}
+
 fn record(ctx: &Context) -> Option<Record> {
     Record::load(ctx, MILESTONE, "reader").ok()
 }
@@ -672,7 +698,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         };
         ppl_k =
             ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).colour_slot(slot));
-        em_k = em_k.series(Series::new(r.name(), pts(|c| c.exact_match)?).colour_slot(slot));
+        // Wilson intervals over the held-out questions (their sampling only: one trained reader).
+        let em = pts(|c| c.exact_match)?;
+        let n = summary.sizes.questions as usize;
+        let band = em
+            .iter()
+            .map(|&(_, p)| {
+                let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
+                (i.low, i.high)
+            })
+            .collect();
+        em_k = em_k.series(Series::new(r.name(), em).colour_slot(slot).band(band));
     }
     for c in ["gold", "closed_book"] {
         // In its entity's colour, as in the training curves beside it.
@@ -683,15 +719,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         em_k = em_k.hline_slot(label(c), em_c, slot);
     }
     let k_path = ctx.figure(FIG_K);
-    viz::plot::line_grid(
-        &format!(
-            "The reader against the number of retrieved passages ({} held-out questions)",
-            summary.sizes.questions
-        ),
-        &[ppl_k, em_k],
-        2,
-        &k_path,
-    )?;
+    viz::plot::line_grid(&k_title(&summary, &cfg)?, &[ppl_k, em_k], 2, &k_path)?;
     let mut out = Vec::new();
     if let Ok(ex) = rec.artifact::<AnswerAttention>("attention_example") {
         let answer: String = ex.answer_tokens.concat();

@@ -658,9 +658,30 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (place, c) in curve_conditions(&cfg).iter().enumerate() {
         let slot = viz::plot::entity::slot_of(c, place);
         let curve = |what: &str| rec.series(&metric::curve(c, what));
-        ppl =
-            ppl.series(Series::new(label(c), curve(metric::ANSWER_PERPLEXITY)?).colour_slot(slot));
-        em = em.series(Series::new(label(c), curve(metric::EXACT_MATCH)?).colour_slot(slot));
+        // The reference conditions (gold passage, no passage) dashed, as in the k figure.
+        let style = |s: Series| {
+            let s = s.colour_slot(slot);
+            if matches!(c.as_str(), "gold" | "closed_book") {
+                s.dashed()
+            } else {
+                s
+            }
+        };
+        ppl = ppl.series(style(Series::new(
+            label(c),
+            curve(metric::ANSWER_PERPLEXITY)?,
+        )));
+        // Wilson intervals: each point asks the same few held-out questions.
+        let points = curve(metric::EXACT_MATCH)?;
+        let n = cfg.curve_questions;
+        let band = points
+            .iter()
+            .map(|&(_, p)| {
+                let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
+                (i.low, i.high)
+            })
+            .collect();
+        em = em.series(style(Series::new(label(c), points)).band(band));
     }
     let loss_path = ctx.figure(FIG_LOSS);
     viz::plot::line_grid(

@@ -122,6 +122,23 @@ impl Tests {
     }
 }
 
+/// The success figure's title: the primary comparison and the same pair over all tasks, in the
+/// log's verdicts.
+pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
+    let tests = Tests::of(cfg, all);
+    let (a, b, kind) = PRIMARY;
+    let primary = tests.get(a, b, kind)?;
+    let overall = tests.get(a, b, None)?;
+    Some(format!(
+        "{} vs {}: {} on {}, {} over all tasks",
+        a.label(),
+        b.label(),
+        primary.judged.verdict.word(),
+        kind.map_or("all tasks", kind_name),
+        overall.judged.verdict.word()
+    ))
+}
+
 /// The README's line: the agent against single-shot RAG on all tasks, then per kind, each with the
 /// verdict the log gives it, and the handicap RAG runs with when it reads one document.
 pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {

@@ -406,10 +406,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         })
         .collect();
     let bars = m10::success_bars(
-        format!(
-            "Held-out task success by system and kind ({} tasks per kind, same tasks for all)",
-            cfg.tasks
-        ),
+        log::success_title(&cfg, &all).unwrap_or_else(|| {
+            format!(
+                "Held-out task success by system and kind ({} tasks per kind)",
+                cfg.tasks
+            )
+        }),
         &cfg.kinds,
         &groups,
     );

@@ -503,12 +503,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|(r, rec)| {
             let mut c = LineChart::new(
+                r.label.clone(),
                 format!(
-                    "{}: val {}",
-                    r.label,
+                    "step (val acc {})",
                     pct(rec.summary_as::<TrainSummary>()?.val_acc)
                 ),
-                "step",
                 "fraction of dead units",
             );
             for key in numbered_keys(rec, metric::DEAD_FRACTION) {
@@ -518,13 +517,31 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             Ok(c)
         })
         .collect::<Result<_>>()?;
+    // The finding: the most and the least of a layer each run leaves dead at the end.
+    let worst_layer = |rec: &Record| {
+        numbered_keys(rec, metric::DEAD_FRACTION)
+            .iter()
+            .filter_map(|k| rec.last(k))
+            .fold(0.0, f64::max)
+    };
+    let ends: Vec<(String, f64)> = runs
+        .iter()
+        .map(|(r, rec)| (r.name.replace('_', " "), worst_layer(rec)))
+        .collect();
+    let most = ends.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    let least = ends.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    let title = match (most, least) {
+        (Some(m), Some(l)) if m.0 != l.0 => format!(
+            "Dead ReLUs at the end: {} {:.0} % of a layer, {} {:.0} %",
+            m.0,
+            100.0 * m.1,
+            l.0,
+            100.0 * l.1
+        ),
+        _ => "Fraction of ReLU units that output 0 for every training point".to_string(),
+    };
     let f = ctx.figure("m2_dead_relu.png");
-    line_grid(
-        "Fraction of ReLU units that output 0 for every training point",
-        &charts,
-        charts.len(),
-        &f,
-    )?;
+    line_grid(&title, &charts, charts.len(), &f)?;
     out.push(f);
     Ok(out)
 }

@@ -498,6 +498,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )?;
     out.push(f);
 
+    out.push(dead_relu_figure(ctx)?);
+    Ok(out)
+}
+
+/// `m2_dead_relu.png`: the dead fraction of each hidden layer over training, one panel a run.
+fn dead_relu_figure(ctx: &Context) -> Result<PathBuf> {
     let (_, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
     let charts: Vec<LineChart> = runs
         .iter()
@@ -542,6 +548,5 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     };
     let f = ctx.figure("m2_dead_relu.png");
     line_grid(&title, &charts, charts.len(), &f)?;
-    out.push(f);
-    Ok(out)
+    Ok(f)
 }

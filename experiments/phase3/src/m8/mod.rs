@@ -627,12 +627,8 @@ pub(crate) fn label(condition: &str) -> String {
     condition.replace('_', " ")
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    let Some(rec) = record(ctx) else {
-        return Ok(Vec::new());
-    };
-    let cfg: ReaderConfig = rec.config_as()?;
-    let summary: ReaderSummary = rec.summary_as()?;
+/// `m8_loss_curves.png`: the training loss, and the held-out questions asked during training.
+fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBuf> {
     let loss = LineChart::new(
         "Training loss",
         "training step",
@@ -655,7 +651,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "exact match (fraction of questions)",
     )
     .y_range(0.0, 1.0);
-    for (place, c) in curve_conditions(&cfg).iter().enumerate() {
+    for (place, c) in curve_conditions(cfg).iter().enumerate() {
         let slot = viz::plot::entity::slot_of(c, place);
         let curve = |what: &str| rec.series(&metric::curve(c, what));
         // The reference conditions (gold passage, no passage) dashed, as in the k figure.
@@ -693,6 +689,16 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         3,
         &loss_path,
     )?;
+    Ok(loss_path)
+}
+
+pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let Some(rec) = record(ctx) else {
+        return Ok(Vec::new());
+    };
+    let cfg: ReaderConfig = rec.config_as()?;
+    let summary: ReaderSummary = rec.summary_as()?;
+    let loss_path = loss_figure(ctx, &rec, &cfg)?;
 
     let ks: Vec<f64> = cfg.ks.iter().map(|&k| k as f64).collect();
     let mut ppl_k = LineChart::new(

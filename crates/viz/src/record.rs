@@ -356,8 +356,7 @@ impl RunWriter {
     /// `outer/inner` keys), so the record is read back with [`Record::summary_as`] into the same type
     /// and a misspelt field is a compile error. Called again, it adds to (or overwrites) the summary.
     pub fn summaries<T: Serialize>(&mut self, summary: &T) -> Result<()> {
-        let value = serde_json::to_value(summary).context("serialising a summary")?;
-        for (key, x) in summary::flatten(value)? {
+        for (key, x) in summary::flat(summary)? {
             self.meta.summary.insert(key, x);
         }
         // A failed meta write is reported at finish(); a summary must never abort a long run.
@@ -527,6 +526,16 @@ impl Record {
     pub fn summary_as<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(summary::unflatten(&self.meta.summary))
             .with_context(|| format!("summary of record {}", self.dir.display()))
+    }
+
+    /// The summary read as `T` and flattened again, as [`RunWriter::summaries`] would store it:
+    /// equal to `meta.summary` when `T` keeps every key and value of the record.
+    pub fn summary_rewritten_as<T: Serialize + DeserializeOwned>(
+        &self,
+    ) -> Result<BTreeMap<String, f64>> {
+        Ok(summary::flat(&self.summary_as::<T>()?)?
+            .into_iter()
+            .collect())
     }
 
     /// Last logged value of a key.

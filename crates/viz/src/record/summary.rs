@@ -13,8 +13,13 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context as _, Result};
 use serde_json::{Map, Value};
 
+/// A typed summary as `key -> number` pairs (see [`flatten`]).
+pub(super) fn flat<T: serde::Serialize>(summary: &T) -> Result<Vec<(String, f64)>> {
+    flatten(serde_json::to_value(summary).context("serialising a summary")?)
+}
+
 /// `summary` as `key -> number` pairs (`None` fields left out, nested objects joined with `/`).
-pub(super) fn flatten(value: Value) -> Result<Vec<(String, f64)>> {
+fn flatten(value: Value) -> Result<Vec<(String, f64)>> {
     let Value::Object(fields) = value else {
         bail!("a summary must be a struct of numbers");
     };

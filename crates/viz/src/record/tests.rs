@@ -137,6 +137,11 @@ fn nested_summaries_are_stored_flat_and_read_back_nested() {
         ]
     );
     assert_eq!(r.summary_as::<Summary>().unwrap(), s);
+    assert_eq!(
+        r.summary_rewritten_as::<Summary>().unwrap(),
+        r.meta.summary,
+        "read back and flattened again, the summary is what was written"
+    );
 }
 
 #[test]

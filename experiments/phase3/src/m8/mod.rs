@@ -627,6 +627,18 @@ pub(crate) fn label(condition: &str) -> String {
     condition.replace('_', " ")
 }
 
+/// Wilson intervals (at the house confidence) of exact-match rates, each over `n` questions: the
+/// sampling of questions only, one trained reader.
+fn wilson_band(rates: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
+    rates
+        .iter()
+        .map(|&(_, p)| {
+            let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
+            (i.low, i.high)
+        })
+        .collect()
+}
+
 /// `m8_loss_curves.png`: the training loss, and the held-out questions asked during training.
 fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBuf> {
     let loss = LineChart::new(
@@ -669,14 +681,7 @@ fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBu
         )));
         // Wilson intervals: each point asks the same few held-out questions.
         let points = curve(metric::EXACT_MATCH)?;
-        let n = cfg.curve_questions;
-        let band = points
-            .iter()
-            .map(|&(_, p)| {
-                let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
-                (i.low, i.high)
-            })
-            .collect();
+        let band = wilson_band(&points, cfg.curve_questions);
         em = em.series(style(Series::new(label(c), points)).band(band));
     }
     let loss_path = ctx.figure(FIG_LOSS);
@@ -727,14 +732,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).colour_slot(slot));
         // Wilson intervals over the held-out questions (their sampling only: one trained reader).
         let em = pts(|c| c.exact_match)?;
-        let n = summary.sizes.questions as usize;
-        let band = em
-            .iter()
-            .map(|&(_, p)| {
-                let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
-                (i.low, i.high)
-            })
-            .collect();
+        let band = wilson_band(&em, summary.sizes.questions as usize);
         em_k = em_k.series(Series::new(r.name(), em).colour_slot(slot).band(band));
     }
     for c in ["gold", "closed_book"] {

@@ -172,24 +172,31 @@ fn record_state(dir: &Path) -> String {
 }
 
 /// Every phase's figures can be drawn from the records (into a scratch folder, so nothing committed
-/// changes), and every committed figure is among them: a figure whose record is missing is a
-/// problem. (A phase skips a figure whose record it cannot find, so the set is what tells.)
+/// changes), they keep the house style ([`viz::plot::style_conflicts`]), and every committed figure
+/// is among them: a figure whose record is missing is a problem. (A phase skips a figure whose
+/// record it cannot find, so the set is what tells.)
 fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let mut ctx = viz::Context::full(root, true);
     ctx.figures = scratch.path().join("visualizations");
     ctx.docs = scratch.path().to_path_buf();
     let mut drawn = BTreeSet::new();
+    let mut specs = Vec::new();
     for p in crate::phases::built() {
-        match p.figures(&ctx) {
-            Ok(files) => drawn.extend(
-                files
-                    .iter()
-                    .filter_map(|f| f.file_name().map(|n| n.to_owned())),
-            ),
+        match p
+            .figure_specs(&ctx)
+            .and_then(|s| viz::phase::render(&ctx, &s).map(|_| s))
+        {
+            Ok(s) => specs.extend(s),
             Err(e) => problems.push(format!("{}'s figures cannot be drawn: {e:#}", p.name)),
         }
     }
+    drawn.extend(specs.iter().map(|s| std::ffi::OsString::from(&s.file)));
+    problems.extend(
+        viz::plot::style_conflicts(&specs)
+            .into_iter()
+            .map(|c| format!("house style: {c}")),
+    );
     let Ok(entries) = std::fs::read_dir(root.join("visualizations")) else {
         return Ok(());
     };
@@ -208,4 +215,25 @@ fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The house style holds over every figure the committed records draw: an entity is drawn in
+    /// its own style wherever it appears, and a key label means one style across the set. (Builds
+    /// the figures' specs only; drawing them is `cargo xtask check`'s and CI's job.)
+    #[test]
+    fn every_committed_figure_keeps_the_house_style() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let ctx = viz::Context::full(root, true);
+        let mut specs = Vec::new();
+        for p in crate::phases::built() {
+            specs.extend(p.figure_specs(&ctx).unwrap());
+        }
+        assert!(specs.len() >= 40, "only {} figures built", specs.len());
+        let conflicts = viz::plot::style_conflicts(&specs);
+        assert!(conflicts.is_empty(), "{}", conflicts.join("\n"));
+    }
 }

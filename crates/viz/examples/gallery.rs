@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use viz::plot::entity::Entity;
 use viz::plot::*;
 
 fn main() -> anyhow::Result<()> {
@@ -50,7 +51,7 @@ fn line_charts(out: &Path) -> anyhow::Result<()> {
                     .collect(),
             ),
         )
-        .series(Series::new("ablation", curve(2.0, 0.02)).dashed())
+        .series(Series::new("ablation", curve(2.0, 0.02)).entity(Entity::Validation))
         .hline("PyTorch 1.87", 1.87)
         .smooth(0.9)
         .render(&out.join("line.png"))?;
@@ -149,7 +150,7 @@ fn scatter_grids(out: &Path) -> anyhow::Result<()> {
             title: "correct".into(),
             groups: vec![PointGroup {
                 label: "W1".into(),
-                colour: colour(0),
+                entity: Entity::Layer(1),
                 marker: Marker::Circle,
                 points: line(1.0),
             }],
@@ -158,7 +159,7 @@ fn scatter_grids(out: &Path) -> anyhow::Result<()> {
             title: "bug".into(),
             groups: vec![PointGroup {
                 label: "W1".into(),
-                colour: colour(0),
+                entity: Entity::Layer(1),
                 marker: Marker::Circle,
                 points: line(0.3),
             }],

@@ -8,12 +8,16 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::plot::entity::Entity;
+use crate::plot::Styled;
+
 #[derive(Clone, Debug)]
 pub struct Node {
     pub id: String,
     pub label: String,
-    /// Palette slot of its box when it stands apart from its row (an outcome among actions).
-    pub slot: Option<usize>,
+    /// The entity whose colour its box takes when it stands apart from its row (an outcome among
+    /// actions, a retriever among stages).
+    pub entity: Option<Entity>,
 }
 
 #[derive(Clone, Debug)]
@@ -45,18 +49,36 @@ impl Diagram {
         self.nodes.push(Node {
             id: id.into(),
             label: label.into(),
-            slot: None,
+            entity: None,
         });
         self
     }
 
-    /// A node whose box takes palette colour `slot` instead of its row's.
-    pub fn node_in(mut self, id: &str, label: &str, slot: usize) -> Diagram {
+    /// A node whose box takes `e`'s colour instead of its row's.
+    pub fn node_in(mut self, id: &str, label: &str, e: Entity) -> Diagram {
         self = self.node(id, label);
         if let Some(n) = self.nodes.last_mut() {
-            n.slot = Some(slot);
+            n.entity = Some(e);
         }
         self
+    }
+
+    /// Its boxes that stand for an entity, styled as drawn.
+    pub fn styled(&self) -> Vec<Styled> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                n.entity.map(|e| Styled {
+                    label: n.label.clone(),
+                    colour: e.colour(),
+                    dashed: false,
+                    marker: None,
+                    line: false,
+                    entity: Some(e),
+                    reference: false,
+                })
+            })
+            .collect()
     }
 
     /// An edge back to an earlier step (the way round a loop).

@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use crate::log::LogEntry;
+use crate::plot::FigureSpec;
 use crate::Context;
 
 /// One phase of the portfolio, as xtask sees it.
@@ -39,9 +40,9 @@ pub struct Experiment {
 }
 
 /// The figures and log entries one part of a phase (a milestone, or an opt-in run) builds from its
-/// records.
+/// records. Figures come back as data ([`FigureSpec`]); the phase draws them.
 pub struct Outputs {
-    pub figures: fn(&Context) -> Result<Vec<PathBuf>>,
+    pub figures: fn(&Context) -> Result<Vec<FigureSpec>>,
     pub log_entries: fn(&Context) -> Result<Vec<LogEntry>>,
 }
 
@@ -56,13 +57,18 @@ impl Phase {
         run_named(self.name, self.experiments, ctx, name)
     }
 
-    /// Redraw every figure of the phase from its records.
-    pub fn figures(&self, ctx: &Context) -> Result<Vec<PathBuf>> {
+    /// Every figure of the phase, built from its records but not drawn.
+    pub fn figure_specs(&self, ctx: &Context) -> Result<Vec<FigureSpec>> {
         let mut out = Vec::new();
         for o in self.outputs {
             out.extend((o.figures)(ctx)?);
         }
         Ok(out)
+    }
+
+    /// Redraw every figure of the phase from its records; returns the files written.
+    pub fn figures(&self, ctx: &Context) -> Result<Vec<PathBuf>> {
+        render(ctx, &self.figure_specs(ctx)?)
     }
 
     /// The phase's log entries, built from its records, in log order.
@@ -96,6 +102,19 @@ pub fn run_named(owner: &str, experiments: &[Experiment], ctx: &Context, name: &
             )
         }
     }
+}
+
+/// Draw `specs` into the context's figure folder; returns the files written.
+pub fn render(ctx: &Context, specs: &[FigureSpec]) -> Result<Vec<PathBuf>> {
+    specs
+        .iter()
+        .map(|s| {
+            let path = ctx.figure(&s.file);
+            s.render(&path)
+                .with_context(|| format!("drawing {}", s.file))?;
+            Ok(path)
+        })
+        .collect()
 }
 
 /// One milestone: its number, title, and how to read its one headline number from the records.

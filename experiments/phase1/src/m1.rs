@@ -13,9 +13,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{colour, Dot, DotPlot, Marker, PointGroup, RGBColor, ScatterGrid, ScatterPanel};
+use viz::plot::entity::Entity;
+use viz::plot::{Dot, DotPlot, FigureSpec, Marker, PointGroup, ScatterGrid, ScatterPanel};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -174,16 +174,16 @@ fn load_cases(ctx: &Context) -> Result<(Record, Vec<Case>)> {
     Ok((rec, cases))
 }
 
-/// How a parameter tensor is drawn in both m1 figures: its layer by colour, weights as circles and
-/// biases as triangles ("W2" → layer 2's colour, circle).
-fn tensor_style(param: &str) -> (RGBColor, Marker) {
-    let layer: usize = param[1..].parse().unwrap_or(1);
+/// How a parameter tensor is drawn in both m1 figures: its layer's entity (its colour), weights as
+/// circles and biases as triangles ("W2" → layer 2, circle).
+fn tensor_style(param: &str) -> (Entity, Marker) {
+    let layer: u8 = param[1..].parse().unwrap_or(1);
     let m = if param.starts_with('b') {
         Marker::Triangle
     } else {
         Marker::Circle
     };
-    (colour(layer.saturating_sub(1)), m)
+    (Entity::Layer(layer), m)
 }
 
 fn tensor_groups(cases: &[&Case]) -> Vec<PointGroup> {
@@ -193,7 +193,7 @@ fn tensor_groups(cases: &[&Case]) -> Vec<PointGroup> {
     (0..first.params.len())
         .map(|i| {
             let name = &first.params[i].param;
-            let (c, m) = tensor_style(name);
+            let (e, m) = tensor_style(name);
             PointGroup {
                 label: name.clone(),
                 points: cases
@@ -206,14 +206,14 @@ fn tensor_groups(cases: &[&Case]) -> Vec<PointGroup> {
                             .zip(p.analytical.iter().copied())
                     })
                     .collect(),
-                colour: c,
+                entity: e,
                 marker: m,
             }
         })
         .collect()
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let (_, cases) = load_cases(ctx)?;
 
     // Figure 1: signed hand-derived against signed numerical gradient, every entry, on linear axes;
@@ -235,8 +235,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             groups: tensor_groups(&[c]),
         });
     }
-    let f1 = ctx.figure("m1_gradient_check.png");
-    grid.render(&f1)?;
+    let f1 = FigureSpec::new("m1_gradient_check.png", grid);
 
     // Figure 2: worst relative error per parameter tensor, one row per case, against the tests'
     // thresholds (the same constants the tests use).
@@ -250,19 +249,18 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .vline(format!("bug above {BUG_TOL:e}"), BUG_TOL);
     for (row, c) in cases.iter().enumerate() {
         for (lane, p) in c.params.iter().enumerate() {
-            let (colour, marker) = tensor_style(&p.param);
+            let (entity, marker) = tensor_style(&p.param);
             dots = dots.dot(Dot {
                 row,
                 lane,
                 value: p.max_rel_error(),
-                colour,
+                entity,
                 marker,
                 label: p.param.clone(),
             });
         }
     }
-    let f2 = ctx.figure("m1_gradient_check_errors.png");
-    dots.render(&f2)?;
+    let f2 = FigureSpec::new("m1_gradient_check_errors.png", dots);
     Ok(vec![f1, f2])
 }
 

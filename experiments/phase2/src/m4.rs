@@ -8,7 +8,6 @@
 //!
 //! Each `run_*` writes one record; `figures` and `log_entries` read only those records.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
@@ -19,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::plot::entity::Entity;
-use viz::plot::{Heatmap, LineChart, Marker, Series};
+use viz::plot::{FigureSpec, Heatmap, LineChart, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::Context;
@@ -403,10 +402,8 @@ fn load(ctx: &Context, run: &str) -> Result<Record> {
         .with_context(|| format!("m4 record `{run}` (run `cargo xtask phase2` first)"))
 }
 
-/// Redraws the m4 figures from the records.
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(&ctx.figures)
-        .with_context(|| format!("creating {}", ctx.figures.display()))?;
+/// The m4 figures, built from the records (the phase draws them).
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
 
     let tok = load(ctx, TOKENIZERS_RUN)?;
@@ -445,9 +442,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             c.val_bytes_per_token,
         );
     }
-    let path = ctx.figure(FIG_BPE);
-    chart.render(&path)?;
-    out.push(path);
+    out.push(FigureSpec::new(FIG_BPE, chart));
 
     let ng = load(ctx, NGRAMS_RUN)?;
     let rows: Vec<NgramRow> = ng.artifact("ngrams")?;
@@ -468,12 +463,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "perplexity per character (log scale)",
     )
     .log_y()
-    .series(Series::new("training", train).colour_slot(Entity::Train.slot()))
-    .series(
-        Series::new("validation", val)
-            .colour_slot(Entity::Validation.slot())
-            .dashed(),
-    );
+    .series(Series::new("training", train).entity(Entity::Train))
+    .series(Series::new("validation", val).entity(Entity::Validation));
     // The neural bigram is one model with a one-character context: a point at n = 2, not a line.
     if let Ok(s) = ng.summary_as::<BigramSummary>() {
         let p = s.neural_bigram_val_ppl;
@@ -485,9 +476,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             .points(Marker::Diamond),
         );
     }
-    let path = ctx.figure(FIG_NGRAM);
-    chart.render(&path)?;
-    out.push(path);
+    out.push(FigureSpec::new(FIG_NGRAM, chart));
 
     let table: BigramTable = ng.artifact("neural_bigram")?;
     let chars: Vec<char> = table.chars.chars().collect();
@@ -510,8 +499,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         .copied()
         .filter(|p| *p > 0.0)
         .fold(1.0, f64::min);
-    let path = ctx.figure(FIG_HEATMAP);
-    Heatmap::new(
+    let heatmap = Heatmap::new(
         "Neural bigram: learned p(next character | previous character)",
         matrix,
     )
@@ -523,9 +511,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .colorbar("probability (log scale)")
     .range(10f64.powf(smallest.log10().floor()), 1.0)
-    .log_scale()
-    .render(&path)?;
-    out.push(path);
+    .log_scale();
+    out.push(FigureSpec::new(FIG_HEATMAP, heatmap));
     Ok(out)
 }
 

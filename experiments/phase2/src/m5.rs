@@ -10,7 +10,6 @@
 //! The maps and scores are stored as record artifacts so the figures redraw from records.
 
 use crate::records::{AttentionSummary, FitSummary};
-use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use candle_core::{Device, Tensor};
@@ -18,7 +17,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind};
-use viz::plot::{Dot, DotPlot, Heatmap, Marker};
+use viz::plot::entity::Entity;
+use viz::plot::{Dot, DotPlot, FigureSpec, Heatmap, HeatmapGrid, Marker};
 use viz::record::{Record, RunWriter};
 
 use crate::m6;
@@ -259,7 +259,7 @@ fn heatmap_title(maps: &AttentionMaps) -> String {
     }
 }
 
-pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &viz::Context) -> Result<Vec<FigureSpec>> {
     let Ok(rec) = Record::load(ctx, MILESTONE, RUN) else {
         return Ok(Vec::new());
     };
@@ -282,13 +282,14 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
             );
         }
     }
-    let heat = ctx.figure("m5_attention_heatmap.png");
     // One row a layer, one column a head; the prompt's characters label the outer panels only.
-    viz::plot::heatmap_grid_shared_axes(&heatmap_title(&maps), &panels, n_head, &heat)?;
+    let heat = FigureSpec::new(
+        "m5_attention_heatmap.png",
+        HeatmapGrid::new(heatmap_title(&maps), panels, n_head).shared_axes(),
+    );
 
-    let spec = ctx.figure("m5_head_specialization.png");
     // Each score in one colour, its uniform-attention baseline dashed in the same colour.
-    let (prev_colour, ind_colour) = (viz::plot::colour(0), viz::plot::colour(2));
+    let (prev, ind) = (Entity::PreviousTokenScore, Entity::InductionScore);
     let beat_prev = scores.iter().filter(|s| s.prev_token > uni_prev).count();
     let beat_ind = scores.iter().filter(|s| s.induction > uni_ind).count();
     // Dots on a log axis, not bars: a bar's length from an arbitrary floor means nothing there.
@@ -307,17 +308,12 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
             .collect(),
     )
     .lanes(2)
-    .vline_in(format!("uniform: previous-token {uni_prev:.3}"), uni_prev, prev_colour)
-    .vline_in(format!("uniform: induction {uni_ind:.3}"), uni_ind, ind_colour);
+    .vline_entity(format!("uniform: previous-token {uni_prev:.3}"), uni_prev, prev)
+    .vline_entity(format!("uniform: induction {uni_ind:.3}"), uni_ind, ind);
     for (row, s) in scores.iter().enumerate() {
-        for (lane, (value, label, marker, colour)) in [
-            (
-                s.prev_token,
-                "previous-token score",
-                Marker::Circle,
-                prev_colour,
-            ),
-            (s.induction, "induction score", Marker::Triangle, ind_colour),
+        for (lane, (value, label, marker, entity)) in [
+            (s.prev_token, "previous-token score", Marker::Circle, prev),
+            (s.induction, "induction score", Marker::Triangle, ind),
         ]
         .into_iter()
         .enumerate()
@@ -326,13 +322,13 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
                 row,
                 lane,
                 value,
-                colour,
+                entity,
                 marker,
                 label: label.into(),
             });
         }
     }
-    dots.render(&spec)?;
+    let spec = FigureSpec::new("m5_head_specialization.png", dots);
     Ok(vec![heat, spec])
 }
 

@@ -44,11 +44,8 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
         .unwrap();
     m4::run_ngrams(&ctx, &ncfg, &text).unwrap();
 
-    let figures = m4::figures(&ctx).unwrap();
-    let names: Vec<String> = figures
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let specs = m4::figures(&ctx).unwrap();
+    let names: Vec<String> = specs.iter().map(|s| s.file.clone()).collect();
     assert_eq!(
         names,
         [
@@ -57,6 +54,8 @@ fn m4_experiments_record_then_draw_figures_and_log_from_records() {
             "m4_bigram_heatmap.png"
         ]
     );
+    let figures = viz::phase::render(&ctx, &specs).unwrap();
+    assert_eq!(figures.len(), names.len());
     for f in &figures {
         let bytes = std::fs::read(f).unwrap();
         assert!(

@@ -43,12 +43,13 @@ fn m6_quick_experiments_write_records_figures_and_log() {
     let out = g.complete("ROMEO:", 10, &[], 1).unwrap();
     assert_eq!(out.text.chars().count(), 10, "{:?}", out.text);
 
-    let figs: Vec<String> = m6::figures(&ctx)
+    let specs: Vec<_> = m6::figures(&ctx)
         .unwrap()
         .into_iter()
         .chain(m5::figures(&ctx).unwrap())
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
+    viz::phase::render(&ctx, &specs).unwrap();
+    let figs: Vec<String> = specs.iter().map(|s| s.file.clone()).collect();
     for f in [
         "m6_loss_curves.png",
         "m6_perplexity.png",
@@ -85,9 +86,8 @@ fn m6_quick_bench_records_rows_and_history() {
     let history: Vec<bench::HistoryEntry> = rec.artifact("history").unwrap();
     assert_eq!(history.len(), 2);
     let figs = m6::figures(&ctx).unwrap();
-    assert!(figs
-        .iter()
-        .any(|p| p.ends_with("m6_training_throughput.png")));
+    assert!(figs.iter().any(|s| s.file == "m6_training_throughput.png"));
+    viz::phase::render(&ctx, &figs).unwrap();
 
     // --full: the whole (quick) config for two seeds, scored on the whole validation split too.
     bench::bench_full(&ctx, None, 2).unwrap();

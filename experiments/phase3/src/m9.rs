@@ -8,7 +8,6 @@
 //! in an artifact of their own.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::Heatmap;
+use viz::plot::{FigureSpec, Heatmap, HeatmapGrid};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -222,7 +221,7 @@ fn reader_config(ctx: &Context) -> Result<ReaderConfig> {
     Record::load(ctx, phase3_rag::saved::MILESTONE, "reader")?.config_as()
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
@@ -258,25 +257,23 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .cell_values(100.0, 1))
         })
         .collect::<Result<Vec<_>>>()?;
-    let path = ctx.figure(FIG_HEATMAP);
     // The finding, in the words the log uses: the best cell against the others (one Holm family).
     let grid = Grid::of(&rec, &cfg, &reader)?;
     let count = |v: Verdict| grid.others.iter().filter(|o| o.3.verdict == v).count();
-    viz::plot::heatmap_grid(
-        &format!(
-            "Best cell {} ({:.1} %): {} cells worse, {} tied ({} questions each)",
-            grid.best,
-            100.0 * grid.best_em,
-            count(Verdict::Worse),
-            count(Verdict::Tied),
-            summary.questions
-        ),
-        &panels,
-        // Two panels a row: wide enough cells to print each value.
-        panels.len().min(2),
-        &path,
-    )?;
-    Ok(vec![path])
+    // Two panels a row: wide enough cells to print each value.
+    let cols = panels.len().min(2);
+    let title = format!(
+        "Best cell {} ({:.1} %): {} cells worse, {} tied ({} questions each)",
+        grid.best,
+        100.0 * grid.best_em,
+        count(Verdict::Worse),
+        count(Verdict::Tied),
+        summary.questions
+    );
+    Ok(vec![FigureSpec::new(
+        FIG_HEATMAP,
+        HeatmapGrid::new(title, panels, cols),
+    )])
 }
 
 const TEMPLATE: &str = include_str!("../templates/m9_ablation.md");

@@ -149,10 +149,16 @@ fn m8_and_m9_run_end_to_end_on_a_tiny_world() {
     );
 
     // Figures and log entries from the records alone.
-    let figs = m8::figures(&ctx).unwrap();
+    let m8_specs = m8::figures(&ctx).unwrap();
+    assert!(m8_specs.iter().any(|s| s.file == "m8_rag_pipeline.png"));
+    assert!(m8_specs.iter().any(|s| s.file == "m8_perplexity_vs_k.png"));
+    // Every one of them draws.
+    let figs = viz::phase::render(&ctx, &m8_specs).unwrap();
     assert!(figs.iter().any(|p| p.ends_with("m8_rag_pipeline.png")));
     assert!(figs.iter().any(|p| p.ends_with("m8_perplexity_vs_k.png")));
-    let m9_figs = m9::figures(&ctx).unwrap();
+    let m9_specs = m9::figures(&ctx).unwrap();
+    assert_eq!(m9_specs[0].file, "m9_ablation_heatmap.png");
+    let m9_figs = viz::phase::render(&ctx, &m9_specs).unwrap();
     assert!(m9_figs[0].ends_with("m9_ablation_heatmap.png") && m9_figs[0].is_file());
     let text = |e: &viz::log::LogEntry| format!("{}\n{}\n{}", e.takeaway, e.results, e.details);
     let m8_text = text(&m8::log_entries(&ctx).unwrap()[0]);

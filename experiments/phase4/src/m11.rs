@@ -8,7 +8,6 @@
 //! Records: `records/m11/team/` — every run's messages, plan, solver episodes and verdicts.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +18,8 @@ use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
 use viz::diagram::Diagram;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{LineChart, Marker, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{DiagramFigure, FigureSpec, LineChart, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -158,10 +158,8 @@ fn accepted_at_zero(scores: &[VerifierScore]) -> (usize, usize) {
 }
 
 /// The verifier's ROC on its first checks, with the chance diagonal and its own threshold marked.
-fn verifier_figure(ctx: &Context, scores: &[VerifierScore]) -> Result<Option<PathBuf>> {
-    let Some(curve) = roc(scores) else {
-        return Ok(None);
-    };
+fn verifier_figure(scores: &[VerifierScore]) -> Option<FigureSpec> {
+    let curve = roc(scores)?;
     let area = trapezoid(&curve);
     let right = scores.iter().filter(|s| s.first_correct).count();
     let wrong = scores.len() - right;
@@ -182,24 +180,18 @@ fn verifier_figure(ctx: &Context, scores: &[VerifierScore]) -> Result<Option<Pat
             format!("verifier's log p(yes) − log p(no), AUC {area:.2} (trapezoid)"),
             curve,
         )
-        .colour_slot(0),
+        .entity(Entity::Verifier),
     )
-    .series(
-        Series::new("chance (AUC 0.5)", vec![(0.0, 0.0), (1.0, 1.0)])
-            .colour_slot(7)
-            .dashed(),
-    )
+    .series(Series::new("chance (AUC 0.5)", vec![(0.0, 0.0), (1.0, 1.0)]).entity(Entity::Chance))
     .series(
         Series::new(
             format!("its threshold, log-odds 0: accepts {tp} right, {fp} wrong"),
             vec![(fp as f64 / wrong as f64, tp as f64 / right as f64)],
         )
-        .colour_slot(3)
+        .entity(Entity::Threshold)
         .points(Marker::Diamond),
     );
-    let path = ctx.figure(FIG_VERIFIER);
-    chart.render(&path)?;
-    Ok(Some(path))
+    Some(FigureSpec::new(FIG_VERIFIER, chart))
 }
 
 /// Runs `tasks` through the team, `workers` at a time, each with its own models and tools.
@@ -475,7 +467,11 @@ fn tool_calls(mut d: Diagram, tools: &BTreeMap<Option<String>, (usize, usize)>) 
                 let calls = ok + failed;
                 observed += calls;
                 d = d
-                    .node_in("malformed", "malformed: no well-formed action", 7)
+                    .node_in(
+                        "malformed",
+                        "malformed: no well-formed action",
+                        Entity::Plain,
+                    )
                     .edge("solvers_in", "malformed", Some(&format!("{calls} failed")))
                     .edge("malformed", "observe", Some(&calls.to_string()));
             }
@@ -543,23 +539,23 @@ pub fn sequence(o: &TeamOutcome) -> String {
     s
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
     let outcomes: Vec<TeamOutcome> = rec.artifact("outcomes")?;
-    let path = ctx.figure(FIG_ARCH);
-    viz::plot::render_diagram(
-        &architecture(&outcomes),
-        &format!(
-            "The team as wired in {} runs: agents write to and read from the bus only",
-            outcomes.len()
-        ),
-        &path,
-    )?;
-    let mut out = vec![path];
+    let mut out = vec![FigureSpec::new(
+        FIG_ARCH,
+        DiagramFigure {
+            title: format!(
+                "The team as wired in {} runs: agents write to and read from the bus only",
+                outcomes.len()
+            ),
+            diagram: architecture(&outcomes),
+        },
+    )];
     let scores: Vec<VerifierScore> = rec.artifact("verifier_scores").unwrap_or_default();
-    out.extend(verifier_figure(ctx, &scores)?);
+    out.extend(verifier_figure(&scores));
     Ok(out)
 }
 

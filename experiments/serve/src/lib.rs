@@ -9,7 +9,7 @@
 //! `cargo xtask serve` starts the server itself (by default over the m8 reader).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context as _, Result};
@@ -19,7 +19,8 @@ use phase3_rag::reader::STOP;
 use phase3_rag::saved::{self, SavedReader};
 use serde::{Deserialize, Serialize};
 use viz::phase::{Experiment, Outputs};
-use viz::plot::{line_grid, LineChart, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -502,7 +503,7 @@ fn rate(times_ms: impl Iterator<Item = (f64, f64)>, wall_s: f64, bins: usize) ->
         .collect()
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
@@ -515,7 +516,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
             ])
             .y_range(0.0, 100.0)
-            .series(Series::new("alone", cdf(&l.alone(answers))).dashed())
+            .series(Series::new("alone", cdf(&l.alone(answers))).entity(Entity::Alone))
             .series(Series::new(
                 "loaded, not streamed",
                 cdf(&l.latencies(|o| kind(o) && !o.stream)),
@@ -533,25 +534,26 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     let median = |v: Vec<f64>| percentile(&v, 50.0);
     let slower =
         median(l.latencies(|o| !o.stream)) / median([l.alone(true), l.alone(false)].concat());
-    let path = ctx.figure(FIG_LATENCY);
-    line_grid(
-        &format!(
-            "{} clients at once: the median reply {slower:.0}× slower than alone",
-            l.cfg.load.clients
+    let latency = FigureSpec::new(
+        FIG_LATENCY,
+        LineGrid::new(
+            format!(
+                "{} clients at once: the median reply {slower:.0}× slower than alone",
+                l.cfg.load.clients
+            ),
+            vec![
+                panel(
+                    true,
+                    format!("Answers (greedy, ≤ {} tokens)", l.cfg.answer_tokens),
+                ),
+                panel(
+                    false,
+                    format!("Continuations ({} tokens)", l.cfg.continuation_tokens),
+                ),
+            ],
+            2,
         ),
-        &[
-            panel(
-                true,
-                format!("Answers (greedy, ≤ {} tokens)", l.cfg.answer_tokens),
-            ),
-            panel(
-                false,
-                format!("Continuations ({} tokens)", l.cfg.continuation_tokens),
-            ),
-        ],
-        2,
-        &path,
-    )?;
+    );
 
     // Throughput over time: within the limit, and the over-limit run's replies and refusals.
     const BINS: usize = 25;
@@ -587,7 +589,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "replies per second",
     )
     .y_range(0.0, top(&reply_rate))
-    .series(Series::new("answered (200)", reply_rate).colour_slot(2));
+    .series(Series::new("answered (200)", reply_rate).entity(Entity::Answered));
     // Bursts of refusals are clearer as running totals than as rates.
     let over = |status: u16| {
         let mut ends: Vec<f64> = l
@@ -618,16 +620,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         "time since the load began (s)",
         "requests so far",
     )
-    .series(Series::new("answered (200)", over(200)).colour_slot(2))
-    .series(Series::new("refused (503)", over(503)).colour_slot(3));
-    let timeline = ctx.figure(FIG_TIMELINE);
-    line_grid(
-        "Serving the m8 reader on 2 cores: within the limit (left), beyond it (right)",
-        &[tokens, replies, beyond],
-        3,
-        &timeline,
-    )?;
-    Ok(vec![path, timeline])
+    .series(Series::new("answered (200)", over(200)).entity(Entity::Answered))
+    .series(Series::new("refused (503)", over(503)).entity(Entity::Refused));
+    let timeline = FigureSpec::new(
+        FIG_TIMELINE,
+        LineGrid::new(
+            "Serving the m8 reader on 2 cores: within the limit (left), beyond it (right)",
+            vec![tokens, replies, beyond],
+            3,
+        ),
+    );
+    Ok(vec![latency, timeline])
 }
 
 /// The serving phase's own subcommand.

@@ -7,6 +7,8 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::entity::Entity;
+use super::figure::Styled;
 use super::*;
 
 /// A legend label and one `(low, high)` per bar.
@@ -26,6 +28,8 @@ pub struct GroupedBars {
     pub whiskers: Vec<Option<Whiskers>>,
     /// Per group, optional text printed above each bar (lines separated by `\n`).
     pub notes: Vec<Option<Vec<String>>>,
+    /// Per group, the entity whose colour it takes; without one, the palette in order.
+    pub entities: Vec<Option<Entity>>,
 }
 
 /// Pixel height of one line of bar notes.
@@ -46,13 +50,30 @@ impl GroupedBars {
             hlines: Vec::new(),
             whiskers: Vec::new(),
             notes: Vec::new(),
+            entities: Vec::new(),
         }
     }
     pub fn group(mut self, label: impl Into<String>, values: Vec<f64>) -> Self {
         self.groups.push((label.into(), values));
         self.whiskers.push(None);
         self.notes.push(None);
+        self.entities.push(None);
         self
+    }
+    /// The last group added stands for `e` (when there is one), in its colour.
+    pub fn entity_if(mut self, e: Option<Entity>) -> Self {
+        if let Some(slot) = self.entities.last_mut() {
+            *slot = e;
+        }
+        self
+    }
+    /// Group `gi`'s colour.
+    fn group_colour(&self, gi: usize) -> RGBColor {
+        self.entities
+            .get(gi)
+            .copied()
+            .flatten()
+            .map_or(colour(gi), Entity::colour)
     }
     /// Whiskers `(low, high)` for each bar of the last group added, labelled in the legend.
     pub fn whiskers(mut self, label: impl Into<String>, ranges: Vec<(f64, f64)>) -> Self {
@@ -237,7 +258,7 @@ impl GroupedBars {
         Y: Ranged<ValueType = f64>,
     {
         let (label, vals) = &self.groups[gi];
-        let c = colour(gi);
+        let c = self.group_colour(gi);
         chart
             .draw_series(
                 vals.iter()
@@ -357,6 +378,37 @@ impl GroupedBars {
             }
         }
         Ok(())
+    }
+
+    /// Its bar groups and reference lines, styled as drawn.
+    pub(super) fn styled(&self) -> Vec<Styled> {
+        let groups = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, (label, _))| Styled {
+                label: label.clone(),
+                colour: self.group_colour(gi),
+                dashed: false,
+                marker: None,
+                line: false,
+                entity: self.entities.get(gi).copied().flatten(),
+                reference: false,
+            });
+        let refs = self
+            .hlines
+            .iter()
+            .enumerate()
+            .map(|(j, (label, _))| Styled {
+                label: label.clone(),
+                colour: reference_colour(j, 0),
+                dashed: true,
+                marker: None,
+                line: true,
+                entity: None,
+                reference: true,
+            });
+        groups.chain(refs).collect()
     }
 
     /// The horizontal reference lines, dashed, across every category.

@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
+use super::entity::Entity;
+use super::figure::Styled;
 use super::key::{draw_key, draw_markers, key_height, KeyEntry, Marker, Swatch};
 use super::*;
 
@@ -16,7 +18,8 @@ pub struct Dot {
     pub row: usize,
     pub lane: usize,
     pub value: f64,
-    pub colour: RGBColor,
+    /// What it stands for, which sets its colour.
+    pub entity: Entity,
     pub marker: Marker,
     pub label: String,
 }
@@ -29,9 +32,9 @@ pub struct DotPlot {
     pub rows: Vec<String>,
     pub lanes: usize,
     pub dots: Vec<Dot>,
-    /// Vertical dashed reference lines: `(label, x, colour)`; without a colour, black, then
-    /// vermillion, then grey.
-    pub vlines: Vec<(String, f64, Option<RGBColor>)>,
+    /// Vertical dashed reference lines: `(label, x, entity)`, in the entity's colour; without
+    /// one, black, then vermillion, then grey.
+    pub vlines: Vec<(String, f64, Option<Entity>)>,
     /// A linear x axis over this range instead of the default log axis (scores bounded in [0, 1]).
     pub linear: Option<(f64, f64)>,
 }
@@ -66,10 +69,46 @@ impl DotPlot {
         self.vlines.push((label.into(), x, None));
         self
     }
-    /// A reference line in the colour of the dots it is the baseline of.
-    pub fn vline_in(mut self, label: impl Into<String>, x: f64, colour: RGBColor) -> Self {
-        self.vlines.push((label.into(), x, Some(colour)));
+    /// A reference line in the colour of `e`, the entity of the dots it is the baseline of.
+    pub fn vline_entity(mut self, label: impl Into<String>, x: f64, e: Entity) -> Self {
+        self.vlines.push((label.into(), x, Some(e)));
         self
+    }
+
+    /// The colour of the `j`-th reference line.
+    fn vline_colour_of(&self, j: usize) -> RGBColor {
+        self.vlines[j].2.map_or(vline_colour(j), Entity::colour)
+    }
+
+    /// Its dot kinds and reference lines, styled as drawn.
+    pub(super) fn styled(&self) -> Vec<Styled> {
+        let mut out: Vec<Styled> = Vec::new();
+        for d in &self.dots {
+            let s = Styled {
+                label: d.label.clone(),
+                colour: d.entity.colour(),
+                dashed: false,
+                marker: Some(d.marker),
+                line: false,
+                entity: Some(d.entity),
+                reference: false,
+            };
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        for (j, (label, _, e)) in self.vlines.iter().enumerate() {
+            out.push(Styled {
+                label: label.clone(),
+                colour: self.vline_colour_of(j),
+                dashed: true,
+                marker: None,
+                line: true,
+                entity: *e,
+                reference: true,
+            });
+        }
+        out
     }
 
     fn key(&self) -> Vec<KeyEntry> {
@@ -77,19 +116,19 @@ impl DotPlot {
         for d in &self.dots {
             if !seen
                 .iter()
-                .any(|s| s.0 == d.label && s.1 == d.colour && s.2 == d.marker)
+                .any(|s| s.0 == d.label && s.1 == d.entity.colour() && s.2 == d.marker)
             {
-                seen.push((d.label.clone(), d.colour, d.marker));
+                seen.push((d.label.clone(), d.entity.colour(), d.marker));
             }
         }
         let mut key: Vec<KeyEntry> = seen
             .into_iter()
             .map(|(l, c, m)| KeyEntry::new(Swatch::Point(m, c), l))
             .collect();
-        for (j, (label, _, c)) in self.vlines.iter().enumerate() {
+        for (j, (label, _, _)) in self.vlines.iter().enumerate() {
             key.push(KeyEntry::new(
                 Swatch::Line {
-                    colour: c.unwrap_or(vline_colour(j)),
+                    colour: self.vline_colour_of(j),
                     width: 3,
                     dashed: true,
                 },
@@ -183,20 +222,26 @@ impl DotPlot {
                     )
                 }))
                 .map_err(err)?;
-            for (j, (_, x, c)) in self.vlines.iter().enumerate() {
+            for (j, (_, x, _)) in self.vlines.iter().enumerate() {
                 chart
                     .draw_series(DashedLineSeries::new(
                         vec![(*x, 0.0), (*x, n as f64)],
                         12,
                         8,
-                        c.unwrap_or(vline_colour(j)).stroke_width(3),
+                        self.vline_colour_of(j).stroke_width(3),
                     ))
                     .map_err(err)?;
             }
             let lanes = self.lanes as f64;
             for d in self.dots.iter().filter(|d| d.value > 0.0) {
                 let y = d.row as f64 + (d.lane as f64 + 0.5) / lanes;
-                draw_markers(&mut chart, &[(d.value, y)], d.marker, 7, d.colour.mix(0.9))?;
+                draw_markers(
+                    &mut chart,
+                    &[(d.value, y)],
+                    d.marker,
+                    7,
+                    d.entity.colour().mix(0.9),
+                )?;
             }
             draw_key(&key_area, &key)
         })

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::entity::Entity;
 use super::{bold, err, font, key, on_scratch, render_png, wrap, Area, PALETTE, TITLE_PX, WIDTH};
 use crate::diagram::Diagram;
 
@@ -114,7 +115,9 @@ pub fn render_diagram(diagram: &Diagram, title: &str, path: &Path) -> Result<()>
         }
         for (i, r) in rect.iter().enumerate() {
             let node = &diagram.nodes[i];
-            let colour = PALETTE[node.slot.unwrap_or(row_of[&node.id] % 6) % PALETTE.len()];
+            let colour = node
+                .entity
+                .map_or(PALETTE[row_of[&node.id] % 6], Entity::colour);
             draw_box(area, *r, colour, &lines[i])?;
         }
         Ok(())
@@ -350,7 +353,7 @@ mod tests {
             .node("q", "question")
             .node("m", "model")
             .node("t", "tool")
-            .node_in("s", "stopped", 7)
+            .node_in("s", "stopped", Entity::Plain)
             .edge("q", "m", None)
             .edge("m", "t", Some("3"))
             .edge("m", "s", None)

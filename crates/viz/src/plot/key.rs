@@ -354,7 +354,7 @@ mod tests {
             let group = |l: &str, k: f64, c: usize, m: Marker| PointGroup {
                 label: l.into(),
                 points: pts(k),
-                colour: colour(c),
+                entity: crate::plot::entity::Entity::Layer(c as u8 + 1),
                 marker: m,
             };
             ScatterGrid::new("Gradients", "numerical", "analytical", 2)
@@ -389,7 +389,7 @@ mod tests {
                         row,
                         lane,
                         value: 10f64.powi(-(lane as i32) * 3 - row as i32),
-                        colour: colour(lane),
+                        entity: crate::plot::entity::Entity::Layer(lane as u8 + 1),
                         marker: [Marker::Circle, Marker::Triangle, Marker::Square][lane],
                         label: format!("t{lane}"),
                     });
@@ -402,7 +402,7 @@ mod tests {
             row: 3,
             lane: 0,
             value: 1.0,
-            colour: colour(0),
+            entity: crate::plot::entity::Entity::Layer(1),
             marker: Marker::Circle,
             label: "t".into(),
         });

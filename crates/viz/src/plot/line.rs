@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
+use super::entity::{Entity, Style};
+use super::figure::Styled;
 use super::key::{draw_key, draw_markers, key_height};
 use super::*;
 
@@ -20,12 +22,11 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// `(lo, hi)` per point, same length as `points`.
     pub band: Option<Vec<(f64, f64)>>,
-    pub dashed: bool,
     /// Drawn as these markers only, no line (a model measured at a few x values, e.g. one point).
     pub marker: Option<Marker>,
-    /// Palette slot of this series; by default its position in the chart. Fixed slots keep one
-    /// name one colour across the panels of a grid that do not all plot the same series.
-    pub colour_slot: Option<usize>,
+    /// What it stands for, which sets its colour and dash ([`Entity::style`]); without one, it
+    /// takes the palette colour of its position in the chart, solid.
+    pub entity: Option<Entity>,
 }
 
 impl Series {
@@ -34,14 +35,19 @@ impl Series {
             label: label.into(),
             points,
             band: None,
-            dashed: false,
             marker: None,
-            colour_slot: None,
+            entity: None,
         }
     }
-    /// Draw in palette colour `slot` whatever the series' position.
-    pub fn colour_slot(mut self, slot: usize) -> Series {
-        self.colour_slot = Some(slot);
+    /// Draw it in `e`'s style whatever its position.
+    pub fn entity(mut self, e: Entity) -> Series {
+        self.entity = Some(e);
+        self
+    }
+    /// Draw it in `e`'s style when there is one (a config name that is in the house palette,
+    /// [`Entity::of_name`]), else in the colour of its position.
+    pub fn entity_if(mut self, e: Option<Entity>) -> Series {
+        self.entity = e;
         self
     }
     /// Draw the points as `m` markers instead of a line.
@@ -53,9 +59,15 @@ impl Series {
         self.band = Some(lo_hi);
         self
     }
-    pub fn dashed(mut self) -> Series {
-        self.dashed = true;
-        self
+    /// Its palette slot and dash as the `i`-th series of a chart.
+    fn style_at(&self, i: usize) -> Style {
+        self.entity.map_or(
+            Style {
+                slot: i,
+                dashed: false,
+            },
+            Entity::style,
+        )
     }
 }
 
@@ -85,8 +97,8 @@ pub struct LineChart {
     pub log_y: bool,
     pub smoothing: Option<f64>,
     pub hlines: Vec<(String, f64)>,
-    /// Per reference line, its palette slot when it stands for an entity.
-    hline_slots: Vec<Option<usize>>,
+    /// Per reference line, the entity it stands for, if any.
+    hline_entities: Vec<Option<Entity>>,
     pub height: u32,
     /// A fixed y range instead of the data's (small multiples share one).
     pub y_range: Option<(f64, f64)>,
@@ -111,7 +123,7 @@ impl LineChart {
             log_y: false,
             smoothing: None,
             hlines: Vec::new(),
-            hline_slots: Vec::new(),
+            hline_entities: Vec::new(),
             height: 800,
             y_range: None,
             x_range: None,
@@ -142,27 +154,56 @@ impl LineChart {
         self.series
             .iter()
             .enumerate()
-            .map(|(i, s)| s.colour_slot.unwrap_or(i) + 1)
+            .map(|(i, s)| s.style_at(i).slot + 1)
             .max()
             .unwrap_or(0)
     }
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
-        self.hline_slots.push(None);
+        self.hline_entities.push(None);
         self
     }
-    /// A reference line in a given palette slot (an entity's colour, [`super::entity`]), dashed.
-    pub fn hline_slot(mut self, label: impl Into<String>, y: f64, slot: usize) -> Self {
+    /// A reference line standing for `e`, in its colour, dashed.
+    pub fn hline_entity(mut self, label: impl Into<String>, y: f64, e: Entity) -> Self {
         self.hlines.push((label.into(), y));
-        self.hline_slots.push(Some(slot));
+        self.hline_entities.push(Some(e));
         self
     }
     /// The colour of the `j`-th reference line.
     fn hline_colour(&self, j: usize) -> RGBColor {
-        match self.hline_slots.get(j).copied().flatten() {
-            Some(slot) => colour(slot),
+        match self.hline_entities.get(j).copied().flatten() {
+            Some(e) => e.colour(),
             None => reference_colour(j, self.colours_used()),
         }
+    }
+    /// Its lines and reference lines, styled as drawn.
+    pub(super) fn styled(&self) -> Vec<Styled> {
+        let lines = self.series.iter().enumerate().map(|(i, s)| {
+            let st = s.style_at(i);
+            Styled {
+                label: s.label.clone(),
+                colour: colour(st.slot),
+                dashed: st.dashed && s.marker.is_none(),
+                marker: s.marker,
+                line: s.marker.is_none(),
+                entity: s.entity,
+                reference: false,
+            }
+        });
+        let refs = self
+            .hlines
+            .iter()
+            .enumerate()
+            .map(|(j, (label, _))| Styled {
+                label: label.clone(),
+                colour: self.hline_colour(j),
+                dashed: true,
+                marker: None,
+                line: true,
+                entity: self.hline_entities.get(j).copied().flatten(),
+                reference: true,
+            });
+        lines.chain(refs).collect()
     }
     /// Label the x axis at exactly these values (those inside the range).
     pub fn x_ticks(mut self, ticks: Vec<f64>) -> Self {
@@ -246,16 +287,19 @@ impl LineChart {
     }
 
     fn legend_entries(&self) -> Vec<KeyEntry> {
-        let lines = self.series.iter().enumerate().map(|(i, s)| KeyEntry {
-            label: s.label.clone(),
-            swatch: match s.marker {
-                Some(m) => Swatch::Point(m, colour(s.colour_slot.unwrap_or(i))),
-                None => Swatch::Line {
-                    colour: colour(s.colour_slot.unwrap_or(i)),
-                    width: 3,
-                    dashed: s.dashed,
+        let lines = self.series.iter().enumerate().map(|(i, s)| {
+            let st = s.style_at(i);
+            KeyEntry {
+                label: s.label.clone(),
+                swatch: match s.marker {
+                    Some(m) => Swatch::Point(m, colour(st.slot)),
+                    None => Swatch::Line {
+                        colour: colour(st.slot),
+                        width: 3,
+                        dashed: st.dashed,
+                    },
                 },
-            },
+            }
         });
         let refs = self
             .hlines
@@ -353,7 +397,8 @@ impl LineChart {
         let mut chart = build(&plot, &xa, &ya)?;
         numeric_mesh(&mut chart, &self.x_label, &self.y_label)?;
         for (i, s) in self.series.iter().enumerate() {
-            let c = colour(s.colour_slot.unwrap_or(i));
+            let st = s.style_at(i);
+            let c = colour(st.slot);
             let pts = self.drawable(&s.points);
             if let Some(band) = &s.band {
                 let mut poly: Vec<(f64, f64)> = s
@@ -390,7 +435,7 @@ impl LineChart {
             let style = c.stroke_width(3);
             if let Some(m) = s.marker {
                 draw_markers(&mut chart, &line, m, 7, c.to_rgba())?;
-            } else if s.dashed {
+            } else if st.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(line, 12, 8, style))
                     .map_err(err)?;
@@ -518,19 +563,19 @@ mod tests {
     fn reference_lines_keep_their_colour_across_panels() {
         let pts = vec![(0.0, 1.0), (1.0, 2.0)];
         let left = LineChart::new("a", "x", "y")
-            .series(Series::new("model", pts.clone()).colour_slot(0))
-            .series(Series::new("train", pts.clone()).colour_slot(2))
-            .series(Series::new("prediction", pts.clone()).colour_slot(0))
-            .series(Series::new("marker", pts.clone()).colour_slot(1))
+            .series(Series::new("model", pts.clone()).entity(Entity::Train))
+            .series(Series::new("train", pts.clone()).entity(Entity::BpeGpt))
+            .series(Series::new("prediction", pts.clone()).entity(Entity::Train))
+            .series(Series::new("marker", pts.clone()).entity(Entity::Validation))
             .hline("n-gram", 1.5);
         let right = LineChart::new("b", "x", "y")
-            .series(Series::new("model", pts.clone()).colour_slot(0))
-            .series(Series::new("train", pts.clone()).colour_slot(2))
-            .series(Series::new("marker", pts.clone()).colour_slot(1))
+            .series(Series::new("model", pts.clone()).entity(Entity::Train))
+            .series(Series::new("train", pts.clone()).entity(Entity::BpeGpt))
+            .series(Series::new("marker", pts.clone()).entity(Entity::Validation))
             .hline("n-gram", 1.5);
         assert_eq!(left.colours_used(), 3);
         assert_eq!(right.colours_used(), 3);
-        // Without slots, every series takes its own colour: as many as there are series.
+        // Without entities, every series takes its own colour: as many as there are series.
         let plain = LineChart::new("c", "x", "y")
             .series(Series::new("a", pts.clone()))
             .series(Series::new("b", pts));

@@ -21,6 +21,7 @@ mod contour;
 mod decision;
 mod dots;
 pub mod entity;
+mod figure;
 mod flow;
 mod heatmap;
 mod key;
@@ -32,6 +33,10 @@ pub use bars::GroupedBars;
 pub use contour::ContourPaths;
 pub use decision::{decision_boundaries, DecisionPanel};
 pub use dots::{Dot, DotPlot};
+pub use figure::{
+    style_conflicts, DecisionGrid, DiagramFigure, Drawing, FigureSpec, HeatmapGrid, LineGrid,
+    Styled,
+};
 pub use flow::render_diagram;
 pub use heatmap::{heatmap_grid, heatmap_grid_shared_axes, Heatmap};
 pub use key::{KeyEntry, Marker, RGBColor, Swatch};

@@ -5,6 +5,8 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
+use super::entity::Entity;
+use super::figure::Styled;
 use super::key::{centred_title, draw_key, draw_markers, key_height, KeyEntry, Marker, Swatch};
 use super::*;
 
@@ -17,7 +19,8 @@ use super::*;
 pub struct PointGroup {
     pub label: String,
     pub points: Vec<(f64, f64)>,
-    pub colour: RGBColor,
+    /// What it stands for, which sets its colour.
+    pub entity: Entity,
     pub marker: Marker,
 }
 
@@ -59,15 +62,35 @@ impl ScatterGrid {
         self
     }
 
+    /// Its point groups, styled as drawn (each once).
+    pub(super) fn styled(&self) -> Vec<Styled> {
+        let mut out: Vec<Styled> = Vec::new();
+        for g in self.panels.iter().flat_map(|p| &p.groups) {
+            let s = Styled {
+                label: g.label.clone(),
+                colour: g.entity.colour(),
+                dashed: false,
+                marker: Some(g.marker),
+                line: false,
+                entity: Some(g.entity),
+                reference: false,
+            };
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
     /// The key: every distinct (label, colour, marker) group in panel order, then y = x.
     fn key(&self) -> Vec<KeyEntry> {
         let mut seen: Vec<(String, RGBColor, Marker)> = Vec::new();
         for g in self.panels.iter().flat_map(|p| &p.groups) {
             if !seen
                 .iter()
-                .any(|s| s.0 == g.label && s.1 == g.colour && s.2 == g.marker)
+                .any(|s| s.0 == g.label && s.1 == g.entity.colour() && s.2 == g.marker)
             {
-                seen.push((g.label.clone(), g.colour, g.marker));
+                seen.push((g.label.clone(), g.entity.colour(), g.marker));
             }
         }
         let mut key: Vec<KeyEntry> = seen
@@ -151,7 +174,7 @@ impl ScatterGrid {
                     ))
                     .map_err(err)?;
                 for g in &p.groups {
-                    let c = g.colour.mix(0.8);
+                    let c = g.entity.colour().mix(0.8);
                     draw_markers(&mut chart, &g.points, g.marker, 6, c)?;
                 }
             }

@@ -1,3 +1,4 @@
+use super::entity::Entity;
 use super::*;
 
 /// The first and last rows of ink that `draw` leaves for a jagged curve within y = 0.45..0.55 on
@@ -128,7 +129,7 @@ fn line_chart_renders() {
                 Series::new("val", curve(1.5))
                     .band(curve(1.5).iter().map(|p| (p.1 - 0.1, p.1 + 0.1)).collect()),
             )
-            .series(Series::new("ref", curve(2.0)).dashed())
+            .series(Series::new("ref", curve(2.0)).entity(Entity::NGram))
             .hline("target 0.5", 0.5)
             .smooth(0.8)
             .log_y()

@@ -24,8 +24,9 @@ const MARGIN: i32 = 24;
 type Measured = (u32, Vec<Vec<String>>, Vec<(i32, i32, i32)>);
 
 /// Tokens, and per panel one weight per token.
+#[derive(Clone, Debug)]
 pub struct TextHeat {
-    title: String,
+    pub title: String,
     notes: Vec<String>,
     tokens: Vec<String>,
     panels: Vec<(String, Vec<f64>)>,

@@ -17,11 +17,9 @@ use phase1_mlp::train::{predict, predict_proba, train, Eval, TrainConfig, TrainR
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{
-    decision_boundaries, line_grid, line_grid_panels, DecisionPanel, LineChart, Series,
-};
+use viz::plot::entity::Entity;
+use viz::plot::{DecisionPanel, FigureSpec, LineChart, LineGrid, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -392,7 +390,7 @@ fn numbered_keys(rec: &Record, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
     let classifiers = load_classifiers(ctx)?;
 
@@ -417,15 +415,15 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let f = ctx.figure("m2_decision_boundaries.png");
     let cols = panels.len().min(3);
-    decision_boundaries(
-        "One MLP per dataset: predicted class, shaded by its probability",
-        &panels,
-        cols,
-        &f,
-    )?;
-    out.push(f);
+    out.push(FigureSpec::new(
+        "m2_decision_boundaries.png",
+        viz::plot::DecisionGrid {
+            title: "One MLP per dataset: predicted class, shaded by its probability".to_string(),
+            panels,
+            cols,
+        },
+    ));
 
     // One row a dataset: its loss (log) beside its accuracy, zoomed on the top of the scale where the
     // runs meet (or miss) their targets (the first steps' climb from chance enters from below).
@@ -434,8 +432,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     for (name, rec, run) in &classifiers {
         charts.push(
             LineChart::new(format!("{name}: loss"), "step", "cross-entropy (nats, log)")
-                .series(Series::new("train", rec.series(metric::TRAIN_LOSS)?))
-                .series(Series::new("validation", rec.series(metric::VAL_LOSS)?).dashed())
+                .series(Series::new("train", rec.series(metric::TRAIN_LOSS)?).entity(Entity::Train))
+                .series(
+                    Series::new("validation", rec.series(metric::VAL_LOSS)?)
+                        .entity(Entity::Validation),
+                )
                 .log_y(),
         );
         let title = match run.target_val_acc {
@@ -444,8 +445,10 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         };
         let axis = format!("accuracy (axis from {ACCURACY_AXIS_FROM})");
         let mut c = LineChart::new(title, "step", axis)
-            .series(Series::new("train", rec.series(metric::TRAIN_ACC)?))
-            .series(Series::new("validation", rec.series(metric::VAL_ACC)?).dashed())
+            .series(Series::new("train", rec.series(metric::TRAIN_ACC)?).entity(Entity::Train))
+            .series(
+                Series::new("validation", rec.series(metric::VAL_ACC)?).entity(Entity::Validation),
+            )
             .y_range(ACCURACY_AXIS_FROM, 1.005);
         if let Some(t) = run.target_val_acc {
             c = c.hline("validation target (in the panel title)", t);
@@ -456,17 +459,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         }
         charts.push(c);
     }
-    let f = ctx.figure("m2_loss_curves.png");
-    line_grid_panels(
-        &format!(
-            "Training curves: {met} of {with_target} classifiers reach their validation target"
-        ),
-        &charts,
-        2,
-        380,
-        &f,
-    )?;
-    out.push(f);
+    out.push(FigureSpec::new(
+        "m2_loss_curves.png",
+        LineGrid::new(
+            format!(
+                "Training curves: {met} of {with_target} classifiers reach their validation target"
+            ),
+            charts,
+            2,
+        )
+        .panel_height(380),
+    ));
 
     let (_, runs) = load_diagnostics(ctx, Diagnostic::GradientNorms)?;
     let charts: Vec<LineChart> = runs
@@ -489,21 +492,22 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             Ok(c)
         })
         .collect::<Result<_>>()?;
-    let f = ctx.figure("m2_gradient_norms.png");
-    line_grid(
-        "Per-layer weight-gradient norm during training (W1 = next to the input)",
-        &charts,
-        charts.len().min(2),
-        &f,
-    )?;
-    out.push(f);
+    let cols = charts.len().min(2);
+    out.push(FigureSpec::new(
+        "m2_gradient_norms.png",
+        LineGrid::new(
+            "Per-layer weight-gradient norm during training (W1 = next to the input)",
+            charts,
+            cols,
+        ),
+    ));
 
     out.push(dead_relu_figure(ctx)?);
     Ok(out)
 }
 
 /// `m2_dead_relu.png`: the dead fraction of each hidden layer over training, one panel a run.
-fn dead_relu_figure(ctx: &Context) -> Result<PathBuf> {
+fn dead_relu_figure(ctx: &Context) -> Result<FigureSpec> {
     let (_, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
     let charts: Vec<LineChart> = runs
         .iter()
@@ -546,7 +550,9 @@ fn dead_relu_figure(ctx: &Context) -> Result<PathBuf> {
         ),
         _ => "Fraction of ReLU units that output 0 for every training point".to_string(),
     };
-    let f = ctx.figure("m2_dead_relu.png");
-    line_grid(&title, &charts, charts.len(), &f)?;
-    Ok(f)
+    let cols = charts.len();
+    Ok(FigureSpec::new(
+        "m2_dead_relu.png",
+        LineGrid::new(title, charts, cols),
+    ))
 }

@@ -14,9 +14,9 @@ use phase1_mlp::train::{train, TrainConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::{ContourPaths, LineChart, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{ContourPaths, FigureSpec, LineChart, Series};
 use viz::record::{Record, RunWriter};
 use viz::table::{metric_table, MetricCol};
 use viz::template::render_block;
@@ -405,13 +405,17 @@ fn label(o: &OptimizerEntry) -> String {
     format!("{} (lr {:e})", o.optimizer.name(), o.schedule.peak_lr())
 }
 
-/// Nesterov's curves lie on momentum's, and AdamW's on Adam's: the second of each pair is dashed
-/// (and drawn after the first), so the solid line shows through its gaps and both stay visible.
-fn overlap_style(optimizer: &str, s: Series) -> Series {
-    if matches!(optimizer, "nesterov" | "adamw") {
-        s.dashed()
-    } else {
-        s
+/// An optimizer's entity in the house palette: its colour in every figure, and dashed for
+/// Nesterov and AdamW, whose curves lie on momentum's and Adam's (drawn after them, so the solid
+/// line shows through the gaps and both stay visible).
+fn entity(o: &OptimizerConfig) -> Entity {
+    match o {
+        OptimizerConfig::Sgd => Entity::Sgd,
+        OptimizerConfig::Momentum { .. } => Entity::Momentum,
+        OptimizerConfig::Nesterov { .. } => Entity::Nesterov,
+        OptimizerConfig::RmsProp { .. } => Entity::RmsProp,
+        OptimizerConfig::Adam { .. } => Entity::Adam,
+        OptimizerConfig::AdamW { .. } => Entity::AdamW,
     }
 }
 
@@ -437,7 +441,7 @@ fn comparison_title(groups: &Groups, seeds: usize) -> Result<String> {
     })
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
 
     let (cfg, groups) = load_comparison(ctx)?;
@@ -449,14 +453,13 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     .log_y();
     for (entry, (_, recs)) in cfg.optimizers.iter().zip(&groups) {
         let (mean, band) = mean_band(recs, metric::TRAIN_LOSS)?;
-        chart = chart.series(overlap_style(
-            entry.optimizer.name(),
-            Series::new(label(entry), mean).band(band),
-        ));
+        chart = chart.series(
+            Series::new(label(entry), mean)
+                .band(band)
+                .entity(entity(&entry.optimizer)),
+        );
     }
-    let f = ctx.figure("m3_optimizer_comparison.png");
-    chart.render(&f)?;
-    out.push(f);
+    out.push(FigureSpec::new("m3_optimizer_comparison.png", chart));
 
     let (scfg, groups) = load_sensitivity(ctx)?;
     let mut chart = LineChart::new(
@@ -473,7 +476,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .log_x()
     .log_y();
-    for (name, recs) in &groups {
+    for (optimizer, (name, recs)) in scfg.optimizers.iter().zip(&groups) {
         let mut pts = Vec::new();
         let mut band = Vec::new();
         for r in recs {
@@ -494,14 +497,13 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             pts.push((lr, m));
             band.push((lo, hi));
         }
-        chart = chart.series(overlap_style(
-            name,
-            Series::new(name.clone(), pts).band(band),
-        ));
+        chart = chart.series(
+            Series::new(name.clone(), pts)
+                .band(band)
+                .entity(entity(optimizer)),
+        );
     }
-    let f = ctx.figure("m3_lr_sensitivity.png");
-    chart.render(&f)?;
-    out.push(f);
+    out.push(FigureSpec::new("m3_lr_sensitivity.png", chart));
 
     let (pcfg, runs) = load_paths(ctx)?;
     let mut contour = ContourPaths::new(
@@ -522,8 +524,6 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         // rounded, which would show rounding noise near the minimum).
         contour = contour.path_with_values(label(entry), path, rec.series(metric::ROSENBROCK)?);
     }
-    let f = ctx.figure("m3_optimizer_paths.png");
-    contour.render(&f)?;
-    out.push(f);
+    out.push(FigureSpec::new("m3_optimizer_paths.png", contour));
     Ok(out)
 }

@@ -1,10 +1,8 @@
-//! The m6 figures, redrawn from the records.
-
-use std::path::PathBuf;
+//! The m6 figures, built from the records.
 
 use anyhow::Result;
 use viz::plot::entity::Entity;
-use viz::plot::{GroupedBars, LineChart, Marker, Series};
+use viz::plot::{FigureSpec, GroupedBars, LineChart, LineGrid, Marker, Series};
 use viz::record::Record;
 
 use super::{
@@ -14,7 +12,7 @@ use super::{
 use crate::bench::BenchRow;
 use crate::records::{metric, FitSummary};
 
-pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &viz::Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
     if let (Some(ch), Some(bpe)) = (load(ctx, CHAR_RUN), load(ctx, BPE_RUN)) {
         let cfg: GptExperiment = ch.config_as()?;
@@ -23,20 +21,19 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     }
     let abl = ablation_records(ctx)?;
     if !abl.is_empty() {
-        ablations(ctx, &abl, &mut out)?;
+        ablations(&abl, &mut out)?;
     }
     if let Some(p) = load(ctx, PARITY_RUN) {
-        out.push(torch_parity(ctx, &p)?);
+        out.push(torch_parity(&p)?);
     }
     if let Some(bench) = load(ctx, BENCH_RUN) {
-        out.push(training_throughput(ctx, &bench)?);
+        out.push(training_throughput(&bench)?);
     }
     Ok(out)
 }
 
 /// `m6_loss_curves.png`: the character model's curves against the lines it is measured by.
-fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<PathBuf> {
-    let path = ctx.figure("m6_loss_curves.png");
+fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<FigureSpec> {
     let train = ch.series(metric::TRAIN_LOSS)?;
     let last_step = train.last().map_or(cfg.char.train.steps as f64, |p| p.0);
     // The headline: whole-split validation loss over the seeds of `bench --full` (same config).
@@ -62,14 +59,13 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
         None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
     };
     let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
-        .series(Series::new("train, 10-step mean", train).colour_slot(Entity::Train.slot()))
+        .series(Series::new("train, 10-step mean", train).entity(Entity::Train))
         .series(
             Series::new(
                 format!("validation, {} batches", cfg.char.train.eval_iters),
                 ch.series(metric::VAL_LOSS)?,
             )
-            .colour_slot(Entity::Validation.slot())
-            .dashed(),
+            .entity(Entity::Validation),
         )
         // Room right of the curves for the headline's marker, at the step it was measured.
         .x_range(0.0, last_step * 1.03);
@@ -80,28 +76,23 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<P
                 format!("whole split, {} seeds: {m:.3} ± {sd:.3}", v.len()),
                 vec![(last_step, m)],
             )
-            .colour_slot(Entity::Validation.slot())
+            .entity(Entity::Validation)
             .points(Marker::Diamond),
         );
     }
-    chart = chart.hline_slot(
-        format!("nanoGPT {nanogpt}"),
-        nanogpt,
-        Entity::NanoGpt.slot(),
-    );
+    chart = chart.hline_entity(format!("nanoGPT {nanogpt}"), nanogpt, Entity::NanoGpt);
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
         let label = format!("{n}-gram (m4) {:.3}", ppl.ln());
-        chart = chart.hline_slot(label, ppl.ln(), Entity::NGram.slot());
+        chart = chart.hline_entity(label, ppl.ln(), Entity::NGram);
     }
     if let Some(v) = crate::m4::char_vocab(ctx) {
-        chart = chart.hline_slot(
+        chart = chart.hline_entity(
             format!("uniform: ln {v} = {:.3}", (v as f64).ln()),
             (v as f64).ln(),
-            Entity::Uniform.slot(),
+            Entity::Uniform,
         );
     }
-    chart.render(&path)?;
-    Ok(path)
+    Ok(FigureSpec::new("m6_loss_curves.png", chart))
 }
 
 /// `m6_perplexity.png`: bits per character against characters of training text seen, so the two
@@ -111,8 +102,7 @@ fn perplexity(
     ch: &Record,
     bpe: &Record,
     cfg: &GptExperiment,
-) -> Result<PathBuf> {
-    let path = ctx.figure("m6_perplexity.png");
+) -> Result<FigureSpec> {
     let chars_seen = |run: &ModelRun, chars_per_token: f64, key: &str, rec: &Record| {
         let per_step = (run.train.batch_size * run.model.block_size) as f64 * chars_per_token;
         Ok::<_, anyhow::Error>(
@@ -133,7 +123,7 @@ fn perplexity(
             "character model (1 char/token)",
             chars_seen(&cfg.char, 1.0, metric::VAL_BPC, ch)?,
         )
-        .colour_slot(Entity::BenchGpt.slot()),
+        .entity(Entity::BenchGpt),
     )
     .series(
         Series::new(
@@ -143,22 +133,20 @@ fn perplexity(
             ),
             chars_seen(&cfg.bpe, bpe_cpt, metric::VAL_BPC, bpe)?,
         )
-        .colour_slot(Entity::BpeGpt.slot()),
+        .entity(Entity::BpeGpt),
     );
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
-        chart = chart.hline_slot(
+        chart = chart.hline_entity(
             format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.log2()),
             ppl.log2(),
-            Entity::NGram.slot(),
+            Entity::NGram,
         );
     }
-    chart.render(&path)?;
-    Ok(path)
+    Ok(FigureSpec::new("m6_perplexity.png", chart))
 }
 
 /// `m6_ablations.png`, and with several variants and seeds `m6_ablation_effects.png`.
-fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -> Result<()> {
-    let path = ctx.figure("m6_ablations.png");
+fn ablations(abl: &[AblationRuns], out: &mut Vec<FigureSpec>) -> Result<()> {
     let seeds = abl[0].runs.len();
     let mut chart = LineChart::new(
         format!("Ablations: validation loss (mean and range of {seeds} seeds)"),
@@ -169,21 +157,19 @@ fn ablations(ctx: &viz::Context, abl: &[AblationRuns], out: &mut Vec<PathBuf>) -
         let (mean, band) = seed_band(&a.runs, metric::VAL_LOSS)?;
         chart = chart.series(Series::new(a.label.clone(), mean).band(band));
     }
-    chart.render(&path)?;
-    out.push(path);
+    out.push(FigureSpec::new("m6_ablations.png", chart));
     if abl.len() > 1 && seeds > 1 {
-        out.push(ablation_effects(ctx, abl)?);
+        out.push(ablation_effects(abl)?);
     }
     Ok(())
 }
 
 /// The verdict itself: each variant's paired difference to the baseline in whole-split loss, with
 /// its 95 % paired-t interval; the note under each bar is the log's verdict (Holm over the family).
-fn ablation_effects(ctx: &viz::Context, abl: &[AblationRuns]) -> Result<PathBuf> {
+fn ablation_effects(abl: &[AblationRuns]) -> Result<FigureSpec> {
     let st = AblationStats::of(abl)?;
-    let path = ctx.figure("m6_ablation_effects.png");
     let tests: Vec<_> = st.diffs.iter().flatten().collect();
-    GroupedBars::new(
+    let bars = GroupedBars::new(
         format!(
             "Ablations: change in whole-split validation loss vs baseline ({} seeds, paired)",
             st.n
@@ -208,14 +194,12 @@ fn ablation_effects(ctx: &viz::Context, abl: &[AblationRuns]) -> Result<PathBuf>
             .map(|(t, j)| format!("{:+.3}\n{}", t.mean_difference, j.verdict.word()))
             .collect(),
     )
-    .hline("no change (baseline)", 0.0)
-    .render(&path)?;
-    Ok(path)
+    .hline("no change (baseline)", 0.0);
+    Ok(FigureSpec::new("m6_ablation_effects.png", bars))
 }
 
 /// `m6_torch_parity.png`: our trainer and PyTorch from the same start on the same batches.
-fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
-    let path = ctx.figure("m6_torch_parity.png");
+fn torch_parity(p: &Record) -> Result<FigureSpec> {
     // Per 20-step window: mean loss (single steps are too noisy to read), and the largest
     // difference.
     const WINDOW: usize = 20;
@@ -233,8 +217,8 @@ fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
         "step",
         "training loss (nats per character)",
     )
-    .series(Series::new("ours", by_window(metric::OURS_LOSS, mean)?))
-    .series(Series::new("PyTorch", by_window(metric::TORCH_LOSS, mean)?).dashed());
+    .series(Series::new("ours", by_window(metric::OURS_LOSS, mean)?).entity(Entity::Train))
+    .series(Series::new("PyTorch", by_window(metric::TORCH_LOSS, mean)?).entity(Entity::PyTorch));
     let diff = LineChart::new(
         "Largest |ours − PyTorch| per 20 steps",
         "step",
@@ -244,17 +228,18 @@ fn torch_parity(ctx: &viz::Context, p: &Record) -> Result<PathBuf> {
         "|difference|",
         by_window(metric::ABS_DIFF, max)?,
     ));
-    viz::plot::line_grid(
-        "Ours vs PyTorch: same start, same batches",
-        &[curves, diff],
-        2,
-        &path,
-    )?;
-    Ok(path)
+    Ok(FigureSpec::new(
+        "m6_torch_parity.png",
+        LineGrid::new(
+            "Ours vs PyTorch: same start, same batches",
+            vec![curves, diff],
+            2,
+        ),
+    ))
 }
 
 /// `m6_training_throughput.png`: tokens/s of every trainer, against PyTorch.
-fn training_throughput(ctx: &viz::Context, bench: &Record) -> Result<PathBuf> {
+fn training_throughput(bench: &Record) -> Result<FigureSpec> {
     let rows: Vec<BenchRow> = bench.artifact("rows")?;
     let ours: Vec<&BenchRow> = rows.iter().filter(|r| r.trainer != "pytorch").collect();
     let torch = rows.iter().find(|r| r.trainer == "pytorch");
@@ -269,7 +254,6 @@ fn training_throughput(ctx: &viz::Context, bench: &Record) -> Result<PathBuf> {
     };
     let rounds = ours.iter().map(|r| r.rounds.len()).max().unwrap_or(1);
     let steps = ours.first().map_or(0, |r| r.steps);
-    let path = ctx.figure("m6_training_throughput.png");
     let mut bars = GroupedBars::new(
         format!("Training throughput, bench config ({steps} steps, 2 cores)"),
         "training tokens / s",
@@ -305,6 +289,5 @@ fn training_throughput(ctx: &viz::Context, bench: &Record) -> Result<PathBuf> {
             t.tokens_per_s,
         );
     }
-    bars.render(&path)?;
-    Ok(path)
+    Ok(FigureSpec::new("m6_training_throughput.png", bars))
 }

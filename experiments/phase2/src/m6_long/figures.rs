@@ -1,7 +1,8 @@
-//! The figures, drawn from the records alone.
+//! The figures, built from the records alone (the phase draws them).
 
 use super::*;
 use viz::plot::entity::Entity;
+use viz::plot::{FigureSpec, LineGrid};
 
 /// The line the curves must beat, and the bench GPT's, in the long run's figure.
 pub(super) fn reference_lines(ctx: &viz::Context, long: &Record) -> Vec<(String, f64, Entity)> {
@@ -51,7 +52,7 @@ pub(super) fn curve_cap(refs: &[(String, f64, Entity)], curve: &[CurvePoint]) ->
     (top + 0.5).max(low + 0.5)
 }
 
-pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &viz::Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
     let select = finished_select(ctx);
     if let Some(sel) = &select {
@@ -59,17 +60,11 @@ pub fn figures(ctx: &viz::Context) -> Result<Vec<PathBuf>> {
     }
     if let Some(long) = finished_long(ctx) {
         out.push(long_figure(ctx, &long, select.as_ref())?);
-        if let Some(p) = position_figure(ctx, &long)? {
+        if let Some(p) = position_figure(&long)? {
             out.push(p);
         }
     }
     Ok(out)
-}
-
-/// A candidate's colour: the palette's first slots, skipping the n-gram's (the reference line the
-/// candidates are measured against in the same figure).
-fn candidate_slot(i: usize) -> usize {
-    [0, 1, 2, 4, 5, 7][i % 6]
 }
 
 /// The candidate the long run trained (its index in `results`), its training minutes and its last
@@ -84,7 +79,7 @@ fn long_outcome(ctx: &viz::Context, results: &[SelectResult]) -> Option<(usize, 
 }
 
 /// The candidates' short runs (left) and their fits carried to the budget (right).
-fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
+fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<FigureSpec> {
     let results: Vec<SelectResult> = sel.artifact("candidates")?;
     let cfg: LongExperiment = sel.config_as()?;
     let budget_s = cfg.long.budget_minutes * 60.0;
@@ -133,11 +128,11 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                 format!("{} ({:.2} M params){mark}", r.name, r.params as f64 / 1e6),
                 pts.clone(),
             )
-            .colour_slot(candidate_slot(i)),
+            .entity(Entity::Candidate(i as u8)),
         );
         fitted = fitted.series(
             Series::new(format!("{} measured", r.name), pts)
-                .colour_slot(candidate_slot(i))
+                .entity(Entity::Candidate(i as u8))
                 .points(Marker::Circle),
         );
         if let Some(law) = r.fit {
@@ -154,14 +149,13 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                     format!("{} fit: {:.3} at {} min", r.name, r.extrapolated, t1 / 60.0),
                     line,
                 )
-                .colour_slot(candidate_slot(i))
-                .dashed(),
+                .entity(Entity::CandidateFit(i as u8)),
             );
         }
     }
     let label = format!("Kneser–Ney {n:.0}-gram, same characters: {ngram:.3}");
-    measured = measured.hline_slot(label.clone(), ngram, Entity::NGram.slot());
-    fitted = fitted.hline_slot(label, ngram, Entity::NGram.slot());
+    measured = measured.hline_entity(label.clone(), ngram, Entity::NGram);
+    fitted = fitted.hline_entity(label, ngram, Entity::NGram);
     let mut title = format!(
         "Choosing the long run's model: {} candidates, {} minutes each",
         results.len(),
@@ -179,7 +173,7 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
                 ),
                 vec![(minutes, reached)],
             )
-            .colour_slot(candidate_slot(i))
+            .entity(Entity::Candidate(i as u8))
             .points(Marker::Diamond),
         );
         title = format!(
@@ -187,14 +181,15 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<PathBuf> {
             results[i].name
         );
     }
-    let path = ctx.figure(FIG_SELECTION);
-    viz::plot::line_grid(&title, &[measured, fitted], 2, &path)?;
-    Ok(path)
+    Ok(FigureSpec::new(
+        FIG_SELECTION,
+        LineGrid::new(title, vec![measured, fitted], 2),
+    ))
 }
 
 /// The long run's validation and training loss against minutes (left) and characters (right), with
 /// the n-gram and the bench GPT as lines.
-fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Result<PathBuf> {
+fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Result<FigureSpec> {
     let plan: LongPlan = long.artifact("plan")?;
     let curve = long_curve(long);
     let refs = reference_lines(ctx, long);
@@ -229,14 +224,14 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
                 .map(|p| (p.seconds / 60.0, p.val_loss))
                 .collect(),
         )
-        .colour_slot(Entity::Validation.slot()),
+        .entity(Entity::Validation),
     )
     .series(
         Series::new(
             train_label,
             train.iter().map(|(p, l)| (p.seconds / 60.0, *l)).collect(),
         )
-        .colour_slot(Entity::Train.slot()),
+        .entity(Entity::Train),
     );
     // What the selection predicted for this candidate, where it has a fit.
     if let Some(sel) = select {
@@ -260,8 +255,7 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
                         ),
                         line,
                     )
-                    .colour_slot(Entity::Validation.slot())
-                    .dashed(),
+                    .entity(Entity::Prediction),
                 );
             }
         }
@@ -276,14 +270,14 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
             label,
             kept.iter().map(|p| (p.chars / 1e6, p.val_loss)).collect(),
         )
-        .colour_slot(Entity::Validation.slot()),
+        .entity(Entity::Validation),
     )
     .series(
         Series::new(
             train_label,
             train.iter().map(|(p, l)| (p.chars / 1e6, *l)).collect(),
         )
-        .colour_slot(Entity::Train.slot()),
+        .entity(Entity::Train),
     );
     if let Some(p) = crossing {
         let text = format!(
@@ -293,20 +287,19 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
         );
         by_time = by_time.series(
             Series::new(text.clone(), vec![(p.seconds / 60.0, p.val_loss)])
-                .colour_slot(Entity::NGram.slot())
+                .entity(Entity::NGram)
                 .points(Marker::Diamond),
         );
         by_chars = by_chars.series(
             Series::new(text, vec![(p.chars / 1e6, p.val_loss)])
-                .colour_slot(Entity::NGram.slot())
+                .entity(Entity::NGram)
                 .points(Marker::Diamond),
         );
     }
     for (l, y, e) in &refs {
-        by_time = by_time.hline_slot(l.clone(), *y, e.slot());
-        by_chars = by_chars.hline_slot(l.clone(), *y, e.slot());
+        by_time = by_time.hline_entity(l.clone(), *y, *e);
+        by_chars = by_chars.hline_entity(l.clone(), *y, *e);
     }
-    let path = ctx.figure(FIG_VS_NGRAM);
     let minutes = summary
         .progress
         .as_ref()
@@ -331,8 +324,10 @@ fn long_figure(ctx: &viz::Context, long: &Record, select: Option<&Record>) -> Re
             mins(minutes)
         ),
     };
-    viz::plot::line_grid(&title, &[by_time, by_chars], 2, &path)?;
-    Ok(path)
+    Ok(FigureSpec::new(
+        FIG_VS_NGRAM,
+        LineGrid::new(title, vec![by_time, by_chars], 2),
+    ))
 }
 
 /// Positions `ps` (1-based, ascending) as runs: `1–4, 42`.
@@ -357,7 +352,7 @@ pub(super) fn runs(ps: &[usize]) -> Vec<String> {
 
 /// Loss by position in the window (the characters of context it had): the long GPT and the n-gram
 /// on the same characters, and the bench GPT with the n-gram on its own (shorter) windows' characters.
-fn position_figure(ctx: &viz::Context, long: &Record) -> Result<Option<PathBuf>> {
+fn position_figure(long: &Record) -> Result<Option<FigureSpec>> {
     let curves: Vec<PositionCurve> = long.artifact("positions")?;
     let Some(lp) = curves.first() else {
         return Ok(None);
@@ -382,11 +377,10 @@ fn position_figure(ctx: &viz::Context, long: &Record) -> Result<Option<PathBuf>>
             format!("long GPT {}, windows of {}", plan.candidate.name, lp.block),
             at(&lp.gpt),
         )
-        .colour_slot(Entity::Validation.slot()),
+        .entity(Entity::LongGpt),
     )
     .series(
-        Series::new(format!("{n:.0}-gram, same characters"), at(&lp.ngram))
-            .colour_slot(Entity::NGram.slot()),
+        Series::new(format!("{n:.0}-gram, same characters"), at(&lp.ngram)).entity(Entity::NGram),
     );
     if let Some(bp) = curves.get(1) {
         chart = chart
@@ -395,15 +389,16 @@ fn position_figure(ctx: &viz::Context, long: &Record) -> Result<Option<PathBuf>>
                     format!("bench-config GPT (m6), windows of {}", bp.block),
                     at(&bp.gpt),
                 )
-                .colour_slot(Entity::BenchGpt.slot()),
+                .entity(Entity::BenchGpt),
             )
             .series(
+                // Markers, not a second dashed line: the n-gram's style with its own shape.
                 Series::new(
                     format!("{n:.0}-gram, the bench GPT's characters"),
                     at(&bp.ngram),
                 )
-                .colour_slot(Entity::NGram.slot())
-                .dashed(),
+                .entity(Entity::NGram)
+                .points(Marker::Triangle),
             );
     }
     let above: Vec<usize> = (0..lp.block)
@@ -430,8 +425,6 @@ fn position_figure(ctx: &viz::Context, long: &Record) -> Result<Option<PathBuf>>
             above.len()
         )
     };
-    let path = ctx.figure(FIG_BY_POSITION);
     chart.title = title;
-    chart.render(&path)?;
-    Ok(Some(path))
+    Ok(Some(FigureSpec::new(FIG_BY_POSITION, chart)))
 }

@@ -520,7 +520,7 @@ pub fn gpt_long_with(
             }
         };
         if opts.select_only {
-            figures(ctx)?;
+            viz::phase::render(ctx, &figures(ctx)?)?;
             return write_docs(ctx);
         }
         let plan = plan_long(
@@ -556,7 +556,7 @@ pub fn gpt_long_with(
             trainer.step,
             if ctx.quick { " --quick" } else { "" }
         );
-        figures(ctx)?;
+        viz::phase::render(ctx, &figures(ctx)?)?;
         return write_docs(ctx);
     };
     let line = finish_long(ctx, &mut writer, &mut trainer, &data, &cfg.samples)?;
@@ -566,7 +566,7 @@ pub fn gpt_long_with(
         trainer.step,
         clock.elapsed().as_secs_f64()
     );
-    let drawn = figures(ctx)?;
+    let drawn = viz::phase::render(ctx, &figures(ctx)?)?;
     for f in drawn {
         println!("{LONG_RUN}: drew {}", f.display());
     }

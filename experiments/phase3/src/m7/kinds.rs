@@ -1,11 +1,10 @@
 //! m7's nDCG@10 by question kind on a collection whose questions have kinds (a generated world):
 //! the figure and the finding its title and caption state, both from the record's summary.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use serde::Serialize;
-use viz::plot::{colour, entity, Dot, DotPlot, Marker};
+use viz::plot::entity::Entity;
+use viz::plot::{Dot, DotPlot, FigureSpec, Marker};
 use viz::Context;
 
 use super::{records, retriever_names, RetrievalConfig};
@@ -171,14 +170,15 @@ impl ByKind {
         .linear(0.0, 1.03)
         .lanes(self.scores.len());
         for (lane, (name, place, vals)) in self.scores.iter().enumerate() {
-            // The house palette: a retriever has its colour of the recall figure.
-            let c = colour(entity::slot_of(name, *place));
+            // The house palette: a retriever has its colour of the recall figure (grey when it
+            // has none).
+            let e = Entity::of_name(name).unwrap_or(Entity::Plain);
             for (row, &v) in vals.iter().enumerate() {
                 plot = plot.dot(Dot {
                     row,
                     lane,
                     value: v,
-                    colour: c,
+                    entity: e,
                     marker: MARKERS[*place % MARKERS.len()],
                     label: name.clone(),
                 });
@@ -201,11 +201,9 @@ pub(super) fn by_kind(ctx: &Context) -> Result<Option<ByKind>> {
 }
 
 /// Draws the figure when a collection has question kinds.
-pub(super) fn figure(ctx: &Context) -> Result<Option<PathBuf>> {
+pub(super) fn figure(ctx: &Context) -> Result<Option<FigureSpec>> {
     let Some(b) = by_kind(ctx)? else {
         return Ok(None);
     };
-    let path = ctx.figure(FIG_KINDS);
-    b.plot().render(&path)?;
-    Ok(Some(path))
+    Ok(Some(FigureSpec::new(FIG_KINDS, b.plot())))
 }

@@ -7,13 +7,14 @@
 //! own, so nothing else in the record changes from one run to the next.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use serde::{Deserialize, Serialize};
-use viz::plot::{LineChart, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -320,7 +321,7 @@ fn skipped(rec: &Record) -> Result<BTreeMap<String, String>> {
     }
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let recs = records(ctx)?;
     if recs.is_empty() {
         return Ok(Vec::new());
@@ -338,16 +339,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             "mean recall@k",
         )
         .log_x();
-        let cfg: RetrievalConfig = rec.config_as()?;
         for name in retriever_names(rec)? {
-            // One colour per retriever in every figure (the house palette), else its place in
-            // the config.
-            let place = cfg
-                .retriever
-                .iter()
-                .position(|r| r.name() == name)
-                .unwrap_or(0);
-            let slot = viz::plot::entity::slot_of(&name, place);
+            // One style per retriever in every figure (the house palette), else its place here.
+            let entity = Entity::of_name(&name);
             let curve = curves.get(&name).ok_or_else(|| {
                 anyhow!(
                     "record {} has no recall curve for `{name}`",
@@ -359,19 +353,21 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .enumerate()
                 .map(|(i, &r)| ((i + 1) as f64, r))
                 .collect();
-            chart = chart.series(Series::new(name, pts).colour_slot(slot));
+            chart = chart.series(Series::new(name, pts).entity_if(entity));
         }
         charts.push(chart);
     }
-    let path = ctx.figure(FIG_RECALL);
-    if charts.len() == 1 {
+    let recall = if charts.len() == 1 {
         let mut c = charts.remove(0);
         c.title = format!("Recall@k of every retriever — {}", c.title);
-        c.render(&path)?;
+        FigureSpec::new(FIG_RECALL, c)
     } else {
-        viz::plot::line_grid("Recall@k of every retriever", &charts, 1, &path)?;
-    }
-    let mut out = vec![path];
+        FigureSpec::new(
+            FIG_RECALL,
+            LineGrid::new("Recall@k of every retriever", charts, 1),
+        )
+    };
+    let mut out = vec![recall];
     // The trained retrievers' loss curves, one line per (collection, retriever).
     let mut chart = LineChart::new(
         "Dual encoder training: in-batch contrastive loss",
@@ -388,9 +384,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         }
     }
     if any {
-        let path = ctx.figure(FIG_TRAINING);
-        chart.render(&path)?;
-        out.push(path);
+        out.push(FigureSpec::new(FIG_TRAINING, chart));
     }
     out.extend(kinds::figure(ctx)?);
     Ok(out)

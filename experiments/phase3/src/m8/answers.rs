@@ -3,15 +3,13 @@
 //! words, and wrong answers no passage states, with and without the gold passage in the prompt.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use phase3_rag::asker::{Found, Outcome};
 use serde::Serialize;
 use viz::claims::pct;
 use viz::plot::entity::Entity;
-use viz::plot::{LineChart, Series};
-use viz::Context;
+use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
 
 use super::{label, ReaderConfig};
 
@@ -60,14 +58,14 @@ impl Split {
         }
     }
 
-    /// Its colour: green for right; never vermilion, the gold passage's colour (the recall line).
-    fn slot(self) -> usize {
+    /// What it is in the house palette.
+    fn entity(self) -> Entity {
         match self {
-            Split::Correct => 2,
-            Split::Distractor => 4,
-            Split::GoldOther => 5,
-            Split::NowhereWithGold => 1,
-            Split::NowhereWithoutGold => 7,
+            Split::Correct => Entity::AnswerRight,
+            Split::Distractor => Entity::AnswerDistractor,
+            Split::GoldOther => Entity::AnswerGoldOther,
+            Split::NowhereWithGold => Entity::AnswerNowhereWithGold,
+            Split::NowhereWithoutGold => Entity::AnswerNowhereWithoutGold,
         }
     }
 }
@@ -144,10 +142,9 @@ pub(super) fn passages_values(
 /// One panel per retriever: the answers' split against k, and the share of prompts that held the
 /// gold passage. Kinds of answer no condition produced are left out.
 pub(super) fn passages_figure(
-    ctx: &Context,
     cfg: &ReaderConfig,
     outcomes: &BTreeMap<String, Vec<Outcome>>,
-) -> Result<Option<PathBuf>> {
+) -> Result<Option<FigureSpec>> {
     let at = |r: &str, k: usize| -> Vec<&Outcome> {
         outcomes
             .get(&format!("{r}@{k}"))
@@ -185,14 +182,11 @@ pub(super) fn passages_figure(
         .y_range(0.0, 1.0)
         .x_ticks(ks.clone());
         for &s in &seen {
-            chart = chart
-                .series(Series::new(s.label(), curve(&|os| share(os, s))).colour_slot(s.slot()));
+            chart =
+                chart.series(Series::new(s.label(), curve(&|os| share(os, s))).entity(s.entity()));
         }
-        chart = chart.series(
-            Series::new("gold passage in the prompt", curve(&recall))
-                .colour_slot(Entity::Gold.slot())
-                .dashed(),
-        );
+        chart = chart
+            .series(Series::new("gold passage in the prompt", curve(&recall)).entity(Entity::Gold));
         panels.push(chart);
     }
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
@@ -203,7 +197,9 @@ pub(super) fn passages_figure(
         pct(share(&one, Split::Distractor)),
         pct(share(&most, Split::Distractor))
     );
-    let path = ctx.figure(FIG_PASSAGES);
-    viz::plot::line_grid(&title, &panels, panels.len().min(3), &path)?;
-    Ok(Some(path))
+    let cols = panels.len().min(3);
+    Ok(Some(FigureSpec::new(
+        FIG_PASSAGES,
+        LineGrid::new(title, panels, cols),
+    )))
 }

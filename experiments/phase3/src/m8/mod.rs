@@ -9,7 +9,7 @@
 //! their own. The trained model is saved to `checkpoints/m8_reader/` (not committed).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -23,7 +23,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use viz::plot::{LineChart, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{DiagramFigure, FigureSpec, LineChart, LineGrid, Series};
 use viz::record::Record;
 use viz::Context;
 
@@ -510,7 +511,7 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
         })
         .unwrap_or_else(|| format!("chunker `{}` (not configured)", cfg.chunks));
     // Only the retrievers carry colour (theirs in every plot); every other stage is neutral grey.
-    const STAGE: usize = 7;
+    const STAGE: Entity = Entity::Plain;
     let mut d = Diagram::new()
         .node_in("documents", "documents of the world", STAGE)
         .node_in("question", "question", STAGE)
@@ -536,8 +537,8 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
         };
         let id = node_id(r.name());
         // A retriever's box in its colour of every plot (house palette).
-        d = match viz::plot::entity::Entity::of_name(r.name()) {
-            Some(e) => d.node_in(&id, &label, e.slot()),
+        d = match Entity::of_name(r.name()) {
+            Some(e) => d.node_in(&id, &label, e),
             None => d.node(&id, &label),
         };
         match r {
@@ -640,7 +641,7 @@ fn wilson_band(rates: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
 }
 
 /// `m8_loss_curves.png`: the training loss, and the held-out questions asked during training.
-fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBuf> {
+fn loss_figure(rec: &Record, cfg: &ReaderConfig) -> Result<FigureSpec> {
     let loss = LineChart::new(
         "Training loss",
         "training step",
@@ -663,18 +664,11 @@ fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBu
         "exact match (fraction of questions)",
     )
     .y_range(0.0, 1.0);
-    for (place, c) in curve_conditions(cfg).iter().enumerate() {
-        let slot = viz::plot::entity::slot_of(c, place);
+    for c in curve_conditions(cfg).iter() {
         let curve = |what: &str| rec.series(&metric::curve(c, what));
-        // The reference conditions (gold passage, no passage) dashed, as in the k figure.
-        let style = |s: Series| {
-            let s = s.colour_slot(slot);
-            if matches!(c.as_str(), "gold" | "closed_book") {
-                s.dashed()
-            } else {
-                s
-            }
-        };
+        // In the house style: the reference conditions (gold passage, no passage) dashed, as in
+        // the k figure.
+        let style = |s: Series| s.entity_if(Entity::of_name(c));
         ppl = ppl.series(style(Series::new(
             label(c),
             curve(metric::ANSWER_PERPLEXITY)?,
@@ -684,26 +678,26 @@ fn loss_figure(ctx: &Context, rec: &Record, cfg: &ReaderConfig) -> Result<PathBu
         let band = wilson_band(&points, cfg.curve_questions);
         em = em.series(style(Series::new(label(c), points)).band(band));
     }
-    let loss_path = ctx.figure(FIG_LOSS);
-    viz::plot::line_grid(
-        &format!(
-            "Training the reader: loss, and {} held-out questions asked every {} steps",
-            cfg.curve_questions, cfg.train.eval_interval
+    Ok(FigureSpec::new(
+        FIG_LOSS,
+        LineGrid::new(
+            format!(
+                "Training the reader: loss, and {} held-out questions asked every {} steps",
+                cfg.curve_questions, cfg.train.eval_interval
+            ),
+            vec![loss, ppl, em],
+            3,
         ),
-        &[loss, ppl, em],
-        3,
-        &loss_path,
-    )?;
-    Ok(loss_path)
+    ))
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
     let cfg: ReaderConfig = rec.config_as()?;
     let summary: ReaderSummary = rec.summary_as()?;
-    let loss_path = loss_figure(ctx, &rec, &cfg)?;
+    let mut out = vec![loss_figure(&rec, &cfg)?];
 
     let ks: Vec<f64> = cfg.ks.iter().map(|&k| k as f64).collect();
     let mut ppl_k = LineChart::new(
@@ -720,8 +714,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
     )
     .y_range(0.0, 1.0)
     .x_ticks(ks);
-    for (place, r) in cfg.retriever.iter().enumerate() {
-        let slot = viz::plot::entity::slot_of(r.name(), place);
+    for r in cfg.retriever.iter() {
+        let entity = Entity::of_name(r.name());
         let pts = |pick: fn(&ConditionSummary) -> f64| -> Result<Vec<(f64, f64)>> {
             cfg.ks
                 .iter()
@@ -729,23 +723,23 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .collect()
         };
         ppl_k =
-            ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).colour_slot(slot));
+            ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).entity_if(entity));
         // Wilson intervals over the held-out questions (their sampling only: one trained reader).
         let em = pts(|c| c.exact_match)?;
         let band = wilson_band(&em, summary.sizes.questions as usize);
-        em_k = em_k.series(Series::new(r.name(), em).colour_slot(slot).band(band));
+        em_k = em_k.series(Series::new(r.name(), em).entity_if(entity).band(band));
     }
-    for c in ["gold", "closed_book"] {
+    for (c, e) in [("gold", Entity::Gold), ("closed_book", Entity::ClosedBook)] {
         // In its entity's colour, as in the training curves beside it.
-        let slot = viz::plot::entity::slot_of(c, 6);
         let s = summary.condition(c)?;
         let (ppl_c, em_c) = (s.answer_perplexity, s.exact_match);
-        ppl_k = ppl_k.hline_slot(label(c), ppl_c, slot);
-        em_k = em_k.hline_slot(label(c), em_c, slot);
+        ppl_k = ppl_k.hline_entity(label(c), ppl_c, e);
+        em_k = em_k.hline_entity(label(c), em_c, e);
     }
-    let k_path = ctx.figure(FIG_K);
-    viz::plot::line_grid(&k_title(&summary, &cfg)?, &[ppl_k, em_k], 2, &k_path)?;
-    let mut out = Vec::new();
+    out.push(FigureSpec::new(
+        FIG_K,
+        LineGrid::new(k_title(&summary, &cfg)?, vec![ppl_k, em_k], 2),
+    ));
     if let Ok(ex) = rec.artifact::<AnswerAttention>("attention_example") {
         let answer: String = ex.answer_tokens.concat();
         let mut heat = viz::plot::TextHeat::new(
@@ -773,19 +767,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
                 .collect();
             heat = heat.panel(format!("layer {l}"), mean);
         }
-        let path = ctx.figure(FIG_ATTENTION);
-        heat.render(&path)?;
-        out.push(path);
+        out.push(FigureSpec::new(FIG_ATTENTION, heat));
     }
-    let pipe_path = ctx.figure(FIG_PIPELINE);
-    viz::plot::render_diagram(
-        &pipeline(&cfg),
-        "The RAG pipeline of m8, drawn from its configured stages",
-        &pipe_path,
-    )?;
-    out.extend([loss_path, k_path, pipe_path]);
+    out.push(FigureSpec::new(
+        FIG_PIPELINE,
+        DiagramFigure {
+            title: "The RAG pipeline of m8, drawn from its configured stages".into(),
+            diagram: pipeline(&cfg),
+        },
+    ));
     let outcomes: BTreeMap<String, Vec<Outcome>> = rec.artifact("outcomes")?;
-    out.extend(answers::passages_figure(ctx, &cfg, &outcomes)?);
+    out.extend(answers::passages_figure(&cfg, &outcomes)?);
     Ok(out)
 }
 

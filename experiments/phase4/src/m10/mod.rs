@@ -25,7 +25,8 @@ use phase3_rag::saved::{self, ReaderWorld};
 use phase3_rag::world::{Question, QuestionKind, World};
 use serde::{Deserialize, Serialize};
 use viz::diagram::Diagram;
-use viz::plot::{GroupedBars, LineChart, Series};
+use viz::plot::entity::Entity;
+use viz::plot::{DiagramFigure, FigureSpec, GroupedBars, LineChart, Series};
 use viz::record::Record;
 use viz::Context;
 
@@ -367,7 +368,11 @@ fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
         .node("question", "question")
         .node("model", "model turn: Thought + Action")
         .node("error", "malformed action, unknown tool or tool error")
-        .node_in("stopped", "stopped: step budget or context full", 7)
+        .node_in(
+            "stopped",
+            "stopped: step budget or context full",
+            Entity::Plain,
+        )
         .node("observe", "observation appended to the transcript")
         .node("answer_ok", "answer: correct")
         .node("answer_bad", "answer: wrong")
@@ -439,24 +444,25 @@ fn rate(os: &[&Outcome]) -> (usize, usize) {
     (os.iter().filter(|o| o.correct).count(), os.len())
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
     let Loaded { cfg, all, policy } = loaded(&rec)?;
     let policy = &all[policy].1;
     let m = moves(policy);
-    let loop_path = ctx.figure(FIG_LOOP);
-    viz::plot::render_diagram(
-        &loop_diagram(&m, &[names::SEARCH, names::CALC, names::FINISH]),
-        &format!(
-            "The agent loop: {} of {} held-out tasks right (policy `{}`)",
-            m.correct,
-            policy.len(),
-            cfg.policy
-        ),
-        &loop_path,
-    )?;
+    let loop_fig = FigureSpec::new(
+        FIG_LOOP,
+        DiagramFigure {
+            title: format!(
+                "The agent loop: {} of {} held-out tasks right (policy `{}`)",
+                m.correct,
+                policy.len(),
+                cfg.policy
+            ),
+            diagram: loop_diagram(&m, &[names::SEARCH, names::CALC, names::FINISH]),
+        },
+    );
     let mut loss = LineChart::new(
         "Imitation: loss on the policy's own tokens",
         "fine-tuning step",
@@ -469,15 +475,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
             rec.series(&metric::train_loss(name))?,
         ));
     }
-    let loss_path = ctx.figure(FIG_LOSS);
-    loss.render(&loss_path)?;
-    let groups: Vec<(String, Vec<(QuestionKind, bool)>)> = all
+    let groups: Vec<SuccessGroup> = all
         .iter()
-        .map(|(name, os)| {
-            (
-                name.replace('_', " "),
-                os.iter().map(|o| (o.kind, o.correct)).collect(),
-            )
+        .map(|(name, os)| SuccessGroup {
+            label: name.replace('_', " "),
+            entity: None,
+            tasks: os.iter().map(|o| (o.kind, o.correct)).collect(),
         })
         .collect();
     let bars = success_bars(
@@ -488,26 +491,34 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         &cfg.kinds,
         &groups,
     );
-    let bars_path = ctx.figure(FIG_SUCCESS);
-    bars.render(&bars_path)?;
-    let phrasings_path = phrasings::figure(ctx, &all)?;
-    Ok(vec![loop_path, loss_path, bars_path, phrasings_path])
+    Ok(vec![
+        loop_fig,
+        FigureSpec::new(FIG_LOSS, loss),
+        FigureSpec::new(FIG_SUCCESS, bars),
+        phrasings::figure(&all),
+    ])
+}
+
+/// One system's (or policy's) bars in [`success_bars`].
+pub struct SuccessGroup {
+    pub label: String,
+    /// The entity it stands for, if any (its colour); else the palette in order.
+    pub entity: Option<Entity>,
+    /// (kind, answered right) per task.
+    pub tasks: Vec<(QuestionKind, bool)>,
 }
 
 /// Grouped bars of success per task kind (and all kinds), one group per system or variant, each
-/// bar with its Wilson 95 % interval; `groups` are (label, (kind, correct) per task).
-pub fn success_bars(
-    title: String,
-    kinds: &[QuestionKind],
-    groups: &[(String, Vec<(QuestionKind, bool)>)],
-) -> GroupedBars {
+/// bar with its Wilson 95 % interval.
+pub fn success_bars(title: String, kinds: &[QuestionKind], groups: &[SuccessGroup]) -> GroupedBars {
     let mut cats: Vec<String> = kinds.iter().map(|&k| kind_name(k).to_string()).collect();
     cats.push("all".into());
     let mut bars = GroupedBars::new(title, "tasks answered exactly (%)", cats);
-    for (i, (label, tasks)) in groups.iter().enumerate() {
+    for (i, g) in groups.iter().enumerate() {
         let (mut vals, mut whiskers) = (Vec::new(), Vec::new());
         for k in kinds.iter().map(|&k| Some(k)).chain([None]) {
-            let of: Vec<bool> = tasks
+            let of: Vec<bool> = g
+                .tasks
                 .iter()
                 .filter(|(kind, _)| k.is_none_or(|k| *kind == k))
                 .map(|(_, c)| *c)
@@ -519,7 +530,10 @@ pub fn success_bars(
         }
         // One legend entry for the intervals, on the first group.
         let legend = if i == 0 { "Wilson 95 % interval" } else { "" };
-        bars = bars.group(label.clone(), vals).whiskers(legend, whiskers);
+        bars = bars
+            .group(g.label.clone(), vals)
+            .entity_if(g.entity)
+            .whiskers(legend, whiskers);
     }
     bars
 }

@@ -1,13 +1,9 @@
 //! m10: each variant's success on held-out tasks whose phrasing was seen in training against those
 //! in the phrasing held out of training — the figure and the numbers its caption states.
 
-use std::path::PathBuf;
-
-use anyhow::Result;
 use phase3_rag::world::QuestionKind;
 use serde::Serialize;
-use viz::plot::GroupedBars;
-use viz::Context;
+use viz::plot::{FigureSpec, GroupedBars};
 
 use super::{kind_name, pct, rate, Outcome};
 
@@ -127,7 +123,7 @@ pub(super) fn finding(
 
 /// Grouped bars: trained and held-out phrasings, one bar per variant, each with its Wilson
 /// interval and its count.
-pub(super) fn figure(ctx: &Context, all: &[(String, Vec<Outcome>)]) -> Result<PathBuf> {
+pub(super) fn figure(all: &[(String, Vec<Outcome>)]) -> FigureSpec {
     let splits: Vec<(String, Split)> = all
         .iter()
         .map(|(n, os)| (n.replace('_', " "), split(&os.iter().collect::<Vec<_>>())))
@@ -169,7 +165,5 @@ pub(super) fn figure(ctx: &Context, all: &[(String, Vec<Outcome>)]) -> Result<Pa
             .whiskers(legend, whiskers)
             .notes(notes);
     }
-    let path = ctx.figure(FIG_PHRASINGS);
-    bars.render(&path)?;
-    Ok(path)
+    FigureSpec::new(FIG_PHRASINGS, bars)
 }

@@ -4,12 +4,8 @@
 //! records them), not model calls: closed book and single-shot RAG make one call each by
 //! construction and would share an x, and an agent's calls grow dearer as its transcript grows.
 
-use std::path::PathBuf;
-
-use anyhow::Result;
 use serde::Serialize;
-use viz::plot::{LineChart, Series};
-use viz::Context;
+use viz::plot::{FigureSpec, LineChart, Series};
 
 use super::{BySystem, Outcome, System};
 
@@ -133,7 +129,7 @@ fn title(pts: &[Point]) -> String {
 
 /// One mark per system at its mean tokens per task: a line at its success rate over a shaded box
 /// spanning its Wilson interval, in the system's colour of the success figure (config order).
-pub(super) fn figure(ctx: &Context, all: &BySystem) -> Result<PathBuf> {
+pub(super) fn figure(all: &BySystem) -> FigureSpec {
     let pts = points(all);
     let mut chart = LineChart::new(
         title(&pts),
@@ -142,7 +138,7 @@ pub(super) fn figure(ctx: &Context, all: &BySystem) -> Result<PathBuf> {
     )
     .log_x()
     .y_range(0.0, top(&pts));
-    for (i, p) in pts.iter().enumerate() {
+    for p in &pts {
         let y = 100.0 * p.rate();
         let stats::Interval { low, high } = stats::wilson(p.right, p.n, 0.95);
         let band = (100.0 * low, 100.0 * high);
@@ -157,13 +153,12 @@ pub(super) fn figure(ctx: &Context, all: &BySystem) -> Result<PathBuf> {
                 ),
                 vec![(p.tokens / HALF_WIDTH, y), (p.tokens * HALF_WIDTH, y)],
             )
+            // The system's colour of the success bars.
             .band(vec![band, band])
-            .colour_slot(i),
+            .entity_if(p.system.entity()),
         );
     }
-    let path = ctx.figure(FIG_COST);
-    chart.render(&path)?;
-    Ok(path)
+    FigureSpec::new(FIG_COST, chart)
 }
 
 #[cfg(test)]

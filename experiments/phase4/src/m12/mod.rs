@@ -15,7 +15,6 @@
 //! `timings`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +24,8 @@ use phase2_lm::lm::{LanguageModel, Request};
 use phase3_rag::reader::exact_match;
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
+use viz::plot::entity::Entity;
+use viz::plot::FigureSpec;
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -84,6 +85,15 @@ impl System {
     }
 
     /// The name tables and figures show.
+    /// What it is in the house palette: closed book is the no-context condition of m8's figures;
+    /// the others take the palette in their config order.
+    pub fn entity(self) -> Option<Entity> {
+        match self {
+            System::ClosedBook => Some(Entity::ClosedBook),
+            _ => None,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             System::ClosedBook => "closed book",
@@ -391,18 +401,17 @@ fn kinds_and_all(cfg: &EvalConfig) -> Vec<Option<QuestionKind>> {
     v
 }
 
-pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
+pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
     let (cfg, all) = load(&rec)?;
-    let groups: Vec<(String, Vec<(QuestionKind, bool)>)> = all
+    let groups: Vec<m10::SuccessGroup> = all
         .iter()
-        .map(|(system, os)| {
-            (
-                system.label().to_string(),
-                os.iter().map(|o| (o.kind, o.correct)).collect(),
-            )
+        .map(|(system, os)| m10::SuccessGroup {
+            label: system.label().to_string(),
+            entity: system.entity(),
+            tasks: os.iter().map(|o| (o.kind, o.correct)).collect(),
         })
         .collect();
     let bars = m10::success_bars(
@@ -415,9 +424,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<PathBuf>> {
         &cfg.kinds,
         &groups,
     );
-    let path = ctx.figure(FIG_SUCCESS);
-    bars.render(&path)?;
-    Ok(vec![path, cost::figure(ctx, &all)?])
+    Ok(vec![FigureSpec::new(FIG_SUCCESS, bars), cost::figure(&all)])
 }
 
 /// The milestone's headline: the agent against single-shot RAG, as the log reads it.

@@ -172,7 +172,8 @@ fn record_state(dir: &Path) -> String {
 }
 
 /// Every phase's figures can be drawn from the records (into a scratch folder, so nothing committed
-/// changes), they keep the house style ([`viz::plot::style_conflicts`]), and every committed figure
+/// changes), they keep the house style ([`viz::plot::style_conflicts`]) and draw no text under
+/// [`viz::plot::MIN_TEXT_PX`], and every committed figure
 /// is among them: a figure whose record is missing is a problem. (A phase skips a figure whose
 /// record it cannot find, so the set is what tells.)
 fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result<()> {
@@ -197,6 +198,13 @@ fn check_figures_can_be_drawn(root: &Path, problems: &mut Vec<String>) -> Result
             .into_iter()
             .map(|c| format!("house style: {c}")),
     );
+    let smallest = viz::plot::smallest_text_px();
+    if smallest < viz::plot::MIN_TEXT_PX {
+        problems.push(format!(
+            "a figure draws text {smallest} px high, under {} px (9 px at README width)",
+            viz::plot::MIN_TEXT_PX
+        ));
+    }
     let Ok(entries) = std::fs::read_dir(root.join("visualizations")) else {
         return Ok(());
     };

@@ -130,11 +130,27 @@ fn fonts() {
     });
 }
 
+/// The smallest text size any figure may use, in pixels of its 1,200 px width: 9 px when the figure
+/// is shown 800 px wide (a README column).
+pub const MIN_TEXT_PX: u32 = 14;
+
+/// The smallest font size asked of [`font`] or [`bold`] since the process started (every piece of
+/// text a figure draws goes through them): `xtask check` draws every figure and holds this to
+/// [`MIN_TEXT_PX`].
+static SMALLEST_TEXT_PX: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// The smallest text size drawn so far (`u32::MAX` before any text).
+pub fn smallest_text_px() -> u32 {
+    SMALLEST_TEXT_PX.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn font(px: u32) -> FontDesc<'static> {
+    SMALLEST_TEXT_PX.fetch_min(px, std::sync::atomic::Ordering::Relaxed);
     ("sans-serif", px as f64).into_font()
 }
 
 fn bold(px: u32) -> FontDesc<'static> {
+    SMALLEST_TEXT_PX.fetch_min(px, std::sync::atomic::Ordering::Relaxed);
     ("sans-serif", px as f64, FontStyle::Bold).into_font()
 }
 

@@ -135,6 +135,10 @@ fn line_chart_renders() {
             .log_y()
             .render(p)
     });
+    // Every piece of text went through `font`/`bold`, none smaller than 9 px at README width.
+    let smallest = smallest_text_px();
+    assert!(smallest < u32::MAX, "no text recorded");
+    assert!(smallest >= MIN_TEXT_PX, "{smallest} px");
 }
 
 #[test]

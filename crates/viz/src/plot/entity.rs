@@ -83,7 +83,15 @@ pub enum Entity {
     Chance,
     /// m11: the verifier's operating point.
     Threshold,
-    /// A diagram box that stands for no entity (a stage, a stop), grey.
+    /// Agent diagrams (m10, m11): a model's turn (a policy, a solver, a verifier call).
+    AgentModel,
+    /// Agent diagrams: a tool call (search, lookup, calc, finish).
+    AgentTool,
+    /// Agent diagrams: an observation or a message handed back to a model.
+    AgentObservation,
+    /// Agent diagrams: an answer (right or wrong), the loop's outcome.
+    AgentAnswer,
+    /// A diagram box that stands for no entity (a stage, a stop, a malformed action), grey.
     Plain,
 }
 
@@ -169,6 +177,10 @@ impl Entity {
             Verifier,
             Chance,
             Threshold,
+            AgentModel,
+            AgentTool,
+            AgentObservation,
+            AgentAnswer,
             Plain,
         ];
         all.extend((0..CANDIDATE_SLOTS.len() as u8).flat_map(|i| [Candidate(i), CandidateFit(i)]));
@@ -195,7 +207,7 @@ impl Entity {
             | AnswerNowhereWithoutGold => Family::Answers,
             Alone | Answered | Refused => Family::Serving,
             Verifier | Chance | Threshold => Family::Verification,
-            Plain => Family::Diagram,
+            AgentModel | AgentTool | AgentObservation | AgentAnswer | Plain => Family::Diagram,
         }
     }
 
@@ -245,6 +257,10 @@ impl Entity {
             Verifier => (0, false),
             Chance => (7, true),
             Threshold => (3, false),
+            AgentModel => (0, false),
+            AgentTool => (2, false),
+            AgentObservation => (4, false),
+            AgentAnswer => (5, false),
             Plain => (7, false),
         };
         Style { slot, dashed }

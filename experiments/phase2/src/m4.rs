@@ -404,14 +404,30 @@ fn load(ctx: &Context, run: &str) -> Result<Record> {
 
 /// The m4 figures, built from the records (the phase draws them).
 pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
-    let mut out = Vec::new();
-
     let tok = load(ctx, TOKENIZERS_RUN)?;
+    let ng = load(ctx, NGRAMS_RUN)?;
+    Ok(vec![
+        bpe_figure(&tok)?,
+        ngram_figure(&ng)?,
+        bigram_figure(&ng)?,
+    ])
+}
+
+/// `m4_bpe_compression.png`: bytes per token against vocabulary size, raw bytes and GPT-2's
+/// pre-split; the title is the log's comparison at the largest vocabulary.
+fn bpe_figure(tok: &Record) -> Result<FigureSpec> {
     let rows: Vec<TokenizerRow> = tok.artifact("tokenizers")?;
+    let title = match split_comparison(&rows) {
+        Some(c) => format!(
+            "BPE at {} tokens: {} bytes/token raw, {} with GPT-2's pre-split ({} % less)",
+            c.largest, c.raw_val, c.re_val, c.cost
+        ),
+        None => "Byte-level BPE on tiny-shakespeare: bytes per token (validation split)".into(),
+    };
     let mut chart = LineChart::new(
-        "Byte-level BPE on tiny-shakespeare: bytes per token (validation split)",
+        title,
         "vocabulary size (tokens, log scale)",
-        "bytes per token",
+        "bytes per token (validation split)",
     )
     .log_x()
     // Labelled at the vocabulary sizes the sweep trained.
@@ -442,9 +458,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
             c.val_bytes_per_token,
         );
     }
-    out.push(FigureSpec::new(FIG_BPE, chart));
+    Ok(FigureSpec::new(FIG_BPE, chart))
+}
 
-    let ng = load(ctx, NGRAMS_RUN)?;
+/// `m4_ngram_perplexity.png`: training and validation perplexity against n, and the neural bigram.
+fn ngram_figure(ng: &Record) -> Result<FigureSpec> {
     let rows: Vec<NgramRow> = ng.artifact("ngrams")?;
     let val: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.val_ppl)).collect();
     let train: Vec<(f64, f64)> = rows.iter().map(|r| (r.n as f64, r.train_ppl)).collect();
@@ -476,21 +494,48 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
             .points(Marker::Diamond),
         );
     }
-    out.push(FigureSpec::new(FIG_NGRAM, chart));
+    Ok(FigureSpec::new(FIG_NGRAM, chart))
+}
 
+/// How many of the most frequent characters the bigram heat map shows: all 65 make cells too small
+/// to read at the README's width.
+pub const HEATMAP_CHARS: usize = 30;
+
+/// `m4_bigram_heatmap.png`: the learned p(next | previous) among the most frequent characters, both
+/// axes in order of frequency; the title names the share of the text they cover and the most
+/// certain prediction among them.
+fn bigram_figure(ng: &Record) -> Result<FigureSpec> {
     let table: BigramTable = ng.artifact("neural_bigram")?;
     let chars: Vec<char> = table.chars.chars().collect();
-    // Axes in order of frequency, so the common characters sit together in the top-left corner.
     let mut order: Vec<usize> = (0..chars.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(table.char_counts[i]), i));
+    order.truncate(HEATMAP_CHARS);
     let matrix: Vec<Vec<f64>> = order
         .iter()
         .map(|&a| order.iter().map(|&b| table.probs[a][b]).collect())
         .collect();
-    let ticks: Vec<String> = order
+    let show = |i: usize| visible(&chars[i].to_string());
+    let ticks: Vec<String> = order.iter().map(|&i| show(i)).collect();
+    let total: u64 = table.char_counts.iter().sum();
+    let shown: u64 = order.iter().map(|&i| table.char_counts[i]).sum();
+    let share = 100.0 * shown as f64 / total.max(1) as f64;
+    // The surest prediction among the shown cells: (probability, previous, next).
+    let surest = matrix
         .iter()
-        .map(|&i| visible(&chars[i].to_string()))
-        .collect();
+        .enumerate()
+        .flat_map(|(i, row)| row.iter().enumerate().map(move |(j, p)| (*p, i, j)))
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+        .map(|(p, i, j)| (p, order[i], order[j]));
+    let title = match surest {
+        Some((p, a, b)) => format!(
+            "Neural bigram, {} commonest characters ({share:.0} % of text): surest '{}' → '{}' {:.0} %",
+            order.len(),
+            show(a),
+            show(b),
+            100.0 * p
+        ),
+        None => "Neural bigram: learned p(next character | previous character)".to_string(),
+    };
     // Log colour scale from the decade of the smallest probability to 1: the rare transitions (the
     // bulk of the table) differ by orders of magnitude, which a linear scale paints one colour.
     let smallest = matrix
@@ -499,21 +544,17 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         .copied()
         .filter(|p| *p > 0.0)
         .fold(1.0, f64::min);
-    let heatmap = Heatmap::new(
-        "Neural bigram: learned p(next character | previous character)",
-        matrix,
-    )
-    .x_ticks(ticks.clone())
-    .y_ticks(ticks)
-    .labels(
-        "next character (most frequent first; ␣ space, ⏎ newline)",
-        "previous character",
-    )
-    .colorbar("probability (log scale)")
-    .range(10f64.powf(smallest.log10().floor()), 1.0)
-    .log_scale();
-    out.push(FigureSpec::new(FIG_HEATMAP, heatmap));
-    Ok(out)
+    let heatmap = Heatmap::new(title, matrix)
+        .x_ticks(ticks.clone())
+        .y_ticks(ticks)
+        .labels(
+            "next character (most frequent first; ␣ space, ⏎ newline)",
+            "previous character",
+        )
+        .colorbar("p(next | previous) (log scale)")
+        .range(10f64.powf(smallest.log10().floor()), 1.0)
+        .log_scale();
+    Ok(FigureSpec::new(FIG_HEATMAP, heatmap))
 }
 
 /// The m4 log entries, built from the records.
@@ -683,6 +724,8 @@ struct NgramsValues {
     count_val: String,
     add_k: String,
     neural_vs_count: String,
+    /// How many characters the heat map shows.
+    heatmap_chars: String,
 }
 
 /// A learning-rate schedule for the log: `kind` is `constant`, `step` or `warmup_cosine`, and the
@@ -789,6 +832,9 @@ fn ngrams_entry(ctx: &Context) -> Result<LogEntry> {
         count_val: format!("{count_val:.3}"),
         add_k: cfg.add_k.to_string(),
         neural_vs_count: format!("{:+.2}", 100.0 * (neural_val / count_val - 1.0)),
+        heatmap_chars: (HEATMAP_CHARS as u64)
+            .min(summary.sizes.vocab_size)
+            .to_string(),
     };
     let part =
         |block: &str| viz::template::render_block("m4_ngrams.md", NGRAMS_TEMPLATE, block, &values);

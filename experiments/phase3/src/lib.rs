@@ -9,6 +9,7 @@
 //!   sentence-transformers ([`bench`]).
 
 pub mod bench;
+pub mod intervals;
 pub mod m7;
 pub mod m8;
 pub mod m9;

@@ -238,7 +238,8 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
                 .map(|c| {
                     cfg.ks
                         .iter()
-                        .map(|&k| Ok(summary.cell(&c.name, r.name(), k)?.exact_match))
+                        // In %, as the cells print it and the colour bar reads.
+                        .map(|&k| Ok(100.0 * summary.cell(&c.name, r.name(), k)?.exact_match))
                         .collect::<Result<Vec<_>>>()
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -252,9 +253,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
                         .collect(),
                 )
                 .labels("k (passages retrieved)", "chunking")
-                .colorbar("exact match (cells in %)")
-                .range(0.0, 1.0)
-                .cell_values(100.0, 1))
+                .colorbar(format!("exact match (%, n = {})", summary.questions))
+                .range(0.0, 100.0)
+                .cell_values(1.0, 1))
         })
         .collect::<Result<Vec<_>>>()?;
     // The finding, in the words the log uses: the best cell against the others (one Holm family).
@@ -262,13 +263,14 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let count = |v: Verdict| grid.others.iter().filter(|o| o.3.verdict == v).count();
     // Two panels a row: wide enough cells to print each value.
     let cols = panels.len().min(2);
+    // The test named, as the log names it: McNemar's exact test per cell, Holm over the family.
     let title = format!(
-        "Best cell {} ({:.1} %): {} cells worse, {} tied ({} questions each)",
+        "Best cell {} ({:.1} %): {} of {} worse, {} tied (McNemar, Holm)",
         grid.best,
         100.0 * grid.best_em,
         count(Verdict::Worse),
+        grid.others.len(),
         count(Verdict::Tied),
-        summary.questions
     );
     Ok(vec![FigureSpec::new(
         FIG_HEATMAP,

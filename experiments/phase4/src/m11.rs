@@ -7,7 +7,6 @@
 //!
 //! Records: `records/m11/team/` — every run's messages, plan, solver episodes and verdicts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,10 +15,8 @@ use openai_client::ClientConfig;
 use phase3_rag::reader::exact_match;
 use phase3_rag::world::{Question, QuestionKind, Split, World};
 use serde::{Deserialize, Serialize};
-use viz::diagram::Diagram;
 use viz::log::{Figure, FigureKind, LogEntry};
-use viz::plot::entity::Entity;
-use viz::plot::{DiagramFigure, FigureSpec, LineChart, Marker, Series};
+use viz::plot::{DiagramFigure, FigureSpec};
 use viz::record::{Record, RunWriter};
 use viz::table::Table;
 use viz::template::render_block;
@@ -28,9 +25,15 @@ use viz::Context;
 use super::m10::{self, held_out_phrasing, kind_name, reader_world, tasks};
 use phase4_agents::backend::{par_map, Models};
 use phase4_agents::team::{self, Kind, TeamConfig, TeamRun};
-use phase4_agents::tools::{names, Corpus, Toolset};
+use phase4_agents::tools::{Corpus, Toolset};
 
 use crate::records::TeamSummary;
+
+mod verifier;
+mod wiring;
+pub use verifier::{auc, auc_interval, roc, trapezoid};
+use verifier::{margins, roc_values, Margins, Roc};
+pub use wiring::architecture;
 
 pub const TEAM: &str = "m11_team";
 pub const MILESTONE: &str = "m11";
@@ -79,119 +82,6 @@ pub struct VerifierScore {
     pub id: String,
     pub first_correct: bool,
     pub margin: f64,
-}
-
-/// The area under the ROC curve of `margin` separating right answers from wrong ones: the chance
-/// that a right answer's margin beats a wrong one's (ties count half); None without both.
-pub fn auc(scores: &[VerifierScore]) -> Option<f64> {
-    let right: Vec<f64> = scores
-        .iter()
-        .filter(|s| s.first_correct)
-        .map(|s| s.margin)
-        .collect();
-    let wrong: Vec<f64> = scores
-        .iter()
-        .filter(|s| !s.first_correct)
-        .map(|s| s.margin)
-        .collect();
-    if right.is_empty() || wrong.is_empty() {
-        return None;
-    }
-    let mut wins = 0.0;
-    for r in &right {
-        for w in &wrong {
-            wins += if r > w {
-                1.0
-            } else if r == w {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    Some(wins / (right.len() * wrong.len()) as f64)
-}
-
-/// The ROC curve of `margin` as a test for a right answer: (share of wrong answers accepted,
-/// share of right ones accepted) as the threshold falls through every distinct margin, from (0, 0)
-/// to (1, 1); None without both right and wrong answers.
-pub fn roc(scores: &[VerifierScore]) -> Option<Vec<(f64, f64)>> {
-    let right = scores.iter().filter(|s| s.first_correct).count();
-    let wrong = scores.len() - right;
-    if right == 0 || wrong == 0 {
-        return None;
-    }
-    let mut sorted: Vec<&VerifierScore> = scores.iter().collect();
-    sorted.sort_by(|a, b| b.margin.total_cmp(&a.margin));
-    let mut pts = vec![(0.0, 0.0)];
-    let (mut tp, mut fp) = (0, 0);
-    for (i, s) in sorted.iter().enumerate() {
-        if s.first_correct {
-            tp += 1;
-        } else {
-            fp += 1;
-        }
-        // Tied margins pass the threshold together: one point for the lot.
-        if sorted.get(i + 1).is_none_or(|n| n.margin != s.margin) {
-            pts.push((fp as f64 / wrong as f64, tp as f64 / right as f64));
-        }
-    }
-    Some(pts)
-}
-
-/// The area under a curve by the trapezoid rule.
-pub fn trapezoid(pts: &[(f64, f64)]) -> f64 {
-    pts.windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-        .sum()
-}
-
-/// What the verifier's own threshold (log-odds 0: yes as likely as no) accepts: (right, wrong).
-fn accepted_at_zero(scores: &[VerifierScore]) -> (usize, usize) {
-    let at = |right: bool| {
-        scores
-            .iter()
-            .filter(|s| s.first_correct == right && s.margin > 0.0)
-            .count()
-    };
-    (at(true), at(false))
-}
-
-/// The verifier's ROC on its first checks, with the chance diagonal and its own threshold marked.
-fn verifier_figure(scores: &[VerifierScore]) -> Option<FigureSpec> {
-    let curve = roc(scores)?;
-    let area = trapezoid(&curve);
-    let right = scores.iter().filter(|s| s.first_correct).count();
-    let wrong = scores.len() - right;
-    let (tp, fp) = accepted_at_zero(scores);
-    let chart = LineChart::new(
-        if area < 0.6 {
-            format!("The verifier's log-odds rank right answers near chance: AUC {area:.2}")
-        } else {
-            format!("The verifier's log-odds rank right above wrong: AUC {area:.2}")
-        },
-        format!("wrong first answers accepted (share of {wrong})"),
-        format!("right first answers accepted (share of {right})"),
-    )
-    .x_range(0.0, 1.0)
-    .y_range(0.0, 1.0)
-    .series(
-        Series::new(
-            format!("verifier's log p(yes) − log p(no), AUC {area:.2} (trapezoid)"),
-            curve,
-        )
-        .entity(Entity::Verifier),
-    )
-    .series(Series::new("chance (AUC 0.5)", vec![(0.0, 0.0), (1.0, 1.0)]).entity(Entity::Chance))
-    .series(
-        Series::new(
-            format!("its threshold, log-odds 0: accepts {tp} right, {fp} wrong"),
-            vec![(fp as f64 / wrong as f64, tp as f64 / right as f64)],
-        )
-        .entity(Entity::Threshold)
-        .points(Marker::Diamond),
-    );
-    Some(FigureSpec::new(FIG_VERIFIER, chart))
 }
 
 /// Runs `tasks` through the team, `workers` at a time, each with its own models and tools.
@@ -320,174 +210,6 @@ fn node_id(agent: &str) -> String {
     agent.replace('-', "_")
 }
 
-/// An agent's box in the architecture: the solvers (one per sub-question) share one.
-fn role_of(agent: &str) -> &str {
-    if agent.starts_with("solver-") {
-        "solvers"
-    } else {
-        agent
-    }
-}
-
-/// The team's wiring as the runs used it: each role writes to the bus (top row), the bus delivers
-/// to each role (bottom row); each box says which messages, and how many, took that way. Below the
-/// solvers, the tools they called.
-pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
-    type Counts = BTreeMap<String, BTreeMap<Kind, usize>>;
-    let (mut wrote, mut read): (Counts, Counts) = Default::default();
-    let mut solvers: BTreeMap<String, usize> = BTreeMap::new();
-    // Per tool (None: no well-formed action), its calls that worked and those that failed.
-    let mut tools: BTreeMap<Option<String>, (usize, usize)> = BTreeMap::new();
-    let mut messages = 0;
-    for o in outcomes {
-        for m in &o.run.messages {
-            messages += 1;
-            *wrote
-                .entry(role_of(&m.from).into())
-                .or_default()
-                .entry(m.kind)
-                .or_default() += 1;
-            *read
-                .entry(role_of(&m.to).into())
-                .or_default()
-                .entry(m.kind)
-                .or_default() += 1;
-            if m.to.starts_with("solver-") {
-                *solvers.entry(m.to.clone()).or_default() += 1;
-            }
-        }
-        for ep in &o.run.episodes {
-            for s in &ep.steps {
-                let calls = tools
-                    .entry(s.action.as_ref().map(|a| a.tool.clone()))
-                    .or_default();
-                if s.error {
-                    calls.1 += 1;
-                } else {
-                    calls.0 += 1;
-                }
-            }
-        }
-    }
-    let list = |kinds: &BTreeMap<Kind, usize>| -> String {
-        kinds
-            .iter()
-            .map(|(k, n)| format!("{} ×{n}", k.label()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let name = |role: &str| -> String {
-        if role == "solvers" {
-            format!(
-                "solvers ({})",
-                solvers.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-        } else {
-            role.to_string()
-        }
-    };
-    let mut d = Diagram::new().node(
-        "bus",
-        &format!(
-            "message bus: {messages} messages in {} runs, every one recorded",
-            outcomes.len()
-        ),
-    );
-    // In the order a task flows: user, planner, solvers, verifier.
-    let rank = |r: &str| {
-        ["user", "planner", "solvers", "verifier"]
-            .iter()
-            .position(|x| *x == r)
-    };
-    let order = |c: &Counts| {
-        let mut v: Vec<(String, BTreeMap<Kind, usize>)> =
-            c.iter().map(|(r, k)| (r.clone(), k.clone())).collect();
-        v.sort_by_key(|(r, _)| rank(r));
-        v
-    };
-    for (role, kinds) in &order(&wrote) {
-        let id = format!("{role}_out");
-        d = d
-            .node(&id, &format!("{} writes: {}", name(role), list(kinds)))
-            .edge(&id, "bus", None);
-    }
-    for (role, kinds) in &order(&read) {
-        let id = format!("{role}_in");
-        d = d
-            .node(&id, &format!("{} reads: {}", name(role), list(kinds)))
-            .edge("bus", &id, None);
-    }
-    if !tools.is_empty() && read.contains_key("solvers") {
-        d = tool_calls(d, &tools);
-    }
-    d
-}
-
-/// Below the solvers, the calls no tool could take and each tool they called (in m10's loop
-/// order), every edge counting the calls by outcome; the observations (errors included) go back
-/// into the solvers' loops, counted in the box they end in (a back edge would cross the row above).
-fn tool_calls(mut d: Diagram, tools: &BTreeMap<Option<String>, (usize, usize)>) -> Diagram {
-    let order = [
-        None,
-        Some(names::SEARCH),
-        Some(names::CALC),
-        Some(names::FINISH),
-    ];
-    let rank = |t: &Option<String>| {
-        order
-            .iter()
-            .position(|o| o.as_deref() == t.as_deref())
-            .unwrap_or(order.len())
-    };
-    let mut sorted: Vec<(&Option<String>, &(usize, usize))> = tools.iter().collect();
-    sorted.sort_by_key(|(t, _)| rank(t));
-    let mut observed = 0;
-    for (tool, &(ok, failed)) in sorted {
-        match tool {
-            Some(t) => {
-                let id = format!("tool_{}", node_id(t));
-                d = d.node(&id, &format!("{t}[…]")).edge(
-                    "solvers_in",
-                    &id,
-                    Some(&format!("{ok} ok, {failed} failed")),
-                );
-                // A finish that worked ends the solver's loop; anything else is observed.
-                let back = if t == names::FINISH {
-                    failed
-                } else {
-                    ok + failed
-                };
-                observed += back;
-                if back > 0 {
-                    d = d.edge(&id, "observe", Some(&back.to_string()));
-                }
-            }
-            None => {
-                // No well-formed action is always an error.
-                let calls = ok + failed;
-                observed += calls;
-                d = d
-                    .node_in(
-                        "malformed",
-                        "malformed: no well-formed action",
-                        Entity::Plain,
-                    )
-                    .edge("solvers_in", "malformed", Some(&format!("{calls} failed")))
-                    .edge("malformed", "observe", Some(&calls.to_string()));
-            }
-        }
-    }
-    if observed == 0 {
-        return d;
-    }
-    d.node(
-        "observe",
-        &format!(
-            "observation (or error) appended to the solver's transcript, then its next turn: ×{observed}"
-        ),
-    )
-}
-
 /// One run as a Mermaid sequence diagram: every message in order (long texts cut).
 pub fn sequence(o: &TeamOutcome) -> String {
     let mut s = String::from("```mermaid\nsequenceDiagram\n");
@@ -544,18 +266,22 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         return Ok(Vec::new());
     };
     let outcomes: Vec<TeamOutcome> = rec.artifact("outcomes")?;
+    let w = wiring::Wiring::of(&outcomes);
     let mut out = vec![FigureSpec::new(
         FIG_ARCH,
         DiagramFigure {
             title: format!(
-                "The team as wired in {} runs: agents write to and read from the bus only",
-                outcomes.len()
+                "{} team runs: all {} messages over the bus; {} of {} sub-questions finished",
+                w.runs,
+                w.messages,
+                w.episodes - w.stopped,
+                w.episodes
             ),
             diagram: architecture(&outcomes),
         },
     )];
     let scores: Vec<VerifierScore> = rec.artifact("verifier_scores").unwrap_or_default();
-    out.extend(verifier_figure(&scores));
+    out.extend(verifier::figure(&scores));
     Ok(out)
 }
 
@@ -602,42 +328,6 @@ struct ShownRun {
     sequence: String,
     plan: Vec<String>,
     transcripts: Vec<String>,
-}
-
-/// The verifier's own log-odds on its first checks.
-#[derive(Serialize)]
-struct Margins {
-    right: String,
-    wrong: String,
-    auc: String,
-    /// `indistinct` (AUC under 0.6), `rejects_both` (right answers' mean below 0), or `ranks`.
-    verdict: &'static str,
-}
-
-/// The verifier's ROC figure: how many first checks it was drawn from, and what the verifier's own
-/// threshold accepts.
-#[derive(Serialize)]
-struct Roc {
-    scored: String,
-    right: String,
-    wrong: String,
-    auc: String,
-    accepted_right: String,
-    accepted_wrong: String,
-}
-
-fn roc_values(scores: &[VerifierScore]) -> Option<Roc> {
-    let area = trapezoid(&roc(scores)?);
-    let right = scores.iter().filter(|s| s.first_correct).count();
-    let (tp, fp) = accepted_at_zero(scores);
-    Some(Roc {
-        scored: scores.len().to_string(),
-        right: right.to_string(),
-        wrong: (scores.len() - right).to_string(),
-        auc: format!("{area:.2}"),
-        accepted_right: tp.to_string(),
-        accepted_wrong: fp.to_string(),
-    })
 }
 
 #[derive(Serialize)]
@@ -711,31 +401,6 @@ fn shown_run(cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> Option<ShownRun>
         sequence: sequence(o),
         plan: o.run.plan.clone(),
         transcripts: o.run.episodes.iter().map(|ep| ep.transcript()).collect(),
-    })
-}
-
-/// The verifier's margins on its first checks, when there are right and wrong answers to compare.
-fn margins(scores: &[VerifierScore]) -> Option<Margins> {
-    let mean = |right: bool| {
-        let v: Vec<f64> = scores
-            .iter()
-            .filter(|s| s.first_correct == right)
-            .map(|s| s.margin)
-            .collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    };
-    let (r, w, a) = (mean(true)?, mean(false)?, auc(scores)?);
-    Some(Margins {
-        right: format!("{r:+.2}"),
-        wrong: format!("{w:+.2}"),
-        auc: format!("{a:.2}"),
-        verdict: if a < 0.6 {
-            "indistinct"
-        } else if r < 0.0 {
-            "rejects_both"
-        } else {
-            "ranks"
-        },
     })
 }
 

@@ -20,7 +20,7 @@ use phase3_rag::saved::{self, SavedReader};
 use serde::{Deserialize, Serialize};
 use viz::phase::{Experiment, Outputs};
 use viz::plot::entity::Entity;
-use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
+use viz::plot::{FigureSpec, LineChart, LineGrid, Marker, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -508,6 +508,23 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         return Ok(Vec::new());
     };
     let l = loaded(&rec)?;
+    Ok(vec![latency_figure(&l), timeline_figure(&l)])
+}
+
+/// Every 5th percentile of `xs` (5 %, 10 % … 100 %): a distribution as a few marks, drawn over a
+/// line it would otherwise hide.
+fn every_5_percent(xs: &[f64]) -> Vec<(f64, f64)> {
+    (1..=20)
+        .map(|i| {
+            let p = 5.0 * f64::from(i);
+            (percentile(xs, p), p)
+        })
+        .filter(|pt| pt.0.is_finite())
+        .collect()
+}
+
+/// `m8_serving_latency.png`: each kind of request alone and under load, one panel per kind.
+fn latency_figure(l: &Loaded) -> FigureSpec {
     let panel = |answers: bool, title: String| {
         let kind = |o: &Outcome| l.is_answer(o) == answers;
         LineChart::new(title, "latency (ms, log scale)", "requests at or below (%)")
@@ -521,25 +538,36 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
                 "loaded, not streamed",
                 cdf(&l.latencies(|o| kind(o) && !o.stream)),
             ))
-            .series(Series::new(
-                "loaded, streamed: whole",
-                cdf(&l.latencies(|o| kind(o) && o.stream)),
-            ))
+            // Marks, not a line: a short answer's whole streamed reply lands with its first
+            // token, and a line would lie hidden under that one.
+            .series(
+                Series::new(
+                    "loaded, streamed: whole (every 5 %)",
+                    every_5_percent(&l.latencies(|o| kind(o) && o.stream)),
+                )
+                .points(Marker::Diamond),
+            )
             .series(Series::new(
                 "loaded, streamed: first token",
                 cdf(&l.first_tokens(kind)),
             ))
     };
-    // The finding: how much slower the median reply is when every client asks at once.
-    let median = |v: Vec<f64>| percentile(&v, 50.0);
-    let slower =
-        median(l.latencies(|o| !o.stream)) / median([l.alone(true), l.alone(false)].concat());
-    let latency = FigureSpec::new(
+    // The finding, per panel: how much slower the median reply (not streamed) is when every client
+    // asks at once than the same kind of request alone.
+    let slower = |answers: bool| {
+        percentile(
+            &l.latencies(|o| l.is_answer(o) == answers && !o.stream),
+            50.0,
+        ) / percentile(&l.alone(answers), 50.0)
+    };
+    FigureSpec::new(
         FIG_LATENCY,
         LineGrid::new(
             format!(
-                "{} clients at once: the median reply {slower:.0}× slower than alone",
-                l.cfg.load.clients
+                "{} clients: median reply {:.0}× alone's for answers, {:.0}× for continuations",
+                l.cfg.load.clients,
+                slower(true),
+                slower(false)
             ),
             vec![
                 panel(
@@ -553,9 +581,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
             ],
             2,
         ),
-    );
+    )
+}
 
-    // Throughput over time: within the limit, and the over-limit run's replies and refusals.
+/// `m8_serving_timeline.png`: throughput over time within the limit, and the over-limit run's
+/// replies and refusals.
+fn timeline_figure(l: &Loaded) -> FigureSpec {
     const BINS: usize = 25;
     let done = |t: &Timing| t.start_ms + t.latency_ms;
     let load_wall = l.timings.load_wall_s;
@@ -563,6 +594,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     // width said in the panel titles.
     let bin_s = load_wall / BINS as f64;
     let top = |points: &[(f64, f64)]| 1.1 * points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let within_x = "time into the load run (s)";
     let token_rate = rate(
         l.outcomes
             .iter()
@@ -573,7 +605,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     );
     let tokens = LineChart::new(
         format!("Tokens/s, {bin_s:.2} s bins"),
-        "time since the load began (s)",
+        within_x,
         "tokens per second",
     )
     .y_range(0.0, top(&token_rate))
@@ -585,7 +617,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     );
     let replies = LineChart::new(
         format!("Replies/s, {bin_s:.2} s bins"),
-        "time since the load began (s)",
+        within_x,
         "replies per second",
     )
     .y_range(0.0, top(&reply_rate))
@@ -611,26 +643,42 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         ));
         points
     };
+    let (answered, refused) = (over(200), over(503));
+    // Counts from zero: a running total never dips below it.
+    let most = top(&answered).max(top(&refused)) / 1.1;
     let beyond = LineChart::new(
         format!(
             "{} clients, room for {}",
             l.cfg.overload.clients,
             l.cfg.overload_server.room()
         ),
-        "time since the load began (s)",
+        "time into the over-limit run (s)",
         "requests so far",
     )
-    .series(Series::new("answered (200)", over(200)).entity(Entity::Answered))
-    .series(Series::new("refused (503)", over(503)).entity(Entity::Refused));
-    let timeline = FigureSpec::new(
+    .y_range(0.0, 1.05 * most.max(1.0))
+    .series(Series::new("answered (200)", answered).entity(Entity::Answered))
+    .series(Series::new("refused (503)", refused).entity(Entity::Refused));
+    // The finding: throughput within the limit (over the whole run), refusals beyond it.
+    let tokens_total: u64 = l.outcomes.iter().map(|o| o.completion_tokens).sum();
+    let refusals = l
+        .timings
+        .overload
+        .iter()
+        .filter(|(o, _)| o.status == 503)
+        .count();
+    FigureSpec::new(
         FIG_TIMELINE,
         LineGrid::new(
-            "Serving the m8 reader on 2 cores: within the limit (left), beyond it (right)",
+            format!(
+                "{:.0} tokens/s, {:.0} replies/s within the limit; beyond it, {refusals} of {} refused",
+                tokens_total as f64 / load_wall,
+                l.outcomes.len() as f64 / load_wall,
+                l.timings.overload.len()
+            ),
             vec![tokens, replies, beyond],
             3,
         ),
-    );
-    Ok(vec![latency, timeline])
+    )
 }
 
 /// The serving phase's own subcommand.

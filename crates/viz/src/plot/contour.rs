@@ -7,6 +7,8 @@ use plotters::prelude::*;
 
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::entity::Entity;
+use super::figure::Styled;
 use super::key::{centred_title, draw_key, draw_markers, key_height, KeyEntry, Marker, Swatch};
 use super::*;
 
@@ -36,6 +38,9 @@ pub struct ContourPaths {
     /// Where the minimum is, marked in every panel.
     pub minimum: Option<(f64, f64)>,
     pub cols: usize,
+    /// Per path, the entity whose colour and dash it takes; without one, the palette and a dash
+    /// pattern by position.
+    pub entities: Vec<Option<Entity>>,
     f: Box<dyn Fn(f64, f64) -> f64>,
 }
 
@@ -74,6 +79,7 @@ impl ContourPaths {
             y_label: "y".into(),
             minimum: None,
             cols: 3,
+            entities: Vec::new(),
             f: Box::new(f),
         }
     }
@@ -87,7 +93,39 @@ impl ContourPaths {
                 .collect(),
         );
         self.paths.push((label.into(), points));
+        self.entities.push(None);
         self
+    }
+    /// The last path added stands for `e`: its colour, solid or dashed as `e` is everywhere.
+    pub fn entity(mut self, e: Entity) -> Self {
+        if let Some(slot) = self.entities.last_mut() {
+            *slot = Some(e);
+        }
+        self
+    }
+    /// Path `i`'s colour and dash `(on, off)` pixels (`off` 0: solid).
+    fn path_style(&self, i: usize) -> (RGBColor, (u32, u32)) {
+        match self.entities.get(i).copied().flatten() {
+            Some(e) => (e.colour(), if e.style().dashed { (12, 8) } else { (0, 0) }),
+            None => (colour(i), DASHES[i % DASHES.len()]),
+        }
+    }
+    /// Its paths, styled as drawn.
+    pub(super) fn styled(&self) -> Vec<Styled> {
+        (0..self.paths.len())
+            .map(|i| {
+                let (colour, (_, off)) = self.path_style(i);
+                Styled {
+                    label: self.paths[i].0.clone(),
+                    colour,
+                    dashed: off > 0,
+                    marker: None,
+                    line: true,
+                    entity: self.entities.get(i).copied().flatten(),
+                    reference: false,
+                }
+            })
+            .collect()
     }
     /// A path (possibly thinned) with its own record of `(step, f)`.
     pub fn path_with_values(
@@ -98,6 +136,7 @@ impl ContourPaths {
     ) -> Self {
         self.path_values.push(values);
         self.paths.push((label.into(), points));
+        self.entities.push(None);
         self
     }
     /// Space the contour levels logarithmically (for functions like Rosenbrock's with a deep valley).
@@ -141,10 +180,10 @@ impl ContourPaths {
             .iter()
             .enumerate()
             .map(|(i, (label, _))| {
-                let (on, off) = DASHES[i % DASHES.len()];
+                let (c, (on, off)) = self.path_style(i);
                 KeyEntry::new(
                     Swatch::Dash {
-                        colour: colour(i),
+                        colour: c,
                         width: 3,
                         on,
                         off,
@@ -245,13 +284,12 @@ impl ContourPaths {
                 )
                 .map_err(err)?;
         }
-        let c = colour(i);
+        let (c, (on, off)) = self.path_style(i);
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
-        let (on, off) = DASHES[i % DASHES.len()];
         if off == 0 {
             round_joined(&mut chart, &pts, c, 3)?;
         } else {
@@ -369,8 +407,8 @@ impl ContourPaths {
                 .copied()
                 .filter(|p| p.0.is_finite() && p.1.is_finite() && p.1 > 0.0)
                 .collect();
-            let c = colour(i).stroke_width(3);
-            let (on, off) = DASHES[i % DASHES.len()];
+            let (c, (on, off)) = self.path_style(i);
+            let c = c.stroke_width(3);
             if off == 0 {
                 chart.draw_series(LineSeries::new(pts, c)).map_err(err)?;
             } else {

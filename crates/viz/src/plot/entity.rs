@@ -91,7 +91,8 @@ pub enum Entity {
     AgentObservation,
     /// Agent diagrams: an answer (right or wrong), the loop's outcome.
     AgentAnswer,
-    /// A diagram box that stands for no entity (a stage, a stop, a malformed action), grey.
+    /// Anything drawn that stands for no entity (a diagram stage, a stop, a malformed action, a
+    /// threshold line), grey.
     Plain,
 }
 

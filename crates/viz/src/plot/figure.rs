@@ -214,9 +214,9 @@ impl Drawing {
             Drawing::Dots(d) => d.styled(),
             Drawing::Scatter(s) => s.styled(),
             Drawing::Diagram(d) => d.diagram.styled(),
+            Drawing::Contour(c) => c.styled(),
             Drawing::Heatmap(_)
             | Drawing::HeatmapGrid(_)
-            | Drawing::Contour(_)
             | Drawing::Decision(_)
             | Drawing::TextHeat(_) => Vec::new(),
         }

@@ -416,10 +416,19 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         })
         .collect::<Result<Vec<_>>>()?;
     let cols = panels.len().min(3);
+    // The finding, as the log states it: the largest shortfall against the Bayes-optimal rule on
+    // the same validation points.
+    let title = match worst_bayes_gap(&classifiers)? {
+        Some(gap) => format!(
+            "Every MLP within {:.1} pt of the Bayes-optimal rule's validation accuracy",
+            100.0 * gap.max(0.0)
+        ),
+        None => "One MLP per dataset: predicted class, shaded by its probability".to_string(),
+    };
     out.push(FigureSpec::new(
         "m2_decision_boundaries.png",
         viz::plot::DecisionGrid {
-            title: "One MLP per dataset: predicted class, shaded by its probability".to_string(),
+            title,
             panels,
             cols,
         },
@@ -495,31 +504,100 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let cols = charts.len().min(2);
     out.push(FigureSpec::new(
         "m2_gradient_norms.png",
-        LineGrid::new(
-            "Per-layer weight-gradient norm during training (W1 = next to the input)",
-            charts,
-            cols,
-        ),
+        LineGrid::new(gradient_norms_title(&runs), charts, cols),
     ));
 
     out.push(dead_relu_figure(ctx)?);
     Ok(out)
 }
 
-/// `m2_dead_relu.png`: the dead fraction of each hidden layer over training, one panel a run.
+/// The largest gap, over the datasets with a Bayes reference, between the Bayes-optimal rule's
+/// validation accuracy and the MLP's (the number the m2 log states); `None` without a reference.
+fn worst_bayes_gap(classifiers: &[(String, Record, ClassifierRun)]) -> Result<Option<f64>> {
+    let mut gaps = Vec::new();
+    for (_, r, _) in classifiers {
+        let s: ClassifierSummary = r.summary_as()?;
+        gaps.extend(s.references.bayes_val_acc.map(|b| b - s.train.val_acc));
+    }
+    Ok(gaps.into_iter().reduce(f64::max))
+}
+
+/// Per evaluation of a gradient-norm run, `log10` of the last layer's norm over the first's and of
+/// the largest layer's over the smallest's (how many decades the layers' gradients span).
+fn gradient_decades(rec: &Record) -> Vec<(f64, f64)> {
+    let series: Vec<Vec<(f64, f64)>> = numbered_keys(rec, metric::GRAD_NORM)
+        .iter()
+        .map(|k| rec.series_if_logged(k))
+        .collect();
+    let n = series.iter().map(Vec::len).min().unwrap_or(0);
+    if series.len() < 2 {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|i| {
+            let at: Vec<f64> = series.iter().map(|s| s[i].1).collect();
+            let hi = at.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = at.iter().copied().fold(f64::INFINITY, f64::min);
+            ((at[at.len() - 1] / at[0]).log10(), (hi / lo).log10())
+        })
+        .collect()
+}
+
+/// `m2_gradient_norms.png`'s finding over the whole run: the run whose first layer stays furthest
+/// below its last (the least gap over every evaluation), against how far apart the other runs'
+/// layers ever get.
+fn gradient_norms_title(runs: &[(DiagnosticRun, Record)]) -> String {
+    let short = |r: &DiagnosticRun| r.label.split(" + ").next().unwrap_or(&r.label).to_string();
+    let per_run: Vec<(String, f64, f64, usize)> = runs
+        .iter()
+        .filter_map(|(r, rec)| {
+            let d = gradient_decades(rec);
+            let least_gap = d.iter().map(|p| p.0).reduce(f64::min)?;
+            let widest = d.iter().map(|p| p.1).reduce(f64::max)?;
+            let layers = numbered_keys(rec, metric::GRAD_NORM).len();
+            Some((short(r), least_gap, widest, layers))
+        })
+        .collect();
+    let Some(vanishing) = per_run.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return "Per-layer weight-gradient norm during training (W1 = next to the input)".into();
+    };
+    let others: Vec<String> = per_run
+        .iter()
+        .filter(|p| p.0 != vanishing.0)
+        .map(|p| format!("{} layers within {:.1} decades", p.0, p.2))
+        .collect();
+    let mut head = format!(
+        "{} W1 gradient stays ≥ {:.1} decades under W{}",
+        vanishing.0, vanishing.1, vanishing.3
+    );
+    if let Some(first) = head.get(..1) {
+        head = first.to_uppercase() + &head[1..];
+    }
+    if others.is_empty() {
+        head
+    } else {
+        format!("{head}; {}", others.join("; "))
+    }
+}
+
+/// `m2_dead_relu.png`: the dead fraction of each hidden layer over training, one panel a run, each
+/// run's validation accuracy in its panel title.
 fn dead_relu_figure(ctx: &Context) -> Result<FigureSpec> {
     let (_, runs) = load_diagnostics(ctx, Diagnostic::DeadRelu)?;
     let charts: Vec<LineChart> = runs
         .iter()
         .map(|(r, rec)| {
+            // A no-break space keeps "val 99.8%" on one line when the panel title wraps.
             let mut c = LineChart::new(
-                r.label.clone(),
                 format!(
-                    "step (val acc {})",
+                    "{}: val\u{a0}{}",
+                    r.label,
                     pct(rec.summary_as::<TrainSummary>()?.val_acc)
                 ),
+                "step",
                 "fraction of dead units",
-            );
+            )
+            .x_ticks(step_ticks(r.train.steps));
             for key in numbered_keys(rec, metric::DEAD_FRACTION) {
                 let layer = format!("hidden {}", key.trim_start_matches(metric::DEAD_FRACTION));
                 c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
@@ -527,32 +605,52 @@ fn dead_relu_figure(ctx: &Context) -> Result<FigureSpec> {
             Ok(c)
         })
         .collect::<Result<_>>()?;
-    // The finding: the most and the least of a layer each run leaves dead at the end.
+    // The finding: the most of a layer each run leaves dead at the end, every run named, worst first.
     let worst_layer = |rec: &Record| {
         numbered_keys(rec, metric::DEAD_FRACTION)
             .iter()
             .filter_map(|k| rec.last(k))
             .fold(0.0, f64::max)
     };
-    let ends: Vec<(String, f64)> = runs
+    let mut ends: Vec<(String, f64)> = runs
         .iter()
         .map(|(r, rec)| (r.name.replace('_', " "), worst_layer(rec)))
         .collect();
-    let most = ends.iter().max_by(|a, b| a.1.total_cmp(&b.1));
-    let least = ends.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-    let title = match (most, least) {
-        (Some(m), Some(l)) if m.0 != l.0 => format!(
-            "Dead ReLUs at the end: {} {:.0} % of a layer, {} {:.0} %",
-            m.0,
-            100.0 * m.1,
-            l.0,
-            100.0 * l.1
-        ),
-        _ => "Fraction of ReLU units that output 0 for every training point".to_string(),
+    ends.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let title = if ends.len() > 1 {
+        format!(
+            "Most-dead layer at the end: {}",
+            ends.iter()
+                .map(|(name, f)| format!("{name} {:.0} %", 100.0 * f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        "Fraction of ReLU units that output 0 for every training point".to_string()
     };
     let cols = charts.len();
     Ok(FigureSpec::new(
         "m2_dead_relu.png",
         LineGrid::new(title, charts, cols),
     ))
+}
+
+/// Round ticks about a third of the run apart, from 0 (`1500` → 0, 500, 1000, 1500).
+fn step_ticks(steps: usize) -> Vec<f64> {
+    let steps = steps.max(1) as f64;
+    let raw = steps / 3.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw);
+    let mut ticks: Vec<f64> = (0..)
+        .map(|i| i as f64 * step)
+        .take_while(|t| *t <= steps)
+        .collect();
+    if ticks.last() != Some(&steps) && steps - ticks.last().copied().unwrap_or(0.0) > step / 2.0 {
+        ticks.push(steps);
+    }
+    ticks
 }

@@ -228,15 +228,18 @@ struct WidthText {
 }
 
 /// Per optimizer of the sweep: best rate, loss there, width of the good range, diverged runs.
-struct SensitivityStats {
-    rows: Vec<String>,
-    best_lr: Vec<f64>,
-    best_loss: Vec<f64>,
-    good_range: Vec<f64>,
-    diverged: Vec<f64>,
+pub(super) struct SensitivityStats {
+    pub(super) rows: Vec<String>,
+    pub(super) best_lr: Vec<f64>,
+    pub(super) best_loss: Vec<f64>,
+    pub(super) good_range: Vec<f64>,
+    pub(super) diverged: Vec<f64>,
 }
 
-fn sensitivity_stats(scfg: &SensitivityConfig, groups: &Groups) -> Result<SensitivityStats> {
+pub(super) fn sensitivity_stats(
+    scfg: &SensitivityConfig,
+    groups: &Groups,
+) -> Result<SensitivityStats> {
     let mut rows = Vec::new();
     let mut best_lr = Vec::new();
     let mut best_loss = Vec::new();

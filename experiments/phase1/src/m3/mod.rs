@@ -441,6 +441,52 @@ fn comparison_title(groups: &Groups, seeds: usize) -> Result<String> {
     })
 }
 
+/// The sweep's finding, from the log's own statistics: each optimizer's best rate (lowest mean
+/// final loss over the seeds), optimizers that share one named together.
+fn sensitivity_title(scfg: &SensitivityConfig, groups: &Groups) -> Result<String> {
+    let st = log::sensitivity_stats(scfg, groups)?;
+    let mut by_lr: Vec<(f64, Vec<&str>)> = Vec::new();
+    for (name, lr) in st.rows.iter().zip(&st.best_lr) {
+        match by_lr.iter_mut().find(|g| g.0 == *lr) {
+            Some(g) => g.1.push(name),
+            None => by_lr.push((*lr, vec![name])),
+        }
+    }
+    if by_lr.is_empty() {
+        return Ok(format!("Loss after {} steps vs learning rate", scfg.steps));
+    }
+    by_lr.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let parts: Vec<String> = by_lr
+        .iter()
+        .map(|(lr, names)| format!("{} {lr:e}", names.join(", ")))
+        .collect();
+    Ok(format!(
+        "Best lr ({} seeds): {}",
+        scfg.seeds.len(),
+        parts.join("; ")
+    ))
+}
+
+/// The Rosenbrock figure's finding: the lowest and the highest f any optimizer ends at (one
+/// deterministic run each, so no interval).
+fn paths_title(pcfg: &PathsConfig, runs: &[(String, Record)]) -> Result<String> {
+    let mut finals = runs
+        .iter()
+        .map(|(name, r)| Ok((name.as_str(), r.summary_as::<PathSummary>()?.final_f)))
+        .collect::<Result<Vec<_>>>()?;
+    finals.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(match (finals.first(), finals.last()) {
+        (Some(lo), Some(hi)) if lo.0 != hi.0 => format!(
+            "{} Rosenbrock steps: {} ends at f = {:.1e}, {} at {:.1e} (minimum 0)",
+            pcfg.steps, lo.0, lo.1, hi.0, hi.1
+        ),
+        _ => format!(
+            "{} steps on Rosenbrock from ({}, {}); minimum at (1, 1)",
+            pcfg.steps, pcfg.start.0, pcfg.start.1
+        ),
+    })
+}
+
 pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
 
@@ -463,11 +509,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
 
     let (scfg, groups) = load_sensitivity(ctx)?;
     let mut chart = LineChart::new(
-        format!(
-            "Loss after {} steps vs learning rate (mean; band: range of {} seeds)",
-            scfg.steps,
-            scfg.seeds.len()
-        ),
+        sensitivity_title(&scfg, &groups)?,
         "learning rate (log)",
         format!(
             "final train cross-entropy (nats, log; capped at {})",
@@ -507,10 +549,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
 
     let (pcfg, runs) = load_paths(ctx)?;
     let mut contour = ContourPaths::new(
-        format!(
-            "{} steps on Rosenbrock from ({}, {}); minimum at (1, 1)",
-            pcfg.steps, pcfg.start.0, pcfg.start.1
-        ),
+        paths_title(&pcfg, &runs)?,
         pcfg.x_range,
         pcfg.y_range,
         rosenbrock,
@@ -522,7 +561,9 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         let path: Vec<(f64, f64)> = rec.artifact("path")?;
         // f along the path from the run's own scalars (exact; the stored path is thinned and
         // rounded, which would show rounding noise near the minimum).
-        contour = contour.path_with_values(label(entry), path, rec.series(metric::ROSENBROCK)?);
+        contour = contour
+            .path_with_values(label(entry), path, rec.series(metric::ROSENBROCK)?)
+            .entity(entity(&entry.optimizer));
     }
     out.push(FigureSpec::new("m3_optimizer_paths.png", contour));
     Ok(out)

@@ -10,7 +10,7 @@ use super::{
     GptExperiment, ModelRun, BENCH_FULL_RUN, BENCH_RUN, BPE_RUN, CHAR_RUN, PARITY_RUN,
 };
 use crate::bench::BenchRow;
-use crate::records::{metric, FitSummary};
+use crate::records::{metric, FitSummary, ParitySummary};
 
 pub fn figures(ctx: &viz::Context) -> Result<Vec<FigureSpec>> {
     let mut out = Vec::new();
@@ -48,15 +48,30 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<F
         })
         .filter(|v| v.len() > 1);
     let nanogpt = super::nanogpt_val_loss(ctx)?;
-    let title = match &headline {
-        Some(v) => {
+    // The gap to the best n-gram as the log states it: this run's whole-split loss against the
+    // n-gram's, in nats per character.
+    let val = ch.summary_as::<FitSummary>()?.val_loss_full;
+    let gap = crate::m4::best_ngram(ctx).map(|(n, ppl)| {
+        let d = val - ppl.ln();
+        let side = if d > 0.0 { "above" } else { "below" };
+        format!("this run {val:.3}, {:.3} {side} the {n}-gram", d.abs())
+    });
+    let title = match (&headline, gap) {
+        (Some(v), Some(gap)) => {
+            let (m, sd) = mean_sd(v);
+            format!(
+                "{} seeds: {m:.3} ± {sd:.3} (nanoGPT {nanogpt}); {gap}",
+                v.len()
+            )
+        }
+        (Some(v), None) => {
             let (m, sd) = mean_sd(v);
             format!(
                 "Whole-split val loss {m:.3} ± {sd:.3} over {} seeds; nanoGPT: {nanogpt}",
                 v.len()
             )
         }
-        None => "Character GPT on tiny-shakespeare (bench config)".to_string(),
+        (None, _) => "Character GPT on tiny-shakespeare (bench config)".to_string(),
     };
     let mut chart = LineChart::new(title, "training step", "loss (nats per character)")
         .series(Series::new("train, 10-step mean", train).entity(Entity::Train))
@@ -112,9 +127,18 @@ fn perplexity(
                 .collect::<Vec<_>>(),
         )
     };
-    let bpe_cpt = bpe.summary_as::<FitSummary>()?.chars_per_token;
+    let (cs, bs): (FitSummary, FitSummary) = (ch.summary_as()?, bpe.summary_as()?);
+    let bpe_cpt = bs.chars_per_token;
+    // The log's numbers, and its caveat: one seed each, so no verdict.
+    let ngram = crate::m4::best_ngram(ctx).map_or(String::new(), |(n, ppl)| {
+        format!("; {n}-gram {:.3}", ppl.log2())
+    });
+    let title = format!(
+        "Bits/char: BPE {:.3}, characters {:.3} (one seed each, untested){ngram}",
+        bs.val_bpc, cs.val_bpc
+    );
     let mut chart = LineChart::new(
-        "Validation bits per character vs training text seen",
+        title,
         "training characters seen (millions; steps × batch × block × chars per token)",
         "validation bits per character",
     )
@@ -149,11 +173,12 @@ fn perplexity(
 fn ablations(abl: &[AblationRuns], out: &mut Vec<FigureSpec>) -> Result<()> {
     let seeds = abl[0].runs.len();
     let mut chart = LineChart::new(
-        format!("Ablations: validation loss (mean and range of {seeds} seeds)"),
+        ablations_title(abl)?,
         "step",
         "validation loss (nats per character)",
     );
-    for a in abl {
+    // The baseline (the first variant) is drawn last, so its line lies on top of every band.
+    for a in abl[1..].iter().chain(&abl[..1]) {
         let (mean, band) = seed_band(&a.runs, metric::VAL_LOSS)?;
         chart = chart.series(Series::new(a.label.clone(), mean).band(band));
     }
@@ -162,6 +187,42 @@ fn ablations(abl: &[AblationRuns], out: &mut Vec<FigureSpec>) -> Result<()> {
         out.push(ablation_effects(abl)?);
     }
     Ok(())
+}
+
+/// `m6_ablations.png`'s finding: the log's verdicts (paired t over the seeds, Holm over the family),
+/// a verdict held by one ablation naming it, one held by several counting them.
+fn ablations_title(abl: &[AblationRuns]) -> Result<String> {
+    let seeds = abl[0].runs.len();
+    let st = AblationStats::of(abl)?;
+    let judged: Vec<(&str, stats::Verdict)> = st.labels[1..]
+        .iter()
+        .zip(&st.diffs)
+        .filter_map(|(l, d)| d.as_ref().map(|(_, j)| (l.as_str(), j.verdict)))
+        .collect();
+    if judged.is_empty() {
+        return Ok(format!(
+            "Ablations: validation loss (mean and range of {seeds} seeds)"
+        ));
+    }
+    let parts: Vec<String> = [
+        stats::Verdict::Better,
+        stats::Verdict::Worse,
+        stats::Verdict::Tied,
+    ]
+    .iter()
+    .filter_map(|v| {
+        let of: Vec<&str> = judged.iter().filter(|j| j.1 == *v).map(|j| j.0).collect();
+        match of.as_slice() {
+            [] => None,
+            [one] => Some(format!("{one} {}", v.word())),
+            many => Some(format!("{} ablations {}", many.len(), v.word())),
+        }
+    })
+    .collect();
+    Ok(format!(
+        "{} (paired t, {seeds} seeds, Holm)",
+        parts.join("; ")
+    ))
 }
 
 /// The verdict itself: each variant's paired difference to the baseline in whole-split loss, with
@@ -228,13 +289,14 @@ fn torch_parity(p: &Record) -> Result<FigureSpec> {
         "|difference|",
         by_window(metric::ABS_DIFF, max)?,
     ));
+    let s: ParitySummary = p.summary_as()?;
+    let title = format!(
+        "Same start, same batches: losses agree within {:.1e} nats over {} steps",
+        s.max_abs_loss_diff, s.steps
+    );
     Ok(FigureSpec::new(
         "m6_torch_parity.png",
-        LineGrid::new(
-            "Ours vs PyTorch: same start, same batches",
-            vec![curves, diff],
-            2,
-        ),
+        LineGrid::new(title, vec![curves, diff], 2),
     ))
 }
 
@@ -254,8 +316,20 @@ fn training_throughput(bench: &Record) -> Result<FigureSpec> {
     };
     let rounds = ours.iter().map(|r| r.rounds.len()).max().unwrap_or(1);
     let steps = ours.first().map_or(0, |r| r.steps);
+    let cores = bench.meta.cores;
+    let fastest = ours
+        .iter()
+        .max_by(|a, b| a.tokens_per_s.total_cmp(&b.tokens_per_s));
+    let title = match (fastest, torch) {
+        (Some(f), Some(t)) => format!(
+            "{}: {:.2}× PyTorch eager's tokens/s (means of {rounds} rounds, {cores} cores)",
+            f.trainer,
+            f.tokens_per_s / t.tokens_per_s
+        ),
+        _ => format!("Training throughput, bench config ({steps} steps, {cores} cores)"),
+    };
     let mut bars = GroupedBars::new(
-        format!("Training throughput, bench config ({steps} steps, 2 cores)"),
+        title,
         "training tokens / s",
         ours.iter().map(|r| r.trainer.clone()).collect(),
     )

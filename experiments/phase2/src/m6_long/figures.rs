@@ -97,18 +97,18 @@ fn selection_figure(ctx: &viz::Context, sel: &Record) -> Result<FigureSpec> {
         .iter()
         .any(|r| r.curve.iter().any(|p| p.val_loss > cap));
     let not_drawn = if clipped {
-        format!(", above {cap:.2} cut")
+        format!(" (losses > {cap:.2} left out)")
     } else {
         String::new()
     };
     let mut measured = LineChart::new(
-        format!("Measured: first {} minutes{not_drawn}", cfg.select.minutes),
+        format!("Measured, first {} min{not_drawn}", cfg.select.minutes),
         "training wall clock (minutes)",
         "validation loss, fixed subset (nats/char)",
     );
     let mut fitted = LineChart::new(
         format!(
-            "Fitted a + b·t^(−c), extrapolated to {} minutes",
+            "Fit a + b·t⁻ᶜ to each, carried to {} min",
             cfg.long.budget_minutes
         ),
         "training wall clock (minutes, log scale)",

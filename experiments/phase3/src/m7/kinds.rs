@@ -1,64 +1,101 @@
 //! m7's nDCG@10 by question kind on a collection whose questions have kinds (a generated world):
-//! the figure and the finding its title and caption state, both from the record's summary.
+//! the figure and the finding its title and caption state, from the record — its per-kind means,
+//! its per-question nDCG@10, and each question's kind from the world its config generates (checked
+//! against the recorded means before it is used).
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{ensure, Context as _, Result};
+use phase3_rag::world::World;
 use serde::Serialize;
 use viz::plot::entity::Entity;
-use viz::plot::{Dot, DotPlot, FigureSpec, Marker};
+use viz::plot::{FigureSpec, GroupedBars};
+use viz::record::Record;
 use viz::Context;
 
 use super::{records, retriever_names, RetrievalConfig};
+use crate::intervals::mean_interval;
 use crate::records::RetrievalSummary;
 
 pub(super) const FIG_KINDS: &str = "m7_ndcg_by_kind.png";
 
-/// Markers by the retriever's place in the config, so two blues (bm25, bm25_stemmed) differ in
-/// shape too.
-const MARKERS: [Marker; 6] = [
-    Marker::Circle,
-    Marker::Square,
-    Marker::Triangle,
-    Marker::Diamond,
-    Marker::Cross,
-    Marker::Ring,
-];
+/// Resamples of each paired test (as the log's head-to-head).
+const TEST_RESAMPLES: usize = 10_000;
 
 /// One collection's nDCG@10 per question kind and retriever.
 pub(super) struct ByKind {
     pub collection: String,
     /// Kinds, highest mean over the retrievers first.
     pub kinds: Vec<String>,
-    /// Per retriever (config order): its place in the config and its score on each kind.
-    pub scores: Vec<(String, usize, Vec<f64>)>,
+    /// Per retriever (config order): its name and its score on each kind.
+    pub scores: Vec<(String, Vec<f64>)>,
+    /// Per retriever (as `scores`) and kind: nDCG@10 of each of the kind's questions, in question
+    /// order (the same questions for every retriever).
+    pub per_question: Vec<Vec<Vec<f64>>>,
+}
+
+/// A kind's winner against its runner-up, question by question.
+#[derive(Serialize)]
+pub(super) struct KindTest {
+    pub kind: String,
+    pub first: String,
+    pub second: String,
+    /// The difference in words: its interval, the test and the verdict.
+    pub change: String,
+    pub tied: bool,
 }
 
 /// What the figure's title and caption state.
 #[derive(Serialize)]
 pub(super) struct KindFinding {
     pub collection: String,
-    pub kinds: String,
-    /// The retriever best on the most kinds, and on how many.
-    pub leader: String,
-    pub leader_wins: String,
     pub kind_count: String,
+    /// Kinds whose winner beats its runner-up beyond the noise, and how many.
+    pub separable: Vec<(String, String)>,
+    pub separable_count: String,
+    /// Every kind's winner against its runner-up, in the figure's order.
+    pub tests: Vec<KindTest>,
     /// The kind whose best and worst retrievers lie furthest apart.
     pub widest: String,
     pub worst: String,
     pub worst_score: String,
     pub best: String,
     pub best_score: String,
-    /// The two scores unrounded (the title rounds them to two places).
-    #[serde(skip)]
-    pub range: (f64, f64),
-    /// Every kind's winner, in the figure's order.
-    pub winners: Vec<(String, String)>,
+    /// Questions per kind, fewest and most.
+    pub fewest: String,
+    pub most: String,
+}
+
+/// Each judged question's kind, from the world the record's config generates for `collection`
+/// (`None` for a collection that is not a generated world).
+fn question_kinds(rec: &Record, collection: &str) -> Result<Option<BTreeMap<String, String>>> {
+    let cfg: RetrievalConfig = rec.config_as()?;
+    let Some(w) = cfg
+        .collection
+        .iter()
+        .find(|c| c.name == collection)
+        .and_then(|c| c.world.as_ref())
+    else {
+        return Ok(None);
+    };
+    let world = World::generate(w)?;
+    world
+        .questions()
+        .iter()
+        .map(|q| {
+            let kind = serde_json::to_value(q.kind)?;
+            let kind = kind.as_str().context("a question kind is not a name")?;
+            Ok((q.id.clone(), kind.to_string()))
+        })
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 impl ByKind {
     /// `None` for a collection without question kinds.
-    pub fn of(
+    fn of(
         collection: &str,
-        cfg: &RetrievalConfig,
+        rec: &Record,
         summary: &RetrievalSummary,
         names: &[String],
     ) -> Result<Option<ByKind>> {
@@ -73,6 +110,9 @@ impl ByKind {
         if kinds.is_empty() {
             return Ok(None);
         }
+        let Some(kind_of) = question_kinds(rec, collection)? else {
+            return Ok(None);
+        };
         let mean = |k: &str| -> Result<f64> {
             let mut sum = 0.0;
             for n in names {
@@ -86,114 +126,191 @@ impl ByKind {
             .collect::<Result<_>>()?;
         keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
         let kinds: Vec<String> = keyed.into_iter().map(|(_, k)| k).collect();
-        let scores = names
-            .iter()
-            .map(|n| {
-                let place = cfg
-                    .retriever
+        let per_query: BTreeMap<String, BTreeMap<String, f64>> = rec.artifact("ndcg_per_query")?;
+        let mut scores = Vec::new();
+        let mut per_question = Vec::new();
+        for n in names {
+            let r = summary.retriever(n)?;
+            let mine = per_query
+                .get(n)
+                .with_context(|| format!("m7 record: no per-query nDCG@10 for `{n}`"))?;
+            let mut by_kind = Vec::new();
+            for k in &kinds {
+                let xs: Vec<f64> = mine
                     .iter()
-                    .position(|r| r.name() == n)
-                    .unwrap_or(0);
-                let r = summary.retriever(n)?;
-                let v = kinds.iter().map(|k| r.ndcg_of(k)).collect::<Result<_>>()?;
-                Ok((n.clone(), place, v))
-            })
-            .collect::<Result<_>>()?;
+                    .filter(|(q, _)| kind_of.get(*q) == Some(k))
+                    .map(|(_, &v)| v)
+                    .collect();
+                // The regenerated kinds must give back the recorded means, or they are not the
+                // record's questions.
+                let m = xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+                ensure!(
+                    (m - r.ndcg_of(k)?).abs() < 1e-9,
+                    "m7 record: `{n}` on {k} questions averages {m}, but the record says {}: \
+                     the world its config generates is not the one it was scored on",
+                    r.ndcg_of(k)?
+                );
+                by_kind.push(xs);
+            }
+            let v = kinds.iter().map(|k| r.ndcg_of(k)).collect::<Result<_>>()?;
+            scores.push((n.clone(), v));
+            per_question.push(by_kind);
+        }
         Ok(Some(ByKind {
             collection: collection.to_string(),
             kinds,
             scores,
+            per_question,
         }))
     }
 
-    /// (best, worst) retriever on kind `i`: name and score.
-    fn extremes(&self, i: usize) -> ((&str, f64), (&str, f64)) {
-        let mut by: Vec<(&str, f64)> = self.scores.iter().map(|s| (s.0.as_str(), s.2[i])).collect();
-        by.sort_by(|a, b| b.1.total_cmp(&a.1));
-        (by[0], by[by.len() - 1])
-    }
-
-    pub fn finding(&self) -> KindFinding {
-        let winners: Vec<(String, String)> = (0..self.kinds.len())
-            .map(|i| {
-                let kind = self.kinds[i].replace('_', "-");
-                (kind, self.extremes(i).0 .0.to_string())
-            })
-            .collect();
-        // The retriever best on the most kinds (the first in config order on a tie).
-        let (leader, leader_wins) = self
+    /// Retrievers on kind `i`, best first: (index, score).
+    fn ranked(&self, i: usize) -> Vec<(usize, f64)> {
+        let mut by: Vec<(usize, f64)> = self
             .scores
             .iter()
-            .map(|s| (&s.0, winners.iter().filter(|w| w.1 == s.0).count()))
-            .fold((&self.scores[0].0, 0), |m, x| if x.1 > m.1 { x } else { m });
-        let widest = (0..self.kinds.len())
-            .max_by(|&a, &b| {
-                let gap = |i| {
-                    let (hi, lo) = self.extremes(i);
-                    hi.1 - lo.1
-                };
-                gap(a).total_cmp(&gap(b))
-            })
-            .unwrap_or(0);
-        let (best, worst) = self.extremes(widest);
-        KindFinding {
-            collection: self.collection.clone(),
-            kinds: self.kinds.join(", "),
-            leader: leader.clone(),
-            leader_wins: leader_wins.to_string(),
-            kind_count: self.kinds.len().to_string(),
-            widest: self.kinds[widest].replace('_', "-"),
-            worst: worst.0.to_string(),
-            worst_score: format!("{:.3}", worst.1),
-            best: best.0.to_string(),
-            best_score: format!("{:.3}", best.1),
-            range: (worst.1, best.1),
-            winners,
-        }
+            .enumerate()
+            .map(|(r, s)| (r, s.1[i]))
+            .collect();
+        by.sort_by(|a, b| b.1.total_cmp(&a.1));
+        by
     }
 
-    fn plot(&self) -> DotPlot {
-        let f = self.finding();
-        let title = format!(
-            "{} tops {} of {} kinds; {}: {} {:.2}, {} {:.2}",
-            f.leader, f.leader_wins, f.kind_count, f.widest, f.worst, f.range.0, f.best, f.range.1,
+    /// Kind `i` as the figure and the text name it.
+    fn kind(&self, i: usize) -> String {
+        self.kinds[i].replace('_', "-")
+    }
+
+    /// Each kind's winner against its runner-up: a paired bootstrap over the kind's questions
+    /// (nDCG is a number per question), one family over the kinds, read after Holm's correction.
+    fn tests(&self) -> Result<Vec<(usize, usize, stats::Paired, stats::Judged)>> {
+        let mut pairs = Vec::new();
+        for i in 0..self.kinds.len() {
+            let by = self.ranked(i);
+            let (a, b) = (by[0].0, by[1.min(by.len() - 1)].0);
+            let (xa, xb) = (&self.per_question[a][i], &self.per_question[b][i]);
+            pairs.push((
+                a,
+                b,
+                stats::paired_bootstrap(xa, xb, TEST_RESAMPLES, i as u64)?,
+            ));
+        }
+        let judged = stats::judge_family(
+            &pairs
+                .iter()
+                .map(|p| (p.2.difference, p.2.p_value))
+                .collect::<Vec<_>>(),
         );
-        let rows = self.kinds.iter().map(|k| k.replace('_', "-")).collect();
-        let mut plot = DotPlot::new(
+        Ok(pairs
+            .into_iter()
+            .zip(judged)
+            .map(|((a, b, t), j)| (a, b, t, j))
+            .collect())
+    }
+
+    pub fn finding(&self) -> Result<KindFinding> {
+        let name = |r: usize| self.scores[r].0.clone();
+        let tests: Vec<KindTest> = self
+            .tests()?
+            .into_iter()
+            .enumerate()
+            .map(|(i, (a, b, t, j))| KindTest {
+                kind: self.kind(i),
+                first: name(a),
+                second: name(b),
+                change: viz::claims::paired_numbers(&t, &j, "questions", 3),
+                tied: j.verdict == stats::Verdict::Tied,
+            })
+            .collect();
+        let separable: Vec<(String, String)> = tests
+            .iter()
+            .filter(|t| !t.tied)
+            .map(|t| (t.kind.clone(), t.first.clone()))
+            .collect();
+        let gap = |i: usize| {
+            let by = self.ranked(i);
+            by[0].1 - by[by.len() - 1].1
+        };
+        let widest = (0..self.kinds.len())
+            .max_by(|&a, &b| gap(a).total_cmp(&gap(b)))
+            .unwrap_or(0);
+        let by = self.ranked(widest);
+        let (best, worst) = (by[0], by[by.len() - 1]);
+        let sizes = self.per_question[0].iter().map(Vec::len);
+        Ok(KindFinding {
+            collection: self.collection.clone(),
+            kind_count: self.kinds.len().to_string(),
+            separable_count: separable.len().to_string(),
+            separable,
+            tests,
+            widest: self.kind(widest),
+            worst: name(worst.0),
+            worst_score: format!("{:.3}", worst.1),
+            best: name(best.0),
+            best_score: format!("{:.3}", best.1),
+            fewest: sizes.clone().min().unwrap_or(0).to_string(),
+            most: sizes.max().unwrap_or(0).to_string(),
+        })
+    }
+
+    fn plot(&self) -> Result<GroupedBars> {
+        let f = self.finding()?;
+        // Only the wins the test separates from the runner-up count; the rest are ties at the top.
+        let rest = self.kinds.len() - f.separable.len();
+        let title = match f.separable.as_slice() {
+            [] => format!(
+                "On all {} kinds the top two retrievers are tied (paired bootstrap, Holm)",
+                f.kind_count
+            ),
+            [(k, w)] => format!(
+                "Only {k} has a clear winner ({w}); the top two tie on the other {rest} kinds"
+            ),
+            s => {
+                let listed: Vec<String> = s.iter().map(|(k, w)| format!("{k}: {w}")).collect();
+                format!(
+                    "{} of {} kinds have a clear winner ({}); the top two tie on {rest}",
+                    s.len(),
+                    f.kind_count,
+                    listed.join(", ")
+                )
+            }
+        };
+        let rows = (0..self.kinds.len()).map(|i| self.kind(i)).collect();
+        let mut bars = GroupedBars::new(
             title,
             format!(
-                "nDCG@10, mean over the kind's test questions on {}",
+                "nDCG@10, mean over the kind's questions ({})",
                 self.collection
             ),
             rows,
-        )
-        .linear(0.0, 1.03)
-        .lanes(self.scores.len());
-        for (lane, (name, place, vals)) in self.scores.iter().enumerate() {
-            // The house palette: a retriever has its colour of the recall figure (grey when it
-            // has none).
-            let e = Entity::of_name(name).unwrap_or(Entity::Plain);
-            for (row, &v) in vals.iter().enumerate() {
-                plot = plot.dot(Dot {
-                    row,
-                    lane,
-                    value: v,
-                    entity: e,
-                    marker: MARKERS[*place % MARKERS.len()],
-                    label: name.clone(),
-                });
-            }
+        );
+        for (r, (name, vals)) in self.scores.iter().enumerate() {
+            // The house palette: a retriever has its colour of the recall figure.
+            let intervals = self.per_question[r]
+                .iter()
+                .enumerate()
+                .map(|(i, xs)| mean_interval(xs, (r * self.kinds.len() + i) as u64))
+                .collect::<Result<Vec<_>>>()?;
+            // The interval's key entry after every retriever's, not between them.
+            let legend = if r + 1 == self.scores.len() {
+                "95 % bootstrap interval over the kind's questions"
+            } else {
+                ""
+            };
+            bars = bars
+                .group(name.clone(), vals.clone())
+                .entity_if(Entity::of_name(name))
+                .whiskers(legend, intervals);
         }
-        plot
+        Ok(bars)
     }
 }
 
 /// The first collection of the config's records that has question kinds.
 pub(super) fn by_kind(ctx: &Context) -> Result<Option<ByKind>> {
     for (spec, rec) in records(ctx)? {
-        let cfg: RetrievalConfig = rec.config_as()?;
         let summary: RetrievalSummary = rec.summary_as()?;
-        if let Some(b) = ByKind::of(&spec.name, &cfg, &summary, &retriever_names(&rec)?)? {
+        if let Some(b) = ByKind::of(&spec.name, &rec, &summary, &retriever_names(&rec)?)? {
             return Ok(Some(b));
         }
     }
@@ -205,5 +322,5 @@ pub(super) fn figure(ctx: &Context) -> Result<Option<FigureSpec>> {
     let Some(b) = by_kind(ctx)? else {
         return Ok(None);
     };
-    Ok(Some(FigureSpec::new(FIG_KINDS, b.plot())))
+    Ok(Some(FigureSpec::new(FIG_KINDS, b.plot()?)))
 }

@@ -10,6 +10,7 @@ use viz::record::Record;
 use viz::references::References;
 use viz::Context;
 
+use super::figures::FIG_BENCH;
 use super::kinds::{by_kind, KindFinding, FIG_KINDS};
 use super::{
     records, retriever_names, skipped, training_logs, RetrievalConfig, Timings, FIG_RECALL,
@@ -653,7 +654,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             .map(|(spec, rec)| collection_values(&refs, &cfg, spec, rec))
             .collect::<Result<_>>()?,
         bench: bench_values(ctx, &refs)?,
-        by_kind: by_kind(ctx)?.map(|b| b.finding()),
+        by_kind: by_kind(ctx)?.map(|b| b.finding()).transpose()?,
     };
     let part =
         |block: &str| viz::template::render_block("m7_retrieval.md", TEMPLATE, block, &values);
@@ -677,6 +678,18 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
             FIG_KINDS,
             FigureKind::EvaluationTables,
             part("caption_m7_ndcg_by_kind")?,
+        ));
+    }
+    // Drawn only when the bench ran against Python (the figure is a ratio to it).
+    if values
+        .bench
+        .as_ref()
+        .is_some_and(|b| b.bm25.is_some() || b.minilm.is_some())
+    {
+        figures.push(Figure::new(
+            FIG_BENCH,
+            FigureKind::Benchmarks,
+            part("caption_m7_bench_rag")?,
         ));
     }
     Ok(vec![LogEntry {

@@ -11,10 +11,8 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use serde::{Deserialize, Serialize};
-use viz::plot::entity::Entity;
-use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
@@ -26,9 +24,11 @@ use phase3_rag::metrics::{evaluate_collection, Evaluation, Run};
 use phase3_rag::retrieve::Retriever;
 use phase3_rag::retrievers::{Built, CollectionSpec, RetrieverSpec};
 
+mod figures;
 mod kinds;
 mod log;
 
+pub use figures::figures;
 pub use log::log_entries;
 
 pub const MILESTONE: &str = "m7";
@@ -319,75 +319,6 @@ fn skipped(rec: &Record) -> Result<BTreeMap<String, String>> {
     } else {
         Ok(BTreeMap::new())
     }
-}
-
-pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
-    let recs = records(ctx)?;
-    if recs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut charts = Vec::new();
-    for (spec, rec) in &recs {
-        let curves: BTreeMap<String, Vec<f64>> = rec.artifact("recall_curves")?;
-        let summary: RetrievalSummary = rec.summary_as()?;
-        let mut chart = LineChart::new(
-            format!(
-                "{}: {} documents, {} judged queries",
-                spec.name, summary.docs, summary.judged_queries
-            ),
-            "k (documents retrieved, log scale)",
-            "mean recall@k",
-        )
-        .log_x();
-        for name in retriever_names(rec)? {
-            // One style per retriever in every figure (the house palette), else its place here.
-            let entity = Entity::of_name(&name);
-            let curve = curves.get(&name).ok_or_else(|| {
-                anyhow!(
-                    "record {} has no recall curve for `{name}`",
-                    rec.dir.display()
-                )
-            })?;
-            let pts = curve
-                .iter()
-                .enumerate()
-                .map(|(i, &r)| ((i + 1) as f64, r))
-                .collect();
-            chart = chart.series(Series::new(name, pts).entity_if(entity));
-        }
-        charts.push(chart);
-    }
-    let recall = if charts.len() == 1 {
-        let mut c = charts.remove(0);
-        c.title = format!("Recall@k of every retriever — {}", c.title);
-        FigureSpec::new(FIG_RECALL, c)
-    } else {
-        FigureSpec::new(
-            FIG_RECALL,
-            LineGrid::new("Recall@k of every retriever", charts, 1),
-        )
-    };
-    let mut out = vec![recall];
-    // The trained retrievers' loss curves, one line per (collection, retriever).
-    let mut chart = LineChart::new(
-        "Dual encoder training: in-batch contrastive loss",
-        "training step",
-        "mean loss over the interval (nats, log scale)",
-    )
-    .log_y();
-    let mut any = false;
-    for (spec, rec) in &recs {
-        for (name, log) in training_logs(rec)? {
-            let pts = log.loss.iter().map(|&(s, l)| (s as f64, l)).collect();
-            chart = chart.series(Series::new(format!("{name} on {}", spec.name), pts));
-            any = true;
-        }
-    }
-    if any {
-        out.push(FigureSpec::new(FIG_TRAINING, chart));
-    }
-    out.extend(kinds::figure(ctx)?);
-    Ok(out)
 }
 
 /// The best nDCG@10 over the retrievers on the first collection, for the README's milestone table,

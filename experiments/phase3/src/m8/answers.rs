@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use phase3_rag::asker::{Found, Outcome};
 use serde::Serialize;
-use viz::claims::pct;
+use viz::claims::{p_value, pct};
 use viz::plot::entity::Entity;
 use viz::plot::{FigureSpec, LineChart, LineGrid, Series};
 
@@ -54,18 +54,7 @@ impl Split {
             Split::Distractor => "wrong: another passage's words",
             Split::GoldOther => "wrong: the gold passage's other words",
             Split::NowhereWithGold => "wrong: no passage's words, gold in the prompt",
-            Split::NowhereWithoutGold => "wrong: no passage's words, gold not in it",
-        }
-    }
-
-    /// What it is in the house palette.
-    fn entity(self) -> Entity {
-        match self {
-            Split::Correct => Entity::AnswerRight,
-            Split::Distractor => Entity::AnswerDistractor,
-            Split::GoldOther => Entity::AnswerGoldOther,
-            Split::NowhereWithGold => Entity::AnswerNowhereWithGold,
-            Split::NowhereWithoutGold => Entity::AnswerNowhereWithoutGold,
+            Split::NowhereWithoutGold => "wrong: no passage's words, gold not in the prompt",
         }
     }
 }
@@ -108,6 +97,8 @@ pub(super) struct PassagesValues {
     /// Of the wrong answers at the largest k that repeat another passage, the share whose prompt
     /// held the gold passage.
     distractor_with_gold: String,
+    /// The figure title's test of the distractor share, largest k against smallest.
+    distractor_test: Option<String>,
 }
 
 /// The caption's numbers, when the record holds both ends of the k sweep.
@@ -136,11 +127,86 @@ pub(super) fn passages_values(
         recall_one: pct(recall(&one)),
         recall_most: pct(recall(&most)),
         distractor_with_gold: format!("{with_gold} of {}", copied.len()),
+        distractor_test: k_test(cfg, outcomes, Split::Distractor)
+            .ok()
+            .flatten()
+            .map(|(c, j)| {
+                // "Better" would misread a rise in wrong answers: the verdict says only whether
+                // the change is beyond the noise.
+                format!(
+                    "of {} pairs, {} repeat another passage at k = {hi} only and {} at k = {lo} only; \
+                     exact McNemar p {} ({}): {}",
+                    c.n,
+                    c.test.wins,
+                    c.test.losses,
+                    p_value(c.test.p),
+                    viz::claims::reading(&j),
+                    if j.verdict == stats::Verdict::Tied {
+                        "tied"
+                    } else {
+                        "beyond the noise"
+                    }
+                )
+            }),
     })
 }
 
-/// One panel per retriever: the answers' split against k, and the share of prompts that held the
-/// gold passage. Kinds of answer no condition produced are left out.
+/// Whether each of `os` falls in `s`, keyed by its question.
+fn falls_in(os: &[&Outcome], s: Split) -> BTreeMap<String, bool> {
+    os.iter()
+        .map(|o| (o.question.clone(), Split::of(o) == s))
+        .collect()
+}
+
+/// The pooled share of answers in `s` at the largest k against the smallest, on the same
+/// (retriever, question) pairs: McNemar's exact test, read alone (a family of one). `None` when
+/// no pair is in both.
+fn k_test(
+    cfg: &ReaderConfig,
+    outcomes: &BTreeMap<String, Vec<Outcome>>,
+    s: Split,
+) -> Result<Option<(stats::PairedBinary, stats::Judged)>> {
+    let (Some(&lo), Some(&hi)) = (cfg.ks.iter().min(), cfg.ks.iter().max()) else {
+        return Ok(None);
+    };
+    let (mut most, mut one) = (Vec::new(), Vec::new());
+    for r in &cfg.retriever {
+        let at = |k: usize| -> Vec<&Outcome> {
+            outcomes
+                .get(&format!("{}@{k}", r.name()))
+                .map(|v| v.iter().collect())
+                .unwrap_or_default()
+        };
+        let (a, b) = (falls_in(&at(hi), s), falls_in(&at(lo), s));
+        for (q, &x) in &a {
+            if let Some(&y) = b.get(q) {
+                most.push(x);
+                one.push(y);
+            }
+        }
+    }
+    if most.is_empty() {
+        return Ok(None);
+    }
+    let c = stats::paired_binary(&most, &one)?;
+    let j = stats::judge_family(&[(c.difference, c.test.p)])[0];
+    Ok(Some((c, j)))
+}
+
+/// A point of a line, or an interval's two ends.
+type Point = (f64, f64);
+
+/// The share of `os` that `is` holds for, and its Wilson interval (at the house confidence; one
+/// trained reader: the sampling of the questions only).
+fn share_with_interval(os: &[&Outcome], is: &dyn Fn(&Outcome) -> bool) -> (f64, (f64, f64)) {
+    let hits = os.iter().filter(|o| is(o)).count();
+    let i = stats::wilson(hits, os.len(), 1.0 - stats::ALPHA);
+    (hits as f64 / os.len().max(1) as f64, (i.low, i.high))
+}
+
+/// One panel per kind of answer (and one for the prompts that held the gold passage): its share
+/// against k, one line per retriever in its colour of every figure, with Wilson bands. Kinds of
+/// answer no condition produced are left out.
 pub(super) fn passages_figure(
     cfg: &ReaderConfig,
     outcomes: &BTreeMap<String, Vec<Outcome>>,
@@ -169,31 +235,49 @@ pub(super) fn passages_figure(
         })
         .collect();
     let ks: Vec<f64> = cfg.ks.iter().map(|&k| k as f64).collect();
-    let mut panels = Vec::new();
-    for r in &names {
-        let curve = |f: &dyn Fn(&[&Outcome]) -> f64| -> Vec<(f64, f64)> {
-            cfg.ks.iter().map(|&k| (k as f64, f(&at(r, k)))).collect()
-        };
-        let mut chart = LineChart::new(
-            label(r),
-            "k (passages retrieved)",
-            "share of the held-out questions",
-        )
-        .y_range(0.0, 1.0)
-        .x_ticks(ks.clone());
-        for &s in &seen {
-            chart =
-                chart.series(Series::new(s.label(), curve(&|os| share(os, s))).entity(s.entity()));
+    let panel = |title: &str, is: &dyn Fn(&Outcome) -> bool| {
+        let mut chart = LineChart::new(title, "k (passages retrieved)", "share of the questions")
+            .y_range(0.0, 1.0)
+            .x_ticks(ks.clone());
+        for r in &names {
+            let (points, band): (Vec<Point>, Vec<Point>) = cfg
+                .ks
+                .iter()
+                .map(|&k| {
+                    let (v, i) = share_with_interval(&at(r, k), is);
+                    ((k as f64, v), i)
+                })
+                .unzip();
+            chart = chart.series(
+                Series::new(label(r), points)
+                    .entity_if(Entity::of_name(r))
+                    .band(band),
+            );
         }
-        chart = chart
-            .series(Series::new("gold passage in the prompt", curve(&recall)).entity(Entity::Gold));
-        panels.push(chart);
-    }
+        chart
+    };
+    let mut panels: Vec<LineChart> = seen
+        .iter()
+        .map(|&s| panel(s.label(), &|o| Split::of(o) == s))
+        .collect();
+    panels.push(panel("gold passage in the prompt", &|o| o.gold_in_context));
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
     let min_k = cfg.ks.iter().copied().min().unwrap_or(1);
     let (one, most) = (pooled(cfg, outcomes, min_k), pooled(cfg, outcomes, max_k));
+    let test = match k_test(cfg, outcomes, Split::Distractor)? {
+        Some((c, j)) => format!(
+            " ({}McNemar p {})",
+            if j.verdict == stats::Verdict::Tied {
+                "tied, "
+            } else {
+                ""
+            },
+            p_value(c.test.p)
+        ),
+        None => String::new(),
+    };
     let title = format!(
-        "From k = {min_k} to {max_k}, answers repeating another passage: {} → {}",
+        "k = {min_k} → {max_k}: answers from another passage {} → {}{test}",
         pct(share(&one, Split::Distractor)),
         pct(share(&most, Split::Distractor))
     );

@@ -24,7 +24,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use viz::plot::entity::Entity;
-use viz::plot::{DiagramFigure, FigureSpec, LineChart, LineGrid, Series};
 use viz::record::Record;
 use viz::Context;
 
@@ -40,11 +39,13 @@ pub use phase3_rag::saved::{MILESTONE, READER};
 use phase3_rag::world::{Question, Split, World, WorldConfig};
 
 mod answers;
+mod figures;
 mod log;
 mod run;
 
-use crate::records::{metric, ConditionSummary, ReaderSummary};
+use crate::records::ReaderSummary;
 
+pub use figures::figures;
 pub use log::log_entries;
 pub use run::run_reader;
 
@@ -500,23 +501,23 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
         .find(|c| c.name == cfg.chunks)
         .map(|c| match &c.chunk {
             ChunkConfig::Sentences { max_chars } => {
-                format!("chunker `{}`: whole sentences, at most {max_chars} characters per passage, titled", c.name)
+                format!("the world's documents, chunked `{}`: whole sentences, at most {max_chars} characters per passage, titled", c.name)
             }
             ChunkConfig::Characters { size, overlap } => {
-                format!("chunker `{}`: {size} characters, {overlap} overlapping, titled", c.name)
+                format!("the world's documents, chunked `{}`: {size} characters, {overlap} overlapping, titled", c.name)
             }
             ChunkConfig::Tokens { size, overlap, .. } => {
-                format!("chunker `{}`: {size} tokens, {overlap} overlapping, titled", c.name)
+                format!("the world's documents, chunked `{}`: {size} tokens, {overlap} overlapping, titled", c.name)
             }
         })
-        .unwrap_or_else(|| format!("chunker `{}` (not configured)", cfg.chunks));
+        .unwrap_or_else(|| format!("the world's documents, chunked `{}` (not configured)", cfg.chunks));
     // Only the retrievers carry colour (theirs in every plot); every other stage is neutral grey.
     const STAGE: Entity = Entity::Plain;
+    // The documents and their chunker are one box, beside the question on the top row: every
+    // retriever then sits one row below both of its inputs, and no edge has to skirt a box.
     let mut d = Diagram::new()
-        .node_in("documents", "documents of the world", STAGE)
-        .node_in("question", "question", STAGE)
         .node_in("chunker", &chunk, STAGE)
-        .edge("documents", "chunker", None);
+        .node_in("question", "question", STAGE);
     for r in &cfg.retriever {
         let label = match r {
             RetrieverSpec::Bm25 { name, bm25 } => {
@@ -530,7 +531,7 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
             }
             RetrieverSpec::Hybrid { name, of, k, depth } => {
                 format!(
-                    "{name}: reciprocal rank fusion (k = {k}, top {depth}) of {}",
+                    "{name}: rank fusion of {}\n(reciprocal ranks, k = {k}, top {depth})",
                     of.join(" + ")
                 )
             }
@@ -548,9 +549,7 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
                 }
             }
             _ => {
-                d = d
-                    .edge("chunker", &id, Some("passages"))
-                    .edge("question", &id, None);
+                d = d.edge("chunker", &id, None).edge("question", &id, None);
             }
         }
     }
@@ -594,191 +593,12 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
 }
 const FIG_K: &str = "m8_perplexity_vs_k.png";
 
-/// The k figure's finding: where exact match, averaged over the retrievers, peaks, and what it is
-/// at the largest k.
-fn k_title(summary: &ReaderSummary, cfg: &ReaderConfig) -> Result<String> {
-    let mut by_k = Vec::new();
-    for &k in &cfg.ks {
-        let ems = cfg
-            .retriever
-            .iter()
-            .map(|r| Ok(summary.retrieved(r.name(), k)?.exact_match))
-            .collect::<Result<Vec<f64>>>()?;
-        by_k.push((k, ems.iter().sum::<f64>() / ems.len().max(1) as f64));
-    }
-    let peak = by_k.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
-    Ok(match (peak, by_k.last()) {
-        (Some((kp, ep)), Some(&(kl, el))) if kl != kp => format!(
-            "Exact match (retrievers' mean) peaks at k = {kp}: {:.0} %, {:.0} % at k = {kl}",
-            100.0 * ep,
-            100.0 * el
-        ),
-        _ => format!(
-            "The reader against the number of retrieved passages ({} held-out questions)",
-            summary.sizes.questions
-        ),
-    })
-}
-
 fn record(ctx: &Context) -> Option<Record> {
     Record::load(ctx, MILESTONE, "reader").ok()
 }
 
 pub(crate) fn label(condition: &str) -> String {
     condition.replace('_', " ")
-}
-
-/// Wilson intervals (at the house confidence) of exact-match rates, each over `n` questions: the
-/// sampling of questions only, one trained reader.
-fn wilson_band(rates: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
-    rates
-        .iter()
-        .map(|&(_, p)| {
-            let i = stats::wilson((p * n as f64).round() as usize, n, 1.0 - stats::ALPHA);
-            (i.low, i.high)
-        })
-        .collect()
-}
-
-/// `m8_loss_curves.png`: the training loss, and the held-out questions asked during training.
-fn loss_figure(rec: &Record, cfg: &ReaderConfig) -> Result<FigureSpec> {
-    let loss = LineChart::new(
-        "Training loss",
-        "training step",
-        "loss per scored token (nats, log scale)",
-    )
-    .log_y()
-    .series(Series::new(
-        "answers + documents",
-        rec.series(metric::TRAIN_LOSS)?,
-    ));
-    let mut ppl = LineChart::new(
-        "Held-out answer perplexity",
-        "training step",
-        "perplexity per answer token (log scale)",
-    )
-    .log_y();
-    let mut em = LineChart::new(
-        "Held-out exact match",
-        "training step",
-        "exact match (fraction of questions)",
-    )
-    .y_range(0.0, 1.0);
-    for c in curve_conditions(cfg).iter() {
-        let curve = |what: &str| rec.series(&metric::curve(c, what));
-        // In the house style: the reference conditions (gold passage, no passage) dashed, as in
-        // the k figure.
-        let style = |s: Series| s.entity_if(Entity::of_name(c));
-        ppl = ppl.series(style(Series::new(
-            label(c),
-            curve(metric::ANSWER_PERPLEXITY)?,
-        )));
-        // Wilson intervals: each point asks the same few held-out questions.
-        let points = curve(metric::EXACT_MATCH)?;
-        let band = wilson_band(&points, cfg.curve_questions);
-        em = em.series(style(Series::new(label(c), points)).band(band));
-    }
-    Ok(FigureSpec::new(
-        FIG_LOSS,
-        LineGrid::new(
-            format!(
-                "Training the reader: loss, and {} held-out questions asked every {} steps",
-                cfg.curve_questions, cfg.train.eval_interval
-            ),
-            vec![loss, ppl, em],
-            3,
-        ),
-    ))
-}
-
-pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
-    let Some(rec) = record(ctx) else {
-        return Ok(Vec::new());
-    };
-    let cfg: ReaderConfig = rec.config_as()?;
-    let summary: ReaderSummary = rec.summary_as()?;
-    let mut out = vec![loss_figure(&rec, &cfg)?];
-
-    let ks: Vec<f64> = cfg.ks.iter().map(|&k| k as f64).collect();
-    let mut ppl_k = LineChart::new(
-        "Answer perplexity",
-        "k (passages retrieved)",
-        "perplexity per answer token (log scale)",
-    )
-    .log_y()
-    .x_ticks(ks.clone());
-    let mut em_k = LineChart::new(
-        "Exact match",
-        "k (passages retrieved)",
-        "exact match (fraction of questions)",
-    )
-    .y_range(0.0, 1.0)
-    .x_ticks(ks);
-    for r in cfg.retriever.iter() {
-        let entity = Entity::of_name(r.name());
-        let pts = |pick: fn(&ConditionSummary) -> f64| -> Result<Vec<(f64, f64)>> {
-            cfg.ks
-                .iter()
-                .map(|&k| Ok((k as f64, pick(summary.retrieved(r.name(), k)?))))
-                .collect()
-        };
-        ppl_k =
-            ppl_k.series(Series::new(r.name(), pts(|c| c.answer_perplexity)?).entity_if(entity));
-        // Wilson intervals over the held-out questions (their sampling only: one trained reader).
-        let em = pts(|c| c.exact_match)?;
-        let band = wilson_band(&em, summary.sizes.questions as usize);
-        em_k = em_k.series(Series::new(r.name(), em).entity_if(entity).band(band));
-    }
-    for (c, e) in [("gold", Entity::Gold), ("closed_book", Entity::ClosedBook)] {
-        // In its entity's colour, as in the training curves beside it.
-        let s = summary.condition(c)?;
-        let (ppl_c, em_c) = (s.answer_perplexity, s.exact_match);
-        ppl_k = ppl_k.hline_entity(label(c), ppl_c, e);
-        em_k = em_k.hline_entity(label(c), em_c, e);
-    }
-    out.push(FigureSpec::new(
-        FIG_K,
-        LineGrid::new(k_title(&summary, &cfg)?, vec![ppl_k, em_k], 2),
-    ));
-    if let Ok(ex) = rec.artifact::<AnswerAttention>("attention_example") {
-        let answer: String = ex.answer_tokens.concat();
-        let mut heat = viz::plot::TextHeat::new(
-            format!("Where the answer looks: attention over the prompt ({})", label(&ex.condition)),
-            ex.prompt_tokens.clone(),
-        )
-        .note(format!(
-            "\"{}\" → \"{}\". The example is chosen by rule: the first right answer whose gold passage is not \
-             the prompt's first. Shade: attention of the positions that predict the answer's {} token(s), mean over \
-             heads; the prompt is the reader's BPE tokens.",
-            ex.question,
-            answer.trim(),
-            ex.answer_tokens.len()
-        ))
-        .mark(ex.span.0..ex.span.1, "the answer inside the gold passage");
-        for (l, m) in ex.maps.iter().enumerate() {
-            let n = ex.prompt_tokens.len();
-            let mean: Vec<f64> = (0..n)
-                .map(|j| {
-                    m.iter()
-                        .map(|row| row.get(j).copied().unwrap_or(0.0))
-                        .sum::<f64>()
-                        / m.len().max(1) as f64
-                })
-                .collect();
-            heat = heat.panel(format!("layer {l}"), mean);
-        }
-        out.push(FigureSpec::new(FIG_ATTENTION, heat));
-    }
-    out.push(FigureSpec::new(
-        FIG_PIPELINE,
-        DiagramFigure {
-            title: "The RAG pipeline of m8, drawn from its configured stages".into(),
-            diagram: pipeline(&cfg),
-        },
-    ));
-    let outcomes: BTreeMap<String, Vec<Outcome>> = rec.artifact("outcomes")?;
-    out.extend(answers::passages_figure(&cfg, &outcomes)?);
-    Ok(out)
 }
 
 /// The milestone's headline: held-out exact match with gold and with the best retrieved context.

@@ -284,43 +284,96 @@ fn exact_names(all: &[(String, Vec<Outcome>)]) -> Vec<ExactNames> {
         .collect()
 }
 
+/// Two variants on the same tasks, as the log judges them.
+struct VariantTest<'a> {
+    a: &'a str,
+    b: &'a str,
+    /// Tasks each got right, of `n`.
+    correct_a: usize,
+    correct_b: usize,
+    n: usize,
+    /// `b` against `a`.
+    t: stats::PairedBinary,
+    judged: stats::Judged,
+}
+
 /// Variants against each other on the same tasks: McNemar's exact test, the pairs one family
 /// ("m10 variants") read after Holm's correction. Each variant was trained once: the tests cover
 /// the sampling of tasks, not retraining.
-fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantPair>> {
+fn variant_tests(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantTest<'_>>> {
     let right = |os: &[Outcome]| os.iter().map(|o| o.correct).collect::<Vec<bool>>();
     let count = |os: &[Outcome]| os.iter().filter(|o| o.correct).count();
     let mut pairs = Vec::new();
     for (i, (na, a)) in all.iter().enumerate() {
         for (nb, b) in &all[i + 1..] {
             let t = stats::paired_binary(&right(b), &right(a))?;
-            pairs.push((na, nb, count(a), count(b), t));
+            pairs.push((na, nb, count(a), count(b), a.len(), t));
         }
     }
     let judged = stats::judge_family(
         &pairs
             .iter()
-            .map(|p| (p.4.difference, p.4.test.p))
+            .map(|p| (p.5.difference, p.5.test.p))
             .collect::<Vec<_>>(),
     );
     Ok(pairs
         .into_iter()
         .zip(judged)
-        .map(|((na, nb, ca, cb, t), j)| VariantPair {
-            a: na.clone(),
-            b: nb.clone(),
-            correct_a: ca.to_string(),
-            correct_b: cb.to_string(),
-            only_a: t.test.losses.to_string(),
-            only_b: t.test.wins.to_string(),
-            p: format!(
-                "p {}; {}",
-                viz::claims::p_value(t.test.p),
-                viz::claims::reading(&j)
-            ),
-            verdict: j.verdict,
+        .map(|((a, b, correct_a, correct_b, n, t), judged)| VariantTest {
+            a,
+            b,
+            correct_a,
+            correct_b,
+            n,
+            t,
+            judged,
         })
         .collect())
+}
+
+fn variant_pairs(all: &[(String, Vec<Outcome>)]) -> Result<Vec<VariantPair>> {
+    Ok(variant_tests(all)?
+        .into_iter()
+        .map(|v| VariantPair {
+            a: v.a.to_string(),
+            b: v.b.to_string(),
+            correct_a: v.correct_a.to_string(),
+            correct_b: v.correct_b.to_string(),
+            only_a: v.t.test.losses.to_string(),
+            only_b: v.t.test.wins.to_string(),
+            p: format!(
+                "p {}; {}",
+                viz::claims::p_value(v.t.test.p),
+                viz::claims::reading(&v.judged)
+            ),
+            verdict: v.judged.verdict,
+        })
+        .collect())
+}
+
+/// The success figure's title when two variants ran: their verdict as the log reads it (McNemar's
+/// exact test over all tasks), the better one first, and their success rates.
+pub(super) fn success_title(all: &[(String, Vec<Outcome>)]) -> Result<Option<String>> {
+    let tests = variant_tests(all)?;
+    let [v] = tests.as_slice() else {
+        return Ok(None);
+    };
+    let rate = |c: usize| pct(c as f64 / v.n.max(1) as f64);
+    let (a, b) = (v.a.replace('_', " "), v.b.replace('_', " "));
+    let ((first, rf), (second, rs)) = match v.judged.verdict {
+        stats::Verdict::Better => ((b, v.correct_b), (a, v.correct_a)),
+        _ => ((a, v.correct_a), (b, v.correct_b)),
+    };
+    let verdict = match v.judged.verdict {
+        stats::Verdict::Tied => "tied with",
+        _ => "better than",
+    };
+    Ok(Some(format!(
+        "{first} {verdict} {second}: {} vs {} of all tasks (McNemar p {})",
+        rate(rf),
+        rate(rs),
+        viz::claims::p_value(v.t.test.p)
+    )))
 }
 
 /// The policy on held-out against trained phrasings, when it met both.

@@ -335,6 +335,13 @@ struct Moves {
     model_error: usize,
 }
 
+impl Moves {
+    /// Episodes that ended without an answer.
+    fn stopped(&self) -> usize {
+        self.budget + self.context_full + self.model_error
+    }
+}
+
 fn moves(outcomes: &[Outcome]) -> Moves {
     let mut m = Moves {
         episodes: outcomes.len(),
@@ -360,28 +367,39 @@ fn moves(outcomes: &[Outcome]) -> Moves {
 
 /// The loop's states and its moves between them, each edge labelled with how often the held-out
 /// episodes took it: down from the question to an answer or a stop, and back from each observation
-/// to the next model turn (the loop itself, round the side). A stop is an outcome, not an action:
-/// grey among the tools.
+/// to the next model turn (the loop itself, round the side). Boxes take the agent diagrams' colours
+/// (m11's team uses the same): the model turn, the tools, the observation, the answers; the
+/// question, malformed actions and stops are grey.
 fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
     let n = |v: usize| v.to_string();
     let mut d = Diagram::new()
-        .node("question", "question")
-        .node("model", "model turn: Thought + Action")
-        .node("error", "malformed action, unknown tool or tool error")
+        .node_in("question", "question", Entity::Plain)
+        .node_in("model", "model turn: Thought + Action", Entity::AgentModel)
+        .node_in(
+            "error",
+            "malformed action, unknown tool or tool error",
+            Entity::Plain,
+        )
         .node_in(
             "stopped",
             "stopped: step budget or context full",
             Entity::Plain,
         )
-        .node("observe", "observation appended to the transcript")
-        .node("answer_ok", "answer: correct")
-        .node("answer_bad", "answer: wrong")
+        .node_in(
+            "observe",
+            "observation appended to the transcript",
+            Entity::AgentObservation,
+        )
+        .node_in("answer_ok", "answer: correct", Entity::AgentAnswer)
+        .node_in("answer_bad", "answer: wrong", Entity::AgentAnswer)
         .edge("question", "model", Some(&n(m.episodes)))
         .edge("model", "error", Some(&n(m.errors)))
         .edge("error", "observe", Some(&n(m.errors)));
     for &t in tools {
         let c = m.by_tool.get(t).copied().unwrap_or(0);
-        d = d.node(t, &format!("{t}[…]")).edge("model", t, Some(&n(c)));
+        d = d
+            .node_in(t, &format!("{t}[…]"), Entity::AgentTool)
+            .edge("model", t, Some(&n(c)));
         if t == names::FINISH {
             d = d.edge(t, "answer_ok", Some(&n(m.correct))).edge(
                 t,
@@ -398,12 +416,8 @@ fn loop_diagram(m: &Moves, tools: &[&str]) -> Diagram {
             .filter(|&&t| t != names::FINISH)
             .map(|&t| m.by_tool.get(t).copied().unwrap_or(0))
             .sum::<usize>();
-    d.edge(
-        "model",
-        "stopped",
-        Some(&n(m.budget + m.context_full + m.model_error)),
-    )
-    .back("observe", "model", Some(&n(observed)))
+    d.edge("model", "stopped", Some(&n(m.stopped())))
+        .back("observe", "model", Some(&n(observed)))
 }
 
 /// What the figures and the log read from the record: the config, every variant's outcomes in
@@ -449,31 +463,37 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         return Ok(Vec::new());
     };
     let Loaded { cfg, all, policy } = loaded(&rec)?;
-    let policy = &all[policy].1;
-    let m = moves(policy);
+    let outcomes = &all[policy].1;
+    let m = moves(outcomes);
     let loop_fig = FigureSpec::new(
         FIG_LOOP,
         DiagramFigure {
             title: format!(
-                "The agent loop: {} of {} held-out tasks right (policy `{}`)",
+                "Agent loop (policy “{}”): {} of {} held-out right, {} wrong, {} stopped",
+                cfg.policy,
                 m.correct,
-                policy.len(),
-                cfg.policy
+                outcomes.len(),
+                m.wrong,
+                m.stopped()
             ),
             diagram: loop_diagram(&m, &[names::SEARCH, names::CALC, names::FINISH]),
         },
     );
+    let mut curves = Vec::new();
+    for (name, _) in &all {
+        curves.push((
+            name.replace('_', " "),
+            rec.series(&metric::train_loss(name))?,
+        ));
+    }
     let mut loss = LineChart::new(
-        "Imitation: loss on the policy's own tokens",
+        loss_title(&curves),
         "fine-tuning step",
         "loss per scored token (nats, log scale)",
     )
     .log_y();
-    for (name, _) in &all {
-        loss = loss.series(Series::new(
-            name.replace('_', " "),
-            rec.series(&metric::train_loss(name))?,
-        ));
+    for (name, points) in curves {
+        loss = loss.series(Series::new(name, points));
     }
     let groups: Vec<SuccessGroup> = all
         .iter()
@@ -484,10 +504,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         })
         .collect();
     let bars = success_bars(
-        format!(
-            "Held-out task success with search, by kind ({} tasks per kind)",
-            cfg.eval_tasks
-        ),
+        log::success_title(&all)?.unwrap_or_else(|| {
+            format!(
+                "Held-out task success with search, by kind ({} tasks per kind)",
+                cfg.eval_tasks
+            )
+        }),
         &cfg.kinds,
         &groups,
     );
@@ -497,6 +519,40 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         FigureSpec::new(FIG_SUCCESS, bars),
         phrasings::figure(&all),
     ])
+}
+
+/// `v` to two significant figures (8.5, 0.025).
+fn sig2(v: f64) -> String {
+    let decimals = if v > 0.0 {
+        (1.0 - v.log10().floor()).max(0.0) as usize
+    } else {
+        1
+    };
+    format!("{v:.decimals$}")
+}
+
+/// The loss figure's title: each variant's first and last logged loss, and the steps between.
+/// No ranking: the variants write actions differently, so their scored tokens are not the same
+/// stream and their losses do not compare.
+fn loss_title(curves: &[(String, Vec<(f64, f64)>)]) -> String {
+    let ends: Vec<String> = curves
+        .iter()
+        .filter_map(|(name, pts)| {
+            let (first, last) = (pts.first()?, pts.last()?);
+            Some(format!("{} → {} ({name})", sig2(first.1), sig2(last.1)))
+        })
+        .collect();
+    let steps = curves
+        .iter()
+        .filter_map(|(_, pts)| pts.last().map(|p| p.0))
+        .fold(0.0, f64::max);
+    if ends.is_empty() {
+        return "Imitation: loss on the policy's own tokens".into();
+    }
+    format!(
+        "Imitation loss: {} nats in {steps:.0} steps",
+        ends.join(", ")
+    )
 }
 
 /// One system's (or policy's) bars in [`success_bars`].
@@ -528,8 +584,12 @@ pub fn success_bars(title: String, kinds: &[QuestionKind], groups: &[SuccessGrou
             vals.push(100.0 * c as f64 / of.len().max(1) as f64);
             whiskers.push((100.0 * lo, 100.0 * hi));
         }
-        // One legend entry for the intervals, on the first group.
-        let legend = if i == 0 { "Wilson 95 % interval" } else { "" };
+        // One legend entry for the intervals, after the last group's.
+        let legend = if i + 1 == groups.len() {
+            "Wilson 95 % interval"
+        } else {
+            ""
+        };
         bars = bars
             .group(g.label.clone(), vals)
             .entity_if(g.entity)
@@ -710,6 +770,22 @@ mod tests {
             );
             assert_eq!(yes.split("Answer:").next(), no.split("Answer:").next());
         }
+    }
+
+    #[test]
+    fn m10_loss_title_gives_each_variants_ends_to_two_figures_and_ranks_none() {
+        assert_eq!(
+            (sig2(8.51), sig2(0.02517), sig2(0.0537)),
+            ("8.5".into(), "0.025".into(), "0.054".into())
+        );
+        let curves = vec![
+            ("spaced".to_string(), vec![(10.0, 8.51), (900.0, 0.0252)]),
+            ("unspaced".to_string(), vec![(10.0, 8.79), (900.0, 0.0537)]),
+        ];
+        assert_eq!(
+            loss_title(&curves),
+            "Imitation loss: 8.5 → 0.025 (spaced), 8.8 → 0.054 (unspaced) nats in 900 steps"
+        );
     }
 
     #[test]

@@ -424,7 +424,11 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         &cfg.kinds,
         &groups,
     );
-    Ok(vec![FigureSpec::new(FIG_SUCCESS, bars), cost::figure(&all)])
+    let tests = log::Tests::of(&cfg, &all);
+    Ok(vec![
+        FigureSpec::new(FIG_SUCCESS, bars),
+        cost::figure(&tests, &all),
+    ])
 }
 
 /// The milestone's headline: the agent against single-shot RAG, as the log reads it.

@@ -508,21 +508,21 @@ pub fn line_grid_panels(
     })
 }
 
-/// One key for the whole grid — the union of the panels' entries — when every panel plots the same
-/// series and a label means the same line (colour and dash) wherever it appears; `None` when panels
-/// need keys of their own.
+/// One key for the whole grid — the union of the panels' entries, in first-seen order — when it
+/// is unambiguous: a label is drawn the same way (colour and dash) in every panel that has it, and
+/// no two labels share a look, so a line reads the same wherever it is. `None` when panels need
+/// keys of their own (or the union would take more than eight entries).
 fn shared_key(charts: &[LineChart]) -> Option<Vec<KeyEntry>> {
-    let series = |c: &LineChart| c.series.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
-    // Only when every panel plots the same series (so a colour means one thing across the figure);
-    // reference lines may differ from panel to panel and join the union.
-    if charts.len() < 2 || charts.iter().any(|c| series(c) != series(&charts[0])) {
+    if charts.len() < 2 {
         return None;
     }
     let mut union: Vec<KeyEntry> = Vec::new();
     for e in charts.iter().flat_map(|c| c.legend_entries()) {
+        let look = format!("{:?}", e.swatch);
         match union.iter().find(|u| u.label == e.label) {
-            Some(u) if format!("{:?}", u.swatch) != format!("{:?}", e.swatch) => return None,
+            Some(u) if format!("{:?}", u.swatch) != look => return None,
             Some(_) => {}
+            None if union.iter().any(|u| format!("{:?}", u.swatch) == look) => return None,
             None => union.push(e),
         }
     }
@@ -578,8 +578,20 @@ mod tests {
         // Without entities, every series takes its own colour: as many as there are series.
         let plain = LineChart::new("c", "x", "y")
             .series(Series::new("a", pts.clone()))
-            .series(Series::new("b", pts));
+            .series(Series::new("b", pts.clone()));
         assert_eq!(plain.colours_used(), 2);
+        // A grid shares one key when every label looks the same wherever it is drawn and no two
+        // labels look alike, even when the panels plot different lines...
+        let extra = right
+            .clone()
+            .series(Series::new("fit", pts.clone()).entity(Entity::Prediction));
+        let key = shared_key(&[extra, right.clone()]).expect("an unambiguous union");
+        assert_eq!(key.len(), 5, "model, train, marker, fit, n-gram: {key:?}");
+        // (`left` draws "model" and "prediction" alike: no shared key.)
+        assert!(shared_key(&[left.clone(), right.clone()]).is_none());
+        // ...but not when a colour would stand for two labels.
+        let clash = LineChart::new("d", "x", "y").series(Series::new("other", pts.clone()));
+        assert!(shared_key(&[right, clash]).is_none());
         // And a reference line never takes a colour a series uses.
         for used in 0..6 {
             let c = reference_colour(0, used);

@@ -73,6 +73,20 @@ pub fn render_block<S: Serialize>(
         .map_err(|e| anyhow!("template {name}, block {block}: {e:#}"))
 }
 
+/// A milestone's line in the README's milestone table: block `block` of a phase's
+/// `templates/headlines.md` (`source`), whose blocks each read only their own values — `values`
+/// is passed under the block's name (`{{ m7.p }}`), guarded by `{% if m7 is defined %}`, because the
+/// whole file renders for every line.
+///
+/// # Panics
+/// When the template does not render: it is compiled into the binary, so that is a defect of the
+/// template, which `cargo xtask log` (and CI) meets at once.
+pub fn headline<S: Serialize>(source: &str, block: &str, values: &S) -> String {
+    let values = serde_json::json!({ block: values });
+    render_block("headlines.md", source, block, &values)
+        .unwrap_or_else(|e| panic!("templates/headlines.md, block {block}: {e:#}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,7 +117,10 @@ fn m1_headline(ctx: &Context) -> Option<String> {
         .filter(|(case, _)| !case.contains("bug"))
         .map(|(_, v)| *v)
         .fold(0.0, f64::max);
-    Some(format!("worst relative error {worst:.1e} (f64)"))
+    Some(headline_text(
+        "m1",
+        &serde_json::json!({ "worst": format!("{worst:.1e}") }),
+    ))
 }
 
 fn m2_headline(ctx: &Context) -> Option<String> {
@@ -125,15 +128,18 @@ fn m2_headline(ctx: &Context) -> Option<String> {
     for d in ["moons", "circles", "spirals", "xor"] {
         let r = load(ctx, "m2", &format!("classifier_{d}"))?;
         let s: ClassifierSummary = r.summary_as().ok()?;
-        parts.push(format!("{d} {:.1} %", 100.0 * s.train.val_acc));
+        parts.push(serde_json::json!({
+            "dataset": d,
+            "acc": format!("{:.1} %", 100.0 * s.train.val_acc),
+        }));
     }
-    Some(format!("val acc: {}", parts.join(", ")))
+    Some(headline_text("m2", &serde_json::json!({ "parts": parts })))
 }
 
 fn m3_headline(ctx: &Context) -> Option<String> {
-    Some(format!(
-        "lowest mean final train loss: {}",
-        m3_lowest_vs_next(ctx)?
+    Some(headline_text(
+        "m3",
+        &serde_json::json!({ "lowest": m3_lowest_vs_next(ctx)? }),
     ))
 }
 
@@ -157,22 +163,26 @@ pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
     means.sort_by(|a, b| a.2.total_cmp(&b.2));
     let (best, losses, mean) = means.first()?;
     let Some((second, other, other_mean)) = means.get(1) else {
-        return Some(format!("{best} {mean:.3}"));
+        return Some(headline_text(
+            "m3_lowest",
+            &serde_json::json!({ "best": best, "mean": format!("{mean:.3}") }),
+        ));
     };
     let test = stats::paired_t(other, losses, 0.95).ok()?;
     let verdict = stats::verdict(test.mean_difference, test.p);
-    let n = losses.len();
-    Some(match verdict {
-        stats::Verdict::Better => format!(
-            "{best} {mean:.4}, better than {second} {other_mean:.4} (paired t over {n} seeds, p = {:.3})",
-            test.p
-        ),
-        _ => format!(
-            "{best} {mean:.4} and {second} {other_mean:.4}, {} (paired t over {n} seeds, p = {:.2})",
-            verdict.word(),
-            test.p
-        ),
-    })
+    Some(headline_text(
+        "m3_lowest",
+        &serde_json::json!({
+            "best": best,
+            "mean": format!("{mean:.4}"),
+            "second": second,
+            "other_mean": format!("{other_mean:.4}"),
+            "better": verdict == stats::Verdict::Better,
+            "verdict": verdict.word(),
+            "n": losses.len(),
+            "p": if verdict == stats::Verdict::Better { format!("{:.3}", test.p) } else { format!("{:.2}", test.p) },
+        }),
+    ))
 }
 
 /// Runs one experiment end to end from its config, writing its records.
@@ -227,4 +237,11 @@ pub(crate) fn thin(path: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
     out.into_iter()
         .map(|(x, y)| (round(x, 5), round(y, 5)))
         .collect()
+}
+
+const HEADLINES: &str = include_str!("../templates/headlines.md");
+
+/// A milestone's line in the README's milestone table ([`viz::template::headline`]).
+pub(crate) fn headline_text(block: &str, values: &impl serde::Serialize) -> String {
+    viz::template::headline(HEADLINES, block, values)
 }

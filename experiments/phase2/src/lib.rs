@@ -107,15 +107,22 @@ fn load(ctx: &viz::Context, milestone: &str, name: &str) -> Option<Record> {
 
 fn m4_headline(ctx: &viz::Context) -> Option<String> {
     let (n, ppl) = m4::best_ngram(ctx)?;
-    Some(format!("best n-gram: n = {n} at val perplexity {ppl:.2}"))
+    Some(headline_text(
+        "m4",
+        &serde_json::json!({ "n": n, "ppl": format!("{ppl:.2}") }),
+    ))
 }
 
 fn m5_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, "m5", "attention")?;
     let s: records::AttentionSummary = r.summary_as().ok()?;
-    Some(format!(
-        "induction score {:.2} (layer {}, head {})",
-        s.best_induction, s.best_induction_layer, s.best_induction_head
+    Some(headline_text(
+        "m5",
+        &serde_json::json!({
+            "score": format!("{:.2}", s.best_induction),
+            "layer": s.best_induction_layer,
+            "head": s.best_induction_head,
+        }),
     ))
 }
 
@@ -123,43 +130,52 @@ fn m6_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, m6::MILESTONE, m6::CHAR_RUN)?;
     let fit: Option<records::FitSummary> = r.summary_as().ok();
     let val_loss_full = fit.as_ref().map(|f| f.val_loss_full);
-    let mut s = if let Ok(records::SlidingSummary {
+    let beats = |gpt: f64, ngram: f64| gpt < ngram;
+    // The fair comparison first: sliding windows, the n-gram on the same characters.
+    let comparison = if let Ok(records::SlidingSummary {
         val_loss_sliding: g,
         ngram_val_loss_sliding: ng,
         ngram_n: n,
         ..
     }) = r.summary_as()
     {
-        // The fair comparison first: sliding windows, the n-gram on the same characters.
-        let verdict = if g < ng { "beats" } else { "loses to" };
-        let mut s = format!(
-            "val loss {g:.3} nats/char (sliding windows), {verdict} the {n}-gram's {ng:.3} on the same characters"
-        );
-        if let Some(v) = val_loss_full {
-            s.push_str(&format!(" ({v:.3} on non-overlapping windows)"));
-        }
-        s
+        serde_json::json!({
+            "sliding": true,
+            "gpt": format!("{g:.3}"),
+            "beats": beats(g, ng),
+            "n": n,
+            "ngram": format!("{ng:.3}"),
+            "full": val_loss_full.map(|v| format!("{v:.3}")),
+        })
     } else {
         let v = val_loss_full?;
-        let mut s = format!("val loss {v:.3} nats/char (whole split)");
-        if let Some((n, ppl)) = m4::best_ngram(ctx) {
-            let ngram = ppl.ln();
-            let gpt = v;
-            let verdict = if gpt < ngram { "beats" } else { "loses to" };
-            s.push_str(&format!(", {verdict} the {n}-gram's {ngram:.3}"));
-        }
-        s
+        let ngram = m4::best_ngram(ctx).map(|(n, ppl)| (n, ppl.ln()));
+        serde_json::json!({
+            "sliding": false,
+            "gpt": format!("{v:.3}"),
+            "beats": ngram.map(|(_, ng)| beats(v, ng)),
+            "n": ngram.map(|(n, _)| n),
+            "ngram": ngram.map(|(_, ng)| format!("{ng:.3}")),
+        })
     };
-    if let Some(ratio) = load(ctx, bench::MILESTONE, bench::BENCH_RUN)
+    let ratio = load(ctx, bench::MILESTONE, bench::BENCH_RUN)
         .and_then(|b| b.summary_as::<records::BenchSummary>().ok())
-        .and_then(|b| b.ratio_vs_pytorch)
-    {
-        s.push_str(&format!("; {ratio:.2}× PyTorch tokens/s"));
-    }
-    if let Some(long) = m6_long::headline(ctx) {
-        s.push_str(&format!("; {long}"));
-    }
-    Some(s)
+        .and_then(|b| b.ratio_vs_pytorch);
+    Some(headline_text(
+        "m6",
+        &serde_json::json!({
+            "comparison": comparison,
+            "ratio": ratio.map(|r| format!("{r:.2}")),
+            "long": m6_long::headline(ctx),
+        }),
+    ))
+}
+
+const HEADLINES: &str = include_str!("../templates/headlines.md");
+
+/// A milestone's line in the README's milestone table ([`viz::template::headline`]).
+pub(crate) fn headline_text(block: &str, values: &impl serde::Serialize) -> String {
+    viz::template::headline(HEADLINES, block, values)
 }
 
 /// Phase 2's own subcommands.

@@ -642,11 +642,13 @@ pub fn headline(ctx: &Context) -> Option<String> {
     let cfg: AblationConfig = rec.config_as().ok()?;
     let reader = reader_config(ctx).ok()?;
     let grid = Grid::of(&rec, &cfg, &reader).ok()?;
-    Some(format!(
-        "best cell {}: exact match {:.1} %, tied with {} of the other {} cells (Holm over the grid)",
-        grid.best,
-        100.0 * grid.best_em,
-        grid.tied().len(),
-        grid.others.len()
+    Some(crate::headline_text(
+        "m9",
+        &serde_json::json!({
+            "best": grid.best.to_string(),
+            "best_em": format!("{:.1} %", 100.0 * grid.best_em),
+            "tied": grid.tied().len(),
+            "others": grid.others.len(),
+        }),
     ))
 }

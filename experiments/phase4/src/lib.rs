@@ -148,3 +148,10 @@ fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
         }
     }
 }
+
+const HEADLINES: &str = include_str!("../templates/headlines.md");
+
+/// A milestone's line in the README's milestone table ([`viz::template::headline`]).
+pub(crate) fn headline_text(block: &str, values: &impl serde::Serialize) -> String {
+    viz::template::headline(HEADLINES, block, values)
+}

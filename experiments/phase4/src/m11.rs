@@ -492,8 +492,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
     let summary: TeamSummary = rec.summary_as().ok()?;
-    Some(format!(
-        "the team answered {:.1} % of held-out tasks, every message on the record",
-        100.0 * summary.success
+    Some(crate::headline_text(
+        "m11",
+        &serde_json::json!({ "success": format!("{:.1} %", 100.0 * summary.success) }),
     ))
 }

@@ -904,10 +904,14 @@ pub fn headline(ctx: &viz::Context) -> Option<String> {
     let s = LongSummary::read(&r).ok()?;
     let sliding = s.sliding?;
     let (g, ng) = (sliding.val_loss_sliding, sliding.ngram_val_loss_sliding);
-    Some(format!(
-        "the long GPT ({:.1} M params, {} min) {} it: {g:.3} vs {ng:.3}",
-        s.plan.params as f64 / 1e6,
-        mins(s.progress?.train_minutes),
-        if g < ng { "beats" } else { "still loses to" }
+    Some(crate::headline_text(
+        "m6_long",
+        &serde_json::json!({
+            "params": format!("{:.1}", s.plan.params as f64 / 1e6),
+            "minutes": mins(s.progress?.train_minutes),
+            "beats": g < ng,
+            "gpt": format!("{g:.3}"),
+            "ngram": format!("{ng:.3}"),
+        }),
     ))
 }

@@ -328,13 +328,21 @@ pub fn headline(ctx: &Context) -> Option<String> {
     let names = retriever_names(&rec).ok()?;
     let top = log::top_two(&rec, &names).ok()??;
     let (a, b) = (&top.a, &top.b);
-    let verdict = match top.judged.verdict {
+    let relation = match top.judged.verdict {
         stats::Verdict::Tied => "tied with",
         _ => "better than",
     };
-    Some(format!(
-        "{}: nDCG@10 {:.3} ({}), {verdict} {} {:.3} (paired bootstrap over queries, p = {:.2})",
-        spec.name, a.1, a.0, b.0, b.1, top.test.p_value
+    Some(crate::headline_text(
+        "m7",
+        &serde_json::json!({
+            "collection": spec.name,
+            "first": a.0,
+            "first_score": format!("{:.3}", a.1),
+            "relation": relation,
+            "second": b.0,
+            "second_score": format!("{:.3}", b.1),
+            "p": format!("{:.2}", top.test.p_value),
+        }),
     ))
 }
 

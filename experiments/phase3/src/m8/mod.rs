@@ -614,10 +614,13 @@ pub fn headline(ctx: &Context) -> Option<String> {
         }
     }
     let (name, v) = best?;
-    Some(format!(
-        "held-out exact match {:.1} % with gold context, {:.1} % retrieved ({name})",
-        100.0 * summary.conditions.get("gold")?.exact_match,
-        100.0 * v
+    Some(crate::headline_text(
+        "m8",
+        &serde_json::json!({
+            "gold": format!("{:.1} %", 100.0 * summary.conditions.get("gold")?.exact_match),
+            "retrieved": format!("{:.1} %", 100.0 * v),
+            "condition": name,
+        }),
     ))
 }
 

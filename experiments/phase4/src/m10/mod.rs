@@ -615,10 +615,12 @@ pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
     let cfg: AgentExperiment = rec.config_as().ok()?;
     let summary: AgentSummary = rec.summary_as().ok()?;
-    Some(format!(
-        "held-out task success {} with search (policy `{}`: m8's reader fine-tuned by imitation)",
-        pct(summary.variants.get(&cfg.policy)?.success),
-        cfg.policy
+    Some(crate::headline_text(
+        "m10",
+        &serde_json::json!({
+            "success": pct(summary.variants.get(&cfg.policy)?.success),
+            "policy": cfg.policy,
+        }),
     ))
 }
 

@@ -202,27 +202,17 @@ pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
     kinds.rotate_right(1); // all tasks first
     for k in kinds {
         let r = tests.get(System::ReactSearch, System::Rag, k)?;
-        parts.push(format!(
-            "{} {:.1} vs {:.1} % ({}{})",
-            k.map_or("all tasks", kind_name),
-            100.0 * r.t.a as f64 / r.t.n.max(1) as f64,
-            100.0 * r.t.b as f64 / r.t.n.max(1) as f64,
-            r.judged.verdict.word(),
-            if r.judged.primary {
-                ", primary, named after the results"
-            } else {
-                ""
-            }
-        ));
+        parts.push(serde_json::json!({
+            "kind": k.map_or("all tasks", kind_name),
+            "agent": format!("{:.1}", 100.0 * r.t.a as f64 / r.t.n.max(1) as f64),
+            "rag": format!("{:.1}", 100.0 * r.t.b as f64 / r.t.n.max(1) as f64),
+            "verdict": r.judged.verdict.word(),
+            "primary": r.judged.primary,
+        }));
     }
-    let handicap = if cfg.rag_k == 1 {
-        "; RAG reads one document, so two-document tasks are out of its reach"
-    } else {
-        ""
-    };
-    Some(format!(
-        "ReAct + search vs single-shot RAG: {}{handicap}",
-        parts.join(", ")
+    Some(crate::headline_text(
+        "m12",
+        &serde_json::json!({ "parts": parts, "rag_reads_one": cfg.rag_k == 1 }),
     ))
 }
 

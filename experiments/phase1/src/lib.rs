@@ -143,12 +143,23 @@ fn m3_headline(ctx: &Context) -> Option<String> {
     ))
 }
 
+/// The lowest mean final training loss of the comparison against the runner-up, and the paired
+/// t-test between them (see [`m3_lowest_vs_next`]).
+pub(crate) struct LowestVsNext {
+    pub best: &'static str,
+    pub mean: f64,
+    /// The runner-up, its mean, and the test's verdict (best against it) with its p-value; `None`
+    /// with a single optimizer.
+    pub next: Option<(&'static str, f64, stats::Verdict, f64)>,
+    /// Seeds of the lowest optimizer.
+    pub n: usize,
+}
+
 /// Mean final training loss over the comparison's seeds, per optimizer: the lowest, and whether it
 /// beats the runner-up by a paired t-test over the seeds (each seed gives both the same initial
-/// weights and batches), in the words of [`stats::verdict`]. The README's headline and the m3 log
-/// entry both say this.
-pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
-    let mut means: Vec<(&str, Vec<f64>, f64)> = Vec::new();
+/// weights and batches), in the words of [`stats::verdict`].
+pub(crate) fn m3_lowest_vs_next_values(ctx: &Context) -> Option<LowestVsNext> {
+    let mut means: Vec<(&'static str, Vec<f64>, f64)> = Vec::new();
     for opt in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"] {
         let losses: Vec<f64> = (0..20)
             .filter_map(|s| load(ctx, "m3", &format!("optimizer_comparison_{opt}_seed{s}")))
@@ -162,27 +173,53 @@ pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
     }
     means.sort_by(|a, b| a.2.total_cmp(&b.2));
     let (best, losses, mean) = means.first()?;
-    let Some((second, other, other_mean)) = means.get(1) else {
+    let next = match means.get(1) {
+        None => None,
+        Some((second, other, other_mean)) => {
+            let test = stats::paired_t(other, losses, 0.95).ok()?;
+            let verdict = stats::verdict(test.mean_difference, test.p);
+            Some((*second, *other_mean, verdict, test.p))
+        }
+    };
+    Some(LowestVsNext {
+        best,
+        mean: *mean,
+        next,
+        n: losses.len(),
+    })
+}
+
+/// [`m3_lowest_vs_next_values`] in words: the README's headline and the m3 log entry both say this.
+pub(crate) fn m3_lowest_vs_next(ctx: &Context) -> Option<String> {
+    let c = m3_lowest_vs_next_values(ctx)?;
+    let Some((second, other_mean, verdict, p)) = c.next else {
         return Some(headline_text(
             "m3_lowest",
-            &serde_json::json!({ "best": best, "mean": format!("{mean:.3}") }),
+            &serde_json::json!({ "best": c.best, "mean": format!("{:.3}", c.mean) }),
         ));
     };
-    let test = stats::paired_t(other, losses, 0.95).ok()?;
-    let verdict = stats::verdict(test.mean_difference, test.p);
     Some(headline_text(
         "m3_lowest",
         &serde_json::json!({
-            "best": best,
-            "mean": format!("{mean:.4}"),
+            "best": c.best,
+            "mean": format!("{:.4}", c.mean),
             "second": second,
             "other_mean": format!("{other_mean:.4}"),
             "better": verdict == stats::Verdict::Better,
             "verdict": verdict.word(),
-            "n": losses.len(),
-            "p": if verdict == stats::Verdict::Better { format!("{:.3}", test.p) } else { format!("{:.2}", test.p) },
+            "n": c.n,
+            "p": m3_p(verdict, p),
         }),
     ))
+}
+
+/// A p-value as the m3 headline prints it: three decimals for a difference, two for a tie.
+pub(crate) fn m3_p(verdict: stats::Verdict, p: f64) -> String {
+    if verdict == stats::Verdict::Better {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.2}")
+    }
 }
 
 /// Runs one experiment end to end from its config, writing its records.

@@ -419,8 +419,8 @@ fn bpe_figure(tok: &Record) -> Result<FigureSpec> {
     let rows: Vec<TokenizerRow> = tok.artifact("tokenizers")?;
     let title = match split_comparison(&rows) {
         Some(c) => format!(
-            "BPE at {} tokens: {} bytes/token raw, {} with GPT-2's pre-split ({} % less)",
-            c.largest, c.raw_val, c.re_val, c.cost
+            "At {} tokens, GPT-2's pre-split: {} % fewer bytes per token ({} vs raw {})",
+            c.largest, c.cost, c.re_val, c.raw_val
         ),
         None => "Byte-level BPE on tiny-shakespeare: bytes per token (validation split)".into(),
     };
@@ -501,9 +501,13 @@ fn ngram_figure(ng: &Record) -> Result<FigureSpec> {
 /// to read at the README's width.
 pub const HEATMAP_CHARS: usize = 30;
 
+/// How many of a row's likeliest next characters the bigram title sums.
+const TOP_NEXT: usize = 5;
+
 /// `m4_bigram_heatmap.png`: the learned p(next | previous) among the most frequent characters, both
-/// axes in order of frequency; the title names the share of the text they cover and the most
-/// certain prediction among them.
+/// axes in order of frequency; the title says how concentrated the predictions are: the probability
+/// the [`TOP_NEXT`] likeliest next characters hold, averaged over the text (each previous
+/// character weighted by its count), out of the whole vocabulary.
 fn bigram_figure(ng: &Record) -> Result<FigureSpec> {
     let table: BigramTable = ng.artifact("neural_bigram")?;
     let chars: Vec<char> = table.chars.chars().collect();
@@ -517,24 +521,25 @@ fn bigram_figure(ng: &Record) -> Result<FigureSpec> {
     let show = |i: usize| visible(&chars[i].to_string());
     let ticks: Vec<String> = order.iter().map(|&i| show(i)).collect();
     let total: u64 = table.char_counts.iter().sum();
-    let shown: u64 = order.iter().map(|&i| table.char_counts[i]).sum();
-    let share = 100.0 * shown as f64 / total.max(1) as f64;
-    // The surest prediction among the shown cells: (probability, previous, next).
-    let surest = matrix
+    let top_mass = table
+        .probs
         .iter()
-        .enumerate()
-        .flat_map(|(i, row)| row.iter().enumerate().map(move |(j, p)| (*p, i, j)))
-        .max_by(|x, y| x.0.total_cmp(&y.0))
-        .map(|(p, i, j)| (p, order[i], order[j]));
-    let title = match surest {
-        Some((p, a, b)) => format!(
-            "Neural bigram, {} commonest characters ({share:.0} % of text): surest '{}' → '{}' {:.0} %",
-            order.len(),
-            show(a),
-            show(b),
-            100.0 * p
-        ),
-        None => "Neural bigram: learned p(next character | previous character)".to_string(),
+        .zip(&table.char_counts)
+        .map(|(row, &count)| {
+            let mut sorted = row.clone();
+            sorted.sort_by(|x, y| y.total_cmp(x));
+            count as f64 * sorted.iter().take(TOP_NEXT).sum::<f64>()
+        })
+        .sum::<f64>()
+        / total.max(1) as f64;
+    let title = if total > 0 && chars.len() > TOP_NEXT {
+        format!(
+            "Neural bigram: the {TOP_NEXT} likeliest of {} next characters get {:.0} % of p (text mean)",
+            chars.len(),
+            100.0 * top_mass
+        )
+    } else {
+        "Neural bigram: learned p(next character | previous character)".to_string()
     };
     // Log colour scale from the decade of the smallest probability to 1: the rare transitions (the
     // bulk of the table) differ by orders of magnitude, which a linear scale paints one colour.
@@ -544,6 +549,9 @@ fn bigram_figure(ng: &Record) -> Result<FigureSpec> {
         .copied()
         .filter(|p| *p > 0.0)
         .fold(1.0, f64::min);
+    // Values at or below the floor (a stored 0 among them: the record keeps 6 decimals) take its
+    // colour, and the colour bar says so.
+    let floor = 10f64.powf(smallest.log10().floor());
     let heatmap = Heatmap::new(title, matrix)
         .x_ticks(ticks.clone())
         .y_ticks(ticks)
@@ -551,8 +559,10 @@ fn bigram_figure(ng: &Record) -> Result<FigureSpec> {
             "next character (most frequent first; ␣ space, ⏎ newline)",
             "previous character",
         )
-        .colorbar("p(next | previous) (log scale)")
-        .range(10f64.powf(smallest.log10().floor()), 1.0)
+        .colorbar(format!(
+            "p(next | previous), log scale; ≤ {floor:e} drawn at {floor:e}"
+        ))
+        .range(floor, 1.0)
         .log_scale();
     Ok(FigureSpec::new(FIG_HEATMAP, heatmap))
 }

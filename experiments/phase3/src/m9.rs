@@ -260,22 +260,68 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         .collect::<Result<Vec<_>>>()?;
     // The finding, in the words the log uses: the best cell against the others (one Holm family).
     let grid = Grid::of(&rec, &cfg, &reader)?;
-    let count = |v: Verdict| grid.others.iter().filter(|o| o.3.verdict == v).count();
+    let mut panels = panels;
+    panels.extend(tied_panel(&grid, &summary));
     // Two panels a row: wide enough cells to print each value.
     let cols = panels.len().min(2);
-    // The test named, as the log names it: McNemar's exact test per cell, Holm over the family.
-    let title = format!(
-        "Best cell {} ({:.1} %): {} of {} worse, {} tied (McNemar, Holm)",
-        grid.best,
-        100.0 * grid.best_em,
-        count(Verdict::Worse),
-        grid.others.len(),
-        count(Verdict::Tied),
-    );
     Ok(vec![FigureSpec::new(
         FIG_HEATMAP,
-        HeatmapGrid::new(title, panels, cols),
+        HeatmapGrid::new(heatmap_title(&grid), panels, cols),
     )])
+}
+
+/// The figure's title: the best cell against the others, with the test named as the log names it
+/// (McNemar's exact test per cell, Holm over the family); a best shared by cells of equal exact
+/// match says so.
+fn heatmap_title(grid: &Grid) -> String {
+    let worse = grid
+        .others
+        .iter()
+        .filter(|o| o.3.verdict == Verdict::Worse)
+        .count();
+    let n = grid.others.len();
+    match grid.equal().as_slice() {
+        [] => format!(
+            "Best cell {} ({:.1} %): {worse} of {n} worse, {} tied (McNemar, Holm)",
+            grid.best.replace('_', " "),
+            100.0 * grid.best_em,
+            grid.tied().len(),
+        ),
+        // Shorter, to fit: the ties panel names the test in full.
+        equal => format!(
+            "Best cell {} = {} ({:.1} %): {worse} of {n} worse (Holm)",
+            grid.best.replace('_', " "),
+            equal.join(" = ").replace('_', " "),
+            100.0 * grid.best_em,
+        ),
+    }
+}
+
+/// The cells the corrected test cannot tell from the best, the best first, as one more panel in
+/// the exact-match colours (a cell a row): the grid's ties marked where the reader looks for them.
+fn tied_panel(grid: &Grid, summary: &AblationSummary) -> Option<Heatmap> {
+    let tied = grid.tied();
+    if tied.is_empty() {
+        return None;
+    }
+    let rows: Vec<(String, f64)> = std::iter::once((grid.best.clone(), grid.best_em))
+        .chain(
+            grid.others
+                .iter()
+                .filter(|o| o.3.verdict == Verdict::Tied)
+                .map(|o| (o.0.clone(), o.1)),
+        )
+        .collect();
+    Some(
+        Heatmap::new(
+            "the best and its ties (McNemar, Holm)",
+            rows.iter().map(|r| vec![100.0 * r.1]).collect(),
+        )
+        .y_ticks(rows.iter().map(|r| r.0.replace('_', " ")).collect())
+        .colorbar(format!("exact match (%, n = {})", summary.questions))
+        .range(0.0, 100.0)
+        .cell_values(1.0, 1),
+    )
 }
 
 const TEMPLATE: &str = include_str!("../templates/m9_ablation.md");
@@ -315,6 +361,8 @@ struct AblationValues {
     max_k: String,
     best: String,
     best_em: String,
+    /// Cells whose exact match equals the best's.
+    equal: Vec<String>,
     worse: String,
     others: String,
     tied: Vec<String>,
@@ -387,6 +435,16 @@ impl Grid {
             others,
             correct,
         })
+    }
+
+    /// The cells whose exact match equals the best's: the best is theirs as much as its own
+    /// (it was picked first by name).
+    fn equal(&self) -> Vec<&str> {
+        self.others
+            .iter()
+            .filter(|o| o.1 == self.best_em)
+            .map(|o| o.0.as_str())
+            .collect()
     }
 
     /// The cells the corrected test cannot tell from the best.
@@ -597,6 +655,7 @@ fn ablation_values(
         max_k: max_k.to_string(),
         best: grid.best.replace('_', " "),
         best_em: pct(grid.best_em),
+        equal: grid.equal().iter().map(|e| e.replace('_', " ")).collect(),
         worse: (grid.others.len() - tied.len()).to_string(),
         others: grid.others.len().to_string(),
         tied: tied.iter().map(|t| t.replace('_', " ")).collect(),

@@ -9,6 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::entity::Entity;
 use super::figure::Styled;
+use super::key::{draw_key, key_height, KeyEntry, Swatch};
 use super::*;
 
 /// A legend label and one `(low, high)` per bar.
@@ -30,6 +31,9 @@ pub struct GroupedBars {
     pub notes: Vec<Option<Vec<String>>>,
     /// Per group, the entity whose colour it takes; without one, the palette in order.
     pub entities: Vec<Option<Entity>>,
+    /// On a log axis, the value bars grow from (up above it, down below it): 1 for ratios, so a
+    /// ratio of 0.5 and one of 2 are bars of one length. Without it, bars rise from the axis floor.
+    pub log_base: Option<f64>,
 }
 
 /// Pixel height of one line of bar notes.
@@ -51,6 +55,7 @@ impl GroupedBars {
             whiskers: Vec::new(),
             notes: Vec::new(),
             entities: Vec::new(),
+            log_base: None,
         }
     }
     pub fn group(mut self, label: impl Into<String>, values: Vec<f64>) -> Self {
@@ -102,6 +107,12 @@ impl GroupedBars {
         self.log_y = true;
         self
     }
+    /// A log axis whose bars grow from `base` (1 for ratios): see [`GroupedBars::log_base`].
+    pub fn log_y_from(mut self, base: f64) -> Self {
+        self.log_y = true;
+        self.log_base = Some(base);
+        self
+    }
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
         self
@@ -132,16 +143,8 @@ impl GroupedBars {
             );
         let (lo, hi) = finite_range(vals, self.log_y)
             .ok_or_else(|| anyhow!("grouped bars `{}` has no data", self.title))?;
-        // Headroom above the tallest bar for its notes and, above them, the legend, so neither covers
-        // a bar: the legend takes about 26 px per entry of the ~640 px plot, the notes one line each.
-        let entries = self.groups.len()
-            + self.hlines.len()
-            + self
-                .whiskers
-                .iter()
-                .flatten()
-                .filter(|w| !w.0.is_empty())
-                .count();
+        // Headroom above the tallest bar for its notes, so none covers a bar; the key sits in a strip
+        // above the plot, so the axis ends where the data (and the notes) end.
         let note_lines = self
             .notes
             .iter()
@@ -155,16 +158,25 @@ impl GroupedBars {
         } else {
             0.0
         };
-        let legend = ((entries as f64 * 26.0 + 40.0 + notes_px) / 640.0).min(0.7);
+        let legend = ((notes_px + 24.0) / 560.0).min(0.7);
+        let key = self.key();
         render_png(path, 800, |root| {
-            let area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
+            let mut area = root.titled(&self.title, bold(TITLE_PX)).map_err(err)?;
+            if key.len() > 1 {
+                let w = area.dim_in_pixel().0 as i32;
+                let h = key_height(&area, &key, w - 40)?;
+                let (top, rest) = area.split_vertically(h);
+                draw_key(&top, &key)?;
+                area = rest;
+            }
             if self.log_y {
                 let (l, h) = (lo.log10(), hi.log10());
                 let bottom = l - ((h - l) * 0.05).max(0.05);
                 let top = bottom + (h - bottom) / (1.0 - legend);
                 let yr = 10f64.powf(bottom)..10f64.powf(top);
                 let ticks = log_ticks_125(yr.start, yr.end);
-                self.draw_in(&area, yr.clone().log_scale(), yr.start, Some(ticks), 0.0)
+                let base = self.log_base.unwrap_or(yr.start);
+                self.draw_in(&area, yr.clone().log_scale(), base, Some(ticks), 0.0)
             } else {
                 // Room below the lowest whisker for the notes of negative bars.
                 let negative_notes = self
@@ -233,16 +245,6 @@ impl GroupedBars {
             self.draw_group(&mut chart, gi, base, w)?;
         }
         self.draw_hlines(&mut chart)?;
-        chart
-            .configure_series_labels()
-            .legend_area_size(46)
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(TICK_PX))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(160, 160, 160))
-            .margin(12)
-            .draw()
-            .map_err(err)?;
         Ok(())
     }
 
@@ -257,7 +259,7 @@ impl GroupedBars {
     where
         Y: Ranged<ValueType = f64>,
     {
-        let (label, vals) = &self.groups[gi];
+        let vals = &self.groups[gi].1;
         let c = self.group_colour(gi);
         chart
             .draw_series(
@@ -269,9 +271,7 @@ impl GroupedBars {
                         Rectangle::new([(x0, base), (x0 + w * 0.92, v)], c.filled())
                     }),
             )
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], c.filled()));
+            .map_err(err)?;
         // Where each bar's note goes: above the top of a positive bar (and its whisker), below
         // the bottom of a negative one, so a note never sits on the bar or the zero line.
         let mut tops: Vec<f64> = vals.clone();
@@ -293,12 +293,12 @@ impl GroupedBars {
     where
         Y: Ranged<ValueType = f64>,
     {
-        let Some((wlabel, ranges)) = &self.whiskers[gi] else {
+        let Some((_, ranges)) = &self.whiskers[gi] else {
             return Ok(());
         };
         let cap = w * 0.15;
         let ink = RGBColor(0, 0, 0);
-        let drawn = chart
+        chart
             .draw_series(
                 ranges
                     .iter()
@@ -310,14 +310,6 @@ impl GroupedBars {
                     }),
             )
             .map_err(err)?;
-        if !wlabel.is_empty() {
-            drawn.label(wlabel.as_str()).legend(move |(x, y)| {
-                EmptyElement::at((x + 10, y))
-                    + PathElement::new(vec![(0, -9), (0, 9)], ink.stroke_width(2))
-                    + PathElement::new(vec![(-6, -9), (6, -9)], ink.stroke_width(2))
-                    + PathElement::new(vec![(-6, 9), (6, 9)], ink.stroke_width(2))
-            });
-        }
         for (i, &(a, b)) in ranges.iter().enumerate() {
             if !(a.is_finite() && b.is_finite()) {
                 continue;
@@ -380,6 +372,29 @@ impl GroupedBars {
         Ok(())
     }
 
+    /// The key: every group's bar, then the whiskers' labels, then the reference lines.
+    fn key(&self) -> Vec<KeyEntry> {
+        let mut key: Vec<KeyEntry> = (0..self.groups.len())
+            .map(|gi| KeyEntry::new(Swatch::Bar(self.group_colour(gi)), &self.groups[gi].0))
+            .collect();
+        for (label, _) in self.whiskers.iter().flatten() {
+            if !label.is_empty() && !key.iter().any(|k| k.label == *label) {
+                key.push(KeyEntry::new(Swatch::Whisker(RGBColor(0, 0, 0)), label));
+            }
+        }
+        for (j, (label, _)) in self.hlines.iter().enumerate() {
+            key.push(KeyEntry::new(
+                Swatch::Line {
+                    colour: reference_colour(j, 0),
+                    width: 2,
+                    dashed: true,
+                },
+                label,
+            ));
+        }
+        key
+    }
+
     /// Its bar groups and reference lines, styled as drawn.
     pub(super) fn styled(&self) -> Vec<Styled> {
         let groups = self
@@ -417,7 +432,7 @@ impl GroupedBars {
         Y: Ranged<ValueType = f64>,
     {
         let n = self.categories.len();
-        for (j, (label, y)) in self.hlines.iter().enumerate() {
+        for (j, (_, y)) in self.hlines.iter().enumerate() {
             let c = reference_colour(j, 0);
             chart
                 .draw_series(DashedLineSeries::new(
@@ -426,14 +441,7 @@ impl GroupedBars {
                     8,
                     c.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    let [a, b] = swatch_segments(true);
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(a.0, 0), (a.1, 0)], c.stroke_width(2))
-                        + PathElement::new(vec![(b.0, 0), (b.1, 0)], c.stroke_width(2))
-                });
+                .map_err(err)?;
         }
         Ok(())
     }

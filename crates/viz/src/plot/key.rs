@@ -134,6 +134,10 @@ pub enum Swatch {
     },
     /// A filled patch (a shaded region).
     Patch(RGBColor),
+    /// A bar of solid colour (a bar chart's group).
+    Bar(RGBColor),
+    /// An interval whisker: a vertical line with caps.
+    Whisker(RGBColor),
     /// A line drawn in dashes of `on` px separated by gaps of `off` px (solid when `off` is 0).
     Dash {
         colour: RGBColor,
@@ -295,6 +299,25 @@ pub(crate) fn draw_swatch(area: &Area, (x, y): (i32, i32), swatch: &Swatch) -> R
                 ))
                 .map_err(err)?;
                 a = b + off.max(1);
+            }
+            Ok(())
+        }
+        Swatch::Bar(c) => {
+            let r = [
+                (x + SWATCH_W / 2 - 10, y - 9),
+                (x + SWATCH_W / 2 + 10, y + 9),
+            ];
+            area.draw(&Rectangle::new(r, c.filled())).map_err(err)
+        }
+        Swatch::Whisker(c) => {
+            let cx = x + SWATCH_W / 2;
+            for seg in [
+                [(cx, y - 10), (cx, y + 10)],
+                [(cx - 6, y - 10), (cx + 6, y - 10)],
+                [(cx - 6, y + 10), (cx + 6, y + 10)],
+            ] {
+                area.draw(&PathElement::new(seg.to_vec(), c.stroke_width(2)))
+                    .map_err(err)?;
             }
             Ok(())
         }

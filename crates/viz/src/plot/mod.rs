@@ -84,16 +84,6 @@ fn reference_colour(j: usize, used: usize) -> RGBColor {
     }
 }
 
-/// The two segments (x from, x to; pixels from the swatch's left end) of a 30 px legend swatch that
-/// looks like the line it stands for: two dashes when the line is dashed, one stroke otherwise.
-fn swatch_segments(dashed: bool) -> [(i32, i32); 2] {
-    if dashed {
-        [(0, 11), (19, 30)]
-    } else {
-        [(0, 30), (0, 30)]
-    }
-}
-
 /// Viridis, sampled at nine stops and interpolated linearly; `t` in 0..=1.
 pub fn viridis(t: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 9] = [

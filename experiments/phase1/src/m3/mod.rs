@@ -419,30 +419,37 @@ fn entity(o: &OptimizerConfig) -> Entity {
     }
 }
 
-/// The comparison figure's finding: the lowest mean final training loss against the highest.
-fn comparison_title(groups: &Groups, seeds: usize) -> Result<String> {
-    let mut means = Vec::new();
-    for (name, recs) in groups {
-        let finals = recs
-            .iter()
-            .map(|r| Ok(r.summary_as::<SeedSummary>()?.train_loss))
-            .collect::<Result<Vec<f64>>>()?;
-        means.push((name.as_str(), mean_std(&finals).0));
-    }
-    means.sort_by(|a, b| a.1.total_cmp(&b.1));
-    Ok(match (means.first(), means.last()) {
-        (Some(lo), Some(hi)) if lo.0 != hi.0 => format!(
-            "{} ends {:.1}× below {} in training loss (mean ± SD, {seeds} seeds)",
-            lo.0,
-            hi.1 / lo.1,
-            hi.0
+/// The comparison figure's finding, the log's own: at the config's rates, the lowest mean final
+/// training loss against the runner-up by the paired t-test of [`crate::m3_lowest_vs_next`] (no
+/// other pair is tested, so no other is compared).
+fn comparison_title(ctx: &Context, seeds: usize) -> String {
+    let Some(c) = crate::m3_lowest_vs_next_values(ctx) else {
+        return format!("Training loss at the config's rates, mean ± SD over {seeds} seeds");
+    };
+    match c.next {
+        Some((second, _, stats::Verdict::Better, p)) => format!(
+            "At the config's rates {} ends lowest, below {second} (paired t, {} seeds, p = {})",
+            c.best,
+            c.n,
+            crate::m3_p(stats::Verdict::Better, p)
         ),
-        _ => format!("Training loss, mean ± sample SD over {seeds} seeds"),
-    })
+        Some((second, _, verdict, p)) => format!(
+            "At the config's rates {} and {second} end lowest, {} (paired t, {} seeds, p = {})",
+            c.best,
+            verdict.word(),
+            c.n,
+            crate::m3_p(verdict, p)
+        ),
+        None => format!(
+            "At the config's rates {} ends lowest ({seeds} seeds)",
+            c.best
+        ),
+    }
 }
 
-/// The sweep's finding, from the log's own statistics: each optimizer's best rate (lowest mean
-/// final loss over the seeds), optimizers that share one named together.
+/// The sweep's finding, from the log's own statistics: each optimizer's rate with the lowest mean
+/// final loss over the seeds (an argmin, untested: neighbouring rates may tie), optimizers that
+/// share one named together.
 fn sensitivity_title(scfg: &SensitivityConfig, groups: &Groups) -> Result<String> {
     let st = log::sensitivity_stats(scfg, groups)?;
     let mut by_lr: Vec<(f64, Vec<&str>)> = Vec::new();
@@ -460,11 +467,7 @@ fn sensitivity_title(scfg: &SensitivityConfig, groups: &Groups) -> Result<String
         .iter()
         .map(|(lr, names)| format!("{} {lr:e}", names.join(", ")))
         .collect();
-    Ok(format!(
-        "Best lr ({} seeds): {}",
-        scfg.seeds.len(),
-        parts.join("; ")
-    ))
+    Ok(format!("Lowest-mean lr: {}", parts.join("; ")))
 }
 
 /// The Rosenbrock figure's finding: the lowest and the highest f any optimizer ends at (one
@@ -492,7 +495,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
 
     let (cfg, groups) = load_comparison(ctx)?;
     let mut chart = LineChart::new(
-        comparison_title(&groups, cfg.seeds.len())?,
+        comparison_title(ctx, cfg.seeds.len()),
         "step",
         "train cross-entropy (nats, log)",
     )

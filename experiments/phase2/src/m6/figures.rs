@@ -110,20 +110,24 @@ fn loss_curves(ctx: &viz::Context, ch: &Record, cfg: &GptExperiment) -> Result<F
     Ok(FigureSpec::new("m6_loss_curves.png", chart))
 }
 
-/// `m6_perplexity.png`: bits per character against characters of training text seen, so the two
-/// tokenizers compare on the same axes: step × batch × block (× characters per token for BPE).
+/// `m6_perplexity.png` (the name kept from when it drew perplexity): validation loss in nats per
+/// character, the unit of every other language-model figure, against characters of training text
+/// seen, so the two tokenizers compare on the same axes: step × batch × block (× characters per
+/// token for BPE). The records hold bits per character (nats per token ÷ characters per token ÷
+/// ln 2); × ln 2 gives nats per character back.
 fn perplexity(
     ctx: &viz::Context,
     ch: &Record,
     bpe: &Record,
     cfg: &GptExperiment,
 ) -> Result<FigureSpec> {
-    let chars_seen = |run: &ModelRun, chars_per_token: f64, key: &str, rec: &Record| {
+    use std::f64::consts::LN_2;
+    let chars_seen = |run: &ModelRun, chars_per_token: f64, rec: &Record| {
         let per_step = (run.train.batch_size * run.model.block_size) as f64 * chars_per_token;
         Ok::<_, anyhow::Error>(
-            rec.series(key)?
+            rec.series(metric::VAL_BPC)?
                 .into_iter()
-                .map(|(step, v)| (step * per_step / 1e6, v))
+                .map(|(step, bpc)| (step * per_step / 1e6, bpc * LN_2))
                 .collect::<Vec<_>>(),
         )
     };
@@ -131,21 +135,22 @@ fn perplexity(
     let bpe_cpt = bs.chars_per_token;
     // The log's numbers, and its caveat: one seed each, so no verdict.
     let ngram = crate::m4::best_ngram(ctx).map_or(String::new(), |(n, ppl)| {
-        format!("; {n}-gram {:.3}", ppl.log2())
+        format!("; {n}-gram {:.3}", ppl.ln())
     });
     let title = format!(
-        "Bits/char: BPE {:.3}, characters {:.3} (one seed each, untested){ngram}",
-        bs.val_bpc, cs.val_bpc
+        "Nats/char: BPE {:.3}, characters {:.3} (one seed each, untested){ngram}",
+        bs.val_bpc * LN_2,
+        cs.val_bpc * LN_2
     );
     let mut chart = LineChart::new(
         title,
         "training characters seen (millions; steps × batch × block × chars per token)",
-        "validation bits per character",
+        "validation loss (nats per character)",
     )
     .series(
         Series::new(
             "character model (1 char/token)",
-            chars_seen(&cfg.char, 1.0, metric::VAL_BPC, ch)?,
+            chars_seen(&cfg.char, 1.0, ch)?,
         )
         .entity(Entity::BenchGpt),
     )
@@ -155,14 +160,15 @@ fn perplexity(
                 "BPE model ({} tokens, {bpe_cpt:.2} chars/token)",
                 bpe_vocab(&cfg.bpe)
             ),
-            chars_seen(&cfg.bpe, bpe_cpt, metric::VAL_BPC, bpe)?,
+            chars_seen(&cfg.bpe, bpe_cpt, bpe)?,
         )
         .entity(Entity::BpeGpt),
     );
     if let Some((n, ppl)) = crate::m4::best_ngram(ctx) {
+        // The label m6_loss_curves.png gives the same line.
         chart = chart.hline_entity(
-            format!("Kneser–Ney {n}-gram (m4): {:.3}", ppl.log2()),
-            ppl.log2(),
+            format!("{n}-gram (m4) {:.3}", ppl.ln()),
+            ppl.ln(),
             Entity::NGram,
         );
     }
@@ -226,16 +232,14 @@ fn ablations_title(abl: &[AblationRuns]) -> Result<String> {
 }
 
 /// The verdict itself: each variant's paired difference to the baseline in whole-split loss, with
-/// its 95 % paired-t interval; the note under each bar is the log's verdict (Holm over the family).
+/// its 95 % paired-t interval; the note past each whisker is the log's verdict (Holm over the
+/// family), and the title counts those verdicts as `m6_ablations.png`'s does.
 fn ablation_effects(abl: &[AblationRuns]) -> Result<FigureSpec> {
     let st = AblationStats::of(abl)?;
     let tests: Vec<_> = st.diffs.iter().flatten().collect();
     let bars = GroupedBars::new(
-        format!(
-            "Ablations: change in whole-split validation loss vs baseline ({} seeds, paired)",
-            st.n
-        ),
-        "Δ validation loss (nats per character)",
+        ablations_title(abl)?,
+        "Δ whole-split validation loss vs baseline (nats per character)",
         st.labels[1..].to_vec(),
     )
     .group(

@@ -350,8 +350,10 @@ pub(super) fn runs(ps: &[usize]) -> Vec<String> {
         .collect()
 }
 
-/// Loss by position in the window (the characters of context it had): the long GPT and the n-gram
-/// on the same characters, and the bench GPT with the n-gram on its own (shorter) windows' characters.
+/// Loss by position in the window (the characters of context it had), as each GPT's loss minus the
+/// n-gram's on the same characters: the long GPT on its windows, and the bench GPT on its own
+/// (shorter) windows' characters. Below zero the GPT is better; one line per model, so the two
+/// noisy curves of each pair do not interleave.
 fn position_figure(long: &Record) -> Result<Option<FigureSpec>> {
     let curves: Vec<PositionCurve> = long.artifact("positions")?;
     let Some(lp) = curves.first() else {
@@ -360,47 +362,43 @@ fn position_figure(long: &Record) -> Result<Option<FigureSpec>> {
     let summary = LongSummary::read(long)?;
     let plan: LongPlan = long.artifact("plan")?;
     let n = summary.plan.ngram_n;
-    let at = |v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter()
+    let minus = |c: &PositionCurve| -> Vec<(f64, f64)> {
+        c.gpt
+            .iter()
+            .zip(&c.ngram)
             .enumerate()
-            .map(|(p, l)| ((p + 1) as f64, *l))
+            .map(|(p, (g, k))| ((p + 1) as f64, g - k))
             .collect()
     };
     let mut chart = LineChart::new(
         "",
         "characters of context: position in the window (log scale)",
-        "mean validation loss at that position (nats/char)",
+        format!("GPT loss − {n:.0}-gram loss, same characters (nats/char)"),
     )
     .log_x()
     .series(
         Series::new(
-            format!("long GPT {}, windows of {}", plan.candidate.name, lp.block),
-            at(&lp.gpt),
+            format!(
+                "long GPT {} (windows of {}) − {n:.0}-gram",
+                plan.candidate.name, lp.block
+            ),
+            minus(lp),
         )
         .entity(Entity::LongGpt),
-    )
-    .series(
-        Series::new(format!("{n:.0}-gram, same characters"), at(&lp.ngram)).entity(Entity::NGram),
     );
     if let Some(bp) = curves.get(1) {
-        chart = chart
-            .series(
-                Series::new(
-                    format!("bench-config GPT (m6), windows of {}", bp.block),
-                    at(&bp.gpt),
-                )
-                .entity(Entity::BenchGpt),
+        chart = chart.series(
+            Series::new(
+                format!(
+                    "bench-config GPT (m6, windows of {}) − {n:.0}-gram",
+                    bp.block
+                ),
+                minus(bp),
             )
-            .series(
-                // Markers, not a second dashed line: the n-gram's style with its own shape.
-                Series::new(
-                    format!("{n:.0}-gram, the bench GPT's characters"),
-                    at(&bp.ngram),
-                )
-                .entity(Entity::NGram)
-                .points(Marker::Triangle),
-            );
+            .entity(Entity::BenchGpt),
+        );
     }
+    chart = chart.hline_entity(format!("0: as good as the {n:.0}-gram"), 0.0, Entity::NGram);
     let above: Vec<usize> = (0..lp.block)
         .filter(|&p| lp.gpt[p] >= lp.ngram[p])
         .map(|p| p + 1)

@@ -10,7 +10,7 @@ use viz::record::Record;
 use viz::references::References;
 use viz::Context;
 
-use super::figures::FIG_BENCH;
+use super::figures::{spans_equal_speed, speed_ratio, FIG_BENCH};
 use super::kinds::{by_kind, KindFinding, FIG_KINDS};
 use super::{
     records, retriever_names, skipped, training_logs, RetrievalConfig, Timings, FIG_RECALL,
@@ -173,6 +173,8 @@ struct NumbaRatios {
     build: String,
     query: String,
     faster_than_ours: bool,
+    /// The queries/s ratio's range over every pair of rounds spans 1× (as the figure reads it).
+    query_tied: bool,
 }
 
 #[derive(Serialize)]
@@ -601,11 +603,18 @@ fn bench_values(ctx: &Context, refs: &References) -> Result<Option<BenchValues>>
             build: format!("{b:.2}"),
             query: format!("{q:.2}"),
             numba: match (s.bm25_build_speedup_numba, s.bm25_query_speedup_numba) {
-                (Some(bn), Some(qn)) => Some(NumbaRatios {
-                    build: format!("{bn:.2}"),
-                    query: format!("{qn:.2}"),
-                    faster_than_ours: qn < 1.0,
-                }),
+                (Some(bn), Some(qn)) => {
+                    let query_tied = bench.bm25s_numba.as_ref().is_some_and(|n| {
+                        let q = |s: &bench::Side| s.bm25_queries_per_s.clone();
+                        spans_equal_speed(speed_ratio(&q(&bench.ours), &q(n), false).1)
+                    });
+                    Some(NumbaRatios {
+                        build: format!("{bn:.2}"),
+                        query: format!("{qn:.2}"),
+                        faster_than_ours: qn < 1.0 && !query_tied,
+                        query_tied,
+                    })
+                }
                 _ => None,
             },
         }),

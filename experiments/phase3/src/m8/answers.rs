@@ -258,7 +258,20 @@ pub(super) fn passages_figure(
     };
     let mut panels: Vec<LineChart> = seen
         .iter()
-        .map(|&s| panel(s.label(), &|o| Split::of(o) == s))
+        .map(|&s| {
+            let chart = panel(s.label(), &|o| Split::of(o) == s);
+            if s != Split::Distractor {
+                return chart;
+            }
+            // The title's numbers, drawn: the share pooled over every retriever, in the neutral
+            // grey of what stands for no single retriever.
+            let pooled_share: Vec<Point> = cfg
+                .ks
+                .iter()
+                .map(|&k| (k as f64, share(&pooled(cfg, outcomes, k), s)))
+                .collect();
+            chart.series(Series::new("all retrievers pooled", pooled_share).entity(Entity::Plain))
+        })
         .collect();
     panels.push(panel("gold passage in the prompt", &|o| o.gold_in_context));
     let max_k = cfg.ks.iter().copied().max().unwrap_or(1);

@@ -78,7 +78,7 @@ fn loss_figure(rec: &Record, cfg: &ReaderConfig) -> Result<FigureSpec> {
         "training step",
         "exact match (fraction of questions)",
     )
-    .y_range(0.0, 1.0);
+    .y_range(EM_FLOOR, 1.0);
     // Closed book after random: its line at zero is drawn over random's band, not under it.
     let mut conditions = curve_conditions(cfg);
     if let (Some(c), Some(r)) = (
@@ -87,6 +87,8 @@ fn loss_figure(rec: &Record, cfg: &ReaderConfig) -> Result<FigureSpec> {
     ) {
         conditions.swap(c, r);
     }
+    // The last measurement of each condition's exact match, for the title.
+    let mut last: Vec<(String, f64, f64)> = Vec::new();
     for c in &conditions {
         let curve = |what: &str| rec.series(&metric::curve(c, what));
         // In the house style: the reference conditions (gold passage, no passage) dashed, as in
@@ -98,20 +100,41 @@ fn loss_figure(rec: &Record, cfg: &ReaderConfig) -> Result<FigureSpec> {
         )));
         // Wilson intervals: each point asks the same few held-out questions.
         let points = curve(metric::EXACT_MATCH)?;
+        last.extend(points.last().map(|&(step, v)| (c.clone(), step, v)));
         let band = wilson_band(&points, cfg.curve_questions);
         em = em.series(style(Series::new(label(c), points)).band(band));
     }
     Ok(FigureSpec::new(
         FIG_LOSS,
-        LineGrid::new(
-            format!(
-                "Training the reader: loss, and {} held-out questions asked every {} steps",
-                cfg.curve_questions, cfg.train.eval_interval
-            ),
-            vec![loss, ppl, em],
-            3,
-        ),
+        LineGrid::new(loss_title(&last, cfg), vec![loss, ppl, em], 3),
     ))
+}
+
+/// Exact match's axis starts a little below zero, so a line at zero is not drawn on the axis.
+const EM_FLOOR: f64 = -0.02;
+
+/// The training figure's finding: at the last evaluation, the held-out exact match of the best
+/// condition other than gold, and of gold (the measured values only: the curves ask a few
+/// questions, and no test compares them).
+fn loss_title(last: &[(String, f64, f64)], cfg: &ReaderConfig) -> String {
+    let gold = last.iter().find(|l| l.0 == "gold");
+    let best = last
+        .iter()
+        .filter(|l| l.0 != "gold")
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    match (best, gold) {
+        (Some((c, step, v)), Some((_, _, g))) => format!(
+            "Exact match at step {step:.0}: {} {:.0} %, gold {:.0} % ({} held-out questions)",
+            label(c),
+            100.0 * v,
+            100.0 * g,
+            cfg.curve_questions
+        ),
+        _ => format!(
+            "Training the reader: loss, and {} held-out questions asked every {} steps",
+            cfg.curve_questions, cfg.train.eval_interval
+        ),
+    }
 }
 
 /// A perplexity as a reference line's label reads it: two decimals below 10, none above.
@@ -144,7 +167,7 @@ fn k_figure(
         "k (passages retrieved)",
         "exact match (fraction of questions)",
     )
-    .y_range(0.0, 1.0)
+    .y_range(EM_FLOOR, 1.0)
     .x_ticks(ks);
     for (ri, r) in cfg.retriever.iter().enumerate() {
         let entity = Entity::of_name(r.name());

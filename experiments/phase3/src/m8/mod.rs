@@ -501,16 +501,16 @@ pub fn pipeline(cfg: &ReaderConfig) -> viz::diagram::Diagram {
         .find(|c| c.name == cfg.chunks)
         .map(|c| match &c.chunk {
             ChunkConfig::Sentences { max_chars } => {
-                format!("the world's documents, chunked `{}`: whole sentences, at most {max_chars} characters per passage, titled", c.name)
+                format!("the world's documents, cut into {} passages: whole sentences, at most {max_chars} characters each, titled", label(&c.name))
             }
             ChunkConfig::Characters { size, overlap } => {
-                format!("the world's documents, chunked `{}`: {size} characters, {overlap} overlapping, titled", c.name)
+                format!("the world's documents, cut into {} passages: {size} characters, {overlap} overlapping, titled", label(&c.name))
             }
             ChunkConfig::Tokens { size, overlap, .. } => {
-                format!("the world's documents, chunked `{}`: {size} tokens, {overlap} overlapping, titled", c.name)
+                format!("the world's documents, cut into {} passages: {size} tokens, {overlap} overlapping, titled", label(&c.name))
             }
         })
-        .unwrap_or_else(|| format!("the world's documents, chunked `{}` (not configured)", cfg.chunks));
+        .unwrap_or_else(|| format!("the world's documents, cut into {} passages (not configured)", label(&cfg.chunks)));
     // Only the retrievers carry colour (theirs in every plot); every other stage is neutral grey.
     const STAGE: Entity = Entity::Plain;
     // The documents and their chunker are one box, beside the question on the top row: every

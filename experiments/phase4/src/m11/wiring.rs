@@ -113,14 +113,14 @@ impl Wiring {
 
 /// The team's wiring as the runs used it: each role writes to the bus (top row), the bus delivers
 /// to each role (the row below); each box lists the messages of each kind that took that way. Below
-/// the solvers, what they did with their sub-questions. A model's boxes are the agent diagrams'
-/// model colour, the bus the colour of what is handed back to a model, the user grey.
+/// the solvers, what they did with their sub-questions, and their loop back. A model's boxes are
+/// the agent diagrams' model colour; the bus, a stage that stands for no role, and the user grey.
 pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
     let w = Wiring::of(outcomes);
     let mut d = Diagram::new().node_in(
         "bus",
         &format!("message bus: {} messages, every one recorded", w.messages),
-        Entity::AgentObservation,
+        Entity::Plain,
     );
     // In the order a task flows: user, planner, solvers, verifier.
     let rank = |r: &str| {
@@ -147,7 +147,11 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
             .node_in(&id, &w.label(role, true, kinds), entity(role))
             .edge(&id, "bus", None);
     }
-    for (role, kinds) in &order(&w.read) {
+    // The solvers read first (leftmost), so their loop's return reaches them round the left side
+    // without passing behind another box.
+    let mut reads = order(&w.read);
+    reads.sort_by_key(|(r, _)| r != "solvers");
+    for (role, kinds) in &reads {
         let id = format!("{role}_in");
         d = d
             .node_in(&id, &w.label(role, false, kinds), entity(role))
@@ -161,9 +165,9 @@ pub fn architecture(outcomes: &[TeamOutcome]) -> Diagram {
 
 /// Below the solvers, what their turns did (in m10's loop order): actions no tool could take,
 /// each tool they called (its box counting the calls that worked and failed, the edge all of
-/// them), and the sub-questions stopped without `finish`. The observations (errors included) go
-/// back into the solvers' loops, counted on the edges into the box they end in (a back edge would
-/// cross the rows above).
+/// them), and the sub-questions stopped without `finish`. The observations (errors included) are
+/// counted on the edges into the box they end in, and on the edge looping back from it to the
+/// solvers (as m10's loop returns each observation to the model).
 fn solver_steps(mut d: Diagram, w: &Wiring) -> Diagram {
     let order = [
         None,
@@ -232,4 +236,5 @@ fn solver_steps(mut d: Diagram, w: &Wiring) -> Diagram {
         "observation or error, appended to the solver's transcript for its next turn",
         Entity::AgentObservation,
     )
+    .back("observe", "solvers_in", Some(&observed.to_string()))
 }

@@ -6,15 +6,15 @@
 
 use serde::Serialize;
 use stats::Verdict;
-use viz::plot::{FigureSpec, LineChart, Series};
+use viz::plot::{FigureSpec, LineChart, Marker, Series};
 
 use super::log::Tests;
 use super::{BySystem, Outcome, System};
 
 pub(super) const FIG_COST: &str = "m12_accuracy_vs_cost.png";
 
-/// Half the width of a system's mark, as a factor on its (logarithmic) x: narrow enough that two
-/// systems 7 % apart in tokens (the two ReAct agents) get marks that do not touch.
+/// Half the width of a system's interval box, as a factor on its (logarithmic) x: narrow enough that
+/// two systems 7 % apart in tokens (the two ReAct agents) get boxes that do not touch.
 const HALF_WIDTH: f64 = 1.03;
 
 /// One system's success and cost.
@@ -145,8 +145,21 @@ fn title(pts: &[Point], verdict: &dyn Fn(System, System) -> Option<Verdict>) -> 
     }
 }
 
-/// One mark per system at its mean tokens per task: a line at its success rate over a shaded box
-/// spanning its Wilson interval, in the system's colour of the success figure (config order).
+/// Each system's marker: distinct shapes, so the marks read apart in greyscale too.
+fn marker(system: System) -> Marker {
+    match system {
+        System::ClosedBook => Marker::Square,
+        System::Rag => Marker::Diamond,
+        System::ReactSearch => Marker::Circle,
+        System::ReactLookup => Marker::Triangle,
+        System::Team => Marker::Cross,
+    }
+}
+
+/// One mark per system at its mean tokens per task and its success rate, over a shaded box
+/// spanning its Wilson interval, in the system's colour of the success figure (config order). A
+/// mark is a marker, not a line, so no entity's dash applies to it; the box's edges are points
+/// without a y (not drawn), so each system draws its one marker, centred in its box.
 pub(super) fn figure(tests: &Tests, all: &BySystem) -> FigureSpec {
     let pts = points(all);
     let mut chart = LineChart::new(
@@ -169,10 +182,15 @@ pub(super) fn figure(tests: &Tests, all: &BySystem) -> FigureSpec {
                     p.n,
                     p.tokens
                 ),
-                vec![(p.tokens / HALF_WIDTH, y), (p.tokens * HALF_WIDTH, y)],
+                vec![
+                    (p.tokens / HALF_WIDTH, f64::NAN),
+                    (p.tokens, y),
+                    (p.tokens * HALF_WIDTH, f64::NAN),
+                ],
             )
+            .points(marker(p.system))
+            .band(vec![band; 3])
             // The system's colour of the success bars.
-            .band(vec![band, band])
             .entity_if(p.system.entity()),
         );
     }

@@ -16,11 +16,12 @@ use viz::Context;
 use phase4_agents::react::Episode;
 
 use super::cost::{self, CostFinding, FIG_COST};
+use super::failures::{self, FailureFinding, FIG_FAILURES};
 use super::{
-    kinds_and_all, load, of_kind, record, suite, BySystem, EvalConfig, Outcome, System, Trace,
-    EVAL, FIG_SUCCESS,
+    kinds_and_all, load, of_kind, record, suite_by_id, BySystem, EvalConfig, Outcome, System,
+    Trace, EVAL, FIG_SUCCESS,
 };
-use crate::m10::{kind_name, reader_world};
+use crate::m10::kind_name;
 
 /// Two systems on the same tasks.
 struct Paired {
@@ -50,7 +51,7 @@ fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
 }
 
 /// The Question's comparison: ReAct + search against single-shot RAG on multi-hop tasks.
-const PRIMARY: (System, System, Option<QuestionKind>) = (
+pub(super) const PRIMARY: (System, System, Option<QuestionKind>) = (
     System::ReactSearch,
     System::Rag,
     Some(QuestionKind::MultiHop),
@@ -141,12 +142,13 @@ impl Tests {
 }
 
 /// The longest title a chart's single title line holds at 1200 px, with a margin.
-const TITLE_CHARS: usize = 80;
+pub(super) const TITLE_CHARS: usize = 80;
 
 /// The success figure's title: the search agent against single-shot RAG in the log's verdicts
-/// (McNemar's exact test; the primary kind read alone, the rest after Holm's correction) — every
-/// kind whose verdict is not a tie, then all tasks; when that does not fit a title line, the
-/// primary kind, the largest lead the other way, and all tasks.
+/// (McNemar's exact test; the primary kind read alone, the rest after Holm's correction) — the kinds
+/// it is better on, those it is worse on (the primary kind whatever its verdict), then all tasks;
+/// single-shot RAG by its short name when its full one does not fit a title line; when even that
+/// does not fit, the primary kind, the largest lead the other way, and all tasks.
 pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
     let tests = Tests::of(cfg, all);
     let (a, b, primary) = PRIMARY;
@@ -156,27 +158,32 @@ pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> 
         .iter()
         .filter_map(|&k| tests.get(a, b, Some(k)))
         .collect();
-    let part = |r: &TestRow| {
-        format!(
-            "{} {}",
-            r.kind.map_or("all", kind_name),
-            r.judged.verdict.word()
-        )
-    };
-    let title = |shown: &[&TestRow]| {
-        let mut parts: Vec<String> = shown.iter().map(|r| part(r)).collect();
+    // The shown kinds grouped by verdict ("multi-hop and numeric better"), then all tasks.
+    let parts = |shown: &[&TestRow]| {
+        let mut parts: Vec<String> = [Verdict::Better, Verdict::Worse, Verdict::Tied]
+            .into_iter()
+            .filter_map(|v| {
+                let kinds: Vec<&str> = shown
+                    .iter()
+                    .filter(|r| r.judged.verdict == v)
+                    .filter_map(|r| r.kind.map(kind_name))
+                    .collect();
+                let (last, rest) = kinds.split_last()?;
+                Some(if rest.is_empty() {
+                    format!("{last} {}", v.word())
+                } else {
+                    format!("{} and {last} {}", rest.join(", "), v.word())
+                })
+            })
+            .collect();
         parts.push(format!("all {}", overall.judged.verdict.word()));
-        format!("{} vs {}: {}", a.label(), b.label(), parts.join(", "))
+        parts.join(", ")
     };
     let decided: Vec<&TestRow> = rows
         .iter()
         .copied()
         .filter(|r| r.judged.verdict != Verdict::Tied || r.kind == primary)
         .collect();
-    let full = title(&decided);
-    if full.chars().count() <= TITLE_CHARS {
-        return Some(full);
-    }
     let main = rows.iter().copied().find(|r| r.kind == primary)?;
     let against = rows
         .iter()
@@ -188,9 +195,20 @@ pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> 
                 .abs()
                 .total_cmp(&y.judged.difference.abs())
         });
-    let mut shown: Vec<&TestRow> = against.into_iter().chain([main]).collect();
-    shown.sort_by_key(|r| cfg.kinds.iter().position(|&k| Some(k) == r.kind));
-    Some(title(&shown))
+    let mut fallback: Vec<&TestRow> = against.into_iter().chain([main]).collect();
+    fallback.sort_by_key(|r| cfg.kinds.iter().position(|&k| Some(k) == r.kind));
+    let candidates: Vec<String> = [&decided, &fallback]
+        .into_iter()
+        .flat_map(|shown| {
+            [b.label(), b.short_label()]
+                .map(|name| format!("{} vs {name}: {}", a.label(), parts(shown)))
+        })
+        .collect();
+    candidates
+        .iter()
+        .find(|t| t.chars().count() <= TITLE_CHARS)
+        .or(candidates.last())
+        .cloned()
 }
 
 /// The README's line: the agent against single-shot RAG on all tasks, then per kind, each with the
@@ -230,7 +248,7 @@ fn pct(c: usize, n: usize) -> String {
 }
 
 /// Where a missed task stopped, from what the agent's (or the team's solvers') tools showed.
-const REASONS: [&str; 4] = [
+pub(super) const REASONS: [&str; 4] = [
     "never saw the first fact",
     "saw the first fact, never the second",
     "saw every fact, no answer",
@@ -238,7 +256,10 @@ const REASONS: [&str; 4] = [
 ];
 
 /// The misses of `outcomes`, counted by [`REASONS`]; None for a system that reads once.
-fn miss_reasons(outcomes: &[&Outcome], suite: &BTreeMap<String, Question>) -> Option<[usize; 4]> {
+pub(super) fn miss_reasons(
+    outcomes: &[&Outcome],
+    suite: &BTreeMap<String, Question>,
+) -> Option<[usize; 4]> {
     let mut counts = [0; 4];
     for o in outcomes.iter().filter(|o| !o.correct) {
         let episodes: Vec<&Episode> = match &o.trace {
@@ -288,6 +309,8 @@ struct EvalValues {
     best_per_kind: Vec<BestOnKind>,
     /// Success against cost per system (its figure's caption).
     cost: Option<CostFinding>,
+    /// Why the agents missed (its figure's caption); None when it is not drawn.
+    failures: Option<FailureFinding>,
 }
 
 /// The model behind every system when it is not our policy.
@@ -638,11 +661,7 @@ fn eval_values(
 ) -> Result<EvalValues> {
     let timings: BTreeMap<String, serde_json::Value> = rec.artifact("timings")?;
     let tests = Tests::of(cfg, all);
-    let (world, _) = reader_world(ctx)?;
-    let suite: BTreeMap<String, Question> = suite(&world, cfg)
-        .into_iter()
-        .map(|q| (q.id.clone(), q))
-        .collect();
+    let suite = suite_by_id(ctx, cfg)?;
     Ok(EvalValues {
         tasks: cfg.tasks.to_string(),
         suite_seed: cfg.suite_seed.to_string(),
@@ -669,6 +688,7 @@ fn eval_values(
         overall: overall_pairs(&tests),
         best_per_kind: best_per_kind(cfg, all),
         cost: cost::finding(&tests, all),
+        failures: failures::finding(all, &suite),
     })
 }
 
@@ -679,6 +699,27 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let (cfg, all) = load(&rec)?;
     let values = eval_values(ctx, &rec, &cfg, &all)?;
     let block = |name: &str| render_block("m12_eval.md", TEMPLATE, name, &values);
+    let mut figures = vec![
+        Figure::new(
+            FIG_SUCCESS,
+            FigureKind::EvaluationTables,
+            block("caption_m12_success_rates")?,
+        )
+        .key(),
+        Figure::new(
+            FIG_COST,
+            FigureKind::EvaluationTables,
+            block("caption_m12_accuracy_vs_cost")?,
+        ),
+    ];
+    // Drawn exactly when its caption has something to state.
+    if values.failures.is_some() {
+        figures.push(Figure::new(
+            FIG_FAILURES,
+            FigureKind::EvaluationTables,
+            block("caption_m12_failure_modes")?,
+        ));
+    }
     Ok(vec![LogEntry {
         id: EVAL.into(),
         milestone: 12,
@@ -688,19 +729,7 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
         setup: block("setup")?,
         results: block("results")?,
         details: block("details")?,
-        figures: vec![
-            Figure::new(
-                FIG_SUCCESS,
-                FigureKind::EvaluationTables,
-                block("caption_m12_success_rates")?,
-            )
-            .key(),
-            Figure::new(
-                FIG_COST,
-                FigureKind::EvaluationTables,
-                block("caption_m12_accuracy_vs_cost")?,
-            ),
-        ],
+        figures,
         discussion: block("discussion")?,
     }])
 }

@@ -29,7 +29,7 @@ use viz::plot::FigureSpec;
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
-use super::m10::{self, held_out_phrasing, tasks};
+use super::m10::{self, held_out_phrasing, reader_world, tasks};
 use super::m11::{self, TeamOutcome};
 use phase4_agents::backend::{par_map, Models};
 use phase4_agents::react::{self, AgentConfig, Episode};
@@ -39,6 +39,7 @@ use phase4_agents::tools::{Corpus, Toolset};
 use crate::records::{by_kind, EvalSummary, SystemSummary};
 
 mod cost;
+mod failures;
 mod log;
 pub use log::log_entries;
 
@@ -84,7 +85,6 @@ impl System {
         }
     }
 
-    /// The name tables and figures show.
     /// What it is in the house palette: closed book is the no-context condition of m8's figures;
     /// the others take the palette in their config order.
     pub fn entity(self) -> Option<Entity> {
@@ -94,6 +94,15 @@ impl System {
         }
     }
 
+    /// Its name in a title too short for [`System::label`]: single-shot RAG is the only RAG.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            System::Rag => "RAG",
+            s => s.label(),
+        }
+    }
+
+    /// The name tables and figures show.
     pub fn label(self) -> &'static str {
         match self {
             System::ClosedBook => "closed book",
@@ -316,6 +325,15 @@ pub fn suite(world: &World, cfg: &EvalConfig) -> Vec<Question> {
     })
 }
 
+/// The suite of `cfg` by task id, in the world m8's reader was trained in (as the misses need it).
+fn suite_by_id(ctx: &Context, cfg: &EvalConfig) -> Result<BTreeMap<String, Question>> {
+    let (world, _) = reader_world(ctx)?;
+    Ok(suite(&world, cfg)
+        .into_iter()
+        .map(|q| (q.id.clone(), q))
+        .collect())
+}
+
 pub fn run_eval(ctx: &Context) -> Result<String> {
     let (cfg, raw): (EvalConfig, toml::Value) = ctx.load_config(super::PHASE, EVAL)?;
     ensure!(
@@ -425,10 +443,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         &groups,
     );
     let tests = log::Tests::of(&cfg, &all);
-    Ok(vec![
+    let mut specs = vec![
         FigureSpec::new(FIG_SUCCESS, bars),
         cost::figure(&tests, &all),
-    ])
+    ];
+    specs.extend(failures::figure(&all, &suite_by_id(ctx, &cfg)?));
+    Ok(specs)
 }
 
 /// The milestone's headline: the agent against single-shot RAG, as the log reads it.

@@ -250,9 +250,10 @@ fn heatmap_title(maps: &AttentionMaps) -> String {
         .flat_map(|(l, layer)| layer.iter().enumerate().map(move |(h, m)| (l, h, m)))
         .map(|(l, h, m)| (l, h, on_previous(m)))
         .max_by(|a, b| a.2.total_cmp(&b.2));
+    let heads: usize = maps.maps.iter().map(Vec::len).sum();
     match best {
         Some((l, h, w)) => format!(
-            "On this line, L{l} H{h} looks one character back most ({:.0} % of its weight)",
+            "On this line, of the {heads} heads L{l} H{h} puts most on the previous character: {:.0} %",
             100.0 * w
         ),
         None => "Attention of every head on a line of Shakespeare".to_string(),

@@ -24,6 +24,8 @@ pub struct GroupedBars {
     pub groups: Vec<(String, Vec<f64>)>,
     pub log_y: bool,
     pub hlines: Vec<(String, f64)>,
+    /// Per reference line, the entity it stands for, if any (its colour).
+    pub hline_entities: Vec<Option<Entity>>,
     /// Per group, optional `(low, high)` whiskers per bar (e.g. min–max over repeated measurements)
     /// and their legend label.
     pub whiskers: Vec<Option<Whiskers>>,
@@ -52,6 +54,7 @@ impl GroupedBars {
             groups: Vec::new(),
             log_y: false,
             hlines: Vec::new(),
+            hline_entities: Vec::new(),
             whiskers: Vec::new(),
             notes: Vec::new(),
             entities: Vec::new(),
@@ -115,7 +118,22 @@ impl GroupedBars {
     }
     pub fn hline(mut self, label: impl Into<String>, y: f64) -> Self {
         self.hlines.push((label.into(), y));
+        self.hline_entities.push(None);
         self
+    }
+    /// A reference line standing for `e`, in its colour, dashed.
+    pub fn hline_entity(mut self, label: impl Into<String>, y: f64, e: Entity) -> Self {
+        self.hlines.push((label.into(), y));
+        self.hline_entities.push(Some(e));
+        self
+    }
+    /// The colour of the `j`-th reference line.
+    fn hline_colour(&self, j: usize) -> RGBColor {
+        self.hline_entities
+            .get(j)
+            .copied()
+            .flatten()
+            .map_or(reference_colour(j, 0), Entity::colour)
     }
 
     pub fn render(&self, path: &Path) -> Result<()> {
@@ -385,7 +403,7 @@ impl GroupedBars {
         for (j, (label, _)) in self.hlines.iter().enumerate() {
             key.push(KeyEntry::new(
                 Swatch::Line {
-                    colour: reference_colour(j, 0),
+                    colour: self.hline_colour(j),
                     width: 2,
                     dashed: true,
                 },
@@ -416,11 +434,11 @@ impl GroupedBars {
             .enumerate()
             .map(|(j, (label, _))| Styled {
                 label: label.clone(),
-                colour: reference_colour(j, 0),
+                colour: self.hline_colour(j),
                 dashed: true,
                 marker: None,
                 line: true,
-                entity: None,
+                entity: self.hline_entities.get(j).copied().flatten(),
                 reference: true,
             });
         groups.chain(refs).collect()
@@ -433,7 +451,7 @@ impl GroupedBars {
     {
         let n = self.categories.len();
         for (j, (_, y)) in self.hlines.iter().enumerate() {
-            let c = reference_colour(j, 0);
+            let c = self.hline_colour(j);
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(0.0, *y), (n as f64, *y)],

@@ -185,7 +185,7 @@ impl Entity {
             Plain,
         ];
         all.extend((0..CANDIDATE_SLOTS.len() as u8).flat_map(|i| [Candidate(i), CandidateFit(i)]));
-        all.extend((1..=8).map(Layer));
+        all.extend((1..=LAYER_SLOTS.len() as u8).map(Layer));
         all
     }
 
@@ -237,7 +237,11 @@ impl Entity {
             // The candidates skip the n-gram's vermilion and nanoGPT's black, drawn beside them.
             Candidate(i) => (CANDIDATE_SLOTS[i as usize % CANDIDATE_SLOTS.len()], false),
             CandidateFit(i) => (CANDIDATE_SLOTS[i as usize % CANDIDATE_SLOTS.len()], true),
-            Layer(n) => ((n as usize).saturating_sub(1), false),
+            // The palette in order, skipping black: black is the reference lines' colour.
+            Layer(n) => (
+                LAYER_SLOTS[(n as usize).saturating_sub(1) % LAYER_SLOTS.len()],
+                false,
+            ),
             Sgd => (0, false),
             Momentum => (1, false),
             Nesterov => (2, true),
@@ -277,6 +281,9 @@ impl Entity {
         super::colour(self.slot())
     }
 }
+
+/// The palette slots of layers 1, 2, … (m1's tensors, m2's per-layer curves).
+const LAYER_SLOTS: [usize; 7] = [0, 1, 2, 3, 4, 5, 7];
 
 /// The palette slots of m6_long's candidates, in order.
 const CANDIDATE_SLOTS: [usize; 6] = [0, 1, 2, 4, 5, 7];

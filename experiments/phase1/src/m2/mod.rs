@@ -495,8 +495,12 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
             )
             .log_y();
             for key in numbered_keys(rec, metric::GRAD_NORM) {
-                let layer = format!("W{}", key.trim_start_matches(metric::GRAD_NORM));
-                c = c.series(Series::new(layer, rec.series_if_logged(&key))); // listed by the record
+                let n = key.trim_start_matches(metric::GRAD_NORM);
+                // Each layer in its colour of every figure (m1's tensors too); listed by the record.
+                let layer = n.parse().ok().map(Entity::Layer);
+                c = c.series(
+                    Series::new(format!("W{n}"), rec.series_if_logged(&key)).entity_if(layer),
+                );
             }
             Ok(c)
         })

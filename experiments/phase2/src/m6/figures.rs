@@ -359,12 +359,13 @@ fn training_throughput(bench: &Record) -> Result<FigureSpec> {
     );
     if let Some(t) = torch {
         let (lo, hi) = range(t);
-        bars = bars.hline(
+        bars = bars.hline_entity(
             format!(
                 "PyTorch eager: {:.0} tok/s (rounds {lo:.0}–{hi:.0})",
                 t.tokens_per_s
             ),
             t.tokens_per_s,
+            Entity::PyTorch,
         );
     }
     Ok(FigureSpec::new("m6_training_throughput.png", bars))

@@ -288,11 +288,6 @@ const LAYER_SLOTS: [usize; 7] = [0, 1, 2, 3, 4, 5, 7];
 /// The palette slots of m6_long's candidates, in order.
 const CANDIDATE_SLOTS: [usize; 6] = [0, 1, 2, 4, 5, 7];
 
-/// The slot of `name`'s entity, else `fallback`.
-pub fn slot_of(name: &str, fallback: usize) -> usize {
-    Entity::of_name(name).map_or(fallback, Entity::slot)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +315,7 @@ mod tests {
             slots.dedup();
             assert_eq!(slots.len(), members.len(), "{family:?}");
         }
-        assert_eq!(slot_of("minilm@5", 0), slot_of("minilm", 7));
-        assert_eq!(slot_of("something else", 4), 4);
+        assert_eq!(Entity::of_name("minilm@5"), Some(Entity::MiniLm));
+        assert_eq!(Entity::of_name("something else"), None);
     }
 }

@@ -135,32 +135,6 @@ impl Drawing {
             Drawing::Diagram(d) => render_diagram(&d.diagram, &d.title, path),
         }
     }
-
-    /// The figure's title.
-    pub fn title(&self) -> &str {
-        match self {
-            Drawing::Line(c) => &c.title,
-            Drawing::LineGrid(g) => &g.title,
-            Drawing::Bars(b) => &b.title,
-            Drawing::Dots(d) => &d.title,
-            Drawing::Scatter(s) => &s.title,
-            Drawing::Heatmap(h) => &h.title,
-            Drawing::HeatmapGrid(g) => &g.title,
-            Drawing::Contour(c) => &c.title,
-            Drawing::Decision(d) => &d.title,
-            Drawing::TextHeat(t) => &t.title,
-            Drawing::Diagram(d) => &d.title,
-        }
-    }
-
-    /// Every line chart it draws: itself, or a grid's panels.
-    pub fn line_charts(&self) -> Vec<&LineChart> {
-        match self {
-            Drawing::Line(c) => vec![c],
-            Drawing::LineGrid(g) => g.panels.iter().collect(),
-            _ => Vec::new(),
-        }
-    }
 }
 
 macro_rules! drawing_from {

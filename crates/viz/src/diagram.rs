@@ -68,15 +68,8 @@ impl Diagram {
         self.nodes
             .iter()
             .filter_map(|n| {
-                n.entity.map(|e| Styled {
-                    label: n.label.clone(),
-                    colour: e.colour(),
-                    dashed: false,
-                    marker: None,
-                    line: false,
-                    entity: Some(e),
-                    reference: false,
-                })
+                n.entity
+                    .map(|e| Styled::mark(&n.label, e.colour(), None, Some(e)))
             })
             .collect()
     }

@@ -415,32 +415,14 @@ impl GroupedBars {
 
     /// Its bar groups and reference lines, styled as drawn.
     pub(super) fn styled(&self) -> Vec<Styled> {
-        let groups = self
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, (label, _))| Styled {
-                label: label.clone(),
-                colour: self.group_colour(gi),
-                dashed: false,
-                marker: None,
-                line: false,
-                entity: self.entities.get(gi).copied().flatten(),
-                reference: false,
-            });
-        let refs = self
-            .hlines
-            .iter()
-            .enumerate()
-            .map(|(j, (label, _))| Styled {
-                label: label.clone(),
-                colour: self.hline_colour(j),
-                dashed: true,
-                marker: None,
-                line: true,
-                entity: self.hline_entities.get(j).copied().flatten(),
-                reference: true,
-            });
+        let groups = self.groups.iter().enumerate().map(|(gi, (label, _))| {
+            let e = self.entities.get(gi).copied().flatten();
+            Styled::mark(label, self.group_colour(gi), None, e)
+        });
+        let refs = self.hlines.iter().enumerate().map(|(j, (label, _))| {
+            let e = self.hline_entities.get(j).copied().flatten();
+            Styled::reference(label, self.hline_colour(j), e)
+        });
         groups.chain(refs).collect()
     }
 

@@ -84,29 +84,13 @@ impl DotPlot {
     pub(super) fn styled(&self) -> Vec<Styled> {
         let mut out: Vec<Styled> = Vec::new();
         for d in &self.dots {
-            let s = Styled {
-                label: d.label.clone(),
-                colour: d.entity.colour(),
-                dashed: false,
-                marker: Some(d.marker),
-                line: false,
-                entity: Some(d.entity),
-                reference: false,
-            };
+            let s = Styled::mark(&d.label, d.entity.colour(), Some(d.marker), Some(d.entity));
             if !out.contains(&s) {
                 out.push(s);
             }
         }
         for (j, (label, _, e)) in self.vlines.iter().enumerate() {
-            out.push(Styled {
-                label: label.clone(),
-                colour: self.vline_colour_of(j),
-                dashed: true,
-                marker: None,
-                line: true,
-                entity: *e,
-                reference: true,
-            });
+            out.push(Styled::reference(label, self.vline_colour_of(j), *e));
         }
         out
     }

@@ -178,6 +178,39 @@ pub struct Styled {
     pub reference: bool,
 }
 
+impl Styled {
+    /// A reference line (horizontal or vertical): dashed whatever its entity.
+    pub(crate) fn reference(label: &str, colour: RGBColor, entity: Option<Entity>) -> Styled {
+        Styled {
+            label: label.to_string(),
+            colour,
+            dashed: true,
+            marker: None,
+            line: true,
+            entity,
+            reference: true,
+        }
+    }
+
+    /// A filled mark with no dash: a bar group, a dot or point group (its `marker`), a box.
+    pub(crate) fn mark(
+        label: &str,
+        colour: RGBColor,
+        marker: Option<Marker>,
+        entity: Option<Entity>,
+    ) -> Styled {
+        Styled {
+            label: label.to_string(),
+            colour,
+            dashed: false,
+            marker,
+            line: false,
+            entity,
+            reference: false,
+        }
+    }
+}
+
 impl Drawing {
     /// Everything it draws in a style of its own.
     pub fn styled(&self) -> Vec<Styled> {

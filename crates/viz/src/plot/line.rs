@@ -190,19 +190,10 @@ impl LineChart {
                 reference: false,
             }
         });
-        let refs = self
-            .hlines
-            .iter()
-            .enumerate()
-            .map(|(j, (label, _))| Styled {
-                label: label.clone(),
-                colour: self.hline_colour(j),
-                dashed: true,
-                marker: None,
-                line: true,
-                entity: self.hline_entities.get(j).copied().flatten(),
-                reference: true,
-            });
+        let refs = self.hlines.iter().enumerate().map(|(j, (label, _))| {
+            let e = self.hline_entities.get(j).copied().flatten();
+            Styled::reference(label, self.hline_colour(j), e)
+        });
         lines.chain(refs).collect()
     }
     /// Label the x axis at exactly these values (those inside the range).

@@ -66,15 +66,7 @@ impl ScatterGrid {
     pub(super) fn styled(&self) -> Vec<Styled> {
         let mut out: Vec<Styled> = Vec::new();
         for g in self.panels.iter().flat_map(|p| &p.groups) {
-            let s = Styled {
-                label: g.label.clone(),
-                colour: g.entity.colour(),
-                dashed: false,
-                marker: Some(g.marker),
-                line: false,
-                entity: Some(g.entity),
-                reference: false,
-            };
+            let s = Styled::mark(&g.label, g.entity.colour(), Some(g.marker), Some(g.entity));
             if !out.contains(&s) {
                 out.push(s);
             }

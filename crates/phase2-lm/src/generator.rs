@@ -277,6 +277,68 @@ impl<'w> Generator<'w> {
         })
     }
 
+    /// Greedy decoding restricted to a set of strings (constrained decoding, as llama.cpp's grammars
+    /// or outlines do it, over a plain list): the continuation of `prompt` that spells one of
+    /// `allowed` and then `end`. Each step takes the most likely token that keeps the text a prefix
+    /// of an allowed string, or that completes one and starts `end`; the returned text is the
+    /// allowed string without `end`. Stops after `max_tokens` tokens with the prefix reached (an
+    /// allowed string not yet complete, or empty when `allowed` is).
+    pub fn complete_within(
+        &mut self,
+        prompt: &str,
+        allowed: &[String],
+        end: &str,
+        max_tokens: usize,
+    ) -> Result<Completion> {
+        ensure!(
+            !end.is_empty(),
+            "the end of a constrained completion must not be empty"
+        );
+        let ids = self.encode("prompt", prompt)?;
+        let allowed = Allowed::new(allowed);
+        let tokenizer = &self.tokenizer;
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        let mut finish = Finish::Length;
+        decode_with(
+            self.engine.cfg.block_size,
+            &ids,
+            max_tokens,
+            fast_scores(
+                &mut self.engine,
+                &self.params,
+                &mut self.cache,
+                self.use_cache,
+            ),
+            |_, scores| {
+                let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+                order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+                tokens.push(0);
+                for tok in order {
+                    *tokens.last_mut().expect("pushed") = tok;
+                    let candidate = tokenizer.decode(&tokens);
+                    if let Some(done) = allowed.completed(&candidate, end) {
+                        text = done.to_string();
+                        finish = Finish::Stop;
+                        return Ok(None);
+                    }
+                    if allowed.continues(&candidate) {
+                        text = candidate;
+                        return Ok(Some(tok));
+                    }
+                }
+                tokens.pop();
+                Ok(None)
+            },
+        )?;
+        Ok(Completion {
+            text,
+            tokens,
+            prompt_tokens: ids.len(),
+            finish,
+        })
+    }
+
     /// The prompt's own tokens and, for each token after the first, its log-probability given the
     /// tokens before it (the first has no context to be scored in). What an OpenAI-style `echo` with
     /// `logprobs` returns.
@@ -362,6 +424,36 @@ impl<'w> Generator<'w> {
     }
 }
 
+/// The strings a constrained completion may spell, sorted for prefix search.
+struct Allowed(Vec<String>);
+
+impl Allowed {
+    fn new(allowed: &[String]) -> Allowed {
+        let mut v = allowed.to_vec();
+        v.sort();
+        v.dedup();
+        Allowed(v)
+    }
+
+    /// Whether `text` is a prefix of an allowed string (not yet followed by the end).
+    fn continues(&self, text: &str) -> bool {
+        let at = self.0.partition_point(|a| a.as_str() < text);
+        self.0.get(at).is_some_and(|a| a.starts_with(text))
+    }
+
+    /// The allowed string `text` completes, when `text` is one followed by the start of `end` (a
+    /// token may carry more than the end's first characters).
+    fn completed<'a>(&'a self, text: &str, end: &str) -> Option<&'a str> {
+        let first = end.chars().next()?;
+        text.match_indices(first).find_map(|(at, _)| {
+            let (head, tail) = text.split_at(at);
+            let starts_end = end.starts_with(tail) || tail.starts_with(end);
+            let found = self.0.binary_search_by(|a| a.as_str().cmp(head)).ok()?;
+            starts_end.then(|| self.0[found].as_str())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::settled;
@@ -377,5 +469,19 @@ mod tests {
         );
         assert_eq!(settled("hello\nX", &["\n\n"]), 7, "no longer a prefix");
         assert_eq!(settled("caf\u{FFFD}", &[]), 3, "a character still arriving");
+    }
+
+    #[test]
+    fn m10_allowed_strings_are_found_by_prefix_and_completed_by_the_end() {
+        let a = super::Allowed::new(&[" Hy Labs".into(), " Hy".into(), "1987".into()]);
+        assert!(a.continues(""));
+        assert!(a.continues(" H"));
+        assert!(a.continues(" Hy La"));
+        assert!(!a.continues(" Hz"));
+        assert!(!a.continues(" Hy Labs]"));
+        assert_eq!(a.completed(" Hy]", "]"), Some(" Hy"));
+        assert_eq!(a.completed(" Hy Labs]\n", "]"), Some(" Hy Labs"));
+        assert_eq!(a.completed(" Hy La]", "]"), None, "not an allowed string");
+        assert_eq!(a.completed(" Hy Labs", "]"), None, "no end yet");
     }
 }

@@ -65,6 +65,20 @@ pub trait LanguageModel {
         Ok(None)
     }
 
+    /// Greedy decoding restricted to `allowed`: the continuation of `request.prompt` that spells one
+    /// of `allowed` followed by `end` (the text returned stops before `end`). `Ok(None)` when this
+    /// backend cannot constrain its decoding (the capability is optional); `request.stop` and
+    /// `request.seed` are not used.
+    fn complete_within(
+        &mut self,
+        request: &Request,
+        allowed: &[String],
+        end: &str,
+    ) -> Result<Option<Completion>> {
+        let _ = (request, allowed, end);
+        Ok(None)
+    }
+
     /// Tokens `text` takes in this model's vocabulary (for prompt budgets), when it knows.
     fn count_tokens(&self, text: &str) -> Option<usize> {
         let _ = text;
@@ -128,6 +142,23 @@ impl LanguageModel for GptLm<'_> {
         let s = self.generator.score(prompt, continuation)?;
         Ok(Some(Scored {
             token_logprobs: s.token_logprobs,
+        }))
+    }
+
+    fn complete_within(
+        &mut self,
+        r: &Request,
+        allowed: &[String],
+        end: &str,
+    ) -> Result<Option<Completion>> {
+        let c = self
+            .generator
+            .complete_within(r.prompt, allowed, end, r.max_tokens)?;
+        Ok(Some(Completion {
+            completion_tokens: c.tokens.len(),
+            prompt_tokens: c.prompt_tokens,
+            stopped: c.finish == Finish::Stop,
+            text: c.text,
         }))
     }
 

@@ -209,3 +209,37 @@ fn m6_prompt_logprobs_are_the_full_forward_logprobs_after_the_first_token() {
     }
     assert!(g.prompt_logprobs("").is_err(), "nothing to score");
 }
+
+#[test]
+fn m10_constrained_completion_spells_one_allowed_string_then_stops_at_the_end() {
+    let (trainer, tok) = trained();
+    let mut g = Generator::from_trainer(&trainer, tok.clone(), sampling()).unwrap();
+    let allowed: Vec<String> = ["cat sat", "dog", "mat"].map(String::from).to_vec();
+    let c = g.complete_within("the ", &allowed, ".", 12).unwrap();
+    assert!(allowed.contains(&c.text), "{:?}", c.text);
+    assert_eq!(c.finish, Finish::Stop);
+    // One allowed string: exactly it, whatever the model prefers.
+    let only = vec!["log".to_string()];
+    let c = g.complete_within("the cat ", &only, ".", 12).unwrap();
+    assert_eq!(c.text, "log");
+    // Too few tokens to finish: the prefix reached, not a finished string.
+    let c = g.complete_within("the cat ", &only, ".", 2).unwrap();
+    assert_eq!((c.text.as_str(), c.finish), ("lo", Finish::Length));
+    // The greedy choice among the allowed strings is the one free greedy decoding would write
+    // when that one is allowed.
+    let mut greedy = Generator::from_trainer(
+        &trainer,
+        tok,
+        Sampling {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+        },
+    )
+    .unwrap();
+    let free = greedy.complete("the ", 3, &[], 0).unwrap().text;
+    let c = g
+        .complete_within("the ", &[free.clone(), "zzz".into()], ".", 3)
+        .unwrap();
+    assert_eq!(c.text, free);
+}

@@ -90,6 +90,7 @@ fn main() -> Result<()> {
         max_steps: 6,
         step_tokens: 64,
         describe_tools: false,
+        constrain: false,
     };
     let (mut correct, mut total, mut steps) =
         (vec![0usize; kinds.len()], vec![0usize; kinds.len()], 0usize);

@@ -43,6 +43,11 @@ pub struct AgentConfig {
     /// line lists them as `name[argument]`.
     #[serde(default)]
     pub describe_tools: bool,
+    /// Constrained decoding of actions: the argument of a tool that takes a span (`search`,
+    /// `finish`) is decoded again, greedy, restricted to the spans of the question and of the
+    /// observations so far ([`spans`]), where the model can constrain its decoding.
+    #[serde(default)]
+    pub constrain: bool,
 }
 
 /// A parsed action: `tool[argument]`.
@@ -250,10 +255,26 @@ pub fn run(
                 return ep;
             }
         };
-        ep.latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         // The transcript keeps the turn on one line per field: a model that wrote a blank line
         // ended its turn there.
-        let output = completion.text.trim_end().to_string();
+        let mut output = completion.text.trim_end().to_string();
+        let (mut prompt_tokens, mut completion_tokens) =
+            (completion.prompt_tokens, completion.completion_tokens);
+        if cfg.constrain {
+            match constrain_argument(lm, &prompt, &output, tools, &ep, question, cfg.step_tokens) {
+                Ok(Some((constrained, c))) => {
+                    output = constrained;
+                    prompt_tokens += c.prompt_tokens;
+                    completion_tokens += c.completion_tokens;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    ep.end = End::ModelError(format!("{e:#}"));
+                    return ep;
+                }
+            }
+        }
+        ep.latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         let (thought, action) = parse(&output);
         let (observation, error, ends) = match &action {
             Err(why) => (format!("Error: {why}"), true, false),
@@ -279,8 +300,8 @@ pub fn run(
             action: action.ok(),
             observation: observation.clone(),
             error,
-            prompt_tokens: completion.prompt_tokens,
-            completion_tokens: completion.completion_tokens,
+            prompt_tokens,
+            completion_tokens,
         });
         if ends {
             ep.answer = Some(observation);
@@ -290,6 +311,89 @@ pub fn run(
     }
     ep.end = End::Budget;
     ep
+}
+
+/// Longest span, in words, constrained decoding allows (the world's longest name has four).
+pub const MAX_SPAN_WORDS: usize = 6;
+
+/// Every run of at most [`MAX_SPAN_WORDS`] words of `text` that crosses no punctuation: a word's
+/// leading and trailing punctuation is trimmed, and a word that ended in punctuation ends the run.
+pub fn spans(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let words: Vec<(&str, bool)> = line
+            .split_whitespace()
+            .map(|w| {
+                let core = w.trim_matches(|c: char| !c.is_alphanumeric());
+                let ends_run = w.ends_with(|c: char| !c.is_alphanumeric());
+                (core, ends_run)
+            })
+            .collect();
+        for start in 0..words.len() {
+            let mut span = String::new();
+            for &(word, ends_run) in words[start..].iter().take(MAX_SPAN_WORDS) {
+                if word.is_empty() {
+                    break;
+                }
+                if !span.is_empty() {
+                    span.push(' ');
+                }
+                span.push_str(word);
+                out.push(span.clone());
+                if ends_run {
+                    break;
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// With constrained decoding: when `output`'s action names a tool that takes a span, decode its
+/// argument again restricted to the spans of the question and of the episode's observations
+/// (each also with a leading space, as `finish[ Hy Labs]` writes it). Returns the new output and
+/// the constrained call's cost; None when nothing is constrained or the model cannot be.
+fn constrain_argument(
+    lm: &mut dyn LanguageModel,
+    prompt: &str,
+    output: &str,
+    tools: &[Box<dyn Tool>],
+    ep: &Episode,
+    question: &str,
+    max_tokens: usize,
+) -> anyhow::Result<Option<(String, phase2_lm::lm::Completion)>> {
+    let Some(at) = output.find("Action:") else {
+        return Ok(None);
+    };
+    let line_end = output[at..].find('\n').map_or(output.len(), |i| at + i);
+    let Some(open) = output[at..line_end].find('[').map(|i| at + i) else {
+        return Ok(None);
+    };
+    let tool = output[at + "Action:".len()..open].trim();
+    if !tools.iter().any(|t| t.name() == tool && t.takes_a_span()) {
+        return Ok(None);
+    }
+    let mut text = question.to_string();
+    for s in ep.steps.iter().filter(|s| !s.error) {
+        text.push('\n');
+        text.push_str(&s.observation);
+    }
+    let allowed: Vec<String> = spans(&text)
+        .into_iter()
+        .flat_map(|s| [format!(" {s}"), s])
+        .collect();
+    let head = &output[..=open];
+    let request = Request {
+        prompt: &format!("{prompt}{head}"),
+        max_tokens,
+        stop: &[],
+        seed: 0,
+    };
+    Ok(lm
+        .complete_within(&request, &allowed, "]")?
+        .map(|c| (format!("{head}{}]", c.text), c)))
 }
 
 #[cfg(test)]
@@ -333,11 +437,106 @@ mod tests {
         vec![Box::new(Calc), Box::new(Finish)]
     }
 
+    /// Constrains by picking the longest allowed string that starts with `pick`, and keeps what it
+    /// was offered.
+    struct Constrained {
+        inner: Scripted,
+        pick: String,
+        offered: Vec<(String, Vec<String>)>,
+    }
+
+    impl LanguageModel for Constrained {
+        fn name(&self) -> String {
+            "constrained".into()
+        }
+        fn complete(&mut self, r: &Request) -> Result<Completion> {
+            self.inner.complete(r)
+        }
+        fn complete_within(
+            &mut self,
+            r: &Request,
+            allowed: &[String],
+            end: &str,
+        ) -> Result<Option<Completion>> {
+            assert_eq!(end, "]");
+            self.offered.push((r.prompt.to_string(), allowed.to_vec()));
+            let text = allowed
+                .iter()
+                .filter(|a| a.starts_with(&self.pick))
+                .max_by_key(|a| a.len())
+                .cloned()
+                .unwrap_or_default();
+            Ok(Some(Completion {
+                completion_tokens: 2,
+                text,
+                prompt_tokens: 7,
+                stopped: true,
+            }))
+        }
+    }
+
+    #[test]
+    fn m12_spans_are_word_runs_that_cross_no_punctuation() {
+        let s = spans("Hy Labs, a firm in Vurmik City. Founded 1987.");
+        for want in [
+            "Hy",
+            "Hy Labs",
+            "a firm in Vurmik City",
+            "Vurmik City",
+            "1987",
+            "Founded 1987",
+        ] {
+            assert!(s.contains(&want.to_string()), "{want} missing from {s:?}");
+        }
+        for not in ["Labs, a", "Labs a", "City Founded", "Labs,", "1987."] {
+            assert!(!s.contains(&not.to_string()), "{not} in {s:?}");
+        }
+        assert!(s.iter().all(|x| x.split(' ').count() <= MAX_SPAN_WORDS));
+    }
+
+    #[test]
+    fn m12_constrained_decoding_rewrites_a_span_argument_and_leaves_calc_alone() {
+        let mut lm = Constrained {
+            inner: scripted(&[
+                " add\nAction: calc[2 + 2]",
+                " done\nAction: finish[ the numbr four]",
+            ]),
+            pick: " 4".into(),
+            offered: Vec::new(),
+        };
+        let mut c = cfg(3);
+        c.constrain = true;
+        let ep = run(&mut lm, &mut tools(), "What is two plus two?", &c, 0);
+        // calc's expression is not a span: decoded once, freely.
+        assert_eq!(ep.steps[0].output, " add\nAction: calc[2 + 2]");
+        assert_eq!(lm.offered.len(), 1);
+        let (prompt, allowed) = &lm.offered[0];
+        assert!(
+            prompt.ends_with("Thought: done\nAction: finish["),
+            "{prompt}"
+        );
+        // The question's spans and calc's observation, each with and without a leading space.
+        for a in ["What is two", " two plus two", "4", " 4"] {
+            assert!(allowed.contains(&a.to_string()), "{a} not offered");
+        }
+        assert!(!allowed.iter().any(|a| a.contains("numbr")));
+        assert_eq!(ep.steps[1].output, " done\nAction: finish[ 4]");
+        assert_eq!(ep.answer.as_deref(), Some("4"));
+        // The second call's cost is counted.
+        let free = " done\nAction: finish[ the numbr four]".len();
+        assert_eq!(ep.steps[1].completion_tokens, free + 2);
+        // Without the capability nothing changes.
+        let mut plain = scripted(&[" done\nAction: finish[ the numbr four]"]);
+        let ep = run(&mut plain, &mut tools(), "q", &c, 0);
+        assert_eq!(ep.answer.as_deref(), Some("the numbr four"));
+    }
+
     fn cfg(max_steps: usize) -> AgentConfig {
         AgentConfig {
             max_steps,
             step_tokens: 16,
             describe_tools: false,
+            constrain: false,
         }
     }
 

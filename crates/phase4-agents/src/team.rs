@@ -628,6 +628,7 @@ mod tests {
                 max_steps: 3,
                 step_tokens: 16,
                 describe_tools: false,
+                constrain: false,
             },
             send_back: true,
         }

@@ -28,6 +28,12 @@ pub trait Tool: Send {
     fn ends(&self) -> bool {
         false
     }
+    /// Whether its argument is a span of what the agent has read (a query, an answer), so that
+    /// constrained decoding may restrict it to those spans; an expression or an `entity; attribute`
+    /// pair is not.
+    fn takes_a_span(&self) -> bool {
+        false
+    }
 }
 
 /// The attribute names `lookup` takes and thoughts use, one per relation.
@@ -111,6 +117,9 @@ pub struct Search {
 }
 
 impl Tool for Search {
+    fn takes_a_span(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         names::SEARCH
     }
@@ -211,6 +220,9 @@ impl Tool for Calc {
 pub struct Finish;
 
 impl Tool for Finish {
+    fn takes_a_span(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         names::FINISH
     }

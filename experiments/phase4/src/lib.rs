@@ -3,8 +3,9 @@
 //! * [`m10`] — the agent loop with a policy of our own, imitation-trained (for every role of the
 //!   phase), run on held-out tasks; `cargo xtask agent "question"` runs one question.
 //! * [`m11`] — a team of agents (planner, solvers, verifier) on a message bus.
-//! * [`m12`] — five systems on one held-out suite: closed book, single-shot RAG, ReAct with search,
-//!   ReAct with lookup, the team.
+//! * [`m12`] — eight systems on one held-out suite: closed book, three RAGs (single-shot, k tuned
+//!   on a dev suite, two-step), ReAct with search (free or constrained decoding) or lookup, the
+//!   team; `cargo xtask policy-seeds` repeats its main comparison over policy training seeds.
 
 pub mod m10;
 pub mod m11;
@@ -93,6 +94,14 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
 /// Phase 4's own subcommands.
 #[derive(Subcommand)]
 enum Command {
+    /// Repeat m12's main comparison (its agent against its baseline) with m10's policy trained
+    /// again under the seeds of configs/phase4/m12_seeds.toml (opt-in: ~12 minutes per seed on 2
+    /// cores; a seed whose policy is saved is not retrained). Records m12/seeds.
+    PolicySeeds {
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Answer a question with the agent m10 trained (checkpoints/m10_agent/) and print the
     /// transcript: thoughts, actions, observations.
     Agent {
@@ -123,6 +132,17 @@ fn commands() -> Vec<clap::Command> {
 
 fn run_command(root: &Path, m: &clap::ArgMatches) -> Result<()> {
     match Command::from_arg_matches(m)? {
+        Command::PolicySeeds { quiet } => {
+            let ctx = Context::for_command(root, false, quiet);
+            let started = std::time::Instant::now();
+            let line = m12::seeds::run_seeds(&ctx)?;
+            println!(
+                "policy-seeds: {line} ({:.0} s); `cargo xtask figures` and `cargo xtask log` \
+                 bring the figures and the log up to date",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Agent {
             question,
             lookup,

@@ -119,6 +119,7 @@ fn m10_evaluation_never_calls_the_scripted_planner() {
         max_steps: 2,
         step_tokens: 8,
         describe_tools: false,
+        constrain: false,
     };
     let at = planner::calls();
     let outcomes = m10::evaluate(
@@ -150,6 +151,7 @@ fn m10_an_agent_runs_through_the_openai_client_as_it_runs_in_process() {
         max_steps: 3,
         step_tokens: 20,
         describe_tools: false,
+        constrain: false,
     };
     let tools = || -> Vec<Box<dyn Tool>> { vec![Box::new(Calc), Box::new(Finish)] };
     let question = "What is six times seven?";

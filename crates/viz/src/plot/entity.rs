@@ -84,6 +84,15 @@ pub enum Entity {
     /// m11: the verifier's operating point.
     Threshold,
     /// Agent diagrams (m10, m11): a model's turn (a policy, a solver, a verifier call).
+    /// m12's systems (closed book is [`Entity::ClosedBook`]): single-shot RAG in BM25's blue, as it
+    /// reads BM25's documents, its dev-tuned and two-step variants beside it.
+    Rag,
+    RagTuned,
+    RagTwoStep,
+    ReactSearch,
+    ReactSearchConstrained,
+    ReactLookup,
+    Team,
     AgentModel,
     /// Agent diagrams: a tool call (search, lookup, calc, finish).
     AgentTool,
@@ -108,6 +117,7 @@ pub enum Family {
     Answers,
     Serving,
     Verification,
+    Systems,
     Diagram,
 }
 
@@ -178,6 +188,13 @@ impl Entity {
             Verifier,
             Chance,
             Threshold,
+            Rag,
+            RagTuned,
+            RagTwoStep,
+            ReactSearch,
+            ReactSearchConstrained,
+            ReactLookup,
+            Team,
             AgentModel,
             AgentTool,
             AgentObservation,
@@ -208,6 +225,13 @@ impl Entity {
             | AnswerNowhereWithoutGold => Family::Answers,
             Alone | Answered | Refused => Family::Serving,
             Verifier | Chance | Threshold => Family::Verification,
+            Rag
+            | RagTuned
+            | RagTwoStep
+            | ReactSearch
+            | ReactSearchConstrained
+            | ReactLookup
+            | Team => Family::Systems,
             AgentModel | AgentTool | AgentObservation | AgentAnswer | Plain => Family::Diagram,
         }
     }
@@ -262,6 +286,14 @@ impl Entity {
             Verifier => (0, false),
             Chance => (7, true),
             Threshold => (3, false),
+            // Never black, closed book's colour drawn beside them.
+            Rag => (0, false),
+            RagTuned => (5, false),
+            RagTwoStep => (4, false),
+            ReactSearch => (3, false),
+            ReactSearchConstrained => (1, false),
+            ReactLookup => (7, false),
+            Team => (2, false),
             AgentModel => (0, false),
             AgentTool => (2, false),
             AgentObservation => (4, false),
@@ -304,6 +336,7 @@ mod tests {
             Family::Answers,
             Family::Serving,
             Family::Verification,
+            Family::Systems,
             Family::Diagram,
         ] {
             let members: Vec<Entity> = Entity::all()

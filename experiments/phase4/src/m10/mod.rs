@@ -41,7 +41,7 @@ mod log;
 mod phrasings;
 mod run;
 pub use log::log_entries;
-pub use run::run_agent;
+pub use run::{run_agent, train_policy_seed};
 
 pub const AGENT: &str = "m10_agent";
 pub const MILESTONE: &str = "m10";

@@ -42,10 +42,11 @@ struct Start {
 /// Each role's training rows (in [`ROLES`] order).
 type Pools = [Vec<Example>; 5];
 
-pub fn run_agent(ctx: &Context) -> Result<String> {
-    let (cfg, raw): (AgentExperiment, toml::Value) = ctx.load_config(crate::PHASE, AGENT)?;
-    check_config(&cfg)?;
-    let started = Instant::now();
+/// The world, m8's reader lengthened to the policy's context, and the held-out tasks; the
+/// reader's own context.
+fn prepare(ctx: &Context, cfg: &AgentExperiment) -> Result<(Start, usize)> {
+    check_config(cfg)?;
+    check_variants(cfg)?;
     let (world, reader_dir) = reader_world(ctx)?;
     let (run, params, tokenizer) = phase2_lm::checkpoint::load_weights(&reader_dir)
         .with_context(|| format!("{AGENT} fine-tunes m8's reader"))?;
@@ -54,7 +55,6 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
     let block = model.block_size;
     let world = Arc::new(world);
     let corpus = Arc::new(Corpus::of(&world)?);
-    check_variants(&cfg)?;
     let eval_tasks = tasks(
         &world,
         &cfg.kinds,
@@ -63,7 +63,6 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
         "eval-",
         &|q| q.split == Split::HeldOut,
     );
-    let prep_s = started.elapsed().as_secs_f64();
     let start = Start {
         world,
         corpus,
@@ -73,10 +72,44 @@ pub fn run_agent(ctx: &Context) -> Result<String> {
         block,
         eval_tasks,
     };
+    Ok((start, run.model.block_size))
+}
+
+/// m10's policy trained again with another `seed` — its own training tasks, demonstrations and
+/// batches, from the same m8 reader — and saved in `dir`; the loss goes into `rec` under
+/// `tag`. Returns the training seconds. How m12's main comparison is repeated over policy seeds.
+pub fn train_policy_seed(
+    ctx: &Context,
+    seed: u64,
+    dir: &std::path::Path,
+    rec: &mut RunWriter,
+    tag: &str,
+) -> Result<f64> {
+    let (mut cfg, _): (AgentExperiment, toml::Value) = ctx.load_config(crate::PHASE, AGENT)?;
+    cfg.seed = seed;
+    cfg.train.seed = seed;
+    let (start, _) = prepare(ctx, &cfg)?;
+    let variant = cfg
+        .variant
+        .iter()
+        .find(|v| v.name == cfg.policy)
+        .context("checked: the policy names a variant")?;
+    let (pools, _) = demonstrations(&cfg, &start, variant.spaced_arguments)?;
+    let roles = role_sampler(&cfg, &pools, start.block)?;
+    let (trainer, train_s) = imitate(ctx, &cfg, &start, tag, &pools, &roles, rec)?;
+    phase2_lm::checkpoint::save(dir, &trainer, &start.tokenizer)?;
+    Ok(train_s)
+}
+
+pub fn run_agent(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (AgentExperiment, toml::Value) = ctx.load_config(crate::PHASE, AGENT)?;
+    let started = Instant::now();
+    let (start, reader_block) = prepare(ctx, &cfg)?;
+    let prep_s = started.elapsed().as_secs_f64();
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.seed)?;
     let mut summary = AgentSummary {
-        block_size: block as u64,
-        reader_block_size: run.model.block_size as u64,
+        block_size: start.block as u64,
+        reader_block_size: reader_block as u64,
         tasks: start.eval_tasks.len() as u64,
         variants: BTreeMap::new(),
     };

@@ -149,8 +149,9 @@ fn title(pts: &[Point], verdict: &dyn Fn(System, System) -> Option<Verdict>) -> 
 fn marker(system: System) -> Marker {
     match system {
         System::ClosedBook => Marker::Square,
-        System::Rag => Marker::Diamond,
-        System::ReactSearch => Marker::Circle,
+        System::Rag | System::RagTuned => Marker::Diamond,
+        System::RagTwoStep => Marker::Ring,
+        System::ReactSearch | System::ReactSearchConstrained => Marker::Circle,
         System::ReactLookup => Marker::Triangle,
         System::Team => Marker::Cross,
     }
@@ -191,7 +192,7 @@ pub(super) fn figure(tests: &Tests, all: &BySystem) -> FigureSpec {
             .points(marker(p.system))
             .band(vec![band; 3])
             // The system's colour of the success bars.
-            .entity_if(p.system.entity()),
+            .entity(p.system.entity()),
         );
     }
     FigureSpec::new(FIG_COST, chart)

@@ -1,5 +1,5 @@
-//! m12: why the agents missed — where each agent's misses on the primary comparison's kind stopped
-//! along the task's chain of facts (the log's misses table, those rows), as bars, and the finding
+//! m12: why the agents missed — where each agent's misses on multi-hop tasks stopped along the
+//! task's chain of facts (the log's misses table, those rows), as bars, and the finding
 //! its title and caption state.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use phase3_rag::world::{Question, QuestionKind};
 use serde::Serialize;
 use viz::plot::{FigureSpec, GroupedBars};
 
-use super::log::{miss_reasons, PRIMARY, REASONS};
+use super::log::{miss_reasons, REASONS};
 use super::{of_kind, BySystem, System};
 use crate::m10::kind_name;
 
@@ -31,9 +31,10 @@ struct Misses {
     counts: [usize; 4],
 }
 
-/// The kind drawn: the primary comparison's, when the suite has it.
+/// The kind drawn: multi-hop, where a second search has to name what the first one found, when the
+/// suite has it.
 fn kind(all: &BySystem) -> Option<QuestionKind> {
-    let k = PRIMARY.2?;
+    let k = QuestionKind::MultiHop;
     all.iter()
         .any(|(_, os)| os.iter().any(|o| o.kind == k))
         .then_some(k)
@@ -54,13 +55,13 @@ fn misses(all: &BySystem, suite: &BTreeMap<String, Question>, k: QuestionKind) -
         .collect()
 }
 
-/// The title's finding: the primary agent's commonest reason, with its count of its misses —
+/// The title's finding: the search agent's commonest reason, with its count of its misses —
 /// "Most … misses" when that reason is more than half of every agent's misses, else that agent's
 /// alone.
 fn title(ms: &[Misses], k: QuestionKind) -> Option<String> {
     let main = ms
         .iter()
-        .find(|m| m.system == PRIMARY.0)
+        .find(|m| m.system == System::ReactSearch)
         .or_else(|| ms.first())?;
     let top = (0..LABELS.len()).max_by_key(|&i| main.counts[i])?;
     let count = main.counts[top];
@@ -99,8 +100,8 @@ pub(super) fn finding(
     })
 }
 
-/// One category per agent (its misses in the label), one bar per reason, each bar's count above
-/// it: grouped rather than stacked, so each reason's count reads off the axis.
+/// One category per reason, one bar per agent in its house colour (its misses in the key), each
+/// bar's count above it: grouped rather than stacked, so each reason's count reads off the axis.
 pub(super) fn figure(all: &BySystem, suite: &BTreeMap<String, Question>) -> Option<FigureSpec> {
     let k = kind(all)?;
     let ms = misses(all, suite, k);
@@ -110,14 +111,16 @@ pub(super) fn figure(all: &BySystem, suite: &BTreeMap<String, Question>) -> Opti
     let mut bars = GroupedBars::new(
         title(&ms, k)?,
         format!("{} tasks missed", kind_name(k)),
-        ms.iter()
-            .map(|m| format!("{}: {} missed", m.system.label(), m.missed))
-            .collect(),
+        LABELS.iter().map(|l| l.to_string()).collect(),
     );
-    for (i, reason) in LABELS.iter().enumerate() {
+    for m in &ms {
         bars = bars
-            .group(*reason, ms.iter().map(|m| m.counts[i] as f64).collect())
-            .notes(ms.iter().map(|m| m.counts[i].to_string()).collect());
+            .group(
+                format!("{}: {} missed", m.system.label(), m.missed),
+                m.counts.iter().map(|&c| c as f64).collect(),
+            )
+            .entity_if(Some(m.system.entity()))
+            .notes(m.counts.iter().map(usize::to_string).collect());
     }
     Some(FigureSpec::new(FIG_FAILURES, bars))
 }

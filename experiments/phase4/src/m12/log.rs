@@ -18,7 +18,7 @@ use phase4_agents::react::Episode;
 use super::cost::{self, CostFinding, FIG_COST};
 use super::failures::{self, FailureFinding, FIG_FAILURES};
 use super::{
-    kinds_and_all, load, of_kind, record, suite_by_id, BySystem, EvalConfig, Outcome, System,
+    kinds_and_all, load, of_kind, record, suite_by_id, BySystem, Eval, EvalConfig, Outcome, System,
     Trace, EVAL, FIG_SUCCESS,
 };
 use crate::m10::kind_name;
@@ -50,12 +50,11 @@ fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
     }
 }
 
-/// The Question's comparison: ReAct + search against single-shot RAG on multi-hop tasks.
-pub(super) const PRIMARY: (System, System, Option<QuestionKind>) = (
-    System::ReactSearch,
-    System::Rag,
-    Some(QuestionKind::MultiHop),
-);
+/// The Question's comparison: the search agent against the best non-agent baseline (each chosen on
+/// the dev suite before the test suite ran) over all tasks.
+fn primary(e: &Eval) -> (System, System, Option<QuestionKind>) {
+    (e.agent(), e.baseline(), None)
+}
 
 /// One pair of systems on one task kind (`None`: all tasks), as the log reads it.
 pub(crate) struct TestRow {
@@ -67,18 +66,22 @@ pub(crate) struct TestRow {
 }
 
 /// Every paired comparison the log makes — each pair of systems on each task kind and on all
-/// tasks, McNemar's exact test. The primary comparison ([`PRIMARY`], named after the first results
-/// were known) is read alone; the others are one exploratory family, "m12 pairs", read after
-/// Holm's correction. One policy, trained once: the tests cover the sampling of tasks, not
-/// retraining.
+/// tasks, McNemar's exact test. The primary comparison ([`primary`]: the search agent against the
+/// dev suite's best baseline, over all tasks) is read alone; the others are one exploratory
+/// family, "m12 pairs", read after Holm's correction. One policy, trained once: the tests cover
+/// the sampling of tasks, not retraining.
 pub(crate) struct Tests {
     rows: Vec<TestRow>,
+    /// The primary comparison: A, B and the kind (None: all tasks).
+    primary: (System, System, Option<QuestionKind>),
 }
 
 impl Tests {
-    pub(crate) fn of(cfg: &EvalConfig, all: &BySystem) -> Tests {
+    pub(crate) fn of(e: &Eval) -> Tests {
+        let (cfg, all) = (&e.cfg, &e.all);
+        let primary = primary(e);
         let mut rows: Vec<(System, System, Option<QuestionKind>, Paired)> = Vec::new();
-        for (a, b) in comparison_pairs(all) {
+        for (a, b) in comparison_pairs(all, e.agent(), e.baseline()) {
             for k in kinds_and_all(cfg) {
                 let t = paired(
                     &of_kind(outcomes_of(all, a), k),
@@ -89,7 +92,7 @@ impl Tests {
         }
         let diff = |t: &Paired| (t.a as f64 - t.b as f64) / t.n.max(1) as f64;
         let is_primary =
-            |r: &(System, System, Option<QuestionKind>, Paired)| (r.0, r.1, r.2) == PRIMARY;
+            |r: &(System, System, Option<QuestionKind>, Paired)| (r.0, r.1, r.2) == primary;
         let family: Vec<(f64, f64)> = rows
             .iter()
             .filter(|r| !is_primary(r))
@@ -113,7 +116,7 @@ impl Tests {
                 }
             })
             .collect();
-        Tests { rows }
+        Tests { rows, primary }
     }
 
     fn get(&self, a: System, b: System, kind: Option<QuestionKind>) -> Option<&TestRow> {
@@ -144,62 +147,47 @@ impl Tests {
 /// The longest title a chart's single title line holds at 1200 px, with a margin.
 pub(super) const TITLE_CHARS: usize = 80;
 
-/// The success figure's title: the search agent against single-shot RAG in the log's verdicts
-/// (McNemar's exact test; the primary kind read alone, the rest after Holm's correction) — the kinds
-/// it is better on, those it is worse on (the primary kind whatever its verdict), then all tasks;
-/// single-shot RAG by its short name when its full one does not fit a title line; when even that
-/// does not fit, the primary kind, the largest lead the other way, and all tasks.
-pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
-    let tests = Tests::of(cfg, all);
-    let (a, b, primary) = PRIMARY;
+/// The success figure's title: the search agent against the best baseline in the log's verdicts
+/// (McNemar's exact test; all tasks read alone, the kinds after Holm's correction) — all tasks, then
+/// the kinds it is better and worse on; the baseline by its short name, and then fewer kinds, until
+/// the title fits a line.
+pub(crate) fn success_title(e: &Eval) -> Option<String> {
+    let tests = Tests::of(e);
+    let (a, b, _) = tests.primary;
     let overall = tests.get(a, b, None)?;
-    let rows: Vec<&TestRow> = cfg
+    let decided: Vec<&TestRow> = e
+        .cfg
         .kinds
         .iter()
         .filter_map(|&k| tests.get(a, b, Some(k)))
+        .filter(|r| r.judged.verdict != Verdict::Tied)
         .collect();
-    // The shown kinds grouped by verdict ("multi-hop and numeric better"), then all tasks.
+    // All tasks, then the decided kinds grouped by verdict ("multi-hop and numeric better").
     let parts = |shown: &[&TestRow]| {
-        let mut parts: Vec<String> = [Verdict::Better, Verdict::Worse, Verdict::Tied]
-            .into_iter()
-            .filter_map(|v| {
-                let kinds: Vec<&str> = shown
-                    .iter()
-                    .filter(|r| r.judged.verdict == v)
-                    .filter_map(|r| r.kind.map(kind_name))
-                    .collect();
-                let (last, rest) = kinds.split_last()?;
-                Some(if rest.is_empty() {
-                    format!("{last} {}", v.word())
-                } else {
-                    format!("{} and {last} {}", rest.join(", "), v.word())
-                })
-            })
-            .collect();
-        parts.push(format!("all {}", overall.judged.verdict.word()));
+        let mut parts = vec![format!("all {}", overall.judged.verdict.word())];
+        parts.extend(
+            [Verdict::Better, Verdict::Worse]
+                .into_iter()
+                .filter_map(|v| {
+                    let kinds: Vec<&str> = shown
+                        .iter()
+                        .filter(|r| r.judged.verdict == v)
+                        .filter_map(|r| r.kind.map(kind_name))
+                        .collect();
+                    let (last, rest) = kinds.split_last()?;
+                    Some(if rest.is_empty() {
+                        format!("{last} {}", v.word())
+                    } else {
+                        format!("{} and {last} {}", rest.join(", "), v.word())
+                    })
+                }),
+        );
         parts.join(", ")
     };
-    let decided: Vec<&TestRow> = rows
-        .iter()
-        .copied()
-        .filter(|r| r.judged.verdict != Verdict::Tied || r.kind == primary)
-        .collect();
-    let main = rows.iter().copied().find(|r| r.kind == primary)?;
-    let against = rows
-        .iter()
-        .copied()
-        .filter(|r| r.judged.verdict != Verdict::Tied && r.judged.verdict != main.judged.verdict)
-        .max_by(|x, y| {
-            x.judged
-                .difference
-                .abs()
-                .total_cmp(&y.judged.difference.abs())
-        });
-    let mut fallback: Vec<&TestRow> = against.into_iter().chain([main]).collect();
-    fallback.sort_by_key(|r| cfg.kinds.iter().position(|&k| Some(k) == r.kind));
-    let candidates: Vec<String> = [&decided, &fallback]
-        .into_iter()
-        .flat_map(|shown| {
+    let candidates: Vec<String> = (0..=decided.len())
+        .rev()
+        .flat_map(|n| {
+            let shown = &decided[..n];
             [b.label(), b.short_label()]
                 .map(|name| format!("{} vs {name}: {}", a.label(), parts(shown)))
         })
@@ -211,15 +199,17 @@ pub(crate) fn success_title(cfg: &EvalConfig, all: &BySystem) -> Option<String> 
         .cloned()
 }
 
-/// The README's line: the agent against single-shot RAG on all tasks, then per kind, each with the
-/// verdict the log gives it, and the handicap RAG runs with when it reads one document.
-pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
-    let tests = Tests::of(cfg, all);
+/// The README's line: the search agent against the best baseline on all tasks, then per kind, each
+/// with the verdict the log gives it.
+pub(crate) fn headline(ctx: &Context, e: &Eval) -> Option<String> {
+    let cfg = &e.cfg;
+    let tests = Tests::of(e);
+    let baseline = e.baseline();
     let mut parts = Vec::new();
     let mut kinds = kinds_and_all(cfg);
     kinds.rotate_right(1); // all tasks first
     for k in kinds {
-        let r = tests.get(System::ReactSearch, System::Rag, k)?;
+        let r = tests.get(e.agent(), baseline, k)?;
         parts.push(serde_json::json!({
             "kind": k.map_or("all tasks", kind_name),
             "agent": format!("{:.1}", 100.0 * r.t.a as f64 / r.t.n.max(1) as f64),
@@ -230,7 +220,14 @@ pub(crate) fn headline(cfg: &EvalConfig, all: &BySystem) -> Option<String> {
     }
     Some(crate::headline_text(
         "m12",
-        &serde_json::json!({ "parts": parts, "rag_reads_one": cfg.rag_k == 1 }),
+        &serde_json::json!({
+            "parts": parts,
+            "baseline": baseline.label(),
+            "agent": e.agent().label(),
+            "rag_reads_one": baseline == System::Rag && cfg.rag_k == 1,
+            "dev": e.dev.is_some(),
+            "seeds": super::seeds::runs(ctx, e).ok().flatten().map(|r| seeds_values(&r, e)),
+        }),
     ))
 }
 
@@ -265,7 +262,7 @@ pub(super) fn miss_reasons(
         let episodes: Vec<&Episode> = match &o.trace {
             Trace::Agent(ep) => vec![ep],
             Trace::Team(t) => t.run.episodes.iter().collect(),
-            Trace::Read { .. } => return None,
+            Trace::Read { .. } | Trace::TwoStep { .. } => return None,
         };
         let Some(q) = suite.get(&o.id) else { continue };
         let seen = |hop: &phase3_rag::world::Hop| {
@@ -303,7 +300,15 @@ struct EvalValues {
     systems_table: String,
     tests_table: String,
     misses_table: String,
-    main: Option<MainComparison>,
+    /// The best non-agent baseline's name and the agent put forward, and how the dev suite chose
+    /// them.
+    baseline: String,
+    agent: String,
+    dev: Option<DevValues>,
+    main: Option<PrimaryComparison>,
+    /// The main comparison over policy training seeds (`cargo xtask policy-seeds`).
+    seeds: Option<SeedsValues>,
+    multi_hop: Option<MultiHop>,
     single_hop: Option<SingleHop>,
     overall: Vec<OverallPair>,
     best_per_kind: Vec<BestOnKind>,
@@ -320,10 +325,59 @@ struct OpenAiModel {
     base_url: String,
 }
 
-/// The search-only agent against single-shot RAG on multi-hop tasks.
+/// What the dev suite chose, before the test suite ran.
 #[derive(Serialize)]
-struct MainComparison {
-    /// The agent against RAG, read alone (the primary comparison).
+struct DevValues {
+    seed: String,
+    tasks: String,
+    ks: String,
+    /// Per tuned system and kind: the chosen k and its dev success.
+    table: String,
+    /// Dev tasks right per candidate baseline (`right` of `tasks`).
+    right: Vec<DevRight>,
+    /// Dev tasks right per search agent (free or constrained decoding).
+    agents: Vec<DevRight>,
+}
+
+#[derive(Serialize)]
+struct DevRight {
+    system: String,
+    right: String,
+    pct: String,
+}
+
+/// The main comparison repeated over policy seeds: one exact McNemar test per seed, Holm over the
+/// seeds ("m12 seeds").
+#[derive(Serialize)]
+struct SeedsValues {
+    n: String,
+    seeds: String,
+    better: String,
+    tied: String,
+    worse: String,
+    agent_mean: String,
+    agent_sd: String,
+    baseline_mean: String,
+    baseline_sd: String,
+    table: String,
+}
+
+/// The search agent against the best baseline over all tasks, read alone.
+#[derive(Serialize)]
+struct PrimaryComparison {
+    verdict: Verdict,
+    agent: String,
+    baseline: String,
+    baseline_pct: String,
+    only_agent: String,
+    only_baseline: String,
+    p: String,
+}
+
+/// The search-only agent against the best baseline on multi-hop tasks.
+#[derive(Serialize)]
+struct MultiHop {
+    /// The agent against the baseline, after the family's correction.
     verdict: Verdict,
     agent: String,
     rag: String,
@@ -345,7 +399,7 @@ struct MultiHopMisses {
     all_wrong: String,
 }
 
-/// Single-hop, shown only when single-shot RAG significantly beats the agent.
+/// Single-hop, shown only when the baseline significantly beats the agent.
 #[derive(Serialize)]
 struct SingleHop {
     rag: String,
@@ -449,20 +503,34 @@ fn systems_table(
     table
 }
 
-/// The paired comparisons the log makes, of the systems that ran.
-fn comparison_pairs(all: &BySystem) -> Vec<(System, System)> {
+/// The paired comparisons the log makes, of the systems that ran: the search agent (the dev suite's
+/// choice) against every non-agent system, constrained against free decoding, each tuned RAG
+/// against single-shot RAG, RAG against closed book, and the ablation and the team against the
+/// search agent and the baseline.
+fn comparison_pairs(all: &BySystem, agent: System, baseline: System) -> Vec<(System, System)> {
     use super::System::*;
-    [
-        (ReactSearch, Rag),
+    let mut pairs = vec![(agent, baseline)];
+    for p in [
+        (ReactSearchConstrained, ReactSearch),
+        (agent, Rag),
+        (agent, RagTuned),
+        (agent, RagTwoStep),
+        (RagTuned, Rag),
+        (RagTwoStep, Rag),
         (Rag, ClosedBook),
-        (ReactSearch, ClosedBook),
+        (agent, ClosedBook),
         (ReactLookup, ReactSearch),
-        (Team, ReactSearch),
-        (Team, Rag),
-    ]
-    .into_iter()
-    .filter(|(a, b)| all.iter().any(|(s, _)| s == a) && all.iter().any(|(s, _)| s == b))
-    .collect()
+        (Team, agent),
+        (Team, baseline),
+    ] {
+        if !pairs.contains(&p) {
+            pairs.push(p);
+        }
+    }
+    pairs
+        .into_iter()
+        .filter(|(a, b)| all.iter().any(|(s, _)| s == a) && all.iter().any(|(s, _)| s == b))
+        .collect()
 }
 
 /// A system's outcomes (one that ran).
@@ -528,33 +596,53 @@ fn misses_table(cfg: &EvalConfig, all: &BySystem, suite: &BTreeMap<String, Quest
     misses
 }
 
-/// The search-only agent (r) against single-shot RAG (g) on one kind, when both ran on it.
-fn agent_vs_rag<'a>(
-    all: &'a BySystem,
+/// The search-only agent (r) against the baseline (g) on one kind, when both ran on it.
+fn agent_vs_baseline<'a>(
+    e: &'a Eval,
     tests: &'a Tests,
     k: QuestionKind,
 ) -> Option<(Vec<&'a Outcome>, Vec<&'a Outcome>, &'a TestRow)> {
-    let row = tests.get(System::ReactSearch, System::Rag, Some(k))?;
+    let row = tests.get(e.agent(), e.baseline(), Some(k))?;
     Some((
-        of_kind(outcomes_of(all, System::ReactSearch), Some(k)),
-        of_kind(outcomes_of(all, System::Rag), Some(k)),
+        of_kind(outcomes_of(&e.all, e.agent()), Some(k)),
+        of_kind(outcomes_of(&e.all, e.baseline()), Some(k)),
         row,
     ))
 }
 
-/// The main comparison: the agent against RAG on multi-hop tasks.
-fn main_comparison(
-    all: &BySystem,
-    tests: &Tests,
-    suite: &BTreeMap<String, Question>,
-) -> Option<MainComparison> {
-    let (r, g, row) = agent_vs_rag(all, tests, QuestionKind::MultiHop)?;
+/// The primary comparison: the search agent against the best baseline over all tasks.
+fn primary_comparison(e: &Eval, tests: &Tests) -> Option<PrimaryComparison> {
+    let (a, b, kind) = tests.primary;
+    let row = tests.get(a, b, kind)?;
     let t = &row.t;
-    // RAG's reach: how often its one read held the second hop's document.
+    Some(PrimaryComparison {
+        verdict: row.judged.verdict,
+        agent: pct(t.a, t.n),
+        baseline: e.baseline().label().to_string(),
+        baseline_pct: pct(t.b, t.n),
+        only_agent: t.only_a.to_string(),
+        only_baseline: t.only_b.to_string(),
+        p: p_text(row),
+    })
+}
+
+/// The documents a read (or both reads) put in the prompt.
+fn read_documents(trace: &Trace) -> Option<&[String]> {
+    match trace {
+        Trace::Read { documents, .. } | Trace::TwoStep { documents, .. } => Some(documents),
+        Trace::Agent(_) | Trace::Team(_) => None,
+    }
+}
+
+/// Multi-hop: the agent against the baseline, and how often the baseline's prompt held the second
+/// hop's document.
+fn multi_hop(e: &Eval, tests: &Tests, suite: &BTreeMap<String, Question>) -> Option<MultiHop> {
+    let (r, g, row) = agent_vs_baseline(e, tests, QuestionKind::MultiHop)?;
+    let t = &row.t;
     let reach = g
         .iter()
         .filter(|o| {
-            let (Trace::Read { documents, .. }, Some(q)) = (&o.trace, suite.get(&o.id)) else {
+            let (Some(documents), Some(q)) = (read_documents(&o.trace), suite.get(&o.id)) else {
                 return false;
             };
             q.chain
@@ -562,7 +650,7 @@ fn main_comparison(
                 .is_some_and(|h| documents.contains(&h.doc_id))
         })
         .count();
-    Some(MainComparison {
+    Some(MultiHop {
         verdict: row.judged.verdict,
         agent: pct(t.a, r.len()),
         rag: pct(t.b, g.len()),
@@ -580,14 +668,10 @@ fn main_comparison(
     })
 }
 
-/// Single-hop: the agent reads the same kind of document RAG does; where it loses, why (shown
-/// only when the family's corrected test calls the agent worse).
-fn single_hop(
-    all: &BySystem,
-    tests: &Tests,
-    suite: &BTreeMap<String, Question>,
-) -> Option<SingleHop> {
-    let (r, g, row) = agent_vs_rag(all, tests, QuestionKind::Lookup)?;
+/// Single-hop: the agent reads the same kind of document the baseline does; where it loses, why
+/// (shown only when the family's corrected test calls the agent worse).
+fn single_hop(e: &Eval, tests: &Tests, suite: &BTreeMap<String, Question>) -> Option<SingleHop> {
+    let (r, g, row) = agent_vs_baseline(e, tests, QuestionKind::Lookup)?;
     let t = &row.t;
     let c = miss_reasons(&r, suite).filter(|_| row.judged.verdict == Verdict::Worse)?;
     Some(SingleHop {
@@ -601,6 +685,120 @@ fn single_hop(
         saw_no_answer: c[2].to_string(),
         never_saw: c[0].to_string(),
     })
+}
+
+/// The main comparison over every policy seed, when the opt-in record exists.
+fn seeds_values(runs: &[super::seeds::SeedRun], e: &Eval) -> SeedsValues {
+    let (agent, baseline) = (e.agent(), e.baseline());
+    let tests: Vec<Paired> = runs
+        .iter()
+        .map(|r| {
+            let a: Vec<&Outcome> = r.agent.iter().collect();
+            let b: Vec<&Outcome> = r.baseline.iter().collect();
+            paired(&a, &b)
+        })
+        .collect();
+    let rate = |c: usize, n: usize| c as f64 / n.max(1) as f64;
+    let family: Vec<(f64, f64)> = tests
+        .iter()
+        .map(|t| (rate(t.a, t.n) - rate(t.b, t.n), t.p))
+        .collect();
+    let judged = stats::judge_family(&family);
+    let mut table = Table::new(&[
+        "policy seed",
+        &format!("{} (A)", agent.label()),
+        &format!("{} (B)", baseline.label()),
+        "only A right",
+        "only B right",
+        "McNemar p (exact)",
+        "Holm p (seeds)",
+        "A is",
+    ]);
+    for ((r, t), j) in runs.iter().zip(&tests).zip(&judged) {
+        table.push(vec![
+            r.seed.to_string(),
+            pct(t.a, t.n),
+            pct(t.b, t.n),
+            t.only_a.to_string(),
+            t.only_b.to_string(),
+            p_cell(t.p),
+            p_cell(j.p_adjusted),
+            j.verdict.word().to_string(),
+        ]);
+    }
+    let count = |v: Verdict| judged.iter().filter(|j| j.verdict == v).count().to_string();
+    let rates = |f: &dyn Fn(&Paired) -> usize| -> Vec<f64> {
+        tests.iter().map(|t| 100.0 * rate(f(t), t.n)).collect()
+    };
+    let (a, b) = (rates(&|t| t.a), rates(&|t| t.b));
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len().max(1) as f64;
+    SeedsValues {
+        n: runs.len().to_string(),
+        seeds: runs
+            .iter()
+            .map(|r| r.seed.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        better: count(Verdict::Better),
+        tied: count(Verdict::Tied),
+        worse: count(Verdict::Worse),
+        agent_mean: format!("{:.1}", mean(&a)),
+        agent_sd: format!("{:.1}", stats::sample_sd(&a)),
+        baseline_mean: format!("{:.1}", mean(&b)),
+        baseline_sd: format!("{:.1}", stats::sample_sd(&b)),
+        table: table.markdown().trim_end().to_string(),
+    }
+}
+
+/// The dev suite's choices: the k of each tuned system per kind, and each candidate's dev success.
+fn dev_values(e: &Eval) -> Option<DevValues> {
+    let (d, cfg) = (e.dev.as_ref()?, e.cfg.dev.as_ref()?);
+    let mut table = Table::new(
+        &std::iter::once("system (k per retrieval)".to_string())
+            .chain(e.cfg.kinds.iter().map(|&k| kind_name(k).to_string()))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    for system in super::dev::TUNED {
+        let mut row = vec![system.label().to_string()];
+        for &kind in &e.cfg.kinds {
+            let cell = d.k(system, kind).and_then(|k| {
+                d.cells
+                    .iter()
+                    .find(|c| c.system == system && c.kind == kind && c.k == k)
+            });
+            row.push(cell.map_or("–".into(), |c| {
+                format!("k = {} ({})", c.k, pct(c.right, c.n))
+            }));
+        }
+        table.push(row);
+    }
+    Some(DevValues {
+        seed: cfg.seed.to_string(),
+        tasks: d.tasks.to_string(),
+        ks: cfg
+            .ks
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        table: table.markdown().trim_end().to_string(),
+        right: dev_right(&d.right, d.tasks),
+        agents: dev_right(&d.agent_right, d.tasks),
+    })
+}
+
+fn dev_right(right: &[(System, usize)], tasks: usize) -> Vec<DevRight> {
+    right
+        .iter()
+        .map(|(s, r)| DevRight {
+            system: s.label().to_string(),
+            right: r.to_string(),
+            pct: pct(*r, tasks),
+        })
+        .collect()
 }
 
 /// Each pair over all tasks.
@@ -653,14 +851,10 @@ fn best_per_kind(cfg: &EvalConfig, all: &BySystem) -> Vec<BestOnKind> {
     out
 }
 
-fn eval_values(
-    ctx: &Context,
-    rec: &Record,
-    cfg: &EvalConfig,
-    all: &BySystem,
-) -> Result<EvalValues> {
+fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
+    let (cfg, all) = (&e.cfg, &e.all);
     let timings: BTreeMap<String, serde_json::Value> = rec.artifact("timings")?;
-    let tests = Tests::of(cfg, all);
+    let tests = Tests::of(e);
     let suite = suite_by_id(ctx, cfg)?;
     Ok(EvalValues {
         tasks: cfg.tasks.to_string(),
@@ -683,8 +877,13 @@ fn eval_values(
             .markdown()
             .trim_end()
             .to_string(),
-        main: main_comparison(all, &tests, &suite),
-        single_hop: single_hop(all, &tests, &suite),
+        baseline: e.baseline().label().to_string(),
+        agent: e.agent().label().to_string(),
+        dev: dev_values(e),
+        main: primary_comparison(e, &tests),
+        seeds: super::seeds::runs(ctx, e)?.map(|runs| seeds_values(&runs, e)),
+        multi_hop: multi_hop(e, &tests, &suite),
+        single_hop: single_hop(e, &tests, &suite),
         overall: overall_pairs(&tests),
         best_per_kind: best_per_kind(cfg, all),
         cost: cost::finding(&tests, all),
@@ -696,8 +895,8 @@ pub fn log_entries(ctx: &Context) -> Result<Vec<LogEntry>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
-    let (cfg, all) = load(&rec)?;
-    let values = eval_values(ctx, &rec, &cfg, &all)?;
+    let e = load(&rec)?;
+    let values = eval_values(ctx, &rec, &e)?;
     let block = |name: &str| render_block("m12_eval.md", TEMPLATE, name, &values);
     let mut figures = vec![
         Figure::new(

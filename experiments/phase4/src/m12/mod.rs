@@ -1,9 +1,17 @@
-//! m12 — evaluation: five systems on one held-out task suite, the same model behind all of them.
+//! m12 — evaluation: eight systems on one held-out task suite, the same model behind all of them.
 //!
 //! - `closed_book` — m8's reader prompt with no passages.
 //! - `rag` — single-shot RAG: the `rag_k` documents BM25 ranks best for the question, read once.
+//! - `rag_tuned` — single-shot RAG reading, per task kind, the number of documents that did best on
+//!   a dev suite (`dev.rs`).
+//! - `rag_two_step` — retrieve, read, retrieve again with the span read, read both: the strongest
+//!   non-agent system, its k per step and kind also chosen on the dev suite.
 //! - `react_search` — the ReAct agent with `search` (the same BM25 over the same documents), `calc`,
-//!   `finish`: the main comparison with `rag` (same retriever, same model).
+//!   `finish`: the main comparison is with the best of the three RAG systems on the dev suite (same
+//!   retriever, same model).
+//! - `react_search_constrained` — the same agent decoding its `search` and `finish` arguments
+//!   constrained to spans of the question and of what it has read (`react::spans`); the better of
+//!   the two agents on the dev suite is the one the main comparison puts forward.
 //! - `react_lookup` — the ablation: `lookup` (exact attributes) instead of `search`.
 //! - `team` — m11's planner, solvers and verifier.
 //!
@@ -39,8 +47,11 @@ use phase4_agents::tools::{Corpus, Toolset};
 use crate::records::{by_kind, EvalSummary, SystemSummary};
 
 mod cost;
+pub mod dev;
 mod failures;
 mod log;
+pub mod seeds;
+use dev::{DevChoice, DevConfig};
 pub use log::log_entries;
 
 pub const EVAL: &str = "m12_eval";
@@ -56,8 +67,15 @@ pub enum System {
     ClosedBook,
     /// One BM25 search with the question, the policy reads the top `rag_k` documents.
     Rag,
+    /// Single-shot RAG with its k per task kind chosen on the dev suite.
+    RagTuned,
+    /// Two reads: the second search's query is the first read's answer; k chosen on the dev suite.
+    RagTwoStep,
     /// The ReAct agent with `search` (free text over BM25).
     ReactSearch,
+    /// The same agent with constrained decoding: `search` and `finish` arguments restricted to
+    /// spans of the question and of what it has read.
+    ReactSearchConstrained,
     /// The ReAct agent with `lookup` (an entity's exact attribute).
     ReactLookup,
     /// m11's planner, solvers and verifier.
@@ -66,10 +84,13 @@ pub enum System {
 
 impl System {
     /// Every system, in the order tables show them.
-    pub const ALL: [System; 5] = [
+    pub const ALL: [System; 8] = [
         System::ClosedBook,
         System::Rag,
+        System::RagTuned,
+        System::RagTwoStep,
         System::ReactSearch,
+        System::ReactSearchConstrained,
         System::ReactLookup,
         System::Team,
     ];
@@ -79,18 +100,26 @@ impl System {
         match self {
             System::ClosedBook => "closed_book",
             System::Rag => "rag",
+            System::RagTuned => "rag_tuned",
+            System::RagTwoStep => "rag_two_step",
             System::ReactSearch => "react_search",
+            System::ReactSearchConstrained => "react_search_constrained",
             System::ReactLookup => "react_lookup",
             System::Team => "team",
         }
     }
 
-    /// What it is in the house palette: closed book is the no-context condition of m8's figures;
-    /// the others take the palette in their config order.
-    pub fn entity(self) -> Option<Entity> {
+    /// What it is in the house palette: closed book is the no-context condition of m8's figures.
+    pub fn entity(self) -> Entity {
         match self {
-            System::ClosedBook => Some(Entity::ClosedBook),
-            _ => None,
+            System::ClosedBook => Entity::ClosedBook,
+            System::Rag => Entity::Rag,
+            System::RagTuned => Entity::RagTuned,
+            System::RagTwoStep => Entity::RagTwoStep,
+            System::ReactSearch => Entity::ReactSearch,
+            System::ReactSearchConstrained => Entity::ReactSearchConstrained,
+            System::ReactLookup => Entity::ReactLookup,
+            System::Team => Entity::Team,
         }
     }
 
@@ -107,7 +136,10 @@ impl System {
         match self {
             System::ClosedBook => "closed book",
             System::Rag => "single-shot RAG",
+            System::RagTuned => "RAG, k tuned",
+            System::RagTwoStep => "two-step RAG",
             System::ReactSearch => "ReAct + search",
+            System::ReactSearchConstrained => "ReAct + search, constrained",
             System::ReactLookup => "ReAct + lookup",
             System::Team => "team",
         }
@@ -143,6 +175,9 @@ pub struct EvalConfig {
     /// Any OpenAI-compatible model instead of our policy, for every system.
     #[serde(default)]
     pub openai: Option<ClientConfig>,
+    /// The dev suite that tunes `rag_tuned` and `rag_two_step` and picks the best baseline.
+    #[serde(default)]
+    pub dev: Option<DevConfig>,
 }
 
 /// How a system got its answer.
@@ -151,6 +186,15 @@ pub struct EvalConfig {
 pub enum Trace {
     /// One read: the documents in the prompt (ids) and what the model wrote.
     Read {
+        documents: Vec<String>,
+        output: String,
+    },
+    /// Two reads: the first's documents and output, the second search's query (the first answer)
+    /// and the second read's documents (the first's, then the new ones) and output.
+    TwoStep {
+        first_documents: Vec<String>,
+        first_output: String,
+        query: Option<String>,
         documents: Vec<String>,
         output: String,
     },
@@ -225,6 +269,52 @@ fn read(
     }
 }
 
+/// Two-step RAG: read the `k` best documents for the question, search again with the answer read,
+/// then read the first documents and the `k` best new ones.
+fn read_twice(
+    lm: &mut dyn LanguageModel,
+    q: &Question,
+    corpus: &Corpus,
+    k: usize,
+    answer_tokens: usize,
+) -> Outcome {
+    let first_docs = corpus.search(&q.text, k);
+    let first = read(lm, q, first_docs.clone(), answer_tokens);
+    let Trace::Read {
+        documents: first_documents,
+        output: first_output,
+    } = first.trace
+    else {
+        unreachable!("read() traces a read")
+    };
+    let mut docs = first_docs;
+    if let Some(a) = &first.answer {
+        let new: Vec<(&str, &str)> = corpus
+            .search(a, k + docs.len())
+            .into_iter()
+            .filter(|(id, _)| !docs.iter().any(|(d, _)| d == id))
+            .take(k)
+            .collect();
+        docs.extend(new);
+    }
+    let second = read(lm, q, docs, answer_tokens);
+    let Trace::Read { documents, output } = second.trace else {
+        unreachable!("read() traces a read")
+    };
+    Outcome {
+        model_calls: 2,
+        tokens: first.tokens + second.tokens,
+        trace: Trace::TwoStep {
+            first_documents,
+            first_output,
+            query: first.answer,
+            documents,
+            output,
+        },
+        ..second
+    }
+}
+
 fn agent_outcome(q: &Question, ep: Episode) -> Outcome {
     Outcome {
         id: q.id.clone(),
@@ -253,9 +343,18 @@ pub fn run_system(
     corpus: &Arc<Corpus>,
     world: &Arc<World>,
     cfg: &EvalConfig,
+    dev: Option<&DevChoice>,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Outcome>> {
-    let react_with = |toolset: Toolset| {
+    let tuned_k = |q: &Question| {
+        dev.and_then(|d| d.k(system, q.kind))
+            .expect("the dev suite chose a k for every tuned system and kind")
+    };
+    let react_with = |toolset: Toolset, constrain: bool| {
+        let agent = AgentConfig {
+            constrain,
+            ..cfg.agent.clone()
+        };
         par_map(
             suite,
             cfg.workers,
@@ -263,7 +362,7 @@ pub fn run_system(
             cfg.retry_temperature,
             &|lm, _, q: &Question| {
                 let mut tools = toolset.build(corpus, world, cfg.search_k);
-                agent_outcome(q, react::run(lm, &mut tools, &q.text, &cfg.agent, 0))
+                agent_outcome(q, react::run(lm, &mut tools, &q.text, &agent, 0))
             },
             tick,
         )
@@ -287,8 +386,27 @@ pub fn run_system(
                 tick,
             )
         }
-        System::ReactSearch => react_with(Toolset::Search),
-        System::ReactLookup => react_with(Toolset::Lookup),
+        System::RagTuned => par_map(
+            suite,
+            cfg.workers,
+            models,
+            cfg.retry_temperature,
+            &|lm, _, q: &Question| {
+                read(lm, q, corpus.search(&q.text, tuned_k(q)), cfg.answer_tokens)
+            },
+            tick,
+        ),
+        System::RagTwoStep => par_map(
+            suite,
+            cfg.workers,
+            models,
+            cfg.retry_temperature,
+            &|lm, _, q: &Question| read_twice(lm, q, corpus, tuned_k(q), cfg.answer_tokens),
+            tick,
+        ),
+        System::ReactSearch => react_with(Toolset::Search, false),
+        System::ReactSearchConstrained => react_with(Toolset::Search, true),
+        System::ReactLookup => react_with(Toolset::Lookup, false),
         System::Team => Ok(m11::run_team(
             suite,
             models,
@@ -341,9 +459,34 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
         "{EVAL}: `kinds` and `tasks` must not be empty"
     );
     ensure!(!cfg.systems.is_empty(), "{EVAL}: `systems` is empty");
+    let tuned = cfg.systems.iter().any(|s| dev::TUNED.contains(s));
+    ensure!(
+        !tuned || cfg.dev.is_some(),
+        "{EVAL}: `rag_tuned` and `rag_two_step` need a `[dev]` suite to choose their k"
+    );
     let (world, corpus, models) = m11::world_and_models(ctx, cfg.openai.clone())?;
     let suite = suite(&world, &cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.suite_seed)?;
+    // The baselines' settings are chosen on the dev suite and recorded before any test task runs.
+    let dev = match &cfg.dev {
+        Some(d) => {
+            let dev_suite = dev::suite(&world, &cfg, d, &suite);
+            let agents = cfg
+                .systems
+                .iter()
+                .filter(|s| dev::AGENTS.contains(s))
+                .count();
+            let runs = (2 * d.ks.len() + 1 + agents) * dev_suite.len();
+            let bar = ctx.progress(runs as u64, "m12 dev suite");
+            let choice = dev::choose(&dev_suite, &cfg, d, &models, (&corpus, &world), &|| {
+                bar.inc(1)
+            })?;
+            bar.finish_and_clear();
+            rec.artifact("dev", &choice)?;
+            Some(choice)
+        }
+        None => None,
+    };
     let mut summary = EvalSummary {
         tasks: suite.len() as u64,
         systems: BTreeMap::new(),
@@ -354,9 +497,16 @@ pub fn run_eval(ctx: &Context) -> Result<String> {
     for &system in &cfg.systems {
         let bar = ctx.progress(suite.len() as u64, &format!("m12 {system}"));
         let t0 = Instant::now();
-        let outcomes = run_system(system, &suite, &models, &corpus, &world, &cfg, &|| {
-            bar.inc(1)
-        })?;
+        let outcomes = run_system(
+            system,
+            &suite,
+            &models,
+            &corpus,
+            &world,
+            &cfg,
+            dev.as_ref(),
+            &|| bar.inc(1),
+        )?;
         bar.finish_and_clear();
         let wall = t0.elapsed().as_secs_f64();
         timings.insert(system.name(), serde_json::json!({ "wall_s": wall }));
@@ -397,14 +547,39 @@ fn record(ctx: &Context) -> Option<Record> {
 /// Each system's outcomes, in config order.
 type BySystem = Vec<(System, Vec<Outcome>)>;
 
-fn load(rec: &Record) -> Result<(EvalConfig, BySystem)> {
+/// A run of m12 read back: its config, each system's outcomes and what the dev suite chose.
+pub(crate) struct Eval {
+    pub cfg: EvalConfig,
+    pub all: BySystem,
+    pub dev: Option<DevChoice>,
+}
+
+impl Eval {
+    /// The non-agent system the main comparison faces: the best on the dev suite (single-shot
+    /// RAG when there was none).
+    pub fn baseline(&self) -> System {
+        self.dev.as_ref().map_or(System::Rag, |d| d.baseline)
+    }
+
+    /// The search agent the main comparison puts forward: the better on the dev suite, free or
+    /// constrained decoding (the free one when there was none).
+    pub fn agent(&self) -> System {
+        self.dev.as_ref().map_or(System::ReactSearch, |d| d.agent)
+    }
+}
+
+fn load(rec: &Record) -> Result<Eval> {
     let cfg: EvalConfig = rec.config_as()?;
     let all = cfg
         .systems
         .iter()
         .map(|&s| Ok((s, rec.artifact(&format!("outcomes_{s}"))?)))
         .collect::<Result<Vec<_>>>()?;
-    Ok((cfg, all))
+    let dev = match cfg.dev {
+        Some(_) => Some(rec.artifact("dev")?),
+        None => None,
+    };
+    Ok(Eval { cfg, all, dev })
 }
 
 fn of_kind(os: &[Outcome], k: Option<QuestionKind>) -> Vec<&Outcome> {
@@ -423,17 +598,18 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
     let Some(rec) = record(ctx) else {
         return Ok(Vec::new());
     };
-    let (cfg, all) = load(&rec)?;
+    let e = load(&rec)?;
+    let (cfg, all) = (&e.cfg, &e.all);
     let groups: Vec<m10::SuccessGroup> = all
         .iter()
         .map(|(system, os)| m10::SuccessGroup {
             label: system.label().to_string(),
-            entity: system.entity(),
+            entity: Some(system.entity()),
             tasks: os.iter().map(|o| (o.kind, o.correct)).collect(),
         })
         .collect();
     let bars = m10::success_bars(
-        log::success_title(&cfg, &all).unwrap_or_else(|| {
+        log::success_title(&e).unwrap_or_else(|| {
             format!(
                 "Held-out task success by system and kind ({} tasks per kind)",
                 cfg.tasks
@@ -442,20 +618,20 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         &cfg.kinds,
         &groups,
     );
-    let tests = log::Tests::of(&cfg, &all);
+    let tests = log::Tests::of(&e);
     let mut specs = vec![
         FigureSpec::new(FIG_SUCCESS, bars),
-        cost::figure(&tests, &all),
+        cost::figure(&tests, all),
     ];
-    specs.extend(failures::figure(&all, &suite_by_id(ctx, &cfg)?));
+    specs.extend(failures::figure(all, &suite_by_id(ctx, cfg)?));
     Ok(specs)
 }
 
 /// The milestone's headline: the agent against single-shot RAG, as the log reads it.
 pub fn headline(ctx: &Context) -> Option<String> {
     let rec = record(ctx)?;
-    let (cfg, all) = load(&rec).ok()?;
-    log::headline(&cfg, &all)
+    let e = load(&rec).ok()?;
+    log::headline(ctx, &e)
 }
 
 #[cfg(test)]
@@ -573,5 +749,75 @@ mod tests {
         let none = read(&mut lm, q, corpus.search(&q.text, 2), 8);
         assert!(matches!(&none.trace, Trace::Read { documents, .. } if documents.is_empty()));
         assert_eq!(rag.model_calls, 1);
+    }
+
+    #[test]
+    fn m12_two_step_rag_searches_again_with_what_it_read_first() {
+        let world = World::generate(&WorldConfig::default()).unwrap();
+        let corpus = Corpus::of(&world).unwrap();
+        let q = &suite(&world, &cfg(12))[0];
+        let mut lm = Echo {
+            prompts: Vec::new(),
+            context: 10_000,
+        };
+        let o = read_twice(&mut lm, q, &corpus, 2, 8);
+        let Trace::TwoStep {
+            first_documents,
+            query,
+            documents,
+            ..
+        } = &o.trace
+        else {
+            panic!("two reads")
+        };
+        assert_eq!(o.model_calls, 2);
+        assert_eq!(lm.prompts.len(), 2);
+        // Echo answers its first document's title: the second search is for that title, and keeps
+        // the first read's documents, then two new ones.
+        let first_title = lm.prompts[0]
+            .strip_prefix("* ")
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap();
+        assert_eq!(query.as_deref(), Some(first_title));
+        assert_eq!(documents.len(), 4);
+        assert_eq!(&documents[..2], &first_documents[..]);
+        assert!(documents[2..].iter().all(|d| !first_documents.contains(d)));
+        let new: Vec<&str> = corpus
+            .search(first_title, 4)
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !first_documents.iter().any(|d| d == id))
+            .take(2)
+            .collect();
+        assert_eq!(&documents[2..], &new[..]);
+    }
+
+    #[test]
+    fn m12_dev_suite_shares_no_entity_with_the_test_suite() {
+        let world = World::generate(&WorldConfig::default()).unwrap();
+        let test = suite(&world, &cfg(12));
+        let d = dev::DevConfig {
+            seed: 1012,
+            tasks: 6,
+            ks: vec![1],
+        };
+        let dev_suite = dev::suite(&world, &cfg(12), &d, &test);
+        assert_eq!(dev_suite.len(), test.len());
+        assert!(dev_suite.iter().all(|q| q.split == Split::HeldOut));
+        for q in &dev_suite {
+            for t in &test {
+                assert!(
+                    q.entities.iter().all(|e| !t.entities.contains(e)),
+                    "{} shares an entity with {}",
+                    q.id,
+                    t.id
+                );
+            }
+        }
+        // With no test suite to avoid, the same seed draws other tasks.
+        let free = dev::suite(&world, &cfg(12), &d, &[]);
+        assert_eq!(free.len(), test.len());
     }
 }

@@ -102,19 +102,21 @@ pub(super) fn finding(tests: &Tests, all: &BySystem) -> Option<CostFinding> {
     })
 }
 
-/// The title's finding: the cheapest system that gets at least half as far as the best, against
-/// the most successful system the log compares with it over all tasks — that pair's verdict
-/// (`verdict(a, b)`: `a` against `b`, McNemar's exact test after Holm's correction), both rates
-/// and the token ratio. Without such a pair, counts and costs only, no ranking word.
+/// The title's finding: the cheapest system other than the best that gets at least half as far as
+/// the best (a third, when none does), against the most successful system the log compares with
+/// it over all tasks — that pair's verdict (`verdict(a, b)`: `a` against `b`, McNemar's exact test
+/// after Holm's correction), both rates and the token ratio. Without such a pair, counts and
+/// costs only, no ranking word.
 fn title(pts: &[Point], verdict: &dyn Fn(System, System) -> Option<Verdict>) -> String {
     let Some(best) = pts.iter().max_by(|a, b| a.rate().total_cmp(&b.rate())) else {
         return "Success against cost".into();
     };
-    let Some(cheap) = pts
-        .iter()
-        .filter(|p| p.rate() >= best.rate() / 2.0)
-        .min_by(|a, b| a.tokens.total_cmp(&b.tokens))
-    else {
+    let cheapest_reaching = |share: f64| {
+        pts.iter()
+            .filter(|p| p.system != best.system && p.rate() >= best.rate() * share)
+            .min_by(|a, b| a.tokens.total_cmp(&b.tokens))
+    };
+    let Some(cheap) = cheapest_reaching(0.5).or_else(|| cheapest_reaching(1.0 / 3.0)) else {
         return "Success against cost".into();
     };
     let judged = pts
@@ -123,9 +125,9 @@ fn title(pts: &[Point], verdict: &dyn Fn(System, System) -> Option<Verdict>) -> 
         .filter_map(|p| verdict(p.system, cheap.system).map(|v| (p, v)))
         .max_by_key(|(p, _)| p.right);
     match judged {
-        Some((p, v)) => format!(
-            "{}: {} {} ({:.1} vs {:.1} %) at {:.1}× its tokens",
-            p.system.label(),
+        Some((p, v)) => super::log::capitalised(&format!(
+            "{}: {} {} ({:.1} vs {:.1} %), {:.1}× the tokens",
+            p.system.short_label(),
             match v {
                 Verdict::Better => "better than",
                 Verdict::Worse => "worse than",
@@ -135,7 +137,7 @@ fn title(pts: &[Point], verdict: &dyn Fn(System, System) -> Option<Verdict>) -> 
             100.0 * p.rate(),
             100.0 * cheap.rate(),
             p.tokens / cheap.tokens.max(1e-9)
-        ),
+        )),
         None => format!(
             "{}: {:.1} % success at {:.0} tokens per task",
             best.system.label(),
@@ -227,7 +229,20 @@ mod tests {
         };
         assert_eq!(
             title(&pts, &tested),
-            "ReAct + search: tied with single-shot RAG (20.0 vs 17.5 %) at 8.5× its tokens"
+            "ReAct + search: tied with single-shot RAG (20.0 vs 17.5 %), 8.5× the tokens"
+        );
+        // When nothing cheaper gets half as far as the best, a third does.
+        let far = [
+            pt(System::Rag, 70, 76.0),
+            pt(System::ReactSearch, 80, 647.0),
+            pt(System::ReactSearchConstrained, 183, 998.0),
+        ];
+        let constrained = |a: System, b: System| {
+            ((a, b) == (System::ReactSearchConstrained, System::Rag)).then_some(Verdict::Better)
+        };
+        assert_eq!(
+            title(&far, &constrained),
+            "Constrained ReAct: better than single-shot RAG (45.8 vs 17.5 %), 13.1× the tokens"
         );
         let flipped = |a: System, b: System| {
             ((a, b) == (System::ReactSearch, System::Rag)).then_some(Verdict::Better)

@@ -55,13 +55,13 @@ fn misses(all: &BySystem, suite: &BTreeMap<String, Question>, k: QuestionKind) -
         .collect()
 }
 
-/// The title's finding: the search agent's commonest reason, with its count of its misses —
-/// "Most … misses" when that reason is more than half of every agent's misses, else that agent's
-/// alone.
-fn title(ms: &[Misses], k: QuestionKind) -> Option<String> {
+/// The title's finding: the main comparison's agent's commonest reason, with its count of its
+/// misses — "Most … misses" when that reason is more than half of every agent's misses, else that
+/// agent's alone.
+fn title(ms: &[Misses], k: QuestionKind, agent: System) -> Option<String> {
     let main = ms
         .iter()
-        .find(|m| m.system == System::ReactSearch)
+        .find(|m| m.system == agent)
         .or_else(|| ms.first())?;
     let top = (0..LABELS.len()).max_by_key(|&i| main.counts[i])?;
     let count = main.counts[top];
@@ -70,13 +70,13 @@ fn title(ms: &[Misses], k: QuestionKind) -> Option<String> {
         format!(
             "Most {kind} misses {} ({}: {count} of {})",
             LABELS[top],
-            main.system.label(),
+            main.system.short_label(),
             main.missed
         )
     } else {
         format!(
             "{}'s {kind} misses: {count} of {} {}",
-            main.system.label(),
+            main.system.short_label(),
             main.missed,
             LABELS[top]
         )
@@ -102,14 +102,18 @@ pub(super) fn finding(
 
 /// One category per reason, one bar per agent in its house colour (its misses in the key), each
 /// bar's count above it: grouped rather than stacked, so each reason's count reads off the axis.
-pub(super) fn figure(all: &BySystem, suite: &BTreeMap<String, Question>) -> Option<FigureSpec> {
+pub(super) fn figure(
+    all: &BySystem,
+    suite: &BTreeMap<String, Question>,
+    agent: System,
+) -> Option<FigureSpec> {
     let k = kind(all)?;
     let ms = misses(all, suite, k);
     if !ms.iter().any(|m| m.missed > 0) {
         return None;
     }
     let mut bars = GroupedBars::new(
-        title(&ms, k)?,
+        title(&ms, k, agent)?,
         format!("{} tasks missed", kind_name(k)),
         LABELS.iter().map(|l| l.to_string()).collect(),
     );
@@ -142,7 +146,7 @@ mod tests {
             m(System::Team, 86, [17, 56, 0, 13]),
         ];
         assert_eq!(
-            title(&ms, QuestionKind::MultiHop).unwrap(),
+            title(&ms, QuestionKind::MultiHop, System::ReactSearch).unwrap(),
             "Most multi-hop misses saw only the first fact (ReAct + search: 67 of 91)"
         );
         let split = [
@@ -150,7 +154,7 @@ mod tests {
             m(System::Team, 86, [40, 30, 0, 16]),
         ];
         assert_eq!(
-            title(&split, QuestionKind::MultiHop).unwrap(),
+            title(&split, QuestionKind::MultiHop, System::ReactSearch).unwrap(),
             "ReAct + search's multi-hop misses: 67 of 91 saw only the first fact"
         );
     }

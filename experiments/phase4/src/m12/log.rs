@@ -148,48 +148,49 @@ impl Tests {
 pub(super) const TITLE_CHARS: usize = 80;
 
 /// The success figure's title: the search agent against the best baseline in the log's verdicts
-/// (McNemar's exact test; all tasks read alone, the kinds after Holm's correction) — all tasks, then
-/// the kinds it is better and worse on; the baseline by its short name, and then fewer kinds, until
-/// the title fits a line.
+/// (McNemar's exact test; all tasks read alone, the kinds after Holm's correction) — the overall
+/// verdict with both rates, then the kinds whose verdict differs from it; shorter names, and then
+/// no kinds, until the title fits a line.
 pub(crate) fn success_title(e: &Eval) -> Option<String> {
     let tests = Tests::of(e);
     let (a, b, _) = tests.primary;
     let overall = tests.get(a, b, None)?;
-    let decided: Vec<&TestRow> = e
-        .cfg
-        .kinds
-        .iter()
-        .filter_map(|&k| tests.get(a, b, Some(k)))
-        .filter(|r| r.judged.verdict != Verdict::Tied)
-        .collect();
-    // All tasks, then the decided kinds grouped by verdict ("multi-hop and numeric better").
-    let parts = |shown: &[&TestRow]| {
-        let mut parts = vec![format!("all {}", overall.judged.verdict.word())];
-        parts.extend(
-            [Verdict::Better, Verdict::Worse]
-                .into_iter()
-                .filter_map(|v| {
-                    let kinds: Vec<&str> = shown
-                        .iter()
-                        .filter(|r| r.judged.verdict == v)
-                        .filter_map(|r| r.kind.map(kind_name))
-                        .collect();
-                    let (last, rest) = kinds.split_last()?;
-                    Some(if rest.is_empty() {
-                        format!("{last} {}", v.word())
-                    } else {
-                        format!("{} and {last} {}", rest.join(", "), v.word())
-                    })
-                }),
-        );
-        parts.join(", ")
+    let verb = |v: Verdict| match v {
+        Verdict::Better => "beats",
+        Verdict::Worse => "trails",
+        Verdict::Tied => "ties with",
     };
-    let candidates: Vec<String> = (0..=decided.len())
-        .rev()
-        .flat_map(|n| {
-            let shown = &decided[..n];
-            [b.label(), b.short_label()]
-                .map(|name| format!("{} vs {name}: {}", a.label(), parts(shown)))
+    // The kinds that read otherwise than all tasks, grouped by verdict ("tied on single-hop").
+    let exceptions: String = [Verdict::Better, Verdict::Worse, Verdict::Tied]
+        .into_iter()
+        .filter(|&v| v != overall.judged.verdict)
+        .filter_map(|v| {
+            let kinds: Vec<&str> = e
+                .cfg
+                .kinds
+                .iter()
+                .filter_map(|&k| tests.get(a, b, Some(k)))
+                .filter(|r| r.judged.verdict == v)
+                .filter_map(|r| r.kind.map(kind_name))
+                .collect();
+            (!kinds.is_empty()).then(|| format!(", {} on {}", v.word(), kinds.join(" and ")))
+        })
+        .collect();
+    let rates = format!(
+        "{:.1} vs {:.1} %",
+        100.0 * overall.t.a as f64 / overall.t.n.max(1) as f64,
+        100.0 * overall.t.b as f64 / overall.t.n.max(1) as f64
+    );
+    let verb = verb(overall.judged.verdict);
+    let candidates: Vec<String> = [exceptions.as_str(), ""]
+        .into_iter()
+        .flat_map(|rest| {
+            [
+                (a.label(), b.label()),
+                (a.short_label(), b.label()),
+                (a.short_label(), b.short_label()),
+            ]
+            .map(|(x, y)| capitalised(&format!("{x} {verb} {y}: {rates}{rest}")))
         })
         .collect();
     candidates
@@ -197,6 +198,14 @@ pub(crate) fn success_title(e: &Eval) -> Option<String> {
         .find(|t| t.chars().count() <= TITLE_CHARS)
         .or(candidates.last())
         .cloned()
+}
+
+/// `text` with its first letter in upper case.
+pub(super) fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// The README's line: the search agent against the best baseline on all tasks, then per kind, each
@@ -308,6 +317,8 @@ struct EvalValues {
     main: Option<PrimaryComparison>,
     /// The main comparison over policy training seeds (`cargo xtask policy-seeds`).
     seeds: Option<SeedsValues>,
+    /// Constrained decoding as the lever, when the constrained agent is the one put forward.
+    lever: Option<Lever>,
     multi_hop: Option<MultiHop>,
     single_hop: Option<SingleHop>,
     overall: Vec<OverallPair>,
@@ -360,6 +371,16 @@ struct SeedsValues {
     baseline_mean: String,
     baseline_sd: String,
     table: String,
+}
+
+/// The same policy decoding freely: against the baseline, and against itself constrained.
+#[derive(Serialize)]
+struct Lever {
+    free: String,
+    /// The free agent against the baseline, after the family's correction.
+    free_verdict: Verdict,
+    only_constrained: String,
+    only_free: String,
 }
 
 /// The search agent against the best baseline over all tasks, read alone.
@@ -512,6 +533,7 @@ fn comparison_pairs(all: &BySystem, agent: System, baseline: System) -> Vec<(Sys
     let mut pairs = vec![(agent, baseline)];
     for p in [
         (ReactSearchConstrained, ReactSearch),
+        (ReactSearch, baseline),
         (agent, Rag),
         (agent, RagTuned),
         (agent, RagTwoStep),
@@ -623,6 +645,23 @@ fn primary_comparison(e: &Eval, tests: &Tests) -> Option<PrimaryComparison> {
         only_agent: t.only_a.to_string(),
         only_baseline: t.only_b.to_string(),
         p: p_text(row),
+    })
+}
+
+/// Constrained decoding against free decoding over all tasks, when the constrained agent is the
+/// one the dev suite put forward.
+fn lever(e: &Eval, tests: &Tests) -> Option<Lever> {
+    use super::System::{ReactSearch, ReactSearchConstrained};
+    if e.agent() != ReactSearchConstrained {
+        return None;
+    }
+    let free = tests.get(ReactSearch, e.baseline(), None)?;
+    let pair = tests.get(ReactSearchConstrained, ReactSearch, None)?;
+    Some(Lever {
+        free: pct(free.t.a, free.t.n),
+        free_verdict: free.judged.verdict,
+        only_constrained: pair.t.only_a.to_string(),
+        only_free: pair.t.only_b.to_string(),
     })
 }
 
@@ -806,7 +845,7 @@ fn overall_pairs(tests: &Tests) -> Vec<OverallPair> {
     tests
         .rows
         .iter()
-        .filter(|r| r.kind.is_none())
+        .filter(|r| r.kind.is_none() && !r.judged.primary)
         .map(|r| OverallPair {
             a: r.a.label().to_string(),
             verdict: r.judged.verdict,
@@ -882,6 +921,7 @@ fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
         dev: dev_values(e),
         main: primary_comparison(e, &tests),
         seeds: super::seeds::runs(ctx, e)?.map(|runs| seeds_values(&runs, e)),
+        lever: lever(e, &tests),
         multi_hop: multi_hop(e, &tests, &suite),
         single_hop: single_hop(e, &tests, &suite),
         overall: overall_pairs(&tests),

@@ -123,10 +123,10 @@ impl System {
         }
     }
 
-    /// Its name in a title too short for [`System::label`]: single-shot RAG is the only RAG.
+    /// Its name in a title too short for [`System::label`].
     pub fn short_label(self) -> &'static str {
         match self {
-            System::Rag => "RAG",
+            System::ReactSearchConstrained => "constrained ReAct",
             s => s.label(),
         }
     }
@@ -623,7 +623,7 @@ pub fn figures(ctx: &Context) -> Result<Vec<FigureSpec>> {
         FigureSpec::new(FIG_SUCCESS, bars),
         cost::figure(&tests, all),
     ];
-    specs.extend(failures::figure(all, &suite_by_id(ctx, cfg)?));
+    specs.extend(failures::figure(all, &suite_by_id(ctx, cfg)?, e.agent()));
     Ok(specs)
 }
 

@@ -116,10 +116,19 @@ fn m4_headline(ctx: &viz::Context) -> Option<String> {
 fn m5_headline(ctx: &viz::Context) -> Option<String> {
     let r = load(ctx, "m5", "attention")?;
     let s: records::AttentionSummary = r.summary_as().ok()?;
+    let cfg: m5::AttentionConfig = r.config_as().ok()?;
+    let (_, uniform) = m5::uniform_scores(cfg.repeat_len);
     Some(headline_text(
         "m5",
         &serde_json::json!({
-            "score": format!("{:.2}", s.best_induction),
+            "found": m5::has_induction(
+                s.best_induction,
+                uniform,
+                s.loss_first_copy,
+                s.loss_second_copy
+            ),
+            "uniform": format!("{uniform:.3}"),
+            "score": format!("{:.3}", s.best_induction),
             "layer": s.best_induction_layer,
             "head": s.best_induction_head,
         }),

@@ -79,6 +79,13 @@ pub fn pattern_scores(a: &[Vec<f64>], len: usize) -> (f64, f64) {
     (prev, ind)
 }
 
+/// Whether the model has a working induction head: its best induction score `bi` is over three
+/// times a uniform head's, and the loss on a repeated copy falls by more than 0.1 nats (`l1` on
+/// the first copy, `l2` on the second).
+pub fn has_induction(bi: f64, uniform: f64, l1: f64, l2: f64) -> bool {
+    bi > 3.0 * uniform && l1 - l2 > 0.1
+}
+
 /// What a head that spreads its weight uniformly over the causal prefix (weight 1 / (i + 1) on each
 /// of positions 0..=i) scores, by the same [`pattern_scores`]: the reference every score is read
 /// against.
@@ -420,7 +427,7 @@ fn attention_values(ctx: &viz::Context, rec: &Record) -> Result<AttentionValues>
         ph: ph.to_string(),
         pv: format!("{pv:.2}"),
         uni_prev: format!("{uni_prev:.3}"),
-        has_induction: bi > 3.0 * uniform && l1 - l2 > 0.1,
+        has_induction: has_induction(bi, uniform, l1, l2),
         below_uniform: bi < uniform,
         ratio: format!("{:.1}", bi / uniform),
         second_lower: l2 < l1 - 0.1,

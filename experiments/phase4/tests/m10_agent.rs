@@ -211,9 +211,38 @@ fn m12_every_system_runs_without_the_planner_and_the_same_over_http() {
     });
     let served = Models::OpenAi(ClientConfig::new(format!("{}/v1", running.url()), "policy"));
     let at = planner::calls();
-    for system in m12::System::ALL {
-        let a = m12::run_system(system, &suite, &own, &corpus, &world, &cfg, &|| {}).unwrap();
-        let b = m12::run_system(system, &suite, &served, &corpus, &world, &cfg, &|| {}).unwrap();
+    // The tuned RAGs read the k a dev suite chose: here 2 documents per retrieval for every kind.
+    let dev = m12::dev::DevChoice {
+        tasks: 0,
+        cells: Vec::new(),
+        chosen: m12::dev::TUNED
+            .iter()
+            .flat_map(|&s| cfg.kinds.iter().map(move |&k| (s, k, 2)))
+            .collect(),
+        right: Vec::new(),
+        baseline: m12::System::Rag,
+        agent_right: Vec::new(),
+        agent: m12::System::ReactSearch,
+    };
+    // A served model cannot constrain its decoding: m12 refuses that pair (tested in m12).
+    let systems = m12::System::ALL
+        .into_iter()
+        .filter(|&s| s != m12::System::ReactSearchConstrained);
+    for system in systems {
+        let run = |models: &Models| {
+            m12::run_system(
+                system,
+                &suite,
+                models,
+                &corpus,
+                &world,
+                &cfg,
+                Some(&dev),
+                &|| {},
+            )
+            .unwrap()
+        };
+        let (a, b) = (run(&own), run(&served));
         assert_eq!(a.len(), 4, "{system}");
         assert!(a.iter().all(|o| o.model_calls >= 1), "{system}");
         let view = |os: &[m12::Outcome]| -> Vec<(Option<String>, usize, usize)> {

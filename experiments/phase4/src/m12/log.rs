@@ -6,10 +6,9 @@ use anyhow::Result;
 use phase3_rag::world::{Question, QuestionKind};
 use serde::Serialize;
 use stats::{Judged, Verdict};
-use viz::claims::{p_cell, p_value, reading};
+use viz::claims::{p_value, reading};
 use viz::log::{Figure, FigureKind, LogEntry};
 use viz::record::Record;
-use viz::table::Table;
 use viz::template::render_block;
 use viz::Context;
 
@@ -17,6 +16,10 @@ use phase4_agents::react::Episode;
 
 use super::cost::{self, CostFinding, FIG_COST};
 use super::failures::{self, FailureFinding, FIG_FAILURES};
+use super::tables::{
+    dev_values, effort_table, misses_table, seeds_values, success_table, tests_table, DevValues,
+    SeedsValues,
+};
 use super::{
     kinds_and_all, load, of_kind, record, suite_by_id, BySystem, Eval, EvalConfig, Outcome, System,
     Trace, EVAL, FIG_SUCCESS,
@@ -24,19 +27,19 @@ use super::{
 use crate::m10::kind_name;
 
 /// Two systems on the same tasks.
-struct Paired {
+pub(super) struct Paired {
     /// Tasks each got right, and of how many.
-    a: usize,
-    b: usize,
-    n: usize,
+    pub(super) a: usize,
+    pub(super) b: usize,
+    pub(super) n: usize,
     /// Tasks only one of them got right (the discordant pairs).
-    only_a: usize,
-    only_b: usize,
+    pub(super) only_a: usize,
+    pub(super) only_b: usize,
     /// McNemar's exact test on the discordant pairs.
-    p: f64,
+    pub(super) p: f64,
 }
 
-fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
+pub(super) fn paired(a: &[&Outcome], b: &[&Outcome]) -> Paired {
     let count = |f: &dyn Fn(&(&&Outcome, &&Outcome)) -> bool| a.iter().zip(b).filter(f).count();
     let only_a = count(&|(x, y)| x.correct && !y.correct);
     let only_b = count(&|(x, y)| !x.correct && y.correct);
@@ -58,11 +61,11 @@ fn primary(e: &Eval) -> (System, System, Option<QuestionKind>) {
 
 /// One pair of systems on one task kind (`None`: all tasks), as the log reads it.
 pub(crate) struct TestRow {
-    a: System,
-    b: System,
-    kind: Option<QuestionKind>,
-    t: Paired,
-    judged: Judged,
+    pub(super) a: System,
+    pub(super) b: System,
+    pub(super) kind: Option<QuestionKind>,
+    pub(super) t: Paired,
+    pub(super) judged: Judged,
 }
 
 /// Every paired comparison the log makes — each pair of systems on each task kind and on all
@@ -71,7 +74,7 @@ pub(crate) struct TestRow {
 /// family, "m12 pairs", read after Holm's correction. One policy, trained once: the tests cover
 /// the sampling of tasks, not retraining.
 pub(crate) struct Tests {
-    rows: Vec<TestRow>,
+    pub(super) rows: Vec<TestRow>,
     /// The primary comparison: A, B and the kind (None: all tasks).
     primary: (System, System, Option<QuestionKind>),
 }
@@ -81,7 +84,10 @@ impl Tests {
         let (cfg, all) = (&e.cfg, &e.all);
         let primary = primary(e);
         let mut rows: Vec<(System, System, Option<QuestionKind>, Paired)> = Vec::new();
-        for (a, b) in comparison_pairs(all, e.agent(), e.baseline()) {
+        let pairs = comparison_pairs(all, e.agent(), e.baseline())
+            .into_iter()
+            .filter(|&(a, b)| !(e.tuned_is_rag() && [a, b].contains(&System::RagTuned)));
+        for (a, b) in pairs {
             for k in kinds_and_all(cfg) {
                 let t = paired(
                     &of_kind(outcomes_of(all, a), k),
@@ -245,7 +251,7 @@ fn p_text(row: &TestRow) -> String {
     format!("p {}; {}", p_value(row.t.p), reading(&row.judged))
 }
 
-fn pct(c: usize, n: usize) -> String {
+pub(super) fn pct(c: usize, n: usize) -> String {
     if n == 0 {
         "–".into()
     } else {
@@ -304,9 +310,11 @@ struct EvalValues {
     rag_k: String,
     search_k: String,
     max_steps: String,
+    retry_temperature: String,
     workers: String,
     provenance: String,
     systems_table: String,
+    effort_table: String,
     tests_table: String,
     misses_table: String,
     /// The best non-agent baseline's name and the agent put forward, and how the dev suite chose
@@ -314,6 +322,8 @@ struct EvalValues {
     baseline: String,
     agent: String,
     dev: Option<DevValues>,
+    /// The dev suite chose `rag_k` for every kind: the tuned RAG is single-shot RAG.
+    tuned_is_rag: bool,
     main: Option<PrimaryComparison>,
     /// The main comparison over policy training seeds (`cargo xtask policy-seeds`).
     seeds: Option<SeedsValues>,
@@ -336,43 +346,6 @@ struct OpenAiModel {
     base_url: String,
 }
 
-/// What the dev suite chose, before the test suite ran.
-#[derive(Serialize)]
-struct DevValues {
-    seed: String,
-    tasks: String,
-    ks: String,
-    /// Per tuned system and kind: the chosen k and its dev success.
-    table: String,
-    /// Dev tasks right per candidate baseline (`right` of `tasks`).
-    right: Vec<DevRight>,
-    /// Dev tasks right per search agent (free or constrained decoding).
-    agents: Vec<DevRight>,
-}
-
-#[derive(Serialize)]
-struct DevRight {
-    system: String,
-    right: String,
-    pct: String,
-}
-
-/// The main comparison repeated over policy seeds: one exact McNemar test per seed, Holm over the
-/// seeds ("m12 seeds").
-#[derive(Serialize)]
-struct SeedsValues {
-    n: String,
-    seeds: String,
-    better: String,
-    tied: String,
-    worse: String,
-    agent_mean: String,
-    agent_sd: String,
-    baseline_mean: String,
-    baseline_sd: String,
-    table: String,
-}
-
 /// The same policy decoding freely: against the baseline, and against itself constrained.
 #[derive(Serialize)]
 struct Lever {
@@ -393,6 +366,27 @@ struct PrimaryComparison {
     only_agent: String,
     only_baseline: String,
     p: String,
+    /// The kinds the baseline answered none of.
+    baseline_zero: Vec<String>,
+    /// The kind the baseline does best on, agent against baseline there.
+    best_kind: Option<KindRow>,
+    /// The tasks in phrasings the policy never trained on (a subgroup, uncorrected).
+    held_out: Option<KindRow>,
+}
+
+/// Two systems on a subset of the tasks.
+#[derive(Serialize)]
+struct KindRow {
+    name: String,
+    agent: String,
+    baseline: String,
+    only_agent: String,
+    only_baseline: String,
+    /// McNemar's exact p, uncorrected.
+    p: String,
+    verdict: Verdict,
+    /// How it was read (the family's correction), when it is one of the tests table's rows.
+    reading: Option<String>,
 }
 
 /// The search-only agent against the best baseline on multi-hop tasks.
@@ -456,74 +450,6 @@ struct BestOnKind {
     top: String,
 }
 
-/// Success per kind and overall, and effort, one row per system.
-fn systems_table(
-    cfg: &EvalConfig,
-    all: &BySystem,
-    timings: &BTreeMap<String, serde_json::Value>,
-) -> Table {
-    let mut table = Table::new(
-        &std::iter::once("system".to_string())
-            .chain(cfg.kinds.iter().map(|&k| kind_name(k).to_string()))
-            .chain(
-                [
-                    "all (Wilson 95 %)",
-                    "mean model calls",
-                    "mean steps",
-                    "tool errors",
-                    "mean tokens",
-                    "wall time (s)",
-                ]
-                .map(String::from),
-            )
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
-    for (system, os) in all {
-        let mut row = vec![system.label().to_string()];
-        for &k in &cfg.kinds {
-            let of = of_kind(os, Some(k));
-            let c = of.iter().filter(|o| o.correct).count();
-            let stats::Interval { low: lo, high: hi } = stats::wilson(c, of.len(), 0.95);
-            row.push(format!(
-                "{} ({:.0}–{:.0})",
-                pct(c, of.len()),
-                100.0 * lo,
-                100.0 * hi
-            ));
-        }
-        let n = os.len();
-        let c = os.iter().filter(|o| o.correct).count();
-        let stats::Interval { low: lo, high: hi } = stats::wilson(c, n, 0.95);
-        let mean = |f: &dyn Fn(&Outcome) -> usize| {
-            format!(
-                "{:.1}",
-                os.iter().map(f).sum::<usize>() as f64 / n.max(1) as f64
-            )
-        };
-        row.push(format!(
-            "{} ({:.1}–{:.1})",
-            pct(c, n),
-            100.0 * lo,
-            100.0 * hi
-        ));
-        row.push(mean(&|o| o.model_calls));
-        row.push(mean(&|o| o.steps));
-        row.push(os.iter().map(|o| o.tool_errors).sum::<usize>().to_string());
-        row.push(mean(&|o| o.tokens));
-        row.push(
-            timings
-                .get(system.name())
-                .and_then(|t| t["wall_s"].as_f64())
-                .map_or("–".into(), |s| format!("{s:.0}")),
-        );
-        table.push(row);
-    }
-    table
-}
-
 /// The paired comparisons the log makes, of the systems that ran: the search agent (the dev suite's
 /// choice) against every non-agent system, constrained against free decoding, each tuned RAG
 /// against single-shot RAG, RAG against closed book, and the ablation and the team against the
@@ -560,64 +486,6 @@ fn outcomes_of(all: &BySystem, s: System) -> &[Outcome] {
     &all.iter().find(|(x, _)| *x == s).expect("filtered").1
 }
 
-/// Each pair on the same tasks, per kind and overall.
-fn tests_table(tests: &Tests) -> Table {
-    let mut table = Table::new(&[
-        "comparison (A vs B)",
-        "task kind",
-        "A",
-        "B",
-        "only A right",
-        "only B right",
-        "McNemar p (exact)",
-        "Holm p (family)",
-        "A is",
-    ]);
-    for r in &tests.rows {
-        table.push(vec![
-            format!("{} vs {}", r.a.label(), r.b.label()),
-            r.kind.map_or("all".into(), |k| kind_name(k).to_string()),
-            pct(r.t.a, r.t.n),
-            pct(r.t.b, r.t.n),
-            r.t.only_a.to_string(),
-            r.t.only_b.to_string(),
-            p_cell(r.t.p),
-            if r.judged.primary {
-                "primary".into()
-            } else {
-                p_cell(r.judged.p_adjusted)
-            },
-            r.judged.verdict.word().to_string(),
-        ]);
-    }
-    table
-}
-
-/// Where the agents' misses stopped along each task's chain of facts.
-fn misses_table(cfg: &EvalConfig, all: &BySystem, suite: &BTreeMap<String, Question>) -> Table {
-    let mut misses = Table::new(
-        &["system", "task kind", "missed"]
-            .into_iter()
-            .chain(REASONS)
-            .collect::<Vec<_>>(),
-    );
-    for (system, os) in all {
-        for &k in &cfg.kinds {
-            let of = of_kind(os, Some(k));
-            if let Some(c) = miss_reasons(&of, suite) {
-                let mut row = vec![
-                    system.label().to_string(),
-                    kind_name(k).to_string(),
-                    of.iter().filter(|o| !o.correct).count().to_string(),
-                ];
-                row.extend(c.iter().map(usize::to_string));
-                misses.push(row);
-            }
-        }
-    }
-    misses
-}
-
 /// The search-only agent (r) against the baseline (g) on one kind, when both ran on it.
 fn agent_vs_baseline<'a>(
     e: &'a Eval,
@@ -645,6 +513,58 @@ fn primary_comparison(e: &Eval, tests: &Tests) -> Option<PrimaryComparison> {
         only_agent: t.only_a.to_string(),
         only_baseline: t.only_b.to_string(),
         p: p_text(row),
+        baseline_zero: e
+            .cfg
+            .kinds
+            .iter()
+            .filter_map(|&k| tests.get(a, b, Some(k)))
+            .filter(|r| r.t.b == 0 && r.t.n > 0)
+            .filter_map(|r| r.kind.map(|k| kind_name(k).to_string()))
+            .collect(),
+        best_kind: e
+            .cfg
+            .kinds
+            .iter()
+            .filter_map(|&k| tests.get(a, b, Some(k)))
+            .max_by_key(|r| r.t.b)
+            .map(|r| KindRow {
+                name: r.kind.map_or("all", kind_name).to_string(),
+                agent: pct(r.t.a, r.t.n),
+                baseline: pct(r.t.b, r.t.n),
+                only_agent: r.t.only_a.to_string(),
+                only_baseline: r.t.only_b.to_string(),
+                p: p_value(r.t.p),
+                verdict: r.judged.verdict,
+                reading: Some(reading(&r.judged)),
+            }),
+        held_out: held_out_phrasings(e, a, b),
+    })
+}
+
+/// Agent against baseline on the tasks whose phrasing the policy never trained on: a subgroup the
+/// log reports beside the primary comparison, tested alone and uncorrected.
+fn held_out_phrasings(e: &Eval, a: System, b: System) -> Option<KindRow> {
+    let held = |s: System| -> Vec<&Outcome> {
+        outcomes_of(&e.all, s)
+            .iter()
+            .filter(|o| o.held_out_phrasing)
+            .collect()
+    };
+    let (x, y) = (held(a), held(b));
+    if x.is_empty() {
+        return None;
+    }
+    let t = paired(&x, &y);
+    let diff = (t.a as f64 - t.b as f64) / t.n as f64;
+    Some(KindRow {
+        name: format!("{} tasks in held-out phrasings", t.n),
+        agent: pct(t.a, t.n),
+        baseline: pct(t.b, t.n),
+        only_agent: t.only_a.to_string(),
+        only_baseline: t.only_b.to_string(),
+        p: p_value(t.p),
+        verdict: stats::judge_primary(diff, t.p).verdict,
+        reading: None,
     })
 }
 
@@ -726,120 +646,6 @@ fn single_hop(e: &Eval, tests: &Tests, suite: &BTreeMap<String, Question>) -> Op
     })
 }
 
-/// The main comparison over every policy seed, when the opt-in record exists.
-fn seeds_values(runs: &[super::seeds::SeedRun], e: &Eval) -> SeedsValues {
-    let (agent, baseline) = (e.agent(), e.baseline());
-    let tests: Vec<Paired> = runs
-        .iter()
-        .map(|r| {
-            let a: Vec<&Outcome> = r.agent.iter().collect();
-            let b: Vec<&Outcome> = r.baseline.iter().collect();
-            paired(&a, &b)
-        })
-        .collect();
-    let rate = |c: usize, n: usize| c as f64 / n.max(1) as f64;
-    let family: Vec<(f64, f64)> = tests
-        .iter()
-        .map(|t| (rate(t.a, t.n) - rate(t.b, t.n), t.p))
-        .collect();
-    let judged = stats::judge_family(&family);
-    let mut table = Table::new(&[
-        "policy seed",
-        &format!("{} (A)", agent.label()),
-        &format!("{} (B)", baseline.label()),
-        "only A right",
-        "only B right",
-        "McNemar p (exact)",
-        "Holm p (seeds)",
-        "A is",
-    ]);
-    for ((r, t), j) in runs.iter().zip(&tests).zip(&judged) {
-        table.push(vec![
-            r.seed.to_string(),
-            pct(t.a, t.n),
-            pct(t.b, t.n),
-            t.only_a.to_string(),
-            t.only_b.to_string(),
-            p_cell(t.p),
-            p_cell(j.p_adjusted),
-            j.verdict.word().to_string(),
-        ]);
-    }
-    let count = |v: Verdict| judged.iter().filter(|j| j.verdict == v).count().to_string();
-    let rates = |f: &dyn Fn(&Paired) -> usize| -> Vec<f64> {
-        tests.iter().map(|t| 100.0 * rate(f(t), t.n)).collect()
-    };
-    let (a, b) = (rates(&|t| t.a), rates(&|t| t.b));
-    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len().max(1) as f64;
-    SeedsValues {
-        n: runs.len().to_string(),
-        seeds: runs
-            .iter()
-            .map(|r| r.seed.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        better: count(Verdict::Better),
-        tied: count(Verdict::Tied),
-        worse: count(Verdict::Worse),
-        agent_mean: format!("{:.1}", mean(&a)),
-        agent_sd: format!("{:.1}", stats::sample_sd(&a)),
-        baseline_mean: format!("{:.1}", mean(&b)),
-        baseline_sd: format!("{:.1}", stats::sample_sd(&b)),
-        table: table.markdown().trim_end().to_string(),
-    }
-}
-
-/// The dev suite's choices: the k of each tuned system per kind, and each candidate's dev success.
-fn dev_values(e: &Eval) -> Option<DevValues> {
-    let (d, cfg) = (e.dev.as_ref()?, e.cfg.dev.as_ref()?);
-    let mut table = Table::new(
-        &std::iter::once("system (k per retrieval)".to_string())
-            .chain(e.cfg.kinds.iter().map(|&k| kind_name(k).to_string()))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
-    for system in super::dev::TUNED {
-        let mut row = vec![system.label().to_string()];
-        for &kind in &e.cfg.kinds {
-            let cell = d.k(system, kind).and_then(|k| {
-                d.cells
-                    .iter()
-                    .find(|c| c.system == system && c.kind == kind && c.k == k)
-            });
-            row.push(cell.map_or("–".into(), |c| {
-                format!("k = {} ({})", c.k, pct(c.right, c.n))
-            }));
-        }
-        table.push(row);
-    }
-    Some(DevValues {
-        seed: cfg.seed.to_string(),
-        tasks: d.tasks.to_string(),
-        ks: cfg
-            .ks
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        table: table.markdown().trim_end().to_string(),
-        right: dev_right(&d.right, d.tasks),
-        agents: dev_right(&d.agent_right, d.tasks),
-    })
-}
-
-fn dev_right(right: &[(System, usize)], tasks: usize) -> Vec<DevRight> {
-    right
-        .iter()
-        .map(|(s, r)| DevRight {
-            system: s.label().to_string(),
-            right: r.to_string(),
-            pct: pct(*r, tasks),
-        })
-        .collect()
-}
-
 /// Each pair over all tasks.
 fn overall_pairs(tests: &Tests) -> Vec<OverallPair> {
     tests
@@ -905,12 +711,14 @@ fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
         rag_k: cfg.rag_k.to_string(),
         search_k: cfg.search_k.to_string(),
         max_steps: cfg.agent.max_steps.to_string(),
+        retry_temperature: cfg.retry_temperature.to_string(),
         workers: cfg.workers.to_string(),
         provenance: rec.provenance(),
-        systems_table: systems_table(cfg, all, &timings)
+        effort_table: effort_table(all, &timings)
             .markdown()
             .trim_end()
             .to_string(),
+        systems_table: success_table(e).markdown().trim_end().to_string(),
         tests_table: tests_table(&tests).markdown().trim_end().to_string(),
         misses_table: misses_table(cfg, all, &suite)
             .markdown()
@@ -919,6 +727,7 @@ fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
         baseline: e.baseline().label().to_string(),
         agent: e.agent().label().to_string(),
         dev: dev_values(e),
+        tuned_is_rag: e.tuned_is_rag(),
         main: primary_comparison(e, &tests),
         seeds: super::seeds::runs(ctx, e)?.map(|runs| seeds_values(&runs, e)),
         lever: lever(e, &tests),

@@ -51,6 +51,7 @@ pub mod dev;
 mod failures;
 mod log;
 pub mod seeds;
+mod tables;
 use dev::{DevChoice, DevConfig};
 pub use log::log_entries;
 
@@ -452,18 +453,29 @@ fn suite_by_id(ctx: &Context, cfg: &EvalConfig) -> Result<BTreeMap<String, Quest
         .collect())
 }
 
-pub fn run_eval(ctx: &Context) -> Result<String> {
-    let (cfg, raw): (EvalConfig, toml::Value) = ctx.load_config(super::PHASE, EVAL)?;
+/// What the config must hold before anything runs.
+fn check(cfg: &EvalConfig) -> Result<()> {
     ensure!(
         !cfg.kinds.is_empty() && cfg.tasks >= 1,
         "{EVAL}: `kinds` and `tasks` must not be empty"
     );
     ensure!(!cfg.systems.is_empty(), "{EVAL}: `systems` is empty");
+    ensure!(
+        cfg.openai.is_none() || !cfg.systems.contains(&System::ReactSearchConstrained),
+        "{EVAL}: `react_search_constrained` needs our own policy: an OpenAI-compatible server \
+         offers no constrained decoding here (drop it from `systems`, or `openai`)"
+    );
     let tuned = cfg.systems.iter().any(|s| dev::TUNED.contains(s));
     ensure!(
         !tuned || cfg.dev.is_some(),
         "{EVAL}: `rag_tuned` and `rag_two_step` need a `[dev]` suite to choose their k"
     );
+    Ok(())
+}
+
+pub fn run_eval(ctx: &Context) -> Result<String> {
+    let (cfg, raw): (EvalConfig, toml::Value) = ctx.load_config(super::PHASE, EVAL)?;
+    check(&cfg)?;
     let (world, corpus, models) = m11::world_and_models(ctx, cfg.openai.clone())?;
     let suite = suite(&world, &cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.suite_seed)?;
@@ -559,6 +571,17 @@ impl Eval {
     /// RAG when there was none).
     pub fn baseline(&self) -> System {
         self.dev.as_ref().map_or(System::Rag, |d| d.baseline)
+    }
+
+    /// Whether the dev suite chose `rag_k` for every kind: then `rag_tuned` is `rag` by
+    /// construction, and the log tests it against nothing (a copy would only pad the family).
+    pub fn tuned_is_rag(&self) -> bool {
+        self.dev.as_ref().is_some_and(|d| {
+            self.cfg
+                .kinds
+                .iter()
+                .all(|&k| d.k(System::RagTuned, k) == Some(self.cfg.rag_k))
+        })
     }
 
     /// The search agent the main comparison puts forward: the better on the dev suite, free or
@@ -792,6 +815,19 @@ mod tests {
             .take(2)
             .collect();
         assert_eq!(&documents[2..], &new[..]);
+    }
+
+    #[test]
+    fn m12_refuses_a_constrained_agent_on_a_server_and_a_tuned_rag_without_a_dev_suite() {
+        let systems = "[\"rag\", \"react_search_constrained\"]";
+        let mut c: EvalConfig = toml::from_str(&cfg_text(1, systems)).unwrap();
+        assert!(check(&c).is_ok());
+        c.openai = Some(ClientConfig::new("http://127.0.0.1:9/v1", "m"));
+        let e = check(&c).unwrap_err().to_string();
+        assert!(e.contains("react_search_constrained"), "{e}");
+        let c: EvalConfig = toml::from_str(&cfg_text(1, "[\"rag_two_step\"]")).unwrap();
+        let e = check(&c).unwrap_err().to_string();
+        assert!(e.contains("[dev]"), "{e}");
     }
 
     #[test]

@@ -155,12 +155,10 @@ pub(crate) fn runs(ctx: &Context, e: &Eval) -> Result<Option<Vec<SeedRun>>> {
     for &seed in &cfg.seeds {
         runs.push(SeedRun {
             seed,
-            agent: rec.artifact(&outcomes_name(seed, agent)).with_context(|| {
-                format!(
-                    "records/m12/seeds compared other systems than m12's record: run \
-                     `cargo xtask policy-seeds` again"
-                )
-            })?,
+            agent: rec.artifact(&outcomes_name(seed, agent)).context(
+                "records/m12/seeds compared other systems than m12's record: run \
+                 `cargo xtask policy-seeds` again",
+            )?,
             baseline: rec.artifact(&outcomes_name(seed, baseline))?,
         });
     }

@@ -329,6 +329,9 @@ struct EvalValues {
     seeds: Option<SeedsValues>,
     /// Constrained decoding as the lever, when the constrained agent is the one put forward.
     lever: Option<Lever>,
+    /// Per kind, the first task the free agent missed and the constrained one got right, and the
+    /// first the constrained one missed: both transcripts.
+    before_after: Vec<BeforeAfter>,
     multi_hop: Option<MultiHop>,
     single_hop: Option<SingleHop>,
     overall: Vec<OverallPair>,
@@ -354,6 +357,18 @@ struct Lever {
     free_verdict: Verdict,
     only_constrained: String,
     only_free: String,
+}
+
+/// One task's transcripts, free and constrained.
+#[derive(Serialize)]
+struct BeforeAfter {
+    kind: String,
+    gold: String,
+    /// The constrained agent got it right (and the free one wrong); false: the constrained one
+    /// missed it.
+    fixed: bool,
+    free: String,
+    constrained: String,
 }
 
 /// The search agent against the best baseline over all tasks, read alone.
@@ -585,6 +600,39 @@ fn lever(e: &Eval, tests: &Tests) -> Option<Lever> {
     })
 }
 
+/// For each kind, a task constrained decoding fixed and one it did not, as the two agents wrote them.
+fn before_after(e: &Eval) -> Vec<BeforeAfter> {
+    use super::System::{ReactSearch, ReactSearchConstrained};
+    if !e.all.iter().any(|(s, _)| *s == ReactSearchConstrained)
+        || !e.all.iter().any(|(s, _)| *s == ReactSearch)
+    {
+        return Vec::new();
+    }
+    let free = outcomes_of(&e.all, ReactSearch);
+    let constrained = outcomes_of(&e.all, ReactSearchConstrained);
+    let transcript = |o: &Outcome| match &o.trace {
+        Trace::Agent(ep) => ep.transcript(),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    for &kind in &e.cfg.kinds {
+        let pairs = || free.iter().zip(constrained).filter(move |(f, _)| f.kind == kind);
+        let fixed = pairs().find(|(f, c)| !f.correct && c.correct);
+        let missed = pairs().find(|(_, c)| !c.correct);
+        for (pair, fixed) in [(fixed, true), (missed, false)] {
+            let Some((f, c)) = pair else { continue };
+            out.push(BeforeAfter {
+                kind: kind_name(kind).to_string(),
+                gold: c.gold.clone(),
+                fixed,
+                free: transcript(f),
+                constrained: transcript(c),
+            });
+        }
+    }
+    out
+}
+
 /// The documents a read (or both reads) put in the prompt.
 fn read_documents(trace: &Trace) -> Option<&[String]> {
     match trace {
@@ -731,6 +779,7 @@ fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
         main: primary_comparison(e, &tests),
         seeds: super::seeds::runs(ctx, e)?.map(|runs| seeds_values(&runs, e)),
         lever: lever(e, &tests),
+        before_after: before_after(e),
         multi_hop: multi_hop(e, &tests, &suite),
         single_hop: single_hop(e, &tests, &suite),
         overall: overall_pairs(&tests),

@@ -329,6 +329,8 @@ struct EvalValues {
     seeds: Option<SeedsValues>,
     /// Constrained decoding as the lever, when the constrained agent is the one put forward.
     lever: Option<Lever>,
+    /// The main comparison again on a fresh suite (`cargo xtask policy-seeds`), read alone.
+    fresh: Option<KindRow>,
     /// Per kind, the first task the free agent missed and the constrained one got right, and the
     /// first the constrained one missed: both transcripts.
     before_after: Vec<BeforeAfter>,
@@ -583,6 +585,25 @@ fn held_out_phrasings(e: &Eval, a: System, b: System) -> Option<KindRow> {
     })
 }
 
+/// The main comparison on the fresh suite: McNemar's exact test, read alone (it repeats the
+/// primary comparison on tasks drawn after the design was fixed).
+fn fresh_row(f: &super::seeds::Fresh) -> KindRow {
+    let a: Vec<&Outcome> = f.agent.iter().collect();
+    let b: Vec<&Outcome> = f.baseline.iter().collect();
+    let t = paired(&a, &b);
+    let diff = (t.a as f64 - t.b as f64) / t.n.max(1) as f64;
+    KindRow {
+        name: format!("{} tasks (seed {})", t.n, f.seed),
+        agent: pct(t.a, t.n),
+        baseline: pct(t.b, t.n),
+        only_agent: t.only_a.to_string(),
+        only_baseline: t.only_b.to_string(),
+        p: p_value(t.p),
+        verdict: stats::judge_primary(diff, t.p).verdict,
+        reading: None,
+    }
+}
+
 /// Constrained decoding against free decoding over all tasks, when the constrained agent is the
 /// one the dev suite put forward.
 fn lever(e: &Eval, tests: &Tests) -> Option<Lever> {
@@ -780,6 +801,7 @@ fn eval_values(ctx: &Context, rec: &Record, e: &Eval) -> Result<EvalValues> {
         seeds: super::seeds::runs(ctx, e)?.map(|runs| seeds_values(&runs, e)),
         lever: lever(e, &tests),
         before_after: before_after(e),
+        fresh: super::seeds::fresh(ctx, e)?.as_ref().map(fresh_row),
         multi_hop: multi_hop(e, &tests, &suite),
         single_hop: single_hop(e, &tests, &suite),
         overall: overall_pairs(&tests),

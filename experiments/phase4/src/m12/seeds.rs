@@ -34,6 +34,10 @@ const RECORD: &str = "seeds";
 pub struct SeedsConfig {
     /// Policy training seeds besides m10's own.
     pub seeds: Vec<u64>,
+    /// Draws a fresh suite — held-out tasks sharing no entity with m12's suite or its dev suite —
+    /// on which m10's own policy meets the main comparison once more.
+    #[serde(default)]
+    pub fresh_suite_seed: Option<u64>,
 }
 
 /// One seed's two systems on the suite.
@@ -49,6 +53,13 @@ pub struct SeedsSummary {
     pub tasks: u64,
     #[serde(flatten)]
     pub seeds: BTreeMap<String, SeedSummary>,
+}
+
+/// The fresh suite's outcomes, as the log reads them.
+pub(crate) struct Fresh {
+    pub seed: u64,
+    pub agent: Vec<Outcome>,
+    pub baseline: Vec<Outcome>,
 }
 
 /// One seed's outcomes, as the log reads them.
@@ -127,8 +138,62 @@ pub fn run_seeds(ctx: &Context) -> Result<String> {
             100.0 * rate[&baseline]
         ));
     }
+    if let Some(seed) = cfg.fresh_suite_seed {
+        let mut avoid = suite.clone();
+        if let Some(d) = &e.cfg.dev {
+            avoid.extend(super::dev::suite(&world, &e.cfg, d, &suite));
+        }
+        let fresh = super::dev::apart(&world, &e.cfg.kinds, e.cfg.tasks, seed, "m12fresh-", &avoid);
+        let models = Models::load(&phase2_lm::checkpoint::dir_for(ctx, m10::POLICY), None)?;
+        let mut rate = BTreeMap::new();
+        for system in [agent, baseline] {
+            let outcomes = run_system(
+                system,
+                &fresh,
+                &models,
+                &corpus,
+                &world,
+                &e.cfg,
+                e.dev.as_ref(),
+                &|| {},
+            )?;
+            let right = outcomes.iter().filter(|o| o.correct).count();
+            rate.insert(system, right as f64 / outcomes.len().max(1) as f64);
+            rec.artifact(&format!("fresh_outcomes_{system}"), &outcomes)?;
+        }
+        summary.seeds.insert(
+            "fresh".into(),
+            SeedSummary {
+                agent: rate[&agent],
+                baseline: rate[&baseline],
+            },
+        );
+        rec.summaries(&summary)?;
+        line.push(format!(
+            "fresh suite ({} tasks): {:.1} % vs {:.1} %",
+            fresh.len(),
+            100.0 * rate[&agent],
+            100.0 * rate[&baseline]
+        ));
+    }
     rec.finish()?;
     Ok(line.join("; "))
+}
+
+/// The main comparison on the fresh suite, when the opt-in record holds it.
+pub(crate) fn fresh(ctx: &Context, e: &Eval) -> Result<Option<Fresh>> {
+    let Ok(rec) = Record::load(ctx, MILESTONE, RECORD) else {
+        return Ok(None);
+    };
+    let cfg: SeedsConfig = rec.config_as()?;
+    let Some(seed) = cfg.fresh_suite_seed else {
+        return Ok(None);
+    };
+    Ok(Some(Fresh {
+        seed,
+        agent: rec.artifact(&format!("fresh_outcomes_{}", e.agent()))?,
+        baseline: rec.artifact(&format!("fresh_outcomes_{}", e.baseline()))?,
+    }))
 }
 
 /// Every policy seed's two systems: the main run's first, then the opt-in record's, when it was

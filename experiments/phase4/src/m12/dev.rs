@@ -89,23 +89,11 @@ fn most_right(right: &[(System, usize)]) -> Option<System> {
 
 /// The dev suite of `cfg`: held-out tasks that share no entity with `test`.
 pub fn suite(world: &World, cfg: &EvalConfig, dev: &DevConfig, test: &[Question]) -> Vec<Question> {
-    apart(world, &cfg.kinds, dev.tasks, dev.seed, "m12dev-", test)
-}
-
-/// `n` held-out tasks per kind drawn by `seed`, none sharing an entity with `avoid`.
-pub fn apart(
-    world: &World,
-    kinds: &[QuestionKind],
-    n: usize,
-    seed: u64,
-    prefix: &str,
-    avoid: &[Question],
-) -> Vec<Question> {
-    let used: BTreeSet<&str> = avoid
+    let used: BTreeSet<&str> = test
         .iter()
         .flat_map(|q| q.entities.iter().map(String::as_str))
         .collect();
-    tasks(world, kinds, n, seed, prefix, &|q| {
+    tasks(world, &cfg.kinds, dev.tasks, dev.seed, "m12dev-", &|q| {
         q.split == Split::HeldOut && q.entities.iter().all(|e| !used.contains(e.as_str()))
     })
 }

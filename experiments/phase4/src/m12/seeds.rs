@@ -34,8 +34,9 @@ const RECORD: &str = "seeds";
 pub struct SeedsConfig {
     /// Policy training seeds besides m10's own.
     pub seeds: Vec<u64>,
-    /// Draws a fresh suite — held-out tasks sharing no entity with m12's suite or its dev suite —
-    /// on which m10's own policy meets the main comparison once more.
+    /// Draws a second suite as m12 draws its own (held-out entities, every phrasing), keeping only
+    /// questions neither m12's suite nor its dev suite asked; m10's own policy meets the main
+    /// comparison there once more.
     #[serde(default)]
     pub fresh_suite_seed: Option<u64>,
 }
@@ -139,11 +140,14 @@ pub fn run_seeds(ctx: &Context) -> Result<String> {
         ));
     }
     if let Some(seed) = cfg.fresh_suite_seed {
-        let mut avoid = suite.clone();
+        let mut asked: std::collections::BTreeSet<String> =
+            suite.iter().map(|q| q.text.clone()).collect();
         if let Some(d) = &e.cfg.dev {
-            avoid.extend(super::dev::suite(&world, &e.cfg, d, &suite));
+            asked.extend(super::dev::suite(&world, &e.cfg, d, &suite).into_iter().map(|q| q.text));
         }
-        let fresh = super::dev::apart(&world, &e.cfg.kinds, e.cfg.tasks, seed, "m12fresh-", &avoid);
+        let fresh = m10::tasks(&world, &e.cfg.kinds, e.cfg.tasks, seed, "m12fresh-", &|q| {
+            q.split == phase3_rag::world::Split::HeldOut && !asked.contains(&q.text)
+        });
         let models = Models::load(&phase2_lm::checkpoint::dir_for(ctx, m10::POLICY), None)?;
         let mut rate = BTreeMap::new();
         for system in [agent, baseline] {

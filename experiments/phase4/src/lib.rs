@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, name: &str) -> Result<()> {
 #[derive(Subcommand)]
 enum Command {
     /// Repeat m12's main comparison (its agent against its baseline) with m10's policy trained
-    /// again under the seeds of configs/phase4/m12_seeds.toml (opt-in: ~12 minutes per seed on 2
+    /// again under the seeds of configs/phase4/m12_seeds.toml (opt-in: ~7 minutes per seed on 2
     /// cores; a seed whose policy is saved is not retrained). Records m12/seeds.
     PolicySeeds {
         /// No progress bars.

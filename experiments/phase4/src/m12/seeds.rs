@@ -1,4 +1,4 @@
-//! `cargo xtask policy-seeds` (opt-in, ~12 minutes per seed on 2 cores): m12's main comparison
+//! `cargo xtask policy-seeds` (opt-in, ~7 minutes per seed on 2 cores): m12's main comparison
 //! repeated with m10's policy trained again under other seeds, so that its verdict covers
 //! retraining, not only the sampling of tasks.
 //!
@@ -7,7 +7,9 @@
 //! two systems of the main comparison — the agent and the baseline the main run's dev suite chose,
 //! with the k it chose — answer the main run's suite with that policy behind both. The main run's
 //! own policy is the first seed. A seed whose policy is already saved
-//! (`checkpoints/m10_agent_seed<N>`) is not trained again, so an interrupted run resumes.
+//! (`checkpoints/m10_agent_seed<N>`) is not trained again, so an interrupted run resumes (its
+//! record then holds no training curve for that seed). With `fresh_suite_seed`, m10's own policy
+//! also meets the main comparison on a second suite, drawn after the design was fixed.
 //!
 //! Records: `records/m12/seeds/`, never written by `cargo xtask all`.
 

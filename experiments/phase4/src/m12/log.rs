@@ -637,7 +637,11 @@ fn before_after(e: &Eval) -> Vec<BeforeAfter> {
     };
     let mut out = Vec::new();
     for &kind in &e.cfg.kinds {
-        let pairs = || free.iter().zip(constrained).filter(move |(f, _)| f.kind == kind);
+        let pairs = || {
+            free.iter()
+                .zip(constrained)
+                .filter(move |(f, _)| f.kind == kind)
+        };
         let fixed = pairs().find(|(f, c)| !f.correct && c.correct);
         let missed = pairs().find(|(_, c)| !c.correct);
         for (pair, fixed) in [(fixed, true), (missed, false)] {

@@ -145,7 +145,11 @@ pub fn run_seeds(ctx: &Context) -> Result<String> {
         let mut asked: std::collections::BTreeSet<String> =
             suite.iter().map(|q| q.text.clone()).collect();
         if let Some(d) = &e.cfg.dev {
-            asked.extend(super::dev::suite(&world, &e.cfg, d, &suite).into_iter().map(|q| q.text));
+            asked.extend(
+                super::dev::suite(&world, &e.cfg, d, &suite)
+                    .into_iter()
+                    .map(|q| q.text),
+            );
         }
         let fresh = m10::tasks(&world, &e.cfg.kinds, e.cfg.tasks, seed, "m12fresh-", &|q| {
             q.split == phase3_rag::world::Split::HeldOut && !asked.contains(&q.text)

@@ -315,6 +315,9 @@ struct TeamValues {
     roc: Option<Roc>,
     fixed: String,
     broken: String,
+    /// Every verdict the verifier gave (first answers and retries), and how many said yes.
+    verdicts: String,
+    yes: String,
     overall: Option<Overall>,
 }
 
@@ -445,6 +448,17 @@ fn team_values(rec: &Record, cfg: &TeamExperiment, outcomes: &[TeamOutcome]) -> 
         roc: roc_values(&scores),
         fixed: fixed.to_string(),
         broken: broken.to_string(),
+        verdicts: outcomes
+            .iter()
+            .map(|o| o.run.verdicts.len())
+            .sum::<usize>()
+            .to_string(),
+        yes: outcomes
+            .iter()
+            .flat_map(|o| &o.run.verdicts)
+            .filter(|v| **v == Some(true))
+            .count()
+            .to_string(),
         overall: (n > 0).then(|| Overall {
             runs: n.to_string(),
             success: pct(outcomes.iter().filter(|o| o.correct).count(), n),

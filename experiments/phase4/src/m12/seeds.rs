@@ -13,14 +13,17 @@
 //!
 //! Records: `records/m12/seeds/`, never written by `cargo xtask all`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::{ensure, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use viz::record::{Record, RunWriter};
 use viz::Context;
 
+use phase3_rag::world::{Question, Split, World};
 use phase4_agents::backend::Models;
+use phase4_agents::tools::Corpus;
 
 use super::{load, record, run_system, suite, Eval, Outcome, System, MILESTONE};
 use crate::m10;
@@ -80,6 +83,68 @@ fn outcomes_name(seed: u64, system: System) -> String {
     format!("outcomes_seed{seed}_{system}")
 }
 
+/// What one run of the main comparison needs: m12's run read back, its world and documents.
+struct Setup<'a> {
+    e: &'a Eval,
+    world: &'a Arc<World>,
+    corpus: &'a Arc<Corpus>,
+}
+
+impl Setup<'_> {
+    /// The agent and the baseline on `suite` with `models`; each one's outcomes go into `rec` as
+    /// `name(system)`, and its success comes back.
+    fn compare(
+        &self,
+        ctx: &Context,
+        suite: &[Question],
+        models: &Models,
+        rec: &mut RunWriter,
+        name: &dyn Fn(System) -> String,
+    ) -> Result<SeedSummary> {
+        let mut rate = BTreeMap::new();
+        for system in [self.e.agent(), self.e.baseline()] {
+            let bar = ctx.progress(suite.len() as u64, &format!("m12 {}", name(system)));
+            let outcomes = run_system(
+                system,
+                suite,
+                models,
+                self.corpus,
+                self.world,
+                &self.e.cfg,
+                self.e.dev.as_ref(),
+                &|| bar.inc(1),
+            )?;
+            bar.finish_and_clear();
+            let right = outcomes.iter().filter(|o| o.correct).count();
+            rate.insert(system, right as f64 / outcomes.len().max(1) as f64);
+            rec.artifact(&name(system), &outcomes)?;
+        }
+        Ok(SeedSummary {
+            agent: rate[&self.e.agent()],
+            baseline: rate[&self.e.baseline()],
+        })
+    }
+
+    /// A second suite drawn as m12 draws its own, leaving out every question m12's suite or its
+    /// dev suite asked.
+    fn second_suite(&self, suite: &[Question], seed: u64) -> Vec<Question> {
+        let e = self.e;
+        let mut asked: BTreeSet<String> = suite.iter().map(|q| q.text.clone()).collect();
+        if let Some(d) = &e.cfg.dev {
+            let dev = super::dev::suite(self.world, &e.cfg, d, suite);
+            asked.extend(dev.into_iter().map(|q| q.text));
+        }
+        m10::tasks(
+            self.world,
+            &e.cfg.kinds,
+            e.cfg.tasks,
+            seed,
+            "m12fresh-",
+            &|q| q.split == Split::HeldOut && !asked.contains(&q.text),
+        )
+    }
+}
+
 pub fn run_seeds(ctx: &Context) -> Result<String> {
     let (cfg, raw): (SeedsConfig, toml::Value) = ctx.load_config(crate::PHASE, SEEDS)?;
     ensure!(!cfg.seeds.is_empty(), "{SEEDS}: `seeds` is empty");
@@ -92,8 +157,12 @@ pub fn run_seeds(ctx: &Context) -> Result<String> {
         !cfg.seeds.contains(&policy_seed),
         "{SEEDS}: seed {policy_seed} is m10's own policy, already in m12's record"
     );
-    let (agent, baseline) = (e.agent(), e.baseline());
     let (world, corpus, _) = world_and_models(ctx, None)?;
+    let setup = Setup {
+        e: &e,
+        world: &world,
+        corpus: &corpus,
+    };
     let suite = suite(&world, &e.cfg);
     let mut rec = RunWriter::create(ctx, MILESTONE, RECORD, &raw, cfg.seeds[0])?;
     let mut summary = SeedsSummary {
@@ -101,93 +170,42 @@ pub fn run_seeds(ctx: &Context) -> Result<String> {
         seeds: BTreeMap::new(),
     };
     let mut line = Vec::new();
+    let mut report = |what: String, s: &SeedSummary| {
+        line.push(format!(
+            "{what}: {} {:.1} % vs {} {:.1} %",
+            e.agent().label(),
+            100.0 * s.agent,
+            e.baseline().label(),
+            100.0 * s.baseline
+        ))
+    };
     for &seed in &cfg.seeds {
         let dir = phase2_lm::checkpoint::dir_for(ctx, &policy_name(seed));
         if !dir.join("config.toml").is_file() {
             m10::train_policy_seed(ctx, seed, &dir, &mut rec, &format!("seed{seed}"))?;
         }
         let models = Models::load(&dir, None)?;
-        let mut rate = BTreeMap::new();
-        for system in [agent, baseline] {
-            let bar = ctx.progress(suite.len() as u64, &format!("m12 seed {seed} {system}"));
-            let outcomes = run_system(
-                system,
-                &suite,
-                &models,
-                &corpus,
-                &world,
-                &e.cfg,
-                e.dev.as_ref(),
-                &|| bar.inc(1),
-            )?;
-            bar.finish_and_clear();
-            let right = outcomes.iter().filter(|o| o.correct).count();
-            rate.insert(system, right as f64 / outcomes.len().max(1) as f64);
-            rec.artifact(&outcomes_name(seed, system), &outcomes)?;
-        }
-        summary.seeds.insert(
-            format!("seed{seed}"),
-            SeedSummary {
-                agent: rate[&agent],
-                baseline: rate[&baseline],
-            },
-        );
+        let s = setup.compare(ctx, &suite, &models, &mut rec, &|sys| {
+            outcomes_name(seed, sys)
+        })?;
+        report(format!("seed {seed}"), &s);
+        summary.seeds.insert(format!("seed{seed}"), s);
         rec.summaries(&summary)?;
-        line.push(format!(
-            "seed {seed}: {} {:.1} % vs {} {:.1} %",
-            agent.label(),
-            100.0 * rate[&agent],
-            baseline.label(),
-            100.0 * rate[&baseline]
-        ));
     }
     if let Some(seed) = cfg.fresh_suite_seed {
-        let mut asked: std::collections::BTreeSet<String> =
-            suite.iter().map(|q| q.text.clone()).collect();
-        if let Some(d) = &e.cfg.dev {
-            asked.extend(
-                super::dev::suite(&world, &e.cfg, d, &suite)
-                    .into_iter()
-                    .map(|q| q.text),
-            );
-        }
-        let fresh = m10::tasks(&world, &e.cfg.kinds, e.cfg.tasks, seed, "m12fresh-", &|q| {
-            q.split == phase3_rag::world::Split::HeldOut && !asked.contains(&q.text)
-        });
+        let fresh = setup.second_suite(&suite, seed);
         let models = Models::load(&phase2_lm::checkpoint::dir_for(ctx, m10::POLICY), None)?;
-        let mut rate = BTreeMap::new();
-        for system in [agent, baseline] {
-            let outcomes = run_system(
-                system,
-                &fresh,
-                &models,
-                &corpus,
-                &world,
-                &e.cfg,
-                e.dev.as_ref(),
-                &|| {},
-            )?;
-            let right = outcomes.iter().filter(|o| o.correct).count();
-            rate.insert(system, right as f64 / outcomes.len().max(1) as f64);
-            rec.artifact(&format!("fresh_outcomes_{system}"), &outcomes)?;
-        }
-        summary.seeds.insert(
-            "fresh".into(),
-            SeedSummary {
-                agent: rate[&agent],
-                baseline: rate[&baseline],
-            },
-        );
+        let s = setup.compare(ctx, &fresh, &models, &mut rec, &fresh_name)?;
+        report(format!("fresh suite ({} tasks)", fresh.len()), &s);
+        summary.seeds.insert("fresh".into(), s);
         rec.summaries(&summary)?;
-        line.push(format!(
-            "fresh suite ({} tasks): {:.1} % vs {:.1} %",
-            fresh.len(),
-            100.0 * rate[&agent],
-            100.0 * rate[&baseline]
-        ));
     }
     rec.finish()?;
     Ok(line.join("; "))
+}
+
+fn fresh_name(system: System) -> String {
+    format!("fresh_outcomes_{system}")
 }
 
 /// The main comparison on the fresh suite, when the opt-in record holds it.
@@ -201,8 +219,8 @@ pub(crate) fn fresh(ctx: &Context, e: &Eval) -> Result<Option<Fresh>> {
     };
     Ok(Some(Fresh {
         seed,
-        agent: rec.artifact(&format!("fresh_outcomes_{}", e.agent()))?,
-        baseline: rec.artifact(&format!("fresh_outcomes_{}", e.baseline()))?,
+        agent: rec.artifact(&fresh_name(e.agent()))?,
+        baseline: rec.artifact(&fresh_name(e.baseline()))?,
     }))
 }
 

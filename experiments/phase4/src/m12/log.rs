@@ -572,28 +572,17 @@ fn held_out_phrasings(e: &Eval, a: System, b: System) -> Option<KindRow> {
         return None;
     }
     let t = paired(&x, &y);
-    let diff = (t.a as f64 - t.b as f64) / t.n as f64;
-    Some(KindRow {
-        name: format!("{} tasks in held-out phrasings", t.n),
-        agent: pct(t.a, t.n),
-        baseline: pct(t.b, t.n),
-        only_agent: t.only_a.to_string(),
-        only_baseline: t.only_b.to_string(),
-        p: p_value(t.p),
-        verdict: stats::judge_primary(diff, t.p).verdict,
-        reading: None,
-    })
+    Some(alone_row(
+        format!("{} tasks in held-out phrasings", t.n),
+        &t,
+    ))
 }
 
-/// The main comparison on the fresh suite: McNemar's exact test, read alone (it repeats the
-/// primary comparison on tasks drawn after the design was fixed).
-fn fresh_row(f: &super::seeds::Fresh) -> KindRow {
-    let a: Vec<&Outcome> = f.agent.iter().collect();
-    let b: Vec<&Outcome> = f.baseline.iter().collect();
-    let t = paired(&a, &b);
+/// Agent against baseline on tasks outside the tests table, McNemar's exact test read alone.
+fn alone_row(name: String, t: &Paired) -> KindRow {
     let diff = (t.a as f64 - t.b as f64) / t.n.max(1) as f64;
     KindRow {
-        name: format!("{} tasks (seed {})", t.n, f.seed),
+        name,
         agent: pct(t.a, t.n),
         baseline: pct(t.b, t.n),
         only_agent: t.only_a.to_string(),
@@ -602,6 +591,15 @@ fn fresh_row(f: &super::seeds::Fresh) -> KindRow {
         verdict: stats::judge_primary(diff, t.p).verdict,
         reading: None,
     }
+}
+
+/// The main comparison on the fresh suite: McNemar's exact test, read alone (it repeats the
+/// primary comparison on tasks drawn after the design was fixed).
+fn fresh_row(f: &super::seeds::SeedRun) -> KindRow {
+    let a: Vec<&Outcome> = f.agent.iter().collect();
+    let b: Vec<&Outcome> = f.baseline.iter().collect();
+    let t = paired(&a, &b);
+    alone_row(format!("{} tasks (seed {})", t.n, f.seed), &t)
 }
 
 /// Constrained decoding against free decoding over all tasks, when the constrained agent is the

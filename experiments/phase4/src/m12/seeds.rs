@@ -61,14 +61,7 @@ pub struct SeedsSummary {
     pub seeds: BTreeMap<String, SeedSummary>,
 }
 
-/// The fresh suite's outcomes, as the log reads them.
-pub(crate) struct Fresh {
-    pub seed: u64,
-    pub agent: Vec<Outcome>,
-    pub baseline: Vec<Outcome>,
-}
-
-/// One seed's outcomes, as the log reads them.
+/// One policy seed's outcomes (or, for the second suite, its suite seed's), as the log reads them.
 pub(crate) struct SeedRun {
     pub seed: u64,
     pub agent: Vec<Outcome>,
@@ -209,7 +202,7 @@ fn fresh_name(system: System) -> String {
 }
 
 /// The main comparison on the fresh suite, when the opt-in record holds it.
-pub(crate) fn fresh(ctx: &Context, e: &Eval) -> Result<Option<Fresh>> {
+pub(crate) fn fresh(ctx: &Context, e: &Eval) -> Result<Option<SeedRun>> {
     let Ok(rec) = Record::load(ctx, MILESTONE, RECORD) else {
         return Ok(None);
     };
@@ -217,7 +210,7 @@ pub(crate) fn fresh(ctx: &Context, e: &Eval) -> Result<Option<Fresh>> {
     let Some(seed) = cfg.fresh_suite_seed else {
         return Ok(None);
     };
-    Ok(Some(Fresh {
+    Ok(Some(SeedRun {
         seed,
         agent: rec.artifact(&fresh_name(e.agent()))?,
         baseline: rec.artifact(&fresh_name(e.baseline()))?,
